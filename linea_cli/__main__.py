@@ -1,0 +1,3 @@
+from linea_cli.cli import main
+
+main()

@@ -1,0 +1,180 @@
+"""The root command: global options, the command groups, and the single error boundary.
+
+Every error ends here: a `LineaError` becomes one line on stderr and its exit code; database
+driver errors become "database unavailable" (5) naming host and database, never the password;
+anything unexpected is one line and exit 70, with a traceback only under --debug.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import traceback
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from linea_cli import __version__
+from linea_cli.cli import audit, db, events, sessions, users, venues, waitlist
+from linea_cli.cli.context import CliState, begin, state
+from linea_cli.errors import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    DatabaseUnavailable,
+    LineaError,
+)
+
+
+class LineaGroup(TyperGroup):
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException, SystemExit):
+            raise  # Typer's own: usage errors (exit 2), --help, a declined prompt
+        except BaseException as exc:  # the single boundary: everything else becomes one line
+            code = report_error(exc, state())
+            raise typer.Exit(code) from None
+        finally:
+            state().close()
+
+
+def report_error(exc: BaseException, current: CliState) -> int:
+    """Write the one-line error (and a traceback under --debug); return the exit code."""
+    from linea_cli.db.urls import mask_secrets
+
+    error = translate_error(exc, current)
+    lines = [f"error: {error.message}"]
+    if error.hint:
+        lines.append(f"hint: {error.hint}")
+    if current.debug:
+        lines.insert(0, "".join(traceback.format_exception(exc)).rstrip())
+    sys.stderr.write(mask_secrets("\n".join(lines), current.secrets) + "\n")
+    sys.stderr.flush()
+    return error.exit_code
+
+
+def translate_error(exc: BaseException, current: CliState) -> LineaError:
+    if isinstance(exc, LineaError):
+        return exc
+    if isinstance(exc, KeyboardInterrupt):
+        error = LineaError("interrupted; the current transaction was rolled back")
+        error.exit_code = EXIT_INTERRUPTED
+        return error
+    if isinstance(exc, Terminated):
+        error = LineaError("terminated; the current transaction was rolled back")
+        error.exit_code = EXIT_TERMINATED
+        return error
+    database_error = _database_error(exc, current)
+    if database_error is not None:
+        return database_error
+    error = LineaError(f"unexpected {type(exc).__name__}: {exc}", hint="run with --debug for a traceback")
+    error.exit_code = EXIT_INTERNAL
+    return error
+
+
+def _database_error(exc: BaseException, current: CliState) -> LineaError | None:
+    try:
+        import psycopg
+        from sqlalchemy import exc as sa_exc
+    except ImportError:  # pragma: no cover - both are dependencies
+        return None
+    original = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
+    if isinstance(original, psycopg.OperationalError | sa_exc.InterfaceError) or isinstance(
+        exc, sa_exc.OperationalError
+    ):
+        reason = str(original).strip().splitlines()[-1] if str(original).strip() else type(original).__name__
+        if isinstance(original, psycopg.errors.LockNotAvailable):
+            return DatabaseUnavailable(f"gave up waiting for a lock: {reason}", hint="retry when the database is less busy")
+        if isinstance(original, psycopg.errors.QueryCanceled):
+            return DatabaseUnavailable(f"statement timed out: {reason}")
+        return DatabaseUnavailable(f"cannot use {_target(current)}: {reason}")
+    if isinstance(original, psycopg.errors.UndefinedTable | psycopg.errors.UndefinedObject):
+        return DatabaseUnavailable(
+            f"{_target(current)} lacks linea's schema: {str(original).splitlines()[0]}",
+            hint="run `linea db upgrade`",
+        )
+    return None
+
+
+def _target(current: CliState) -> str:
+    if current._database is not None:
+        return current._database.target
+    try:
+        from linea_cli.db.urls import describe_target, parse_database_url
+
+        raw = current.settings().database_url
+        return describe_target(parse_database_url(raw)) if raw else "the embedded database"
+    except Exception:  # naming the target must never hide the real error
+        return "the database"
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised like KeyboardInterrupt so that transactions roll back and files are removed."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+app = typer.Typer(
+    cls=LineaGroup,
+    name="linea",
+    help="Administer the Linea event platform's PostgreSQL database.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"linea {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    database_url: Annotated[
+        str | None,
+        typer.Option("--database-url", metavar="URL", help="PostgreSQL URL (default: LINEA_DATABASE_URL, else the embedded server).", show_default=False),
+    ] = None,
+    acting_as: Annotated[
+        str | None, typer.Option("--as", metavar="EMAIL", help="Act as this user (default: LINEA_ACTOR, else the system).")
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """Administer the Linea event platform's PostgreSQL database."""
+    ctx.obj = begin(
+        CliState(database_url=database_url, actor_email=acting_as, debug=debug, command_name=_command_name(ctx))
+    )
+
+
+def _command_name(ctx: typer.Context) -> str:
+    """'events list' from the words left after the root options, for application_name."""
+    words = [ctx.invoked_subcommand or ""]
+    rest = [*getattr(ctx, "_protected_args", []), *ctx.args]
+    if rest and not rest[0].startswith("-"):
+        words.append(rest[0])
+    return " ".join(word for word in words if word) or "cli"
+
+
+app.add_typer(events.app, name="events", rich_help_panel="Platform")
+app.add_typer(venues.app, name="venues", rich_help_panel="Platform")
+app.add_typer(waitlist.app, name="waitlist", rich_help_panel="Platform")
+app.add_typer(users.app, name="users", rich_help_panel="People")
+app.add_typer(sessions.app, name="sessions", rich_help_panel="People")
+app.add_typer(audit.app, name="audit", rich_help_panel="People")
+app.add_typer(db.app, name="db", rich_help_panel="Database")
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    app(prog_name="linea")

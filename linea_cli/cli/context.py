@@ -1,0 +1,149 @@
+"""What a command needs from the root options: settings, the database, the acting user.
+
+Everything here is lazy so that `linea --help` needs neither a configuration nor a database.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import typer
+
+from linea_cli.errors import DatabaseUnavailable, InvalidInput
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from linea_cli.config import Settings
+    from linea_cli.db.engine import Database
+    from linea_cli.services.actors import Actor
+
+
+@dataclass
+class CliState:
+    database_url: str | None = None
+    actor_email: str | None = None
+    debug: bool = False
+    command_name: str = "cli"
+    _settings: Settings | None = None
+    _database: Database | None = None
+    _schema_checked: bool = False
+    secrets: list[str] = field(default_factory=list)
+
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from linea_cli.config import load_settings
+            from linea_cli.db.urls import parse_database_url, secret_variants
+
+            self._settings = load_settings(database_url=self.database_url, actor=self.actor_email)
+            for raw in (self._settings.database_url, self._settings.migration_database_url):
+                if raw:
+                    self.secrets.extend(_password_variants(raw, parse_database_url, secret_variants))
+        return self._settings
+
+    def database(self, *, for_migrations: bool = False) -> Database:
+        if self._database is None:
+            from linea_cli.db.engine import Database
+
+            self._database = Database.open(
+                self.settings(), command=self.command_name, for_migrations=for_migrations
+            )
+            if self._database.started_embedded:
+                from linea_cli.output import say
+
+                say(f"started the embedded PostgreSQL server ({self._database.url.query.get('host')})")
+        return self._database
+
+    def close(self) -> None:
+        if self._database is not None:
+            self._database.dispose()
+            self._database = None
+
+
+def _password_variants(raw: str, parse, variants) -> list[str]:  # noqa: ANN001
+    try:
+        password = parse(raw).password
+    except Exception:  # an unparsable URL is reported elsewhere; masking must never fail
+        return []
+    return variants(password if isinstance(password, str) else None)
+
+
+_current_state: ContextVar[CliState | None] = ContextVar("linea_cli_state", default=None)
+
+
+def begin(new_state: CliState) -> CliState:
+    """Make `new_state` the one every helper below sees for this invocation."""
+    _current_state.set(new_state)
+    return new_state
+
+
+def state() -> CliState:
+    current = _current_state.get()
+    if current is None:
+        current = begin(CliState())
+    return current
+
+
+def open_database(*, require_schema: bool = True) -> Database:
+    """The command's database, checked: reachable, PostgreSQL 15+, and at the migrations' head.
+
+    On the embedded server a database behind head is migrated on the spot; anywhere else linea
+    never migrates implicitly and tells the user to run `linea db upgrade`.
+    """
+    current = state()
+    database = current.database()
+    if require_schema and not current._schema_checked:
+        ensure_schema_current(database)
+        current._schema_checked = True
+    return database
+
+
+def ensure_schema_current(database: Database) -> None:
+    from linea_cli.db import migrate
+    from linea_cli.db.engine import check_server_version
+
+    with database.engine.connect() as connection:
+        check_server_version(connection, database.target)
+    current_revision = migrate.current_revision(database)
+    head = migrate.head_revision()
+    if current_revision == head:
+        return
+    if database.is_embedded and current_revision in migrate.known_revisions():
+        from linea_cli.output import say
+
+        migrate.upgrade(database, "head", stdout=sys.stderr)
+        say(f"migrated the embedded database to {head}")
+        return
+    if current_revision is None:
+        problem = "has no linea schema"
+    elif current_revision not in migrate.known_revisions():
+        problem = f"is at revision {current_revision}, which this linea does not know (is linea older than the database?)"
+    else:
+        problem = f"is at revision {current_revision}, behind {head}"
+    raise DatabaseUnavailable(f"{database.target} {problem}", hint="run `linea db upgrade`")
+
+
+@contextmanager
+def transaction() -> Iterator[tuple[Session, Actor | None]]:
+    """One unit of work with the acting user resolved inside it: commit on success, else roll back."""
+    from linea_cli.services.actors import resolve_actor
+
+    database = open_database()
+    with database.unit_of_work() as session:
+        actor = resolve_actor(session, state().settings().actor)
+        yield session, actor
+
+
+def confirm_or_stop(prompt: str, *, yes: bool) -> None:
+    """Ask on a terminal; without one and without --yes, stop with a hint instead of hanging."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise InvalidInput(f"{prompt} needs confirmation: pass --yes to run without a terminal")
+    if not typer.confirm(prompt, default=False, err=True):
+        raise typer.Abort()

@@ -1,0 +1,233 @@
+"""`linea db ...`: migrations, status, doctor, reset, seed, and the embedded server."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from typing import Annotated
+
+import typer
+
+from linea_cli.cli.context import confirm_or_stop, open_database, state, transaction
+from linea_cli.cli.options import FormatOption, JsonOption, YesOption, chosen_format
+from linea_cli.output import Column, OutputFormat, render, render_record, say
+
+app = typer.Typer(help="Migrate, inspect, seed and reset the database; manage the embedded server.", no_args_is_help=True)
+server_app = typer.Typer(help="Start, stop and inspect the embedded PostgreSQL server.", no_args_is_help=True)
+app.add_typer(server_app, name="server")
+
+SqlOption = Annotated[bool, typer.Option("--sql", help="Print the SQL instead of running it (for review).")]
+
+
+@app.command()
+def upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+    sql: SqlOption = False,
+) -> None:
+    """Migrate the database up to REVISION (default: head).
+
+    Example: linea db upgrade
+    """
+    from linea_cli.db import migrate
+
+    database = state().database(for_migrations=True)
+    migrate.upgrade(database, revision, sql=sql)
+    if not sql:
+        say(f"{database.target} is at {migrate.current_revision(database)}")
+
+
+@app.command()
+def downgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision, or 'base' to remove the schema.")],
+    sql: SqlOption = False,
+) -> None:
+    """Migrate the database down to REVISION.
+
+    Example: linea db downgrade base --sql
+    """
+    from linea_cli.db import migrate
+
+    database = state().database(for_migrations=True)
+    migrate.downgrade(database, revision, sql=sql)
+    if not sql:
+        say(f"{database.target} is at {migrate.current_revision(database) or 'base'}")
+
+
+@app.command()
+def status(fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False) -> None:
+    """Show the server, the masked URL, the schema revision and row counts.
+
+    Example: linea db status --json
+    """
+    from linea_cli.services import database as database_service
+
+    database = open_database(require_schema=False)
+    record = database_service.status(database)
+    if database.is_embedded:
+        record["data_directory"] = str(state().settings().data_dir)
+    render_record(record, chosen_format(fmt, as_json), title="Database")
+
+
+@app.command()
+def history(fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False) -> None:
+    """List the migrations, newest first, marking the current one.
+
+    Example: linea db history
+    """
+    from linea_cli.db import migrate
+
+    database = open_database(require_schema=False)
+    current = migrate.current_revision(database)
+    rows = (vars(info) for info in migrate.history(current))
+    render(
+        rows,
+        ["revision", "down_revision", "description", "is_head", "is_current"],
+        chosen_format(fmt, as_json),
+        title="Migrations",
+    )
+
+
+@app.command()
+def doctor(fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False) -> None:
+    """Check that the database is fit for linea and cron jobs; exit 5 when a check fails.
+
+    Example: linea db doctor
+    """
+    from linea_cli.errors import DatabaseUnavailable
+    from linea_cli.services import database as database_service
+
+    database = open_database(require_schema=False)
+    checks = database_service.doctor(database)
+    render((vars(check) for check in checks), ["check", "status", "detail"], chosen_format(fmt, as_json), title="Checks")
+    failed = [check.check for check in checks if check.status == database_service.FAIL]
+    if failed:
+        raise DatabaseUnavailable(f"{len(failed)} check(s) failed: {', '.join(failed)}")
+
+
+@app.command()
+def reset(
+    force: Annotated[bool, typer.Option("--force", help="Allow a reset of a server other than the embedded one.")] = False,
+    yes: YesOption = False,
+) -> None:
+    """Drop every table and rebuild the schema at head (all data is lost).
+
+    On the embedded server it runs at once. Anywhere else it needs --force, and then the database
+    name typed at the prompt (or --yes in scripts).
+
+    Example: linea db reset
+    """
+    from linea_cli.errors import InvalidInput, PermissionDenied
+    from linea_cli.services import database as database_service
+
+    database = state().database(for_migrations=True)
+    if not database.is_embedded:
+        name = database.url.database or ""
+        if not force:
+            raise PermissionDenied(
+                f"refusing to reset {database.target}: it is not the embedded server",
+                hint="pass --force, and type the database name when asked (or --yes in scripts)",
+            )
+        if not yes:
+            if not sys.stdin.isatty():
+                raise InvalidInput("a reset of an external database needs confirmation: pass --force --yes")
+            typed = typer.prompt(f"This deletes every row in {database.target}. Type the database name", err=True)
+            if typed != name:
+                raise InvalidInput(f"{typed!r} is not {name!r}; nothing was changed")
+    database_service.reset_schema(database)
+    say(f"{database.target} was reset to an empty schema at head")
+
+
+@app.command()
+def seed(
+    users: Annotated[int, typer.Option(min=0, help="Users to create.")] = 50,
+    venues: Annotated[int, typer.Option(min=0, help="Venues to create.")] = 10,
+    events: Annotated[int, typer.Option(min=0, help="Events to create.")] = 40,
+    waitlist: Annotated[int, typer.Option(min=0, help="Waitlist entries to create.")] = 500,
+    sessions: Annotated[int, typer.Option(min=0, help="Login sessions to create.")] = 50,
+    seed_value: Annotated[int, typer.Option("--seed", help="Same seed, same rows.")] = 42,
+    anchor: Annotated[
+        str | None, typer.Option(help="Date the data is placed around (default: today, UTC).", metavar="DATE")
+    ] = None,
+    append: Annotated[bool, typer.Option("--append", help="Add to a database that already has data.")] = False,
+    if_empty: Annotated[
+        bool, typer.Option("--if-empty", help="Seed only an empty database; otherwise do nothing and exit 0.")
+    ] = False,
+    fmt: FormatOption = OutputFormat.table,
+    as_json: JsonOption = False,
+) -> None:
+    """Fill the database with deterministic fake data for demos and CI.
+
+    Example: linea db seed --users 1000 --events 200 --waitlist 1000000 --seed 7
+    """
+    from linea_cli.services.seed import SeedPlan, seed_database
+    from linea_cli.timeutil import parse_datetime
+
+    plan = SeedPlan(
+        users=users,
+        venues=venues,
+        events=events,
+        waitlist=waitlist,
+        sessions=sessions,
+        seed=seed_value,
+        anchor=parse_datetime(anchor, field="--anchor") if anchor else None,
+    )
+    show_steps = sys.stderr.isatty()
+    with transaction() as (session, actor):
+        result = seed_database(
+            session,
+            plan=plan,
+            actor=actor,
+            append=append,
+            if_empty=if_empty,
+            on_step=(lambda step: say(f"seeding {step}...")) if show_steps else (lambda step: None),
+        )
+    if result.skipped:
+        say("the database already has data; nothing seeded (--if-empty)")
+        return
+    counts = {k: v for k, v in vars(result).items() if k != "skipped"}
+    render(
+        ({"table": table, "rows": rows} for table, rows in counts.items()),
+        ["table", Column("rows", justify="right")],
+        chosen_format(fmt, as_json),
+        title="Seeded",
+    )
+
+
+@server_app.command("status")
+def server_status(fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False) -> None:
+    """Show whether the embedded server is running, and where its data lives.
+
+    Example: linea db server status
+    """
+    from linea_cli.db import embedded
+
+    current = embedded.status(state().settings().data_dir)
+    render_record(vars(current), chosen_format(fmt, as_json), title="Embedded PostgreSQL")
+
+
+@server_app.command("start")
+def server_start() -> None:
+    """Start the embedded server (it also starts by itself on first use).
+
+    Example: linea db server start
+    """
+    from linea_cli.db import embedded
+
+    data_dir = state().settings().data_dir
+    _, started = embedded.ensure_running(data_dir)
+    say(("started" if started else "already running") + f": embedded PostgreSQL in {embedded.pgdata_path(data_dir)}")
+
+
+@server_app.command("stop")
+def server_stop() -> None:
+    """Stop the embedded server.
+
+    Example: linea db server stop
+    """
+    from linea_cli.db import embedded
+
+    data_dir = state().settings().data_dir
+    stopped = embedded.stop(data_dir)
+    say("stopped the embedded PostgreSQL server" if stopped else "the embedded PostgreSQL server was not running")
+
+

@@ -1,0 +1,120 @@
+"""Which database, one engine per command, and the unit of work that owns each transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL, Connection, Engine, create_engine
+from sqlalchemy.pool import NullPool
+from sqlmodel import Session
+
+from linea_cli import __version__
+from linea_cli.config import Settings
+from linea_cli.db import embedded
+from linea_cli.db.urls import describe_target, display_url, parse_database_url, secret_variants
+from linea_cli.errors import DatabaseUnavailable
+
+MINIMUM_SERVER_VERSION = 150000
+USER_AGENT = f"linea-cli/{__version__}"
+
+
+def resolve_url(settings: Settings, *, for_migrations: bool = False, start_embedded: bool = True) -> URL:
+    """The configured URL (the migration URL first for migrations), or the embedded server's."""
+    raw = (settings.migration_database_url if for_migrations else None) or settings.database_url
+    if raw:
+        return parse_database_url(raw)
+    if not start_embedded:
+        return embedded.socket_url(embedded.pgdata_path(settings.data_dir))
+    url, _ = embedded.ensure_running(settings.data_dir)
+    return url
+
+
+@dataclass
+class Database:
+    """An engine bound to one database, with what linea needs to talk about it safely."""
+
+    url: URL
+    is_embedded: bool
+    engine: Engine
+    started_embedded: bool = False
+    secrets: list[str] = field(default_factory=list)
+
+    @classmethod
+    def open(cls, settings: Settings, *, command: str, for_migrations: bool = False) -> Database:
+        raw = (settings.migration_database_url if for_migrations else None) or settings.database_url
+        started = False
+        if raw:
+            url = parse_database_url(raw)
+        else:
+            url, started = embedded.ensure_running(settings.data_dir)
+        engine = build_engine(url, settings=settings, application_name=f"linea/{command}")
+        return cls(
+            url=url,
+            is_embedded=not raw,
+            engine=engine,
+            started_embedded=started,
+            secrets=secret_variants(url.password if isinstance(url.password, str) else None),
+        )
+
+    @property
+    def display_url(self) -> str:
+        return display_url(self.url)
+
+    @property
+    def target(self) -> str:
+        return describe_target(self.url)
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[Session]:
+        """One transaction: services flush, this commits on success and rolls back on any error."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def build_engine(url: URL, *, settings: Settings, application_name: str) -> Engine:
+    engine = create_engine(
+        url,
+        poolclass=NullPool,  # one short-lived process per command; PgBouncer does the pooling
+        hide_parameters=True,  # never echo bound values (emails, tokens) in error messages
+        connect_args={
+            # PgBouncer in transaction mode cannot keep server-side prepared statements.
+            "prepare_threshold": None,
+            "application_name": application_name[:63],
+            "connect_timeout": 10,
+        },
+    )
+    lock_timeout, statement_timeout = settings.lock_timeout, settings.statement_timeout
+
+    # SET LOCAL per transaction rather than startup options: PgBouncer rejects `options=-c ...`.
+    @event.listens_for(engine, "begin")
+    def _set_transaction_timeouts(connection: Connection) -> None:
+        connection.exec_driver_sql(
+            "SELECT set_config('lock_timeout', %(lock)s, true), "
+            "set_config('statement_timeout', %(statement)s, true)",
+            {"lock": lock_timeout, "statement": statement_timeout},
+        )
+
+    return engine
+
+
+def server_version_num(connection: Connection) -> int:
+    return int(connection.execute(text("SHOW server_version_num")).scalar_one())
+
+
+def check_server_version(connection: Connection, target: str) -> None:
+    version = server_version_num(connection)
+    if version < MINIMUM_SERVER_VERSION:
+        raise DatabaseUnavailable(
+            f"{target} runs PostgreSQL {version // 10000}; linea needs PostgreSQL 15 or newer"
+        )

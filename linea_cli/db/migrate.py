@@ -1,0 +1,118 @@
+"""Alembic, driven from linea: where the scripts are, the revisions, and running them."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from linea_cli.db.engine import Database
+from linea_cli.errors import DatabaseUnavailable, InvalidInput
+
+
+def migrations_path() -> Path:
+    package = Path(__file__).resolve().parent.parent
+    for candidate in (package / "_migrations", package.parent / "migrations"):
+        if (candidate / "env.py").exists():
+            return candidate
+    raise DatabaseUnavailable("linea's migration scripts are missing from this installation")
+
+
+def alembic_config(stdout: TextIO | None = None) -> Config:
+    config = Config(stdout=stdout or sys.stdout)
+    config.set_main_option("script_location", str(migrations_path()))
+    config.set_main_option("path_separator", "os")
+    return config
+
+
+def script_directory() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config())
+
+
+def head_revision() -> str:
+    heads = script_directory().get_heads()
+    if len(heads) != 1:
+        raise DatabaseUnavailable(f"linea's migrations have {len(heads)} heads; expected one")
+    return heads[0]
+
+
+def known_revisions() -> set[str | None]:
+    """Every revision id the scripts know, and None (an empty database, before the first)."""
+    return {script.revision for script in script_directory().walk_revisions()} | {None}
+
+
+def current_revision(database: Database) -> str | None:
+    with database.engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+@dataclass(frozen=True)
+class RevisionInfo:
+    revision: str
+    down_revision: str | None
+    description: str
+    is_head: bool
+    is_current: bool
+
+
+def history(current: str | None) -> list[RevisionInfo]:
+    scripts = script_directory()
+    return [
+        RevisionInfo(
+            revision=script.revision,
+            down_revision=script.down_revision if isinstance(script.down_revision, str) else None,
+            description=(script.doc or "").splitlines()[0] if script.doc else "",
+            is_head=script.is_head,
+            is_current=script.revision == current,
+        )
+        for script in scripts.walk_revisions()
+    ]
+
+
+def pending_revisions(current: str | None) -> list[str]:
+    scripts = script_directory()
+    head = head_revision()
+    if current == head:
+        return []
+    revisions = scripts.iterate_revisions(head, current or "base")
+    return [script.revision for script in reversed(list(revisions))]
+
+
+def _validate_revision(revision: str) -> None:
+    if revision in ("head", "base", "heads") or revision.lstrip("+-").isdigit():
+        return
+    try:
+        script_directory().get_revision(revision)
+    except Exception as exc:  # alembic raises several kinds for an unknown or ambiguous id
+        raise InvalidInput(f"unknown revision {revision!r}: see `linea db history`") from exc
+
+
+def upgrade(database: Database, revision: str = "head", *, sql: bool = False, stdout: TextIO | None = None) -> None:
+    _run(database, "upgrade", revision, sql=sql, stdout=stdout)
+
+
+def downgrade(database: Database, revision: str, *, sql: bool = False, stdout: TextIO | None = None) -> None:
+    _run(database, "downgrade", revision, sql=sql, stdout=stdout)
+
+
+def _run(database: Database, direction: str, revision: str, *, sql: bool, stdout: TextIO | None) -> None:
+    _validate_revision(revision)
+    config = alembic_config(stdout)
+    run = command.upgrade if direction == "upgrade" else command.downgrade
+    if sql:
+        if direction == "downgrade" and ":" not in revision:
+            current = current_revision(database) or "base"
+            revision = f"{current}:{revision}"
+        # Offline SQL needs only the dialect; the URL never carries the password into alembic.
+        config.attributes["url"] = database.url.set(password=None)
+        run(config, revision, sql=True)
+        return
+    with database.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        run(config, revision)

@@ -1,0 +1,58 @@
+"""The one exception hierarchy linea raises, each kind with its exit code.
+
+Services raise these with messages written for the user; `linea_cli.cli` is the single place that
+turns them into one line on stderr and the exit code documented in the README.
+"""
+
+from __future__ import annotations
+
+# Exit codes. 2 is Click's own usage error; 130/143 are the shell's for SIGINT/SIGTERM.
+EXIT_OK = 0
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+EXIT_NOT_FOUND = 3
+EXIT_CONFLICT = 4
+EXIT_UNAVAILABLE = 5
+EXIT_DENIED = 6
+EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
+class LineaError(Exception):
+    """An error the user can act on; `message` is shown as is."""
+
+    exit_code = EXIT_INVALID
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class InvalidInput(LineaError):
+    exit_code = EXIT_INVALID
+
+
+class NotFound(LineaError):
+    exit_code = EXIT_NOT_FOUND
+
+
+class Conflict(LineaError):
+    """A duplicate, or a change the current state does not allow."""
+
+    exit_code = EXIT_CONFLICT
+
+
+class DatabaseUnavailable(LineaError):
+    """The database cannot be reached, is too old, or is not migrated."""
+
+    exit_code = EXIT_UNAVAILABLE
+
+
+class PermissionDenied(LineaError):
+    exit_code = EXIT_DENIED
+
+
+class Interrupted(LineaError):
+    exit_code = EXIT_INTERRUPTED

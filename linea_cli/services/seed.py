@@ -1,0 +1,262 @@
+"""Deterministic fake data for demos and CI, written with set-based SQL (no row-by-row ORM).
+
+Every value is a function of (seed, anchor, row number) through md5, so the same seed and anchor
+give the same rows on any server. The anchor (default: today, UTC) places events around "now"
+so that demo data always has upcoming and past events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import text
+from sqlmodel import Session
+
+from linea_cli.errors import Conflict, InvalidInput
+from linea_cli.services import audit
+from linea_cli.services.actors import Actor
+
+SEEDED_TABLES = ("users", "venues", "events", "waitlist_entries", "sessions")
+
+
+@dataclass(frozen=True)
+class SeedPlan:
+    users: int = 50
+    venues: int = 10
+    events: int = 40
+    waitlist: int = 500
+    sessions: int = 50
+    seed: int = 42
+    anchor: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    users: int
+    venues: int
+    events: int
+    waitlist_entries: int
+    sessions: int
+    skipped: bool = False
+
+
+def _rand(kind: str, n: str = "n") -> str:
+    """A deterministic integer in [0, 2^31) for row `n` of `kind`."""
+    return f"(('x' || substr(md5(:seed || ':{kind}:' || {n}), 1, 8))::bit(32)::int & 2147483647)"
+
+
+def _cuid(kind: str, n: str = "n") -> str:
+    return f"('c' || substr(md5(:seed || ':id:{kind}:' || {n}), 1, 24))"
+
+
+FIRST_NAMES = "ARRAY['Ada','Ben','Chloé','Dmitri','Elif','Femi','Grace','Hiro','Ines','Jonas','Kemi','Lucía','Mateo','Nora','Omar','Priya','Quinn','Rosa','Sven','Tariq','Uma','Viktor','Wen','Yara','Zoe']"
+LAST_NAMES = "ARRAY['Okafor','Schmidt','Dubois','Ivanova','Yılmaz','Adeyemi','Hopper','Tanaka','García','Berg','Rossi','Nakamura','Silva','Kowalski','Haddad','Patel','Murphy','Novak','Larsen','Khan']"
+_CITIES = [
+    ("Berlin", "DE", 52.52, 13.40), ("Lisbon", "PT", 38.72, -9.14), ("Lagos", "NG", 6.52, 3.38),
+    ("Kyoto", "JP", 35.01, 135.77), ("Montréal", "CA", 45.50, -73.57), ("Oslo", "NO", 59.91, 10.75),
+    ("Mexico City", "MX", 19.43, -99.13), ("Melbourne", "AU", -37.81, 144.96),
+]
+CITY_NAMES = "ARRAY[" + ",".join(f"'{c[0]}'" for c in _CITIES) + "]"
+CITY_COUNTRIES = "ARRAY[" + ",".join(f"'{c[1]}'" for c in _CITIES) + "]"
+CITY_LATS = "ARRAY[" + ",".join(str(c[2]) for c in _CITIES) + "]::float8[]"
+CITY_LNGS = "ARRAY[" + ",".join(str(c[3]) for c in _CITIES) + "]::float8[]"
+VENUE_KINDS = "ARRAY['Hall','Warehouse','Library','Garden','Theatre','Loft','Pavilion','Studio']"
+EVENT_ADJECTIVES = "ARRAY['Summer','Winter','Open','Late-Night','Community','Indie','Annual','Spring']"
+EVENT_NOUNS = "ARRAY['Fest','Meetup','Hackathon','Concert','Workshop','Book Fair','Film Night','Conference','Market']"
+
+
+def seed_database(
+    session: Session,
+    *,
+    plan: SeedPlan,
+    actor: Actor | None,
+    append: bool = False,
+    if_empty: bool = False,
+    on_step: Callable[[str], None] = lambda step: None,
+) -> SeedResult:
+    for name in ("users", "venues", "events", "waitlist", "sessions"):
+        if getattr(plan, name) < 0:
+            raise InvalidInput(f"--{name} must be 0 or more")
+    if plan.events and not plan.users:
+        raise InvalidInput("events need owners: --users must be at least 1 when --events is given")
+    if plan.waitlist and not plan.events:
+        raise InvalidInput("waitlist entries need events: --events must be at least 1 when --waitlist is given")
+    if plan.sessions and not plan.users:
+        raise InvalidInput("sessions need users: --users must be at least 1 when --sessions is given")
+
+    existing = {
+        table: session.execute(text(f'SELECT EXISTS (SELECT 1 FROM "{table}")')).scalar_one()
+        for table in SEEDED_TABLES
+    }
+    if any(existing.values()) and not append:
+        if if_empty:
+            return SeedResult(0, 0, 0, 0, 0, skipped=True)
+        populated = ", ".join(table for table, has_rows in existing.items() if has_rows)
+        raise Conflict(f"the database already has data ({populated})", hint="pass --append to add seed rows to it")
+
+    anchor = plan.anchor or datetime.utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+    offsets = {
+        table: session.execute(text(f'SELECT count(*) FROM "{table}"')).scalar_one() for table in SEEDED_TABLES
+    }
+    # Rows appended later continue the numbering, so ids, emails and slugs stay unique.
+    params = {"seed": str(plan.seed), "anchor": anchor}
+
+    def run(step: str, sql: str, start: int, count: int) -> int:
+        on_step(step)
+        if count == 0:
+            return 0
+        result = session.execute(text(sql), {**params, "first": start + 1, "last": start + count})
+        return result.rowcount
+
+    users = run("users", USERS_SQL, offsets["users"], plan.users)
+    venues = run("venues", VENUES_SQL, offsets["venues"], plan.venues)
+    events = run("events", EVENTS_SQL, offsets["events"], plan.events)
+    waitlist = run("waitlist entries", WAITLIST_SQL, offsets["waitlist_entries"], plan.waitlist)
+    sessions = run("sessions", SESSIONS_SQL, offsets["sessions"], plan.sessions)
+    session.flush()
+    result = SeedResult(users, venues, events, waitlist, sessions)
+    audit.record(
+        session,
+        action="SEED",
+        resource="Database",
+        resource_id="seed",
+        actor=actor,
+        details={
+            "seed": plan.seed,
+            "anchor": anchor,
+            "counts": {
+                "users": users,
+                "venues": venues,
+                "events": events,
+                "waitlist_entries": waitlist,
+                "sessions": sessions,
+            },
+        },
+    )
+    return result
+
+
+USERS_SQL = f"""
+INSERT INTO users (id, email, name, role, created_at, updated_at, deleted_at)
+SELECT {_cuid('user')},
+       translate(lower(f.first || '.' || f.last), 'éíóúüçñı', 'eiouucni') || n || '@example.org',
+       f.first || ' ' || f.last,
+       (CASE WHEN n = 1 THEN 'ADMIN' WHEN {_rand('role')} % 100 < 3 THEN 'ADMIN'
+             WHEN {_rand('role')} % 100 < 25 THEN 'OWNER' ELSE 'VISITOR' END)::"UserRole",
+       :anchor - make_interval(mins => 60 * 24 * 400 - {_rand('ucreated')} % (60 * 24 * 390)),
+       :anchor - make_interval(mins => {_rand('uupdated')} % (60 * 24 * 10)),
+       CASE WHEN n > 1 AND {_rand('udeleted')} % 100 < 3 THEN :anchor - interval '2 days' END
+FROM generate_series(CAST(:first AS int), CAST(:last AS int)) AS n
+CROSS JOIN LATERAL (
+    SELECT ({FIRST_NAMES})[1 + {_rand('first')} % 25] AS first,
+           ({LAST_NAMES})[1 + {_rand('last')} % 20] AS last
+) AS f
+"""
+
+VENUES_SQL = f"""
+INSERT INTO venues (id, name, address, city, country, latitude, longitude, website,
+                    created_at, updated_at, deleted_at)
+SELECT {_cuid('venue')},
+       c.city || ' ' || ({VENUE_KINDS})[1 + {_rand('vkind')} % 8] || ' ' || n,
+       (1 + {_rand('street')} % 200) || ' Market Street',
+       c.city, c.country,
+       round((c.lat + ({_rand('vlat')} % 1000 - 500) / 10000.0)::numeric, 5)::float8,
+       round((c.lng + ({_rand('vlng')} % 1000 - 500) / 10000.0)::numeric, 5)::float8,
+       CASE WHEN {_rand('web')} % 3 > 0 THEN 'https://venue-' || n || '.example.com' END,
+       :anchor - interval '300 days', :anchor - interval '30 days',
+       CASE WHEN {_rand('vdeleted')} % 100 < 5 THEN :anchor - interval '5 days' END
+FROM generate_series(CAST(:first AS int), CAST(:last AS int)) AS n
+CROSS JOIN LATERAL (
+    SELECT ({CITY_NAMES})[i] AS city, ({CITY_COUNTRIES})[i] AS country,
+           ({CITY_LATS})[i] AS lat, ({CITY_LNGS})[i] AS lng
+    FROM (SELECT 1 + {_rand('city')} % {len(_CITIES)} AS i) AS pick
+) AS c
+"""
+
+EVENTS_SQL = f"""
+WITH owners AS (
+    SELECT array_agg(id ORDER BY id) AS ids FROM users
+    WHERE role IN ('OWNER', 'ADMIN') AND deleted_at IS NULL
+), places AS (
+    SELECT array_agg(id ORDER BY id) AS ids, array_agg(latitude ORDER BY id) AS lats,
+           array_agg(longitude ORDER BY id) AS lngs
+    FROM venues WHERE deleted_at IS NULL
+), rows AS (
+    SELECT n,
+           ({EVENT_ADJECTIVES})[1 + {_rand('adj')} % 8] || ' ' || ({EVENT_NOUNS})[1 + {_rand('noun')} % 9]
+             || ' ' || n AS title,
+           :anchor + make_interval(days => {_rand('start')} % 400 - 150, hours => 9 + {_rand('hour')} % 12)
+             AS start_date,
+           {_rand('venue')} AS venue_pick,
+           {_rand('owner')} AS owner_pick
+    FROM generate_series(CAST(:first AS int), CAST(:last AS int)) AS n
+)
+INSERT INTO events (id, title, slug, description, status, start_date, end_date, capacity, youtube_url,
+                    map_lat, map_lng, map_zoom, owner_id, venue_id, created_at, updated_at, deleted_at)
+SELECT {_cuid('event')},
+       r.title,
+       trim(both '-' from lower(regexp_replace(r.title, '[^A-Za-z0-9]+', '-', 'g'))),
+       'A ' || lower(r.title) || ' for everyone. Seeded demo data.',
+       (CASE
+          WHEN r.start_date < :anchor THEN (CASE WHEN {_rand('pstatus')} % 10 = 0 THEN 'CANCELLED' ELSE 'COMPLETED' END)
+          ELSE (ARRAY['PUBLISHED','PUBLISHED','PUBLISHED','DRAFT','CANCELLED'])[1 + {_rand('fstatus')} % 5]
+        END)::"EventStatus",
+       r.start_date,
+       CASE WHEN {_rand('hasend')} % 5 > 0 THEN r.start_date + make_interval(hours => 2 + {_rand('len')} % 6) END,
+       CASE WHEN {_rand('hascap')} % 5 > 0 THEN 20 + {_rand('cap')} % 480 END,
+       CASE WHEN {_rand('yt')} % 3 = 0 THEN 'https://www.youtube.com/watch?v=' || substr(md5(:seed || r.n), 1, 11) END,
+       CASE WHEN v.venue_id IS NOT NULL THEN p.lats[v.idx] END,
+       CASE WHEN v.venue_id IS NOT NULL THEN p.lngs[v.idx] END,
+       CASE WHEN v.venue_id IS NOT NULL THEN 14 END,
+       o.ids[1 + r.owner_pick % array_length(o.ids, 1)],
+       v.venue_id,
+       r.start_date - interval '60 days', r.start_date - interval '30 days',
+       CASE WHEN {_rand('edeleted')} % 100 < 3 THEN :anchor - interval '1 day' END
+FROM rows r CROSS JOIN owners o CROSS JOIN places p
+CROSS JOIN LATERAL (
+    SELECT CASE WHEN p.ids IS NULL OR r.venue_pick % 5 = 0 THEN NULL
+                ELSE 1 + r.venue_pick % array_length(p.ids, 1) END AS idx
+) AS vi
+CROSS JOIN LATERAL (SELECT p.ids[vi.idx] AS venue_id, vi.idx AS idx) AS v
+"""
+
+WAITLIST_SQL = f"""
+WITH evs AS (
+    SELECT array_agg(id ORDER BY id) AS ids, count(*) AS total FROM events WHERE deleted_at IS NULL
+), people AS (
+    SELECT array_agg(id ORDER BY id) AS ids, array_agg(email ORDER BY id) AS emails, count(*) AS total
+    FROM users WHERE deleted_at IS NULL
+)
+INSERT INTO waitlist_entries (id, email, event_id, user_id, status, created_at, updated_at, deleted_at)
+SELECT {_cuid('wait')},
+       CASE WHEN linked THEN p.emails[1 + k % p.total] ELSE 'guest' || n || '@example.net' END,
+       CASE WHEN linked THEN e.ids[1 + ((k / p.total) + k) % e.total] ELSE e.ids[1 + {_rand('wevent')} % e.total] END,
+       CASE WHEN linked THEN p.ids[1 + k % p.total] END,
+       (CASE WHEN {_rand('wstatus')} % 10 < 7 THEN 'PENDING' WHEN {_rand('wstatus')} % 10 < 9 THEN 'CONFIRMED'
+             ELSE 'CANCELLED' END)::"WaitlistStatus",
+       :anchor - make_interval(mins => {_rand('wcreated')} % (60 * 24 * 90)),
+       :anchor - make_interval(mins => {_rand('wupdated')} % (60 * 24 * 5)),
+       CASE WHEN {_rand('wdeleted')} % 100 < 2 THEN :anchor - interval '1 day' END
+FROM generate_series(CAST(:first AS int), CAST(:last AS int)) AS n
+CROSS JOIN evs e CROSS JOIN people p
+CROSS JOIN LATERAL (SELECT p.total > 0 AND n % 5 = 0 AS linked, n / 5 AS k) AS l
+WHERE e.total > 0
+ON CONFLICT (email, event_id) DO NOTHING
+"""
+
+SESSIONS_SQL = f"""
+WITH people AS (
+    SELECT array_agg(id ORDER BY id) AS ids, count(*) AS total FROM users WHERE deleted_at IS NULL
+)
+INSERT INTO sessions (id, user_id, token, expires_at, created_at, updated_at)
+SELECT {_cuid('session')},
+       p.ids[1 + {_rand('suser')} % p.total],
+       -- linea stores only the SHA-256 of a token; seeded tokens exist nowhere in the clear.
+       encode(sha256(convert_to(:seed || ':token:' || n, 'UTF8')), 'hex'),
+       :anchor + make_interval(hours => {_rand('sexp')} % (24 * 60) - 24 * 20),
+       :anchor - interval '20 days', :anchor - interval '20 days'
+FROM generate_series(CAST(:first AS int), CAST(:last AS int)) AS n CROSS JOIN people p
+WHERE p.total > 0
+"""

@@ -1,0 +1,55 @@
+"""Time at linea's edges: the database holds naive UTC (TIMESTAMP(3)); people see offsets."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from linea_cli.errors import InvalidInput
+
+# Use in SQL instead of now()/CURRENT_TIMESTAMP, which follow the session's TimeZone setting.
+SQL_UTC_NOW = "(now() AT TIME ZONE 'UTC')"
+
+
+def utc_now() -> datetime:
+    """Now as the database stores it: naive UTC, millisecond precision."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InvalidInput(f"unknown time zone {name!r}: use an IANA name such as Europe/Paris") from exc
+
+
+def parse_datetime(value: str, *, timezone: str = "UTC", field: str = "date") -> datetime:
+    """ISO 8601 date or datetime, naive meaning `timezone`, returned as naive UTC for the database."""
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            parsed = datetime.combine(date.fromisoformat(text), time())
+        else:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidInput(
+            f"invalid {field} {value!r}: use ISO 8601, e.g. 2026-06-01 or 2026-06-01T18:30+02:00"
+        ) from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=zone(timezone))
+    return to_database(parsed)
+
+
+def to_database(moment: datetime) -> datetime:
+    """Naive UTC, millisecond precision, as TIMESTAMP(3) holds it."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def from_database(moment: datetime | None) -> datetime | None:
+    """An aware UTC datetime from a stored naive one."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
