@@ -38,8 +38,8 @@ def _configure(**kwargs: object) -> None:
 def run_migrations_offline() -> None:
     url = config.attributes.get("url")
     if url is None:
-        from linea_cli.db.engine import resolve_url
         from linea_cli.config import load_settings
+        from linea_cli.db.engine import resolve_url
 
         url = resolve_url(load_settings(), for_migrations=True, start_embedded=False)
     _configure(url=url, literal_binds=True, dialect_opts={"paramstyle": "named"})

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime
 from typing import Annotated
 
 import typer
 
-from linea_cli.cli.context import confirm_or_stop, open_database, state, transaction
+from linea_cli.cli.context import open_database, state, transaction
 from linea_cli.cli.options import FormatOption, JsonOption, YesOption, chosen_format
 from linea_cli.output import Column, OutputFormat, render, render_record, say
 

@@ -7,7 +7,14 @@ from typing import Annotated
 import typer
 
 from linea_cli.cli.context import transaction
-from linea_cli.cli.options import AfterOption, FormatOption, IncludeDeletedOption, JsonOption, LimitOption, chosen_format
+from linea_cli.cli.options import (
+    AfterOption,
+    FormatOption,
+    IncludeDeletedOption,
+    JsonOption,
+    LimitOption,
+    chosen_format,
+)
 from linea_cli.db.models import EventStatus
 from linea_cli.output import OutputFormat, render
 

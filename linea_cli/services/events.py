@@ -34,3 +34,16 @@ def list_events(session: Session, *, filters: EventFilter, limit: int = 50, afte
     if filters.upcoming:
         query = query.where(events.c.start_date >= utc_now())
     return paginate(session, query, sort_columns=[events.c.start_date, events.c.id], limit=limit, after=after)
+
+
+def find_event(session: Session, reference: str, *, include_deleted: bool = False) -> Event:
+    """The event with this slug or id; NotFound otherwise."""
+    from sqlmodel import or_, select
+
+    from linea_cli.errors import NotFound
+
+    query = select(Event).where(or_(Event.slug == reference.strip(), Event.id == reference.strip()))
+    event = session.exec(query).first()
+    if event is None or (event.deleted_at is not None and not include_deleted):
+        raise NotFound(f"no event {reference!r}" + (" (it is deleted)" if event is not None else ""))
+    return event

@@ -72,4 +72,4 @@ def paginate(
 
 
 def _label(column: Any) -> str:
-    return getattr(column, "key", None) or getattr(column, "name")
+    return getattr(column, "key", None) or column.name

@@ -1,0 +1,36 @@
+"""Email addresses: validated with email-validator (no DNS), stored in one canonical form.
+
+linea lower-cases the whole address, local part included. RFC 5321 lets a server treat
+`Ann@x.com` and `ann@x.com` as two mailboxes, but no mail provider in use does, and people type
+their address in varying case; one canonical form is what lets the unique keys
+(users.email, waitlist_entries(email, event_id)) stop the same person entering twice.
+"""
+
+from __future__ import annotations
+
+from email_validator import EmailNotValidError, validate_email
+
+from linea_cli.errors import InvalidInput
+
+
+def normalize_email(raw: str) -> str:
+    """The canonical form of an address, or InvalidInput with the validator's reason."""
+    reason = email_problem(raw)
+    if reason is not None:
+        raise InvalidInput(f"invalid email {raw.strip()!r}: {reason}")
+    return canonical_email(raw)
+
+
+def canonical_email(raw: str) -> str:
+    """Canonical form of an address already known to be valid."""
+    result = validate_email(raw.strip(), check_deliverability=False)
+    return result.normalized.lower()
+
+
+def email_problem(raw: str) -> str | None:
+    """Why an address is invalid, or None when it is fine (for bulk validation without raising)."""
+    try:
+        validate_email(raw.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        return str(exc)
+    return None

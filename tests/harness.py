@@ -1,0 +1,110 @@
+"""What tests use: run linea like a user would, and look at the database afterwards."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import URL
+from typer.testing import CliRunner, Result
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def plain_url(url: URL) -> str:
+    """The URL as a user writes it (postgresql://...), password included."""
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def libpq_conninfo(url: URL) -> str:
+    return plain_url(url)
+
+
+def admin_execute(server_url: URL, statement: str) -> None:
+    with psycopg.connect(libpq_conninfo(server_url), autocommit=True) as conn:
+        conn.execute(statement)
+
+
+class Database:
+    """A plain SQLAlchemy connection to the test database, autocommitting, for tests only."""
+
+    def __init__(self, url: URL) -> None:
+        self.url = url
+        self.engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+
+    def all(self, query: str, **params: Any) -> list[sa.Row]:
+        with self.engine.begin() as conn:
+            return list(conn.execute(sa.text(query), params))
+
+    def one(self, query: str, **params: Any) -> sa.Row:
+        rows = self.all(query, **params)
+        assert len(rows) == 1, f"expected one row, got {len(rows)}: {query}"
+        return rows[0]
+
+    def scalar(self, query: str, **params: Any) -> Any:
+        with self.engine.begin() as conn:
+            return conn.execute(sa.text(query), params).scalar()
+
+    def execute(self, query: str, **params: Any) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.text(query), params)
+
+    def count(self, table: str, where: str = "true", **params: Any) -> int:
+        return int(self.scalar(f'SELECT count(*) FROM "{table}" WHERE {where}', **params))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+@dataclass
+class CliRun:
+    """Call with the words after `linea`; checks the exit code and shows the output on a mismatch."""
+
+    env: dict[str, str]
+
+    def __call__(self, *args: str, exit_code: int = 0, input: str | None = None, env: dict[str, str] | None = None) -> Result:
+        from linea_cli.cli import app
+
+        runner = CliRunner()
+        result = runner.invoke(app, list(args), input=input, env={**self.env, **(env or {})}, catch_exceptions=False)
+        if result.exit_code != exit_code:
+            pytest.fail(
+                f"`linea {' '.join(args)}` exited {result.exit_code}, expected {exit_code}\n"
+                f"--- stdout ---\n{result.stdout}\n--- stderr ---\n{result.stderr}",
+                pytrace=False,
+            )
+        return result
+
+
+def make_cli_run(url: URL, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> CliRun:
+    env = {"LINEA_DATABASE_URL": plain_url(url), "LINEA_DATA_DIR": str(data_dir / "data"), "NO_COLOR": "1"}
+    for key in ("LINEA_ACTOR", "LINEA_MIGRATION_DATABASE_URL"):
+        monkeypatch.delenv(key, raising=False)
+    # A .env in the working directory must not leak into tests.
+    monkeypatch.chdir(data_dir)
+    return CliRun(env=env)
+
+
+def run_linea_process(
+    args: Sequence[str], *, env: dict[str, str], input: str | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`linea ...` as a separate process (for concurrency, signals and real terminals)."""
+    return subprocess.run(
+        [sys.executable, "-m", "linea_cli", *args],
+        env={**os.environ, **env},
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+Factory = Callable[..., dict[str, Any]]

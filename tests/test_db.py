@@ -1,0 +1,147 @@
+"""`linea db ...` as an admin and a CI pipeline use it."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy.engine import URL
+
+from tests.harness import CliRun, Database, plain_url
+
+
+def test_status_json_reports_head_and_row_counts(linea: CliRun) -> None:
+    result = linea("db", "status", "--json")
+    status = json.loads(result.stdout)
+    assert status["at_head"] is True
+    assert status["current_revision"] == status["head_revision"]
+    assert status["pending_migrations"] == []
+    assert status["mode"] == "external"
+    assert status["row_counts"] == {
+        "users": 0, "venues": 0, "events": 0, "waitlist_entries": 0, "sessions": 0, "audit_logs": 0
+    }
+
+
+def test_seed_is_deterministic_and_audited(linea: CliRun, db: Database) -> None:
+    linea("db", "seed", "--users", "30", "--events", "12", "--waitlist", "200", "--seed", "7", "--anchor", "2026-06-01")
+    first = db.all("SELECT id, email, role::text FROM users ORDER BY id")
+    first_events = db.all("SELECT id, slug, status::text, owner_id, start_date FROM events ORDER BY id")
+    assert len(first) == 30 and len(first_events) == 12
+    assert db.count("waitlist_entries") == 200
+    assert db.count("audit_logs", "action = 'SEED'") == 1
+
+    linea("db", "reset", "--force", "--yes")
+    linea("db", "seed", "--users", "30", "--events", "12", "--waitlist", "200", "--seed", "7", "--anchor", "2026-06-01")
+    assert db.all("SELECT id, email, role::text FROM users ORDER BY id") == first
+    assert db.all("SELECT id, slug, status::text, owner_id, start_date FROM events ORDER BY id") == first_events
+
+
+def test_seed_is_realistic(linea: CliRun, db: Database) -> None:
+    linea("db", "seed", "--users", "200", "--events", "60", "--waitlist", "3000")
+    # Every event is owned by an OWNER or ADMIN.
+    assert db.scalar(
+        "SELECT count(*) FROM events e JOIN users u ON u.id = e.owner_id WHERE u.role = 'VISITOR'"
+    ) == 0
+    assert db.scalar("SELECT count(DISTINCT status) FROM events") >= 3
+    assert db.scalar("SELECT count(DISTINCT status) FROM waitlist_entries") == 3
+    assert db.count("users", "deleted_at IS NOT NULL") > 0
+    assert db.count("waitlist_entries", "user_id IS NOT NULL") > 0
+    # Seeded session tokens are SHA-256 digests, never usable tokens.
+    assert db.count("sessions", "token !~ '^[0-9a-f]{64}$'") == 0
+
+
+def test_seed_refuses_a_populated_database_unless_append(linea: CliRun, db: Database) -> None:
+    linea("db", "seed", "--users", "5", "--events", "2", "--waitlist", "10", "--sessions", "3")
+    result = linea("db", "seed", exit_code=4)
+    assert "already has data" in result.stderr
+    assert db.count("users") == 5
+
+    linea("db", "seed", "--if-empty")
+    assert db.count("users") == 5
+
+    linea("db", "seed", "--append", "--users", "5", "--events", "2", "--waitlist", "10", "--sessions", "3")
+    assert db.count("users") == 10
+    assert db.count("events") == 4
+
+
+def test_seed_rejects_impossible_plans(linea: CliRun, db: Database) -> None:
+    result = linea("db", "seed", "--users", "0", "--events", "3", exit_code=1)
+    assert "owners" in result.stderr
+    assert db.count("events") == 0
+
+
+def test_doctor_passes_on_a_healthy_database(linea: CliRun) -> None:
+    result = linea("db", "doctor", "--json")
+    checks = {check["check"]: check["status"] for check in json.loads(result.stdout)}
+    assert checks["server version"] == "ok"
+    assert checks["schema revision"] == "ok"
+    assert checks["indexes present"] == "ok"
+
+
+def test_doctor_fails_when_an_index_is_missing(linea: CliRun, db: Database) -> None:
+    db.execute("DROP INDEX idx_sessions_expires_at")
+    result = linea("db", "doctor", "--json", exit_code=5)
+    checks = {check["check"]: check for check in json.loads(result.stdout)}
+    assert checks["indexes present"]["status"] == "fail"
+    assert "idx_sessions_expires_at" in checks["indexes present"]["detail"]
+
+
+def test_doctor_counts_expired_sessions(linea: CliRun, db: Database) -> None:
+    from tests.factories import days_from_now, make_session, make_user
+
+    user = make_user(db)
+    make_session(db, user=user, expires_at=days_from_now(-1))
+    make_session(db, user=user, expires_at=days_from_now(-2))
+    make_session(db, user=user, expires_at=days_from_now(1))
+    checks = {c["check"]: c for c in json.loads(linea("db", "doctor", "--json").stdout)}
+    assert checks["expired sessions"]["detail"].startswith("2 expired")
+
+
+def test_reset_of_an_external_database_needs_force(linea: CliRun, db: Database) -> None:
+    linea("db", "seed", "--users", "3", "--events", "1", "--waitlist", "2", "--sessions", "1")
+    result = linea("db", "reset", exit_code=6)
+    assert "--force" in result.stderr
+    result = linea("db", "reset", "--force", exit_code=1)  # no terminal, no --yes
+    assert db.count("users") == 3
+    database_name = db.url.database
+    result = linea("db", "reset", "--force", input="wrong-name\n", exit_code=1)
+    assert db.count("users") == 3
+    del result, database_name
+
+
+def test_reset_rebuilds_an_empty_schema_at_head(linea: CliRun, db: Database) -> None:
+    linea("db", "seed", "--users", "3", "--events", "1", "--waitlist", "2", "--sessions", "1")
+    linea("db", "reset", "--force", "--yes")
+    assert db.count("users") == 0
+    assert json.loads(linea("db", "status", "--json").stdout)["at_head"] is True
+
+
+def test_upgrade_sql_prints_reviewable_sql_without_running_it(linea: CliRun, empty_database_url: URL) -> None:
+    result = linea("--database-url", plain_url(empty_database_url), "db", "upgrade", "--sql")
+    assert 'CREATE TABLE "users"' in result.stdout
+    assert 'CREATE TYPE "UserRole"' in result.stdout
+    status = json.loads(linea("--database-url", plain_url(empty_database_url), "db", "status", "--json").stdout)
+    assert status["current_revision"] is None
+    assert status["row_counts"]["users"] is None
+
+
+def test_commands_refuse_an_unmigrated_external_database(linea: CliRun, empty_database_url: URL) -> None:
+    result = linea("--database-url", plain_url(empty_database_url), "events", "list", exit_code=5)
+    assert "linea db upgrade" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_history_marks_the_current_revision(linea: CliRun) -> None:
+    rows = json.loads(linea("db", "history", "--json").stdout)
+    assert rows and rows[0]["is_head"] is True and rows[0]["is_current"] is True
+
+
+def test_downgrade_to_base_and_back(linea: CliRun, db: Database) -> None:
+    linea("db", "downgrade", "base")
+    assert db.scalar("SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'") == 0
+    linea("db", "upgrade")
+    assert json.loads(linea("db", "status", "--json").stdout)["at_head"] is True
+
+
+def test_unknown_revision_is_invalid_input(linea: CliRun) -> None:
+    result = linea("db", "upgrade", "nope123", exit_code=1)
+    assert "unknown revision" in result.stderr
