@@ -39,3 +39,21 @@ def require_admin(actor: Actor | None, action: str) -> None:
     """The system and ADMINs pass; anyone else is refused."""
     if actor is not None and not actor.is_admin:
         raise PermissionDenied(f"{actor.email} ({actor.role.name}) may not {action}: ADMIN only")
+
+
+def require_manager_of(actor: Actor | None, *, owner_id: str, action: str) -> None:
+    """The system, ADMINs, and the OWNER who owns the thing pass; everyone else is refused."""
+    if actor is None or actor.is_admin:
+        return
+    if actor.role is UserRole.OWNER and actor.user_id == owner_id:
+        return
+    if actor.role is UserRole.OWNER:
+        raise PermissionDenied(f"{actor.email} may not {action}: it belongs to another owner")
+    raise PermissionDenied(f"{actor.email} ({actor.role.name}) may not {action}")
+
+
+def require_role(actor: Actor | None, roles: set[UserRole], action: str) -> None:
+    """The system passes; a user passes only with one of `roles`."""
+    if actor is not None and actor.role not in roles:
+        allowed = " or ".join(sorted(role.name for role in roles))
+        raise PermissionDenied(f"{actor.email} ({actor.role.name}) may not {action}: {allowed} only")
