@@ -84,7 +84,7 @@ def _database_error(exc: BaseException, current: CliState) -> LineaError | None:
     if isinstance(original, psycopg.OperationalError | sa_exc.InterfaceError) or isinstance(
         exc, sa_exc.OperationalError
     ):
-        reason = str(original).strip().splitlines()[-1] if str(original).strip() else type(original).__name__
+        reason = _first_line(original)
         if isinstance(original, psycopg.errors.LockNotAvailable):
             return DatabaseUnavailable(f"gave up waiting for a lock: {reason}", hint="retry when the database is less busy")
         if isinstance(original, psycopg.errors.QueryCanceled):
@@ -92,10 +92,15 @@ def _database_error(exc: BaseException, current: CliState) -> LineaError | None:
         return DatabaseUnavailable(f"cannot use {_target(current)}: {reason}")
     if isinstance(original, psycopg.errors.UndefinedTable | psycopg.errors.UndefinedObject):
         return DatabaseUnavailable(
-            f"{_target(current)} lacks linea's schema: {str(original).splitlines()[0]}",
+            f"{_target(current)} lacks linea's schema: {_first_line(original)}",
             hint="run `linea db upgrade`",
         )
     return None
+
+
+def _first_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
 
 
 def _target(current: CliState) -> str:

@@ -1,0 +1,125 @@
+"""The root command: help, version, errors as one line with documented exit codes, no secrets."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from urllib.parse import quote
+
+import pytest
+from sqlalchemy.engine import URL
+
+from linea_cli.cli import app
+from tests.harness import CliRun, Database, admin_execute, plain_url, run_linea_process
+
+UNREACHABLE = "postgresql://u:secret@127.0.0.1:1/x"
+
+
+def _commands(group, prefix=()):  # noqa: ANN001, ANN202
+    """Every (path, command) under a Typer/Click group."""
+    for name, command in getattr(group, "commands", {}).items():
+        path = (*prefix, name)
+        if getattr(command, "commands", None):
+            yield from _commands(command, path)
+        else:
+            yield path, command
+
+
+def test_every_command_has_help_and_an_example() -> None:
+    from typer.main import get_command
+
+    root = get_command(app)
+    missing = []
+    for path, command in _commands(root):
+        text = command.help or ""
+        first_line = text.strip().splitlines()[0] if text.strip() else ""
+        if not first_line or "Example: linea " not in text:
+            missing.append(" ".join(path))
+    assert missing == [], f"commands without a one-line help and an Example: {missing}"
+
+
+def test_version(linea: CliRun) -> None:
+    from linea_cli import __version__
+
+    assert linea("--version").stdout.strip() == f"linea {__version__}"
+
+
+def test_help_needs_no_database(linea: CliRun) -> None:
+    result = linea("--help", env={"LINEA_DATABASE_URL": "not a url at all"})
+    assert "events" in result.stdout and "db" in result.stdout
+
+
+def test_unreachable_database_is_exit_5_without_the_password(linea: CliRun) -> None:
+    result = linea("--database-url", UNREACHABLE, "db", "status", exit_code=5)
+    assert result.stderr.startswith("error: ")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert '"x" on 127.0.0.1:1' in result.stderr
+    assert "secret" not in result.stdout + result.stderr
+
+
+def test_debug_traceback_still_masks_the_password(linea: CliRun) -> None:
+    result = linea("--debug", "--database-url", UNREACHABLE, "db", "status", exit_code=5)
+    assert "Traceback" in result.stderr
+    assert "secret" not in result.stdout + result.stderr
+
+
+def test_done_when_as_a_real_process() -> None:
+    completed = run_linea_process(["--database-url", UNREACHABLE, "db", "status"], env={})
+    assert completed.returncode == 5
+    assert "secret" not in completed.stdout + completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
+@pytest.mark.parametrize("password", ["p%ss", "p@ss", "p:ss", "p ss", "100%@: x"])
+def test_special_character_passwords_work_and_never_show(
+    password: str, linea: CliRun, server_url: URL, empty_database_url: URL, db: Database
+) -> None:
+    role = f"linea_pw_{uuid.uuid4().hex[:8]}"
+    try:
+        admin_execute(server_url, f"CREATE ROLE {role} LOGIN SUPERUSER PASSWORD '{password}'")
+    except Exception as exc:  # an external test server may not allow it
+        pytest.skip(f"cannot create a role here: {exc}")
+    # As a user writes it: the password URL-encoded (quote, not SQLAlchemy's renderer, encodes spaces).
+    where = plain_url(empty_database_url).split("@", 1)[1]
+    url = f"postgresql://{role}:{quote(password, safe='')}@{where}"
+    assert password not in url
+    upgrade = linea("--database-url", url, "db", "upgrade")
+    status = linea("--database-url", url, "db", "status", "--json")
+    assert json.loads(status.stdout)["at_head"] is True
+    shown = json.loads(status.stdout)["url"]
+    assert "***" in shown
+    for output in (upgrade.stdout, upgrade.stderr, status.stdout, status.stderr):
+        assert password not in output
+    # A failing command with the same password: still masked.
+    broken = url.replace(f"/{empty_database_url.database}", "/no_such_database")
+    failed = linea("--database-url", broken, "events", "list", exit_code=5)
+    assert password not in failed.stderr and "no_such_database" in failed.stderr
+    admin_execute(server_url, f'DROP DATABASE IF EXISTS "{empty_database_url.database}" WITH (FORCE)')
+    admin_execute(server_url, f"DROP ROLE {role}")
+
+
+def test_invalid_url_is_invalid_input(linea: CliRun) -> None:
+    result = linea("--database-url", "mysql://root:hunter2@db/x", "events", "list", exit_code=1)
+    assert "postgresql://" in result.stderr and "hunter2" not in result.stderr
+
+
+def test_usage_errors_are_exit_2(linea: CliRun) -> None:
+    linea("events", "list", "--no-such-option", exit_code=2)
+    linea("no-such-group", exit_code=2)
+
+
+def test_unknown_actor_is_refused(linea: CliRun) -> None:
+    result = linea("--as", "nobody@example.com", "events", "list", exit_code=6)
+    assert "nobody@example.com" in result.stderr
+
+
+def test_unexpected_errors_are_one_line_and_exit_70(linea: CliRun, monkeypatch: pytest.MonkeyPatch) -> None:
+    from linea_cli.services import events
+
+    def explode(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(events, "list_events", explode)
+    result = linea("events", "list", exit_code=70)
+    assert result.stderr.startswith("error: unexpected RuntimeError: boom")
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,222 @@
+"""linea's schema is the one Prisma expects, and the migrations behave.
+
+One database is built from Prisma's own DDL, one with `linea db upgrade`; their catalogs must be
+equal but for the differences listed here on purpose.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.engine import URL
+from sqlmodel import SQLModel
+
+import linea_cli.db.models  # noqa: F401
+from linea_cli.db import migrate
+from tests.harness import CliRun, plain_url
+
+REFERENCE = Path(__file__).parent / "reference"
+SHARED_DOCS = Path(__file__).resolve().parents[2] / "shared" / "docs"
+DATA_MODEL_INDEXES = set(REFERENCE.joinpath("data_model_index_names.txt").read_text().split())
+
+# What linea adds on purpose, beyond Prisma's DDL.
+LINEA_EXTRA_TABLES = {"alembic_version"}
+LINEA_TRIGGERS = {
+    ("users", "users_set_updated_at"),
+    ("events", "events_set_updated_at"),
+    ("venues", "venues_set_updated_at"),
+    ("waitlist_entries", "waitlist_entries_set_updated_at"),
+    ("sessions", "sessions_set_updated_at"),
+}
+LINEA_FUNCTIONS = {"linea_set_updated_at"}
+
+
+def catalog(url: URL) -> dict[str, object]:
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        def rows(query: str) -> list[tuple]:
+            return sorted(tuple(r) for r in conn.execute(sa.text(query)))
+
+        snapshot = {
+            "tables": rows("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"),
+            "columns": rows(
+                "SELECT table_name, column_name, data_type, udt_name, datetime_precision, is_nullable, "
+                "column_default FROM information_schema.columns WHERE table_schema = 'public'"
+            ),
+            "enums": rows(
+                "SELECT t.typname, e.enumsortorder, e.enumlabel FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid "
+                "JOIN pg_namespace n ON n.oid = t.typnamespace WHERE n.nspname = 'public'"
+            ),
+            "constraints": rows(
+                "SELECT c.conrelid::regclass::text, c.conname, c.contype::text, pg_get_constraintdef(c.oid) "
+                "FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace WHERE n.nspname = 'public'"
+            ),
+            "unique_indexes": rows(
+                "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' "
+                "AND indexdef LIKE 'CREATE UNIQUE INDEX%'"
+            ),
+            "plain_indexes": rows(
+                "SELECT tablename, indexname, regexp_replace(indexdef, '^.* USING ', '') FROM pg_indexes "
+                "WHERE schemaname = 'public' AND indexdef NOT LIKE 'CREATE UNIQUE INDEX%'"
+            ),
+            "triggers": rows(
+                "SELECT event_object_table, trigger_name FROM information_schema.triggers "
+                "WHERE trigger_schema = 'public' GROUP BY 1, 2"
+            ),
+            "statement_triggers": rows(
+                "SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND NOT t.tgisinternal"
+            ),
+            "functions": rows(
+                "SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public'"
+            ),
+            "types": rows(
+                "SELECT t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
+                "WHERE n.nspname = 'public' AND t.typtype = 'e'"
+            ),
+        }
+    engine.dispose()
+    return snapshot
+
+
+@pytest.fixture
+def prisma_catalog(empty_database_url: URL) -> dict[str, object]:
+    ddl = REFERENCE.joinpath("prisma_ddl.sql").read_text()
+    engine = sa.create_engine(empty_database_url, poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(ddl)
+    engine.dispose()
+    return catalog(empty_database_url)
+
+
+@pytest.fixture
+def linea_catalog(database_url: URL) -> dict[str, object]:
+    return catalog(database_url)
+
+
+def test_reference_copies_match_the_shared_contract() -> None:
+    if not SHARED_DOCS.exists():
+        pytest.skip("../shared is not beside this checkout")
+    shared_ddl = SHARED_DOCS.joinpath("prisma-reference", "prisma_ddl.sql").read_text()
+    assert REFERENCE.joinpath("prisma_ddl.sql").read_text() == shared_ddl
+    names = set(re.findall(r"CREATE INDEX (idx_\w+)", SHARED_DOCS.joinpath("data-model.md").read_text()))
+    assert names == DATA_MODEL_INDEXES
+
+
+def test_tables_columns_and_enums_match_prisma(prisma_catalog: dict, linea_catalog: dict) -> None:
+    linea_tables = {t for (t,) in linea_catalog["tables"]} - LINEA_EXTRA_TABLES
+    assert linea_tables == {t for (t,) in prisma_catalog["tables"]}
+    linea_columns = [c for c in linea_catalog["columns"] if c[0] not in LINEA_EXTRA_TABLES]
+    assert linea_columns == prisma_catalog["columns"]
+    assert linea_catalog["enums"] == prisma_catalog["enums"]
+    assert linea_catalog["types"] == prisma_catalog["types"]
+
+
+def test_constraints_and_unique_indexes_match_prisma(prisma_catalog: dict, linea_catalog: dict) -> None:
+    linea_constraints = [c for c in linea_catalog["constraints"] if c[0] not in LINEA_EXTRA_TABLES]
+    # Primary keys, foreign keys with their ON DELETE / ON UPDATE actions: equal, names included.
+    assert linea_constraints == prisma_catalog["constraints"]
+    assert _without_extra(linea_catalog["unique_indexes"]) == prisma_catalog["unique_indexes"]
+
+
+def _without_extra(rows: list[tuple]) -> list[tuple]:
+    return [row for row in rows if row[0] not in LINEA_EXTRA_TABLES]
+
+
+def test_plain_indexes_use_the_data_model_names_and_cover_prisma(prisma_catalog: dict, linea_catalog: dict) -> None:
+    linea_plain = {name: (table, definition) for table, name, definition in linea_catalog["plain_indexes"]}
+    # Every data-model name exists, and linea has no other non-unique index.
+    assert set(linea_plain) == DATA_MODEL_INDEXES
+    # Every Prisma @@index is covered by an index on the same table and columns...
+    covered = set(linea_plain.values())
+    for table, name, definition in prisma_catalog["plain_indexes"]:
+        assert (table, definition) in covered, f"Prisma's {name} has no counterpart"
+    # ...and never twice under two names.
+    assert len(covered) == len(linea_plain)
+
+
+def test_only_linea_triggers_and_functions_are_added(prisma_catalog: dict, linea_catalog: dict) -> None:
+    assert prisma_catalog["statement_triggers"] == []
+    assert set(linea_catalog["statement_triggers"]) == LINEA_TRIGGERS | _audit_triggers(linea_catalog)
+    assert {f for (f,) in linea_catalog["functions"]} == LINEA_FUNCTIONS | _audit_functions(linea_catalog)
+
+
+def _audit_triggers(snapshot: dict) -> set[tuple]:
+    """Append-only triggers on audit_logs (a later migration) are listed by their table."""
+    return {row for row in snapshot["statement_triggers"] if row[0] == "audit_logs"}
+
+
+def _audit_functions(snapshot: dict) -> set[str]:
+    return {f for (f,) in snapshot["functions"] if f.startswith("linea_audit")}
+
+
+def test_updated_at_trigger_backs_up_raw_sql_writers(db) -> None:  # noqa: ANN001
+    from tests.factories import make_user
+
+    user = make_user(db, updated_at=_long_ago())
+    db.execute("UPDATE users SET name = 'Renamed' WHERE id = :id", id=user["id"])
+    assert db.scalar("SELECT updated_at > :then FROM users WHERE id = :id", id=user["id"], then=_long_ago())
+    # A writer that sets updated_at itself keeps its value.
+    db.execute("UPDATE users SET name = 'Again', updated_at = :at WHERE id = :id", id=user["id"], at=_long_ago())
+    assert db.scalar("SELECT updated_at FROM users WHERE id = :id", id=user["id"]) == _long_ago()
+
+
+def _long_ago():  # noqa: ANN202
+    from datetime import datetime
+
+    return datetime(2020, 1, 1, 12, 0, 0)
+
+
+# --- migrations: what pytest-alembic's standard tests prove ---------------------------------
+
+
+def test_single_head() -> None:
+    assert len(migrate.script_directory().get_heads()) == 1
+
+
+def test_upgrade_from_base_to_head_then_every_step_down_and_up(linea: CliRun, empty_database_url: URL) -> None:
+    url = ["--database-url", plain_url(empty_database_url)]
+    revisions = [script.revision for script in reversed(list(migrate.script_directory().walk_revisions()))]
+    before = {}
+    for revision in revisions:
+        linea(*url, "db", "upgrade", revision)
+        before[revision] = catalog(empty_database_url)
+    for index in range(len(revisions) - 1, -1, -1):
+        down_to = revisions[index - 1] if index else "base"
+        linea(*url, "db", "downgrade", down_to)
+        if index:
+            assert catalog(empty_database_url) == before[down_to]
+        linea(*url, "db", "upgrade", revisions[index])
+        assert catalog(empty_database_url) == before[revisions[index]], f"{revisions[index]} is not up/down consistent"
+        linea(*url, "db", "downgrade", down_to)
+    leftovers = catalog(empty_database_url)
+    assert {t for (t,) in leftovers["tables"]} <= {"alembic_version"}
+    assert leftovers["types"] == [] and leftovers["functions"] == [] and leftovers["statement_triggers"] == []
+
+
+def test_models_and_migrations_agree(database_url: URL) -> None:
+    engine = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn,
+            opts={
+                "compare_type": True,
+                "compare_server_default": True,
+                "include_object": lambda obj, name, type_, reflected, compare_to: not (
+                    type_ == "table" and name == "alembic_version"
+                ),
+            },
+        )
+        differences = compare_metadata(context, SQLModel.metadata)
+    engine.dispose()
+    assert differences == []
+
+
+def test_every_data_model_index_exists_after_upgrade(db) -> None:  # noqa: ANN001
+    names = {name for (name,) in db.all("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")}
+    assert DATA_MODEL_INDEXES <= names
