@@ -1,7 +1,139 @@
-"""`linea audit ...`."""
+"""`linea audit ...`: read and export the audit log (ADMINs and the system only)."""
 
 from __future__ import annotations
 
+import enum
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, TextIO
+
 import typer
 
+from linea_cli.cli.context import state, transaction
+from linea_cli.cli.options import AfterOption, FormatOption, JsonOption, LimitOption, chosen_format
+from linea_cli.output import OutputFormat, render, render_record, say
+
 app = typer.Typer(help="Read and export the audit log.", no_args_is_help=True)
+
+ResourceOption = Annotated[str | None, typer.Option("--resource", help="Only rows about this resource type (User, Event, ...).")]
+ResourceIdOption = Annotated[str | None, typer.Option("--resource-id", metavar="ID", help="Only rows about this id.")]
+UserOption = Annotated[str | None, typer.Option("--user", metavar="EMAIL", help="Only rows made by this user (email or id).")]
+ActionOption = Annotated[str | None, typer.Option("--action", help="Only this action (CREATE, UPDATE, DELETE, ...).")]
+SinceOption = Annotated[str | None, typer.Option("--since", metavar="TIME", help="Only rows at or after TIME (ISO 8601).")]
+UntilOption = Annotated[str | None, typer.Option("--until", metavar="TIME", help="Only rows before TIME (ISO 8601).")]
+OutputFileOption = Annotated[
+    Path | None, typer.Option("--output", "-o", metavar="FILE", help="Write to FILE (atomically) instead of stdout.")
+]
+
+
+class ExportFormat(enum.StrEnum):
+    csv = "csv"
+    ndjson = "ndjson"
+
+
+@contextmanager
+def output_stream(path: Path | None) -> Iterator[TextIO]:
+    """stdout, or FILE written through a temporary file renamed into place only on success."""
+    if path is None:
+        yield sys.stdout
+        return
+    target = path.expanduser()
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or Path("."))
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+            yield stream
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _filters(
+    resource: str | None, resource_id: str | None, user: str | None, action: str | None, since: str | None, until: str | None
+):  # noqa: ANN202 - the type lives in a module imported lazily
+    from linea_cli.services.audit import AuditFilter
+    from linea_cli.timeutil import parse_datetime
+
+    timezone = state().settings().timezone
+    return AuditFilter(
+        resource=resource,
+        resource_id=resource_id,
+        user=user,
+        action=action,
+        since=parse_datetime(since, timezone=timezone, field="--since") if since else None,
+        until=parse_datetime(until, timezone=timezone, field="--until") if until else None,
+    )
+
+
+@app.command("list")
+def list_(
+    resource: ResourceOption = None,
+    resource_id: ResourceIdOption = None,
+    user: UserOption = None,
+    action: ActionOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    limit: LimitOption = 50,
+    after: AfterOption = None,
+    fmt: FormatOption = OutputFormat.table,
+    as_json: JsonOption = False,
+) -> None:
+    """List audit rows, newest first, a page at a time.
+
+    Example: linea audit list --resource User --action UPDATE --since 2026-11-01
+    """
+    from linea_cli.services.audit import LIST_COLUMNS, list_audit
+
+    filters = _filters(resource, resource_id, user, action, since, until)
+    with transaction() as (session, actor):
+        page = list_audit(session, filters=filters, actor=actor, limit=limit, after=after)
+    render(page.items, LIST_COLUMNS, chosen_format(fmt, as_json), title="Audit log", paginated=True, next_cursor=page.next_cursor)
+
+
+@app.command()
+def show(
+    audit_id: Annotated[str, typer.Argument(metavar="ID", help="The audit row's id.")],
+    fmt: FormatOption = OutputFormat.table,
+    as_json: JsonOption = False,
+) -> None:
+    """Show one audit row with its metadata pretty-printed.
+
+    Example: linea audit show c0000019a2b3c4d5e6f7a8b9c
+    """
+    from linea_cli.services.audit import show_audit
+
+    with transaction() as (session, actor):
+        record = show_audit(session, audit_id=audit_id, actor=actor)
+    render_record(record, chosen_format(fmt, as_json), title="Audit row")
+
+
+@app.command()
+def export(
+    resource: ResourceOption = None,
+    resource_id: ResourceIdOption = None,
+    user: UserOption = None,
+    action: ActionOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    output: OutputFileOption = None,
+    fmt: Annotated[
+        ExportFormat, typer.Option("--format", "-f", case_sensitive=False, help="csv or ndjson.")
+    ] = ExportFormat.ndjson,
+) -> None:
+    """Stream matching audit rows, oldest first, as csv or ndjson to FILE or stdout.
+
+    Example: linea audit export --since 2026-01-01 --format csv -o audit-2026.csv
+    """
+    from linea_cli.services.audit import EXPORT_COLUMNS, stream_audit
+
+    filters = _filters(resource, resource_id, user, action, since, until)
+    with transaction() as (session, actor):
+        rows = stream_audit(session, filters=filters, actor=actor)
+        with output_stream(output) as stream:
+            count = render(rows, EXPORT_COLUMNS, OutputFormat(fmt.value), stream=stream)
+    if output is not None:
+        say(f"wrote {count} audit row(s) to {output}")

@@ -1,7 +1,103 @@
-"""`linea sessions ...`."""
+"""`linea sessions ...`: list and revoke login sessions; purge expired ones (for cron)."""
 
 from __future__ import annotations
 
+import sys
+from typing import Annotated
+
 import typer
 
+from linea_cli.cli.context import transaction
+from linea_cli.cli.options import (
+    AfterOption,
+    DryRunOption,
+    FormatOption,
+    JsonOption,
+    LimitOption,
+    chosen_format,
+)
+from linea_cli.output import OutputFormat, render, render_record, say
+
 app = typer.Typer(help="List, revoke and purge login sessions.", no_args_is_help=True)
+
+
+@app.command("list")
+def list_(
+    user: Annotated[str | None, typer.Option("--user", metavar="EMAIL", help="Only this user's sessions.")] = None,
+    expired: Annotated[bool, typer.Option("--expired", help="Only expired sessions.")] = False,
+    live: Annotated[bool, typer.Option("--live", help="Only live sessions (neither expired nor revoked).")] = False,
+    include_revoked: Annotated[bool, typer.Option("--include-revoked", help="Include revoked sessions.")] = False,
+    limit: LimitOption = 50,
+    after: AfterOption = None,
+    fmt: FormatOption = OutputFormat.table,
+    as_json: JsonOption = False,
+) -> None:
+    """List sessions, newest first, by id and token fingerprint (never the token).
+
+    Example: linea sessions list --user ann@example.com --live
+    """
+    from linea_cli.services.sessions import LIST_COLUMNS, SessionFilter, list_sessions
+
+    filters = SessionFilter(user=user, expired=expired, live=live, include_revoked=include_revoked)
+    with transaction() as (session, actor):
+        page = list_sessions(session, filters=filters, actor=actor, limit=limit, after=after)
+    render(page.items, LIST_COLUMNS, chosen_format(fmt, as_json), title="Sessions", paginated=True, next_cursor=page.next_cursor)
+
+
+@app.command()
+def revoke(
+    session_id: Annotated[str | None, typer.Argument(metavar="[ID]", help="The session to revoke.")] = None,
+    user: Annotated[str | None, typer.Option("--user", metavar="EMAIL", help="Revoke every live session of this user.")] = None,
+    fmt: FormatOption = OutputFormat.table,
+    as_json: JsonOption = False,
+) -> None:
+    """Revoke one session by id, or every live session of a user.
+
+    Example: linea sessions revoke --user ann@example.com
+    """
+    from linea_cli.errors import InvalidInput
+    from linea_cli.services.sessions import revoke_session, revoke_user_sessions
+
+    if (session_id is None) == (user is None):
+        raise InvalidInput("pass either a session ID or --user EMAIL")
+    with transaction() as (session, actor):
+        if session_id is not None:
+            result = revoke_session(session, session_id=session_id, actor=actor)
+        else:
+            result = revoke_user_sessions(session, user=user or "", actor=actor)
+    render_record(result, chosen_format(fmt, as_json), title="Revoked")
+
+
+@app.command()
+def purge(
+    older_than: Annotated[
+        str, typer.Option("--older-than", metavar="DURATION", help="Only sessions expired longer ago than this (e.g. 7d, 12h).")
+    ] = "0",
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=1_000_000, help="Rows deleted per transaction.")] = 10_000,
+    dry_run: DryRunOption = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success (for cron).")] = False,
+    fmt: FormatOption = OutputFormat.table,
+    as_json: JsonOption = False,
+) -> None:
+    """Delete expired sessions in batches; safe to run from several cron hosts at once.
+
+    Example: linea sessions purge --older-than 7d --quiet
+    """
+    from linea_cli.services.sessions import parse_duration, purge_expired_sessions
+
+    show_progress = sys.stderr.isatty() and not quiet
+    result = purge_expired_sessions(
+        transaction,
+        older_than=parse_duration(older_than),
+        batch_size=batch_size,
+        dry_run=dry_run,
+        on_batch=(lambda purged: say(f"purged {purged} so far...")) if show_progress else (lambda purged: None),
+    )
+    if quiet:
+        return
+    record = {
+        ("would_purge" if dry_run else "purged"): result.purged,
+        "batches": result.batches,
+        "expired_before": result.cutoff,
+    }
+    render_record(record, chosen_format(fmt, as_json), title="Session purge" + (" (dry run)" if dry_run else ""))

@@ -1,7 +1,203 @@
-"""`linea users ...`."""
+"""`linea users ...`: manage users, and answer data-protection requests (export, anonymize)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
+from linea_cli.cli.context import confirm_or_stop, transaction
+from linea_cli.cli.options import (
+    AfterOption,
+    FormatOption,
+    IncludeDeletedOption,
+    JsonOption,
+    LimitOption,
+    YesOption,
+    chosen_format,
+)
+from linea_cli.db.models import UserRole
+from linea_cli.output import OutputFormat, render, render_record, say
+
 app = typer.Typer(help="Manage users, and answer data-protection requests.", no_args_is_help=True)
+
+UserArgument = Annotated[str, typer.Argument(metavar="EMAIL|ID", help="The user's email address or id.")]
+EmailArgument = Annotated[str, typer.Argument(metavar="EMAIL|ID", help="The person's email address (or user id).")]
+RoleArgument = Annotated[UserRole, typer.Argument(case_sensitive=False, help="VISITOR, OWNER or ADMIN.")]
+
+
+@app.command("list")
+def list_(
+    role: Annotated[UserRole | None, typer.Option(case_sensitive=False, help="Only users with this role.")] = None,
+    search: Annotated[str | None, typer.Option(metavar="TEXT", help="Only users whose email or name contains TEXT.")] = None,
+    include_deleted: IncludeDeletedOption = False,
+    limit: LimitOption = 50,
+    after: AfterOption = None,
+    fmt: FormatOption = OutputFormat.table,
+    as_json: JsonOption = False,
+) -> None:
+    """List users by email, a page at a time.
+
+    Example: linea users list --role ADMIN --search example.org
+    """
+    from linea_cli.services.users import LIST_COLUMNS, UserFilter, list_users
+
+    filters = UserFilter(role=role, search=search, include_deleted=include_deleted)
+    with transaction() as (session, actor):
+        page = list_users(session, filters=filters, actor=actor, limit=limit, after=after)
+    render(page.items, LIST_COLUMNS, chosen_format(fmt, as_json), title="Users", paginated=True, next_cursor=page.next_cursor)
+
+
+@app.command()
+def show(user: UserArgument, fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False) -> None:
+    """Show a user with counts of owned events, waitlist entries, live sessions and last activity.
+
+    Example: linea users show ann@example.com
+    """
+    from linea_cli.services.users import show_user
+
+    with transaction() as (session, actor):
+        record = show_user(session, reference=user, actor=actor)
+    render_record(record, chosen_format(fmt, as_json), title="User")
+
+
+@app.command()
+def create(
+    email: Annotated[str, typer.Argument(metavar="EMAIL", help="The new user's email address.")],
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    role: Annotated[UserRole, typer.Option(case_sensitive=False, help="VISITOR, OWNER or ADMIN.")] = UserRole.VISITOR,
+    fmt: FormatOption = OutputFormat.table,
+    as_json: JsonOption = False,
+) -> None:
+    """Create a user; the email is validated and stored lower-cased.
+
+    Example: linea users create ann@example.com --name "Ann Lee" --role OWNER
+    """
+    from linea_cli.services.users import create_user, user_record
+
+    with transaction() as (session, actor):
+        user = create_user(session, email=email, name=name, role=role, actor=actor)
+        record = user_record(user)
+    render_record(record, chosen_format(fmt, as_json), title="Created user")
+
+
+@app.command()
+def update(
+    user: UserArgument,
+    name: Annotated[str | None, typer.Option(help="New display name (\"\" clears it).")] = None,
+    email: Annotated[str | None, typer.Option("--email", metavar="NEW", help="New email address.")] = None,
+    fmt: FormatOption = OutputFormat.table,
+    as_json: JsonOption = False,
+) -> None:
+    """Change a user's name and/or email address.
+
+    Example: linea users update ann@example.com --email ann.lee@example.com
+    """
+    from linea_cli.services.users import update_user, user_record
+
+    with transaction() as (session, actor):
+        updated, changes = update_user(session, reference=user, name=name, email=email, actor=actor)
+        record = user_record(updated)
+    if not changes:
+        say("nothing changed")
+    render_record(record, chosen_format(fmt, as_json), title="User")
+
+
+@app.command("set-role")
+def set_role(
+    user: UserArgument,
+    role: RoleArgument,
+    force: Annotated[bool, typer.Option("--force", help="Demote to VISITOR even though the user owns events.")] = False,
+    fmt: FormatOption = OutputFormat.table,
+    as_json: JsonOption = False,
+) -> None:
+    """Give a user a role; the last ADMIN cannot be demoted.
+
+    Example: linea users set-role ann@example.com ADMIN
+    """
+    from linea_cli.services.users import set_role as set_user_role
+    from linea_cli.services.users import user_record
+
+    with transaction() as (session, actor):
+        updated, changed = set_user_role(session, reference=user, role=role, force=force, actor=actor)
+        record = user_record(updated)
+    if not changed:
+        say(f"{record['email']} is already {role.name}")
+    render_record(record, chosen_format(fmt, as_json), title="User")
+
+
+@app.command()
+def delete(user: UserArgument, fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False) -> None:
+    """Soft-delete a user and revoke their live sessions (restore undoes the delete).
+
+    Example: linea users delete ann@example.com
+    """
+    from linea_cli.services.users import delete_user, user_record
+
+    with transaction() as (session, actor):
+        deleted, revoked = delete_user(session, reference=user, actor=actor)
+        record = user_record(deleted)
+    say(f"deleted {record['email']}; revoked {revoked} live session(s)")
+    render_record(record, chosen_format(fmt, as_json), title="Deleted user")
+
+
+@app.command()
+def restore(user: UserArgument, fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False) -> None:
+    """Restore a soft-deleted user (revoked sessions stay revoked).
+
+    Example: linea users restore ann@example.com
+    """
+    from linea_cli.services.users import restore_user, user_record
+
+    with transaction() as (session, actor):
+        record = user_record(restore_user(session, reference=user, actor=actor))
+    render_record(record, chosen_format(fmt, as_json), title="Restored user")
+
+
+@app.command()
+def export(
+    person: EmailArgument,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", metavar="FILE", help="Write to FILE (atomically) instead of stdout.")
+    ] = None,
+) -> None:
+    """Export everything linea holds about a person as one JSON document (GDPR access request).
+
+    Works for people known only by an address on waitlists. The export is audited (EXPORT).
+
+    Example: linea users export ann@example.com -o ann.json
+    """
+    from linea_cli.cli.audit import output_stream
+    from linea_cli.output import dumps
+    from linea_cli.services.gdpr import export_person
+
+    with transaction() as (session, actor):
+        document = export_person(session, reference=person, actor=actor)
+        with output_stream(output) as stream:
+            stream.write(dumps(document, indent=2) + "\n")
+    if output is not None:
+        say(f"wrote the export to {output}")
+
+
+@app.command()
+def anonymize(
+    person: EmailArgument,
+    yes: YesOption = False,
+    fmt: FormatOption = OutputFormat.table,
+    as_json: JsonOption = False,
+) -> None:
+    """Erase a person's personal data from every table, keeping the rows (GDPR erasure; cannot be undone).
+
+    Example: linea users anonymize ann@example.com --yes
+    """
+    from dataclasses import asdict
+
+    from linea_cli.services.gdpr import anonymize_person
+
+    confirm_or_stop(f"Anonymize {person.strip()} (erases their personal data for good)", yes=yes)
+    with transaction() as (session, actor):
+        result = anonymize_person(session, reference=person, actor=actor)
+    if not result.changed:
+        say(f"nothing to anonymize: linea holds no personal data for {person.strip()} (already anonymized?)")
+    render_record(asdict(result), chosen_format(fmt, as_json), title="Anonymized")

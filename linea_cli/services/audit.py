@@ -5,16 +5,22 @@ It adds the row to the caller's session, so the audit row commits or rolls back 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy.sql import Select
 from sqlmodel import Session
 
 from linea_cli.db.engine import USER_AGENT
-from linea_cli.db.models import AuditLog
+from linea_cli.db.models import AuditLog, User
+from linea_cli.errors import NotFound
 from linea_cli.ids import new_id
 from linea_cli.serialize import jsonable
-from linea_cli.services.actors import Actor
+from linea_cli.services.actors import Actor, require_admin
+from linea_cli.services.pagination import Page, paginate
 from linea_cli.timeutil import utc_now
 
 # Field names whose values never go into the audit log, whatever resource they belong to.
@@ -63,3 +69,82 @@ def record(
     session.add(row)
     session.flush()
     return row
+
+
+# Reading the log: `audit list`, `audit show`, `audit export`. Only ADMINs (and the system) read it:
+# it holds everyone's changes.
+
+LIST_COLUMNS = ("created_at", "action", "resource", "resource_id", "actor_email", "id")
+EXPORT_COLUMNS = (
+    "id", "created_at", "action", "resource", "resource_id", "user_id", "actor_email",
+    "ip_address", "user_agent", "metadata",
+)
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    resource: str | None = None
+    resource_id: str | None = None
+    user: str | None = None
+    action: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def _audit_query(session: Session, filters: AuditFilter) -> Select:
+    from linea_cli.services.users import find_user
+
+    logs, users = AuditLog.__table__, User.__table__
+    query = sa.select(
+        logs.c.id, logs.c.created_at, logs.c.action, logs.c.resource, logs.c.resource_id, logs.c.user_id,
+        users.c.email.label("actor_email"), logs.c.ip_address, logs.c.user_agent, logs.c["metadata"],
+    ).outerjoin(users, users.c.id == logs.c.user_id)
+    if filters.resource:
+        query = query.where(sa.func.lower(logs.c.resource) == filters.resource.strip().lower())
+    if filters.resource_id:
+        query = query.where(logs.c.resource_id == filters.resource_id.strip())
+    if filters.user:
+        query = query.where(logs.c.user_id == find_user(session, filters.user, include_deleted=True).id)
+    if filters.action:
+        query = query.where(logs.c.action == filters.action.strip().upper())
+    if filters.since is not None:
+        query = query.where(logs.c.created_at >= filters.since)
+    if filters.until is not None:
+        query = query.where(logs.c.created_at < filters.until)
+    return query
+
+
+def list_audit(
+    session: Session, *, filters: AuditFilter, actor: Actor | None, limit: int = 50, after: str | None = None
+) -> Page[dict]:
+    """Audit rows newest first, a page at a time."""
+    require_admin(actor, "read the audit log")
+    logs = AuditLog.__table__
+    return paginate(
+        session,
+        _audit_query(session, filters),
+        sort_columns=[logs.c.created_at, logs.c.id],
+        limit=limit,
+        after=after,
+        descending=True,
+    )
+
+
+def show_audit(session: Session, *, audit_id: str, actor: Actor | None) -> dict[str, Any]:
+    require_admin(actor, "read the audit log")
+    logs = AuditLog.__table__
+    row = session.execute(_audit_query(session, AuditFilter()).where(logs.c.id == audit_id.strip())).mappings().first()
+    if row is None:
+        raise NotFound(f"no audit row {audit_id!r}")
+    return dict(row)
+
+
+def stream_audit(
+    session: Session, *, filters: AuditFilter, actor: Actor | None, batch_size: int = 2000
+) -> Iterator[dict[str, Any]]:
+    """Every matching row, oldest first, through a server-side cursor (memory stays flat)."""
+    require_admin(actor, "export the audit log")
+    logs = AuditLog.__table__
+    query = _audit_query(session, filters).order_by(logs.c.created_at, logs.c.id)
+    result = session.execute(query.execution_options(yield_per=batch_size))
+    return (dict(row) for row in result.mappings())

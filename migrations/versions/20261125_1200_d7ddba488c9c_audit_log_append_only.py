@@ -1,0 +1,78 @@
+"""audit log append-only: triggers reject UPDATE, DELETE and TRUNCATE on audit_logs
+
+The audit trail must hold even against a psql session or another application writing to the
+database, so the rule lives in PostgreSQL, not in linea. A row trigger rejects UPDATE and DELETE;
+row triggers do not fire on TRUNCATE, so a statement trigger rejects that.
+
+The one exception is the GDPR erasure scrub (`linea users anonymize`): it clears IP addresses and
+user agents and replaces personal data inside `metadata`, so it needs UPDATE. It sets the
+transaction-local setting `linea.audit_scrub` to `on` (set_config(..., true)), which ends with its
+transaction. Even then rows are never removed: DELETE and TRUNCATE are refused whatever the
+setting, and the scrub may not change which row is which (id, action, resource, created_at).
+
+INSERT stays free: every change linea makes appends a row, and `db seed` only inserts.
+
+Revision ID: d7ddba488c9c
+Revises: 1a0c2f5e8b01
+Create Date: 2026-11-25 12:00:00
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "d7ddba488c9c"
+down_revision: str | None = "1a0c2f5e8b01"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+UPGRADE = [
+    """
+    CREATE FUNCTION linea_audit_logs_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'UPDATE' AND current_setting('linea.audit_scrub', true) = 'on' THEN
+            IF NEW.id IS DISTINCT FROM OLD.id
+               OR NEW.action IS DISTINCT FROM OLD.action
+               OR NEW.resource IS DISTINCT FROM OLD.resource
+               OR NEW.created_at IS DISTINCT FROM OLD.created_at THEN
+                RAISE EXCEPTION 'the audit scrub may only clear personal data in audit_logs'
+                    USING ERRCODE = 'insufficient_privilege';
+            END IF;
+            RETURN NEW;
+        END IF;
+        RAISE EXCEPTION 'audit_logs is append-only: % is not allowed', TG_OP
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'only the GDPR erasure (linea users anonymize) may scrub personal data';
+    END
+    $$""",
+    """
+    CREATE TRIGGER "audit_logs_append_only" BEFORE UPDATE OR DELETE ON "audit_logs"
+        FOR EACH ROW EXECUTE FUNCTION linea_audit_logs_append_only()""",
+    """
+    CREATE FUNCTION linea_audit_logs_no_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        RAISE EXCEPTION 'audit_logs is append-only: TRUNCATE is not allowed'
+            USING ERRCODE = 'insufficient_privilege';
+    END
+    $$""",
+    """
+    CREATE TRIGGER "audit_logs_no_truncate" BEFORE TRUNCATE ON "audit_logs"
+        FOR EACH STATEMENT EXECUTE FUNCTION linea_audit_logs_no_truncate()""",
+]
+
+DOWNGRADE = [
+    'DROP TRIGGER "audit_logs_no_truncate" ON "audit_logs"',
+    "DROP FUNCTION linea_audit_logs_no_truncate()",
+    'DROP TRIGGER "audit_logs_append_only" ON "audit_logs"',
+    "DROP FUNCTION linea_audit_logs_append_only()",
+]
+
+
+def upgrade() -> None:
+    for statement in UPGRADE:
+        op.execute(statement)
+
+
+def downgrade() -> None:
+    for statement in DOWNGRADE:
+        op.execute(statement)
