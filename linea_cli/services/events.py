@@ -1,49 +1,577 @@
-"""Events: listing (more of the lifecycle arrives with the events issue)."""
+"""Events: listing, details, create and update, the status machine, soft delete, complete-past.
+
+Status moves: DRAFT -> PUBLISHED -> COMPLETED, and DRAFT/PUBLISHED -> CANCELLED. CANCELLED and
+COMPLETED are final: `publish` does not re-open a cancelled event (create a new one instead), so
+that people told "cancelled" are never surprised by the event coming back.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import sqlalchemy as sa
+from slugify import slugify
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from linea_cli.db.models import Event, EventStatus, User
+from linea_cli.db.models import Event, EventStatus, User, UserRole, Venue, WaitlistEntry, WaitlistStatus
+from linea_cli.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from linea_cli.ids import new_id
+from linea_cli.services import audit
+from linea_cli.services.actors import Actor, require_admin, require_manager_of, require_role
 from linea_cli.services.pagination import Page, paginate
-from linea_cli.timeutil import utc_now
+from linea_cli.timeutil import parse_datetime, utc_now
 
-LIST_COLUMNS = ("slug", "title", "status", "start_date", "end_date", "capacity", "owner_email")
+RESOURCE = "Event"
+LIST_COLUMNS = (
+    "slug", "title", "status", "start_date", "end_date", "capacity", "owner_email", "venue_name", "id", "deleted_at",
+)
+COMPLETED_COLUMNS = ("slug", "title", "start_date", "end_date", "id")
+SLUG_MAX_LENGTH = 80
+_SLUG_SHAPE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
+_YOUTUBE_HOSTS = {"youtube.com", "www.youtube.com", "m.youtube.com", "music.youtube.com"}
+_NOCOOKIE_HOSTS = {"youtube-nocookie.com", "www.youtube-nocookie.com"}
+_SHARE_HOSTS = {"youtu.be", "www.youtu.be"}
+# The columns a person edits; snapshots of them feed the audit log's before/after.
+EDITABLE = (
+    "title", "slug", "description", "start_date", "end_date", "capacity", "youtube_url",
+    "map_lat", "map_lng", "map_zoom", "owner_id", "venue_id",
+)
+# `events update --clear NAME`: the option names of the fields that may be emptied.
+CLEARABLE = {
+    "description": "description", "end": "end_date", "capacity": "capacity", "youtube-url": "youtube_url",
+    "lat": "map_lat", "lng": "map_lng", "zoom": "map_zoom", "venue": "venue_id",
+}
 
 
 @dataclass(frozen=True)
 class EventFilter:
     status: EventStatus | None = None
+    owner: str | None = None
+    venue_id: str | None = None
+    starts_from: datetime | None = None
+    starts_before: datetime | None = None
     upcoming: bool = False
+    past: bool = False
+    search: str | None = None
     include_deleted: bool = False
 
 
+@dataclass(frozen=True)
+class EventFields:
+    """Values given on the command line; None means "not given" (use `clear` to empty a field)."""
+
+    title: str | None = None
+    slug: str | None = None
+    description: str | None = None
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    capacity: int | None = None
+    youtube_url: str | None = None
+    map_lat: float | None = None
+    map_lng: float | None = None
+    map_zoom: int | None = None
+    owner: str | None = None
+    venue_id: str | None = None
+
+
+# ---------------------------------------------------------------------------------------- reading
+
+
+def parse_period_end(value: str, *, timezone: str, field: str = "--to") -> datetime:
+    """The exclusive upper bound for `--to`: a date alone includes that whole day."""
+    moment = parse_datetime(value, timezone=timezone, field=field)
+    return moment + timedelta(days=1) if len(value.strip()) == 10 else moment + timedelta(milliseconds=1)
+
+
 def list_events(session: Session, *, filters: EventFilter, limit: int = 50, after: str | None = None) -> Page[dict]:
-    events, owners = Event.__table__, User.__table__
-    query = sa.select(
-        events.c.id, events.c.slug, events.c.title, events.c.status, events.c.start_date, events.c.end_date,
-        events.c.capacity, events.c.venue_id, events.c.deleted_at, owners.c.email.label("owner_email"),
-    ).join(owners, owners.c.id == events.c.owner_id)
+    """One page of events sorted by (start_date, id), keyset-paginated."""
+    if filters.upcoming and filters.past:
+        raise InvalidInput("--upcoming and --past exclude each other: pass one")
+    events, owners, venues = Event.__table__, User.__table__, Venue.__table__
+    query = (
+        sa.select(
+            events.c.id, events.c.slug, events.c.title, events.c.status, events.c.start_date, events.c.end_date,
+            events.c.capacity, events.c.venue_id, events.c.deleted_at, owners.c.email.label("owner_email"),
+            venues.c.name.label("venue_name"),
+        )
+        .join(owners, owners.c.id == events.c.owner_id)
+        .outerjoin(venues, venues.c.id == events.c.venue_id)
+    )
     if not filters.include_deleted:
         query = query.where(events.c.deleted_at.is_(None))
     if filters.status is not None:
         query = query.where(events.c.status == filters.status)
+    if filters.owner:
+        owner = _find_user(session, filters.owner)
+        if owner is None:
+            raise NotFound(f"no user {filters.owner!r} (--owner)")
+        query = query.where(events.c.owner_id == owner.id)
+    if filters.venue_id:
+        if session.get(Venue, filters.venue_id.strip()) is None:
+            raise NotFound(f"no venue {filters.venue_id!r} (--venue)")
+        query = query.where(events.c.venue_id == filters.venue_id.strip())
+    if filters.starts_from is not None:
+        query = query.where(events.c.start_date >= filters.starts_from)
+    if filters.starts_before is not None:
+        query = query.where(events.c.start_date < filters.starts_before)
+    now = utc_now()
     if filters.upcoming:
-        query = query.where(events.c.start_date >= utc_now())
+        query = query.where(events.c.start_date >= now)
+    if filters.past:
+        query = query.where(sa.func.coalesce(events.c.end_date, events.c.start_date) < now)
+    if filters.search and filters.search.strip():
+        pattern = like_pattern(filters.search.strip())
+        query = query.where(
+            sa.or_(
+                events.c.title.ilike(pattern, escape="\\"),
+                events.c.slug.ilike(pattern, escape="\\"),
+                events.c.description.ilike(pattern, escape="\\"),
+            )
+        )
     return paginate(session, query, sort_columns=[events.c.start_date, events.c.id], limit=limit, after=after)
+
+
+def like_pattern(text: str) -> str:
+    """`%text%` with LIKE's wildcards in `text` matched literally."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def find_event(session: Session, reference: str, *, include_deleted: bool = False) -> Event:
     """The event with this slug or id; NotFound otherwise."""
     from sqlmodel import or_, select
 
-    from linea_cli.errors import NotFound
-
     query = select(Event).where(or_(Event.slug == reference.strip(), Event.id == reference.strip()))
     event = session.exec(query).first()
     if event is None or (event.deleted_at is not None and not include_deleted):
         raise NotFound(f"no event {reference!r}" + (" (it is deleted)" if event is not None else ""))
     return event
+
+
+def show_event(session: Session, reference: str, *, include_deleted: bool = False) -> dict[str, Any]:
+    """The event with its owner, venue, waitlist counts per status, capacity and places left."""
+    return event_record(session, find_event(session, reference, include_deleted=include_deleted))
+
+
+def event_record(session: Session, event: Event) -> dict[str, Any]:
+    owner = session.get(User, event.owner_id)
+    venue = session.get(Venue, event.venue_id) if event.venue_id else None
+    entries = WaitlistEntry.__table__
+    counts = dict(
+        session.execute(
+            sa.select(entries.c.status, sa.func.count())
+            .where(entries.c.event_id == event.id, entries.c.deleted_at.is_(None))
+            .group_by(entries.c.status)
+        ).all()
+    )
+    confirmed = counts.get(WaitlistStatus.CONFIRMED, 0)
+    return {
+        "id": event.id,
+        "slug": event.slug,
+        "title": event.title,
+        "status": EventStatus(event.status),
+        "start_date": event.start_date,
+        "end_date": event.end_date,
+        "description": event.description,
+        "capacity": event.capacity,
+        "places_left": None if event.capacity is None else max(event.capacity - confirmed, 0),
+        "waitlist_pending": counts.get(WaitlistStatus.PENDING, 0),
+        "waitlist_confirmed": confirmed,
+        "waitlist_cancelled": counts.get(WaitlistStatus.CANCELLED, 0),
+        "youtube_url": event.youtube_url,
+        "map_lat": event.map_lat,
+        "map_lng": event.map_lng,
+        "map_zoom": event.map_zoom,
+        "owner_id": event.owner_id,
+        "owner_email": owner.email if owner else None,
+        "owner_name": owner.name if owner else None,
+        "venue_id": event.venue_id,
+        "venue_name": venue.name if venue else None,
+        "created_at": event.created_at,
+        "updated_at": event.updated_at,
+        "deleted_at": event.deleted_at,
+    }
+
+
+# ----------------------------------------------------------------------------------- validation
+
+
+def youtube_problem(url: str) -> str | None:
+    """Why `url` is not a YouTube watch, share or embed link, or None when it is one."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https"):
+        return "it must start with https://"
+    host = (parts.hostname or "").lower()
+    path = parts.path
+    video = ""
+    if host in _SHARE_HOSTS:
+        video = path.strip("/")
+    elif host in _YOUTUBE_HOSTS and path.rstrip("/") == "/watch":
+        video = parse_qs(parts.query).get("v", [""])[0]
+    elif host in _YOUTUBE_HOSTS | _NOCOOKIE_HOSTS and path.startswith("/embed/"):
+        video = path[len("/embed/"):].strip("/")
+    else:
+        return "use a youtube.com/watch?v=..., youtu.be/... or youtube.com/embed/... link"
+    if not _YOUTUBE_ID.match(video):
+        return "it does not name a video (11 characters of letters, digits, - or _)"
+    return None
+
+
+def _validate(values: dict[str, Any]) -> None:
+    """The rules every event obeys, checked on the values it will have after the change."""
+    if not (values.get("title") or "").strip():
+        raise InvalidInput("the title must not be empty")
+    start, end = values.get("start_date"), values.get("end_date")
+    if start is not None and end is not None and end < start:
+        raise InvalidInput(f"the end ({end.isoformat(sep=' ')} UTC) is before the start ({start.isoformat(sep=' ')} UTC)")
+    capacity = values.get("capacity")
+    if capacity is not None and capacity < 0:
+        raise InvalidInput(f"capacity must be 0 or more, not {capacity}")
+    lat, lng, zoom = values.get("map_lat"), values.get("map_lng"), values.get("map_zoom")
+    if lat is not None and not -90 <= lat <= 90:
+        raise InvalidInput(f"latitude {lat} is outside [-90, 90]")
+    if lng is not None and not -180 <= lng <= 180:
+        raise InvalidInput(f"longitude {lng} is outside [-180, 180]")
+    if zoom is not None and not 0 <= zoom <= 22:
+        raise InvalidInput(f"zoom {zoom} is outside [0, 22]")
+    url = values.get("youtube_url")
+    if url is not None:
+        problem = youtube_problem(url)
+        if problem:
+            raise InvalidInput(f"invalid YouTube URL {url!r}: {problem}")
+
+
+def _find_user(session: Session, reference: str) -> User | None:
+    text = reference.strip()
+    return session.execute(
+        sa.select(User).where(sa.or_(User.email == text.lower(), User.id == text))
+    ).scalar_one_or_none()
+
+
+def _eligible_owner(session: Session, reference: str) -> User:
+    user = _find_user(session, reference)
+    if user is None or user.deleted_at is not None:
+        raise InvalidInput(f"owner {reference!r} does not exist" + (" (deleted)" if user is not None else ""))
+    if UserRole(user.role) is UserRole.VISITOR:
+        raise InvalidInput(f"owner {user.email} is a VISITOR: events are owned by OWNERs or ADMINs")
+    return user
+
+
+def _usable_venue(session: Session, venue_id: str) -> Venue:
+    # FOR SHARE: a concurrent `venues delete` (FOR UPDATE) waits, so no event joins a deleted venue.
+    venue = session.execute(
+        sa.select(Venue).where(Venue.id == venue_id.strip()).with_for_update(read=True)
+    ).scalar_one_or_none()
+    if venue is None:
+        raise InvalidInput(f"venue {venue_id!r} does not exist")
+    if venue.deleted_at is not None:
+        raise InvalidInput(f"venue {venue_id!r} ({venue.name}) is deleted", hint=f"linea venues restore {venue.id}")
+    return venue
+
+
+def _check_slug_shape(slug: str) -> str:
+    slug = slug.strip()
+    if not _SLUG_SHAPE.match(slug) or len(slug) > SLUG_MAX_LENGTH + 10:
+        raise InvalidInput(
+            f"invalid slug {slug!r}: use lowercase letters, digits and single hyphens, e.g. summer-fest-2026"
+        )
+    return slug
+
+
+def _check_publishable(start_date: datetime, *, force: bool, slug: str) -> None:
+    if not force and start_date <= utc_now():
+        raise Conflict(
+            f"event {slug!r} starts in the past ({start_date.isoformat(sep=' ', timespec='minutes')} UTC); "
+            "only future events are published",
+            hint="pass --force to publish it anyway",
+        )
+
+
+# -------------------------------------------------------------------------------------- changes
+
+
+def create_event(
+    session: Session, *, fields_: EventFields, actor: Actor | None, publish: bool = False, force: bool = False
+) -> dict[str, Any]:
+    """Create an event (DRAFT, or PUBLISHED with `publish`); the slug comes from the title unless given."""
+    require_role(actor, {UserRole.OWNER, UserRole.ADMIN}, "create events")
+    if fields_.title is None or fields_.start_date is None:
+        raise InvalidInput("an event needs a title and a start date")
+    if fields_.owner:
+        owner = _eligible_owner(session, fields_.owner)
+        if actor is not None and not actor.is_admin and owner.id != actor.user_id:
+            raise PermissionDenied(f"{actor.email} (OWNER) may only create events they own, not for {owner.email}")
+    elif actor is not None:
+        owner = _eligible_owner(session, actor.user_id)
+    else:
+        raise InvalidInput("--owner is required when linea acts as the system (no --as / LINEA_ACTOR)")
+    values: dict[str, Any] = {
+        name: getattr(fields_, name)
+        for name in ("title", "description", "start_date", "end_date", "capacity", "youtube_url",
+                     "map_lat", "map_lng", "map_zoom")
+    }
+    values["title"] = values["title"].strip()
+    values["owner_id"] = owner.id
+    values["venue_id"] = _usable_venue(session, fields_.venue_id).id if fields_.venue_id else None
+    _validate(values)
+    if publish:
+        _check_publishable(values["start_date"], force=force, slug=fields_.slug or values["title"])
+    now = utc_now()
+    values.update(
+        id=new_id(), status=EventStatus.PUBLISHED if publish else EventStatus.DRAFT,
+        created_at=now, updated_at=now, deleted_at=None,
+    )
+    if fields_.slug is not None:
+        event = _insert_with_slug(session, values, _check_slug_shape(fields_.slug))
+    else:
+        event = _insert_with_free_slug(session, values, slug_base(values["title"]))
+    audit.record(
+        session, action="CREATE", resource=RESOURCE, resource_id=event.id, actor=actor,
+        changes=audit.changed_fields({}, {**_snapshot(event), "status": event.status}),
+    )
+    return event_record(session, event)
+
+
+def slug_base(title: str) -> str:
+    return slugify(title, max_length=SLUG_MAX_LENGTH, word_boundary=True) or "event"
+
+
+def _insert_with_slug(session: Session, values: dict[str, Any], slug: str) -> Event:
+    if session.execute(sa.select(Event.id).where(Event.slug == slug)).first() is not None:
+        raise Conflict(f"the slug {slug!r} is taken", hint="choose another --slug, or leave it out to derive one")
+    try:
+        with session.begin_nested():
+            event = Event(**values, slug=slug)
+            session.add(event)
+            session.flush()
+    except IntegrityError as exc:
+        if _is_slug_violation(exc):
+            raise Conflict(f"the slug {slug!r} is taken", hint="choose another --slug") from None
+        raise
+    return event
+
+
+def _insert_with_free_slug(session: Session, values: dict[str, Any], base: str) -> Event:
+    """Insert with `base`, or `base-2`, `base-3`... whichever is free, even when creates race.
+
+    A transaction-level advisory lock on the base serializes creates of the same title (the
+    second one reads the first's row once it commits); the savepoint retry covers a collision
+    with another base's suffix (the title "Fest 2" against a second "Fest").
+    """
+    session.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": "linea:event-slug:" + base})
+    for _attempt in range(10):
+        slug = _free_slug(session, base)
+        try:
+            with session.begin_nested():
+                event = Event(**values, slug=slug)
+                session.add(event)
+                session.flush()
+            return event
+        except IntegrityError as exc:
+            if not _is_slug_violation(exc):
+                raise
+    raise Conflict(f"could not find a free slug for {base!r}", hint="retry, or pass --slug")
+
+
+def _free_slug(session: Session, base: str) -> str:
+    events = Event.__table__
+    taken = set(
+        session.execute(
+            sa.select(events.c.slug).where(
+                sa.or_(events.c.slug == base, events.c.slug.like(like_pattern(base)[1:-1] + "-%", escape="\\"))
+            )
+        ).scalars()
+    )
+    if base not in taken:
+        return base
+    number = 2
+    while f"{base}-{number}" in taken:
+        number += 1
+    return f"{base}-{number}"
+
+
+def _is_slug_violation(exc: IntegrityError) -> bool:
+    diag = getattr(exc.orig, "diag", None)
+    return getattr(diag, "constraint_name", None) == "events_slug_key"
+
+
+def _snapshot(event: Event) -> dict[str, Any]:
+    return {name: getattr(event, name) for name in EDITABLE}
+
+
+def _locked_event(session: Session, reference: str, *, include_deleted: bool = False) -> Event:
+    """The event, row-locked until commit so that concurrent changes queue instead of clobbering."""
+    event = find_event(session, reference, include_deleted=include_deleted)
+    session.refresh(event, with_for_update=True)
+    if event.deleted_at is not None and not include_deleted:
+        raise NotFound(f"no event {reference!r} (it is deleted)")
+    return event
+
+
+def update_event(
+    session: Session, reference: str, *, fields_: EventFields, clear: tuple[str, ...] = (), actor: Actor | None
+) -> dict[str, Any]:
+    """Change the given fields (and empty the `clear`ed ones); the slug changes only when given."""
+    event = _locked_event(session, reference)
+    require_manager_of(actor, owner_id=event.owner_id, action=f"update event {event.slug!r}")
+    given = {f.name: getattr(fields_, f.name) for f in fields(fields_) if getattr(fields_, f.name) is not None}
+    to_clear = set()
+    for name in clear:
+        if name not in CLEARABLE:
+            raise InvalidInput(f"--clear {name!r}: choose from {', '.join(sorted(CLEARABLE))}")
+        to_clear.add(CLEARABLE[name])
+    conflicting = to_clear & set(given)
+    if conflicting:
+        raise InvalidInput(f"{', '.join(sorted(conflicting))} is both given and cleared")
+    before = _snapshot(event)
+    after = dict(before)
+    for name, value in given.items():
+        if name == "owner":
+            owner = _eligible_owner(session, value)
+            if owner.id != event.owner_id and actor is not None and not actor.is_admin:
+                raise PermissionDenied(f"{actor.email} ({actor.role.name}) may not hand events to another owner: ADMIN only")
+            after["owner_id"] = owner.id
+        elif name == "venue_id":
+            after["venue_id"] = _usable_venue(session, value).id
+        elif name == "slug":
+            after["slug"] = _check_slug_shape(value)
+        elif name == "title":
+            after["title"] = value.strip()
+        else:
+            after[name] = value
+    for name in to_clear:
+        after[name] = None
+    _validate(after)
+    changes = audit.changed_fields(before, after)
+    if not changes:
+        return event_record(session, event)
+    if "slug" in changes and session.execute(
+        sa.select(Event.id).where(Event.slug == after["slug"], Event.id != event.id)
+    ).first():
+        raise Conflict(f"the slug {after['slug']!r} is taken")
+    for name in changes:
+        setattr(event, name, after[name])
+    event.updated_at = utc_now()
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as exc:
+        if _is_slug_violation(exc):
+            raise Conflict(f"the slug {after['slug']!r} is taken") from None
+        raise
+    audit.record(session, action="UPDATE", resource=RESOURCE, resource_id=event.id, actor=actor, changes=changes)
+    return event_record(session, event)
+
+
+_MOVES: dict[EventStatus, tuple[str, frozenset[EventStatus]]] = {
+    EventStatus.PUBLISHED: ("publish", frozenset({EventStatus.DRAFT})),
+    EventStatus.CANCELLED: ("cancel", frozenset({EventStatus.DRAFT, EventStatus.PUBLISHED})),
+    EventStatus.COMPLETED: ("complete", frozenset({EventStatus.PUBLISHED})),
+}
+
+
+def _move(session: Session, reference: str, *, to: EventStatus, actor: Actor | None, force: bool = False) -> dict:
+    verb, allowed_from = _MOVES[to]
+    event = _locked_event(session, reference)
+    require_manager_of(actor, owner_id=event.owner_id, action=f"{verb} event {event.slug!r}")
+    current = EventStatus(event.status)
+    if current not in allowed_from:
+        final = " (cancelled and completed events are final)" if current in (
+            EventStatus.CANCELLED, EventStatus.COMPLETED) else ""
+        raise Conflict(
+            f"cannot {verb} event {event.slug!r}: it is {current.name}{final}; "
+            f"{verb} needs {' or '.join(sorted(s.name for s in allowed_from))}"
+        )
+    if to is EventStatus.PUBLISHED:
+        _check_publishable(event.start_date, force=force, slug=event.slug)
+    event.status = to
+    event.updated_at = utc_now()
+    session.flush()
+    audit.record(
+        session, action=verb.upper(), resource=RESOURCE, resource_id=event.id, actor=actor,
+        changes={"status": {"before": current, "after": to}},
+    )
+    return event_record(session, event)
+
+
+def publish_event(session: Session, reference: str, *, actor: Actor | None, force: bool = False) -> dict[str, Any]:
+    """DRAFT -> PUBLISHED; the start must be in the future unless `force`."""
+    return _move(session, reference, to=EventStatus.PUBLISHED, actor=actor, force=force)
+
+
+def cancel_event(session: Session, reference: str, *, actor: Actor | None) -> dict[str, Any]:
+    """DRAFT or PUBLISHED -> CANCELLED (final)."""
+    return _move(session, reference, to=EventStatus.CANCELLED, actor=actor)
+
+
+def complete_event(session: Session, reference: str, *, actor: Actor | None) -> dict[str, Any]:
+    """PUBLISHED -> COMPLETED (final)."""
+    return _move(session, reference, to=EventStatus.COMPLETED, actor=actor)
+
+
+def delete_event(session: Session, reference: str, *, actor: Actor | None) -> dict[str, Any]:
+    """Soft-delete: set deleted_at; the row stays for the audit trail and `restore`."""
+    event = _locked_event(session, reference, include_deleted=True)
+    require_manager_of(actor, owner_id=event.owner_id, action=f"delete event {event.slug!r}")
+    if event.deleted_at is not None:
+        raise Conflict(f"event {event.slug!r} is already deleted", hint=f"linea events restore {event.slug}")
+    now = utc_now()
+    event.deleted_at, event.updated_at = now, now
+    session.flush()
+    audit.record(
+        session, action="DELETE", resource=RESOURCE, resource_id=event.id, actor=actor,
+        changes={"deleted_at": {"before": None, "after": now}},
+    )
+    return event_record(session, event)
+
+
+def restore_event(session: Session, reference: str, *, actor: Actor | None) -> dict[str, Any]:
+    """Undo a soft delete."""
+    event = _locked_event(session, reference, include_deleted=True)
+    require_manager_of(actor, owner_id=event.owner_id, action=f"restore event {event.slug!r}")
+    if event.deleted_at is None:
+        raise Conflict(f"event {event.slug!r} is not deleted")
+    before = event.deleted_at
+    event.deleted_at, event.updated_at = None, utc_now()
+    session.flush()
+    audit.record(
+        session, action="RESTORE", resource=RESOURCE, resource_id=event.id, actor=actor,
+        changes={"deleted_at": {"before": before, "after": None}},
+    )
+    return event_record(session, event)
+
+
+def complete_past_events(session: Session, *, actor: Actor | None, dry_run: bool = False) -> list[dict[str, Any]]:
+    """Mark PUBLISHED events whose end (or start, without an end) is past as COMPLETED.
+
+    One UPDATE ... RETURNING and one audit row listing the ids; nothing to do writes nothing, so
+    a second run in a row changes nothing.
+    """
+    require_admin(actor, "complete past events")
+    events = Event.__table__
+    now = utc_now()
+    due = sa.and_(
+        events.c.status == EventStatus.PUBLISHED,
+        events.c.deleted_at.is_(None),
+        sa.func.coalesce(events.c.end_date, events.c.start_date) < now,
+    )
+    returned = (events.c.id, events.c.slug, events.c.title, events.c.start_date, events.c.end_date)
+    if dry_run:
+        rows = session.execute(sa.select(*returned).where(due)).mappings().all()
+    else:
+        rows = session.execute(
+            sa.update(events).where(due).values(status=EventStatus.COMPLETED, updated_at=now).returning(*returned)
+        ).mappings().all()
+    done = sorted((dict(row) for row in rows), key=lambda row: (row["start_date"], row["id"]))
+    if done and not dry_run:
+        audit.record(
+            session, action="COMPLETE", resource=RESOURCE, resource_id="complete-past", actor=actor,
+            changes={"status": {"before": EventStatus.PUBLISHED, "after": EventStatus.COMPLETED}},
+            details={"count": len(done), "event_ids": [row["id"] for row in done]},
+        )
+    return done

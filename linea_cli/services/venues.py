@@ -1,0 +1,244 @@
+"""Venues: list, show (with upcoming events), create, update, soft delete and restore.
+
+Venues have no owner, so changing them is for ADMINs (and the system); everyone may read them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from linea_cli.db.models import Event, EventStatus, Venue
+from linea_cli.errors import Conflict, InvalidInput, NotFound
+from linea_cli.ids import new_id
+from linea_cli.services import audit
+from linea_cli.services.actors import Actor, require_admin
+from linea_cli.services.events import like_pattern
+from linea_cli.services.pagination import Page, paginate
+from linea_cli.timeutil import utc_now
+
+RESOURCE = "Venue"
+LIST_COLUMNS = ("id", "name", "city", "country", "address", "website", "deleted_at")
+EDITABLE = ("name", "address", "city", "country", "latitude", "longitude", "website")
+REQUIRED = ("name", "address", "city", "country")
+# `venues update --clear NAME`: option names of the fields that may be emptied.
+CLEARABLE = {"lat": "latitude", "lng": "longitude", "website": "website"}
+UPCOMING_SHOWN = 50
+
+
+@dataclass(frozen=True)
+class VenueFilter:
+    city: str | None = None
+    country: str | None = None
+    search: str | None = None
+    include_deleted: bool = False
+
+
+@dataclass(frozen=True)
+class VenueFields:
+    """Values given on the command line; None means "not given"."""
+
+    name: str | None = None
+    address: str | None = None
+    city: str | None = None
+    country: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    website: str | None = None
+
+
+def list_venues(session: Session, *, filters: VenueFilter, limit: int = 50, after: str | None = None) -> Page[dict]:
+    """One page of venues sorted by (name, id), keyset-paginated."""
+    venues = Venue.__table__
+    query = sa.select(*(venues.c[name] for name in ("id", *EDITABLE, "deleted_at")))
+    if not filters.include_deleted:
+        query = query.where(venues.c.deleted_at.is_(None))
+    if filters.city and filters.city.strip():
+        query = query.where(sa.func.lower(venues.c.city) == filters.city.strip().lower())
+    if filters.country and filters.country.strip():
+        query = query.where(sa.func.lower(venues.c.country) == filters.country.strip().lower())
+    if filters.search and filters.search.strip():
+        pattern = like_pattern(filters.search.strip())
+        query = query.where(
+            sa.or_(*(venues.c[name].ilike(pattern, escape="\\") for name in ("name", "address", "city")))
+        )
+    return paginate(session, query, sort_columns=[venues.c.name, venues.c.id], limit=limit, after=after)
+
+
+def find_venue(session: Session, venue_id: str, *, include_deleted: bool = False, lock: bool = False) -> Venue:
+    """The venue with this id; NotFound otherwise (also when deleted, unless `include_deleted`)."""
+    query = sa.select(Venue).where(Venue.id == venue_id.strip())
+    if lock:
+        query = query.with_for_update()
+    venue = session.execute(query).scalar_one_or_none()
+    if venue is None or (venue.deleted_at is not None and not include_deleted):
+        raise NotFound(f"no venue {venue_id!r}" + (" (it is deleted)" if venue is not None else ""))
+    return venue
+
+
+def show_venue(session: Session, venue_id: str, *, include_deleted: bool = False) -> dict[str, Any]:
+    """The venue and its upcoming (not deleted) events, soonest first."""
+    return venue_record(session, find_venue(session, venue_id, include_deleted=include_deleted), with_events=True)
+
+
+def venue_record(session: Session, venue: Venue, *, with_events: bool = False) -> dict[str, Any]:
+    record: dict[str, Any] = {"id": venue.id, **{name: getattr(venue, name) for name in EDITABLE}}
+    record.update(created_at=venue.created_at, updated_at=venue.updated_at, deleted_at=venue.deleted_at)
+    if with_events:
+        events = Event.__table__
+        upcoming = _upcoming(venue.id)
+        record["upcoming_event_count"] = session.execute(
+            sa.select(sa.func.count()).select_from(events).where(upcoming)
+        ).scalar_one()
+        rows = session.execute(
+            sa.select(events.c.slug, events.c.title, events.c.status, events.c.start_date)
+            .where(upcoming)
+            .order_by(events.c.start_date, events.c.id)
+            .limit(UPCOMING_SHOWN)
+        ).mappings()
+        record["upcoming_events"] = [
+            {**row, "status": EventStatus(row["status"]).name} for row in rows
+        ]
+    return record
+
+
+def _upcoming(venue_id: str) -> sa.ColumnElement[bool]:
+    events = Event.__table__
+    return sa.and_(events.c.venue_id == venue_id, events.c.deleted_at.is_(None), events.c.start_date >= utc_now())
+
+
+def website_problem(url: str) -> str | None:
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https"):
+        return "it must start with http:// or https://"
+    if not parts.hostname or "." not in parts.hostname or any(ch.isspace() for ch in url.strip()):
+        return "it needs a host name such as example.com"
+    return None
+
+
+def _validate(values: dict[str, Any]) -> None:
+    for name in REQUIRED:
+        if not (values.get(name) or "").strip():
+            raise InvalidInput(f"the {name} must not be empty")
+    lat, lng, website = values.get("latitude"), values.get("longitude"), values.get("website")
+    if lat is not None and not -90 <= lat <= 90:
+        raise InvalidInput(f"latitude {lat} is outside [-90, 90]")
+    if lng is not None and not -180 <= lng <= 180:
+        raise InvalidInput(f"longitude {lng} is outside [-180, 180]")
+    if website is not None:
+        problem = website_problem(website)
+        if problem:
+            raise InvalidInput(f"invalid website {website!r}: {problem}")
+
+
+def _cleaned(values: dict[str, Any]) -> dict[str, Any]:
+    return {name: value.strip() if isinstance(value, str) else value for name, value in values.items()}
+
+
+def create_venue(session: Session, *, fields_: VenueFields, actor: Actor | None) -> dict[str, Any]:
+    """Create a venue."""
+    require_admin(actor, "create venues")
+    values = _cleaned({f.name: getattr(fields_, f.name) for f in fields(fields_)})
+    _validate(values)
+    now = utc_now()
+    venue = Venue(id=new_id(), **values, created_at=now, updated_at=now, deleted_at=None)
+    session.add(venue)
+    session.flush()
+    audit.record(
+        session, action="CREATE", resource=RESOURCE, resource_id=venue.id, actor=actor,
+        changes=audit.changed_fields({}, values),
+    )
+    return venue_record(session, venue)
+
+
+def update_venue(
+    session: Session, venue_id: str, *, fields_: VenueFields, clear: tuple[str, ...] = (), actor: Actor | None
+) -> dict[str, Any]:
+    """Change the given fields and empty the `clear`ed ones."""
+    require_admin(actor, "update venues")
+    venue = find_venue(session, venue_id, lock=True)
+    given = _cleaned({f.name: getattr(fields_, f.name) for f in fields(fields_) if getattr(fields_, f.name) is not None})
+    to_clear = set()
+    for name in clear:
+        if name not in CLEARABLE:
+            raise InvalidInput(f"--clear {name!r}: choose from {', '.join(sorted(CLEARABLE))}")
+        to_clear.add(CLEARABLE[name])
+    if to_clear & set(given):
+        raise InvalidInput(f"{', '.join(sorted(to_clear & set(given)))} is both given and cleared")
+    before = {name: getattr(venue, name) for name in EDITABLE}
+    after = {**before, **given, **dict.fromkeys(to_clear)}
+    _validate(after)
+    changes = audit.changed_fields(before, after)
+    if not changes:
+        return venue_record(session, venue)
+    for name in changes:
+        setattr(venue, name, after[name])
+    venue.updated_at = utc_now()
+    session.flush()
+    audit.record(session, action="UPDATE", resource=RESOURCE, resource_id=venue.id, actor=actor, changes=changes)
+    return venue_record(session, venue)
+
+
+def delete_venue(session: Session, venue_id: str, *, actor: Actor | None, force: bool = False) -> dict[str, Any]:
+    """Soft-delete a venue; with upcoming events it is refused unless `force`, which detaches them.
+
+    The venue row is locked first: an event being created at this venue (which takes FOR SHARE on
+    it) either commits before and is counted, or waits and then finds the venue deleted.
+    """
+    require_admin(actor, "delete venues")
+    venue = find_venue(session, venue_id, include_deleted=True, lock=True)
+    if venue.deleted_at is not None:
+        raise Conflict(f"venue {venue.id} is already deleted", hint=f"linea venues restore {venue.id}")
+    events = Event.__table__
+    upcoming = _upcoming(venue.id)
+    detached: list[str] = []
+    if not force:
+        count = session.execute(sa.select(sa.func.count()).select_from(events).where(upcoming)).scalar_one()
+        if count:
+            raise Conflict(
+                f"venue {venue.id} ({venue.name}) has {count} upcoming event(s)",
+                hint="pass --force to detach them from the venue and delete it",
+            )
+    else:
+        now = utc_now()
+        detached = list(
+            session.execute(
+                sa.update(events).where(upcoming).values(venue_id=None, updated_at=now).returning(events.c.id)
+            ).scalars()
+        )
+        # One audit row per detached event, so each event's history says where its venue went.
+        for event_id in sorted(detached):
+            audit.record(
+                session, action="UPDATE", resource="Event", resource_id=event_id, actor=actor,
+                changes={"venue_id": {"before": venue.id, "after": None}},
+                details={"reason": "venue deleted with --force"},
+            )
+    now = utc_now()
+    venue.deleted_at, venue.updated_at = now, now
+    session.flush()
+    audit.record(
+        session, action="DELETE", resource=RESOURCE, resource_id=venue.id, actor=actor,
+        changes={"deleted_at": {"before": None, "after": now}},
+        details={"detached_events": len(detached)} if force else None,
+    )
+    return {**venue_record(session, venue), "detached_events": len(detached)}
+
+
+def restore_venue(session: Session, venue_id: str, *, actor: Actor | None) -> dict[str, Any]:
+    """Undo a soft delete (events detached by a forced delete stay detached)."""
+    require_admin(actor, "restore venues")
+    venue = find_venue(session, venue_id, include_deleted=True, lock=True)
+    if venue.deleted_at is None:
+        raise Conflict(f"venue {venue.id} is not deleted")
+    before = venue.deleted_at
+    venue.deleted_at, venue.updated_at = None, utc_now()
+    session.flush()
+    audit.record(
+        session, action="RESTORE", resource=RESOURCE, resource_id=venue.id, actor=actor,
+        changes={"deleted_at": {"before": before, "after": None}},
+    )
+    return venue_record(session, venue)
