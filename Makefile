@@ -19,8 +19,8 @@ install: $(STAMP)
 
 demo: install
 	$(BIN)/linea db upgrade
-	$(BIN)/linea db seed --append-if-empty
-	$(BIN)/linea events list --limit 20
+	$(BIN)/linea db seed --if-empty
+	$(BIN)/linea events list --upcoming --limit 20
 
 test: install
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)

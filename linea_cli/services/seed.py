@@ -48,7 +48,8 @@ def _rand(kind: str, n: str = "n") -> str:
 
 
 def _cuid(kind: str, n: str = "n") -> str:
-    return f"('c' || substr(md5(:seed || ':id:{kind}:' || {n}), 1, 24))"
+    """A cuid-shaped id: like real cuids it grows with creation order, so primary keys append."""
+    return f"('c' || substr(md5(:seed || ':id:{kind}'), 1, 8) || lpad(to_hex({n}), 16, '0'))"
 
 
 FIRST_NAMES = "ARRAY['Ada','Ben','Chloé','Dmitri','Elif','Femi','Grace','Hiro','Ines','Jonas','Kemi','Lucía','Mateo','Nora','Omar','Priya','Quinn','Rosa','Sven','Tariq','Uma','Viktor','Wen','Yara','Zoe']"
@@ -222,41 +223,63 @@ CROSS JOIN LATERAL (
 CROSS JOIN LATERAL (SELECT p.ids[vi.idx] AS venue_id, vi.idx AS idx) AS v
 """
 
+def _part(hash_column: str, index: int) -> str:
+    """The index-th 31-bit integer (0-3) of an md5 hex digest computed once per row."""
+    return f"(('x' || substr({hash_column}, {8 * index + 1}, 8))::bit(32)::int & 2147483647)"
+
+
+# Events and people are picked by joining on a row number, not by subscripting an array_agg:
+# subscripting a large array of text walks it element by element, once per generated row.
 WAITLIST_SQL = f"""
-WITH evs AS (
-    SELECT array_agg(id ORDER BY id) AS ids, count(*) AS total FROM events WHERE deleted_at IS NULL
-), people AS (
-    SELECT array_agg(id ORDER BY id) AS ids, array_agg(email ORDER BY id) AS emails, count(*) AS total
-    FROM users WHERE deleted_at IS NULL
+WITH ev AS (
+    SELECT id, row_number() OVER (ORDER BY id) AS rn FROM events WHERE deleted_at IS NULL
+), pp AS (
+    SELECT id, email, row_number() OVER (ORDER BY id) AS rn FROM users WHERE deleted_at IS NULL
+), totals AS (
+    SELECT (SELECT count(*) FROM ev) AS events, (SELECT count(*) FROM pp) AS people
+), picks AS (
+    SELECT n, h, l.linked,
+           CASE WHEN l.linked THEN 1 + l.k % t.people END AS person_rn,
+           CASE WHEN l.linked THEN 1 + (l.k / t.people + l.k) % t.events
+                ELSE 1 + {_part('h', 0)} % t.events END AS event_rn
+    FROM generate_series(CAST(:first AS int), CAST(:last AS int)) AS n
+    CROSS JOIN totals t
+    CROSS JOIN LATERAL (SELECT md5(:seed || ':wait:' || n) AS h) AS hashed
+    CROSS JOIN LATERAL (SELECT t.people > 0 AND n % 5 = 0 AS linked, n / 5 AS k) AS l
+    WHERE t.events > 0
 )
 INSERT INTO waitlist_entries (id, email, event_id, user_id, status, created_at, updated_at, deleted_at)
-SELECT {_cuid('wait')},
-       CASE WHEN linked THEN p.emails[1 + k % p.total] ELSE 'guest' || n || '@example.net' END,
-       CASE WHEN linked THEN e.ids[1 + ((k / p.total) + k) % e.total] ELSE e.ids[1 + {_rand('wevent')} % e.total] END,
-       CASE WHEN linked THEN p.ids[1 + k % p.total] END,
-       (CASE WHEN {_rand('wstatus')} % 10 < 7 THEN 'PENDING' WHEN {_rand('wstatus')} % 10 < 9 THEN 'CONFIRMED'
+SELECT {_cuid('wait', 'x.n')},
+       coalesce(pp.email, 'guest' || x.n || '@example.net'),
+       ev.id,
+       pp.id,
+       (CASE WHEN {_part('x.h', 1)} % 10 < 7 THEN 'PENDING' WHEN {_part('x.h', 1)} % 10 < 9 THEN 'CONFIRMED'
              ELSE 'CANCELLED' END)::"WaitlistStatus",
-       :anchor - make_interval(mins => {_rand('wcreated')} % (60 * 24 * 90)),
-       :anchor - make_interval(mins => {_rand('wupdated')} % (60 * 24 * 5)),
-       CASE WHEN {_rand('wdeleted')} % 100 < 2 THEN :anchor - interval '1 day' END
-FROM generate_series(CAST(:first AS int), CAST(:last AS int)) AS n
-CROSS JOIN evs e CROSS JOIN people p
-CROSS JOIN LATERAL (SELECT p.total > 0 AND n % 5 = 0 AS linked, n / 5 AS k) AS l
-WHERE e.total > 0
+       :anchor - make_interval(mins => {_part('x.h', 2)} % (60 * 24 * 90)),
+       :anchor - make_interval(mins => {_part('x.h', 3)} % (60 * 24 * 5)),
+       CASE WHEN {_part('x.h', 2)} % 100 < 2 THEN :anchor - interval '1 day' END
+FROM picks x
+JOIN ev ON ev.rn = x.event_rn
+LEFT JOIN pp ON pp.rn = x.person_rn
 ON CONFLICT (email, event_id) DO NOTHING
 """
 
 SESSIONS_SQL = f"""
-WITH people AS (
-    SELECT array_agg(id ORDER BY id) AS ids, count(*) AS total FROM users WHERE deleted_at IS NULL
+WITH pp AS (
+    SELECT id, row_number() OVER (ORDER BY id) AS rn FROM users WHERE deleted_at IS NULL
+), totals AS (
+    SELECT count(*) AS people FROM pp
+), picks AS (
+    SELECT n, 1 + {_rand('suser')} % t.people AS person_rn
+    FROM generate_series(CAST(:first AS int), CAST(:last AS int)) AS n CROSS JOIN totals t
+    WHERE t.people > 0
 )
 INSERT INTO sessions (id, user_id, token, expires_at, created_at, updated_at)
-SELECT {_cuid('session')},
-       p.ids[1 + {_rand('suser')} % p.total],
+SELECT {_cuid('session', 'x.n')},
+       pp.id,
        -- linea stores only the SHA-256 of a token; seeded tokens exist nowhere in the clear.
-       encode(sha256(convert_to(:seed || ':token:' || n, 'UTF8')), 'hex'),
-       :anchor + make_interval(hours => {_rand('sexp')} % (24 * 60) - 24 * 20),
+       encode(sha256(convert_to(:seed || ':token:' || x.n, 'UTF8')), 'hex'),
+       :anchor + make_interval(hours => {_rand('sexp', 'x.n')} % (24 * 60) - 24 * 20),
        :anchor - interval '20 days', :anchor - interval '20 days'
-FROM generate_series(CAST(:first AS int), CAST(:last AS int)) AS n CROSS JOIN people p
-WHERE p.total > 0
+FROM picks x JOIN pp ON pp.rn = x.person_rn
 """
