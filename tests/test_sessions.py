@@ -1,0 +1,252 @@
+"""`linea sessions ...`: listing without tokens, revocation, and the cron purge."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import URL
+
+from tests.factories import days_from_now, make_session, make_user
+from tests.harness import CliRun, Database, plain_url
+
+
+def insert_sessions(db: Database, user: dict, count: int, *, expires_in_days: float, prefix: str) -> None:
+    """Many sessions at once (set-based), tokens as SHA-256 digests like every stored token."""
+    db.execute(
+        "INSERT INTO sessions (id, user_id, token, expires_at, created_at, updated_at) "
+        "SELECT :prefix || n, :user_id, encode(sha256(convert_to(:prefix || n, 'UTF8')), 'hex'), "
+        "(now() AT TIME ZONE 'UTC') + make_interval(secs => :days * 86400 - n), "
+        "(now() AT TIME ZONE 'UTC') - interval '30 days', (now() AT TIME ZONE 'UTC') - interval '30 days' "
+        "FROM generate_series(1, :count) AS n",
+        prefix=prefix, user_id=user["id"], count=count, days=expires_in_days,
+    )
+
+
+# --- list -------------------------------------------------------------------------------------
+
+
+def test_list_never_prints_a_token(linea: CliRun, db: Database) -> None:
+    user = make_user(db, email="ann@example.com")
+    sessions = [make_session(db, user=user) for _ in range(3)]
+    for fmt in ("table", "json", "ndjson", "csv"):
+        output = linea("sessions", "list", "--format", fmt).stdout
+        for row in sessions:
+            assert row["token"] not in output
+            assert row["token"][:20] not in output
+            assert row["id"] in output
+            assert row["token"][:8] in output  # the fingerprint
+
+
+def test_list_filters_by_user_and_state(linea: CliRun, db: Database) -> None:
+    ann, bob = make_user(db, email="ann@example.com"), make_user(db, email="bob@example.com")
+    live = make_session(db, user=ann)
+    expired = make_session(db, user=ann, expires_at=days_from_now(-1))
+    revoked = make_session(db, user=ann, deleted_at=days_from_now(-0.5))
+    bobs = make_session(db, user=bob)
+
+    def ids(*args: str) -> set[str]:
+        return {row["id"] for row in json.loads(linea("sessions", "list", "--json", *args).stdout)["items"]}
+
+    assert ids() == {live["id"], expired["id"], bobs["id"]}
+    assert ids("--user", "ANN@example.com") == {live["id"], expired["id"]}
+    assert ids("--user", "ann@example.com", "--live") == {live["id"]}
+    assert ids("--user", "ann@example.com", "--expired") == {expired["id"]}
+    assert ids("--user", "ann@example.com", "--include-revoked") == {live["id"], expired["id"], revoked["id"]}
+    states = {r["id"]: r["state"] for r in json.loads(linea("sessions", "list", "--include-revoked", "--json").stdout)["items"]}
+    assert states[revoked["id"]] == "revoked" and states[expired["id"]] == "expired" and states[live["id"]] == "live"
+    linea("sessions", "list", "--expired", "--live", exit_code=1)
+    linea("sessions", "list", "--user", "nobody@example.com", exit_code=3)
+
+
+def test_list_paginates_newest_first(linea: CliRun, db: Database) -> None:
+    user = make_user(db)
+    made = [make_session(db, user=user, created_at=days_from_now(-i)) for i in range(5)]
+    page = json.loads(linea("sessions", "list", "--limit", "3", "--json").stdout)
+    rest = json.loads(linea("sessions", "list", "--limit", "3", "--after", page["next_cursor"], "--json").stdout)
+    assert [r["id"] for r in page["items"] + rest["items"]] == [s["id"] for s in made]
+    assert rest["next_cursor"] is None
+
+
+def test_users_see_only_their_own_sessions(linea: CliRun, db: Database) -> None:
+    ann, bob = make_user(db, email="ann@example.com"), make_user(db, email="bob@example.com")
+    mine = make_session(db, user=ann)
+    theirs = make_session(db, user=bob)
+    rows = json.loads(linea("--as", "ann@example.com", "sessions", "list", "--json").stdout)["items"]
+    assert [r["id"] for r in rows] == [mine["id"]]
+    linea("--as", "ann@example.com", "sessions", "list", "--user", "bob@example.com", exit_code=6)
+    linea("--as", "ann@example.com", "sessions", "revoke", theirs["id"], exit_code=6)
+    linea("--as", "ann@example.com", "sessions", "revoke", "--user", "bob@example.com", exit_code=6)
+    linea("--as", "ann@example.com", "sessions", "purge", exit_code=6)
+    assert db.count("sessions", "deleted_at IS NOT NULL") == 0
+    linea("--as", "ann@example.com", "sessions", "revoke", mine["id"])
+    assert db.scalar("SELECT deleted_at FROM sessions WHERE id = :id", id=mine["id"]) is not None
+
+
+# --- revoke -----------------------------------------------------------------------------------
+
+
+def test_revoke_one_session(linea: CliRun, db: Database) -> None:
+    user = make_user(db)
+    target, other = make_session(db, user=user), make_session(db, user=user)
+    linea("sessions", "revoke", target["id"])
+    assert db.scalar("SELECT deleted_at FROM sessions WHERE id = :id", id=target["id"]) is not None
+    assert db.scalar("SELECT deleted_at FROM sessions WHERE id = :id", id=other["id"]) is None
+    assert db.count("sessions") == 2
+    audit = db.one("SELECT action, resource, resource_id, metadata FROM audit_logs")
+    assert (audit.action, audit.resource, audit.resource_id) == ("REVOKE", "Session", target["id"])
+    assert target["token"] not in json.dumps(audit.metadata)
+    assert "already revoked" in linea("sessions", "revoke", target["id"], exit_code=4).stderr
+    linea("sessions", "revoke", "nope", exit_code=3)
+    linea("sessions", "revoke", exit_code=1)
+    linea("sessions", "revoke", target["id"], "--user", "x@example.com", exit_code=1)
+
+
+def test_revoke_every_live_session_of_a_user(linea: CliRun, db: Database) -> None:
+    ann, bob = make_user(db, email="ann@example.com"), make_user(db)
+    for _ in range(3):
+        make_session(db, user=ann)
+    expired = make_session(db, user=ann, expires_at=days_from_now(-1))
+    bobs = make_session(db, user=bob)
+    record = json.loads(linea("sessions", "revoke", "--user", "ann@example.com", "--json").stdout)
+    assert record["revoked"] == 3
+    assert db.count("sessions", "user_id = :id AND deleted_at IS NOT NULL", id=ann["id"]) == 3
+    assert db.scalar("SELECT deleted_at FROM sessions WHERE id = :id", id=expired["id"]) is None
+    assert db.scalar("SELECT deleted_at FROM sessions WHERE id = :id", id=bobs["id"]) is None
+    assert db.scalar("SELECT metadata->>'sessions_revoked' FROM audit_logs") == "3"
+    assert json.loads(linea("sessions", "revoke", "--user", "ann@example.com", "--json").stdout)["revoked"] == 0
+    assert db.count("audit_logs") == 1
+
+
+# --- purge ------------------------------------------------------------------------------------
+
+
+def test_purge_deletes_expired_sessions_in_batches_and_leaves_live_ones(linea: CliRun, db: Database) -> None:
+    user = make_user(db)
+    insert_sessions(db, user, 25, expires_in_days=-1, prefix="old")
+    insert_sessions(db, user, 5, expires_in_days=1, prefix="live")
+    revoked_live = make_session(db, user=user, deleted_at=days_from_now(-0.1))
+    record = json.loads(linea("sessions", "purge", "--batch-size", "10", "--json").stdout)
+    assert record["purged"] == 25
+    assert record["batches"] == 3
+    assert db.count("sessions", "id LIKE 'old%'") == 0
+    assert db.count("sessions", "id LIKE 'live%'") == 5
+    assert db.count("sessions", "id = :id", id=revoked_live["id"]) == 1  # revoked but not expired: kept
+    audit = db.one("SELECT action, resource, user_id, metadata FROM audit_logs")
+    assert (audit.action, audit.resource, audit.user_id) == ("PURGE", "Session", None)
+    assert audit.metadata["purged"] == 25 and audit.metadata["batches"] == 3
+
+
+def test_purge_commits_one_transaction_per_batch(db: Database, database_url: URL) -> None:
+    from linea_cli.config import Settings
+    from linea_cli.db.engine import Database as LineaDatabase
+    from linea_cli.db.engine import build_engine
+    from linea_cli.services.sessions import purge_expired_sessions
+
+    user = make_user(db)
+    insert_sessions(db, user, 25, expires_in_days=-1, prefix="old")
+    engine = build_engine(database_url, settings=Settings(database_url=None), application_name="linea/tests")
+    linea_db = LineaDatabase(url=database_url, is_embedded=False, engine=engine)
+    remaining_after_each_commit: list[int] = []
+
+    @contextmanager
+    def unit_of_work() -> Iterator[tuple]:
+        with linea_db.unit_of_work() as session:
+            yield session, None
+        remaining_after_each_commit.append(db.count("sessions"))
+
+    try:
+        result = purge_expired_sessions(unit_of_work, batch_size=10)
+    finally:
+        engine.dispose()
+    assert result.purged == 25 and result.batches == 3
+    # Each batch is committed (visible to another connection) before the next one starts.
+    assert remaining_after_each_commit == [15, 5, 0]
+
+
+def test_purge_older_than_keeps_recently_expired_sessions(linea: CliRun, db: Database) -> None:
+    user = make_user(db)
+    long_ago = make_session(db, user=user, expires_at=days_from_now(-10))
+    recent = make_session(db, user=user, expires_at=days_from_now(-3))
+    record = json.loads(linea("sessions", "purge", "--older-than", "7d", "--json").stdout)
+    assert record["purged"] == 1
+    assert db.count("sessions", "id = :id", id=long_ago["id"]) == 0
+    assert db.count("sessions", "id = :id", id=recent["id"]) == 1
+    assert json.loads(linea("sessions", "purge", "--older-than", "2d12h", "--json").stdout)["purged"] == 1
+    assert "invalid duration" in linea("sessions", "purge", "--older-than", "7 days", exit_code=1).stderr
+    linea("sessions", "purge", "--batch-size", "0", exit_code=2)
+
+
+def test_purge_dry_run_changes_nothing(linea: CliRun, db: Database) -> None:
+    user = make_user(db)
+    insert_sessions(db, user, 7, expires_in_days=-1, prefix="old")
+    record = json.loads(linea("sessions", "purge", "--dry-run", "--json").stdout)
+    assert record["would_purge"] == 7
+    assert db.count("sessions") == 7
+    assert db.count("audit_logs") == 0
+
+
+def test_purge_quiet_prints_nothing_and_is_idempotent(linea: CliRun, db: Database) -> None:
+    user = make_user(db)
+    insert_sessions(db, user, 3, expires_in_days=-1, prefix="old")
+    first = linea("sessions", "purge", "--quiet")
+    assert first.stdout == "" and first.stderr == ""
+    assert db.count("sessions") == 0
+    second = linea("sessions", "purge", "--quiet")
+    assert second.stdout == "" and second.stderr == ""
+    # A run with nothing to purge changed nothing, so it writes no audit row.
+    assert db.count("audit_logs") == 1
+
+
+@pytest.mark.parametrize("batch_size", ["500"])
+def test_purge_from_two_processes_at_once(db: Database, database_url: URL, tmp_path: Path, batch_size: str) -> None:
+    user = make_user(db)
+    expired, live = 30_000, 200
+    insert_sessions(db, user, expired, expires_in_days=-1, prefix="old")
+    insert_sessions(db, user, live, expires_in_days=1, prefix="live")
+    env = {**os.environ, "LINEA_DATABASE_URL": plain_url(database_url), "LINEA_DATA_DIR": str(tmp_path)}
+    command = [sys.executable, "-m", "linea_cli", "sessions", "purge", "--batch-size", batch_size, "--json"]
+    # Both cron jobs start while the table is locked, so they begin purging at the same moment.
+    with db.engine.begin() as held:
+        held.exec_driver_sql("LOCK TABLE sessions IN EXCLUSIVE MODE")
+        processes = [
+            subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(2)
+        ]
+        deadline = time.monotonic() + 30
+        waiting = 0
+        while time.monotonic() < deadline and waiting < 2:
+            waiting = db.scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND application_name LIKE 'linea/sessions%'"
+            )
+            time.sleep(0.05)
+        assert waiting == 2
+    results = []
+    for process in processes:
+        stdout, stderr = process.communicate(timeout=120)
+        assert process.returncode == 0, stderr
+        results.append(json.loads(stdout))
+    purged = [result["purged"] for result in results]
+    assert sum(purged) == expired  # every row counted once, by exactly one of them
+    assert all(count > 0 for count in purged), purged  # they really shared the work
+    assert db.count("sessions", "id LIKE 'old%'") == 0
+    assert db.count("sessions", "id LIKE 'live%'") == live
+    assert sorted(r.count for r in db.all(
+        "SELECT (metadata->>'purged')::int AS count FROM audit_logs WHERE action = 'PURGE'"
+    )) == sorted(purged)
+
+
+def test_every_sessions_command_has_help_and_an_example() -> None:
+    from linea_cli.cli import sessions
+
+    for command in sessions.app.registered_commands:
+        doc = command.callback.__doc__ or ""
+        assert doc.strip() and "Example: linea sessions" in doc, command.name
