@@ -1,7 +1,302 @@
-"""`linea waitlist ...`."""
+"""`linea waitlist ...`: entries, promotion, stats, CSV import and export."""
 
 from __future__ import annotations
 
+import enum
+import sys
+from typing import Annotated
+
 import typer
 
+from linea_cli.cli.context import state, transaction
+from linea_cli.cli.options import (
+    AfterOption,
+    DryRunOption,
+    FormatOption,
+    IncludeDeletedOption,
+    JsonOption,
+    LimitOption,
+    chosen_format,
+)
+from linea_cli.db.models import WaitlistStatus
+from linea_cli.output import OutputFormat, render, render_record, say, warn
+
 app = typer.Typer(help="Manage event waitlists: add, promote, import and export.", no_args_is_help=True)
+
+EventArgument = Annotated[str, typer.Argument(metavar="EVENT", help="Event slug or id.")]
+EmailArgument = Annotated[str, typer.Argument(metavar="EMAIL", help="The address on the waitlist (any case).")]
+StatusOption = Annotated[
+    WaitlistStatus | None, typer.Option("--status", case_sensitive=False, help="Only entries in this status.")
+]
+# Files larger than this get a progress bar (when stderr is a terminal).
+PROGRESS_THRESHOLD = 4 * 1024 * 1024
+
+
+class ExportFormat(enum.StrEnum):
+    csv = "csv"
+    json = "json"
+    ndjson = "ndjson"
+
+
+class OnDuplicate(enum.StrEnum):
+    skip = "skip"
+    update = "update"
+
+
+@app.command("list")
+def list_(
+    event: EventArgument,
+    status: StatusOption = None,
+    search: Annotated[str | None, typer.Option("--search", metavar="EMAIL", help="Only addresses containing this text.")] = None,
+    include_deleted: IncludeDeletedOption = False,
+    limit: LimitOption = 50,
+    after: AfterOption = None,
+    fmt: FormatOption = OutputFormat.table,
+    as_json: JsonOption = False,
+) -> None:
+    """List an event's waitlist in sign-up order, a page at a time.
+
+    Example: linea waitlist list summer-fest --status PENDING --search @example.com
+    """
+    from linea_cli.services.waitlist import LIST_COLUMNS, WaitlistFilter, list_entries
+
+    with transaction() as (session, actor):
+        page = list_entries(
+            session,
+            event_ref=event,
+            filters=WaitlistFilter(status=status, search=search, include_deleted=include_deleted),
+            actor=actor,
+            limit=limit,
+            after=after,
+        )
+    columns = (*LIST_COLUMNS, "deleted_at") if include_deleted else LIST_COLUMNS
+    render(page.items, columns, chosen_format(fmt, as_json), title="Waitlist", paginated=True, next_cursor=page.next_cursor)
+
+
+@app.command()
+def add(
+    event: EventArgument,
+    email: EmailArgument,
+    status: Annotated[WaitlistStatus, typer.Option("--status", case_sensitive=False, help="Status of the new entry.")] = WaitlistStatus.PENDING,
+    fmt: FormatOption = OutputFormat.table,
+    as_json: JsonOption = False,
+) -> None:
+    """Add an address to an event's waitlist (a duplicate exits 4).
+
+    Example: linea waitlist add summer-fest Ann@Example.com
+    """
+    from linea_cli.services.waitlist import add_entry
+
+    with transaction() as (session, actor):
+        record = add_entry(session, event_ref=event, email=email, status=status, actor=actor)
+    render_record(record, chosen_format(fmt, as_json), title="Waitlist entry")
+
+
+@app.command()
+def confirm(event: EventArgument, email: EmailArgument, fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False) -> None:
+    """Confirm one entry, if the event has a place left.
+
+    Example: linea waitlist confirm summer-fest ann@example.com
+    """
+    from linea_cli.services.waitlist import confirm_entry
+
+    with transaction() as (session, actor):
+        record = confirm_entry(session, event_ref=event, email=email, actor=actor)
+    render_record(record, chosen_format(fmt, as_json), title="Waitlist entry")
+
+
+@app.command()
+def cancel(event: EventArgument, email: EmailArgument, fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False) -> None:
+    """Cancel one entry (it stays on the list as CANCELLED and frees its place).
+
+    Example: linea waitlist cancel summer-fest ann@example.com
+    """
+    from linea_cli.services.waitlist import cancel_entry
+
+    with transaction() as (session, actor):
+        record = cancel_entry(session, event_ref=event, email=email, actor=actor)
+    render_record(record, chosen_format(fmt, as_json), title="Waitlist entry")
+
+
+@app.command()
+def remove(event: EventArgument, email: EmailArgument, fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False) -> None:
+    """Remove one entry (soft delete; `waitlist add` brings it back).
+
+    Example: linea waitlist remove summer-fest ann@example.com
+    """
+    from linea_cli.services.waitlist import remove_entry
+
+    with transaction() as (session, actor):
+        record = remove_entry(session, event_ref=event, email=email, actor=actor)
+    render_record(record, chosen_format(fmt, as_json), title="Removed waitlist entry")
+
+
+@app.command()
+def promote(
+    event: EventArgument,
+    count: Annotated[int | None, typer.Option("--count", "-n", min=1, help="Confirm at most N entries (default: fill every place).")] = None,
+    fmt: FormatOption = OutputFormat.table,
+    as_json: JsonOption = False,
+) -> None:
+    """Confirm PENDING entries first come, first served, never beyond the capacity.
+
+    Example: linea waitlist promote summer-fest --count 25
+    """
+    from linea_cli.services.waitlist import promote_waitlist
+
+    with transaction() as (session, actor):
+        result = promote_waitlist(session, event_ref=event, count=count, actor=actor)
+    chosen = chosen_format(fmt, as_json)
+    if chosen is OutputFormat.json:
+        render_record(
+            {"event": result.event, "promoted": len(result.promoted), "capacity": result.capacity,
+             "places_left": result.places_left, "pending_left": result.pending_left,
+             "entries": [{k: row[k] for k in ("email", "status", "created_at")} for row in result.promoted]},
+            chosen,
+        )
+        return
+    render(result.promoted, ("email", "status", "created_at"), chosen, title="Promoted")
+    places = "unlimited" if result.capacity is None else str(result.places_left)
+    say(f"promoted {len(result.promoted)} on {result.event}; places left: {places}; still pending: {result.pending_left}")
+
+
+@app.command()
+def stats(event: EventArgument, fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False) -> None:
+    """Show counts per status, capacity, places left, first and last sign-up.
+
+    Example: linea waitlist stats summer-fest --json
+    """
+    from linea_cli.services.waitlist import waitlist_stats
+
+    with transaction() as (session, actor):
+        record = waitlist_stats(session, event_ref=event, actor=actor)
+    render_record(record, chosen_format(fmt, as_json), title="Waitlist")
+
+
+@app.command("import")
+def import_(
+    event: EventArgument,
+    file: Annotated[str, typer.Argument(metavar="FILE", help="CSV file with a header row; - reads stdin.")],
+    delimiter: Annotated[str, typer.Option("--delimiter", "-d", help="Field separator: ',' ';' or 'tab'.")] = ",",
+    on_duplicate: Annotated[
+        OnDuplicate, typer.Option("--on-duplicate", case_sensitive=False, help="skip keeps the existing entry; update sets its status from the file.")
+    ] = OnDuplicate.skip,
+    skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="Import the valid rows and report the rest (default: all or nothing).")] = False,
+    errors_file: Annotated[str | None, typer.Option("--errors-file", metavar="PATH", help="Write every invalid row (line,email,reason) to this CSV.")] = None,
+    dry_run: DryRunOption = False,
+    fmt: FormatOption = OutputFormat.table,
+    as_json: JsonOption = False,
+) -> None:
+    """Import a CSV of addresses (email[,status][,created_at][,name]) into an event's waitlist.
+
+    Example: linea waitlist import summer-fest signups.csv --delimiter ';' --skip-invalid --errors-file bad.csv
+    """
+    import contextlib
+
+    from linea_cli import csvio
+    from linea_cli.services.waitlist import import_waitlist
+
+    with contextlib.ExitStack() as stack:
+        on_invalid = None
+        if errors_file:
+            errors = stack.enter_context(_open_errors_file(errors_file))
+            on_invalid = lambda row: errors.writerow([row.line, csvio.neutralize(row.email), row.reason])  # noqa: E731
+        source = stack.enter_context(csvio.open_input(file))
+        on_progress = stack.enter_context(_progress_bar(csvio.input_size(file)))
+        with transaction() as (session, actor):
+            summary = import_waitlist(
+                session,
+                event_ref=event,
+                source=source,
+                actor=actor,
+                source_name=file,
+                delimiter=csvio.parse_delimiter(delimiter),
+                on_duplicate=on_duplicate.value,
+                skip_invalid=skip_invalid,
+                dry_run=dry_run,
+                timezone=state().settings().timezone,
+                errors_file=errors_file,
+                on_invalid=on_invalid,
+                on_progress=on_progress,
+            )
+    if summary.unknown_columns:
+        warn("ignored unknown column(s): " + ", ".join(summary.unknown_columns))
+    for row in summary.first_invalid:
+        say(f"line {row.line}: {row.reason}")
+    if summary.invalid > len(summary.first_invalid):
+        say(f"... and {summary.invalid - len(summary.first_invalid)} more invalid rows" + (f" (see {errors_file})" if errors_file else ""))
+    render_record(summary.counts(), chosen_format(fmt, as_json), title="Import (dry run, nothing written)" if dry_run else "Import")
+
+
+def _open_errors_file(path: str):  # noqa: ANN202 - a context manager of a csv writer
+    import contextlib
+    import csv
+
+    from linea_cli.errors import InvalidInput
+
+    @contextlib.contextmanager
+    def opened():  # noqa: ANN202
+        try:
+            handle = open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115
+        except OSError as exc:
+            raise InvalidInput(f"cannot write the errors file {path}: {exc.strerror}") from None
+        with handle:
+            writer = csv.writer(handle, lineterminator="\r\n")
+            writer.writerow(["line", "email", "reason"])
+            yield writer
+
+    return opened()
+
+
+def _progress_bar(size: int | None):  # noqa: ANN202 - a context manager yielding a callback or None
+    import contextlib
+
+    @contextlib.contextmanager
+    def bar():  # noqa: ANN202
+        if size is None or size < PROGRESS_THRESHOLD or not sys.stderr.isatty():
+            yield None
+            return
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        from linea_cli.output import error_console
+
+        with Progress(
+            "[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+            TimeRemainingColumn(), console=error_console(), transient=True,
+        ) as progress:
+            task = progress.add_task("importing", total=size)
+            yield lambda done: progress.update(task, completed=done)
+
+    return bar()
+
+
+@app.command()
+def export(
+    event: EventArgument,
+    output: Annotated[str | None, typer.Option("--output", "-o", metavar="FILE", help="Write here (default or -: stdout).")] = None,
+    status: StatusOption = None,
+    fmt: Annotated[ExportFormat, typer.Option("--format", "-f", case_sensitive=False, help="File format.")] = ExportFormat.csv,
+    raw: Annotated[bool, typer.Option("--raw", help="Do not neutralize cells a spreadsheet would run as formulas.")] = False,
+) -> None:
+    """Export an event's waitlist (email,status,created_at,updated_at,name) as CSV, JSON or NDJSON.
+
+    Example: linea waitlist export summer-fest -o summer-fest.csv
+    """
+    from linea_cli import csvio
+    from linea_cli.services.waitlist import EXPORT_COLUMNS, export_waitlist_csv, stream_waitlist
+
+    with csvio.atomic_output(output) as out:
+        with transaction() as (session, actor):
+            if fmt is ExportFormat.csv:
+                count = export_waitlist_csv(session, event_ref=event, out=out, actor=actor, status=status, raw=raw)
+            else:
+                rows = stream_waitlist(session, event_ref=event, actor=actor, fmt=fmt.value, status=status)
+                count = render(rows, EXPORT_COLUMNS, OutputFormat(fmt.value), stream=csvio.text_stream(out))
+    if output and output != "-":
+        say(f"exported {count} entries to {output}")

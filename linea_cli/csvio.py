@@ -1,0 +1,419 @@
+"""CSV at COPY speed: streaming read and validation, COPY helpers, the spreadsheet-safe writer.
+
+Reading: the file is read as bytes, one physical line at a time, and decoded strictly as UTF-8
+(an optional BOM is dropped), so a non-UTF-8 file is refused with the exact line; the csv module
+then joins physical lines into records (quoted commas, quotes and newlines, CRLF or LF). Memory
+stays constant: rows go to PostgreSQL as they are read, never into a list.
+
+Emails are validated with email-validator (no DNS). It costs ~60 µs an address, which would make a
+million-row import take a minute, so ordinary ASCII addresses go through a stricter regular
+expression first: whatever it accepts, email-validator accepts too, with the same canonical form
+(tests/test_waitlist_csv.py checks the two agree). Anything else takes the slow, exact path.
+
+Writing: spreadsheets run a cell starting with `=`, `+`, `-`, `@`, tab, CR or LF as a formula
+(OWASP "CSV injection"); such a cell gets a leading `'`. To keep the round trip exact, a cell that
+already is quotes followed by one of those characters gets one more quote, and import removes one.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any, BinaryIO
+
+from linea_cli.errors import InvalidInput
+
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
+_NEEDS_QUOTE = re.compile(r"'*[=+\-@\t\r\n]")
+_QUOTED_TRIGGER = re.compile(r"'+[=+\-@\t\r\n]")
+# The same test in PostgreSQL's regular expression syntax, for COPY ... TO STDOUT.
+_SQL_NEEDS_QUOTE = "^'*[-=+@\t\r\n]"
+
+csv.field_size_limit(16 * 1024 * 1024)  # a name may be long; a runaway quote should still stop somewhere
+
+
+def neutralize(cell: str) -> str:
+    """A cell a spreadsheet would run as a formula gets a leading `'`; harmless cells stay as they are."""
+    return "'" + cell if _NEEDS_QUOTE.match(cell) else cell
+
+
+def unneutralize(cell: str) -> str:
+    """Undo `neutralize` (import of a file linea exported)."""
+    return cell[1:] if _QUOTED_TRIGGER.match(cell) else cell
+
+
+def neutralized_sql(expression: str) -> str:
+    """`neutralize` as a SQL expression over a text `expression` (NULL stays NULL)."""
+    return f"CASE WHEN {expression} ~ E'{_sql_escape(_SQL_NEEDS_QUOTE)}' THEN '''' || {expression} ELSE {expression} END"
+
+
+def _sql_escape(pattern: str) -> str:
+    return pattern.replace("\\", "\\\\").replace("'", "''").replace("\t", "\\t").replace("\r", "\\r").replace("\n", "\\n")
+
+
+# --- emails, fast and exact ------------------------------------------------------------------
+
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_SIMPLE_EMAIL = re.compile(rf"(?:{_ATOM}(?:\.{_ATOM})*)@(?:{_LABEL}\.)+([A-Za-z]{{2,63}})")
+# email-validator refuses these special-use names (RFC 6761 and friends) as the last label.
+_SPECIAL_USE_TLDS = frozenset({"arpa", "invalid", "local", "localhost", "onion", "test"})
+
+
+def fast_canonical_email(raw: str) -> str | None:
+    """The canonical form of a plain ASCII address that is certainly valid, else None (use the exact path)."""
+    match = _SIMPLE_EMAIL.fullmatch(raw)
+    if match is None or len(raw) > 254 or "--" in raw or raw.index("@") > 64:
+        return None
+    if match.group(1).lower() in _SPECIAL_USE_TLDS:
+        return None
+    return raw.lower()
+
+
+def check_email(raw: str) -> tuple[str | None, str | None]:
+    """(canonical address, None) or (None, reason)."""
+    from linea_cli.services.emails import canonical_email, email_problem
+
+    text = raw.strip()
+    canonical = fast_canonical_email(text)
+    if canonical is not None:
+        return canonical, None
+    if not text:
+        return None, "email is empty"
+    reason = email_problem(text)
+    if reason is not None:
+        return None, f"invalid email {text!r}: {reason}"
+    return canonical_email(text), None
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+def _decoded_lines(source: BinaryIO, counter: list[int]) -> Iterator[str]:
+    """Physical lines as text; b"\\n" never occurs inside a UTF-8 sequence, so splitting bytes is safe."""
+    number = 0
+    for raw in source:
+        number += 1
+        counter[0] = number
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(
+                f"line {number} is not UTF-8 (byte {exc.start + 1} of the line: {raw[exc.start:exc.start + 1]!r})",
+                hint="save the file as UTF-8 (with or without BOM) and import it again",
+            ) from None
+        if number == 1 and line.startswith("\ufeff"):
+            line = line[1:]
+        yield line
+
+
+def read_records(source: BinaryIO, *, delimiter: str = ",") -> Iterator[tuple[int, list[str]]]:
+    """(line number where the record starts, fields) for every non-blank record, header included."""
+    if len(delimiter) != 1 or delimiter in "\"\r\n":
+        raise InvalidInput(f"invalid delimiter {delimiter!r}: use one character such as ',' ';' or a tab")
+    counter = [0]
+    reader = csv.reader(_decoded_lines(source, counter), delimiter=delimiter, strict=True)
+    previous_end = 0
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise InvalidInput(f"line {previous_end + 1}: malformed CSV ({exc})") from None
+        start, previous_end = previous_end + 1, counter[0]
+        if fields and (len(fields) > 1 or fields[0].strip()):
+            yield start, fields
+
+
+def parse_delimiter(text: str) -> str:
+    """--delimiter: a character, or `tab` / `\\t`."""
+    if text.lower() in ("tab", "\\t"):
+        return "\t"
+    return text
+
+
+# --- the import row format -------------------------------------------------------------------
+
+IMPORT_COLUMNS = ("email", "status", "created_at", "name")
+# Written by `waitlist export` but set by the database on import; accepted without a warning.
+IGNORED_EXPORT_COLUMNS = ("updated_at",)
+
+
+@dataclass(frozen=True)
+class ImportHeader:
+    email: int
+    status: int | None
+    created_at: int | None
+    width: int
+    unknown: tuple[str, ...] = ()
+
+
+def map_header(fields: list[str]) -> ImportHeader:
+    names = [name.strip().lower() for name in fields]
+    seen: set[str] = set()
+    for name in names:
+        if name in seen and name:
+            raise InvalidInput(f"the header names column {name!r} twice")
+        seen.add(name)
+    if "email" not in names:
+        raise InvalidInput(
+            "the header has no 'email' column (found: " + ", ".join(repr(n) for n in fields) + ")",
+            hint="the first line must name the columns: email[,status][,created_at][,name]",
+        )
+    known = set(IMPORT_COLUMNS) | set(IGNORED_EXPORT_COLUMNS)
+    return ImportHeader(
+        email=names.index("email"),
+        status=names.index("status") if "status" in names else None,
+        created_at=names.index("created_at") if "created_at" in names else None,
+        width=len(names),
+        unknown=tuple(fields[i] for i, name in enumerate(names) if name not in known),
+    )
+
+
+@dataclass(frozen=True)
+class InvalidRow:
+    line: int
+    email: str
+    reason: str
+
+
+@dataclass
+class StreamStats:
+    rows: int = 0
+    valid: int = 0
+    invalid: int = 0
+    unknown_columns: tuple[str, ...] = ()
+    first_invalid: list[InvalidRow] = field(default_factory=list)
+
+
+STATUSES = ("PENDING", "CONFIRMED", "CANCELLED")
+_STATUS_BY_NAME = {name: name for name in STATUSES}
+COPY_NULL = "\\N"
+_COPY_SPECIALS = re.compile(r"[\\\t\n\r]")
+
+
+def copy_text(value: str) -> str:
+    """A value in COPY's text format."""
+    if _COPY_SPECIALS.search(value) is None:
+        return value
+    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _parse_created_at(text: str, timezone: str) -> datetime:
+    from linea_cli.timeutil import parse_datetime
+
+    return parse_datetime(text, timezone=timezone, field="created_at")
+
+
+def stream_import_rows(
+    source: BinaryIO,
+    *,
+    write: Callable[[str], Any],
+    delimiter: str = ",",
+    timezone: str = "UTC",
+    keep_writing_after_invalid: bool = True,
+    on_invalid: Callable[[InvalidRow], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+    sample_size: int = 20,
+    batch_rows: int = 4000,
+) -> StreamStats:
+    """Read, validate and write `line\\temail\\tstatus\\tcreated_at` COPY text rows in batches.
+
+    Invalid rows are counted, the first `sample_size` kept, each passed to `on_invalid`; with
+    `keep_writing_after_invalid=False` (all-or-nothing) nothing more is written after the first
+    one, but the rest is still validated so that the report is complete.
+    """
+    stats = StreamStats()
+    records = read_records(source, delimiter=delimiter)
+    try:
+        _, header_fields = next(records)
+    except StopIteration:
+        raise InvalidInput("the file is empty: it needs a header row naming an 'email' column") from None
+    header = map_header(header_fields)
+    stats.unknown_columns = header.unknown
+    email_at, status_at, created_at_at, width = header.email, header.status, header.created_at, header.width
+    buffer: list[str] = []
+    writing = True
+    tell = getattr(source, "tell", None) if on_progress is not None else None
+
+    def invalid(line: int, email: str, reason: str) -> None:
+        nonlocal writing
+        stats.invalid += 1
+        row = InvalidRow(line, email, reason)
+        if len(stats.first_invalid) < sample_size:
+            stats.first_invalid.append(row)
+        if on_invalid is not None:
+            on_invalid(row)
+        if not keep_writing_after_invalid:
+            writing = False
+            buffer.clear()
+
+    for line, fields in records:
+        stats.rows += 1
+        if len(fields) != width:
+            invalid(line, fields[email_at] if len(fields) > email_at else "",
+                    f"{len(fields)} fields where the header has {width}")
+            continue
+        raw_email = fields[email_at]
+        # A leading quote may be linea's own neutralization: the exact path removes it.
+        email = None if raw_email.startswith("'") else fast_canonical_email(raw_email)
+        if email is None:
+            email, reason = check_email(unneutralize(raw_email.strip()))
+            if email is None:
+                invalid(line, raw_email, reason or "invalid email")
+                continue
+        status = COPY_NULL
+        if status_at is not None:
+            text = fields[status_at].strip()
+            if text:
+                found = _STATUS_BY_NAME.get(text.upper())
+                if found is None:
+                    invalid(line, raw_email, f"unknown status {text!r}: use PENDING, CONFIRMED or CANCELLED")
+                    continue
+                status = found
+        created = COPY_NULL
+        if created_at_at is not None:
+            text = fields[created_at_at].strip()
+            if text:
+                try:
+                    created = _parse_created_at(text, timezone).isoformat(sep=" ")
+                except InvalidInput as exc:
+                    invalid(line, raw_email, exc.message)
+                    continue
+        stats.valid += 1
+        if writing:
+            buffer.append(f"{line}\t{copy_text(email)}\t{status}\t{created}\n")
+            if len(buffer) >= batch_rows:
+                write("".join(buffer))
+                buffer.clear()
+                if tell is not None:
+                    on_progress(tell())  # type: ignore[misc]
+    if writing and buffer:
+        write("".join(buffer))
+    if tell is not None:
+        on_progress(tell())  # type: ignore[misc]
+    return stats
+
+
+# --- COPY helpers ----------------------------------------------------------------------------
+
+def driver_connection(session: Any) -> Any:
+    """The psycopg 3 connection under a SQLAlchemy session, inside the session's transaction."""
+    return session.connection().connection.driver_connection
+
+
+def copy_in(session: Any, statement: str, produce: Callable[[Callable[[str], Any]], Any]) -> Any:
+    """Run `COPY ... FROM STDIN` in the session's transaction; `produce(write)` feeds it text."""
+    with driver_connection(session).cursor() as cursor, cursor.copy(statement) as copy:
+        return produce(copy.write)
+
+
+def copy_out_csv(session: Any, query: str, params: dict[str, Any], out: BinaryIO, *, header: list[str]) -> int:
+    """Stream `query` as RFC 4180 CSV (UTF-8, CRLF, header first) into `out`; returns the row count.
+
+    PostgreSQL writes each row as one chunk ending in LF; the LF becomes CRLF here. A name's own
+    newlines are inside quotes and stay as they are.
+    """
+    from psycopg import sql
+
+    statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv, ENCODING 'UTF8')").format(
+        sql.SQL(query).format(**{key: sql.Literal(value) for key, value in params.items()})
+    )
+    buffer = bytearray(",".join(header).encode() + b"\r\n")
+    count = 0
+    write = out.write
+    with driver_connection(session).cursor() as cursor, cursor.copy(statement) as copy:
+        for chunk in copy:
+            buffer += chunk[:-1]
+            buffer += b"\r\n"
+            count += 1
+            if len(buffer) >= 1 << 18:
+                write(buffer)
+                buffer.clear()
+    write(buffer)
+    return count
+
+
+# --- files -----------------------------------------------------------------------------------
+
+@contextmanager
+def open_input(path: str) -> Iterator[BinaryIO]:
+    """The file to import as bytes (`-` is stdin); a missing file is invalid input."""
+    if path == "-":
+        yield sys.stdin.buffer
+        return
+    try:
+        handle = open(path, "rb", buffering=1 << 20)  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        raise InvalidInput(f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise InvalidInput(f"{path} is a directory, not a CSV file") from None
+    except PermissionError:
+        raise InvalidInput(f"cannot read {path}: permission denied") from None
+    with handle:
+        yield handle
+
+
+def input_size(path: str) -> int | None:
+    if path == "-":
+        return None
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return None
+
+
+@contextmanager
+def atomic_output(path: str | None) -> Iterator[BinaryIO]:
+    """Bytes to `path` through a temporary file beside it, renamed only on success; None or `-` is stdout.
+
+    An error or an interrupt removes the temporary file, so the target is never left half written
+    (an older file under the target name stays as it was).
+    """
+    if path is None or path == "-":
+        out = sys.stdout.buffer
+        yield out
+        out.flush()
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise InvalidInput(f"{path} is a directory: name the file to write")
+    directory = target.parent if str(target.parent) else Path(".")
+    if not directory.is_dir():
+        raise InvalidInput(f"cannot write {path}: directory {directory} does not exist")
+    try:
+        fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".part")
+    except PermissionError:
+        raise InvalidInput(f"cannot write in {directory}: permission denied") from None
+    try:
+        with os.fdopen(fd, "wb", buffering=1 << 20) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        with _ignore_missing():
+            os.unlink(temporary)
+        raise
+
+
+@contextmanager
+def _ignore_missing() -> Iterator[None]:
+    try:
+        yield
+    except FileNotFoundError:
+        pass
+
+
+def text_stream(out: BinaryIO) -> IO[str]:
+    """A UTF-8 text view of `out` that leaves `out` open (for json/ndjson rendering)."""
+    return codecs.getwriter("utf-8")(out)  # type: ignore[return-value]

@@ -1,0 +1,506 @@
+"""Waitlists: entries one at a time, capacity-safe promotion, stats, CSV import and export.
+
+Emails are stored in linea's canonical form (the whole address lower-cased, see
+linea_cli.services.emails), so the unique key (email, event_id) stops `Ann@X.com` and
+`ann@x.com` from both entering. Capacity counts CONFIRMED entries that are not removed; every
+path that confirms (`confirm`, `add --status CONFIRMED`, `promote`) first locks the event row
+(FOR NO KEY UPDATE: it serializes confirmations of one event without blocking sign-ups, whose
+foreign key check only takes KEY SHARE), so concurrent runs never exceed the capacity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from linea_cli import csvio
+from linea_cli.db.models import Event, EventStatus, User, WaitlistEntry, WaitlistStatus
+from linea_cli.errors import Conflict, InvalidInput, NotFound
+from linea_cli.ids import SQL_NEW_ID, new_id
+from linea_cli.services import audit
+from linea_cli.services.actors import Actor, require_manager_of
+from linea_cli.services.emails import normalize_email
+from linea_cli.services.events import find_event
+from linea_cli.services.pagination import Page, paginate
+from linea_cli.timeutil import utc_now
+
+RESOURCE = "WaitlistEntry"
+LIST_COLUMNS = ("email", "status", "name", "created_at", "updated_at")
+EXPORT_COLUMNS = ("email", "status", "created_at", "updated_at", "name")
+CLOSED_EVENT_STATUSES = (EventStatus.CANCELLED, EventStatus.COMPLETED)
+ERROR_SAMPLE = 20
+
+
+# --- lookups and permissions -----------------------------------------------------------------
+
+def _managed_event(session: Session, reference: str, *, actor: Actor | None, action: str, lock: bool = False) -> Event:
+    """The event, after checking the actor may manage its waitlist; locked when `lock`."""
+    event = find_event(session, reference)
+    require_manager_of(actor, owner_id=event.owner_id, action=f"{action} the waitlist of {event.slug}")
+    if lock:
+        # Re-read under the lock: capacity and status may have changed while we waited.
+        event = session.exec(
+            select(Event)
+            .where(Event.id == event.id)
+            .with_for_update(key_share=True)
+            .execution_options(populate_existing=True)
+        ).one()
+    return event
+
+
+def _find_entry(session: Session, event: Event, email: str, *, include_deleted: bool = False) -> WaitlistEntry:
+    canonical = normalize_email(email)
+    entry = session.exec(
+        select(WaitlistEntry).where(WaitlistEntry.event_id == event.id, WaitlistEntry.email == canonical)
+    ).first()
+    if entry is None or (entry.deleted_at is not None and not include_deleted):
+        removed = " (it was removed)" if entry is not None else ""
+        raise NotFound(f"{canonical} is not on the waitlist of {event.slug}{removed}")
+    return entry
+
+
+def _user_id_for(session: Session, email: str) -> str | None:
+    return session.exec(select(User.id).where(User.email == email, User.deleted_at.is_(None))).first()  # type: ignore[union-attr]
+
+
+def entry_record(session: Session, entry: WaitlistEntry, event: Event) -> dict[str, Any]:
+    name = None
+    if entry.user_id:
+        name = session.exec(select(User.name).where(User.id == entry.user_id)).first()
+    return {
+        "email": entry.email,
+        "status": WaitlistStatus(entry.status),
+        "event": event.slug,
+        "name": name,
+        "user_id": entry.user_id,
+        "created_at": entry.created_at,
+        "updated_at": entry.updated_at,
+        "deleted_at": entry.deleted_at,
+    }
+
+
+def _confirmed_count(session: Session, event: Event) -> int:
+    return session.exec(
+        select(sa.func.count())
+        .select_from(WaitlistEntry)
+        .where(
+            WaitlistEntry.event_id == event.id,
+            WaitlistEntry.status == WaitlistStatus.CONFIRMED,
+            WaitlistEntry.deleted_at.is_(None),  # type: ignore[union-attr]
+        )
+    ).one()
+
+
+def _require_open(event: Event, action: str) -> None:
+    if EventStatus(event.status) in CLOSED_EVENT_STATUSES:
+        raise Conflict(f"cannot {action}: event {event.slug} is {EventStatus(event.status).name}")
+
+
+def _require_place(session: Session, event: Event) -> None:
+    """Call with the event locked: refuse a confirmation beyond the capacity."""
+    if event.capacity is None:
+        return
+    confirmed = _confirmed_count(session, event)
+    if confirmed >= event.capacity:
+        raise Conflict(
+            f"event {event.slug} is full: {confirmed} confirmed of a capacity of {event.capacity}",
+            hint="raise the event's capacity, or cancel a confirmed entry first",
+        )
+
+
+# --- one entry at a time ---------------------------------------------------------------------
+
+def add_entry(
+    session: Session, *, event_ref: str, email: str, status: WaitlistStatus = WaitlistStatus.PENDING, actor: Actor | None
+) -> dict[str, Any]:
+    """Put an address on the waitlist; a removed entry for it comes back, a present one is a conflict."""
+    confirming = status is WaitlistStatus.CONFIRMED
+    event = _managed_event(session, event_ref, actor=actor, action="add to", lock=confirming)
+    canonical = normalize_email(email)
+    if confirming:
+        _require_open(event, "confirm an entry")
+        _require_place(session, event)
+    now = utc_now()
+    existing = session.exec(
+        select(WaitlistEntry).where(WaitlistEntry.event_id == event.id, WaitlistEntry.email == canonical)
+    ).first()
+    if existing is not None and existing.deleted_at is None:
+        raise Conflict(
+            f"{canonical} is already on the waitlist of {event.slug} ({WaitlistStatus(existing.status).name})"
+        )
+    if existing is not None:
+        before = {"status": existing.status, "deleted_at": existing.deleted_at}
+        existing.status, existing.deleted_at, existing.updated_at = status, None, now
+        existing.user_id = existing.user_id or _user_id_for(session, canonical)
+        session.add(existing)
+        session.flush()
+        audit.record(
+            session, action="RESTORE", resource=RESOURCE, resource_id=existing.id, actor=actor,
+            changes=audit.changed_fields(before, {"status": status, "deleted_at": None}),
+            details={"event": event.slug, "email": canonical},
+        )
+        return entry_record(session, existing, event)
+    entry = WaitlistEntry(
+        id=new_id(), email=canonical, event_id=event.id, user_id=_user_id_for(session, canonical),
+        status=status, created_at=now, updated_at=now,
+    )
+    session.add(entry)
+    try:
+        session.flush()
+    except IntegrityError:  # someone added the same address a moment ago
+        raise Conflict(f"{canonical} is already on the waitlist of {event.slug}") from None
+    audit.record(
+        session, action="CREATE", resource=RESOURCE, resource_id=entry.id, actor=actor,
+        changes=audit.changed_fields({}, {"email": canonical, "event_id": event.id, "status": status}),
+        details={"event": event.slug},
+    )
+    return entry_record(session, entry, event)
+
+
+def _set_status(
+    session: Session, *, event_ref: str, email: str, to: WaitlistStatus, actor: Actor | None, action: str
+) -> dict[str, Any]:
+    confirming = to is WaitlistStatus.CONFIRMED
+    event = _managed_event(session, event_ref, actor=actor, action=action, lock=confirming)
+    entry = _find_entry(session, event, email)
+    if WaitlistStatus(entry.status) is to:
+        raise Conflict(f"{entry.email} is already {to.name} on the waitlist of {event.slug}")
+    if confirming:
+        _require_open(event, "confirm an entry")
+        _require_place(session, event)
+    before = entry.status
+    entry.status, entry.updated_at = to, utc_now()
+    session.add(entry)
+    session.flush()
+    audit.record(
+        session, action="UPDATE", resource=RESOURCE, resource_id=entry.id, actor=actor,
+        changes={"status": {"before": before, "after": to}}, details={"event": event.slug, "email": entry.email},
+    )
+    return entry_record(session, entry, event)
+
+
+def confirm_entry(session: Session, *, event_ref: str, email: str, actor: Actor | None) -> dict[str, Any]:
+    """PENDING or CANCELLED -> CONFIRMED, within the capacity."""
+    return _set_status(session, event_ref=event_ref, email=email, to=WaitlistStatus.CONFIRMED, actor=actor, action="confirm entries on")
+
+
+def cancel_entry(session: Session, *, event_ref: str, email: str, actor: Actor | None) -> dict[str, Any]:
+    """PENDING or CONFIRMED -> CANCELLED (the entry stays, its place is freed)."""
+    return _set_status(session, event_ref=event_ref, email=email, to=WaitlistStatus.CANCELLED, actor=actor, action="cancel entries on")
+
+
+def remove_entry(session: Session, *, event_ref: str, email: str, actor: Actor | None) -> dict[str, Any]:
+    """Soft-delete an entry: it leaves lists, counts and exports; `add` brings it back."""
+    event = _managed_event(session, event_ref, actor=actor, action="remove entries from")
+    entry = _find_entry(session, event, email)
+    now = utc_now()
+    entry.deleted_at, entry.updated_at = now, now
+    session.add(entry)
+    session.flush()
+    audit.record(
+        session, action="DELETE", resource=RESOURCE, resource_id=entry.id, actor=actor,
+        changes={"deleted_at": {"before": None, "after": now}}, details={"event": event.slug, "email": entry.email},
+    )
+    return entry_record(session, entry, event)
+
+
+# --- lists and numbers -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class WaitlistFilter:
+    status: WaitlistStatus | None = None
+    search: str | None = None
+    include_deleted: bool = False
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def list_entries(
+    session: Session, *, event_ref: str, filters: WaitlistFilter, actor: Actor | None, limit: int = 50, after: str | None = None
+) -> Page[dict]:
+    """Entries in sign-up order (the order `promote` follows), a page at a time."""
+    event = _managed_event(session, event_ref, actor=actor, action="list")
+    entries, users = WaitlistEntry.__table__, User.__table__
+    query = sa.select(
+        entries.c.email, entries.c.status, users.c.name, entries.c.created_at, entries.c.updated_at,
+        entries.c.deleted_at, entries.c.id,
+    ).outerjoin(users, users.c.id == entries.c.user_id).where(entries.c.event_id == event.id)
+    if not filters.include_deleted:
+        query = query.where(entries.c.deleted_at.is_(None))
+    if filters.status is not None:
+        query = query.where(entries.c.status == filters.status)
+    if filters.search:
+        query = query.where(entries.c.email.like(_like_pattern(filters.search), escape="\\"))
+    return paginate(session, query, sort_columns=[entries.c.created_at, entries.c.id], limit=limit, after=after)
+
+
+def waitlist_stats(session: Session, *, event_ref: str, actor: Actor | None) -> dict[str, Any]:
+    """Counts per status, capacity, places left, first and last sign-up."""
+    event = _managed_event(session, event_ref, actor=actor, action="see")
+    entries = WaitlistEntry.__table__
+    live = entries.c.deleted_at.is_(None)
+    row = session.execute(
+        sa.select(
+            *(sa.func.count().filter(live, entries.c.status == s).label(s.name.lower()) for s in WaitlistStatus),
+            sa.func.count().filter(entries.c.deleted_at.is_not(None)).label("removed"),
+            sa.func.min(entries.c.created_at).filter(live).label("first_signup"),
+            sa.func.max(entries.c.created_at).filter(live).label("last_signup"),
+        ).where(entries.c.event_id == event.id)
+    ).mappings().one()
+    confirmed = row["confirmed"]
+    return {
+        "event": event.slug,
+        "pending": row["pending"],
+        "confirmed": confirmed,
+        "cancelled": row["cancelled"],
+        "removed": row["removed"],
+        "total": row["pending"] + confirmed + row["cancelled"],
+        "capacity": event.capacity,
+        "places_left": None if event.capacity is None else max(event.capacity - confirmed, 0),
+        "first_signup": row["first_signup"],
+        "last_signup": row["last_signup"],
+    }
+
+
+# --- promotion -------------------------------------------------------------------------------
+
+@dataclass
+class PromoteResult:
+    event: str
+    promoted: list[dict[str, Any]] = field(default_factory=list)
+    capacity: int | None = None
+    places_left: int | None = None
+    pending_left: int = 0
+
+
+def promote_waitlist(session: Session, *, event_ref: str, count: int | None = None, actor: Actor | None) -> PromoteResult:
+    """Confirm PENDING entries first come, first served, never beyond the capacity.
+
+    The event row stays locked until the command commits, so a second `promote` of the same
+    event waits and then sees the first one's confirmations.
+    """
+    if count is not None and count < 1:
+        raise InvalidInput("--count must be at least 1")
+    event = _managed_event(session, event_ref, actor=actor, action="promote", lock=True)
+    _require_open(event, "promote")
+    confirmed_before = _confirmed_count(session, event)
+    places = None if event.capacity is None else max(event.capacity - confirmed_before, 0)
+    limit = places if count is None else (count if places is None else min(count, places))
+    entries = WaitlistEntry.__table__
+    promoted: list[dict[str, Any]] = []
+    if limit is None or limit > 0:
+        chosen = (
+            sa.select(entries.c.id)
+            .where(entries.c.event_id == event.id, entries.c.status == WaitlistStatus.PENDING, entries.c.deleted_at.is_(None))
+            .order_by(entries.c.created_at, entries.c.id)
+        )
+        if limit is not None:
+            chosen = chosen.limit(limit)
+        rows = session.execute(
+            sa.update(entries)
+            .where(entries.c.id.in_(chosen.scalar_subquery()))
+            .values(status=WaitlistStatus.CONFIRMED, updated_at=utc_now())
+            .returning(entries.c.email, entries.c.status, entries.c.created_at, entries.c.id)
+        ).mappings().all()
+        promoted = sorted((dict(row) for row in rows), key=lambda row: (row["created_at"], row["id"]))
+    pending_left = session.exec(
+        select(sa.func.count()).select_from(WaitlistEntry).where(
+            WaitlistEntry.event_id == event.id, WaitlistEntry.status == WaitlistStatus.PENDING,
+            WaitlistEntry.deleted_at.is_(None),  # type: ignore[union-attr]
+        )
+    ).one()
+    places_after = None if event.capacity is None else max(event.capacity - confirmed_before - len(promoted), 0)
+    if promoted:
+        audit.record(
+            session, action="PROMOTE", resource="Event", resource_id=event.id, actor=actor,
+            details={
+                "event": event.slug, "promoted": len(promoted), "requested": count, "capacity": event.capacity,
+                "confirmed_before": confirmed_before, "confirmed_after": confirmed_before + len(promoted),
+            },
+        )
+    return PromoteResult(
+        event=event.slug, promoted=promoted, capacity=event.capacity, places_left=places_after, pending_left=pending_left
+    )
+
+
+# --- CSV import ------------------------------------------------------------------------------
+
+class ImportRejected(InvalidInput):
+    """All-or-nothing import with invalid rows: nothing was written."""
+
+
+@dataclass
+class ImportSummary:
+    event: str
+    rows: int = 0
+    inserted: int = 0
+    updated: int = 0
+    skipped: int = 0
+    invalid: int = 0
+    dry_run: bool = False
+    unknown_columns: tuple[str, ...] = ()
+    first_invalid: list[csvio.InvalidRow] = field(default_factory=list)
+
+    def counts(self) -> dict[str, Any]:
+        return {
+            "event": self.event, "rows": self.rows, "inserted": self.inserted, "updated": self.updated,
+            "skipped": self.skipped, "invalid": self.invalid, "dry_run": self.dry_run,
+        }
+
+
+ON_DUPLICATE = ("skip", "update")
+_STAGE = "linea_waitlist_import"
+
+
+def import_waitlist(
+    session: Session,
+    *,
+    event_ref: str,
+    source: BinaryIO,
+    actor: Actor | None,
+    source_name: str = "-",
+    delimiter: str = ",",
+    on_duplicate: str = "skip",
+    skip_invalid: bool = False,
+    dry_run: bool = False,
+    timezone: str = "UTC",
+    errors_file: str | None = None,
+    on_invalid: Callable[[csvio.InvalidRow], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> ImportSummary:
+    """Load a CSV into the waitlist in one transaction: COPY to a temporary table, then set-based SQL.
+
+    Duplicates (in the file or already on the list) are not errors: `skip` keeps the existing
+    entry (the file's first row for an address wins), `update` sets its status from the file.
+    Removed entries stay removed. With invalid rows and without `skip_invalid`, nothing is written.
+    """
+    if on_duplicate not in ON_DUPLICATE:
+        raise InvalidInput(f"--on-duplicate must be skip or update, not {on_duplicate!r}")
+    event = _managed_event(session, event_ref, actor=actor, action="import into")
+    session.execute(sa.text("SET LOCAL work_mem = '64MB'"))
+    session.execute(sa.text(
+        f'CREATE TEMP TABLE {_STAGE} (line integer NOT NULL, email text NOT NULL, '
+        f'status "WaitlistStatus", created_at timestamp(3)) ON COMMIT DROP'
+    ))
+    stats = csvio.copy_in(
+        session,
+        f"COPY {_STAGE} (line, email, status, created_at) FROM STDIN",
+        lambda write: csvio.stream_import_rows(
+            source, write=write, delimiter=delimiter, timezone=timezone, keep_writing_after_invalid=skip_invalid,
+            on_invalid=on_invalid, on_progress=on_progress, sample_size=ERROR_SAMPLE,
+        ),
+    )
+    summary = ImportSummary(
+        event=event.slug, rows=stats.rows, invalid=stats.invalid, dry_run=dry_run,
+        unknown_columns=stats.unknown_columns, first_invalid=stats.first_invalid,
+    )
+    if stats.invalid and not skip_invalid:
+        raise ImportRejected(_rejection(stats, summary.rows), hint=_rejection_hint(errors_file))
+    if stats.valid == 0:
+        return summary
+    if stats.valid > 10_000:
+        session.execute(sa.text(f"ANALYZE {_STAGE}"))
+    savepoint = session.begin_nested() if dry_run else None
+    now = utc_now()
+    params = {"event_id": event.id, "now": now}
+    if on_duplicate == "update":
+        summary.updated = session.execute(sa.text(f"""
+            UPDATE waitlist_entries AS w SET status = s.status, updated_at = :now
+            FROM (SELECT DISTINCT ON (email) email, status FROM {_STAGE} ORDER BY email, line) AS s
+            WHERE w.event_id = :event_id AND w.email = s.email AND w.deleted_at IS NULL
+              AND s.status IS NOT NULL AND w.status <> s.status
+        """), params).rowcount
+    summary.inserted = session.execute(sa.text(f"""
+        INSERT INTO waitlist_entries (id, email, event_id, user_id, status, created_at, updated_at)
+        SELECT {SQL_NEW_ID}, i.email, :event_id, u.id, coalesce(i.status, 'PENDING'), coalesce(i.created_at, :now), :now
+        FROM {_STAGE} AS i LEFT JOIN users AS u ON u.email = i.email AND u.deleted_at IS NULL
+        ORDER BY i.line
+        ON CONFLICT (email, event_id) DO NOTHING
+    """), params).rowcount
+    summary.skipped = stats.valid - summary.inserted - summary.updated
+    if savepoint is not None:
+        savepoint.rollback()
+        return summary
+    if summary.inserted or summary.updated:
+        audit.record(
+            session, action="IMPORT", resource="Event", resource_id=event.id, actor=actor,
+            details={
+                **summary.counts(), "file": source_name, "on_duplicate": on_duplicate, "skip_invalid": skip_invalid,
+                "ignored_columns": list(summary.unknown_columns),
+            },
+        )
+    return summary
+
+
+def _rejection(stats: csvio.StreamStats, rows: int) -> str:
+    lines = [f"{stats.invalid} of {rows} rows are invalid; nothing was imported:"]
+    lines += [f"  line {row.line}: {row.reason}" for row in stats.first_invalid]
+    if stats.invalid > len(stats.first_invalid):
+        lines.append(f"  ... and {stats.invalid - len(stats.first_invalid)} more")
+    return "\n".join(lines)
+
+
+def _rejection_hint(errors_file: str | None) -> str:
+    hint = "fix those rows, or pass --skip-invalid to import the valid ones"
+    return hint + (f"; every invalid row is listed in {errors_file}" if errors_file else "; --errors-file FILE lists them all")
+
+
+# --- export ----------------------------------------------------------------------------------
+
+_ISO_UTC = "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"+00:00\"'"
+
+
+def _export_event(session: Session, event_ref: str, actor: Actor | None, fmt: str, status: WaitlistStatus | None) -> Event:
+    event = _managed_event(session, event_ref, actor=actor, action="export")
+    audit.record(
+        session, action="EXPORT", resource="Event", resource_id=event.id, actor=actor,
+        details={"event": event.slug, "format": fmt, "status": status.name if status else None},
+    )
+    return event
+
+
+def export_waitlist_csv(
+    session: Session, *, event_ref: str, out: BinaryIO, actor: Actor | None,
+    status: WaitlistStatus | None = None, raw: bool = False,
+) -> int:
+    """Stream the waitlist as CSV into `out` with COPY (constant memory); returns the row count."""
+    event = _export_event(session, event_ref, actor, "csv", status)
+    safe = (lambda expression: expression) if raw else csvio.neutralized_sql
+    query = f"""
+        SELECT {safe('e.email')}, e.status::text, to_char(e.created_at, {_ISO_UTC}), to_char(e.updated_at, {_ISO_UTC}),
+               {safe('u.name')}
+        FROM waitlist_entries AS e LEFT JOIN users AS u ON u.id = e.user_id AND u.deleted_at IS NULL
+        WHERE e.event_id = {{event_id}} AND e.deleted_at IS NULL {"AND e.status = {status}" if status else ""}
+        ORDER BY e.created_at, e.id
+    """
+    params: dict[str, Any] = {"event_id": event.id}
+    if status:
+        params["status"] = status.name
+    return csvio.copy_out_csv(session, query, params, out, header=list(EXPORT_COLUMNS))
+
+
+def stream_waitlist(
+    session: Session, *, event_ref: str, actor: Actor | None, fmt: str, status: WaitlistStatus | None = None,
+    batch_size: int = 5000,
+) -> Iterator[dict[str, Any]]:
+    """Every live entry as a record (for json/ndjson), through a server-side cursor."""
+    event = _export_event(session, event_ref, actor, fmt, status)
+    entries, users = WaitlistEntry.__table__, User.__table__
+    query = (
+        sa.select(entries.c.email, entries.c.status, entries.c.created_at, entries.c.updated_at, users.c.name)
+        .outerjoin(users, sa.and_(users.c.id == entries.c.user_id, users.c.deleted_at.is_(None)))
+        .where(entries.c.event_id == event.id, entries.c.deleted_at.is_(None))
+        .order_by(entries.c.created_at, entries.c.id)
+    )
+    if status is not None:
+        query = query.where(entries.c.status == status)
+    result = session.execute(query.execution_options(yield_per=batch_size))
+    return (dict(row) for row in result.mappings())
