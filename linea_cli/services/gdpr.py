@@ -400,7 +400,8 @@ def _patterns(
     for name in sorted(names, key=len, reverse=True):
         words = r"\s+".join(re.escape(word) for word in name.split())
         if words:
-            patterns.append((re.compile(r"(?<!\w)" + words + r"(?!\w)", re.IGNORECASE), REDACTED))
+            # Whole words, and not part of an address (Ann is not in ann@example.com.au).
+            patterns.append((re.compile(r"(?<![\w@.+-])" + words + r"(?![\w@-]|\.\w)", re.IGNORECASE), REDACTED))
     for ip in sorted(ips, key=len, reverse=True):
         patterns.append((re.compile(r"(?<![\w.:])" + re.escape(ip) + r"(?![\w:]|\.\d)"), REDACTED))
     for agent in sorted(agents, key=len, reverse=True):
