@@ -1,0 +1,385 @@
+"""`linea waitlist import` and `export`: CSV dialects, validation, duplicates, round trips, safety."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+import string
+from pathlib import Path
+
+import pytest
+
+from linea_cli import csvio
+from tests.factories import make_event, make_user, make_waitlist_entry
+from tests.harness import CliRun, Database
+
+
+def write(path: Path, text: str, encoding: str = "utf-8") -> str:
+    path.write_bytes(text.encode(encoding))
+    return str(path)
+
+
+def emails(db: Database, event: dict) -> list[str]:
+    return [r.email for r in db.all("SELECT email FROM waitlist_entries WHERE event_id = :e ORDER BY email", e=event["id"])]
+
+
+def summary(result) -> dict:  # noqa: ANN001
+    return json.loads(result.stdout)
+
+
+def ten_rows(bad_line: int | None = None) -> str:
+    """A header and ten data rows (file lines 2..11); `bad_line` holds an invalid address."""
+    lines = ["email,status"]
+    for line in range(2, 12):
+        lines.append(("not-an-email" if line == bad_line else f"guest{line}@example.com") + ",PENDING")
+    return "\n".join(lines) + "\n"
+
+
+# --- dialects ---------------------------------------------------------------------------------
+
+def test_bom_and_crlf(linea: CliRun, db: Database, tmp_path: Path) -> None:
+    event = make_event(db)
+    path = write(tmp_path / "bom.csv", "\ufeffEmail,Status\r\nann@example.com,confirmed\r\nbo@example.com,\r\n")
+    result = summary(linea("waitlist", "import", event["slug"], path, "--json"))
+    assert result["inserted"] == 2 and result["invalid"] == 0
+    assert emails(db, event) == ["ann@example.com", "bo@example.com"]
+    assert db.scalar("SELECT status::text FROM waitlist_entries WHERE email = 'ann@example.com'") == "CONFIRMED"
+    assert db.scalar("SELECT status::text FROM waitlist_entries WHERE email = 'bo@example.com'") == "PENDING"
+
+
+def test_semicolon_and_tab_files(linea: CliRun, db: Database, tmp_path: Path) -> None:
+    event = make_event(db)
+    path = write(tmp_path / "semi.csv", "name;email\nLee, Ann;ann@example.com\n\"Bo; Jr\";bo@example.com\n")
+    result = linea("waitlist", "import", event["slug"], path, "--delimiter", ";", "--json")
+    assert summary(result)["inserted"] == 2
+    tabbed = write(tmp_path / "tab.tsv", "email\tstatus\ncy@example.com\tCANCELLED\n")
+    linea("waitlist", "import", event["slug"], tabbed, "--delimiter", "tab")
+    assert emails(db, event) == ["ann@example.com", "bo@example.com", "cy@example.com"]
+    # The wrong delimiter: no 'email' column in the header
+    wrong = linea("waitlist", "import", event["slug"], path, exit_code=1)
+    assert "no 'email' column" in wrong.stderr
+
+
+def test_quoted_newline_in_a_name_keeps_line_numbers(linea: CliRun, db: Database, tmp_path: Path) -> None:
+    event = make_event(db)
+    text = 'email,name\nann@example.com,"Ann\nLee, the second"\nbo@example.com,"Bo ""B"" Smith"\nbad-address,x\n'
+    path = write(tmp_path / "quoted.csv", text)
+    result = linea("waitlist", "import", event["slug"], path, exit_code=1)
+    # The record of Ann spans lines 2-3, so the bad row is on line 5
+    assert "line 5:" in result.stderr
+    result = linea("waitlist", "import", event["slug"], path, "--skip-invalid", "--json")
+    assert summary(result)["inserted"] == 2
+    assert emails(db, event) == ["ann@example.com", "bo@example.com"]
+
+
+def test_stdin_and_unknown_columns(linea: CliRun, db: Database) -> None:
+    event = make_event(db)
+    result = linea("waitlist", "import", event["slug"], "-", "--json", input="EMAIL,Phone,name\nann@example.com,123,Ann\n")
+    assert summary(result)["inserted"] == 1
+    assert "ignored unknown column(s): Phone" in result.stderr
+
+
+def test_non_utf8_is_refused_with_the_line(linea: CliRun, db: Database, tmp_path: Path) -> None:
+    event = make_event(db)
+    path = write(tmp_path / "latin1.csv", "email,name\nann@example.com,Ann\nbo@example.com,Zoë\n", encoding="latin-1")
+    result = linea("waitlist", "import", event["slug"], path, exit_code=1)
+    assert "line 3 is not UTF-8" in result.stderr
+    assert db.count("waitlist_entries") == 0
+
+
+def test_header_problems(linea: CliRun, db: Database, tmp_path: Path) -> None:
+    event = make_event(db)
+    linea("waitlist", "import", event["slug"], write(tmp_path / "empty.csv", ""), exit_code=1)
+    linea("waitlist", "import", event["slug"], str(tmp_path / "missing.csv"), exit_code=1)
+    result = linea("waitlist", "import", event["slug"], write(tmp_path / "h.csv", "mail\nann@example.com\n"), exit_code=1)
+    assert "no 'email' column" in result.stderr
+
+
+# --- validation -------------------------------------------------------------------------------
+
+def test_invalid_line_7_aborts_everything(linea: CliRun, db: Database, tmp_path: Path) -> None:
+    event = make_event(db)
+    path = write(tmp_path / "ten.csv", ten_rows(bad_line=7))
+    result = linea("waitlist", "import", event["slug"], path, exit_code=1)
+    assert "line 7:" in result.stderr and "not-an-email" in result.stderr
+    assert "nothing was imported" in result.stderr
+    assert db.count("waitlist_entries") == 0
+    assert db.count("audit_logs") == 0
+
+
+def test_invalid_line_7_with_skip_invalid_imports_9(linea: CliRun, db: Database, tmp_path: Path) -> None:
+    event = make_event(db)
+    path = write(tmp_path / "ten.csv", ten_rows(bad_line=7))
+    errors = tmp_path / "errors.csv"
+    result = linea("waitlist", "import", event["slug"], path, "--skip-invalid", "--errors-file", str(errors), "--json")
+    counts = summary(result)
+    assert counts["inserted"] == 9 and counts["invalid"] == 1 and counts["rows"] == 10
+    assert "line 7:" in result.stderr
+    assert db.count("waitlist_entries") == 9
+    assert "guest7@example.com" not in emails(db, event)
+    rows = list(csv.reader(errors.open(encoding="utf-8")))
+    assert rows[0] == ["line", "email", "reason"] and rows[1][:2] == ["7", "not-an-email"]
+    [audit] = db.all("SELECT resource, resource_id, metadata FROM audit_logs WHERE action = 'IMPORT'")
+    assert audit.resource == "Event" and audit.resource_id == event["id"]
+    assert audit.metadata["inserted"] == 9 and audit.metadata["invalid"] == 1
+    assert db.count("audit_logs") == 1  # one row for the whole import, not one per entry
+
+
+def test_every_invalid_row_is_reported(linea: CliRun, db: Database, tmp_path: Path) -> None:
+    event = make_event(db)
+    rows = ["email,status,created_at"]
+    rows += [f"bad{i}," for i in range(25)]
+    rows += ["ok@example.com,WAITING,", "ok2@example.com,,yesterday", "ok3@example.com,,2026-01-02T03:04:05+02:00"]
+    errors = tmp_path / "errors.csv"
+    path = write(tmp_path / "bad.csv", "\n".join(rows) + "\n")
+    result = linea("waitlist", "import", event["slug"], path, "--errors-file", str(errors), exit_code=1)
+    assert "27 of 28 rows are invalid" in result.stderr
+    assert "... and 7 more" in result.stderr
+    assert len(list(csv.reader(errors.open(encoding="utf-8")))) == 28  # header + 27
+    assert "unknown status 'WAITING'" in errors.read_text(encoding="utf-8")
+    assert "invalid created_at 'yesterday'" in errors.read_text(encoding="utf-8")
+    assert db.count("waitlist_entries") == 0
+    linea("waitlist", "import", event["slug"], path, "--skip-invalid")
+    assert emails(db, event) == ["ok3@example.com"]
+    assert str(db.scalar("SELECT created_at FROM waitlist_entries")) == "2026-01-02 01:04:05"
+
+
+# --- duplicates -------------------------------------------------------------------------------
+
+def test_mixed_case_duplicates_in_the_file_and_the_database(linea: CliRun, db: Database, tmp_path: Path) -> None:
+    event = make_event(db)
+    make_waitlist_entry(db, event=event, email="ann@example.com", status="PENDING")
+    text = "email,status\nAnn@Example.COM,CONFIRMED\nbo@example.com,CANCELLED\nBO@EXAMPLE.COM,CONFIRMED\ncy@example.com,\n"
+    path = write(tmp_path / "dups.csv", text)
+    first = summary(linea("waitlist", "import", event["slug"], path, "--json"))
+    assert (first["inserted"], first["updated"], first["skipped"]) == (2, 0, 2)
+    assert emails(db, event) == ["ann@example.com", "bo@example.com", "cy@example.com"]
+    # skip keeps the existing entry; within the file the first row wins
+    assert db.scalar("SELECT status::text FROM waitlist_entries WHERE email = 'ann@example.com'") == "PENDING"
+    assert db.scalar("SELECT status::text FROM waitlist_entries WHERE email = 'bo@example.com'") == "CANCELLED"
+
+    again = summary(linea("waitlist", "import", event["slug"], path, "--json"))
+    assert (again["inserted"], again["updated"], again["skipped"]) == (0, 0, 4)
+    assert db.count("audit_logs", "action = 'IMPORT'") == 1  # nothing changed, nothing to audit
+
+    updated = summary(linea("waitlist", "import", event["slug"], path, "--on-duplicate", "update", "--json"))
+    assert (updated["inserted"], updated["updated"], updated["skipped"]) == (0, 1, 3)
+    assert db.scalar("SELECT status::text FROM waitlist_entries WHERE email = 'ann@example.com'") == "CONFIRMED"
+    assert db.scalar("SELECT status::text FROM waitlist_entries WHERE email = 'cy@example.com'") == "PENDING"
+    assert db.count("waitlist_entries") == 3
+
+
+def test_removed_entries_stay_removed_and_users_are_linked(linea: CliRun, db: Database, tmp_path: Path) -> None:
+    event = make_event(db)
+    user = make_user(db, email="dee@example.com")
+    make_waitlist_entry(db, event=event, email="gone@example.com", deleted_at=db.scalar("SELECT now()"))
+    path = write(tmp_path / "x.csv", "email,status\ngone@example.com,CONFIRMED\nDee@example.com,\n")
+    result = summary(linea("waitlist", "import", event["slug"], path, "--on-duplicate", "update", "--json"))
+    assert (result["inserted"], result["updated"], result["skipped"]) == (1, 0, 1)
+    assert db.scalar("SELECT deleted_at IS NOT NULL FROM waitlist_entries WHERE email = 'gone@example.com'")
+    assert db.scalar("SELECT user_id FROM waitlist_entries WHERE email = 'dee@example.com'") == user["id"]
+
+
+def test_dry_run_counts_but_writes_nothing(linea: CliRun, db: Database, tmp_path: Path) -> None:
+    event = make_event(db)
+    make_waitlist_entry(db, event=event, email="ann@example.com")
+    path = write(tmp_path / "d.csv", "email\nann@example.com\nbo@example.com\n")
+    result = summary(linea("waitlist", "import", event["slug"], path, "--dry-run", "--json"))
+    assert (result["inserted"], result["skipped"], result["dry_run"]) == (1, 1, True)
+    assert emails(db, event) == ["ann@example.com"]
+    assert db.count("audit_logs") == 0
+
+
+def test_import_permissions(linea: CliRun, db: Database, tmp_path: Path) -> None:
+    owner = make_user(db, role="OWNER", email="owner@example.com")
+    make_user(db, role="OWNER", email="rival@example.com")
+    make_user(db, role="VISITOR", email="visitor@example.com")
+    event = make_event(db, owner=owner)
+    path = write(tmp_path / "p.csv", "email\nann@example.com\n")
+    linea("--as", "rival@example.com", "waitlist", "import", event["slug"], path, exit_code=6)
+    linea("--as", "visitor@example.com", "waitlist", "import", event["slug"], path, exit_code=6)
+    assert db.count("waitlist_entries") == 0
+    linea("--as", "owner@example.com", "waitlist", "import", event["slug"], path)
+    assert db.count("waitlist_entries") == 1
+
+
+# --- export -----------------------------------------------------------------------------------
+
+def test_export_neutralizes_formulas_and_imports_back_unchanged(linea: CliRun, db: Database, tmp_path: Path) -> None:
+    event = make_event(db)
+    target = make_event(db)
+    make_user(db, email="ann@example.com", name="=HYPERLINK(\"http://evil\")")
+    make_user(db, email="bo@example.com", name="Bo, \"the\" Second\nline two")
+    linea("waitlist", "add", event["slug"], "=1+2@example.com")
+    linea("waitlist", "add", event["slug"], "ann@example.com", "--status", "CONFIRMED")
+    linea("waitlist", "add", event["slug"], "bo@example.com")
+    linea("waitlist", "add", event["slug"], "--", "-minus@example.com")
+    linea("waitlist", "add", event["slug"], "'=quoted@example.com")
+    linea("waitlist", "cancel", event["slug"], "bo@example.com")
+    out = tmp_path / "export.csv"
+    result = linea("waitlist", "export", event["slug"], "-o", str(out))
+    assert "exported 5 entries" in result.stderr
+    raw = out.read_bytes()
+    assert raw.startswith(b"email,status,created_at,updated_at,name\r\n")
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8"), newline="")))
+    by_email = {row["email"]: row for row in rows}
+    assert set(by_email) == {"'=1+2@example.com", "ann@example.com", "bo@example.com", "'-minus@example.com",
+                             "''=quoted@example.com"}
+    assert by_email["ann@example.com"]["name"] == "'=HYPERLINK(\"http://evil\")"
+    assert by_email["bo@example.com"]["name"] == "Bo, \"the\" Second\nline two"  # harmless: unchanged
+    assert by_email["bo@example.com"]["status"] == "CANCELLED"
+    assert by_email["ann@example.com"]["created_at"].endswith("+00:00")
+
+    linea("waitlist", "import", target["slug"], str(out))
+    columns = "email, status::text, created_at"
+    original = db.all(f"SELECT {columns} FROM waitlist_entries WHERE event_id = :e ORDER BY email", e=event["id"])
+    copied = db.all(f"SELECT {columns} FROM waitlist_entries WHERE event_id = :e ORDER BY email", e=target["id"])
+    assert copied == original
+    assert "=1+2@example.com" in emails(db, target)
+    # And the copy exports to the same bytes, apart from updated_at
+    again = tmp_path / "again.csv"
+    linea("waitlist", "export", target["slug"], "-o", str(again))
+    strip = lambda text: [row[:3] + row[4:] for row in csv.reader(io.StringIO(text, newline=""))]  # noqa: E731
+    assert strip(again.read_text(encoding="utf-8")) == strip(raw.decode("utf-8"))
+
+
+def test_export_raw_status_filter_and_stdout(linea: CliRun, db: Database) -> None:
+    event = make_event(db)
+    make_waitlist_entry(db, event=event, email="=1+2@example.com", status="CONFIRMED")
+    make_waitlist_entry(db, event=event, email="p@example.com")
+    make_waitlist_entry(db, event=event, email="gone@example.com", deleted_at=db.scalar("SELECT now()"))
+    out = linea("waitlist", "export", event["slug"], "--raw").stdout_bytes.decode()
+    assert "\r\n=1+2@example.com,CONFIRMED," in out
+    assert "gone@example.com" not in out
+    confirmed = linea("waitlist", "export", event["slug"], "--status", "confirmed", "-o", "-").stdout_bytes.decode()
+    assert confirmed.count("\r\n") == 2 and "'=1+2@example.com" in confirmed
+
+
+def test_export_json_and_ndjson(linea: CliRun, db: Database) -> None:
+    event = make_event(db)
+    make_user(db, email="ann@example.com", name="Ann")
+    linea("waitlist", "add", event["slug"], "ann@example.com")
+    make_waitlist_entry(db, event=event, email="=x@example.com")
+    rows = json.loads(linea("waitlist", "export", event["slug"], "--format", "json").stdout)
+    assert [set(row) for row in rows] == [{"email", "status", "created_at", "updated_at", "name"}] * 2
+    assert {row["email"] for row in rows} == {"ann@example.com", "=x@example.com"}  # JSON is not a spreadsheet
+    assert next(row for row in rows if row["email"] == "ann@example.com")["name"] == "Ann"
+    lines = linea("waitlist", "export", event["slug"], "--format", "ndjson").stdout.splitlines()
+    assert [json.loads(line)["email"] for line in lines] == [row["email"] for row in rows]
+
+
+def test_owner_cannot_export_another_owners_waitlist(linea: CliRun, db: Database, tmp_path: Path) -> None:
+    owner = make_user(db, role="OWNER", email="owner@example.com")
+    make_user(db, role="OWNER", email="rival@example.com")
+    event = make_event(db, owner=owner)
+    make_waitlist_entry(db, event=event, email="secret@example.com")
+    out = tmp_path / "stolen.csv"
+    result = linea("--as", "rival@example.com", "waitlist", "export", event["slug"], "-o", str(out), exit_code=6)
+    assert "another owner" in result.stderr
+    assert not out.exists()
+    assert list(tmp_path.glob("*.part")) == [] and list(tmp_path.glob(".stolen*")) == []
+    linea("--as", "owner@example.com", "waitlist", "export", event["slug"], "-o", str(out))
+    assert "secret@example.com" in out.read_text(encoding="utf-8")
+
+
+def test_failed_export_leaves_no_file(linea: CliRun, db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    event = make_event(db)
+    for _ in range(50):
+        make_waitlist_entry(db, event=event)
+    out = tmp_path / "list.csv"
+    out.write_text("the previous export\n")
+    real = csvio.copy_out_csv
+
+    def failing(session, query, params, stream, *, header):  # noqa: ANN001, ANN202
+        stream.write(b"email,status\r\nhalf")
+        raise ConnectionError("server closed the connection")
+
+    monkeypatch.setattr(csvio, "copy_out_csv", failing)
+    linea("waitlist", "export", event["slug"], "-o", str(out), exit_code=70)
+    assert out.read_text() == "the previous export\n"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    monkeypatch.setattr(csvio, "copy_out_csv", real)
+    linea("waitlist", "export", event["slug"], "-o", str(tmp_path / "new.csv"))
+    assert len((tmp_path / "new.csv").read_text().splitlines()) == 51
+    linea("waitlist", "export", "no-such-event", "-o", str(tmp_path / "nothing.csv"), exit_code=3)
+    assert not (tmp_path / "nothing.csv").exists()
+
+
+# --- the fast email path agrees with email-validator --------------------------------------------
+
+def test_fast_email_path_agrees_with_email_validator() -> None:
+    from linea_cli.services.emails import canonical_email, email_problem
+
+    rng = random.Random(4)
+    alphabet = string.ascii_letters + string.digits + "!#$%&'*+/=?^_`{|}~-.@ \"\\"
+    samples = [
+        "a@b.co", "A.B@Example.COM", "x..y@example.com", ".x@example.com", "x.@example.com", "x@-a.com",
+        "x@a-.com", "x@a--b.com", "x@xn--80ak6aa92e.com", "x@example.test", "x@example.local", "x@localhost",
+        "x@example.c0m", "x@example.c", "x@" + "a" * 64 + ".com", "x" * 65 + "@example.com", "x@123.com",
+        "=1+2@example.com", "'=1@example.com", "a@b@example.com", "", "@example.com", "x@example.com.",
+        "x@sub.example.onion", "x@example.arpa", "über@example.com", "x@bücher.de", "x@EXAMPLE.INVALID",
+    ]
+    for _ in range(3000):
+        local = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12)))
+        domain = ".".join("".join(rng.choice(string.ascii_letters + string.digits + "-") for _ in range(rng.randint(1, 8)))
+                          for _ in range(rng.randint(1, 3)))
+        samples.append(f"{local}@{domain}")
+    accepted = 0
+    for sample in samples:
+        fast = csvio.fast_canonical_email(sample)
+        if fast is not None:
+            accepted += 1
+            assert email_problem(sample) is None, sample
+            assert canonical_email(sample) == fast, sample
+    assert accepted > 300  # the fast path is really used
+
+
+def test_neutralize_round_trip() -> None:
+    for cell in ["=1+2", "+x", "-x", "@x", "\tx", "\rx", "\nx", "'=x", "''+x", "'x", "x=", "", "plain", "o'brien"]:
+        assert csvio.unneutralize(csvio.neutralize(cell)) == cell
+    assert csvio.neutralize("plain") == "plain" and csvio.neutralize("'x") == "'x"
+    assert csvio.neutralize("=1+2") == "'=1+2"
+
+
+# --- interrupted imports ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("how", ["SIGINT", "SIGKILL"])
+def test_interrupted_import_leaves_the_waitlist_as_before(db: Database, database_url, tmp_path: Path, how: str) -> None:  # noqa: ANN001
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.harness import ROOT, plain_url
+
+    event = make_event(db)
+    make_waitlist_entry(db, event=event, email="before@example.com")
+    env = {**os.environ, "LINEA_DATABASE_URL": plain_url(database_url), "LINEA_DATA_DIR": str(tmp_path), "NO_COLOR": "1"}
+    env.pop("LINEA_ACTOR", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "linea_cli", "waitlist", "import", event["slug"], "-"],
+        env=env, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    assert process.stdin is not None
+    process.stdin.write(b"email\n" + b"".join(b"row%d@example.com\n" % n for n in range(20000)))
+    process.stdin.flush()
+    deadline = time.monotonic() + 60
+    while not db.scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'COPY linea_waitlist_import%'"
+    ):
+        assert time.monotonic() < deadline and process.poll() is None, "the import never started its COPY"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT if how == "SIGINT" else signal.SIGKILL)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == (130 if how == "SIGINT" else -9), stderr
+    if how == "SIGINT":
+        assert b"rolled back" in stderr
+    deadline = time.monotonic() + 30  # a killed client's backend notices the closed socket a moment later
+    while db.scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'COPY%'"):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert emails(db, event) == ["before@example.com"]
+    assert db.count("audit_logs") == 0
