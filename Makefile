@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | $(PYTHON) -c "import hashlib,sys;print(hashlib.sha1(sys.stdin.buffer.read()).hexdigest()[:12])")
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test test-compat lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,13 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+# The suite again on PostgreSQL 15 behind PgBouncer (transaction pooling), as production runs.
+# Installs Debian's postgresql-15 and pgbouncer when missing (root needed for that step).
+test-compat: install
+	bash .ci/compat-servers.sh start > .venv/compat.env
+	. ./.venv/compat.env && $(BIN)/python -m pytest -n 2 $(PYTEST_ARGS); status=$$?; \
+	  bash .ci/compat-servers.sh stop; exit $$status
 
 lint: install
 	$(BIN)/ruff check linea_cli tests migrations benchmarks

