@@ -378,21 +378,21 @@ def _insert_with_free_slug(session: Session, values: dict[str, Any], base: str) 
     raise Conflict(f"could not find a free slug for {base!r}", hint="retry, or pass --slug")
 
 
-def _free_slug(session: Session, base: str) -> str:
+def _free_slug(session: Session, base: str, *, batch: int = 50) -> str:
+    """The first of `base`, `base-2`, `base-3`... that no event (deleted or not) uses.
+
+    Candidates are probed in batches through the unique index (`slug = ANY(...)`), rather than
+    with `LIKE 'base-%'`, which no index of the default collation serves.
+    """
     events = Event.__table__
-    taken = set(
-        session.execute(
-            sa.select(events.c.slug).where(
-                sa.or_(events.c.slug == base, events.c.slug.like(like_pattern(base)[1:-1] + "-%", escape="\\"))
-            )
-        ).scalars()
-    )
-    if base not in taken:
-        return base
-    number = 2
-    while f"{base}-{number}" in taken:
-        number += 1
-    return f"{base}-{number}"
+    first = 1
+    while True:
+        candidates = [base if n == 1 else f"{base}-{n}" for n in range(first, first + batch)]
+        taken = set(session.execute(sa.select(events.c.slug).where(events.c.slug.in_(candidates))).scalars())
+        for candidate in candidates:
+            if candidate not in taken:
+                return candidate
+        first += batch
 
 
 def _is_slug_violation(exc: IntegrityError) -> bool:
