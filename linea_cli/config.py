@@ -29,7 +29,10 @@ class Settings(BaseSettings):
     timezone: str = "UTC"
     lock_timeout: str = "5s"
     statement_timeout: str = "0"
+    # Migrations wait this long for a lock, then retry with the wait doubled, this many times:
+    # an upgrade fails fast rather than queueing behind live traffic (and blocking it meanwhile).
     migration_lock_timeout: str = "2s"
+    migration_attempts: int = Field(default=3, ge=1, le=10)
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -29,6 +29,9 @@ from linea_cli.errors import (
 
 class LineaGroup(TyperGroup):
     def invoke(self, ctx: Any) -> Any:
+        # The words naming the command ("events list"), read before Typer consumes them.
+        words = [*getattr(ctx, "_protected_args", []), *ctx.args]
+        ctx.meta["linea.command"] = " ".join(_leading_words(words, 2)) or "cli"
         try:
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, typer.TyperException, SystemExit):
@@ -58,13 +61,13 @@ def report_error(exc: BaseException, current: CliState) -> int:
 def translate_error(exc: BaseException, current: CliState) -> LineaError:
     if isinstance(exc, LineaError):
         return exc
-    if isinstance(exc, KeyboardInterrupt):
-        error = LineaError("interrupted; the current transaction was rolled back")
-        error.exit_code = EXIT_INTERRUPTED
-        return error
     if isinstance(exc, Terminated):
         error = LineaError("terminated; the current transaction was rolled back")
         error.exit_code = EXIT_TERMINATED
+        return error
+    if isinstance(exc, KeyboardInterrupt):
+        error = LineaError("interrupted; the current transaction was rolled back")
+        error.exit_code = EXIT_INTERRUPTED
         return error
     database_error = _database_error(exc, current)
     if database_error is not None:
@@ -115,8 +118,9 @@ def _target(current: CliState) -> str:
         return "the database"
 
 
-class Terminated(BaseException):
-    """SIGTERM, raised like KeyboardInterrupt so that transactions roll back and files are removed."""
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised as a KeyboardInterrupt: psycopg then cancels the running query, transactions
+    roll back and temporary files are removed exactly as for Ctrl-C."""
 
 
 def _raise_terminated(signum: int, frame: object) -> None:
@@ -163,12 +167,17 @@ def root(
 
 
 def _command_name(ctx: typer.Context) -> str:
-    """'events list' from the words left after the root options, for application_name."""
-    words = [ctx.invoked_subcommand or ""]
-    rest = [*getattr(ctx, "_protected_args", []), *ctx.args]
-    if rest and not rest[0].startswith("-"):
-        words.append(rest[0])
-    return " ".join(word for word in words if word) or "cli"
+    """'events list', for application_name: an operator sees linea's commands in pg_stat_activity."""
+    return str(ctx.meta.get("linea.command") or ctx.invoked_subcommand or "cli")
+
+
+def _leading_words(words: list[str], count: int) -> list[str]:
+    leading: list[str] = []
+    for word in words:
+        if word.startswith("-") or len(leading) == count:
+            break
+        leading.append(word)
+    return leading
 
 
 app.add_typer(events.app, name="events", rich_help_panel="Platform")

@@ -9,11 +9,18 @@ import typer
 
 from linea_cli.cli.context import open_database, state, transaction
 from linea_cli.cli.options import FormatOption, JsonOption, YesOption, chosen_format
-from linea_cli.output import Column, OutputFormat, render, render_record, say
+from linea_cli.output import Column, OutputFormat, render, render_record, say, warn
 
 app = typer.Typer(help="Migrate, inspect, seed and reset the database; manage the embedded server.", no_args_is_help=True)
 server_app = typer.Typer(help="Start, stop and inspect the embedded PostgreSQL server.", no_args_is_help=True)
 app.add_typer(server_app, name="server")
+
+def _lock_policy():  # noqa: ANN202  (the type lives behind a lazy import)
+    from linea_cli.db.migrate import LockPolicy
+
+    settings = state().settings()
+    return LockPolicy.from_settings(settings.migration_lock_timeout, settings.migration_attempts)
+
 
 SqlOption = Annotated[bool, typer.Option("--sql", help="Print the SQL instead of running it (for review).")]
 
@@ -30,7 +37,7 @@ def upgrade(
     from linea_cli.db import migrate
 
     database = state().database(for_migrations=True)
-    migrate.upgrade(database, revision, sql=sql)
+    migrate.upgrade(database, revision, sql=sql, locks=_lock_policy(), on_retry=warn)
     if not sql:
         say(f"{database.target} is at {migrate.current_revision(database)}")
 
@@ -47,7 +54,7 @@ def downgrade(
     from linea_cli.db import migrate
 
     database = state().database(for_migrations=True)
-    migrate.downgrade(database, revision, sql=sql)
+    migrate.downgrade(database, revision, sql=sql, locks=_lock_policy(), on_retry=warn)
     if not sql:
         say(f"{database.target} is at {migrate.current_revision(database) or 'base'}")
 
@@ -132,7 +139,7 @@ def reset(
             typed = typer.prompt(f"This deletes every row in {database.target}. Type the database name", err=True)
             if typed != name:
                 raise InvalidInput(f"{typed!r} is not {name!r}; nothing was changed")
-    database_service.reset_schema(database)
+    database_service.reset_schema(database, locks=_lock_policy())
     say(f"{database.target} was reset to an empty schema at head")
 
 

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+import psycopg
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from linea_cli.db.engine import Database
 from linea_cli.errors import DatabaseUnavailable, InvalidInput
@@ -93,15 +98,60 @@ def _validate_revision(revision: str) -> None:
         raise InvalidInput(f"unknown revision {revision!r}: see `linea db history`") from exc
 
 
-def upgrade(database: Database, revision: str = "head", *, sql: bool = False, stdout: TextIO | None = None) -> None:
-    _run(database, "upgrade", revision, sql=sql, stdout=stdout)
+@dataclass(frozen=True)
+class LockPolicy:
+    """How long a migration waits for each lock, and how often it tries again (doubling the wait)."""
+
+    first_timeout_ms: int = 2000
+    attempts: int = 3
+
+    @classmethod
+    def from_settings(cls, lock_timeout: str, attempts: int) -> LockPolicy:
+        return cls(first_timeout_ms=_milliseconds(lock_timeout), attempts=attempts)
 
 
-def downgrade(database: Database, revision: str, *, sql: bool = False, stdout: TextIO | None = None) -> None:
-    _run(database, "downgrade", revision, sql=sql, stdout=stdout)
+def _milliseconds(duration: str) -> int:
+    match = re.fullmatch(r"\s*(\d+)\s*(ms|s|min)?\s*", duration)
+    if not match:
+        raise InvalidInput(f"invalid duration {duration!r}: use e.g. 500ms, 2s or 1min")
+    value, unit = int(match.group(1)), match.group(2) or "ms"
+    return value * {"ms": 1, "s": 1000, "min": 60000}[unit]
 
 
-def _run(database: Database, direction: str, revision: str, *, sql: bool, stdout: TextIO | None) -> None:
+def upgrade(
+    database: Database,
+    revision: str = "head",
+    *,
+    sql: bool = False,
+    stdout: TextIO | None = None,
+    locks: LockPolicy | None = None,
+    on_retry: Callable[[str], None] = lambda message: None,
+) -> None:
+    _run(database, "upgrade", revision, sql=sql, stdout=stdout, locks=locks or LockPolicy(), on_retry=on_retry)
+
+
+def downgrade(
+    database: Database,
+    revision: str,
+    *,
+    sql: bool = False,
+    stdout: TextIO | None = None,
+    locks: LockPolicy | None = None,
+    on_retry: Callable[[str], None] = lambda message: None,
+) -> None:
+    _run(database, "downgrade", revision, sql=sql, stdout=stdout, locks=locks or LockPolicy(), on_retry=on_retry)
+
+
+def _run(
+    database: Database,
+    direction: str,
+    revision: str,
+    *,
+    sql: bool,
+    stdout: TextIO | None,
+    locks: LockPolicy,
+    on_retry: Callable[[str], None],
+) -> None:
     _validate_revision(revision)
     config = alembic_config(stdout)
     run = command.upgrade if direction == "upgrade" else command.downgrade
@@ -113,6 +163,23 @@ def _run(database: Database, direction: str, revision: str, *, sql: bool, stdout
         config.attributes["url"] = database.url.set(password=None)
         run(config, revision, sql=True)
         return
-    with database.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        run(config, revision)
+    timeout_ms = locks.first_timeout_ms
+    for attempt in range(1, locks.attempts + 1):
+        try:
+            # All pending revisions run in this one transaction: a failure leaves the schema as it was.
+            with database.engine.begin() as connection:
+                connection.execute(text("SELECT set_config('lock_timeout', :t, true)"), {"t": f"{timeout_ms}ms"})
+                config.attributes["connection"] = connection
+                run(config, revision)
+            return
+        except OperationalError as exc:
+            if not isinstance(exc.orig, psycopg.errors.LockNotAvailable):
+                raise
+            if attempt == locks.attempts:
+                raise DatabaseUnavailable(
+                    f"migration gave up after {attempt} attempts: another session holds a lock it needs "
+                    f"(last wait {timeout_ms} ms)",
+                    hint="find it in pg_stat_activity (or retry when traffic is lower); nothing was changed",
+                ) from exc
+            on_retry(f"a table is locked by another session; retrying with lock_timeout {timeout_ms * 2} ms")
+            timeout_ms *= 2

@@ -156,9 +156,9 @@ def _index_checks(connection: Connection) -> list[Check]:
     return checks
 
 
-def reset_schema(database: Database) -> None:
+def reset_schema(database: Database, *, locks: migrate.LockPolicy | None = None) -> None:
     """Drop everything in the public schema and build it again at head."""
     with database.engine.begin() as connection:
         connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
         connection.execute(text("CREATE SCHEMA public"))
-    migrate.upgrade(database, "head")
+    migrate.upgrade(database, "head", locks=locks)

@@ -1,0 +1,128 @@
+"""linea on a busy production database: locks, timeouts, lost connections, signals, TLS options."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import psycopg
+import pytest
+from sqlalchemy.engine import URL
+
+from tests.harness import CliRun, Database, libpq_conninfo, plain_url
+
+
+def test_upgrade_fails_fast_when_live_traffic_holds_a_lock(
+    linea: CliRun, db: Database, direct_database_url: URL
+) -> None:
+    # Someone reads users in an open transaction: dropping the table must wait for them.
+    with psycopg.connect(libpq_conninfo(direct_database_url)) as reader:
+        reader.execute("SELECT count(*) FROM users").fetchone()
+        result = linea(
+            "db", "downgrade", "base",
+            env={"LINEA_MIGRATION_LOCK_TIMEOUT": "100ms", "LINEA_MIGRATION_ATTEMPTS": "2"},
+            exit_code=5,
+        )
+        reader.rollback()
+    assert "gave up after 2 attempts" in result.stderr
+    assert "retrying with lock_timeout 200 ms" in result.stderr
+    # Nothing was changed: the schema is still at head.
+    assert db.count("pg_tables", "schemaname = 'public' AND tablename = 'users'") == 1
+    assert json.loads(linea("db", "status", "--json").stdout)["at_head"] is True
+
+
+def test_statement_timeout_applies_to_every_transaction(linea: CliRun, db: Database) -> None:
+    result = linea(
+        "db", "seed", "--users", "20000", "--events", "10", "--waitlist", "0", "--sessions", "0",
+        env={"LINEA_STATEMENT_TIMEOUT": "1ms"},
+        exit_code=5,
+    )
+    assert "timed out" in result.stderr or "canceling statement" in result.stderr
+    assert db.count("users") == 0
+
+
+def test_an_unknown_host_names_host_and_database(linea: CliRun) -> None:
+    result = linea("--database-url", "postgresql://u:pw@nohost.invalid:5432/platform", "events", "list", exit_code=5)
+    assert 'database "platform" on nohost.invalid:5432' in result.stderr
+    assert "pw@" not in result.stderr
+
+
+def test_a_missing_database_is_unavailable(linea: CliRun, database_url: URL) -> None:
+    missing = plain_url(database_url.set(database="no_such_database_here"))
+    result = linea("--database-url", missing, "events", "list", exit_code=5)
+    assert "no_such_database_here" in result.stderr
+
+
+def test_a_server_older_than_15_is_refused(linea: CliRun, monkeypatch: pytest.MonkeyPatch) -> None:
+    from linea_cli.db import engine
+
+    monkeypatch.setattr(engine, "server_version_num", lambda connection: 140011)
+    result = linea("events", "list", exit_code=5)
+    assert "PostgreSQL 14" in result.stderr and "15 or newer" in result.stderr
+
+
+def test_tls_options_pass_through_to_libpq(linea: CliRun, database_url: URL) -> None:
+    # sslmode=require against a server without TLS must fail, which proves the option reached libpq.
+    secured = database_url.update_query_dict({"sslmode": "require"})
+    if database_url.query.get("host", "").startswith("/"):
+        pytest.skip("a Unix socket never uses TLS; libpq ignores sslmode there")
+    result = linea("--database-url", plain_url(secured), "events", "list", exit_code=5)
+    assert "SSL" in result.stderr or "ssl" in result.stderr
+
+
+def _start(args: list[str], url: URL, tmp_path) -> subprocess.Popen[str]:  # noqa: ANN001
+    import os
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "linea_cli", *args],
+        env={**os.environ, "LINEA_DATABASE_URL": plain_url(url), "LINEA_DATA_DIR": str(tmp_path)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_for_backend(db: Database, application_name: str, timeout: float = 60) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pid = db.scalar(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = :name AND state = 'active' "
+            "AND datname = current_database()",
+            name=application_name,
+        )
+        if pid:
+            return int(pid)
+        time.sleep(0.05)
+    raise AssertionError(f"no active backend named {application_name!r}")
+
+
+BIG_SEED = ["db", "seed", "--users", "1000", "--events", "200", "--waitlist", "3000000", "--sessions", "0"]
+
+
+def test_a_lost_connection_mid_command_is_exit_5_and_writes_nothing(
+    db: Database, database_url: URL, tmp_path
+) -> None:  # noqa: ANN001
+    process = _start(BIG_SEED, database_url, tmp_path)
+    # application_name tells an operator which linea command a backend belongs to.
+    pid = _wait_for_backend(db, "linea/db seed")
+    db.scalar("SELECT pg_terminate_backend(:pid)", pid=pid)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 5, stderr
+    assert len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr
+    assert db.count("users") == 0 and db.count("waitlist_entries") == 0
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signals_roll_back_and_exit_with_the_shell_codes(
+    sig: signal.Signals, code: int, db: Database, database_url: URL, tmp_path
+) -> None:  # noqa: ANN001
+    process = _start(BIG_SEED, database_url, tmp_path)
+    _wait_for_backend(db, "linea/db seed")
+    process.send_signal(sig)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == code, stderr
+    assert "rolled back" in stderr
+    assert db.count("users") == 0 and db.count("waitlist_entries") == 0
