@@ -25,6 +25,17 @@ from tests.harness import CliRun, Database, admin_execute, make_cli_run
 
 pytest_plugins: list[str] = []
 
+# The embedded server this session started, for the few tests that stop or restart it.
+EMBEDDED_SERVERS: list[object] = []
+
+
+@pytest.fixture
+def owned_server() -> object:
+    """The embedded test server, when the suite owns it (not with LINEA_TEST_DATABASE_URL)."""
+    if not EMBEDDED_SERVERS:
+        pytest.skip("the suite does not own this PostgreSQL server")
+    return EMBEDDED_SERVERS[0]
+
 
 @pytest.fixture(scope="session")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[URL]:
@@ -41,6 +52,7 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[URL]:
     # A short path: Unix socket paths are limited to about 100 bytes.
     pgdata = Path(tempfile.mkdtemp(prefix="linea-test-")) / "pg"
     server = pgserver.get_server(pgdata, cleanup_mode="delete")
+    EMBEDDED_SERVERS.append(server)
     try:
         yield embedded.socket_url(Path(server.get_postmaster_info().socket_dir), database="postgres")
     finally:

