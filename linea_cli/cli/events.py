@@ -17,7 +17,7 @@ from linea_cli.cli.options import (
     LimitOption,
     chosen_format,
 )
-from linea_cli.db.models import EventStatus
+from linea_cli.enums import EventStatus
 from linea_cli.output import OutputFormat, render, render_record, say
 
 app = typer.Typer(help="List and manage events.", no_args_is_help=True)

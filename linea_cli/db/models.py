@@ -17,6 +17,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import TIMESTAMP as PG_TIMESTAMP
 from sqlmodel import Field, SQLModel
 
+from linea_cli.enums import EventStatus, UserRole, WaitlistStatus
+
 NAMING_CONVENTION = {
     "pk": "%(table_name)s_pkey",
     "fk": "%(table_name)s_%(column_0_name)s_fkey",
@@ -25,24 +27,7 @@ NAMING_CONVENTION = {
 }
 SQLModel.metadata.naming_convention = NAMING_CONVENTION
 
-
-class UserRole(enum.StrEnum):
-    VISITOR = "VISITOR"
-    OWNER = "OWNER"
-    ADMIN = "ADMIN"
-
-
-class EventStatus(enum.StrEnum):
-    DRAFT = "DRAFT"
-    PUBLISHED = "PUBLISHED"
-    CANCELLED = "CANCELLED"
-    COMPLETED = "COMPLETED"
-
-
-class WaitlistStatus(enum.StrEnum):
-    PENDING = "PENDING"
-    CONFIRMED = "CONFIRMED"
-    CANCELLED = "CANCELLED"
+__all__ = ["EventStatus", "UserRole", "WaitlistStatus"]
 
 
 def _pg_enum(python_enum: type[enum.Enum]) -> sa.Enum:
