@@ -64,19 +64,20 @@ def _sql_escape(pattern: str) -> str:
 
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_SIMPLE_EMAIL = re.compile(rf"(?:{_ATOM}(?:\.{_ATOM})*)@(?:{_LABEL}\.)+([A-Za-z]{{2,63}})")
-# email-validator refuses these special-use names (RFC 6761 and friends) as the last label.
-_SPECIAL_USE_TLDS = frozenset({"arpa", "invalid", "local", "localhost", "onion", "test"})
+# At most 254 characters, a local part of at most 64, no "--" anywhere (Punycode and the label
+# rules about it take the exact path), and a letters-only top-level label that is not one of the
+# special-use names email-validator refuses (arpa, invalid, local, localhost, onion, test).
+_SIMPLE_EMAIL = re.compile(
+    rf"(?=.{{3,254}}\Z)(?=[^@]{{1,64}}@)(?!.*--)(?:{_ATOM}(?:\.{_ATOM})*)@(?:{_LABEL}\.)+"
+    r"(?!(?i:arpa|invalid|local|localhost|onion|test)\Z)[A-Za-z]{2,63}",
+    re.ASCII,
+)
+_simple_email = _SIMPLE_EMAIL.fullmatch
 
 
 def fast_canonical_email(raw: str) -> str | None:
     """The canonical form of a plain ASCII address that is certainly valid, else None (use the exact path)."""
-    match = _SIMPLE_EMAIL.fullmatch(raw)
-    if match is None or len(raw) > 254 or "--" in raw or raw.index("@") > 64:
-        return None
-    if match.group(1).lower() in _SPECIAL_USE_TLDS:
-        return None
-    return raw.lower()
+    return raw.lower() if _simple_email(raw) else None
 
 
 def check_email(raw: str) -> tuple[str | None, str | None]:
@@ -97,39 +98,33 @@ def check_email(raw: str) -> tuple[str | None, str | None]:
 
 # --- reading ---------------------------------------------------------------------------------
 
-def _decoded_lines(source: BinaryIO, counter: list[int]) -> Iterator[str]:
-    """Physical lines as text; b"\\n" never occurs inside a UTF-8 sequence, so splitting bytes is safe."""
-    number = 0
-    for raw in source:
-        number += 1
-        counter[0] = number
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise InvalidInput(
-                f"line {number} is not UTF-8 (byte {exc.start + 1} of the line: {raw[exc.start:exc.start + 1]!r})",
-                hint="save the file as UTF-8 (with or without BOM) and import it again",
-            ) from None
-        if number == 1 and line.startswith("\ufeff"):
-            line = line[1:]
-        yield line
-
-
 def read_records(source: BinaryIO, *, delimiter: str = ",") -> Iterator[tuple[int, list[str]]]:
-    """(line number where the record starts, fields) for every non-blank record, header included."""
+    """(line number where the record starts, fields) for every non-blank record, header included.
+
+    Lines are split on b"\\n" (never part of a UTF-8 sequence) and decoded strictly, one by one, so
+    a decoding error names its line; csv joins the lines of quoted fields back together.
+    """
     if len(delimiter) != 1 or delimiter in "\"\r\n":
         raise InvalidInput(f"invalid delimiter {delimiter!r}: use one character such as ',' ';' or a tab")
-    counter = [0]
-    reader = csv.reader(_decoded_lines(source, counter), delimiter=delimiter, strict=True)
+    reader = csv.reader(map(bytes.decode, source), delimiter=delimiter, strict=True)
     previous_end = 0
+    first = True
     while True:
         try:
             fields = next(reader)
         except StopIteration:
             return
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(
+                f"line {reader.line_num + 1} is not UTF-8 (byte {exc.start + 1} of the line is {exc.object[exc.start:exc.start + 1]!r})",
+                hint="save the file as UTF-8 (with or without BOM) and import it again",
+            ) from None
         except csv.Error as exc:
             raise InvalidInput(f"line {previous_end + 1}: malformed CSV ({exc})") from None
-        start, previous_end = previous_end + 1, counter[0]
+        start, previous_end = previous_end + 1, reader.line_num
+        if first and fields and fields[0].startswith("\ufeff"):
+            fields[0] = fields[0][1:]
+        first = False
         if fields and (len(fields) > 1 or fields[0].strip()):
             yield start, fields
 
@@ -208,10 +203,23 @@ def copy_text(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
-def _parse_created_at(text: str, timezone: str) -> datetime:
+# ISO 8601 with an explicit offset, as `waitlist export` writes it: checked by Python (ranges)
+# and sent as is to a timestamptz column. Anything else is parsed here (naive means `timezone`).
+_PLAIN_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:\.\d{1,6})?)?(?:Z|[+-]\d\d:\d\d)", re.ASCII)
+_from_iso = datetime.fromisoformat
+
+
+def created_at_text(text: str, timezone: str) -> str:
+    """The COPY text of a created_at cell (InvalidInput when it is not a date)."""
+    if _PLAIN_TIMESTAMP.fullmatch(text):
+        try:
+            _from_iso(text)
+            return text
+        except ValueError:
+            pass
     from linea_cli.timeutil import parse_datetime
 
-    return parse_datetime(text, timezone=timezone, field="created_at")
+    return parse_datetime(text, timezone=timezone, field="created_at").isoformat(sep=" ") + "+00"
 
 
 def stream_import_rows(
@@ -243,6 +251,7 @@ def stream_import_rows(
     email_at, status_at, created_at_at, width = header.email, header.status, header.created_at, header.width
     buffer: list[str] = []
     writing = True
+    simple_email = _simple_email
     tell = getattr(source, "tell", None) if on_progress is not None else None
 
     def invalid(line: int, email: str, reason: str) -> None:
@@ -265,12 +274,14 @@ def stream_import_rows(
             continue
         raw_email = fields[email_at]
         # A leading quote may be linea's own neutralization: the exact path removes it.
-        email = None if raw_email.startswith("'") else fast_canonical_email(raw_email)
-        if email is None:
-            email, reason = check_email(unneutralize(raw_email.strip()))
-            if email is None:
+        if raw_email[:1] != "'" and simple_email(raw_email):
+            email = raw_email.lower()
+        else:
+            checked, reason = check_email(unneutralize(raw_email.strip()))
+            if checked is None:
                 invalid(line, raw_email, reason or "invalid email")
                 continue
+            email = copy_text(checked)
         status = COPY_NULL
         if status_at is not None:
             text = fields[status_at].strip()
@@ -285,13 +296,13 @@ def stream_import_rows(
             text = fields[created_at_at].strip()
             if text:
                 try:
-                    created = _parse_created_at(text, timezone).isoformat(sep=" ")
+                    created = created_at_text(text, timezone)
                 except InvalidInput as exc:
                     invalid(line, raw_email, exc.message)
                     continue
         stats.valid += 1
         if writing:
-            buffer.append(f"{line}\t{copy_text(email)}\t{status}\t{created}\n")
+            buffer.append(f"{line}\t{email}\t{status}\t{created}\n")
             if len(buffer) >= batch_rows:
                 write("".join(buffer))
                 buffer.clear()

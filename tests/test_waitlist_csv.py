@@ -171,6 +171,17 @@ def test_mixed_case_duplicates_in_the_file_and_the_database(linea: CliRun, db: D
     assert db.count("waitlist_entries") == 3
 
 
+def test_file_order_is_the_sign_up_order(linea: CliRun, db: Database, tmp_path: Path) -> None:
+    event = make_event(db, capacity=2)
+    names = ["zed", "amy", "mo", "bea", "kit"] * 1
+    path = write(tmp_path / "order.csv", "email\n" + "".join(f"{name}@example.com\n" for name in names))
+    linea("waitlist", "import", event["slug"], path)
+    listed = json.loads(linea("waitlist", "list", event["slug"], "--json").stdout)["items"]
+    assert [item["email"] for item in listed] == [f"{name}@example.com" for name in names]
+    promoted = json.loads(linea("waitlist", "promote", event["slug"], "--json").stdout)["entries"]
+    assert [row["email"] for row in promoted] == ["zed@example.com", "amy@example.com"]
+
+
 def test_removed_entries_stay_removed_and_users_are_linked(linea: CliRun, db: Database, tmp_path: Path) -> None:
     event = make_event(db)
     user = make_user(db, email="dee@example.com")
@@ -373,7 +384,12 @@ def test_interrupted_import_leaves_the_waitlist_as_before(db: Database, database
         assert time.monotonic() < deadline and process.poll() is None, "the import never started its COPY"
         time.sleep(0.05)
     process.send_signal(signal.SIGINT if how == "SIGINT" else signal.SIGKILL)
-    _, stderr = process.communicate(timeout=60)
+    try:
+        _, stderr = process.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        _, stderr = process.communicate()
+        pytest.fail(f"the import did not stop after {how}: {stderr.decode(errors='replace')}")
     assert process.returncode == (130 if how == "SIGINT" else -9), stderr
     if how == "SIGINT":
         assert b"rolled back" in stderr

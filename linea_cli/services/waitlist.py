@@ -10,6 +10,7 @@ foreign key check only takes KEY SHARE), so concurrent runs never exceed the cap
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
@@ -21,7 +22,7 @@ from sqlmodel import Session, select
 from linea_cli import csvio
 from linea_cli.db.models import Event, EventStatus, User, WaitlistEntry, WaitlistStatus
 from linea_cli.errors import Conflict, InvalidInput, NotFound
-from linea_cli.ids import SQL_NEW_ID, new_id
+from linea_cli.ids import new_id
 from linea_cli.services import audit
 from linea_cli.services.actors import Actor, require_manager_of
 from linea_cli.services.emails import normalize_email
@@ -358,6 +359,12 @@ class ImportSummary:
 
 ON_DUPLICATE = ("skip", "update")
 _STAGE = "linea_waitlist_import"
+# cuid-shaped ids that sort like the file: rows without created_at share one timestamp, and
+# (created_at, id) is the sign-up order `promote` follows, so the file's order is kept.
+_IMPORT_ID = (
+    "('c' || lpad(to_hex((extract(epoch FROM statement_timestamp()) * 1000)::bigint), 12, '0')"
+    " || lpad(to_hex(i.line), 8, '0') || :salt)"
+)
 
 
 def import_waitlist(
@@ -388,7 +395,7 @@ def import_waitlist(
     session.execute(sa.text("SET LOCAL work_mem = '64MB'"))
     session.execute(sa.text(
         f'CREATE TEMP TABLE {_STAGE} (line integer NOT NULL, email text NOT NULL, '
-        f'status "WaitlistStatus", created_at timestamp(3)) ON COMMIT DROP'
+        f'status "WaitlistStatus", created_at timestamptz) ON COMMIT DROP'
     ))
     stats = csvio.copy_in(
         session,
@@ -410,7 +417,7 @@ def import_waitlist(
         session.execute(sa.text(f"ANALYZE {_STAGE}"))
     savepoint = session.begin_nested() if dry_run else None
     now = utc_now()
-    params = {"event_id": event.id, "now": now}
+    params = {"event_id": event.id, "now": now, "salt": secrets.token_hex(2)}
     if on_duplicate == "update":
         summary.updated = session.execute(sa.text(f"""
             UPDATE waitlist_entries AS w SET status = s.status, updated_at = :now
@@ -420,7 +427,7 @@ def import_waitlist(
         """), params).rowcount
     summary.inserted = session.execute(sa.text(f"""
         INSERT INTO waitlist_entries (id, email, event_id, user_id, status, created_at, updated_at)
-        SELECT {SQL_NEW_ID}, i.email, :event_id, u.id, coalesce(i.status, 'PENDING'), coalesce(i.created_at, :now), :now
+        SELECT {_IMPORT_ID}, i.email, :event_id, u.id, coalesce(i.status, 'PENDING'), coalesce(date_trunc('milliseconds', i.created_at AT TIME ZONE 'UTC'), :now), :now
         FROM {_STAGE} AS i LEFT JOIN users AS u ON u.email = i.email AND u.deleted_at IS NULL
         ORDER BY i.line
         ON CONFLICT (email, event_id) DO NOTHING
