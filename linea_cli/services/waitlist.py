@@ -474,12 +474,8 @@ def _export_event(session: Session, event_ref: str, actor: Actor | None, fmt: st
     return event
 
 
-def export_waitlist_csv(
-    session: Session, *, event_ref: str, out: BinaryIO, actor: Actor | None,
-    status: WaitlistStatus | None = None, raw: bool = False,
-) -> int:
-    """Stream the waitlist as CSV into `out` with COPY (constant memory); returns the row count."""
-    event = _export_event(session, event_ref, actor, "csv", status)
+def export_csv_query(event_id: str, *, status: WaitlistStatus | None = None, raw: bool = False) -> tuple[str, dict[str, Any]]:
+    """The SELECT behind a CSV export ({placeholders} for csvio.copy_out_csv), also used by the benchmark."""
     safe = (lambda expression: expression) if raw else csvio.neutralized_sql
     query = f"""
         SELECT {safe('e.email')}, e.status::text, to_char(e.created_at, {_ISO_UTC}), to_char(e.updated_at, {_ISO_UTC}),
@@ -488,9 +484,19 @@ def export_waitlist_csv(
         WHERE e.event_id = {{event_id}} AND e.deleted_at IS NULL {"AND e.status = {status}" if status else ""}
         ORDER BY e.created_at, e.id
     """
-    params: dict[str, Any] = {"event_id": event.id}
+    params: dict[str, Any] = {"event_id": event_id}
     if status:
         params["status"] = status.name
+    return query, params
+
+
+def export_waitlist_csv(
+    session: Session, *, event_ref: str, out: BinaryIO, actor: Actor | None,
+    status: WaitlistStatus | None = None, raw: bool = False,
+) -> int:
+    """Stream the waitlist as CSV into `out` with COPY (constant memory); returns the row count."""
+    event = _export_event(session, event_ref, actor, "csv", status)
+    query, params = export_csv_query(event.id, status=status, raw=raw)
     return csvio.copy_out_csv(session, query, params, out, header=list(EXPORT_COLUMNS))
 
 
