@@ -52,6 +52,14 @@ def test_the_scrub_setting_allows_only_scrubbing_and_only_in_its_transaction(db:
     assert db.count("audit_logs", "id = :id", id=row["id"]) == 1
 
 
+def test_hard_deleting_a_user_with_audit_rows_is_refused(db: Database) -> None:
+    user = make_user(db)
+    make_audit_row(db, user_id=user["id"])
+    # ON DELETE SET NULL would rewrite the audit row; the trigger refuses that too.
+    assert "append-only" in _fails(db, f"DELETE FROM users WHERE id = '{user['id']}'")
+    assert db.count("users") == 1
+
+
 def test_triggers_survive_a_downgrade_upgrade_round_trip(linea: CliRun, db: Database) -> None:
     make_audit_row(db)
     linea("db", "downgrade", "1a0c2f5e8b01")
