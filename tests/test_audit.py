@@ -103,7 +103,7 @@ def _ids(linea: CliRun, *args: str) -> list[str]:
 def test_list_is_newest_first_and_filters(linea: CliRun, history: dict[str, dict]) -> None:
     h = {name: row["id"] for name, row in history.items()}
     assert _ids(linea) == [h["new"], h["user"], h["mid"], h["old"]]
-    assert _ids(linea, "--resource", "event") == [h["new"], h["mid"], h["old"]]
+    assert _ids(linea, "--resource", "Event") == [h["new"], h["mid"], h["old"]]
     assert _ids(linea, "--resource", "Event", "--resource-id", "e1") == [h["mid"], h["old"]]
     assert _ids(linea, "--user", "root@example.com") == [h["user"], h["mid"]]
     assert _ids(linea, "--action", "update") == [h["user"], h["mid"]]

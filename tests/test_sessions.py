@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -36,13 +37,14 @@ def insert_sessions(db: Database, user: dict, count: int, *, expires_in_days: fl
 def test_list_never_prints_a_token(linea: CliRun, db: Database) -> None:
     user = make_user(db, email="ann@example.com")
     sessions = [make_session(db, user=user) for _ in range(3)]
+    # A row some other writer stored unhashed: not even a piece of it is shown.
+    sessions.append(make_session(db, user=user, token="plain-secret-token-value"))
     for fmt in ("table", "json", "ndjson", "csv"):
         output = linea("sessions", "list", "--format", fmt).stdout
         for row in sessions:
-            assert row["token"] not in output
-            assert row["token"][:20] not in output
             assert row["id"] in output
-            assert row["token"][:8] in output  # the fingerprint
+            assert row["token"][:6] not in output
+            assert hashlib.sha256(row["token"].encode()).hexdigest()[:8] in output  # the fingerprint
 
 
 def test_list_filters_by_user_and_state(linea: CliRun, db: Database) -> None:
@@ -169,6 +171,38 @@ def test_purge_commits_one_transaction_per_batch(db: Database, database_url: URL
     assert result.purged == 25 and result.batches == 3
     # Each batch is committed (visible to another connection) before the next one starts.
     assert remaining_after_each_commit == [15, 5, 0]
+
+
+def test_an_interrupted_purge_still_records_what_it_deleted(db: Database, database_url: URL) -> None:
+    from linea_cli.config import Settings
+    from linea_cli.db.engine import Database as LineaDatabase
+    from linea_cli.db.engine import build_engine
+    from linea_cli.services.sessions import purge_expired_sessions
+
+    user = make_user(db)
+    insert_sessions(db, user, 25, expires_in_days=-1, prefix="old")
+    engine = build_engine(database_url, settings=Settings(database_url=None), application_name="linea/tests")
+    linea_db = LineaDatabase(url=database_url, is_embedded=False, engine=engine)
+    calls = 0
+
+    @contextmanager
+    def unit_of_work() -> Iterator[tuple]:
+        nonlocal calls
+        calls += 1
+        with linea_db.unit_of_work() as session:
+            yield session, None
+            if calls == 3:
+                raise KeyboardInterrupt  # SIGINT during the third batch: it rolls back
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            purge_expired_sessions(unit_of_work, batch_size=10)
+    finally:
+        engine.dispose()
+    assert db.count("sessions") == 5
+    audit = db.one("SELECT action, metadata FROM audit_logs")
+    assert audit.action == "PURGE"
+    assert audit.metadata["purged"] == 20 and audit.metadata["interrupted"] is True
 
 
 def test_purge_older_than_keeps_recently_expired_sessions(linea: CliRun, db: Database) -> None:

@@ -100,7 +100,8 @@ def _audit_query(session: Session, filters: AuditFilter) -> Select:
         users.c.email.label("actor_email"), logs.c.ip_address, logs.c.user_agent, logs.c["metadata"],
     ).outerjoin(users, users.c.id == logs.c.user_id)
     if filters.resource:
-        query = query.where(sa.func.lower(logs.c.resource) == filters.resource.strip().lower())
+        # Exact, as recorded (User, Event, ...), so that idx_audit_logs_resource serves it.
+        query = query.where(logs.c.resource == filters.resource.strip())
     if filters.resource_id:
         query = query.where(logs.c.resource_id == filters.resource_id.strip())
     if filters.user:

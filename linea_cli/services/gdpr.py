@@ -43,7 +43,7 @@ from linea_cli.ids import new_id
 from linea_cli.services import audit
 from linea_cli.services.actors import Actor, require_admin
 from linea_cli.services.emails import normalize_email
-from linea_cli.services.sessions import FINGERPRINT_LENGTH
+from linea_cli.services.sessions import token_fingerprint
 from linea_cli.services.users import (
     ANONYMIZED_DOMAIN,
     find_user,
@@ -97,7 +97,7 @@ def export_person(session: Session, *, reference: str, actor: Actor | None) -> d
             for row in session.execute(
                 sa.select(
                     sessions.c.id,
-                    sa.func.left(sessions.c.token, FINGERPRINT_LENGTH).label("fingerprint"),
+                    token_fingerprint(sessions.c.token).label("fingerprint"),
                     sessions.c.expires_at, sessions.c.created_at, sessions.c.updated_at, sessions.c.deleted_at,
                 )
                 .where(sessions.c.user_id == user_id)

@@ -34,6 +34,16 @@ from linea_cli.timeutil import utc_now
 
 LIST_COLUMNS = ("id", "user_email", "fingerprint", "state", "expires_at", "created_at")
 FINGERPRINT_LENGTH = 8
+
+
+def token_fingerprint(token_column: Any) -> Any:
+    """SQL for a session's fingerprint: the start of the SHA-256 of the stored value.
+
+    Hashing once more means no part of the stored value is ever shown, even for a row some other
+    writer stored unhashed; the fingerprint is the same in `sessions list` and `users export`.
+    """
+    digest = sa.func.encode(sa.func.sha256(sa.func.convert_to(token_column, "UTF8")), "hex")
+    return sa.func.left(digest, FINGERPRINT_LENGTH)
 DEFAULT_BATCH_SIZE = 10_000
 
 _DURATION_PART = re.compile(r"(\d+)\s*(w|d|h|m|s)")
@@ -84,7 +94,7 @@ def list_sessions(
     query = sa.select(
         sessions.c.id,
         users.c.email.label("user_email"),
-        sa.func.left(sessions.c.token, FINGERPRINT_LENGTH).label("fingerprint"),
+        token_fingerprint(sessions.c.token).label("fingerprint"),
         state.label("state"),
         sessions.c.expires_at,
         sessions.c.created_at,
