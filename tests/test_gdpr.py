@@ -277,12 +277,19 @@ def test_anonymize_a_person_known_only_by_email(linea: CliRun, db: Database) -> 
     assert db.scalar("SELECT resource FROM audit_logs WHERE action = 'ANONYMIZE'") == "Person"
 
 
-def test_anonymize_replaces_whole_addresses_only(linea: CliRun, db: Database) -> None:
-    """ann@x.com is not anonymized inside joann@x.com or ann@x.com.au."""
+def test_export_and_anonymize_match_whole_addresses_only(linea: CliRun, db: Database) -> None:
+    """ann@x.com is not found inside joann@x.com or ann@x.com.au."""
     make_user(db, email="ann@example.com", name="Ann")
     row = make_audit_row(db, metadata={"emails": ["joann@example.com", "ann@example.com.au", "ann@example.com"],
                                        "note": "Annette met Ann"})
+    joann = make_audit_row(db, metadata={"emails": ["joann@example.com"], "note": "Joann met Ann"})
+    exported = json.loads(linea("users", "export", "ann@example.com").stdout)
+    assert [r["id"] for r in exported["audit_logs"]] == [row["id"]]
     linea("users", "anonymize", "ann@example.com", "--yes")
+    # Someone else's row that only looks like it mentions Ann is not touched, not even her name in it.
+    assert db.scalar("SELECT metadata FROM audit_logs WHERE id = :id", id=joann["id"]) == {
+        "emails": ["joann@example.com"], "note": "Joann met Ann"
+    }
     metadata = db.scalar("SELECT metadata FROM audit_logs WHERE id = :id", id=row["id"])
     assert metadata["emails"][:2] == ["joann@example.com", "ann@example.com.au"]
     assert metadata["emails"][2].startswith("deleted-")

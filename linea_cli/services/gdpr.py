@@ -27,6 +27,7 @@ Erasure keeps every row and removes the person from it: see `anonymize_person`.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -139,6 +140,7 @@ def export_person(session: Session, *, reference: str, actor: Actor | None) -> d
 
     logs = AuditLog.__table__
     related_ids = [i for i in [user_id, *(r["id"] for r in session_rows), *(r["id"] for r in entry_rows)] if i]
+    address = [_email_pattern(subject.email)]
     audit_rows = [
         dict(row)
         for row in session.execute(
@@ -149,6 +151,8 @@ def export_person(session: Session, *, reference: str, actor: Actor | None) -> d
             .where(_audit_rows_of(logs, user_id, related_ids, [subject.email]))
             .order_by(logs.c.created_at, logs.c.id)
         ).mappings()
+        # The SQL finds the address as a substring; keep the rows that hold the whole address.
+        if _related(row, user_id, related_ids) or _mentions(row, address)
     ]
 
     if user is None and not entry_rows and not audit_rows:
@@ -257,11 +261,15 @@ def anonymize_person(session: Session, *, reference: str, actor: Actor | None) -
     scrubbed_ids: set[str] = set()
     updates = []
     candidates = session.execute(
-        sa.select(logs.c.id, logs.c.resource_id, logs.c["metadata"]).where(
+        sa.select(logs.c.id, logs.c.user_id, logs.c.resource_id, logs.c["metadata"]).where(
             _audit_rows_of(logs, user_id, related_ids, emails)
         )
     ).mappings()
+    addresses = [_email_pattern(email) for email in emails]
+    related = set(related_ids)
     for row in candidates:
+        if not (_related(row, user_id, related) or _mentions(row, addresses)):
+            continue  # the address only as part of another one (ann@x.com in joann@x.com)
         metadata = _scrub(row["metadata"], patterns)
         resource_id = placeholder if row["resource_id"].lower() in emails else row["resource_id"]
         if metadata != row["metadata"] or resource_id != row["resource_id"]:
@@ -389,6 +397,21 @@ def _collect_history(metadata: Any, emails: set[str], names: set[str]) -> None:
             bucket.update(v for v in (change.get("before"), change.get("after")) if isinstance(v, str) and v)
 
 
+def _related(row: Any, user_id: str | None, related_ids: Iterable[str]) -> bool:
+    """Made by the user, or about the user or one of their rows."""
+    return bool(user_id and row["user_id"] == user_id) or row["resource_id"] in related_ids
+
+
+def _email_pattern(email: str) -> re.Pattern[str]:
+    """The whole address: ann@x.com is not in joann@x.com nor in ann@x.com.au."""
+    return re.compile(r"(?<![\w.+-])" + re.escape(email) + r"(?![\w-]|\.\w)", re.IGNORECASE)
+
+
+def _mentions(row: Any, addresses: list[re.Pattern[str]]) -> bool:
+    text = json.dumps(row["metadata"], ensure_ascii=False) + " " + row["resource_id"]
+    return any(address.search(text) for address in addresses)
+
+
 def _patterns(
     *, emails: set[str], placeholder: str, names: set[str], ips: set[str], agents: set[str]
 ) -> list[tuple[re.Pattern[str], str]]:
@@ -396,7 +419,7 @@ def _patterns(
     patterns: list[tuple[re.Pattern[str], str]] = []
     # Longest first: a name that contains another is replaced whole.
     for email in sorted(emails, key=len, reverse=True):
-        patterns.append((re.compile(r"(?<![\w.+-])" + re.escape(email) + r"(?![\w-]|\.\w)", re.IGNORECASE), placeholder))
+        patterns.append((_email_pattern(email), placeholder))
     for name in sorted(names, key=len, reverse=True):
         words = r"\s+".join(re.escape(word) for word in name.split())
         if words:
