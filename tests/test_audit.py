@@ -175,6 +175,28 @@ def test_export_streams_many_rows_to_a_file_atomically(linea: CliRun, db: Databa
     linea("audit", "export", "-o", str(target), "--user", "nobody@example.com", exit_code=3)
     assert target.read_text() == "previous\n"
     assert [p.name for p in target.parent.iterdir()] == ["audit.ndjson"]
+    assert "cannot write" in linea("audit", "export", "-o", str(tmp_path / "missing" / "a.csv"), exit_code=1).stderr
+
+
+def test_an_export_failing_midway_leaves_no_file(
+    linea: CliRun, history: dict[str, dict], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import linea_cli.output
+
+    real_dumps, written = linea_cli.output.dumps, []
+
+    def dumps_then_fail(value: object, **kwargs: object) -> str:
+        if len(written) == 2:
+            raise RuntimeError("disk full")
+        written.append(value)
+        return real_dumps(value, **kwargs)
+
+    monkeypatch.setattr(linea_cli.output, "dumps", dumps_then_fail)
+    target = tmp_path / "audit.ndjson"
+    linea("audit", "export", "-o", str(target), exit_code=70)
+    assert len(written) == 2
+    assert [p.name for p in tmp_path.iterdir() if "audit" in p.name] == []  # nor a temporary one
+    assert not target.exists()
 
 
 def test_every_audit_command_has_help_and_an_example() -> None:
