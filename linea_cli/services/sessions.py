@@ -227,11 +227,11 @@ def purge_expired_sessions(
                     _record_purge(
                         session, actor=actor, purged=purged + deleted, batches=batches + (1 if deleted else 0), cutoff=cutoff
                     )
-            if deleted:
-                purged, batches = purged + deleted, batches + 1
-                on_batch(purged)
-            if last:
+            # Committed: count it, so that an interruption from here on still records it.
+            purged, batches = purged + deleted, batches + (1 if deleted else 0)
+            if last:  # its audit row committed with it
                 return PurgeResult(purged, batches, cutoff)
+            on_batch(purged)
     except BaseException:
         if purged:
             # The committed batches must not go unaudited; the original error is what the user sees.

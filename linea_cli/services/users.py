@@ -173,13 +173,12 @@ def set_role(
         return user, False
     if old is UserRole.ADMIN:
         refuse_last_admin(session, user, "demote")
-    if role is UserRole.VISITOR:
-        owned = _owned_event_count(session, user.id)
-        if owned and not force:
-            raise Conflict(
-                f"{user.email} owns {owned} event(s) that are not deleted; a VISITOR cannot own events",
-                hint="pass --force to demote anyway (the events keep their owner), or move the events first",
-            )
+    owned = _owned_event_count(session, user.id) if role is UserRole.VISITOR else 0
+    if owned and not force:
+        raise Conflict(
+            f"{user.email} owns {owned} event(s) that are not deleted; a VISITOR cannot own events",
+            hint="pass --force to demote anyway (the events keep their owner), or move the events first",
+        )
     user.role, user.updated_at = role, utc_now()
     session.add(user)
     session.flush()
@@ -190,7 +189,7 @@ def set_role(
         resource_id=user.id,
         actor=actor,
         changes=audit.changed_fields({"role": old}, {"role": role}),
-        details={"forced": True} if force and role is UserRole.VISITOR else None,
+        details={"forced": True, "owned_events": owned} if owned else None,
     )
     return user, True
 
