@@ -206,7 +206,8 @@ def anonymize_person(session: Session, *, reference: str, actor: Actor | None) -
     - the user: email becomes `deleted-<id>@anonymized.invalid` (unique, derived from nothing
       personal), name cleared, soft-deleted; owned events stay and keep pointing at it;
     - their sessions: revoked and expired now, so the next `sessions purge` deletes them;
-    - waitlist entries with their user id or any of their addresses: the placeholder email, CANCELLED;
+    - waitlist entries with their user id or their address (current or past): the placeholder
+      email, CANCELLED;
     - audit rows: on rows they made, ip_address and user_agent are cleared; in the metadata of
       rows made by them, about them, or mentioning their address, every occurrence of their
       addresses (past ones too), name, IP addresses and user agents is replaced. Rows are never
@@ -219,6 +220,10 @@ def anonymize_person(session: Session, *, reference: str, actor: Actor | None) -
     require_admin(actor, "anonymize people")
     subject = find_subject(session, reference)
     user = subject.user
+    if user is not None:
+        # Lock the user row: a concurrent `users update --email` must not slip in between.
+        session.refresh(user, with_for_update=True)
+        subject = Subject(user, user.email)
     user_id = user.id if user else None
     now = utc_now()
     if user is not None and user.role == UserRole.ADMIN and user.deleted_at is None:
@@ -228,10 +233,7 @@ def anonymize_person(session: Session, *, reference: str, actor: Actor | None) -
     logs, entries, sessions = AuditLog.__table__, WaitlistEntry.__table__, LoginSession.__table__
     emails: set[str] = set() if user is not None and is_anonymized(user) else {subject.email}
     names: set[str] = {user.name} if user is not None and user.name else set()
-    if user_id:
-        emails |= set(
-            session.execute(sa.select(entries.c.email).where(entries.c.user_id == user_id)).scalars()
-        )
+    if user is not None:
         # Addresses and names the user had before (their User rows' recorded changes).
         for metadata in session.execute(
             sa.select(logs.c["metadata"]).where(logs.c.resource == "User", logs.c.resource_id == user_id)
@@ -334,7 +336,7 @@ def anonymize_person(session: Session, *, reference: str, actor: Actor | None) -
         )
     return AnonymizeResult(
         user_id=user_id,
-        email=placeholder if (user is not None or entry_ids) else subject.email,
+        email=placeholder if (user is not None or changed) else subject.email,
         sessions_deleted=sessions_deleted,
         waitlist_entries_anonymized=entries_changed,
         audit_rows_scrubbed=len(scrubbed_ids),
