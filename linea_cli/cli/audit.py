@@ -19,10 +19,10 @@ from linea_cli.output import OutputFormat, render, render_record, say
 
 app = typer.Typer(help="Read and export the audit log.", no_args_is_help=True)
 
-ResourceOption = Annotated[str | None, typer.Option("--resource", help="Only rows about this resource type, as recorded (User, Event, Session, ...).")]
+ResourceOption = Annotated[str | None, typer.Option("--resource", metavar="RESOURCE", help="Only rows about this resource type, as recorded (User, Event, Session, ...).")]
 ResourceIdOption = Annotated[str | None, typer.Option("--resource-id", metavar="ID", help="Only rows about this id.")]
 UserOption = Annotated[str | None, typer.Option("--user", metavar="EMAIL", help="Only rows made by this user (email or id).")]
-ActionOption = Annotated[str | None, typer.Option("--action", help="Only this action (CREATE, UPDATE, DELETE, ...).")]
+ActionOption = Annotated[str | None, typer.Option("--action", metavar="ACTION", help="Only this action (CREATE, UPDATE, DELETE, ...).")]
 SinceOption = Annotated[str | None, typer.Option("--since", metavar="TIME", help="Only rows at or after TIME (ISO 8601).")]
 UntilOption = Annotated[str | None, typer.Option("--until", metavar="TIME", help="Only rows before TIME (ISO 8601).")]
 OutputFileOption = Annotated[

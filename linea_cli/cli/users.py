@@ -51,7 +51,9 @@ def list_(
 
 @app.command()
 def show(user: UserArgument, fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False) -> None:
-    """Show a user with counts of owned events, waitlist entries, live sessions and last activity.
+    """Show a user, with what they own and their last activity.
+
+    Counts owned events (not deleted), waitlist entries (by user id or email), live sessions.
 
     Example: linea users show ann@example.com
     """
@@ -129,7 +131,9 @@ def set_role(
 
 @app.command()
 def delete(user: UserArgument, fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False) -> None:
-    """Soft-delete a user and revoke their live sessions (restore undoes the delete).
+    """Soft-delete a user and revoke their live sessions.
+
+    `linea users restore` undoes the delete; revoked sessions stay revoked.
 
     Example: linea users delete ann@example.com
     """
@@ -162,7 +166,7 @@ def export(
         Path | None, typer.Option("--output", "-o", metavar="FILE", help="Write to FILE (atomically) instead of stdout.")
     ] = None,
 ) -> None:
-    """Export everything linea holds about a person as one JSON document (GDPR access request).
+    """Export what linea holds about a person as JSON (GDPR access).
 
     Works for people known only by an address on waitlists. The export is audited (EXPORT).
 
@@ -187,7 +191,9 @@ def anonymize(
     fmt: FormatOption = OutputFormat.table,
     as_json: JsonOption = False,
 ) -> None:
-    """Erase a person's personal data from every table, keeping the rows (GDPR erasure; cannot be undone).
+    """Erase a person's personal data for good (GDPR erasure).
+
+    Every row stays; the person's email, name, IP addresses and user agents leave every table.
 
     Example: linea users anonymize ann@example.com --yes
     """
