@@ -129,7 +129,9 @@ def export(
         ExportFormat, typer.Option("--format", "-f", case_sensitive=False, help="csv or ndjson.")
     ] = ExportFormat.ndjson,
 ) -> None:
-    """Stream matching audit rows, oldest first, as csv or ndjson to FILE or stdout.
+    """Stream matching audit rows, oldest first, as ndjson or csv.
+
+    To stdout, or to -o FILE through a temporary file renamed into place on success.
 
     Example: linea audit export --since 2026-01-01 --format csv -o audit-2026.csv
     """

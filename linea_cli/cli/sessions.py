@@ -32,7 +32,7 @@ def list_(
     fmt: FormatOption = OutputFormat.table,
     as_json: JsonOption = False,
 ) -> None:
-    """List sessions, newest first, by id and token fingerprint (never the token).
+    """List sessions, newest first, by id and fingerprint (never a token).
 
     Example: linea sessions list --user ann@example.com --live
     """
@@ -79,7 +79,9 @@ def purge(
     fmt: FormatOption = OutputFormat.table,
     as_json: JsonOption = False,
 ) -> None:
-    """Delete expired sessions in batches; safe to run from several cron hosts at once.
+    """Delete expired sessions in batches (for cron).
+
+    One transaction per batch; safe to run from several cron hosts at once.
 
     Example: linea sessions purge --older-than 7d --quiet
     """
