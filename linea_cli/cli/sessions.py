@@ -32,7 +32,7 @@ def list_(
     fmt: FormatOption = OutputFormat.table,
     as_json: JsonOption = False,
 ) -> None:
-    """List sessions, newest first, by id and fingerprint (never a token).
+    """List sessions, newest first, without their tokens.
 
     Example: linea sessions list --user ann@example.com --live
     """
