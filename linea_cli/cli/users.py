@@ -17,7 +17,7 @@ from linea_cli.cli.options import (
     YesOption,
     chosen_format,
 )
-from linea_cli.db.models import UserRole
+from linea_cli.enums import UserRole
 from linea_cli.output import OutputFormat, render, render_record, say
 
 app = typer.Typer(help="Manage users, and answer data-protection requests.", no_args_is_help=True)
