@@ -145,3 +145,11 @@ def test_downgrade_to_base_and_back(linea: CliRun, db: Database) -> None:
 def test_unknown_revision_is_invalid_input(linea: CliRun) -> None:
     result = linea("db", "upgrade", "nope123", exit_code=1)
     assert "unknown revision" in result.stderr
+
+
+def test_seed_append_after_a_purge_does_not_reuse_numbers(linea: CliRun, db: Database) -> None:
+    linea("db", "seed", "--users", "5", "--events", "2", "--waitlist", "10", "--sessions", "6")
+    db.execute("DELETE FROM sessions WHERE id IN (SELECT id FROM sessions ORDER BY id LIMIT 3)")
+    linea("db", "seed", "--append", "--users", "5", "--events", "2", "--waitlist", "10", "--sessions", "6")
+    assert db.count("sessions") == 9
+    assert db.count("users") == 10

@@ -98,10 +98,7 @@ def seed_database(
         raise Conflict(f"the database already has data ({populated})", hint="pass --append to add seed rows to it")
 
     anchor = plan.anchor or datetime.utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
-    offsets = {
-        table: session.execute(text(f'SELECT count(*) FROM "{table}"')).scalar_one() for table in SEEDED_TABLES
-    }
-    # Rows appended later continue the numbering, so ids, emails and slugs stay unique.
+    offsets = _numbering_offsets(session)
     params = {"seed": str(plan.seed), "anchor": anchor}
 
     def run(step: str, sql: str, start: int, count: int) -> int:
@@ -118,6 +115,8 @@ def seed_database(
     sessions = run("sessions", SESSIONS_SQL, offsets["sessions"], plan.sessions)
     session.flush()
     result = SeedResult(users, venues, events, waitlist, sessions)
+    planned = {"users": plan.users, "venues": plan.venues, "events": plan.events,
+               "waitlist_entries": plan.waitlist, "sessions": plan.sessions}
     audit.record(
         session,
         action="SEED",
@@ -134,9 +133,31 @@ def seed_database(
                 "waitlist_entries": waitlist,
                 "sessions": sessions,
             },
+            # Where the next --append continues numbering (ids, emails and slugs hold the number).
+            "numbered_up_to": {table: offsets[table] + planned[table] for table in SEEDED_TABLES},
         },
     )
     return result
+
+
+def _numbering_offsets(session: Session) -> dict[str, int]:
+    """The highest row number any earlier seed used per table, so appended rows never collide.
+
+    Read from the SEED audit rows (append-only), not from count(*): a purge or a hand-deleted
+    row would make a count reuse numbers that ids and emails still hold.
+    """
+    offsets = {}
+    for table in SEEDED_TABLES:
+        recorded = session.execute(
+            text(
+                "SELECT max((metadata -> 'numbered_up_to' ->> :table)::bigint) FROM audit_logs "
+                "WHERE action = 'SEED' AND resource = 'Database'"
+            ),
+            {"table": table},
+        ).scalar_one()
+        counted = session.execute(text(f'SELECT count(*) FROM "{table}"')).scalar_one()
+        offsets[table] = max(int(recorded or 0), int(counted))
+    return offsets
 
 
 USERS_SQL = f"""
