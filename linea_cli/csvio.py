@@ -19,18 +19,23 @@ from __future__ import annotations
 
 import codecs
 import csv
+import inspect
 import os
 import re
+import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, Any, BinaryIO, TypeVar
 
 from linea_cli.errors import InvalidInput
+
+T = TypeVar("T")
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
 _NEEDS_QUOTE = re.compile(r"'*[=+\-@\t\r\n]")
@@ -322,10 +327,53 @@ def driver_connection(session: Any) -> Any:
     return session.connection().connection.driver_connection
 
 
-def copy_in(session: Any, statement: str, produce: Callable[[Callable[[str], Any]], Any]) -> Any:
+def run_copy(session: Any, statement: Any, body: Callable[[Any], T]) -> T:
+    """`body(copy)` inside psycopg's `cursor.copy(statement)`, in the session's transaction.
+
+    The context is entered and left by hand, with Ctrl-C and SIGTERM held back while psycopg
+    starts and finishes the COPY: an interrupt landing just as `with` calls `__enter__`/`__exit__`
+    (CPython bpo-29988) would otherwise leave the connection's lock held, and the rollback that
+    follows would wait forever. During `body` (reading the file, streaming rows) they act at once.
+    """
+    manager = driver_connection(session).cursor().copy(statement)
+    try:
+        with _interrupts_held():
+            copy = manager.__enter__()
+        result = body(copy)
+        with _interrupts_held():
+            manager.__exit__(None, None, None)
+    except BaseException as exc:
+        if inspect.getgeneratorstate(manager.gen) == inspect.GEN_SUSPENDED:
+            with _interrupts_held():
+                manager.__exit__(type(exc), exc, exc.__traceback__)  # fails the COPY, frees the lock
+        raise
+    return result
+
+
+@contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back for the block, then deliver the first one received."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = {number: signal.signal(number, lambda n, _frame: received.append(n)) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        if received:
+            handler = previous[received[0]]
+            if callable(handler):
+                handler(received[0], None)
+            elif handler == signal.SIG_DFL:
+                os.kill(os.getpid(), received[0])
+
+
+def copy_in(session: Any, statement: str, produce: Callable[[Callable[[str], Any]], T]) -> T:
     """Run `COPY ... FROM STDIN` in the session's transaction; `produce(write)` feeds it text."""
-    with driver_connection(session).cursor() as cursor, cursor.copy(statement) as copy:
-        return produce(copy.write)
+    return run_copy(session, statement, lambda copy: produce(copy.write))
 
 
 def copy_out_csv(session: Any, query: str, params: dict[str, Any], out: BinaryIO, *, header: list[str]) -> int:
@@ -340,16 +388,20 @@ def copy_out_csv(session: Any, query: str, params: dict[str, Any], out: BinaryIO
         sql.SQL(query).format(**{key: sql.Literal(value) for key, value in params.items()})
     )
     buffer = bytearray(",".join(header).encode() + b"\r\n")
-    count = 0
     write = out.write
-    with driver_connection(session).cursor() as cursor, cursor.copy(statement) as copy:
+
+    def stream(copy: Any) -> int:
+        count = 0
         for chunk in copy:
-            buffer += chunk[:-1]
-            buffer += b"\r\n"
+            buffer.extend(chunk[:-1])
+            buffer.extend(b"\r\n")
             count += 1
             if len(buffer) >= 1 << 18:
                 write(buffer)
                 buffer.clear()
+        return count
+
+    count = run_copy(session, statement, stream)
     write(buffer)
     return count
 

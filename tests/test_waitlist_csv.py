@@ -368,7 +368,8 @@ def test_interrupted_import_leaves_the_waitlist_as_before(db: Database, database
 
     event = make_event(db)
     make_waitlist_entry(db, event=event, email="before@example.com")
-    env = {**os.environ, "LINEA_DATABASE_URL": plain_url(database_url), "LINEA_DATA_DIR": str(tmp_path), "NO_COLOR": "1"}
+    env = {**os.environ, "LINEA_DATABASE_URL": plain_url(database_url), "LINEA_DATA_DIR": str(tmp_path), "NO_COLOR": "1",
+           "PYTHONFAULTHANDLER": "1"}
     env.pop("LINEA_ACTOR", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "linea_cli", "waitlist", "import", event["slug"], "-"],
@@ -387,7 +388,7 @@ def test_interrupted_import_leaves_the_waitlist_as_before(db: Database, database
     try:
         _, stderr = process.communicate(timeout=120)
     except subprocess.TimeoutExpired:
-        process.kill()
+        process.send_signal(signal.SIGABRT)  # faulthandler prints where it was stuck
         _, stderr = process.communicate()
         pytest.fail(f"the import did not stop after {how}: {stderr.decode(errors='replace')}")
     assert process.returncode == (130 if how == "SIGINT" else -9), stderr
