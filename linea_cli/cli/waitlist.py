@@ -202,7 +202,7 @@ def import_(
             errors = stack.enter_context(_open_errors_file(errors_file))
             on_invalid = lambda row: errors.writerow([row.line, csvio.neutralize(row.email), row.reason])  # noqa: E731
         source = stack.enter_context(csvio.open_input(file))
-        on_progress = stack.enter_context(_progress_bar(csvio.input_size(file)))
+        bar = stack.enter_context(_progress_bar(csvio.input_size(file)))
         with transaction() as (session, actor):
             summary = import_waitlist(
                 session,
@@ -217,7 +217,8 @@ def import_(
                 timezone=state().settings().timezone,
                 errors_file=errors_file,
                 on_invalid=on_invalid,
-                on_progress=on_progress,
+                on_progress=bar.advance if bar else None,
+                on_phase=bar.phase if bar else None,
             )
     if summary.unknown_columns:
         warn("ignored unknown column(s): " + ", ".join(summary.unknown_columns))
@@ -248,7 +249,20 @@ def _open_errors_file(path: str):  # noqa: ANN202 - a context manager of a csv w
     return opened()
 
 
-def _progress_bar(size: int | None):  # noqa: ANN202 - a context manager yielding a callback or None
+class _ImportProgress:
+    """The bar on stderr: bytes read, then an open-ended "writing" phase while PostgreSQL inserts."""
+
+    def __init__(self, progress, task) -> None:  # noqa: ANN001 - rich objects, imported lazily
+        self.progress, self.task = progress, task
+
+    def advance(self, done: int) -> None:
+        self.progress.update(self.task, completed=done)
+
+    def phase(self, name: str) -> None:
+        self.progress.update(self.task, description=name, total=None)
+
+
+def _progress_bar(size: int | None):  # noqa: ANN202 - a context manager yielding _ImportProgress or None
     import contextlib
 
     @contextlib.contextmanager
@@ -260,7 +274,7 @@ def _progress_bar(size: int | None):  # noqa: ANN202 - a context manager yieldin
             BarColumn,
             DownloadColumn,
             Progress,
-            TimeRemainingColumn,
+            TimeElapsedColumn,
             TransferSpeedColumn,
         )
 
@@ -268,10 +282,9 @@ def _progress_bar(size: int | None):  # noqa: ANN202 - a context manager yieldin
 
         with Progress(
             "[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-            TimeRemainingColumn(), console=error_console(), transient=True,
+            TimeElapsedColumn(), console=error_console(), transient=True,
         ) as progress:
-            task = progress.add_task("importing", total=size)
-            yield lambda done: progress.update(task, completed=done)
+            yield _ImportProgress(progress, progress.add_task("reading", total=size))
 
     return bar()
 

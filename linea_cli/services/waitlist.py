@@ -382,6 +382,7 @@ def import_waitlist(
     errors_file: str | None = None,
     on_invalid: Callable[[csvio.InvalidRow], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
+    on_phase: Callable[[str], None] | None = None,
 ) -> ImportSummary:
     """Load a CSV into the waitlist in one transaction: COPY to a temporary table, then set-based SQL.
 
@@ -413,6 +414,8 @@ def import_waitlist(
         raise ImportRejected(_rejection(stats, summary.rows), hint=_rejection_hint(errors_file))
     if stats.valid == 0:
         return summary
+    if on_phase is not None:
+        on_phase("writing")  # the file is read; the set-based statements take the rest of the time
     if stats.valid > 10_000:
         session.execute(sa.text(f"ANALYZE {_STAGE}"))
     savepoint = session.begin_nested() if dry_run else None
