@@ -432,6 +432,9 @@ def import_waitlist(
         INSERT INTO waitlist_entries (id, email, event_id, user_id, status, created_at, updated_at)
         SELECT {_IMPORT_ID}, i.email, :event_id, u.id, coalesce(i.status, 'PENDING'), coalesce(date_trunc('milliseconds', i.created_at AT TIME ZONE 'UTC'), :now), :now
         FROM {_STAGE} AS i LEFT JOIN users AS u ON u.email = i.email AND u.deleted_at IS NULL
+        -- Entries already on the list are dropped by one anti-join (a re-import is cheap); ON CONFLICT
+        -- still catches the file's own duplicates and sign-ups committed meanwhile.
+        WHERE NOT EXISTS (SELECT 1 FROM waitlist_entries AS w WHERE w.event_id = :event_id AND w.email = i.email)
         ORDER BY i.line
         ON CONFLICT (email, event_id) DO NOTHING
     """), params).rowcount
