@@ -130,7 +130,8 @@ def read_records(source: BinaryIO, *, delimiter: str = ",") -> Iterator[tuple[in
         if first and fields and fields[0].startswith("\ufeff"):
             fields[0] = fields[0][1:]
         first = False
-        if fields and (len(fields) > 1 or fields[0].strip()):
+        # Blank lines and rows of empty cells (spreadsheets write ",,," rows) are not records.
+        if fields and (fields[0].strip() or any(cell.strip() for cell in fields[1:])):
             yield start, fields
 
 

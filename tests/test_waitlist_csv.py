@@ -74,6 +74,13 @@ def test_quoted_newline_in_a_name_keeps_line_numbers(linea: CliRun, db: Database
     assert emails(db, event) == ["ann@example.com", "bo@example.com"]
 
 
+def test_blank_lines_and_empty_rows_are_not_records(linea: CliRun, db: Database, tmp_path: Path) -> None:
+    event = make_event(db)
+    path = write(tmp_path / "blank.csv", "email,status\n\nann@example.com,\n,\n , \nbo@example.com,PENDING\n,,\n\n")
+    result = summary(linea("waitlist", "import", event["slug"], path, "--json"))
+    assert (result["rows"], result["inserted"], result["invalid"]) == (2, 2, 0)
+
+
 def test_stdin_and_unknown_columns(linea: CliRun, db: Database) -> None:
     event = make_event(db)
     result = linea("waitlist", "import", event["slug"], "-", "--json", input="EMAIL,Phone,name\nann@example.com,123,Ann\n")
