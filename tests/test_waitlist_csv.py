@@ -407,3 +407,49 @@ def test_interrupted_import_leaves_the_waitlist_as_before(db: Database, database
         time.sleep(0.05)
     assert emails(db, event) == ["before@example.com"]
     assert db.count("audit_logs") == 0
+
+
+def test_progress_bar_only_on_a_terminal_for_large_files(db: Database, database_url, tmp_path: Path) -> None:  # noqa: ANN001
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    from linea_cli.cli.waitlist import PROGRESS_THRESHOLD
+    from tests.harness import ROOT, plain_url
+
+    event = make_event(db)
+    path = tmp_path / "big.csv"
+    with path.open("w", encoding="utf-8") as handle:
+        handle.write("email\n")
+        n = 0
+        while handle.tell() <= PROGRESS_THRESHOLD:
+            handle.write(f"someone.with.a.longer.address.{n}@example.com\n")
+            n += 1
+    env = {**os.environ, "LINEA_DATABASE_URL": plain_url(database_url), "LINEA_DATA_DIR": str(tmp_path)}
+    env.pop("LINEA_ACTOR", None)
+    env.pop("NO_COLOR", None)
+    command = [sys.executable, "-m", "linea_cli", "waitlist", "import", event["slug"], str(path), "--json"]
+
+    primary, secondary = pty.openpty()
+    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=secondary)
+    os.close(secondary)
+    terminal = b""
+    while True:
+        try:
+            data = os.read(primary, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        terminal += data
+    stdout, _ = process.communicate(timeout=120)
+    os.close(primary)
+    assert process.returncode == 0, terminal
+    assert json.loads(stdout)["inserted"] == n  # stdout stays pure data
+    assert b"reading" in terminal and b"MB" in terminal
+
+    db.execute("DELETE FROM waitlist_entries")
+    piped = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, timeout=120)
+    assert piped.returncode == 0
+    assert b"reading" not in piped.stderr  # no bar when stderr is not a terminal

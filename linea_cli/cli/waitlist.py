@@ -155,7 +155,7 @@ def promote(
             chosen,
         )
         return
-    render(result.promoted, ("email", "status", "created_at"), chosen, title="Promoted")
+    render(result.promoted, ("email", "status", "created_at"), chosen, title="Promoted entries")
     places = "unlimited" if result.capacity is None else str(result.places_left)
     say(f"promoted {len(result.promoted)} on {result.event}; places left: {places}; still pending: {result.pending_left}")
 
@@ -226,7 +226,7 @@ def import_(
         say(f"line {row.line}: {row.reason}")
     if summary.invalid > len(summary.first_invalid):
         say(f"... and {summary.invalid - len(summary.first_invalid)} more invalid rows" + (f" (see {errors_file})" if errors_file else ""))
-    render_record(summary.counts(), chosen_format(fmt, as_json), title="Import (dry run, nothing written)" if dry_run else "Import")
+    render_record(summary.counts(), chosen_format(fmt, as_json), title="Import (dry run)" if dry_run else "Import")
 
 
 def _open_errors_file(path: str):  # noqa: ANN202 - a context manager of a csv writer
