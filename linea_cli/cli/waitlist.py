@@ -18,7 +18,7 @@ from linea_cli.cli.options import (
     LimitOption,
     chosen_format,
 )
-from linea_cli.db.models import WaitlistStatus
+from linea_cli.enums import WaitlistStatus
 from linea_cli.output import OutputFormat, render, render_record, say, warn
 
 app = typer.Typer(help="Manage event waitlists: add, promote, import and export.", no_args_is_help=True)
