@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -175,6 +176,7 @@ def main() -> int:
         db.close()
     finally:
         server.cleanup()
+        shutil.rmtree(workdir, ignore_errors=True)  # the generated CSV and the exports
 
     def rate(run: Run) -> str:
         return f"{rows / run.seconds:,.0f} rows/s"
