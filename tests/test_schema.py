@@ -176,7 +176,9 @@ def _long_ago():  # noqa: ANN202
 
 
 def test_single_head() -> None:
-    assert len(migrate.script_directory().get_heads()) == 1
+    from linea_cli.db.revision import HEAD_REVISION
+
+    assert migrate.script_directory().get_heads() == [HEAD_REVISION]
 
 
 def test_upgrade_from_base_to_head_then_every_step_down_and_up(linea: CliRun, empty_database_url: URL) -> None:

@@ -109,15 +109,23 @@ def open_database(*, require_schema: bool = True) -> Database:
 
 
 def ensure_schema_current(database: Database) -> None:
-    from linea_cli.db import migrate
+    from sqlalchemy import text
+
     from linea_cli.db.engine import check_server_version
+    from linea_cli.db.revision import HEAD_REVISION
 
     with database.engine.connect() as connection:
         check_server_version(connection, database.target)
-    current_revision = migrate.current_revision(database)
-    head = migrate.head_revision()
-    if current_revision == head:
+        has_version_table = connection.execute(text("SELECT to_regclass('alembic_version') IS NOT NULL")).scalar()
+        current_revision = (
+            connection.execute(text("SELECT version_num FROM alembic_version")).scalar() if has_version_table else None
+        )
+    if current_revision == HEAD_REVISION:
         return
+    # Behind, ahead or empty: only now is Alembic worth loading.
+    from linea_cli.db import migrate
+
+    head = migrate.head_revision()
     if database.is_embedded and current_revision in migrate.known_revisions():
         from linea_cli.output import say
 
