@@ -1,0 +1,58 @@
+"""The embedded default: no URL configured, a real server started on first use, migrated, managed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.harness import CliRun
+
+
+@pytest.fixture
+def embedded(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> CliRun:
+    import tempfile
+
+    # Short: the server's Unix socket lives in the data directory.
+    data_dir = Path(tempfile.mkdtemp(prefix="linea-emb-"))
+    for key in ("LINEA_DATABASE_URL", "LINEA_MIGRATION_DATABASE_URL", "LINEA_ACTOR"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+    run = CliRun(env={"LINEA_DATABASE_URL": "", "LINEA_DATA_DIR": str(data_dir), "NO_COLOR": "1"})
+    yield run
+    run("db", "server", "stop")
+
+
+def test_first_use_starts_migrates_and_stays_running(embedded: CliRun) -> None:
+    status = json.loads(embedded("db", "server", "status", "--json").stdout)
+    assert status["running"] is False and status["initialized"] is False
+
+    listing = embedded("events", "list", "--json")
+    assert json.loads(listing.stdout) == {"items": [], "next_cursor": None}
+    assert "started the embedded PostgreSQL server" in listing.stderr
+    assert "migrated the embedded database" in listing.stderr
+
+    status = json.loads(embedded("db", "server", "status", "--json").stdout)
+    assert status["running"] is True and status["pid"]
+    database = json.loads(embedded("db", "status", "--json").stdout)
+    assert database["mode"] == "embedded" and database["at_head"] is True
+
+    # Left running: the next command neither starts nor migrates anything.
+    again = embedded("events", "list")
+    assert "started" not in again.stderr and "migrated" not in again.stderr
+
+
+def test_reset_needs_no_question_on_the_embedded_server(embedded: CliRun) -> None:
+    embedded("db", "seed", "--users", "3", "--events", "1", "--waitlist", "2", "--sessions", "1")
+    embedded("db", "reset")
+    counts = json.loads(embedded("db", "status", "--json").stdout)["row_counts"]
+    assert counts["users"] == 0 and counts["events"] == 0
+
+
+def test_stop_and_start(embedded: CliRun) -> None:
+    embedded("db", "server", "start")
+    assert json.loads(embedded("db", "server", "status", "--json").stdout)["running"] is True
+    assert "stopped" in embedded("db", "server", "stop").stderr
+    assert json.loads(embedded("db", "server", "status", "--json").stdout)["running"] is False
+    assert "not running" in embedded("db", "server", "stop").stderr
