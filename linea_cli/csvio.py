@@ -385,11 +385,13 @@ def copy_out_csv(session: Any, query: str, params: dict[str, Any], out: BinaryIO
     """
     from psycopg import sql
 
-    statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv, ENCODING 'UTF8')").format(
-        sql.SQL(query).format(**{key: sql.Literal(value) for key, value in params.items()})
-    )
+    selected = sql.SQL(query).format(**{key: sql.Literal(value) for key, value in params.items()})
+    # Take the query's table locks with an ordinary statement first: a lock wait inside the COPY's
+    # start would happen while run_copy holds Ctrl-C back, leaving linea deaf to it meanwhile.
+    driver_connection(session).execute(sql.SQL("SELECT 1 FROM ({}) AS take_locks LIMIT 0").format(selected))
     buffer = bytearray(",".join(header).encode() + b"\r\n")
     write = out.write
+    statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv, ENCODING 'UTF8')").format(selected)
 
     def stream(copy: Any) -> int:
         count = 0

@@ -144,3 +144,59 @@ def test_a_server_restart_mid_command_is_exit_5_and_writes_nothing(
     assert process.returncode == 5, stderr
     assert len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr
     assert db.count("users") == 0 and db.count("waitlist_entries") == 0
+
+
+def _wait_until_blocked(db: Database, application_name: str, timeout: float = 60) -> None:
+    """Until linea's backend waits on a lock that the test holds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if db.scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = :name AND wait_event_type = 'Lock'",
+            name=application_name,
+        ):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{application_name} never waited on the lock")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signals_during_import_export_and_purge_leave_everything_as_before(
+    sig: signal.Signals, db: Database, database_url: URL, direct_database_url: URL, tmp_path
+) -> None:  # noqa: ANN001
+    """Each command is held on a lock, signalled, and must exit 143/130 having changed nothing."""
+    from tests.factories import days_from_now, make_event, make_session, make_user, make_waitlist_entry
+
+    code = 143 if sig is signal.SIGTERM else 130
+    event = make_event(db, slug="held")
+    make_waitlist_entry(db, event=event, email="before@example.com")
+    user = make_user(db)
+    expired = [make_session(db, user=user, expires_at=days_from_now(-1)) for _ in range(3)]
+    csv_in = tmp_path / "in.csv"
+    csv_in.write_text("email\nnew1@example.com\nnew2@example.com\n")
+    target = tmp_path / "out" / "list.csv"
+    target.parent.mkdir()
+    commands = {
+        "waitlist import": (["waitlist", "import", "held", str(csv_in)], "waitlist_entries"),
+        "waitlist export": (["waitlist", "export", "held", "-o", str(target)], "waitlist_entries"),
+        "sessions purge": (["sessions", "purge"], "sessions"),
+    }
+    for name, (args, table) in commands.items():
+        audit_rows = db.count("audit_logs")
+        with psycopg.connect(libpq_conninfo(direct_database_url)) as holder:
+            holder.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+            process = subprocess.Popen(
+                [sys.executable, "-m", "linea_cli", *args],
+                env={**__import__("os").environ, "LINEA_DATABASE_URL": plain_url(database_url),
+                     "LINEA_DATA_DIR": str(tmp_path), "LINEA_LOCK_TIMEOUT": "60s"},
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            )
+            _wait_until_blocked(db, f"linea/{name}")
+            process.send_signal(sig)
+            stdout, stderr = process.communicate(timeout=60)
+            holder.rollback()
+        assert process.returncode == code, f"{name}: {stderr}"
+        assert "rolled back" in stderr and "Traceback" not in stderr, name
+        assert db.count("audit_logs") == audit_rows, name
+    assert {r.email for r in db.all("SELECT email FROM waitlist_entries")} == {"before@example.com"}
+    assert db.count("sessions") == len(expired)
+    assert list(target.parent.iterdir()) == []  # no target, no temporary file beside it
