@@ -1,9 +1,12 @@
 """Alembic environment: linea's models, and a connection or URL handed over by linea itself.
 
 linea passes an open connection in `config.attributes["connection"]` (online) or a URL in
-`config.attributes["url"]` (offline `--sql`); the URL never goes through alembic.ini, whose
-configparser would choke on a `%` in a password. Run from the repository root, plain `alembic`
-falls back to linea's settings (LINEA_MIGRATION_DATABASE_URL, LINEA_DATABASE_URL or embedded).
+`config.attributes["url"]` (offline `--sql`), and a snapshot of the database's catalog in
+`config.attributes["catalog"]` from which the revisions plan their DDL (linea_cli.db.ddl); the
+URL never goes through alembic.ini, whose configparser would choke on a `%` in a password.
+Run migrations with `linea db upgrade/downgrade`, not with the plain `alembic` command.
+
+linea's version table lives in the `linea` schema, out of the platform's `public`.
 """
 
 from __future__ import annotations
@@ -12,16 +15,14 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import linea_cli.db.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from linea_cli.db.catalog import LINEA_SCHEMA, VERSION_TABLE
 
 config = context.config
 target_metadata = SQLModel.metadata
 
-# Objects linea creates on purpose that the models do not describe.
-IGNORED_TABLES = {"alembic_version"}
-
 
 def include_object(obj, name, type_, reflected, compare_to):  # noqa: ANN001
-    return not (type_ == "table" and name in IGNORED_TABLES)
+    return not (type_ == "table" and name == VERSION_TABLE)
 
 
 def _configure(**kwargs: object) -> None:
@@ -30,7 +31,9 @@ def _configure(**kwargs: object) -> None:
         include_object=include_object,
         compare_type=True,
         compare_server_default=True,
+        # Each revision commits on its own, so that CREATE INDEX CONCURRENTLY can run between them.
         transaction_per_migration=True,
+        version_table_schema=LINEA_SCHEMA,
         **kwargs,
     )
 
@@ -38,10 +41,7 @@ def _configure(**kwargs: object) -> None:
 def run_migrations_offline() -> None:
     url = config.attributes.get("url")
     if url is None:
-        from linea_cli.config import load_settings
-        from linea_cli.db.engine import resolve_url
-
-        url = resolve_url(load_settings(), for_migrations=True, start_embedded=False)
+        raise SystemExit("print linea's migration SQL with `linea db upgrade --sql`")
     _configure(url=url, literal_binds=True, dialect_opts={"paramstyle": "named"})
     with context.begin_transaction():
         context.run_migrations()
@@ -49,20 +49,11 @@ def run_migrations_offline() -> None:
 
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
-    if connection is not None:
-        _configure(connection=connection)
-        with context.begin_transaction():
-            context.run_migrations()
-        return
-
-    from linea_cli.config import load_settings
-    from linea_cli.db.engine import Database
-
-    database = Database.open(load_settings(), command="alembic", for_migrations=True)
-    with database.engine.connect() as connection:
-        _configure(connection=connection)
-        with context.begin_transaction():
-            context.run_migrations()
+    if connection is None:
+        raise SystemExit("run linea's migrations with `linea db upgrade`")
+    _configure(connection=connection)
+    with context.begin_transaction():
+        context.run_migrations()
 
 
 if context.is_offline_mode():

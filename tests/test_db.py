@@ -78,7 +78,7 @@ def test_doctor_passes_on_a_healthy_database(linea: CliRun) -> None:
 
 
 def test_doctor_fails_when_an_index_is_missing(linea: CliRun, db: Database) -> None:
-    db.execute("DROP INDEX idx_sessions_expires_at")
+    db.execute("DROP INDEX sessions_expires_at_idx")  # Prisma's name; the data model calls it idx_sessions_expires_at
     result = linea("db", "doctor", "--json", exit_code=5)
     checks = {check["check"]: check for check in json.loads(result.stdout)}
     assert checks["indexes present"]["status"] == "fail"
@@ -106,6 +106,23 @@ def test_reset_of_an_external_database_needs_force(linea: CliRun, db: Database) 
     result = linea("db", "reset", "--force", input="wrong-name\n", exit_code=1)
     assert db.count("users") == 3
     del result, database_name
+
+
+def test_a_downgrade_that_drops_tables_holding_rows_needs_confirmation(linea: CliRun, db: Database) -> None:
+    linea("db", "seed", "--users", "3", "--events", "1", "--waitlist", "2", "--sessions", "1")
+    # Undoing linea's indexes drops no table: no confirmation.
+    linea("db", "downgrade", "d7ddba488c9c")
+    assert db.scalar("SELECT to_regclass('public.idx_users_role')") is None
+    linea("db", "upgrade")
+    result = linea("db", "downgrade", "base", exit_code=6)
+    assert "drops users" in result.stderr and "--force" in result.stderr
+    linea("db", "downgrade", "--", "-3", exit_code=6)
+    linea("db", "downgrade", "base", "--force", exit_code=1)  # no terminal, no --yes
+    linea("db", "downgrade", "base", "--force", input="wrong-name\n", exit_code=1)
+    assert db.count("users") == 3
+    linea("db", "downgrade", "base", "--force", "--yes")
+    assert db.scalar("SELECT to_regclass('public.users')") is None
+    assert db.scalar("SELECT count(*) FROM pg_namespace WHERE nspname = 'linea'") == 0
 
 
 def test_reset_rebuilds_an_empty_schema_at_head(linea: CliRun, db: Database) -> None:

@@ -1,7 +1,8 @@
 """linea's schema is the one Prisma expects, and the migrations behave.
 
 One database is built from Prisma's own DDL, one with `linea db upgrade`; their catalogs must be
-equal but for the differences listed here on purpose.
+equal, names included, but for what linea adds on purpose: its indexes (linea_cli.db.indexes),
+the audit log's append-only triggers, and its bookkeeping in the `linea` schema.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from sqlmodel import SQLModel
 
 import linea_cli.db.models  # noqa: F401
 from linea_cli.db import migrate
+from linea_cli.db.indexes import DATA_MODEL_INDEXES as DATA_MODEL_INDEX_SPECS
+from linea_cli.db.indexes import LINEA_INDEXES
 from tests.harness import CliRun, plain_url
 
 REFERENCE = Path(__file__).parent / "reference"
@@ -25,15 +28,9 @@ SHARED_DOCS = Path(__file__).resolve().parents[2] / "shared" / "docs"
 DATA_MODEL_INDEXES = set(REFERENCE.joinpath("data_model_index_names.txt").read_text().split())
 
 # What linea adds on purpose, beyond Prisma's DDL.
-LINEA_EXTRA_TABLES = {"alembic_version"}
-LINEA_TRIGGERS = {
-    ("users", "users_set_updated_at"),
-    ("events", "events_set_updated_at"),
-    ("venues", "venues_set_updated_at"),
-    ("waitlist_entries", "waitlist_entries_set_updated_at"),
-    ("sessions", "sessions_set_updated_at"),
-}
-LINEA_FUNCTIONS = {"linea_set_updated_at"}
+LINEA_TRIGGERS = {("audit_logs", "audit_logs_append_only"), ("audit_logs", "audit_logs_no_truncate")}
+LINEA_FUNCTIONS = {"audit_logs_append_only", "audit_logs_no_truncate"}
+LINEA_TABLES = {"alembic_version", "objects"}
 
 
 def catalog(url: URL) -> dict[str, object]:
@@ -75,6 +72,11 @@ def catalog(url: URL) -> dict[str, object]:
             "functions": rows(
                 "SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public'"
             ),
+            "linea_functions": rows(
+                "SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'linea'"
+            ),
+            "linea_tables": rows("SELECT tablename FROM pg_tables WHERE schemaname = 'linea'"),
+            "schemas": rows("SELECT nspname FROM pg_namespace WHERE nspname IN ('public', 'linea')"),
             "types": rows(
                 "SELECT t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
                 "WHERE n.nspname = 'public' AND t.typtype = 'e'"
@@ -109,67 +111,42 @@ def test_reference_copies_match_the_shared_contract() -> None:
 
 
 def test_tables_columns_and_enums_match_prisma(prisma_catalog: dict, linea_catalog: dict) -> None:
-    linea_tables = {t for (t,) in linea_catalog["tables"]} - LINEA_EXTRA_TABLES
-    assert linea_tables == {t for (t,) in prisma_catalog["tables"]}
-    linea_columns = [c for c in linea_catalog["columns"] if c[0] not in LINEA_EXTRA_TABLES]
-    assert linea_columns == prisma_catalog["columns"]
+    # Nothing of linea's in public: Prisma sees only the tables it knows.
+    assert linea_catalog["tables"] == prisma_catalog["tables"]
+    assert linea_catalog["columns"] == prisma_catalog["columns"]
     assert linea_catalog["enums"] == prisma_catalog["enums"]
     assert linea_catalog["types"] == prisma_catalog["types"]
+    assert {t for (t,) in linea_catalog["linea_tables"]} == LINEA_TABLES
 
 
 def test_constraints_and_unique_indexes_match_prisma(prisma_catalog: dict, linea_catalog: dict) -> None:
-    linea_constraints = [c for c in linea_catalog["constraints"] if c[0] not in LINEA_EXTRA_TABLES]
     # Primary keys, foreign keys with their ON DELETE / ON UPDATE actions: equal, names included.
-    assert linea_constraints == prisma_catalog["constraints"]
-    assert _without_extra(linea_catalog["unique_indexes"]) == prisma_catalog["unique_indexes"]
+    assert linea_catalog["constraints"] == prisma_catalog["constraints"]
+    assert linea_catalog["unique_indexes"] == prisma_catalog["unique_indexes"]
 
 
-def _without_extra(rows: list[tuple]) -> list[tuple]:
-    return [row for row in rows if row[0] not in LINEA_EXTRA_TABLES]
-
-
-def test_plain_indexes_use_the_data_model_names_and_cover_prisma(prisma_catalog: dict, linea_catalog: dict) -> None:
+def test_indexes_are_prismas_by_name_plus_linea_additions(prisma_catalog: dict, linea_catalog: dict) -> None:
     linea_plain = {name: (table, definition) for table, name, definition in linea_catalog["plain_indexes"]}
-    # Every data-model name exists, and linea has no other non-unique index.
-    assert set(linea_plain) == DATA_MODEL_INDEXES
-    # Every Prisma @@index is covered by an index on the same table and columns...
-    covered = set(linea_plain.values())
-    for table, name, definition in prisma_catalog["plain_indexes"]:
-        assert (table, definition) in covered, f"Prisma's {name} has no counterpart"
-    # ...and never twice under two names.
-    assert len(covered) == len(linea_plain)
+    prisma_plain = {name: (table, definition) for table, name, definition in prisma_catalog["plain_indexes"]}
+    additions = {spec.name: (spec.table, spec.definition) for spec in LINEA_INDEXES}
+    assert linea_plain == prisma_plain | additions
+    # linea never holds two non-unique indexes with the same definition.
+    assert len(set(linea_plain.values())) == len(linea_plain)
 
 
-def test_only_linea_triggers_and_functions_are_added(prisma_catalog: dict, linea_catalog: dict) -> None:
+def test_every_data_model_index_exists_by_definition(linea_catalog: dict) -> None:
+    plain = {(table, definition) for table, _, definition in linea_catalog["plain_indexes"]}
+    unique = {(table, re.sub(r"^.* USING ", "", definition)) for table, _, definition in linea_catalog["unique_indexes"]}
+    for spec in DATA_MODEL_INDEX_SPECS:
+        assert (spec.table, spec.definition) in plain | unique, f"{spec.name} is not satisfied"
+    assert {spec.name for spec in DATA_MODEL_INDEX_SPECS} == DATA_MODEL_INDEXES
+
+
+def test_only_the_audit_triggers_are_added_and_functions_live_in_linea(prisma_catalog: dict, linea_catalog: dict) -> None:
     assert prisma_catalog["statement_triggers"] == []
-    assert set(linea_catalog["statement_triggers"]) == LINEA_TRIGGERS | _audit_triggers(linea_catalog)
-    assert {f for (f,) in linea_catalog["functions"]} == LINEA_FUNCTIONS | _audit_functions(linea_catalog)
-
-
-def _audit_triggers(snapshot: dict) -> set[tuple]:
-    """Append-only triggers on audit_logs (a later migration) are listed by their table."""
-    return {row for row in snapshot["statement_triggers"] if row[0] == "audit_logs"}
-
-
-def _audit_functions(snapshot: dict) -> set[str]:
-    return {f for (f,) in snapshot["functions"] if f.startswith("linea_audit")}
-
-
-def test_updated_at_trigger_backs_up_raw_sql_writers(db) -> None:  # noqa: ANN001
-    from tests.factories import make_user
-
-    user = make_user(db, updated_at=_long_ago())
-    db.execute("UPDATE users SET name = 'Renamed' WHERE id = :id", id=user["id"])
-    assert db.scalar("SELECT updated_at > :then FROM users WHERE id = :id", id=user["id"], then=_long_ago())
-    # A writer that sets updated_at itself keeps its value.
-    db.execute("UPDATE users SET name = 'Again', updated_at = :at WHERE id = :id", id=user["id"], at=_long_ago())
-    assert db.scalar("SELECT updated_at FROM users WHERE id = :id", id=user["id"]) == _long_ago()
-
-
-def _long_ago():  # noqa: ANN202
-    from datetime import datetime
-
-    return datetime(2020, 1, 1, 12, 0, 0)
+    assert set(linea_catalog["statement_triggers"]) == LINEA_TRIGGERS
+    assert linea_catalog["functions"] == []
+    assert {f for (f,) in linea_catalog["linea_functions"]} == LINEA_FUNCTIONS
 
 
 # --- migrations: what pytest-alembic's standard tests prove ---------------------------------
@@ -197,7 +174,7 @@ def test_upgrade_from_base_to_head_then_every_step_down_and_up(linea: CliRun, em
         assert catalog(empty_database_url) == before[revisions[index]], f"{revisions[index]} is not up/down consistent"
         linea(*url, "db", "downgrade", down_to)
     leftovers = catalog(empty_database_url)
-    assert {t for (t,) in leftovers["tables"]} <= {"alembic_version"}
+    assert leftovers["tables"] == [] and leftovers["schemas"] == [("public",)]
     assert leftovers["types"] == [] and leftovers["functions"] == [] and leftovers["statement_triggers"] == []
 
 
@@ -218,7 +195,3 @@ def test_models_and_migrations_agree(database_url: URL) -> None:
     engine.dispose()
     assert differences == []
 
-
-def test_every_data_model_index_exists_after_upgrade(db) -> None:  # noqa: ANN001
-    names = {name for (name,) in db.all("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")}
-    assert DATA_MODEL_INDEXES <= names

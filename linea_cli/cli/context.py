@@ -111,15 +111,16 @@ def open_database(*, require_schema: bool = True) -> Database:
 def ensure_schema_current(database: Database) -> None:
     from sqlalchemy import text
 
+    from linea_cli.db.catalog import current_linea_revision
     from linea_cli.db.engine import check_server_version
     from linea_cli.db.revision import HEAD_REVISION
 
     with database.engine.connect() as connection:
         check_server_version(connection, database.target)
-        has_version_table = connection.execute(text("SELECT to_regclass('alembic_version') IS NOT NULL")).scalar()
-        current_revision = (
-            connection.execute(text("SELECT version_num FROM alembic_version")).scalar() if has_version_table else None
-        )
+        current_revision = current_linea_revision(connection)
+        platform_tables = current_revision is None and connection.execute(
+            text("SELECT to_regclass('public.users') IS NOT NULL")
+        ).scalar()
     if current_revision == HEAD_REVISION:
         return
     # Behind, ahead or empty: only now is Alembic worth loading.
@@ -132,13 +133,17 @@ def ensure_schema_current(database: Database) -> None:
         migrate.upgrade(database, "head", stdout=sys.stderr)
         say(f"migrated the embedded database to {head}")
         return
-    if current_revision is None:
+    hint = "run `linea db upgrade`"
+    if platform_tables:
+        problem = "holds the platform's tables, which linea has not adopted yet"
+        hint = "review with `linea db upgrade --sql`, then run `linea db upgrade` (it adds indexes and triggers only)"
+    elif current_revision is None:
         problem = "has no linea schema"
     elif current_revision not in migrate.known_revisions():
         problem = f"is at revision {current_revision}, which this linea does not know (is linea older than the database?)"
     else:
         problem = f"is at revision {current_revision}, behind {head}"
-    raise DatabaseUnavailable(f"{database.target} {problem}", hint="run `linea db upgrade`")
+    raise DatabaseUnavailable(f"{database.target} {problem}", hint=hint)
 
 
 @contextmanager

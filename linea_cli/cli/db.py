@@ -23,6 +23,28 @@ def _lock_policy():  # noqa: ANN202  (the type lives behind a lazy import)
 
 
 SqlOption = Annotated[bool, typer.Option("--sql", help="Print the SQL instead of running it (for review).")]
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="Allow destroying data on a server other than the embedded one.")
+]
+
+
+def _confirm_destruction(database, what: str, *, force: bool, yes: bool) -> None:  # noqa: ANN001
+    """Off the embedded server: --force, then the database name typed at the prompt (or --yes)."""
+    from linea_cli.errors import InvalidInput, PermissionDenied
+
+    name = database.url.database or ""
+    if not force:
+        raise PermissionDenied(
+            f"refusing: this {what} in {database.target}, which is not the embedded server",
+            hint="pass --force, and type the database name when asked (or --force --yes in scripts)",
+        )
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise InvalidInput(f"this {what} in {database.target} and needs confirmation: pass --force --yes")
+    typed = typer.prompt(f"This {what} in {database.target}. Type the database name", err=True)
+    if typed != name:
+        raise InvalidInput(f"{typed!r} is not {name!r}; nothing was changed")
 
 
 @app.command()
@@ -37,23 +59,36 @@ def upgrade(
     from linea_cli.db import migrate
 
     database = state().database(for_migrations=True)
-    migrate.upgrade(database, revision, sql=sql, locks=_lock_policy(), on_retry=warn)
+    migrate.upgrade(
+        database, revision, sql=sql, locks=_lock_policy(), on_retry=warn, on_note=lambda note: say(f"note: {note}")
+    )
     if not sql:
         say(f"{database.target} is at {migrate.current_revision(database)}")
 
 
 @app.command()
 def downgrade(
-    revision: Annotated[str, typer.Argument(help="Target revision, or 'base' to remove the schema.")],
+    revision: Annotated[str, typer.Argument(help="Target revision, or 'base' to remove what linea added.")],
     sql: SqlOption = False,
+    force: ForceOption = False,
+    yes: YesOption = False,
 ) -> None:
     """Migrate the database down to REVISION.
+
+    On a database linea adopted from the platform only linea's indexes, triggers and bookkeeping
+    go; the platform's tables and rows stay. Where linea made the tables, a downgrade that would
+    drop tables holding rows on a server other than the embedded one needs the confirmation
+    `db reset` asks for.
 
     Example: linea db downgrade base --sql
     """
     from linea_cli.db import migrate
 
     database = state().database(for_migrations=True)
+    if not sql and not database.is_embedded:
+        doomed = migrate.tables_dropped_with_rows(database, revision)
+        if doomed:
+            _confirm_destruction(database, f"drops {', '.join(doomed)} with their rows", force=force, yes=yes)
     migrate.downgrade(database, revision, sql=sql, locks=_lock_policy(), on_retry=warn)
     if not sql:
         say(f"{database.target} is at {migrate.current_revision(database) or 'base'}")
@@ -112,7 +147,7 @@ def doctor(fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False) 
 
 @app.command()
 def reset(
-    force: Annotated[bool, typer.Option("--force", help="Allow a reset of a server other than the embedded one.")] = False,
+    force: ForceOption = False,
     yes: YesOption = False,
 ) -> None:
     """Drop every table and rebuild the schema at head (all data is lost).
@@ -122,23 +157,11 @@ def reset(
 
     Example: linea db reset
     """
-    from linea_cli.errors import InvalidInput, PermissionDenied
     from linea_cli.services import database as database_service
 
     database = state().database(for_migrations=True)
     if not database.is_embedded:
-        name = database.url.database or ""
-        if not force:
-            raise PermissionDenied(
-                f"refusing to reset {database.target}: it is not the embedded server",
-                hint="pass --force, and type the database name when asked (or --yes in scripts)",
-            )
-        if not yes:
-            if not sys.stdin.isatty():
-                raise InvalidInput("a reset of an external database needs confirmation: pass --force --yes")
-            typed = typer.prompt(f"This deletes every row in {database.target}. Type the database name", err=True)
-            if typed != name:
-                raise InvalidInput(f"{typed!r} is not {name!r}; nothing was changed")
+        _confirm_destruction(database, "deletes every row", force=force, yes=yes)
     database_service.reset_schema(database, locks=_lock_policy())
     say(f"{database.target} was reset to an empty schema at head")
 

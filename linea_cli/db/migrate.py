@@ -12,12 +12,22 @@ from typing import TextIO
 import psycopg
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
+from linea_cli.db.catalog import (
+    BASELINE_CREATED,
+    LINEA_SCHEMA,
+    PLATFORM_TABLES,
+    VERSION_TABLE,
+    Catalog,
+    current_linea_revision,
+    read_catalog,
+)
+from linea_cli.db.ddl import OUTSIDE_TRANSACTION_MARK, Statement, plan_index
 from linea_cli.db.engine import Database
+from linea_cli.db.indexes import LINEA_INDEXES
 from linea_cli.errors import DatabaseUnavailable, InvalidInput
 
 
@@ -54,7 +64,12 @@ def known_revisions() -> set[str | None]:
 
 def current_revision(database: Database) -> str | None:
     with database.engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        return current_linea_revision(connection)
+
+
+def read_database_catalog(database: Database) -> Catalog:
+    with database.engine.connect() as connection:
+        return read_catalog(connection)
 
 
 @dataclass(frozen=True)
@@ -126,8 +141,10 @@ def upgrade(
     stdout: TextIO | None = None,
     locks: LockPolicy | None = None,
     on_retry: Callable[[str], None] = lambda message: None,
+    on_note: Callable[[str], None] = lambda message: None,
 ) -> None:
-    _run(database, "upgrade", revision, sql=sql, stdout=stdout, locks=locks or LockPolicy(), on_retry=on_retry)
+    """Migrate up; on a database the platform made, adopt it first if it matches the data model."""
+    _run(database, "upgrade", revision, sql=sql, stdout=stdout, locks=locks or LockPolicy(), on_retry=on_retry, on_note=on_note)
 
 
 def downgrade(
@@ -139,7 +156,47 @@ def downgrade(
     locks: LockPolicy | None = None,
     on_retry: Callable[[str], None] = lambda message: None,
 ) -> None:
+    """Migrate down, removing only what linea added (on an adopted database, never a platform table)."""
     _run(database, "downgrade", revision, sql=sql, stdout=stdout, locks=locks or LockPolicy(), on_retry=on_retry)
+
+
+def check_adoptable(catalog: Catalog, database: Database, on_note: Callable[[str], None]) -> None:
+    """Refuse, naming every difference, a platform database linea cannot work with; note the rest."""
+    if catalog.baseline is not None or catalog.version_in_public or not catalog.has_platform_tables:
+        return
+    from linea_cli.db.platform import compare_with_data_model
+
+    with database.engine.connect() as connection:
+        comparison = compare_with_data_model(connection)
+    if comparison.problems:
+        raise DatabaseUnavailable(
+            f"{database.target} holds the platform's tables, but not as the data model has them: "
+            + "; ".join(comparison.problems),
+            hint="nothing was changed; fix the schema with the platform's migrations, then run `linea db upgrade`",
+        )
+    for note in comparison.notes:
+        on_note(note)
+
+
+def tables_dropped_with_rows(database: Database, revision: str) -> list[str]:
+    """The platform tables holding rows that a downgrade to `revision` would drop (linea-made only)."""
+    catalog = read_database_catalog(database)
+    if catalog.baseline != BASELINE_CREATED or not _undoes_baseline(current_revision(database), revision):
+        return []
+    return [table for table in PLATFORM_TABLES if catalog.holds_rows(table)]
+
+
+def _undoes_baseline(current: str | None, target: str) -> bool:
+    if current is None:
+        return False
+    scripts = script_directory()
+    base = next(script.revision for script in scripts.walk_revisions() if script.down_revision is None)
+    if target == "base":
+        return True
+    if target.startswith("-") and target[1:].isdigit():
+        chain = [script.revision for script in scripts.iterate_revisions(current, "base")]
+        return int(target[1:]) >= len(chain) and base in chain
+    return False
 
 
 def _run(
@@ -151,26 +208,14 @@ def _run(
     stdout: TextIO | None,
     locks: LockPolicy,
     on_retry: Callable[[str], None],
+    on_note: Callable[[str], None] = lambda message: None,
 ) -> None:
     _validate_revision(revision)
-    config = alembic_config(stdout)
-    run = command.upgrade if direction == "upgrade" else command.downgrade
-    if sql:
-        if direction == "downgrade" and ":" not in revision:
-            current = current_revision(database) or "base"
-            revision = f"{current}:{revision}"
-        # Offline SQL needs only the dialect; the URL never carries the password into alembic.
-        config.attributes["url"] = database.url.set(password=None)
-        run(config, revision, sql=True)
-        return
+    out = stdout or sys.stdout
     timeout_ms = locks.first_timeout_ms
     for attempt in range(1, locks.attempts + 1):
         try:
-            # All pending revisions run in this one transaction: a failure leaves the schema as it was.
-            with database.engine.begin() as connection:
-                connection.execute(text("SELECT set_config('lock_timeout', :t, true)"), {"t": f"{timeout_ms}ms"})
-                config.attributes["connection"] = connection
-                run(config, revision)
+            _attempt(database, direction, revision, sql=sql, out=out, timeout_ms=timeout_ms, on_note=on_note)
             return
         except OperationalError as exc:
             if not isinstance(exc.orig, psycopg.errors.LockNotAvailable):
@@ -179,7 +224,113 @@ def _run(
                 raise DatabaseUnavailable(
                     f"migration gave up after {attempt} attempts: another session holds a lock it needs "
                     f"(last wait {timeout_ms} ms)",
-                    hint="find it in pg_stat_activity (or retry when traffic is lower); nothing was changed",
+                    hint="find it in pg_stat_activity (or retry when traffic is lower); "
+                    "each completed step is kept and the next `linea db upgrade` carries on",
                 ) from exc
             on_retry(f"a table is locked by another session; retrying with lock_timeout {timeout_ms * 2} ms")
             timeout_ms *= 2
+
+
+def _attempt(
+    database: Database,
+    direction: str,
+    revision: str,
+    *,
+    sql: bool,
+    out: TextIO,
+    timeout_ms: int,
+    on_note: Callable[[str], None],
+) -> None:
+    catalog = read_database_catalog(database)
+    if direction == "upgrade":
+        check_adoptable(catalog, database, on_note)
+    config = alembic_config(out)
+    config.attributes.update(catalog=catalog, lock_timeout_ms=timeout_ms)
+    run = command.upgrade if direction == "upgrade" else command.downgrade
+    prelude = _layout_statements(catalog)
+    current = current_revision(database)
+    if sql:
+        _print_statements(out, prelude, timeout_ms)
+        if ":" not in revision and current is not None:
+            revision = f"{current}:{revision}"
+        # Offline SQL needs only the dialect; the URL never carries the password into alembic.
+        config.attributes["url"] = database.url.set(password=None)
+        run(config, revision, sql=True)
+        if direction == "downgrade" and _to_base(revision):
+            _print_statements(out, _FORGET_LINEA, timeout_ms)
+        if direction == "upgrade":
+            _print_planned(out, _index_repairs(catalog), timeout_ms)
+        return
+    if prelude:
+        _execute(database, prelude, timeout_ms)
+    # A connection outside any transaction: each revision runs in a transaction of its own, and
+    # CONCURRENTLY index builds run between them (linea_cli.db.ddl).
+    with database.engine.connect() as connection:
+        config.attributes["connection"] = connection
+        run(config, revision)
+    if direction == "downgrade" and _to_base(revision):
+        _execute(database, _FORGET_LINEA, timeout_ms)
+    if direction == "upgrade":
+        _execute_planned(database, _index_repairs(read_database_catalog(database)), timeout_ms)
+
+
+def _index_repairs(catalog: Catalog) -> list[Statement]:
+    """Rebuild what an interrupted CONCURRENTLY build left invalid (or someone dropped) since its revision ran."""
+    repairs: list[Statement] = []
+    for spec in LINEA_INDEXES:
+        existing = catalog.indexes.get(spec.name)
+        if catalog.owns_index(spec.name) and (existing is None or not existing.valid):
+            repairs.extend(plan_index(catalog, spec))
+    return repairs
+
+
+def _to_base(revision: str) -> bool:
+    return revision.rsplit(":", 1)[-1] == "base"
+
+
+# linea's bookkeeping lives in its own schema; a database made before that keeps its version
+# table in public until its next upgrade moves it.
+def _layout_statements(catalog: Catalog) -> list[str]:
+    statements = []
+    if not catalog.has_linea_schema:
+        statements.append(f"CREATE SCHEMA IF NOT EXISTS {LINEA_SCHEMA}")
+    if catalog.version_in_public and not catalog.version_in_linea:
+        statements.append(f"ALTER TABLE public.{VERSION_TABLE} SET SCHEMA {LINEA_SCHEMA}")
+    return statements
+
+
+_FORGET_LINEA = [f"DROP TABLE IF EXISTS {LINEA_SCHEMA}.{VERSION_TABLE}", f"DROP SCHEMA IF EXISTS {LINEA_SCHEMA}"]
+
+
+def _print_statements(out: TextIO, statements: list[str], timeout_ms: int) -> None:
+    if not statements:
+        return
+    out.write(f"BEGIN;\n\nSET LOCAL lock_timeout = '{timeout_ms}ms';\n\n")
+    for statement in statements:
+        out.write(f"{statement};\n\n")
+    out.write("COMMIT;\n\n")
+
+
+def _print_planned(out: TextIO, statements: list[Statement], timeout_ms: int) -> None:
+    for statement in statements:
+        if statement.outside_transaction:
+            out.write(f"{OUTSIDE_TRANSACTION_MARK}\nSET lock_timeout = '{timeout_ms}ms';\n\n{statement.sql};\n\n")
+        else:
+            _print_statements(out, [statement.sql], timeout_ms)
+
+
+def _execute_planned(database: Database, statements: list[Statement], timeout_ms: int) -> None:
+    for statement in statements:
+        if not statement.outside_transaction:
+            _execute(database, [statement.sql], timeout_ms)
+            continue
+        with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text(f"SET lock_timeout = '{timeout_ms}ms'"))
+            connection.execute(text(statement.sql))
+
+
+def _execute(database: Database, statements: list[str], timeout_ms: int) -> None:
+    with database.engine.begin() as connection:
+        connection.execute(text("SELECT set_config('lock_timeout', :t, true)"), {"t": f"{timeout_ms}ms"})
+        for statement in statements:
+            connection.execute(text(statement))

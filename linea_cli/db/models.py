@@ -1,8 +1,8 @@
 """SQLModel tables: exactly the platform's data model, as Prisma creates it.
 
 Names follow ../shared/docs/prisma-reference/prisma_ddl.sql (tables, columns, enum types,
-`<table>_pkey`, `<table>_<cols>_key`, `<table>_<col>_fkey`); the non-unique indexes carry the
-`idx_` names of the data model's "Performance Indexes". Timestamps are TIMESTAMP(3) holding UTC
+`<table>_pkey`, `<table>_<cols>_key`, `<table>_<col>_fkey`, `<table>_<cols>_idx`); the indexes
+linea adds beyond Prisma's carry the data model's `idx_` names (linea_cli.db.indexes). Timestamps are TIMESTAMP(3) holding UTC
 without a zone: linea converts at its edges (see linea_cli.timeutil).
 """
 
@@ -17,13 +17,14 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import TIMESTAMP as PG_TIMESTAMP
 from sqlmodel import Field, SQLModel
 
+from linea_cli.db.indexes import LINEA_INDEXES, PRISMA_INDEXES
 from linea_cli.enums import EventStatus, UserRole, WaitlistStatus
 
 NAMING_CONVENTION = {
     "pk": "%(table_name)s_pkey",
     "fk": "%(table_name)s_%(column_0_name)s_fkey",
     "uq": "%(table_name)s_%(column_0_N_name)s_key",
-    "ix": "idx_%(table_name)s_%(column_0_N_name)s",
+    "ix": "%(table_name)s_%(column_0_N_name)s_idx",
 }
 SQLModel.metadata.naming_convention = NAMING_CONVENTION
 
@@ -39,6 +40,18 @@ USER_ROLE = _pg_enum(UserRole)
 EVENT_STATUS = _pg_enum(EventStatus)
 WAITLIST_STATUS = _pg_enum(WaitlistStatus)
 TIMESTAMP = PG_TIMESTAMP(precision=3, timezone=False)
+
+
+def _indexes(table: str) -> tuple[sa.Index, ...]:
+    """Prisma's indexes and linea's additions on `table`, as a database linea creates has them."""
+    indexes = []
+    for spec in (*PRISMA_INDEXES, *LINEA_INDEXES):
+        if spec.table != table:
+            continue
+        inner = spec.definition.split("(", 1)[1].rsplit(")", 1)[0]
+        elements = [sa.text(part) if "(" in part else part for part in (p.strip() for p in inner.split(", "))]
+        indexes.append(sa.Index(spec.name, *elements, unique=spec.unique))
+    return tuple(indexes)
 
 
 def _id() -> Any:
@@ -79,12 +92,7 @@ def _foreign_key(name: str, target: str, *, nullable: bool) -> Any:
 
 class User(SQLModel, table=True):
     __tablename__ = "users"
-    __table_args__ = (
-        sa.Index("users_email_key", "email", unique=True),
-        sa.Index("idx_users_email", "email"),
-        sa.Index("idx_users_role", "role"),
-        sa.Index("idx_users_deleted_at", "deleted_at"),
-    )
+    __table_args__ = _indexes("users")
 
     id: str = _id()
     email: str = _text("email")
@@ -116,15 +124,7 @@ class Venue(SQLModel, table=True):
 
 class Event(SQLModel, table=True):
     __tablename__ = "events"
-    __table_args__ = (
-        sa.Index("events_slug_key", "slug", unique=True),
-        sa.Index("idx_events_slug", "slug"),
-        sa.Index("idx_events_start_date", "start_date"),
-        sa.Index("idx_events_status", "status"),
-        sa.Index("idx_events_owner_id", "owner_id"),
-        sa.Index("idx_events_venue_id", "venue_id"),
-        sa.Index("idx_events_deleted_at", "deleted_at"),
-    )
+    __table_args__ = _indexes("events")
 
     id: str = _id()
     title: str = _text("title")
@@ -150,12 +150,7 @@ class Event(SQLModel, table=True):
 
 class WaitlistEntry(SQLModel, table=True):
     __tablename__ = "waitlist_entries"
-    __table_args__ = (
-        sa.Index("waitlist_entries_email_event_id_key", "email", "event_id", unique=True),
-        sa.Index("idx_waitlist_entries_event_id", "event_id"),
-        sa.Index("idx_waitlist_entries_email", "email"),
-        sa.Index("idx_waitlist_entries_status", "status"),
-    )
+    __table_args__ = _indexes("waitlist_entries")
 
     id: str = _id()
     email: str = _text("email")
@@ -172,12 +167,7 @@ class WaitlistEntry(SQLModel, table=True):
 
 class Session(SQLModel, table=True):
     __tablename__ = "sessions"
-    __table_args__ = (
-        sa.Index("sessions_token_key", "token", unique=True),
-        sa.Index("idx_sessions_token", "token"),
-        sa.Index("idx_sessions_expires_at", "expires_at"),
-        sa.Index("idx_sessions_user_id", "user_id"),
-    )
+    __table_args__ = _indexes("sessions")
 
     id: str = _id()
     user_id: str = _foreign_key("user_id", "users.id", nullable=False)
@@ -191,11 +181,7 @@ class Session(SQLModel, table=True):
 
 class AuditLog(SQLModel, table=True):
     __tablename__ = "audit_logs"
-    __table_args__ = (
-        sa.Index("idx_audit_logs_resource", "resource", "resource_id"),
-        sa.Index("idx_audit_logs_user_id", "user_id"),
-        sa.Index("idx_audit_logs_created_at", "created_at"),
-    )
+    __table_args__ = _indexes("audit_logs")
 
     id: str = _id()
     action: str = _text("action")

@@ -5,4 +5,4 @@ cost a third of a second per command. tests/test_schema.py fails when a new migr
 and this is not updated.
 """
 
-HEAD_REVISION = "d7ddba488c9c"
+HEAD_REVISION = "5f3c8e1a7b20"

@@ -7,22 +7,33 @@ from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
-from sqlmodel import SQLModel
 
 from linea_cli.db import migrate
+from linea_cli.db.catalog import BASELINE_ADOPTED, Catalog, read_catalog
 from linea_cli.db.engine import MINIMUM_SERVER_VERSION, Database, server_version_num
+from linea_cli.db.indexes import DATA_MODEL_INDEXES, LINEA_INDEXES
 from linea_cli.db.models import TABLES_IN_DEPENDENCY_ORDER
+from linea_cli.errors import PermissionDenied
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 
 
-def expected_index_names() -> dict[str, str]:
-    """{index name: table} for every index the models declare (unique and performance)."""
-    names: dict[str, str] = {}
-    for table in SQLModel.metadata.sorted_tables:
-        for index in table.indexes:
-            names[str(index.name)] = table.name
-    return names
+def schema_owner(catalog: Catalog) -> dict[str, Any]:
+    """Who made the platform's tables, and what linea keeps in the database."""
+    prisma = catalog.prisma_migrations
+    if catalog.baseline == BASELINE_ADOPTED:
+        owner = "prisma (adopted by linea)"
+    elif catalog.baseline is not None or catalog.version_in_public:
+        owner = "linea"
+    elif catalog.has_platform_tables:
+        owner = "prisma (not adopted yet)" if prisma else "unknown (not adopted yet)"
+    else:
+        owner = "none"
+    return {
+        "schema_owner": owner,
+        "prisma_migrations": prisma[0] if prisma else None,
+        "last_prisma_migration": prisma[1] if prisma else None,
+    }
 
 
 def _existing_tables(connection: Connection) -> set[str]:
@@ -46,6 +57,7 @@ def status(database: Database) -> dict[str, Any]:
     with database.engine.connect() as connection:
         version = connection.execute(text("SHOW server_version")).scalar_one()
         counts = row_counts(connection)
+        catalog = read_catalog(connection)
     current = migrate.current_revision(database)
     head = migrate.head_revision()
     pending = migrate.pending_revisions(current) if current in migrate.known_revisions() else []
@@ -53,6 +65,7 @@ def status(database: Database) -> dict[str, Any]:
         "url": database.display_url,
         "mode": "embedded" if database.is_embedded else "external",
         "server_version": version,
+        **schema_owner(catalog),
         "current_revision": current,
         "head_revision": head,
         "at_head": current == head,
@@ -90,7 +103,26 @@ def doctor(database: Database) -> list[Check]:
                 f"at head {head}" if current == head else f"at {current or 'no revision'}, head is {head}: run `linea db upgrade`",
             )
         )
-        checks.extend(_index_checks(connection))
+        catalog = read_catalog(connection)
+        owner = schema_owner(catalog)
+        prisma = (
+            f"; {owner['prisma_migrations']} Prisma migrations, the last {owner['last_prisma_migration']}"
+            if owner["prisma_migrations"] is not None else ""
+        )
+        checks.append(Check("schema owner", OK, f"{owner['schema_owner']}{prisma}; linea at {current or 'no revision'}"))
+        if catalog.has_platform_tables:
+            from linea_cli.db.platform import compare_with_data_model
+
+            comparison = compare_with_data_model(connection)
+            checks.append(
+                Check(
+                    "data model",
+                    FAIL if comparison.problems else OK,
+                    "; ".join(comparison.problems) if comparison.problems
+                    else "tables, columns, enums and keys match" + (f" ({'; '.join(comparison.notes)})" if comparison.notes else ""),
+                )
+            )
+        checks.extend(_index_checks(connection, catalog))
         existing = _existing_tables(connection)
         if "sessions" in existing:
             expired = connection.execute(
@@ -117,48 +149,55 @@ def doctor(database: Database) -> list[Check]:
     return checks
 
 
-def _index_checks(connection: Connection) -> list[Check]:
-    expected = expected_index_names()
-    rows = connection.execute(
-        text(
-            "SELECT i.relname AS name, x.indisvalid AS valid, coalesce(s.idx_scan, 0) AS scans "
-            "FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
-            "JOIN pg_namespace n ON n.oid = i.relnamespace "
-            "LEFT JOIN pg_stat_user_indexes s ON s.indexrelid = x.indexrelid "
-            "WHERE n.nspname = current_schema()"
-        )
-    ).mappings().all()
-    found = {row["name"]: row for row in rows}
-    missing = sorted(set(expected) - set(found))
-    invalid = sorted(name for name in expected if name in found and not found[name]["valid"])
-    unused = sorted(
-        name for name in expected if name in found and found[name]["scans"] == 0 and not name.endswith("_pkey")
+def _index_checks(connection: Connection, catalog: Catalog) -> list[Check]:
+    """The data model's indexes and linea's, each counted by its definition, not its name."""
+    wanted = [*DATA_MODEL_INDEXES, *(spec for spec in LINEA_INDEXES if spec not in DATA_MODEL_INDEXES)]
+    missing = [spec.name for spec in wanted if catalog.equivalent(spec) is None]
+    invalid = sorted(index.name for index in catalog.indexes.values() if not index.valid)
+    scans = dict(
+        connection.execute(
+            text("SELECT indexrelname, idx_scan FROM pg_stat_user_indexes WHERE schemaname = 'public'")
+        ).all()
     )
-    checks = [
+    unused = sorted(
+        index.name for index in catalog.indexes.values()
+        if index.valid and not index.unique and scans.get(index.name, 0) == 0 and catalog.owns_index(index.name)
+    )
+    return [
         Check(
             "indexes present",
             FAIL if missing else OK,
-            f"missing: {', '.join(missing)}" if missing else f"all {len(expected)} expected indexes exist",
+            f"missing (run `linea db upgrade`): {', '.join(missing)}" if missing
+            else f"all {len(wanted)} data-model and linea indexes exist, each once by definition",
         ),
         Check(
             "indexes valid",
             FAIL if invalid else OK,
-            f"invalid (rebuild with REINDEX): {', '.join(invalid)}" if invalid else "no invalid index",
+            f"invalid, left by an interrupted build (`linea db upgrade` rebuilds linea's): {', '.join(invalid)}"
+            if invalid else "no invalid index",
         ),
-    ]
-    checks.append(
         Check(
             "unused indexes",
             WARN if unused else OK,
-            (f"{len(unused)} never scanned since statistics were reset: {', '.join(unused)}" if unused else "every index has been used"),
-        )
-    )
-    return checks
+            f"{len(unused)} of linea's never scanned since statistics were reset: {', '.join(unused)}" if unused
+            else "every index of linea's has been used",
+        ),
+    ]
 
 
 def reset_schema(database: Database, *, locks: migrate.LockPolicy | None = None) -> None:
-    """Drop everything in the public schema and build it again at head."""
+    """Drop everything in the public schema and linea's, and build it again at head.
+
+    Never on a database whose tables the platform made: linea does not drop what it did not create.
+    """
     with database.engine.begin() as connection:
+        catalog = read_catalog(connection)
+        if catalog.adopted or (catalog.has_platform_tables and catalog.baseline is None and not catalog.version_in_public):
+            raise PermissionDenied(
+                f"refusing to reset {database.target}: its tables belong to the platform (Prisma Migrate), not to linea",
+                hint="linea never drops the platform's tables; use the platform's own tooling (prisma migrate reset)",
+            )
+        connection.execute(text("DROP SCHEMA IF EXISTS linea CASCADE"))
         connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
         connection.execute(text("CREATE SCHEMA public"))
     migrate.upgrade(database, "head", locks=locks)

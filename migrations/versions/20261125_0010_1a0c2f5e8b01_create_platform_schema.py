@@ -1,10 +1,11 @@
-"""create the platform schema: six tables, three enum types, indexes, updated_at triggers
+"""the platform schema: six tables and three enum types, exactly as Prisma Migrate creates them
 
-The DDL is Prisma Migrate's (../shared/docs/prisma-reference/prisma_ddl.sql) with one deliberate
-difference: non-unique indexes carry the data model's `idx_` names instead of Prisma's `_idx`
-names, and the data model's extra indexes (role, deleted_at, owner_id, ...) are created too.
-The `updated_at` trigger backs up writers that forget the column (raw SQL, psql sessions); it
-leaves a value the writer set alone, so Prisma's and linea's own timestamps win.
+The DDL is Prisma Migrate's (../shared/docs/prisma-reference/prisma_ddl.sql), names included, so
+that a database linea creates and one Prisma created look the same to Prisma. On a database that
+already holds the platform's tables (made by Prisma Migrate), this revision creates nothing: it
+records that linea adopted the schema, after linea_cli.db.platform found it matches the data
+model. Either way linea.objects remembers who made the tables, and a downgrade drops them only
+if linea did.
 
 Revision ID: 1a0c2f5e8b01
 Revises:
@@ -13,14 +14,14 @@ Create Date: 2026-11-25 00:10:00
 
 from collections.abc import Sequence
 
-from alembic import op
+from linea_cli.db import ddl
+from linea_cli.db.catalog import BASELINE_ADOPTED, BASELINE_CREATED, OBJECTS_TABLE, PLATFORM_TABLES
+from linea_cli.db.indexes import PRISMA_INDEXES
 
 revision: str = "1a0c2f5e8b01"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-TABLES_WITH_UPDATED_AT = ("users", "events", "venues", "waitlist_entries", "sessions")
 
 UPGRADE = [
     """CREATE TYPE "UserRole" AS ENUM ('VISITOR', 'OWNER', 'ADMIN')""",
@@ -109,30 +110,21 @@ UPGRADE = [
         "created_at" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
         CONSTRAINT "audit_logs_pkey" PRIMARY KEY ("id")
     )""",
-    # Unique indexes, named as Prisma names them.
+    # Indexes, named as Prisma names them (linea's additions come in a later revision).
     """CREATE UNIQUE INDEX "users_email_key" ON "users"("email")""",
     """CREATE UNIQUE INDEX "events_slug_key" ON "events"("slug")""",
+    """CREATE INDEX "events_slug_idx" ON "events"("slug")""",
+    """CREATE INDEX "events_start_date_idx" ON "events"("start_date")""",
+    """CREATE INDEX "events_status_idx" ON "events"("status")""",
+    """CREATE INDEX "waitlist_entries_event_id_idx" ON "waitlist_entries"("event_id")""",
+    """CREATE INDEX "waitlist_entries_email_idx" ON "waitlist_entries"("email")""",
     """CREATE UNIQUE INDEX "waitlist_entries_email_event_id_key" ON "waitlist_entries"("email", "event_id")""",
     """CREATE UNIQUE INDEX "sessions_token_key" ON "sessions"("token")""",
-    # Performance indexes, named as the data model names them.
-    """CREATE INDEX "idx_users_email" ON "users"("email")""",
-    """CREATE INDEX "idx_users_role" ON "users"("role")""",
-    """CREATE INDEX "idx_users_deleted_at" ON "users"("deleted_at")""",
-    """CREATE INDEX "idx_events_slug" ON "events"("slug")""",
-    """CREATE INDEX "idx_events_start_date" ON "events"("start_date")""",
-    """CREATE INDEX "idx_events_status" ON "events"("status")""",
-    """CREATE INDEX "idx_events_owner_id" ON "events"("owner_id")""",
-    """CREATE INDEX "idx_events_venue_id" ON "events"("venue_id")""",
-    """CREATE INDEX "idx_events_deleted_at" ON "events"("deleted_at")""",
-    """CREATE INDEX "idx_waitlist_entries_event_id" ON "waitlist_entries"("event_id")""",
-    """CREATE INDEX "idx_waitlist_entries_email" ON "waitlist_entries"("email")""",
-    """CREATE INDEX "idx_waitlist_entries_status" ON "waitlist_entries"("status")""",
-    """CREATE INDEX "idx_sessions_token" ON "sessions"("token")""",
-    """CREATE INDEX "idx_sessions_expires_at" ON "sessions"("expires_at")""",
-    """CREATE INDEX "idx_sessions_user_id" ON "sessions"("user_id")""",
-    """CREATE INDEX "idx_audit_logs_resource" ON "audit_logs"("resource", "resource_id")""",
-    """CREATE INDEX "idx_audit_logs_user_id" ON "audit_logs"("user_id")""",
-    """CREATE INDEX "idx_audit_logs_created_at" ON "audit_logs"("created_at")""",
+    """CREATE INDEX "sessions_token_idx" ON "sessions"("token")""",
+    """CREATE INDEX "sessions_expires_at_idx" ON "sessions"("expires_at")""",
+    """CREATE INDEX "audit_logs_resource_resource_id_idx" ON "audit_logs"("resource", "resource_id")""",
+    """CREATE INDEX "audit_logs_user_id_idx" ON "audit_logs"("user_id")""",
+    """CREATE INDEX "audit_logs_created_at_idx" ON "audit_logs"("created_at")""",
     # Foreign keys, with Prisma's names and actions.
     """ALTER TABLE "events" ADD CONSTRAINT "events_owner_id_fkey" FOREIGN KEY ("owner_id")
        REFERENCES "users"("id") ON DELETE RESTRICT ON UPDATE CASCADE""",
@@ -146,20 +138,6 @@ UPGRADE = [
        REFERENCES "users"("id") ON DELETE RESTRICT ON UPDATE CASCADE""",
     """ALTER TABLE "audit_logs" ADD CONSTRAINT "audit_logs_user_id_fkey" FOREIGN KEY ("user_id")
        REFERENCES "users"("id") ON DELETE SET NULL ON UPDATE CASCADE""",
-    """
-    CREATE FUNCTION linea_set_updated_at() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        IF NEW.updated_at IS NOT DISTINCT FROM OLD.updated_at THEN
-            NEW.updated_at := now() AT TIME ZONE 'UTC';
-        END IF;
-        RETURN NEW;
-    END
-    $$""",
-    *(
-        f"""CREATE TRIGGER "{table}_set_updated_at" BEFORE UPDATE ON "{table}"
-            FOR EACH ROW EXECUTE FUNCTION linea_set_updated_at()"""
-        for table in TABLES_WITH_UPDATED_AT
-    ),
 ]
 
 DOWNGRADE = [
@@ -170,7 +148,6 @@ DOWNGRADE = [
     'DROP TABLE "events"',
     'DROP TABLE "venues"',
     'DROP TABLE "users"',
-    "DROP FUNCTION linea_set_updated_at()",
     'DROP TYPE "WaitlistStatus"',
     'DROP TYPE "EventStatus"',
     'DROP TYPE "UserRole"',
@@ -178,10 +155,28 @@ DOWNGRADE = [
 
 
 def upgrade() -> None:
-    for statement in UPGRADE:
-        op.execute(statement)
+    ddl.begin()
+    catalog = ddl.catalog()
+    statements: list[str | ddl.Statement] = [ddl.CREATE_OBJECTS_TABLE]
+    adopting = catalog.has_platform_tables
+    if not adopting:
+        statements.extend(UPGRADE)
+        for table in PLATFORM_TABLES:
+            catalog.planned_table(table)
+        for spec in PRISMA_INDEXES:
+            catalog.planned_index(spec)
+    statements.append(ddl.baseline_marker(created=not adopting))
+    catalog.objects.add(("baseline", BASELINE_ADOPTED if adopting else BASELINE_CREATED))
+    ddl.apply(statements)
 
 
 def downgrade() -> None:
-    for statement in DOWNGRADE:
-        op.execute(statement)
+    ddl.begin()
+    catalog = ddl.catalog()
+    # Only tables linea created are ever dropped: on an adopted database they are the platform's.
+    statements = list(DOWNGRADE) if catalog.baseline == BASELINE_CREATED else []
+    statements.append(f"DROP TABLE {OBJECTS_TABLE}")
+    if catalog.baseline == BASELINE_CREATED:
+        catalog.tables.clear()
+    catalog.objects.clear()
+    ddl.apply(statements)

@@ -10,7 +10,8 @@ transaction-local setting `linea.audit_scrub` to `on` (set_config(..., true)), w
 transaction. Even then rows are never removed: DELETE and TRUNCATE are refused whatever the
 setting, and the scrub may not change which row is which (id, action, resource, created_at).
 
-INSERT stays free: every change linea makes appends a row, and `db seed` only inserts.
+INSERT stays free: every change linea makes appends a row, and `db seed` only inserts. The
+functions live in linea's own schema, out of the platform's `public`.
 
 Revision ID: d7ddba488c9c
 Revises: 1a0c2f5e8b01
@@ -19,7 +20,7 @@ Create Date: 2026-11-25 12:00:00
 
 from collections.abc import Sequence
 
-from alembic import op
+from linea_cli.db import ddl
 
 revision: str = "d7ddba488c9c"
 down_revision: str | None = "1a0c2f5e8b01"
@@ -28,7 +29,7 @@ depends_on: str | Sequence[str] | None = None
 
 UPGRADE = [
     """
-    CREATE FUNCTION linea_audit_logs_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+    CREATE FUNCTION linea.audit_logs_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         IF TG_OP = 'UPDATE' AND current_setting('linea.audit_scrub', true) = 'on' THEN
             IF NEW.id IS DISTINCT FROM OLD.id
@@ -47,9 +48,9 @@ UPGRADE = [
     $$""",
     """
     CREATE TRIGGER "audit_logs_append_only" BEFORE UPDATE OR DELETE ON "audit_logs"
-        FOR EACH ROW EXECUTE FUNCTION linea_audit_logs_append_only()""",
+        FOR EACH ROW EXECUTE FUNCTION linea.audit_logs_append_only()""",
     """
-    CREATE FUNCTION linea_audit_logs_no_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
+    CREATE FUNCTION linea.audit_logs_no_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         RAISE EXCEPTION 'audit_logs is append-only: TRUNCATE is not allowed'
             USING ERRCODE = 'insufficient_privilege';
@@ -57,22 +58,22 @@ UPGRADE = [
     $$""",
     """
     CREATE TRIGGER "audit_logs_no_truncate" BEFORE TRUNCATE ON "audit_logs"
-        FOR EACH STATEMENT EXECUTE FUNCTION linea_audit_logs_no_truncate()""",
+        FOR EACH STATEMENT EXECUTE FUNCTION linea.audit_logs_no_truncate()""",
 ]
 
 DOWNGRADE = [
     'DROP TRIGGER "audit_logs_no_truncate" ON "audit_logs"',
-    "DROP FUNCTION linea_audit_logs_no_truncate()",
+    "DROP FUNCTION linea.audit_logs_no_truncate()",
     'DROP TRIGGER "audit_logs_append_only" ON "audit_logs"',
-    "DROP FUNCTION linea_audit_logs_append_only()",
+    "DROP FUNCTION linea.audit_logs_append_only()",
 ]
 
 
 def upgrade() -> None:
-    for statement in UPGRADE:
-        op.execute(statement)
+    ddl.begin()
+    ddl.apply(UPGRADE)
 
 
 def downgrade() -> None:
-    for statement in DOWNGRADE:
-        op.execute(statement)
+    ddl.begin()
+    ddl.apply(DOWNGRADE)
