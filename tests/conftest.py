@@ -21,7 +21,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
-from tests.harness import CliRun, Database, admin_execute, make_cli_run
+from tests.harness import CliRun, Database, admin_execute, make_cli_run, plain_url
+from tests.platform import build_platform_database
 
 pytest_plugins: list[str] = []
 
@@ -129,6 +130,41 @@ def db(direct_database_url: URL) -> Iterator[Database]:
 def linea(database_url: URL, direct_database_url: URL, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRun:
     """Run `linea ...` in-process against the test database: linea("events", "list", exit_code=0)."""
     return make_cli_run(database_url, tmp_path, monkeypatch, migration_url=direct_database_url)
+
+
+# --- the platform's own database (tests/platform.py) -------------------------------------------
+
+
+@pytest.fixture
+def platform_url(empty_database_url: URL, direct_server_url: URL) -> URL:
+    """The platform's database, directly (no pooler): as production runs migrations."""
+    url = direct_server_url.set(database=empty_database_url.database)
+    build_platform_database(url)
+    return url
+
+
+@pytest.fixture
+def platform(linea: CliRun, platform_url: URL, empty_database_url: URL) -> CliRun:
+    """`linea` pointed at the platform's database: commands through the pooler, migrations direct."""
+    return CliRun(
+        env={**linea.env, "LINEA_DATABASE_URL": plain_url(empty_database_url),
+             "LINEA_MIGRATION_DATABASE_URL": plain_url(platform_url)},
+        secrets=linea.secrets + ((str(platform_url.password),) if platform_url.password else ()),
+    )
+
+
+@pytest.fixture
+def platform_db(platform_url: URL) -> Iterator[Database]:
+    database = Database(platform_url)
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def adopted(platform: CliRun) -> CliRun:
+    """The platform's database after `linea db upgrade` adopted it."""
+    platform("db", "upgrade")
+    return platform
 
 
 @pytest.fixture(scope="session")

@@ -29,10 +29,10 @@ CREATE TABLE "_prisma_migrations" (
 
 MIGRATION_NAMES = ("20250101093000_init", "20250302120000_event_video", "20250615081500_waitlist_status")
 
-VERA = {"id": "clv0vera00000001abcdefghi", "email": "Vera.Visitor@Example.com", "name": "Vera Visitor", "role": "VISITOR"}
-OLGA = {"id": "clv0olga00000002abcdefghi", "email": "Olga.Owner@Example.COM", "name": "Olga \x1b[31mOwner", "role": "OWNER"}
-ADAM = {"id": "clv0adam00000003abcdefghi", "email": "ADAM@example.com", "name": "Adam Admin", "role": "ADMIN"}
-MAL = {"id": "clv0mall00000004abcdefghi", "email": "mal@Example.com", "name": "Mal\x1b]0;PWNED\x07lory\x1b[2J", "role": "VISITOR"}
+VERA = {"id": "clv0usr100000001abcdefghi", "email": "Vera.Visitor@Example.com", "name": "Vera Visitor", "role": "VISITOR"}
+OLGA = {"id": "clv0usr200000002abcdefghi", "email": "Olga.Owner@Example.COM", "name": "Olga \x1b[31mOwner", "role": "OWNER"}
+ADAM = {"id": "clv0usr300000003abcdefghi", "email": "ADAM@example.com", "name": "Adam Admin", "role": "ADMIN"}
+MAL = {"id": "clv0usr400000004abcdefghi", "email": "mal@Example.com", "name": "Mal\x1b]0;PWNED\x07lory\x1b[2J", "role": "VISITOR"}
 PLATFORM_USERS = (VERA, OLGA, ADAM, MAL)
 
 VENUE_ID = "clv0venu00000001abcdefghi"

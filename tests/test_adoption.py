@@ -8,39 +8,17 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
-import pytest
 from sqlalchemy.engine import URL
 
 from linea_cli.db.indexes import DATA_MODEL_INDEXES, LINEA_INDEXES
 from tests.harness import CliRun, Database, admin_execute, libpq_conninfo, plain_url
-from tests.platform import MIGRATION_NAMES, build_platform_database
+from tests.platform import MIGRATION_NAMES
 from tests.test_schema import catalog
 
 REFERENCE = Path(__file__).parent / "reference"
-
-
-@pytest.fixture
-def platform_url(empty_database_url: URL) -> URL:
-    build_platform_database(empty_database_url)
-    return empty_database_url
-
-
-@pytest.fixture
-def platform(linea: CliRun, platform_url: URL) -> CliRun:
-    """`linea` pointed at the platform's database (for commands and migrations alike)."""
-    url = plain_url(platform_url)
-    return CliRun(env={**linea.env, "LINEA_DATABASE_URL": url, "LINEA_MIGRATION_DATABASE_URL": url}, secrets=linea.secrets)
-
-
-@pytest.fixture
-def platform_db(platform_url: URL) -> Iterator[Database]:
-    database = Database(platform_url)
-    yield database
-    database.close()
 
 
 def _rows(db: Database) -> dict[str, list]:
@@ -224,8 +202,8 @@ def test_the_platforms_inserts_go_through_while_linea_builds_an_index(
     url = plain_url(platform_url)
     upgrade = subprocess.Popen(
         [sys.executable, "-m", "linea_cli", "db", "upgrade"],
-        env={**os.environ, "LINEA_DATABASE_URL": url, "LINEA_DATA_DIR": str(tmp_path),
-             "LINEA_MIGRATION_LOCK_TIMEOUT": "10min"},
+        env={**os.environ, "LINEA_DATABASE_URL": url, "LINEA_MIGRATION_DATABASE_URL": url,
+             "LINEA_DATA_DIR": str(tmp_path), "LINEA_MIGRATION_LOCK_TIMEOUT": "10min"},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:

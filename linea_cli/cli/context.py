@@ -43,9 +43,17 @@ class CliState:
             # An explicit --database-url means that database for everything, migrations included.
             self._settings = load_settings(
                 database_url=self.database_url,
-                migration_database_url="" if self.database_url else None,
+                migration_database_url=self.database_url,
                 actor=self.actor_email,
             )
+            for name, value in (
+                ("--database-url / LINEA_DATABASE_URL", self._settings.database_url),
+                ("LINEA_MIGRATION_DATABASE_URL", self._settings.migration_database_url),
+            ):
+                if value is not None and not value.strip():
+                    raise InvalidInput(
+                        f"{name} is empty", hint="give a postgresql:// URL, or unset it to use the embedded server"
+                    )
             for raw in (self._settings.database_url, self._settings.migration_database_url):
                 if raw:
                     self.secrets.extend(_password_variants(raw, parse_database_url, secret_variants))
@@ -144,6 +152,26 @@ def ensure_schema_current(database: Database) -> None:
     else:
         problem = f"is at revision {current_revision}, behind {head}"
     raise DatabaseUnavailable(f"{database.target} {problem}", hint=hint)
+
+
+def require_admin_for(database: Database, action: str) -> None:
+    """Commands that change the schema: the system (no --as) or an ADMIN, checked before anything runs."""
+    from sqlalchemy import text
+
+    from linea_cli.errors import PermissionDenied
+    from linea_cli.services.actors import actor_reference, require_admin, resolve_actor
+
+    reference = actor_reference(state().settings().actor)
+    if reference is None:
+        return
+    with database.unit_of_work() as session:
+        if not session.execute(text("SELECT to_regclass('public.users') IS NOT NULL")).scalar():
+            raise PermissionDenied(
+                f"acting user {reference!r} cannot be checked: {database.target} has no users table yet",
+                hint="run it without --as / LINEA_ACTOR, as the system",
+            )
+        actor = resolve_actor(session, reference)
+    require_admin(actor, action)
 
 
 @contextmanager

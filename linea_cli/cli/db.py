@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from linea_cli.cli.context import open_database, state, transaction
+from linea_cli.cli.context import open_database, require_admin_for, state, transaction
 from linea_cli.cli.options import FormatOption, JsonOption, YesOption, chosen_format
 from linea_cli.output import Column, OutputFormat, render, render_record, say, warn
 
@@ -59,6 +59,8 @@ def upgrade(
     from linea_cli.db import migrate
 
     database = state().database(for_migrations=True)
+    if not sql:
+        require_admin_for(database, "migrate the database")
     migrate.upgrade(
         database, revision, sql=sql, locks=_lock_policy(), on_retry=warn, on_note=lambda note: say(f"note: {note}")
     )
@@ -85,6 +87,8 @@ def downgrade(
     from linea_cli.db import migrate
 
     database = state().database(for_migrations=True)
+    if not sql:
+        require_admin_for(database, "migrate the database")
     if not sql and not database.is_embedded:
         doomed = migrate.tables_dropped_with_rows(database, revision)
         if doomed:
@@ -160,6 +164,7 @@ def reset(
     from linea_cli.services import database as database_service
 
     database = state().database(for_migrations=True)
+    require_admin_for(database, "reset the database")
     if not database.is_embedded:
         _confirm_destruction(database, "deletes every row", force=force, yes=yes)
     database_service.reset_schema(database, locks=_lock_policy())

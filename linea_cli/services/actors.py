@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from linea_cli.db.models import User, UserRole
-from linea_cli.errors import PermissionDenied
+from linea_cli.errors import InvalidInput, PermissionDenied
+from linea_cli.services.emails import same_address
 
 
 @dataclass(frozen=True)
@@ -23,15 +25,37 @@ class Actor:
         return self.role is UserRole.ADMIN
 
 
-def resolve_actor(session: Session, email: str | None) -> Actor | None:
-    if not email:
+def actor_reference(reference: str | None) -> str | None:
+    """The acting user's reference as given, or None for the system; an empty one is an error."""
+    if reference is None:
         return None
-    normalized = email.strip()
-    user = session.exec(
-        select(User).where(User.email.ilike(normalized), User.deleted_at.is_(None))  # type: ignore[union-attr]
-    ).first()
-    if user is None:
-        raise PermissionDenied(f"acting user {normalized!r} does not exist or is deleted (--as / LINEA_ACTOR)")
+    text = reference.strip()
+    if not text:
+        raise InvalidInput(
+            "the acting user (--as / LINEA_ACTOR) is empty",
+            hint="name a user by email or id, or leave LINEA_ACTOR unset to act as the system",
+        )
+    return text
+
+
+def resolve_actor(session: Session, reference: str | None) -> Actor | None:
+    """The one live user named by exactly this address (any case) or id; None (unset) is the system.
+
+    An empty value is an error, never the system: a script's unset variable must get less power,
+    not more. Addresses are compared whole, never as a pattern (`%` would match anyone).
+    """
+    text = actor_reference(reference)
+    if text is None:
+        return None
+    users = session.exec(
+        select(User)
+        .where(sa.or_(same_address(User.email, text), User.id == text), User.deleted_at.is_(None))  # type: ignore[union-attr]
+        .limit(2)
+    ).all()
+    if len(users) != 1:
+        problem = "does not exist or is deleted" if not users else "is ambiguous (addresses that differ only in case)"
+        raise PermissionDenied(f"acting user {text!r} {problem} (--as / LINEA_ACTOR)")
+    user = users[0]
     return Actor(user_id=user.id, email=user.email, role=UserRole(user.role))
 
 

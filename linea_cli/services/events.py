@@ -24,6 +24,7 @@ from linea_cli.ids import new_id
 from linea_cli.services import audit
 from linea_cli.services.actors import Actor, require_admin, require_manager_of, require_role
 from linea_cli.services.pagination import Page, paginate
+from linea_cli.services.users import find_user
 from linea_cli.timeutil import parse_datetime, utc_now
 
 RESOURCE = "Event"
@@ -247,10 +248,10 @@ def _validate(values: dict[str, Any]) -> None:
 
 
 def _find_user(session: Session, reference: str) -> User | None:
-    text = reference.strip()
-    return session.execute(
-        sa.select(User).where(sa.or_(User.email == text.lower(), User.id == text))
-    ).scalar_one_or_none()
+    try:
+        return find_user(session, reference, include_deleted=True)
+    except NotFound:
+        return None
 
 
 def _eligible_owner(session: Session, reference: str) -> User:

@@ -205,13 +205,18 @@ def anonymize_person(session: Session, *, reference: str, actor: Actor | None) -
 
     - the user: email becomes `deleted-<id>@anonymized.invalid` (unique, derived from nothing
       personal), name cleared, soft-deleted; owned events stay and keep pointing at it;
-    - their sessions: revoked and expired now, so the next `sessions purge` deletes them;
-    - waitlist entries with their user id or their address (current or past): the placeholder
-      email, CANCELLED;
+    - their sessions: deleted (the platform stores raw JWTs, which carry the person's id and
+      address; sessions are not part of the audit trail);
+    - waitlist entries with their user id or their address (current or past, in any case): the
+      placeholder email, CANCELLED;
     - audit rows: on rows they made, ip_address and user_agent are cleared; in the metadata of
       rows made by them, about them, or mentioning their address, every occurrence of their
       addresses (past ones too), name, IP addresses and user agents is replaced. Rows are never
       removed; one ANONYMIZE row without personal data records the erasure.
+
+    A past address counts only where it still belongs to this person: one that another user holds
+    now is theirs, so entries and audit rows that merely mention it are left alone, as are entries
+    linked to another user's id; it is still scrubbed from this person's own rows.
 
     Running it again changes nothing and writes nothing (an address linea holds nothing about, for
     instance one already anonymized, is not an error: the goal state holds). The last ADMIN cannot
@@ -240,6 +245,8 @@ def anonymize_person(session: Session, *, reference: str, actor: Actor | None) -
         ).scalars():
             _collect_history(metadata, emails, names)
     emails = {email.lower() for email in emails if not email.lower().endswith("@" + ANONYMIZED_DOMAIN)}
+    held_by_others = _held_by_others(session, emails, user_id)
+    own_emails = emails - held_by_others
 
     # Everything below rewrites audit rows; the append-only trigger lets this transaction do so.
     session.execute(sa.text("SELECT set_config('linea.audit_scrub', 'on', true)"))
@@ -253,27 +260,32 @@ def anonymize_person(session: Session, *, reference: str, actor: Actor | None) -
             ips.update([ip] if ip else [])
             agents.update([agent] if agent else [])
 
-    entry_ids = list(session.execute(sa.select(entries.c.id).where(_entries_of(entries, user_id, emails))).scalars())
+    entry_ids = list(session.execute(sa.select(entries.c.id).where(_entries_of(entries, user_id, own_emails))).scalars())
     session_ids = list(
         session.execute(sa.select(sessions.c.id).where(sessions.c.user_id == user_id)).scalars() if user_id else []
     )
     related_ids = [i for i in [user_id, *session_ids, *entry_ids] if i]
 
-    patterns = _patterns(emails=emails, placeholder=placeholder, names=names, ips=ips, agents=agents)
+    # The person's own rows lose every address they ever had; rows found only because they mention
+    # an address lose only the addresses that are still this person's.
+    own_patterns = _patterns(emails=emails, placeholder=placeholder, names=names, ips=ips, agents=agents)
+    mention_patterns = _patterns(emails=own_emails, placeholder=placeholder, names=names, ips=ips, agents=agents)
     scrubbed_ids: set[str] = set()
     updates = []
     candidates = session.execute(
         sa.select(logs.c.id, logs.c.user_id, logs.c.resource_id, logs.c["metadata"]).where(
-            _audit_rows_of(logs, user_id, related_ids, emails)
+            _audit_rows_of(logs, user_id, related_ids, own_emails)
         )
     ).mappings()
-    addresses = [_email_pattern(email) for email in emails]
+    addresses = [_email_pattern(email) for email in own_emails]
     related = set(related_ids)
     for row in candidates:
-        if not (_related(row, user_id, related) or _mentions(row, addresses)):
+        is_related = _related(row, user_id, related)
+        if not (is_related or _mentions(row, addresses)):
             continue  # the address only as part of another one (ann@x.com in joann@x.com)
-        metadata = _scrub(row["metadata"], patterns)
-        resource_id = placeholder if row["resource_id"].lower() in emails else row["resource_id"]
+        metadata = _scrub(row["metadata"], own_patterns if is_related else mention_patterns)
+        erased = emails if is_related else own_emails
+        resource_id = placeholder if row["resource_id"].lower() in erased else row["resource_id"]
         if metadata != row["metadata"] or resource_id != row["resource_id"]:
             updates.append({"row_id": row["id"], "new_metadata": metadata, "new_resource_id": resource_id})
     if updates:
@@ -299,15 +311,7 @@ def anonymize_person(session: Session, *, reference: str, actor: Actor | None) -
 
     sessions_deleted = 0
     if user_id:
-        sessions_deleted = session.execute(
-            sa.update(sessions)
-            .where(sessions.c.user_id == user_id, sa.or_(sessions.c.deleted_at.is_(None), sessions.c.expires_at > now))
-            .values(
-                deleted_at=sa.func.coalesce(sessions.c.deleted_at, now),
-                expires_at=sa.func.least(sessions.c.expires_at, now),
-                updated_at=now,
-            )
-        ).rowcount
+        sessions_deleted = session.execute(sa.delete(sessions).where(sessions.c.user_id == user_id)).rowcount
 
     entries_changed = _anonymize_entries(session, entry_ids=entry_ids, placeholder=placeholder, now=now)
 
@@ -372,9 +376,24 @@ def _anonymize_entries(session: Session, *, entry_ids: list[str], placeholder: s
 
 
 def _entries_of(entries: sa.Table, user_id: str | None, emails: Iterable[str]) -> Any:
-    addresses = sorted(emails)
-    by_email = entries.c.email.in_(addresses) if addresses else sa.false()
+    """Entries linked to the user, or carrying one of the addresses (any case) and no other user's id."""
+    addresses = sorted({email.lower() for email in emails})
+    if not addresses:
+        return entries.c.user_id == user_id if user_id else sa.false()
+    unlinked_or_theirs = entries.c.user_id.is_(None) | (entries.c.user_id == user_id) if user_id else entries.c.user_id.is_(None)
+    by_email = sa.and_(sa.func.lower(entries.c.email).in_(addresses), unlinked_or_theirs)
     return sa.or_(entries.c.user_id == user_id, by_email) if user_id else by_email
+
+
+def _held_by_others(session: Session, emails: set[str], user_id: str | None) -> set[str]:
+    """Which of these addresses another user holds now (they are that user's, not this person's)."""
+    if not emails:
+        return set()
+    users = User.__table__
+    query = sa.select(sa.func.lower(users.c.email)).where(sa.func.lower(users.c.email).in_(sorted(emails)))
+    if user_id:
+        query = query.where(users.c.id != user_id)
+    return set(session.execute(query).scalars())
 
 
 def _audit_rows_of(logs: sa.Table, user_id: str | None, related_ids: list[str], emails: Iterable[str]) -> Any:

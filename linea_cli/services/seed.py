@@ -16,7 +16,7 @@ from sqlmodel import Session
 
 from linea_cli.errors import Conflict, InvalidInput
 from linea_cli.services import audit
-from linea_cli.services.actors import Actor
+from linea_cli.services.actors import Actor, require_admin
 
 SEEDED_TABLES = ("users", "venues", "events", "waitlist_entries", "sessions")
 
@@ -77,6 +77,7 @@ def seed_database(
     if_empty: bool = False,
     on_step: Callable[[str], None] = lambda step: None,
 ) -> SeedResult:
+    require_admin(actor, "seed the database")
     for name in ("users", "venues", "events", "waitlist", "sessions"):
         if getattr(plan, name) < 0:
             raise InvalidInput(f"--{name} must be 0 or more")

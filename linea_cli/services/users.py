@@ -20,7 +20,7 @@ from linea_cli.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from linea_cli.ids import new_id
 from linea_cli.services import audit
 from linea_cli.services.actors import Actor, require_admin
-from linea_cli.services.emails import normalize_email
+from linea_cli.services.emails import normalize_email, same_address
 from linea_cli.services.pagination import Page, paginate
 from linea_cli.timeutil import utc_now
 
@@ -31,13 +31,26 @@ ANONYMIZED_DOMAIN = "anonymized.invalid"
 
 
 def find_user(session: Session, reference: str, *, include_deleted: bool = False) -> User:
-    """The user with this email (any case) or id; NotFound otherwise."""
+    """The user with this email (any case) or id; NotFound otherwise.
+
+    The platform's table may hold two addresses that differ only in case (its unique key is
+    case-sensitive); such a reference is ambiguous and names no one.
+    """
     text = reference.strip()
-    query = select(User).where((User.email == text.lower()) | (User.id == text))
-    user = session.exec(query).first()
-    if user is None or (user.deleted_at is not None and not include_deleted):
-        raise NotFound(f"no user {reference!r}" + (" (the user is deleted)" if user is not None else ""))
-    return user
+    if not text:
+        raise InvalidInput("a user is named by an email address or an id; got an empty value")
+    candidates = session.exec(select(User).where(same_address(User.email, text) | (User.id == text)).limit(10)).all()
+    by_id = [user for user in candidates if user.id == text]
+    pool = by_id or [user for user in candidates if include_deleted or user.deleted_at is None]
+    if len(pool) > 1:
+        raise Conflict(
+            f"{text!r} names {len(pool)} users whose addresses differ only in case: {', '.join(u.id for u in pool)}",
+            hint="name the user by id",
+        )
+    if not pool:
+        deleted = " (the user is deleted)" if candidates else ""
+        raise NotFound(f"no user {reference!r}{deleted}")
+    return pool[0]
 
 
 def user_record(user: User) -> dict[str, Any]:
@@ -82,7 +95,7 @@ def show_user(session: Session, *, reference: str, actor: Actor | None) -> dict[
     ).scalar_one()
     waitlist_entries = session.execute(
         sa.select(sa.func.count()).where(
-            sa.or_(WaitlistEntry.user_id == user.id, WaitlistEntry.email == user.email),
+            sa.or_(WaitlistEntry.user_id == user.id, same_address(WaitlistEntry.email, user.email)),
             WaitlistEntry.deleted_at.is_(None),
         )
     ).scalar_one()
@@ -269,7 +282,7 @@ def _owned_event_count(session: Session, user_id: str) -> int:
 
 
 def _check_email_free(session: Session, address: str) -> None:
-    taken = session.exec(select(User).where(User.email == address)).first()
+    taken = session.exec(select(User).where(same_address(User.email, address))).first()
     if taken is not None:
         state = " (a deleted user: restore it with `linea users restore`)" if taken.deleted_at else ""
         raise Conflict(f"a user with email {address!r} already exists{state}")

@@ -25,7 +25,7 @@ from linea_cli.errors import Conflict, InvalidInput, NotFound
 from linea_cli.ids import new_id
 from linea_cli.services import audit
 from linea_cli.services.actors import Actor, require_manager_of
-from linea_cli.services.emails import normalize_email
+from linea_cli.services.emails import normalize_email, same_address
 from linea_cli.services.events import find_event
 from linea_cli.services.pagination import Page, paginate
 from linea_cli.timeutil import utc_now
@@ -56,17 +56,29 @@ def _managed_event(session: Session, reference: str, *, actor: Actor | None, act
 
 def _find_entry(session: Session, event: Event, email: str, *, include_deleted: bool = False) -> WaitlistEntry:
     canonical = normalize_email(email)
-    entry = session.exec(
-        select(WaitlistEntry).where(WaitlistEntry.event_id == event.id, WaitlistEntry.email == canonical)
-    ).first()
+    entry = _entry_for(session, event, canonical)
     if entry is None or (entry.deleted_at is not None and not include_deleted):
         removed = " (it was removed)" if entry is not None else ""
         raise NotFound(f"{canonical} is not on the waitlist of {event.slug}{removed}")
     return entry
 
 
+def _entry_for(session: Session, event: Event, address: str) -> WaitlistEntry | None:
+    """The event's entry for this address in any case: `Vera@X.com` and `vera@x.com` are one person.
+
+    The platform may hold both; the live one (then the oldest) is the one that counts.
+    """
+    return session.exec(
+        select(WaitlistEntry)
+        .where(WaitlistEntry.event_id == event.id, same_address(WaitlistEntry.email, address))
+        .order_by(WaitlistEntry.deleted_at.is_not(None), WaitlistEntry.created_at, WaitlistEntry.id)  # type: ignore[union-attr]
+    ).first()
+
+
 def _user_id_for(session: Session, email: str) -> str | None:
-    return session.exec(select(User.id).where(User.email == email, User.deleted_at.is_(None))).first()  # type: ignore[union-attr]
+    return session.exec(
+        select(User.id).where(same_address(User.email, email), User.deleted_at.is_(None))  # type: ignore[union-attr]
+    ).first()
 
 
 def entry_record(session: Session, entry: WaitlistEntry, event: Event) -> dict[str, Any]:
@@ -127,12 +139,10 @@ def add_entry(
         _require_open(event, "confirm an entry")
         _require_place(session, event)
     now = utc_now()
-    existing = session.exec(
-        select(WaitlistEntry).where(WaitlistEntry.event_id == event.id, WaitlistEntry.email == canonical)
-    ).first()
+    existing = _entry_for(session, event, canonical)
     if existing is not None and existing.deleted_at is None:
         raise Conflict(
-            f"{canonical} is already on the waitlist of {event.slug} ({WaitlistStatus(existing.status).name})"
+            f"{existing.email} is already on the waitlist of {event.slug} ({WaitlistStatus(existing.status).name})"
         )
     if existing is not None:
         before = {"status": existing.status, "deleted_at": existing.deleted_at}
@@ -425,16 +435,20 @@ def import_waitlist(
         summary.updated = session.execute(sa.text(f"""
             UPDATE waitlist_entries AS w SET status = s.status, updated_at = :now
             FROM (SELECT DISTINCT ON (email) email, status FROM {_STAGE} ORDER BY email, line) AS s
-            WHERE w.event_id = :event_id AND w.email = s.email AND w.deleted_at IS NULL
+            WHERE w.event_id = :event_id AND lower(w.email) = s.email AND w.deleted_at IS NULL
               AND s.status IS NOT NULL AND w.status <> s.status
         """), params).rowcount
     summary.inserted = session.execute(sa.text(f"""
         INSERT INTO waitlist_entries (id, email, event_id, user_id, status, created_at, updated_at)
         SELECT {_IMPORT_ID}, i.email, :event_id, u.id, coalesce(i.status, 'PENDING'), coalesce(date_trunc('milliseconds', i.created_at AT TIME ZONE 'UTC'), :now), :now
-        FROM {_STAGE} AS i LEFT JOIN users AS u ON u.email = i.email AND u.deleted_at IS NULL
+        FROM {_STAGE} AS i LEFT JOIN (
+            SELECT DISTINCT ON (lower(email)) lower(email) AS email, id FROM users
+            WHERE deleted_at IS NULL ORDER BY lower(email), created_at, id
+        ) AS u ON u.email = i.email
         -- Entries already on the list are dropped by one anti-join (a re-import is cheap); ON CONFLICT
         -- still catches the file's own duplicates and sign-ups committed meanwhile.
-        WHERE NOT EXISTS (SELECT 1 FROM waitlist_entries AS w WHERE w.event_id = :event_id AND w.email = i.email)
+        -- Staged addresses are canonical (lower case); the platform's rows may not be.
+        WHERE NOT EXISTS (SELECT 1 FROM waitlist_entries AS w WHERE w.event_id = :event_id AND lower(w.email) = i.email)
         ORDER BY i.line
         ON CONFLICT (email, event_id) DO NOTHING
     """), params).rowcount
