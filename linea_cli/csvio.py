@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import inspect
+import io
 import os
 import re
 import signal
@@ -146,8 +147,9 @@ def _physical_lines(source: BinaryIO) -> Iterator[bytes]:
     OS, some old exports) would be one endless line that way, so it is split on CR, LF and CRLF
     in chunks instead (constant memory, a little slower).
     """
-    peek = getattr(source, "peek", None)
-    head = peek(1 << 16)[: 1 << 16] if peek is not None else b""
+    if not hasattr(source, "peek"):  # an in-memory stream, say
+        source = io.BufferedReader(source)  # type: ignore[arg-type]
+    head = source.peek(1 << 16)[: 1 << 16]  # type: ignore[attr-defined]
     first_cr, first_lf = head.find(b"\r"), head.find(b"\n")
     if first_cr == -1 or (first_lf != -1 and first_lf <= first_cr + 1):
         return iter(source)

@@ -176,9 +176,9 @@ def render(
             writer.writerow([csv_cell(row.get(c.key), raw=raw_csv) for c in cols])
             count += 1
     else:
-        table = Table(title=Text(title) if title else None, box=box.SIMPLE_HEAD, title_justify="left")
+        table = Table(title=Text(visible(title)) if title else None, box=box.SIMPLE_HEAD, title_justify="left")
         for col in cols:
-            table.add_column(Text(col.title), justify=col.justify, overflow="fold")
+            table.add_column(Text(visible(col.title)), justify=col.justify, overflow="fold")
         for row in rows:
             table.add_row(*(table_cell(row.get(c.key)) for c in cols))
             count += 1
@@ -202,7 +202,7 @@ def render_record(record: Mapping[str, Any], fmt: OutputFormat, *, title: str | 
     if fmt is OutputFormat.csv:
         render([record], list(record.keys()), fmt)
         return
-    table = Table(title=Text(title) if title else None, box=box.SIMPLE, show_header=False, title_justify="left")
+    table = Table(title=Text(visible(title)) if title else None, box=box.SIMPLE, show_header=False, title_justify="left")
     table.add_column("field", style="bold")
     table.add_column("value", overflow="fold")
     for key, value in record.items():

@@ -199,7 +199,7 @@ def import_(
     from linea_cli.services.waitlist import ImportRejected, import_waitlist
 
     with contextlib.ExitStack() as stack:
-        on_invalid = None
+        on_invalid, out = None, None
         if errors_file is not None:
             # Kept when the import is refused for invalid rows: it is the list of them.
             out = stack.enter_context(output_file(errors_file, option="--errors-file", keep_on=(ImportRejected,)))
@@ -225,6 +225,8 @@ def import_(
                 on_progress=bar.advance if bar else None,
                 on_phase=bar.phase if bar else None,
             )
+            if out is not None:
+                out.flush()  # an errors file that cannot be written stops the import before it commits
     if summary.unknown_columns:
         warn("ignored unknown column(s): " + ", ".join(summary.unknown_columns))
     for row in summary.first_invalid:
@@ -296,5 +298,6 @@ def export(
             else:
                 rows = stream_waitlist(session, event_ref=event, actor=actor, fmt=fmt.value, status=status)
                 count = render(rows, EXPORT_COLUMNS, OutputFormat(fmt.value), stream=text_writer(out))
+            out.flush()  # a write that fails (a full disk) rolls the EXPORT audit row back
     if not writes_to_stdout(output):
         say(f"exported {count} entries to {output}")
