@@ -2,7 +2,7 @@
 
 Reading: the file is read as bytes, one physical line at a time, and decoded strictly as UTF-8
 (an optional BOM is dropped), so a non-UTF-8 file is refused with the exact line; the csv module
-then joins physical lines into records (quoted commas, quotes and newlines, CRLF or LF). Memory
+then joins physical lines into records (quoted commas, quotes and newlines, CRLF, LF or CR). Memory
 stays constant: rows go to PostgreSQL as they are read, never into a list.
 
 Emails are validated with email-validator (no DNS). It costs ~60 µs an address, which would make a
@@ -17,27 +17,24 @@ already is quotes followed by one of those characters gets one more quote, and i
 
 from __future__ import annotations
 
-import codecs
 import csv
 import inspect
+import io
 import os
 import re
 import signal
 import sys
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
-from typing import IO, Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from linea_cli.errors import InvalidInput
 
 T = TypeVar("T")
 
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
 _NEEDS_QUOTE = re.compile(r"'*[=+\-@\t\r\n]")
 _QUOTED_TRIGGER = re.compile(r"'+[=+\-@\t\r\n]")
 # The same test in PostgreSQL's regular expression syntax, for COPY ... TO STDOUT.
@@ -111,7 +108,7 @@ def read_records(source: BinaryIO, *, delimiter: str = ",") -> Iterator[tuple[in
     """
     if len(delimiter) != 1 or delimiter in "\"\r\n":
         raise InvalidInput(f"invalid delimiter {delimiter!r}: use one character such as ',' ';' or a tab")
-    reader = csv.reader(map(bytes.decode, source), delimiter=delimiter, strict=True)
+    reader = csv.reader(map(bytes.decode, _physical_lines(source)), delimiter=delimiter, strict=True)
     previous_end = 0
     first = True
     while True:
@@ -125,6 +122,11 @@ def read_records(source: BinaryIO, *, delimiter: str = ",") -> Iterator[tuple[in
                 hint="save the file as UTF-8 (with or without BOM) and import it again",
             ) from None
         except csv.Error as exc:
+            if "new-line character" in str(exc):  # csv's own words suggest a Python-level fix
+                raise InvalidInput(
+                    f"line {previous_end + 1}: a carriage return (CR) inside an unquoted field",
+                    hint="quote that field, or save the file with LF or CRLF line endings",
+                ) from None
             raise InvalidInput(f"line {previous_end + 1}: malformed CSV ({exc})") from None
         start, previous_end = previous_end + 1, reader.line_num
         if first and fields and fields[0].startswith("\ufeff"):
@@ -133,6 +135,40 @@ def read_records(source: BinaryIO, *, delimiter: str = ",") -> Iterator[tuple[in
         # Blank lines and rows of empty cells (spreadsheets write ",,," rows) are not records.
         if fields and (fields[0].strip() or any(cell.strip() for cell in fields[1:])):
             yield start, fields
+
+
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+
+
+def _physical_lines(source: BinaryIO) -> Iterator[bytes]:
+    """The file's lines, each with its ending, for csv (which then keeps quoted line breaks).
+
+    LF and CRLF files iterate at C speed. A file whose first line ends in a bare CR (classic Mac
+    OS, some old exports) would be one endless line that way, so it is split on CR, LF and CRLF
+    in chunks instead (constant memory, a little slower).
+    """
+    if not hasattr(source, "peek"):  # an in-memory stream, say
+        source = io.BufferedReader(source)  # type: ignore[arg-type]
+    head = source.peek(1 << 16)[: 1 << 16]  # type: ignore[attr-defined]
+    first_cr, first_lf = head.find(b"\r"), head.find(b"\n")
+    if first_cr == -1 or (first_lf != -1 and first_lf <= first_cr + 1):
+        return iter(source)
+    return _universal_lines(source)
+
+
+def _universal_lines(source: BinaryIO, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+    pending = b""
+    while chunk := source.read(chunk_size):
+        data = pending + chunk
+        start = 0
+        for end in _LINE_END.finditer(data):
+            if end.end() == len(data) and data.endswith(b"\r"):
+                break  # the LF of a CRLF may open the next chunk
+            yield data[start:end.end()]
+            start = end.end()
+        pending = data[start:]
+    if pending:
+        yield pending
 
 
 def parse_delimiter(text: str) -> str:
@@ -436,50 +472,3 @@ def input_size(path: str) -> int | None:
         return os.stat(path).st_size
     except OSError:
         return None
-
-
-@contextmanager
-def atomic_output(path: str | None) -> Iterator[BinaryIO]:
-    """Bytes to `path` through a temporary file beside it, renamed only on success; None or `-` is stdout.
-
-    An error or an interrupt removes the temporary file, so the target is never left half written
-    (an older file under the target name stays as it was).
-    """
-    if path is None or path == "-":
-        out = sys.stdout.buffer
-        yield out
-        out.flush()
-        return
-    target = Path(path)
-    if target.is_dir():
-        raise InvalidInput(f"{path} is a directory: name the file to write")
-    directory = target.parent if str(target.parent) else Path(".")
-    if not directory.is_dir():
-        raise InvalidInput(f"cannot write {path}: directory {directory} does not exist")
-    try:
-        fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".part")
-    except PermissionError:
-        raise InvalidInput(f"cannot write in {directory}: permission denied") from None
-    try:
-        with os.fdopen(fd, "wb", buffering=1 << 20) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        with _ignore_missing():
-            os.unlink(temporary)
-        raise
-
-
-@contextmanager
-def _ignore_missing() -> Iterator[None]:
-    try:
-        yield
-    except FileNotFoundError:
-        pass
-
-
-def text_stream(out: BinaryIO) -> IO[str]:
-    """A UTF-8 text view of `out` that leaves `out` open (for json/ndjson rendering)."""
-    return codecs.getwriter("utf-8")(out)  # type: ignore[return-value]

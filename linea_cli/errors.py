@@ -6,7 +6,8 @@ turns them into one line on stderr and the exit code documented in the README.
 
 from __future__ import annotations
 
-# Exit codes. 2 is Click's own usage error; 130/143 are the shell's for SIGINT/SIGTERM.
+# Exit codes. 2 is Click's own usage error; 130/143/141 are what a shell reports for a process
+# ended by SIGINT/SIGTERM/SIGPIPE (128 + the signal), so scripts see linea as they see `yes | head`.
 EXIT_OK = 0
 EXIT_INVALID = 1
 EXIT_USAGE = 2
@@ -17,20 +18,32 @@ EXIT_DENIED = 6
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
+# stdout (or a FIFO given to -o) was closed by its reader (`linea ... | head -1`): linea stops
+# quietly, as Unix tools do. Python ignores SIGPIPE, so this is chosen, not the signal's doing.
+EXIT_BROKEN_PIPE = 141
 
 
 class LineaError(Exception):
-    """An error the user can act on; `message` is shown as is."""
+    """An error the user can act on: `message` is its one line, `details` lines that follow it
+    (the rows an import rejected, say). The boundary escapes control characters in all of them,
+    so messages may quote data as it is."""
 
     exit_code = EXIT_INVALID
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, hint: str | None = None, details: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.details = details
 
 
 class InvalidInput(LineaError):
+    exit_code = EXIT_INVALID
+
+
+class WriteFailed(LineaError):
+    """An output file that cannot be written: a directory, no space left, no permission."""
+
     exit_code = EXIT_INVALID
 
 

@@ -2,14 +2,22 @@
 
 Commands never format on their own; they hand rows (mappings keyed by the columns' snake_case
 names) to `render`, a single record to `render_record`, and words for people to `say`/`warn`.
+
+Every value may be hostile (user names come from a public sign-up form), so what reaches a
+terminal goes through `visible`: control characters are shown as backslash escapes (`\\x1b`,
+`\\n`), never sent to the terminal, and table cells are Rich `Text`, so `[bold]` or `[/]` in data
+is shown, never interpreted. JSON escapes control characters (C1 and line separators included);
+CSV carries data as it is, neutralizing only typed text a spreadsheet would run as a formula.
 """
 
 from __future__ import annotations
 
 import csv
 import enum
+import errno
 import json
 import os
+import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,9 +27,11 @@ from typing import Any, TextIO
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from linea_cli.csvio import neutralize
 from linea_cli.serialize import jsonable
-from linea_cli.timeutil import from_database
+from linea_cli.timeutil import iso_timestamp
 
 
 class OutputFormat(enum.StrEnum):
@@ -44,8 +54,23 @@ class Column:
 
 ColumnSpec = str | Column
 
-# OWASP CSV injection: a cell starting with one of these is read as a formula by spreadsheets.
-_FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
+# What a terminal may act on: C0 and C1 control characters and DEL (escape sequences, bell,
+# backspace, carriage return), line and paragraph separators, and the bidirectional overrides
+# that make text display in another order than it reads ("Trojan Source").
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# The same characters outside C0 (which json.dumps escapes already), for JSON strings.
+_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    return _NAMED_ESCAPES.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+
+
+def visible(text: str) -> str:
+    """`text` safe for a terminal: control characters become backslash escapes (`\\x1b`, `\\n`)."""
+    return _UNSAFE.sub(_escape, text) if _UNSAFE.search(text) else text
 
 
 def _columns(specs: Sequence[ColumnSpec]) -> list[Column]:
@@ -56,10 +81,16 @@ def _stdout_is_terminal(stream: TextIO) -> bool:
     return hasattr(stream, "isatty") and stream.isatty()
 
 
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        # Rich would exit 1 on its own; the error boundary ends every closed pipe the same way.
+        raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+
 def console(stream: TextIO | None = None) -> Console:
     stream = stream or sys.stdout
     terminal = _stdout_is_terminal(stream)
-    return Console(
+    return _Console(
         file=stream,
         no_color=bool(os.environ.get("NO_COLOR")) or not terminal,
         highlight=False,
@@ -74,27 +105,36 @@ def error_console() -> Console:
 
 
 def text_cell(value: Any) -> str:
-    """A value as a person reads it in a table or a CSV cell."""
+    """A value as text, as it is (CSV); tables show `visible(text_cell(value))`."""
     if value is None:
         return ""
     if isinstance(value, enum.Enum):
         return value.name
     if isinstance(value, datetime):
-        return from_database(value).isoformat(sep=" ", timespec="minutes")
+        return iso_timestamp(value)
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, Mapping | list | tuple):
-        return json.dumps(jsonable(value), ensure_ascii=False)
+        return dumps(value)
     return str(value)
 
 
-def spreadsheet_safe(cell: str) -> str:
-    """Neutralize a cell a spreadsheet would run as a formula (leading quote), else leave it."""
-    return "'" + cell if cell.startswith(_FORMULA_TRIGGERS) else cell
+def csv_cell(value: Any, *, raw: bool = False) -> str:
+    """A CSV cell: text people typed is neutralized (a spreadsheet would run `=...` as a formula);
+    numbers, timestamps, booleans and enum names are never touched (`-37.7869` stays a number)."""
+    cell = text_cell(value)
+    return neutralize(cell) if isinstance(value, str) and not raw else cell
+
+
+def table_cell(value: Any) -> Text:
+    """A table cell: Rich `Text`, so markup in data is shown as typed, with controls escaped."""
+    return Text(visible(text_cell(value)))
 
 
 def dumps(value: Any, *, indent: int | None = None) -> str:
-    return json.dumps(jsonable(value), ensure_ascii=False, indent=indent)
+    """JSON text; every control character is escaped, so printing it cannot drive a terminal."""
+    text = json.dumps(jsonable(value), ensure_ascii=False, indent=indent)
+    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text) if _UNSAFE_IN_JSON.search(text) else text
 
 
 def render(
@@ -123,7 +163,7 @@ def render(
             count += 1
         stream.write(("\n" if count else "") + "]")
         if paginated:
-            stream.write(', "next_cursor": ' + json.dumps(next_cursor) + "}")
+            stream.write(', "next_cursor": ' + dumps(next_cursor) + "}")
         stream.write("\n")
     elif fmt is OutputFormat.ndjson:
         for row in rows:
@@ -133,15 +173,14 @@ def render(
         writer = csv.writer(stream, lineterminator="\r\n")
         writer.writerow([c.key for c in cols])
         for row in rows:
-            cells = [text_cell(row.get(c.key)) for c in cols]
-            writer.writerow(cells if raw_csv else [spreadsheet_safe(cell) for cell in cells])
+            writer.writerow([csv_cell(row.get(c.key), raw=raw_csv) for c in cols])
             count += 1
     else:
-        table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
+        table = Table(title=Text(visible(title)) if title else None, box=box.SIMPLE_HEAD, title_justify="left")
         for col in cols:
-            table.add_column(col.title, justify=col.justify, overflow="fold")
+            table.add_column(Text(visible(col.title)), justify=col.justify, overflow="fold")
         for row in rows:
-            table.add_row(*(text_cell(row.get(c.key)) for c in cols))
+            table.add_row(*(table_cell(row.get(c.key)) for c in cols))
             count += 1
         out = console(stream)
         if count:
@@ -163,19 +202,20 @@ def render_record(record: Mapping[str, Any], fmt: OutputFormat, *, title: str | 
     if fmt is OutputFormat.csv:
         render([record], list(record.keys()), fmt)
         return
-    table = Table(title=title, box=box.SIMPLE, show_header=False, title_justify="left")
+    table = Table(title=Text(visible(title)) if title else None, box=box.SIMPLE, show_header=False, title_justify="left")
     table.add_column("field", style="bold")
     table.add_column("value", overflow="fold")
     for key, value in record.items():
-        if isinstance(value, Mapping | list) and fmt is OutputFormat.table:
-            value = json.dumps(jsonable(value), ensure_ascii=False, indent=2)
-        table.add_row(key.replace("_", " "), text_cell(value) if not isinstance(value, str) else value)
+        # Nested values pretty-printed: dumps has escaped their control characters already.
+        cell = Text(dumps(value, indent=2)) if isinstance(value, Mapping | list) else table_cell(value)
+        table.add_row(Text(visible(key.replace("_", " "))), cell)
     console().print(table)
 
 
 def say(message: str) -> None:
-    """A message for the person at the terminal (stderr, so stdout stays data)."""
-    sys.stderr.write(message + "\n")
+    """A line for the person at the terminal (stderr, so stdout stays data); values in it may be
+    data as it is: control characters are escaped here, a newline in a value included."""
+    sys.stderr.write(visible(message) + "\n")
     sys.stderr.flush()
 
 

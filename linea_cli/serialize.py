@@ -1,4 +1,4 @@
-"""Plain JSON values from linea's records: ISO 8601 with offset, enum names, arrays for lists."""
+"""Plain JSON values from linea's records: ISO 8601 timestamps (milliseconds, offset), enum names, arrays for lists."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from decimal import Decimal
 from pathlib import PurePath
 from typing import Any
 
-from linea_cli.timeutil import from_database
+from linea_cli.timeutil import iso_timestamp
 
 
 def jsonable(value: Any) -> Any:
     if isinstance(value, enum.Enum):
         return value.name
     if isinstance(value, datetime):
-        return from_database(value).isoformat()
+        return iso_timestamp(value)
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):

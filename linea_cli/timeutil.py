@@ -10,6 +10,12 @@ from linea_cli.errors import InvalidInput
 # Use in SQL instead of now()/CURRENT_TIMESTAMP, which follow the session's TimeZone setting.
 SQL_UTC_NOW = "(now() AT TIME ZONE 'UTC')"
 
+# linea's one timestamp format, for every output (tables, JSON, NDJSON, CSV, COPY exports): ISO 8601
+# in UTC with the stored millisecond precision, e.g. 2026-11-25T11:55:57.301+00:00. A fixed width
+# sorts as text and needs no guessing; `iso_timestamp` and this to_char pattern (for a stored naive
+# UTC column) must agree, and tests/test_output.py checks that they do.
+SQL_ISO_TIMESTAMP = "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"+00:00\"'"
+
 
 def utc_now() -> datetime:
     """Now as the database stores it: naive UTC, millisecond precision."""
@@ -46,6 +52,11 @@ def to_database(moment: datetime) -> datetime:
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC).replace(tzinfo=None)
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def iso_timestamp(moment: datetime) -> str:
+    """A stored (naive UTC) or aware datetime in linea's one output format."""
+    return from_database(moment).isoformat(timespec="milliseconds")  # type: ignore[union-attr]
 
 
 def from_database(moment: datetime | None) -> datetime | None:

@@ -129,4 +129,22 @@ def run_linea_process(
     )
 
 
+def run_linea_into_closed_pipe(args: Sequence[str], *, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`linea ...` writing its stdout into a pipe whose reader is already gone, as `| head -1`
+    leaves it once head has its line (deterministic: the very first write fails)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "linea_cli", *args],
+            env={**os.environ, **env},
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+
+
 Factory = Callable[..., dict[str, Any]]

@@ -53,7 +53,7 @@ def test_create_stores_the_event_and_audits_it(linea: CliRun, db: Database) -> N
     shown = as_json(result)
     assert shown["slug"] == "summer-fest"
     assert shown["status"] == "DRAFT"
-    assert shown["start_date"] == "2031-07-01T18:00:00+00:00"
+    assert shown["start_date"] == "2031-07-01T18:00:00.000+00:00"
     assert shown["owner_email"] == "olga@example.com"
     assert shown["venue_name"] == venue["name"]
     assert shown["places_left"] == 120

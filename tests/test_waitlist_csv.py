@@ -49,6 +49,28 @@ def test_bom_and_crlf(linea: CliRun, db: Database, tmp_path: Path) -> None:
     assert db.scalar("SELECT status::text FROM waitlist_entries WHERE email = 'bo@example.com'") == "PENDING"
 
 
+def test_old_mac_line_endings_are_read(linea: CliRun, db: Database, tmp_path: Path) -> None:
+    event = make_event(db)
+    text = 'email,name\rann@example.com,"Ann\rLee"\rbo@example.com,Bo\rbad-address,x\r'
+    path = write(tmp_path / "mac.csv", text)
+    result = linea("waitlist", "import", event["slug"], path, exit_code=1)
+    assert "line 5: invalid email 'bad-address'" in result.stderr  # Ann's record spans lines 2-3
+    assert summary(linea("waitlist", "import", event["slug"], path, "--skip-invalid", "--json"))["inserted"] == 2
+    assert emails(db, event) == ["ann@example.com", "bo@example.com"]
+    result = linea("waitlist", "import", event["slug"], "-", "--json", input="email\rcy@example.com\r")
+    assert summary(result)["inserted"] == 1
+
+
+def test_a_stray_carriage_return_is_one_clear_line(linea: CliRun, db: Database, tmp_path: Path) -> None:
+    event = make_event(db)
+    path = write(tmp_path / "mixed.csv", "email,name\nann@example.com,Ann\rLee\n")
+    result = linea("waitlist", "import", event["slug"], path, exit_code=1)
+    assert result.stderr == (
+        "error: line 2: a carriage return (CR) inside an unquoted field\n"
+        "hint: quote that field, or save the file with LF or CRLF line endings\n"
+    )
+
+
 def test_semicolon_and_tab_files(linea: CliRun, db: Database, tmp_path: Path) -> None:
     event = make_event(db)
     path = write(tmp_path / "semi.csv", "name;email\nLee, Ann;ann@example.com\n\"Bo; Jr\";bo@example.com\n")

@@ -2,11 +2,14 @@
 
 Every error ends here: a `LineaError` becomes one line on stderr and its exit code; database
 driver errors become "database unavailable" (5) naming host and database, never the password;
-anything unexpected is one line and exit 70, with a traceback only under --debug.
+anything unexpected is one line and exit 70, with a traceback only under --debug. A reader that
+closed stdout (`linea ... | head -1`) ends linea quietly with exit 141, as it would end `yes`.
 """
 
 from __future__ import annotations
 
+import errno
+import os
 import signal
 import sys
 import traceback
@@ -19,15 +22,23 @@ from linea_cli import __version__
 from linea_cli.cli import audit, db, events, sessions, users, venues, waitlist
 from linea_cli.cli.context import CliState, begin, state
 from linea_cli.errors import (
+    EXIT_BROKEN_PIPE,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_TERMINATED,
     DatabaseUnavailable,
     LineaError,
+    WriteFailed,
 )
 
 
 class LineaGroup(TyperGroup):
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        try:  # `linea --help | head -1` writes the help from here
+            return super().make_context(*args, **kwargs)
+        except BrokenPipeError:
+            raise typer.Exit(stop_writing_stdout()) from None
+
     def invoke(self, ctx: Any) -> Any:
         # The words naming the command ("events list"), read before Typer consumes them.
         words = [*getattr(ctx, "_protected_args", []), *ctx.args]
@@ -36,6 +47,8 @@ class LineaGroup(TyperGroup):
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, typer.TyperException, SystemExit):
             raise  # Typer's own: usage errors (exit 2), --help, a declined prompt
+        except BrokenPipeError:
+            raise typer.Exit(stop_writing_stdout()) from None
         except BaseException as exc:  # the single boundary: everything else becomes one line
             code = report_error(exc, state())
             raise typer.Exit(code) from None
@@ -43,18 +56,39 @@ class LineaGroup(TyperGroup):
             state().close()
 
 
+def stop_writing_stdout() -> int:
+    """The reader of stdout is gone: say nothing, and point stdout at /dev/null so that the flush
+    at interpreter exit has somewhere to go (the recipe in Python's signal documentation)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (AttributeError, ValueError, OSError):  # not a real file (tests' in-memory stdout)
+        pass
+    return EXIT_BROKEN_PIPE
+
+
 def report_error(exc: BaseException, current: CliState) -> int:
-    """Write the one-line error (and a traceback under --debug); return the exit code."""
+    """Write the one-line error (and a traceback under --debug); return the exit code.
+
+    Messages quote values as they are; control characters in them are escaped here, line by line.
+    """
     from linea_cli.db.urls import mask_secrets
+    from linea_cli.output import visible
 
     error = translate_error(exc, current)
-    lines = [f"error: {error.message}"]
+    lines = [f"error: {error.message}", *(f"  {detail}" for detail in error.details)]
     if error.hint:
         lines.append(f"hint: {error.hint}")
+    lines = [visible(mask_secrets(line, current.secrets)) for line in lines]
     if current.debug:
-        lines.insert(0, "".join(traceback.format_exception(exc)).rstrip())
-    sys.stderr.write(mask_secrets("\n".join(lines), current.secrets) + "\n")
-    sys.stderr.flush()
+        trace = mask_secrets("".join(traceback.format_exception(exc)).rstrip(), current.secrets)
+        lines[:0] = [visible(line) for line in trace.splitlines()]
+    try:
+        sys.stderr.write("\n".join(lines) + "\n")
+        sys.stderr.flush()
+    except BrokenPipeError:  # nobody reads stderr any more: the exit code still tells
+        pass
     return error.exit_code
 
 
@@ -72,6 +106,10 @@ def translate_error(exc: BaseException, current: CliState) -> LineaError:
     database_error = _database_error(exc, current)
     if database_error is not None:
         return database_error
+    if isinstance(exc, OSError) and exc.errno in _WRITE_ERRNOS:  # e.g. `linea ... > /dev/full`
+        from linea_cli.output_file import write_failed
+
+        return write_failed(exc)
     error = LineaError(f"unexpected {type(exc).__name__}: {exc}", hint="run with --debug for a traceback")
     error.exit_code = EXIT_INTERNAL
     return error
@@ -99,6 +137,10 @@ def _database_error(exc: BaseException, current: CliState) -> LineaError | None:
             hint="run `linea db upgrade`",
         )
     return None
+
+
+# A full disk or quota, a file too large, an I/O error: the machine's, not linea's.
+_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
 
 
 def _first_line(error: BaseException) -> str:
@@ -191,4 +233,18 @@ app.add_typer(db.app, name="db", rich_help_panel="Database")
 
 def main() -> None:
     signal.signal(signal.SIGTERM, _raise_terminated)
-    app(prog_name="linea")
+    try:
+        app(prog_name="linea")
+    finally:
+        # What is still buffered goes out now, not in the interpreter's own flush at exit, where
+        # a closed pipe or a full disk would print "Exception ignored" and exit 120.
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            raise SystemExit(stop_writing_stdout()) from None
+        except OSError as exc:
+            from linea_cli.output_file import write_failed
+
+            stop_writing_stdout()
+            sys.stderr.write(f"error: {write_failed(exc).message}\n")
+            raise SystemExit(WriteFailed.exit_code) from None

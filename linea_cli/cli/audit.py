@@ -3,13 +3,7 @@
 from __future__ import annotations
 
 import enum
-import os
-import sys
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Annotated, TextIO
+from typing import Annotated
 
 import typer
 
@@ -26,35 +20,13 @@ ActionOption = Annotated[str | None, typer.Option("--action", metavar="ACTION", 
 SinceOption = Annotated[str | None, typer.Option("--since", metavar="TIME", help="Only rows at or after TIME (ISO 8601).")]
 UntilOption = Annotated[str | None, typer.Option("--until", metavar="TIME", help="Only rows before TIME (ISO 8601).")]
 OutputFileOption = Annotated[
-    Path | None, typer.Option("--output", "-o", metavar="FILE", help="Write to FILE (atomically) instead of stdout.")
+    str | None, typer.Option("--output", "-o", metavar="FILE", help="Write to FILE (atomically) instead of stdout (default or -).")
 ]
 
 
 class ExportFormat(enum.StrEnum):
     csv = "csv"
     ndjson = "ndjson"
-
-
-@contextmanager
-def output_stream(path: Path | None) -> Iterator[TextIO]:
-    """stdout, or FILE written through a temporary file renamed into place only on success."""
-    if path is None:
-        yield sys.stdout
-        return
-    from linea_cli.errors import InvalidInput
-
-    target = path.expanduser()
-    try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    except OSError as exc:
-        raise InvalidInput(f"cannot write {path}: {exc.strerror or exc}") from exc
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            yield stream
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _filters(
@@ -135,12 +107,13 @@ def export(
 
     Example: linea audit export --since 2026-01-01 --format csv -o audit-2026.csv
     """
+    from linea_cli.output_file import output_file, text_writer, writes_to_stdout
     from linea_cli.services.audit import EXPORT_COLUMNS, stream_audit
 
     filters = _filters(resource, resource_id, user, action, since, until)
     with transaction() as (session, actor):
         rows = stream_audit(session, filters=filters, actor=actor)
-        with output_stream(output) as stream:
-            count = render(rows, EXPORT_COLUMNS, OutputFormat(fmt.value), stream=stream)
-    if output is not None:
+        with output_file(output) as out:
+            count = render(rows, EXPORT_COLUMNS, OutputFormat(fmt.value), stream=text_writer(out))
+    if not writes_to_stdout(output):
         say(f"wrote {count} audit row(s) to {output}")

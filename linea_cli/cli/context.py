@@ -191,5 +191,7 @@ def confirm_or_stop(prompt: str, *, yes: bool) -> None:
         return
     if not sys.stdin.isatty():
         raise InvalidInput(f"{prompt} needs confirmation: pass --yes to run without a terminal")
-    if not typer.confirm(prompt, default=False, err=True):
+    from linea_cli.output import visible
+
+    if not typer.confirm(visible(prompt), default=False, err=True):
         raise typer.Abort()

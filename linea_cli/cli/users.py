@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -163,7 +162,7 @@ def restore(user: UserArgument, fmt: FormatOption = OutputFormat.table, as_json:
 def export(
     person: EmailArgument,
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", metavar="FILE", help="Write to FILE (atomically) instead of stdout.")
+        str | None, typer.Option("--output", "-o", metavar="FILE", help="Write to FILE (atomically) instead of stdout (default or -).")
     ] = None,
 ) -> None:
     """Export what linea holds about a person as JSON (GDPR access).
@@ -172,15 +171,15 @@ def export(
 
     Example: linea users export ann@example.com -o ann.json
     """
-    from linea_cli.cli.audit import output_stream
     from linea_cli.output import dumps
+    from linea_cli.output_file import output_file, writes_to_stdout
     from linea_cli.services.gdpr import export_person
 
     with transaction() as (session, actor):
         document = export_person(session, reference=person, actor=actor)
-        with output_stream(output) as stream:
-            stream.write(dumps(document, indent=2) + "\n")
-    if output is not None:
+        with output_file(output) as out:
+            out.write((dumps(document, indent=2) + "\n").encode())
+    if not writes_to_stdout(output):
         say(f"wrote the export to {output}")
 
 

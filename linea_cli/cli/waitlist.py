@@ -192,14 +192,19 @@ def import_(
     Example: linea waitlist import summer-fest signups.csv --delimiter ';' --skip-invalid --errors-file bad.csv
     """
     import contextlib
+    import csv
 
     from linea_cli import csvio
-    from linea_cli.services.waitlist import import_waitlist
+    from linea_cli.output_file import output_file, text_writer
+    from linea_cli.services.waitlist import ImportRejected, import_waitlist
 
     with contextlib.ExitStack() as stack:
-        on_invalid = None
-        if errors_file:
-            errors = stack.enter_context(_open_errors_file(errors_file))
+        on_invalid, out = None, None
+        if errors_file is not None:
+            # Kept when the import is refused for invalid rows: it is the list of them.
+            out = stack.enter_context(output_file(errors_file, option="--errors-file", keep_on=(ImportRejected,)))
+            errors = csv.writer(text_writer(out), lineterminator="\r\n")
+            errors.writerow(["line", "email", "reason"])
             on_invalid = lambda row: errors.writerow([row.line, csvio.neutralize(row.email), row.reason])  # noqa: E731
         source = stack.enter_context(csvio.open_input(file))
         bar = stack.enter_context(_progress_bar(csvio.input_size(file)))
@@ -220,6 +225,8 @@ def import_(
                 on_progress=bar.advance if bar else None,
                 on_phase=bar.phase if bar else None,
             )
+            if out is not None:
+                out.flush()  # an errors file that cannot be written stops the import before it commits
     if summary.unknown_columns:
         warn("ignored unknown column(s): " + ", ".join(summary.unknown_columns))
     for row in summary.first_invalid:
@@ -227,26 +234,6 @@ def import_(
     if summary.invalid > len(summary.first_invalid):
         say(f"... and {summary.invalid - len(summary.first_invalid)} more invalid rows" + (f" (see {errors_file})" if errors_file else ""))
     render_record(summary.counts(), chosen_format(fmt, as_json), title="Import (dry run)" if dry_run else "Import")
-
-
-def _open_errors_file(path: str):  # noqa: ANN202 - a context manager of a csv writer
-    import contextlib
-    import csv
-
-    from linea_cli.errors import InvalidInput
-
-    @contextlib.contextmanager
-    def opened():  # noqa: ANN202
-        try:
-            handle = open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115
-        except OSError as exc:
-            raise InvalidInput(f"cannot write the errors file {path}: {exc.strerror}") from None
-        with handle:
-            writer = csv.writer(handle, lineterminator="\r\n")
-            writer.writerow(["line", "email", "reason"])
-            yield writer
-
-    return opened()
 
 
 class _ImportProgress:
@@ -292,7 +279,7 @@ def _progress_bar(size: int | None):  # noqa: ANN202 - a context manager yieldin
 @app.command()
 def export(
     event: EventArgument,
-    output: Annotated[str | None, typer.Option("--output", "-o", metavar="FILE", help="Write here (default or -: stdout).")] = None,
+    output: Annotated[str | None, typer.Option("--output", "-o", metavar="FILE", help="Write to FILE (atomically) instead of stdout (default or -).")] = None,
     status: StatusOption = None,
     fmt: Annotated[ExportFormat, typer.Option("--format", "-f", case_sensitive=False, help="File format.")] = ExportFormat.csv,
     raw: Annotated[bool, typer.Option("--raw", help="Do not neutralize cells a spreadsheet would run as formulas.")] = False,
@@ -301,15 +288,16 @@ def export(
 
     Example: linea waitlist export summer-fest -o summer-fest.csv
     """
-    from linea_cli import csvio
+    from linea_cli.output_file import output_file, text_writer, writes_to_stdout
     from linea_cli.services.waitlist import EXPORT_COLUMNS, export_waitlist_csv, stream_waitlist
 
-    with csvio.atomic_output(output) as out:
+    with output_file(output) as out:
         with transaction() as (session, actor):
             if fmt is ExportFormat.csv:
                 count = export_waitlist_csv(session, event_ref=event, out=out, actor=actor, status=status, raw=raw)
             else:
                 rows = stream_waitlist(session, event_ref=event, actor=actor, fmt=fmt.value, status=status)
-                count = render(rows, EXPORT_COLUMNS, OutputFormat(fmt.value), stream=csvio.text_stream(out))
-    if output and output != "-":
+                count = render(rows, EXPORT_COLUMNS, OutputFormat(fmt.value), stream=text_writer(out))
+            out.flush()  # a write that fails (a full disk) rolls the EXPORT audit row back
+    if not writes_to_stdout(output):
         say(f"exported {count} entries to {output}")

@@ -28,7 +28,7 @@ from linea_cli.services.actors import Actor, require_manager_of
 from linea_cli.services.emails import normalize_email, same_address
 from linea_cli.services.events import find_event
 from linea_cli.services.pagination import Page, paginate
-from linea_cli.timeutil import utc_now
+from linea_cli.timeutil import SQL_ISO_TIMESTAMP, utc_now
 
 RESOURCE = "WaitlistEntry"
 LIST_COLUMNS = ("email", "status", "name", "created_at", "updated_at")
@@ -421,7 +421,10 @@ def import_waitlist(
         unknown_columns=stats.unknown_columns, first_invalid=stats.first_invalid,
     )
     if stats.invalid and not skip_invalid:
-        raise ImportRejected(_rejection(stats, summary.rows), hint=_rejection_hint(errors_file))
+        raise ImportRejected(
+            f"{stats.invalid} of {summary.rows} rows are invalid; nothing was imported:",
+            details=_rejected_rows(stats), hint=_rejection_hint(errors_file),
+        )
     if stats.valid == 0:
         return summary
     if on_phase is not None:
@@ -467,12 +470,11 @@ def import_waitlist(
     return summary
 
 
-def _rejection(stats: csvio.StreamStats, rows: int) -> str:
-    lines = [f"{stats.invalid} of {rows} rows are invalid; nothing was imported:"]
-    lines += [f"  line {row.line}: {row.reason}" for row in stats.first_invalid]
+def _rejected_rows(stats: csvio.StreamStats) -> tuple[str, ...]:
+    lines = [f"line {row.line}: {row.reason}" for row in stats.first_invalid]
     if stats.invalid > len(stats.first_invalid):
-        lines.append(f"  ... and {stats.invalid - len(stats.first_invalid)} more")
-    return "\n".join(lines)
+        lines.append(f"... and {stats.invalid - len(stats.first_invalid)} more")
+    return tuple(lines)
 
 
 def _rejection_hint(errors_file: str | None) -> str:
@@ -481,9 +483,6 @@ def _rejection_hint(errors_file: str | None) -> str:
 
 
 # --- export ----------------------------------------------------------------------------------
-
-_ISO_UTC = "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"+00:00\"'"
-
 
 def _export_event(session: Session, event_ref: str, actor: Actor | None, fmt: str, status: WaitlistStatus | None) -> Event:
     event = _managed_event(session, event_ref, actor=actor, action="export")
@@ -498,7 +497,7 @@ def export_csv_query(event_id: str, *, status: WaitlistStatus | None = None, raw
     """The SELECT behind a CSV export ({placeholders} for csvio.copy_out_csv), also used by the benchmark."""
     safe = (lambda expression: expression) if raw else csvio.neutralized_sql
     query = f"""
-        SELECT {safe('e.email')}, e.status::text, to_char(e.created_at, {_ISO_UTC}), to_char(e.updated_at, {_ISO_UTC}),
+        SELECT {safe('e.email')}, e.status::text, to_char(e.created_at, {SQL_ISO_TIMESTAMP}), to_char(e.updated_at, {SQL_ISO_TIMESTAMP}),
                {safe('u.name')}
         FROM waitlist_entries AS e LEFT JOIN users AS u ON u.id = e.user_id AND u.deleted_at IS NULL
         WHERE e.event_id = {{event_id}} AND e.deleted_at IS NULL {"AND e.status = {status}" if status else ""}

@@ -1,0 +1,199 @@
+"""Where `-o FILE` (and `--errors-file`) write: the one implementation for every command.
+
+- No FILE, `-` or `/dev/stdout`: stdout.
+- A regular file, or a new one: written to a temporary `.NAME.*.part` in the same directory and
+  renamed over it only when complete, so readers never see half a file and a failure (an error,
+  Ctrl-C, a full disk) leaves whatever was there before. An existing file keeps its mode (and,
+  when linea may, its owner); a new one gets the mode the umask gives, like `>` in a shell.
+- A symbolic link is followed: the temporary file goes beside the file it points to and is
+  renamed over that file, so the link stays a link.
+- Anything else (a FIFO, a terminal, `/dev/null`, `/dev/full`) is written straight into, as a
+  shell redirection would: renaming over it would replace a device node with a plain file.
+- A directory, an empty name, a missing directory or a name the system refuses is one line and
+  exit 1; so is a write that fails (no space left), and nothing partial stays behind.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import os
+import secrets
+import stat
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO, BinaryIO
+
+from linea_cli.errors import InvalidInput, WriteFailed
+
+STDOUT_NAMES = frozenset({"-", "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"})
+_BUFFER_SIZE = 1 << 20
+
+
+def writes_to_stdout(path: str | None) -> bool:
+    return path is None or path in STDOUT_NAMES
+
+
+@contextmanager
+def output_file(
+    path: str | None, *, option: str = "--output", keep_on: tuple[type[BaseException], ...] = ()
+) -> Iterator[BinaryIO]:
+    """Bytes to `path` as described above; on an exception in `keep_on` the file is still completed
+    (the errors file of an import that was refused is the report of that refusal)."""
+    if writes_to_stdout(path):
+        sys.stdout.flush()  # whatever was printed before comes first
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    assert path is not None
+    if not path:
+        raise InvalidInput(f"{option} needs a file name, not an empty one")
+    target = os.path.realpath(path)
+    try:
+        existing = os.stat(target)
+    except FileNotFoundError:
+        existing = None
+    except OSError as exc:
+        raise _failure(path, exc) from None
+    if existing is not None and stat.S_ISDIR(existing.st_mode):
+        raise InvalidInput(f"{option} {_shown(path)} is a directory: name the file to write")
+    if existing is not None and not stat.S_ISREG(existing.st_mode):
+        with _straight(path, target) as out:
+            yield out
+        return
+    fd, temporary = _temporary_beside(path, target, existing)
+    out = _Writer(fd, path)
+    try:
+        try:
+            yield out
+        except keep_on:
+            _finish(out, temporary, target)
+            raise
+        _finish(out, temporary, target)
+    except BaseException:
+        _discard(out, temporary)
+        raise
+
+
+def text_writer(out: BinaryIO) -> IO[str]:
+    """A UTF-8 text view of `out` that leaves `out` open (for rendering JSON or CSV into it)."""
+    return codecs.getwriter("utf-8")(out)  # type: ignore[return-value]
+
+
+class _Writer(io.BufferedWriter):
+    """A buffered file whose write errors (no space left, quota) are one line for the user.
+
+    A closed pipe stays a BrokenPipeError: the error boundary ends quietly on it, as for stdout.
+    """
+
+    def __init__(self, fd: int, shown: str) -> None:
+        super().__init__(io.FileIO(fd, "wb", closefd=True), buffer_size=_BUFFER_SIZE)
+        self.shown = shown
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        try:
+            return super().write(data)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise _failure(self.shown, exc) from None
+
+    def flush(self) -> None:
+        try:
+            super().flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise _failure(self.shown, exc) from None
+
+
+@contextmanager
+def _straight(path: str, target: str) -> Iterator[BinaryIO]:
+    """Write into a FIFO or a device as it is (opening a FIFO waits for its reader, as `>` does)."""
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise _failure(path, exc) from None
+    out = _Writer(fd, path)
+    try:
+        yield out
+        out.flush()
+    except BaseException:
+        _discard(out, None)
+        raise
+    out.close()
+
+
+def _temporary_beside(path: str, target: str, existing: os.stat_result | None) -> tuple[int, str]:
+    directory, name = os.path.split(target)
+    # Mode 0666 lets the umask decide for a new file; an existing file's mode is copied below.
+    mode = 0o666 if existing is None else 0o600
+    while True:
+        temporary = os.path.join(directory, f".{name[:100]}.{secrets.token_hex(4)}.part")
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+            break
+        except FileExistsError:
+            continue
+        except FileNotFoundError:
+            raise WriteFailed(f"cannot write {_shown(path)}: directory {_shown(directory)} does not exist") from None
+        except OSError as exc:
+            raise WriteFailed(f"cannot write {_shown(path)}: cannot create a file in {_shown(directory)}: {_reason(exc)}") from None
+    if existing is not None:
+        try:
+            os.fchmod(fd, stat.S_IMODE(existing.st_mode))
+            if (existing.st_uid, existing.st_gid) != (os.geteuid(), os.getegid()):
+                try:
+                    os.fchown(fd, existing.st_uid, existing.st_gid)
+                except PermissionError:  # only root gives a file away; the mode is what matters
+                    pass
+        except BaseException:
+            os.close(fd)
+            os.unlink(temporary)
+            raise
+    return fd, temporary
+
+
+def _finish(out: _Writer, temporary: str, target: str) -> None:
+    out.flush()
+    try:
+        os.fsync(out.fileno())
+    except OSError as exc:
+        raise _failure(out.shown, exc) from None
+    out.close()
+    try:
+        os.replace(temporary, target)
+    except OSError as exc:
+        raise _failure(out.shown, exc) from None
+
+
+def _discard(out: _Writer, temporary: str | None) -> None:
+    try:
+        out.raw.close()  # not out.close(): that would flush, and fail again on a full disk
+    except OSError:
+        pass
+    if temporary is not None:
+        try:
+            os.unlink(temporary)
+        except FileNotFoundError:
+            pass
+
+
+def _failure(path: str, exc: OSError) -> WriteFailed:
+    return write_failed(exc, _shown(path))
+
+
+def write_failed(exc: OSError, what: str = "the output") -> WriteFailed:
+    """The one-line error for a write that failed (also for stdout, e.g. `linea ... > /dev/full`)."""
+    return WriteFailed(f"cannot write {what}: {_reason(exc)}")
+
+
+def _reason(exc: OSError) -> str:
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return reason[:1].lower() + reason[1:]
+
+
+def _shown(path: str) -> str:
+    """The path in a message: a very long one is cut, so that the message stays one line."""
+    return path if len(path) <= 200 else path[:120] + f"... ({len(path)} characters)"

@@ -1,0 +1,151 @@
+"""`-o FILE` (and `--errors-file`): links followed, FIFOs and devices written into, modes kept,
+stdout by name, bad names refused in one line, never a partial or temporary file left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.factories import make_audit_row, make_event, make_user, make_waitlist_entry
+from tests.harness import CliRun, Database
+
+PERSON = "ann@example.com"
+
+
+@pytest.fixture
+def fest(db: Database) -> dict:
+    make_user(db, email=PERSON, name="Ann")
+    event = make_event(db, slug="fest")
+    make_waitlist_entry(db, event=event, email=PERSON)
+    make_waitlist_entry(db, event=event, email="bo@example.com")
+    make_audit_row(db, metadata={"n": 1})
+    return event
+
+
+def every_file_writer(target: str, bad_csv: Path) -> list[list[str]]:
+    """Each command that writes a file, writing to `target`."""
+    return [
+        ["waitlist", "export", "fest", "-o", target],
+        ["waitlist", "export", "fest", "--format", "json", "--output", target],
+        ["users", "export", PERSON, "-o", target],
+        ["audit", "export", "-o", target],
+        ["waitlist", "import", "fest", str(bad_csv), "--skip-invalid", "--errors-file", target],
+    ]
+
+
+@pytest.fixture
+def bad_csv(tmp_path: Path) -> Path:
+    path = tmp_path / "in" / "bad.csv"
+    path.parent.mkdir()
+    path.write_text("email\nnot-an-email\ncy@example.com\n", encoding="utf-8")
+    return path
+
+
+def leftovers(*directories: Path) -> list[str]:
+    return [p.name for d in directories for p in d.iterdir() if p.name.endswith(".part")]
+
+
+def test_a_symlink_is_followed_and_the_target_keeps_its_mode(linea: CliRun, fest: dict, tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    target = real / "list.csv"
+    target.write_text("previous\n")
+    target.chmod(0o640)
+    link = tmp_path / "list.csv"
+    link.symlink_to(target)
+    linea("waitlist", "export", "fest", "-o", str(link))
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert target.read_bytes().startswith(b"email,status,created_at,updated_at,name\r\n")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert leftovers(tmp_path, real) == []
+
+
+def test_an_overwritten_file_keeps_its_mode_and_a_new_one_follows_the_umask(linea: CliRun, fest: dict, tmp_path: Path) -> None:
+    existing = tmp_path / "existing.json"
+    existing.write_text("{}")
+    existing.chmod(0o644)
+    linea("users", "export", PERSON, "-o", str(existing))
+    assert json.loads(existing.read_text())["subject"]["email"] == PERSON
+    assert stat.S_IMODE(existing.stat().st_mode) == 0o644
+    previous = os.umask(0o027)
+    try:
+        linea("audit", "export", "-o", str(tmp_path / "new.ndjson"))
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "new.ndjson").stat().st_mode) == 0o640
+    assert leftovers(tmp_path) == []
+
+
+def test_a_fifo_is_written_through_not_replaced(linea: CliRun, fest: dict, tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    try:
+        linea("waitlist", "export", "fest", "-o", str(fifo))
+    finally:
+        if reader.is_alive() and not received:  # linea never opened it: let the reader see an end
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        reader.join()
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert received[0].startswith(b"email,status,created_at,updated_at,name\r\n") and received[0].count(b"\r\n") == 3
+
+
+@pytest.mark.parametrize("name", ["-", "/dev/stdout"])
+def test_dash_and_dev_stdout_write_to_stdout(linea: CliRun, fest: dict, name: str) -> None:
+    result = linea("waitlist", "export", "fest", "-o", name)
+    assert result.stdout_bytes.startswith(b"email,status,created_at,updated_at,name\r\n")
+    assert "exported" not in result.stderr
+    assert json.loads(linea("users", "export", PERSON, "-o", name).stdout)["subject"]["email"] == PERSON
+    assert len(linea("audit", "export", "-o", name).stdout.splitlines()) >= 2
+
+
+def option_of(args: list[str]) -> str:
+    return "--errors-file" if "--errors-file" in args else "--output"
+
+
+def test_a_directory_is_refused_by_every_command(linea: CliRun, db: Database, fest: dict, tmp_path: Path, bad_csv: Path) -> None:
+    for args in every_file_writer(str(tmp_path), bad_csv):
+        result = linea(*args, exit_code=1)
+        assert result.stderr == f"error: {option_of(args)} {tmp_path} is a directory: name the file to write\n", args
+    assert leftovers(tmp_path) == []
+    assert db.count("audit_logs") == 1 and db.count("waitlist_entries") == 2  # nothing exported or imported
+
+
+def test_an_empty_or_impossible_name_is_one_line_and_exit_1(linea: CliRun, fest: dict, tmp_path: Path, bad_csv: Path) -> None:
+    for args in every_file_writer("", bad_csv):
+        result = linea(*args, exit_code=1)
+        assert result.stderr == f"error: {option_of(args)} needs a file name, not an empty one\n", args
+    long_name = str(tmp_path / ("x" * 10_000))
+    for args in every_file_writer(long_name, bad_csv):
+        result = linea(*args, exit_code=1)
+        assert result.stderr.count("\n") == 1 and "file name too long" in result.stderr, args
+    result = linea("waitlist", "export", "fest", "-o", str(tmp_path / "missing" / "list.csv"), exit_code=1)
+    assert result.stderr.count("\n") == 1 and "does not exist" in result.stderr
+    assert leftovers(tmp_path) == []
+
+
+def test_a_full_device_is_one_line_and_stays_a_device(linea: CliRun, db: Database, fest: dict, bad_csv: Path) -> None:
+    # As root, renaming over /dev/full used to replace the device with a regular file.
+    for args in every_file_writer("/dev/full", bad_csv):
+        result = linea(*args, exit_code=1)
+        assert result.stderr == "error: cannot write /dev/full: no space left on device\n", args
+        assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
+    assert leftovers(Path("/dev")) == []
+    # The failed write rolled back what the command did: no EXPORT or IMPORT row, no entry imported.
+    assert db.count("audit_logs") == 1 and db.count("waitlist_entries") == 2
+
+
+def test_a_failed_command_leaves_no_errors_file(linea: CliRun, fest: dict, tmp_path: Path, bad_csv: Path) -> None:
+    errors = tmp_path / "errors.csv"
+    linea("waitlist", "import", "fest", str(tmp_path / "no-such.csv"), "--errors-file", str(errors), exit_code=1)
+    linea("waitlist", "import", "no-such-event", str(bad_csv), "--skip-invalid", "--errors-file", str(errors), exit_code=3)
+    assert not errors.exists() and leftovers(tmp_path) == []
+    linea("waitlist", "import", "fest", str(bad_csv), "--skip-invalid", "--errors-file", str(errors))
+    assert errors.read_bytes().startswith(b"line,email,reason\r\n2,not-an-email,")
