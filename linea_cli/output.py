@@ -212,6 +212,12 @@ def render_record(record: Mapping[str, Any], fmt: OutputFormat, *, title: str | 
     console().print(table)
 
 
+def write_stdout(text: str) -> None:
+    """A document linea generated itself (SQL, a schema file), to stdout as it is."""
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
 def say(message: str) -> None:
     """A line for the person at the terminal (stderr, so stdout stays data); values in it may be
     data as it is: control characters are escaped here, a newline in a value included."""

@@ -270,3 +270,16 @@ def test_a_database_made_by_an_older_linea_moves_to_the_new_layout(
     assert old.count("users") == 1
     old.close()
     linea(*url, "users", "list")
+
+
+def test_prisma_schema_declares_linea_indexes_and_is_the_platforms_otherwise(linea: CliRun) -> None:
+    printed = linea("db", "prisma-schema").stdout
+    for spec in LINEA_INDEXES:
+        assert spec.name in printed
+    assert '@@index([ownerId], map: "idx_events_owner_id") // linea' in printed
+    platform_schema = REFERENCE.parent.parent / "linea_cli" / "db" / "platform_schema.prisma"
+    kept = [line for line in printed.splitlines() if "linea" not in line]
+    assert kept == [line for line in platform_schema.read_text().splitlines() if "linea" not in line]
+    shared = Path(__file__).resolve().parents[2] / "shared" / "docs" / "prisma-reference" / "schema.prisma"
+    if shared.exists():
+        assert platform_schema.read_text() == shared.read_text()

@@ -227,6 +227,21 @@ def seed(
     )
 
 
+@app.command("prisma-schema")
+def prisma_schema() -> None:
+    """Print the schema.prisma that describes the database as linea leaves it.
+
+    The platform's models with `@@index(..., map: "idx_...")` for each index linea adds, so that
+    the platform's next `prisma migrate dev` neither drops nor renames anything.
+
+    Example: linea db prisma-schema > apps/api/prisma/schema.prisma
+    """
+    from linea_cli.db.prisma_schema import prisma_schema as schema_text
+    from linea_cli.output import write_stdout
+
+    write_stdout(schema_text())
+
+
 @server_app.command("status")
 def server_status(fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False) -> None:
     """Show whether the embedded server is running, and where its data lives.

@@ -1,0 +1,46 @@
+"""The `schema.prisma` that describes the database exactly as linea leaves it.
+
+The platform's own schema (a copy of ../shared/docs/prisma-reference/schema.prisma ships beside
+this module) plus one `@@index(..., map: "idx_...")` per index linea adds, so that the platform's
+next `prisma migrate dev` neither drops nor renames them. Expression indexes (`lower(email)`)
+cannot be declared in Prisma's schema language; they are listed as comments, and Prisma Migrate
+leaves indexes it does not understand alone.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from linea_cli.db.indexes import LINEA_INDEXES
+
+PLATFORM_SCHEMA = Path(__file__).with_name("platform_schema.prisma")
+HEADER = (
+    "// Written by `linea db prisma-schema`: the platform's schema with the indexes linea adds\n"
+    "// (CREATE INDEX CONCURRENTLY by `linea db upgrade`). Keep the @@index lines marked `linea`.\n"
+)
+
+
+def prisma_schema() -> str:
+    text = PLATFORM_SCHEMA.read_text()
+    models = re.split(r"(?m)^(?=model )", text)
+    return HEADER + "".join(_with_linea_indexes(block) for block in models)
+
+
+def _with_linea_indexes(block: str) -> str:
+    table = re.search(r'@@map\("(\w+)"\)', block)
+    if not block.startswith("model ") or table is None:
+        return block
+    fields = dict((column, field) for field, column in re.findall(r'(?m)^\s+(\w+)\s+\S+.*@map\("(\w+)"\)', block))
+    lines = []
+    for spec in LINEA_INDEXES:
+        if spec.table != table.group(1):
+            continue
+        if spec.columns:
+            names = ", ".join(fields[column] for column in spec.columns)
+            lines.append(f'@@index([{names}], map: "{spec.name}") // linea')
+        else:
+            lines.append(f"// linea: {spec.name} ON {spec.table} USING {spec.definition} (not expressible here)")
+    if not lines:
+        return block
+    return block.replace(table.group(0), "\n  ".join([*lines, table.group(0)]), 1)
