@@ -19,7 +19,8 @@ def embedded(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monke
     for key in ("LINEA_DATABASE_URL", "LINEA_MIGRATION_DATABASE_URL", "LINEA_ACTOR"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
-    run = CliRun(env={"LINEA_DATABASE_URL": "", "LINEA_DATA_DIR": str(data_dir), "NO_COLOR": "1"})
+    # None: unset for the command, whatever the test process has.
+    run = CliRun(env={"LINEA_DATABASE_URL": None, "LINEA_DATA_DIR": str(data_dir), "NO_COLOR": "1"})  # type: ignore[dict-item]
     yield run
     run("db", "server", "stop")
 

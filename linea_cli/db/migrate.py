@@ -250,6 +250,7 @@ def _attempt(
     prelude = _layout_statements(catalog)
     current = current_revision(database)
     if sql:
+        out.write(f"-- linea db {direction} {revision} on {database.target}, now at {current or 'no revision'}\n\n")
         _print_statements(out, prelude, timeout_ms)
         if ":" not in revision and current is not None:
             revision = f"{current}:{revision}"
