@@ -1,8 +1,11 @@
 """The root command: global options, the command groups, and the single error boundary.
 
 Every error ends here: a `LineaError` becomes one line on stderr and its exit code; database
-driver errors become "database unavailable" (5) naming host and database, never the password;
-anything unexpected is one line and exit 70, with a traceback only under --debug.
+driver errors become "database unavailable" (5) naming host and database, never the password; a
+value the database refuses (SQLSTATE class 22: out of range, invalid text, datetime overflow...)
+is invalid input (1) without SQL; anything unexpected is one line and exit 70, with a traceback
+only under --debug. Driver text is shown with URLs masked and cut short; the whole output with the
+password masked wherever it stands as a word.
 """
 
 from __future__ import annotations
@@ -23,8 +26,14 @@ from linea_cli.errors import (
     EXIT_INTERRUPTED,
     EXIT_TERMINATED,
     DatabaseUnavailable,
+    InvalidInput,
     LineaError,
+    cut,
 )
+
+# The longest line an error prints (a backstop), and the longest driver message it quotes.
+MAX_LINE_LENGTH = 1000
+SHOWN_DRIVER_TEXT = 300
 
 
 class LineaGroup(TyperGroup):
@@ -45,15 +54,16 @@ class LineaGroup(TyperGroup):
 
 def report_error(exc: BaseException, current: CliState) -> int:
     """Write the one-line error (and a traceback under --debug); return the exit code."""
-    from linea_cli.db.urls import mask_secrets
+    from linea_cli.db.urls import mask_passwords, mask_url_text
 
     error = translate_error(exc, current)
     lines = [f"error: {error.message}"]
     if error.hint:
         lines.append(f"hint: {error.hint}")
     if current.debug:
-        lines.insert(0, "".join(traceback.format_exception(exc)).rstrip())
-    sys.stderr.write(mask_secrets("\n".join(lines), current.secrets) + "\n")
+        lines.insert(0, mask_url_text("".join(traceback.format_exception(exc)).rstrip()))
+    text = mask_passwords("\n".join(lines), current.secrets)
+    sys.stderr.write("\n".join(cut(line, limit=MAX_LINE_LENGTH) for line in text.splitlines()) + "\n")
     sys.stderr.flush()
     return error.exit_code
 
@@ -72,7 +82,7 @@ def translate_error(exc: BaseException, current: CliState) -> LineaError:
     database_error = _database_error(exc, current)
     if database_error is not None:
         return database_error
-    error = LineaError(f"unexpected {type(exc).__name__}: {exc}", hint="run with --debug for a traceback")
+    error = LineaError(f"unexpected {type(exc).__name__}: {_first_line(exc)}", hint="run with --debug for a traceback")
     error.exit_code = EXIT_INTERNAL
     return error
 
@@ -84,6 +94,10 @@ def _database_error(exc: BaseException, current: CliState) -> LineaError | None:
     except ImportError:  # pragma: no cover - both are dependencies
         return None
     original = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
+    if isinstance(original, psycopg.DataError):
+        # SQLSTATE class 22 (numeric value out of range, invalid text representation, datetime
+        # field overflow, string too long...): a value the user gave that edge checks let through.
+        return InvalidInput(f"the database refused a value: {_first_line(original)}")
     if isinstance(original, psycopg.OperationalError | sa_exc.InterfaceError) or isinstance(
         exc, sa_exc.OperationalError
     ):
@@ -103,7 +117,14 @@ def _database_error(exc: BaseException, current: CliState) -> LineaError | None:
 
 def _first_line(error: BaseException) -> str:
     lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
-    return lines[0] if lines else type(error).__name__
+    return _driver_text(lines[0]) if lines else type(error).__name__
+
+
+def _driver_text(text: object) -> str:
+    """Text linea did not write (a driver or library message): URLs masked, cut to a sane length."""
+    from linea_cli.db.urls import mask_url_text
+
+    return cut(mask_url_text(str(text)), limit=SHOWN_DRIVER_TEXT)
 
 
 def _target(current: CliState) -> str:
