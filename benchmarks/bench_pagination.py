@@ -55,7 +55,7 @@ def main() -> None:
                 sa.select(events.c.start_date, events.c.id).where(visible)
                 .order_by(events.c.start_date, events.c.id).offset(deep_offset - 1).limit(1)
             ).one()
-            deep_cursor = encode_cursor([last.start_date, last.id])
+            deep_cursor = encode_cursor("events", [last.start_date, last.id])
 
             def service_page(after: str | None) -> float:
                 return median_ms(lambda: list_events(session, filters=EventFilter(), limit=LIMIT, after=after))

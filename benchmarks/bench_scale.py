@@ -55,7 +55,7 @@ def deep_events_cursor(url: str) -> tuple[str, int]:
             "SELECT start_date, id FROM events WHERE deleted_at IS NULL ORDER BY start_date, id OFFSET %s LIMIT 1",
             (position,),
         ).fetchone()
-    return encode_cursor([start, event_id]), position
+    return encode_cursor("events", [start, event_id]), position
 
 
 def biggest_event(url: str) -> tuple[str, int]:

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import platformdirs
-from pydantic import Field
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from linea_cli.errors import InvalidInput, shown
+
+# A PostgreSQL time setting: a whole or decimal number, milliseconds unless a unit follows.
+_TIME_SETTING = re.compile(r"\s*(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>us|ms|s|min|h|d)?\s*")
+_MILLISECONDS = {"us": 0.001, "ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
+# lock_timeout and statement_timeout are INTEGER milliseconds on the server (about 24.8 days).
+MAX_TIMEOUT_MS = 2_147_483_647
 
 
 def default_data_dir() -> Path:
@@ -34,8 +43,27 @@ class Settings(BaseSettings):
     migration_lock_timeout: str = "2s"
     migration_attempts: int = Field(default=3, ge=1, le=10)
 
+    @field_validator("lock_timeout", "statement_timeout")
+    @classmethod
+    def _postgres_duration(cls, value: str) -> str:
+        # Checked here, not by the server: a bad value would fail every transaction's SET LOCAL.
+        match = _TIME_SETTING.fullmatch(value)
+        if not match:
+            raise ValueError("use a PostgreSQL duration such as 5s, 500ms, 2min, or 0 for none")
+        milliseconds = float(match.group("number")) * _MILLISECONDS[match.group("unit") or "ms"]
+        if milliseconds > MAX_TIMEOUT_MS:
+            raise ValueError(f"at most {MAX_TIMEOUT_MS} ms (about 24 days), or 0 for none")
+        return value.strip()
+
 
 def load_settings(**overrides: object) -> Settings:
     """Settings from the environment, with root-option overrides that were actually given."""
     given = {key: value for key, value in overrides.items() if value is not None}
-    return Settings(**given)
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        # One line naming the variable, as for any invalid input (not pydantic's report, exit 70).
+        problem = exc.errors()[0]
+        name = "LINEA_" + str(problem["loc"][0]).upper() if problem["loc"] else "a LINEA_ setting"
+        reason = str(problem["msg"]).removeprefix("Value error, ")
+        raise InvalidInput(f"invalid {name} {shown(problem.get('input'))}: {reason}") from None

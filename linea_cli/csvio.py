@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, BinaryIO, TypeVar
 
-from linea_cli.errors import InvalidInput
+from linea_cli.errors import InvalidInput, shown
 
 T = TypeVar("T")
 
@@ -94,7 +94,7 @@ def check_email(raw: str) -> tuple[str | None, str | None]:
         return None, "email is empty"
     reason = email_problem(text)
     if reason is not None:
-        return None, f"invalid email {text!r}: {reason}"
+        return None, f"invalid email {shown(text)}: {reason}"
     return canonical_email(text), None
 
 
@@ -107,7 +107,7 @@ def read_records(source: BinaryIO, *, delimiter: str = ",") -> Iterator[tuple[in
     a decoding error names its line; csv joins the lines of quoted fields back together.
     """
     if len(delimiter) != 1 or delimiter in "\"\r\n":
-        raise InvalidInput(f"invalid delimiter {delimiter!r}: use one character such as ',' ';' or a tab")
+        raise InvalidInput(f"invalid delimiter {shown(delimiter)}: use one character such as ',' ';' or a tab")
     reader = csv.reader(map(bytes.decode, _physical_lines(source)), delimiter=delimiter, strict=True)
     previous_end = 0
     first = True
@@ -199,7 +199,7 @@ def map_header(fields: list[str]) -> ImportHeader:
     seen: set[str] = set()
     for name in names:
         if name in seen and name:
-            raise InvalidInput(f"the header names column {name!r} twice")
+            raise InvalidInput(f"the header names column {shown(name)} twice")
         seen.add(name)
     if "email" not in names:
         raise InvalidInput(
@@ -330,7 +330,7 @@ def stream_import_rows(
             if text:
                 found = _STATUS_BY_NAME.get(text.upper())
                 if found is None:
-                    invalid(line, raw_email, f"unknown status {text!r}: use PENDING, CONFIRMED or CANCELLED")
+                    invalid(line, raw_email, f"unknown status {shown(text)}: use PENDING, CONFIRMED or CANCELLED")
                     continue
                 status = found
         created = COPY_NULL

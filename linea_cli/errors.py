@@ -22,6 +22,23 @@ EXIT_TERMINATED = 143
 # quietly, as Unix tools do. Python ignores SIGPIPE, so this is chosen, not the signal's doing.
 EXIT_BROKEN_PIPE = 141
 
+# A value echoed in a message is cut to this many characters: a hostile 200,000-character argument
+# must not turn one error line into a page (or the terminal into a pager).
+SHOWN_LENGTH = 200
+
+
+def shown(value: object, *, limit: int = SHOWN_LENGTH) -> str:
+    """`value` as a message quotes it (like `repr`), cut to `limit` characters with an ellipsis."""
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) <= limit:
+        return repr(value)
+    return repr(text[:limit] + "…") + f" ({len(text):,} characters)"
+
+
+def cut(text: str, *, limit: int) -> str:
+    """`text` cut to `limit` characters, saying how long it was."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
+
 
 class LineaError(Exception):
     """An error the user can act on: `message` is its one line, `details` lines that follow it

@@ -227,3 +227,9 @@ def say(message: str) -> None:
 
 def warn(message: str) -> None:
     say(f"warning: {message}")
+
+
+def warn_if_overbooked(slug: str, capacity: int | None, places_left: int | None) -> None:
+    """Say so on stderr when an event holds more confirmed entries than places (see `update --force`)."""
+    if capacity is not None and places_left is not None and places_left < 0:
+        warn(f"event {slug} is over capacity by {-places_left} ({capacity - places_left} confirmed, capacity {capacity})")

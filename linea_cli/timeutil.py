@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from linea_cli.errors import InvalidInput
+from linea_cli.errors import InvalidInput, shown
 
 # Use in SQL instead of now()/CURRENT_TIMESTAMP, which follow the session's TimeZone setting.
 SQL_UTC_NOW = "(now() AT TIME ZONE 'UTC')"
@@ -27,7 +27,7 @@ def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise InvalidInput(f"unknown time zone {name!r}: use an IANA name such as Europe/Paris") from exc
+        raise InvalidInput(f"unknown time zone {shown(name)}: use an IANA name such as Europe/Paris") from exc
 
 
 def parse_datetime(value: str, *, timezone: str = "UTC", field: str = "date") -> datetime:
@@ -40,11 +40,18 @@ def parse_datetime(value: str, *, timezone: str = "UTC", field: str = "date") ->
             parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError as exc:
         raise InvalidInput(
-            f"invalid {field} {value!r}: use ISO 8601, e.g. 2026-06-01 or 2026-06-01T18:30+02:00"
+            f"invalid {field} {shown(value)}: use ISO 8601, e.g. 2026-06-01 or 2026-06-01T18:30+02:00"
         ) from exc
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=zone(timezone))
-    return to_database(parsed)
+    try:
+        return to_database(parsed)
+    except OverflowError:  # 0001-01-01T00:00+14:00 is still year 0 in UTC
+        raise _outside_calendar(field, value) from None
+
+
+def _outside_calendar(field: str, value: str) -> InvalidInput:
+    return InvalidInput(f"{field} {shown(value)} falls outside the calendar in UTC (years 1 to 9999)")
 
 
 def to_database(moment: datetime) -> datetime:

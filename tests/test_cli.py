@@ -104,6 +104,57 @@ def test_invalid_url_is_invalid_input(linea: CliRun) -> None:
     assert "postgresql://" in result.stderr and "hunter2" not in result.stderr
 
 
+def test_a_password_in_the_query_string_is_masked(linea: CliRun, database_url: URL) -> None:
+    # libpq reads ?password= (and ?sslpassword=) as well as user:password@; the server's own
+    # password, if it has one, moves into the query string.
+    password = str(database_url.password) if database_url.password else "p@ssw0rd-in-query"
+    url = plain_url(database_url.set(password=None))
+    url += ("&" if "?" in url else "?") + f"password={quote(password, safe='')}&sslpassword=key-phrase-42"
+    shown = json.loads(linea("--database-url", url, "db", "status", "--json").stdout)["url"]
+    assert "password=***" in shown and "sslpassword=***" in shown
+    table = linea("--database-url", url, "db", "status").stdout
+    broken = url.replace(f"/{database_url.database}?", "/no_such_database?")
+    failed = linea("--database-url", broken, "events", "list", exit_code=5)
+    assert "no_such_database" in failed.stderr
+    for output in (shown, table, failed.stderr):
+        assert password not in output and quote(password, safe="") not in output
+        assert "key-phrase-42" not in output
+
+
+def test_a_libpq_keyword_string_is_refused_without_echoing_it(linea: CliRun) -> None:
+    for conninfo in ("host=db.internal port=5432 dbname=linea user=linea password='s3 cr3t'",
+                     "dbname=linea password=s3cr3t"):
+        result = linea("--database-url", conninfo, "db", "status", exit_code=1)
+        assert len(result.stderr.strip().splitlines()) == 1
+        assert "keyword" in result.stderr and "postgresql://" in result.stderr
+        assert "s3" not in result.stderr and "db.internal" not in result.stderr
+    result = linea("db", "status", exit_code=1, env={"LINEA_DATABASE_URL": "host=x password=hunter2"})
+    assert "hunter2" not in result.stderr
+
+
+def test_text_that_is_not_a_url_is_not_echoed(linea: CliRun) -> None:
+    result = linea("--database-url", "postgres//admin:hunter2@db/x", "db", "status", exit_code=1)
+    assert "hunter2" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_short_password_does_not_garble_other_words(linea: CliRun) -> None:
+    result = linea("--database-url", "postgresql://acc:acc@127.0.0.1:1/accm_anon", "db", "status", exit_code=5)
+    assert 'database "accm_anon" on 127.0.0.1:1' in result.stderr
+    assert "***m_anon" not in result.stderr
+
+
+def test_a_huge_password_or_value_gives_a_short_answer(linea: CliRun) -> None:
+    secret = "s" * 200_000
+    result = linea("--database-url", f"postgresql://u:{secret}@127.0.0.1:1/x", "db", "status", exit_code=5)
+    assert secret[:50] not in result.stderr and len(result.stderr) < 1000
+    result = linea("--database-url", "postgresql://u:p@127.0.0.1:1/x?sslmode=" + "v" * 200_000, "db", "status",
+                   exit_code=5)
+    assert len(result.stderr) < 1000 and "characters)" in result.stderr
+    # Text shaped to make a backtracking mask quadratic is refused at once, and briefly.
+    result = linea("--database-url", "a://b:" * 40_000, "db", "status", exit_code=1)
+    assert len(result.stderr) < 1000
+
+
 def test_usage_errors_are_exit_2(linea: CliRun) -> None:
     linea("events", "list", "--no-such-option", exit_code=2)
     linea("no-such-group", exit_code=2)

@@ -49,6 +49,31 @@ def test_seed_is_realistic(linea: CliRun, db: Database) -> None:
     assert db.count("sessions", "token !~ '^[0-9a-f]{64}$'") == 0
 
 
+def test_seed_never_confirms_more_entries_than_an_event_holds(linea: CliRun, db: Database) -> None:
+    over_capacity = """
+        SELECT count(*) FROM events e
+        WHERE e.capacity < (SELECT count(*) FROM waitlist_entries w
+                            WHERE w.event_id = e.id AND w.status = 'CONFIRMED' AND w.deleted_at IS NULL)
+    """
+    linea("db", "seed", "--events", "5", "--waitlist", "20000", "--seed", "3", "--anchor", "2026-06-01")
+    assert db.scalar(over_capacity) == 0
+    # Full events are filled to the last place, and confirmations remain where there is room.
+    assert db.scalar("""
+        SELECT count(*) FROM events e WHERE e.capacity = (SELECT count(*) FROM waitlist_entries w
+            WHERE w.event_id = e.id AND w.status = 'CONFIRMED' AND w.deleted_at IS NULL)
+    """) == db.count("events", "capacity IS NOT NULL AND deleted_at IS NULL")
+    assert db.count("waitlist_entries", "status = 'CONFIRMED'") > 0
+    first = db.all("SELECT id, status::text FROM waitlist_entries ORDER BY id")
+    # --append counts the places earlier rows already hold.
+    linea("db", "seed", "--append", "--users", "1", "--events", "1", "--waitlist", "20000", "--seed", "3",
+          "--anchor", "2026-06-01")
+    assert db.scalar(over_capacity) == 0
+    # Still deterministic: the same plan gives the same statuses.
+    linea("db", "reset", "--force", "--yes")
+    linea("db", "seed", "--events", "5", "--waitlist", "20000", "--seed", "3", "--anchor", "2026-06-01")
+    assert db.all("SELECT id, status::text FROM waitlist_entries ORDER BY id") == first
+
+
 def test_seed_refuses_a_populated_database_unless_append(linea: CliRun, db: Database) -> None:
     linea("db", "seed", "--users", "5", "--events", "2", "--waitlist", "10", "--sessions", "3")
     result = linea("db", "seed", exit_code=4)

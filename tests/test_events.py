@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import URL
 
+from linea_cli.timeutil import utc_now
 from tests.factories import days_from_now, make_event, make_user, make_venue, make_waitlist_entry
 from tests.harness import ROOT, CliRun, Database, plain_url
 
@@ -305,6 +306,38 @@ def test_invalid_updates_exit_with_their_codes_and_write_nothing(linea: CliRun, 
     assert db.all("SELECT * FROM events ORDER BY id") == snapshot
     assert db.count("audit_logs") == 0
     del event
+
+
+def test_a_capacity_below_the_confirmed_entries_is_a_conflict_unless_forced(linea: CliRun, db: Database) -> None:
+    event = make_event(db, slug="fest", capacity=10)
+    for _ in range(8):
+        make_waitlist_entry(db, event=event, status="CONFIRMED")
+    make_waitlist_entry(db, event=event, status="CONFIRMED", deleted_at=utc_now())  # removed: holds no place
+    make_waitlist_entry(db, event=event, status="PENDING")
+    refused = linea("events", "update", "fest", "--capacity", "3", exit_code=4)
+    assert refused.stderr.splitlines()[0] == "error: cannot set the capacity of fest to 3: 8 entries are confirmed"
+    assert "--force" in refused.stderr
+    assert db.scalar("SELECT capacity FROM events") == 10 and db.count("audit_logs") == 0
+    # Exactly the confirmed count is no overbooking.
+    linea("events", "update", "fest", "--capacity", "8")
+    assert db.scalar("SELECT capacity FROM events") == 8
+
+    forced = linea("events", "update", "fest", "--capacity", "3", "--force", "--json")
+    assert "over capacity by 5 (8 confirmed, capacity 3)" in forced.stderr
+    assert as_json(forced)["places_left"] == -5
+    assert db.scalar("SELECT capacity FROM events") == 3
+    assert db.count("waitlist_entries", "status = 'CONFIRMED' AND deleted_at IS NULL") == 8  # nobody un-confirmed
+    (log,) = [row for row in audit_rows(db, event["id"]) if row.metadata["changes"]["capacity"]["after"] == 3]
+    assert log.metadata["changes"]["capacity"]["before"] == 8
+    # Overbooked: nobody else is confirmed, and every view says so.
+    linea("waitlist", "promote", "fest", exit_code=0)
+    assert db.count("waitlist_entries", "status = 'CONFIRMED' AND deleted_at IS NULL") == 8
+    shown = linea("events", "show", "fest", "--json")
+    assert as_json(shown)["places_left"] == -5 and "over capacity by 5" in shown.stderr
+    # Other changes to an overbooked event need no --force.
+    linea("events", "update", "fest", "--title", "Renamed")
+    linea("events", "update", "fest", "--clear", "capacity")
+    assert as_json(linea("events", "show", "fest", "--json"))["places_left"] is None
 
 
 # ------------------------------------------------------------------------------------ status machine

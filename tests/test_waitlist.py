@@ -140,6 +140,23 @@ def test_stats(linea: CliRun, db: Database) -> None:
     assert json.loads(linea("waitlist", "stats", unlimited["slug"], "--json").stdout)["places_left"] is None
 
 
+def test_stats_show_an_overbooking(linea: CliRun, db: Database) -> None:
+    event = make_event(db, capacity=5)
+    for _ in range(5):
+        make_waitlist_entry(db, event=event, status="CONFIRMED")
+    linea("events", "update", event["slug"], "--capacity", "2", "--force")
+    result = linea("waitlist", "stats", event["slug"], "--json")
+    stats = json.loads(result.stdout)
+    assert (stats["confirmed"], stats["capacity"], stats["places_left"]) == (5, 2, -3)
+    assert "over capacity by 3" in result.stderr
+    table = linea("waitlist", "stats", event["slug"])
+    assert "-3" in table.stdout and "over capacity by 3" in table.stderr
+    make_waitlist_entry(db, event=event, email="late@example.com")
+    linea("waitlist", "confirm", event["slug"], "late@example.com", exit_code=4)
+    promoted = json.loads(linea("waitlist", "promote", event["slug"], "--json").stdout)
+    assert (promoted["promoted"], promoted["places_left"]) == (0, -3)
+
+
 def test_promote_first_come_first_served_within_capacity(linea: CliRun, db: Database) -> None:
     event = make_event(db, capacity=3)
     base = db.scalar("SELECT now() AT TIME ZONE 'UTC'")

@@ -1,9 +1,12 @@
 """The root command: global options, the command groups, and the single error boundary.
 
 Every error ends here: a `LineaError` becomes one line on stderr and its exit code; database
-driver errors become "database unavailable" (5) naming host and database, never the password;
-anything unexpected is one line and exit 70, with a traceback only under --debug. A reader that
-closed stdout (`linea ... | head -1`) ends linea quietly with exit 141, as it would end `yes`.
+driver errors become "database unavailable" (5) naming host and database, never the password; a
+value the database refuses (SQLSTATE class 22: out of range, invalid text, datetime overflow...)
+is invalid input (1) without SQL; anything unexpected is one line and exit 70, with a traceback
+only under --debug. Driver text is shown with URLs masked and cut short; the whole output with the
+password masked wherever it stands as a word. A reader that closed stdout (`linea ... | head -1`)
+ends linea quietly with exit 141, as it would end `yes`.
 """
 
 from __future__ import annotations
@@ -27,9 +30,15 @@ from linea_cli.errors import (
     EXIT_INTERRUPTED,
     EXIT_TERMINATED,
     DatabaseUnavailable,
+    InvalidInput,
     LineaError,
     WriteFailed,
+    cut,
 )
+
+# The longest line an error prints (a backstop), and the longest driver message it quotes.
+MAX_LINE_LENGTH = 1000
+SHOWN_DRIVER_TEXT = 300
 
 
 class LineaGroup(TyperGroup):
@@ -71,21 +80,22 @@ def stop_writing_stdout() -> int:
 def report_error(exc: BaseException, current: CliState) -> int:
     """Write the one-line error (and a traceback under --debug); return the exit code.
 
-    Messages quote values as they are; control characters in them are escaped here, line by line.
+    Messages quote values as they are; control characters in them are escaped here, line by line,
+    and the password is masked wherever it stands as a word.
     """
-    from linea_cli.db.urls import mask_secrets
+    from linea_cli.db.urls import mask_passwords, mask_url_text
     from linea_cli.output import visible
 
     error = translate_error(exc, current)
     lines = [f"error: {error.message}", *(f"  {detail}" for detail in error.details)]
     if error.hint:
         lines.append(f"hint: {error.hint}")
-    lines = [visible(mask_secrets(line, current.secrets)) for line in lines]
     if current.debug:
-        trace = mask_secrets("".join(traceback.format_exception(exc)).rstrip(), current.secrets)
-        lines[:0] = [visible(line) for line in trace.splitlines()]
+        trace = mask_url_text("".join(traceback.format_exception(exc)).rstrip())
+        lines[:0] = trace.splitlines()
+    text = mask_passwords("\n".join(lines), current.secrets)
     try:
-        sys.stderr.write("\n".join(lines) + "\n")
+        sys.stderr.write("\n".join(visible(cut(line, limit=MAX_LINE_LENGTH)) for line in text.splitlines()) + "\n")
         sys.stderr.flush()
     except BrokenPipeError:  # nobody reads stderr any more: the exit code still tells
         pass
@@ -110,7 +120,7 @@ def translate_error(exc: BaseException, current: CliState) -> LineaError:
         from linea_cli.output_file import write_failed
 
         return write_failed(exc)
-    error = LineaError(f"unexpected {type(exc).__name__}: {exc}", hint="run with --debug for a traceback")
+    error = LineaError(f"unexpected {type(exc).__name__}: {_first_line(exc)}", hint="run with --debug for a traceback")
     error.exit_code = EXIT_INTERNAL
     return error
 
@@ -122,6 +132,10 @@ def _database_error(exc: BaseException, current: CliState) -> LineaError | None:
     except ImportError:  # pragma: no cover - both are dependencies
         return None
     original = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
+    if isinstance(original, psycopg.DataError):
+        # SQLSTATE class 22 (numeric value out of range, invalid text representation, datetime
+        # field overflow, string too long...): a value the user gave that edge checks let through.
+        return InvalidInput(f"the database refused a value: {_first_line(original)}")
     if isinstance(original, psycopg.OperationalError | sa_exc.InterfaceError) or isinstance(
         exc, sa_exc.OperationalError
     ):
@@ -145,7 +159,14 @@ _WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
 
 def _first_line(error: BaseException) -> str:
     lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
-    return lines[0] if lines else type(error).__name__
+    return _driver_text(lines[0]) if lines else type(error).__name__
+
+
+def _driver_text(text: object) -> str:
+    """Text linea did not write (a driver or library message): URLs masked, cut to a sane length."""
+    from linea_cli.db.urls import mask_url_text
+
+    return cut(mask_url_text(str(text)), limit=SHOWN_DRIVER_TEXT)
 
 
 def _target(current: CliState) -> str:

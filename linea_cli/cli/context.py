@@ -38,7 +38,7 @@ class CliState:
     def settings(self) -> Settings:
         if self._settings is None:
             from linea_cli.config import load_settings
-            from linea_cli.db.urls import parse_database_url, secret_variants
+            from linea_cli.db.urls import text_secrets
 
             # An explicit --database-url means that database for everything, migrations included.
             self._settings = load_settings(
@@ -56,7 +56,7 @@ class CliState:
                     )
             for raw in (self._settings.database_url, self._settings.migration_database_url):
                 if raw:
-                    self.secrets.extend(_password_variants(raw, parse_database_url, secret_variants))
+                    self.secrets.extend(text_secrets(raw))
         return self._settings
 
     def database(self, *, for_migrations: bool = False) -> Database:
@@ -76,14 +76,6 @@ class CliState:
         if self._database is not None:
             self._database.dispose()
             self._database = None
-
-
-def _password_variants(raw: str, parse, variants) -> list[str]:  # noqa: ANN001
-    try:
-        password = parse(raw).password
-    except Exception:  # an unparsable URL is reported elsewhere; masking must never fail
-        return []
-    return variants(password if isinstance(password, str) else None)
 
 
 _current_state: ContextVar[CliState | None] = ContextVar("linea_cli_state", default=None)

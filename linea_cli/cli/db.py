@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import sys
-from typing import Annotated
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand
 
 from linea_cli.cli.context import open_database, require_admin_for, state, transaction
 from linea_cli.cli.options import FormatOption, JsonOption, YesOption, chosen_format
@@ -23,6 +27,7 @@ def _lock_policy():  # noqa: ANN202  (the type lives behind a lazy import)
 
 
 SqlOption = Annotated[bool, typer.Option("--sql", help="Print the SQL instead of running it (for review).")]
+_RELATIVE = re.compile(r"[+-]\d+")
 ForceOption = Annotated[
     bool, typer.Option("--force", help="Allow destroying data on a server other than the embedded one.")
 ]
@@ -30,7 +35,7 @@ ForceOption = Annotated[
 
 def _confirm_destruction(database, what: str, *, force: bool, yes: bool) -> None:  # noqa: ANN001
     """Off the embedded server: --force, then the database name typed at the prompt (or --yes)."""
-    from linea_cli.errors import InvalidInput, PermissionDenied
+    from linea_cli.errors import InvalidInput, PermissionDenied, shown
 
     name = database.url.database or ""
     if not force:
@@ -44,12 +49,41 @@ def _confirm_destruction(database, what: str, *, force: bool, yes: bool) -> None
         raise InvalidInput(f"this {what} in {database.target} and needs confirmation: pass --force --yes")
     typed = typer.prompt(f"This {what} in {database.target}. Type the database name", err=True)
     if typed != name:
-        raise InvalidInput(f"{typed!r} is not {name!r}; nothing was changed")
+        raise InvalidInput(f"{shown(typed)} is not {shown(name)}; nothing was changed")
 
 
-@app.command()
+class RevisionCommand(TyperCommand):
+    """Takes `-1` as the relative revision it is, not as an unknown option (no `--` needed)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        options, rest = (args[: args.index("--")], args[args.index("--") + 1 :]) if "--" in args else (args, [])
+        numbers = [arg for arg in options if _RELATIVE.fullmatch(arg)]
+        if numbers:
+            args = [arg for arg in options if not _RELATIVE.fullmatch(arg)] + ["--", *numbers, *rest]
+        return super().parse_args(ctx, args)
+
+
+@contextmanager
+def _revision_refusals(direction: str, revision: str) -> Iterator[None]:
+    """Alembic's refusals of a target (`-3` with two migrations applied, downgrade to head...) are
+    about the revision the user gave: invalid input, not an internal error."""
+    from alembic.util import CommandError
+
+    from linea_cli.errors import InvalidInput, cut, shown
+
+    if _RELATIVE.fullmatch(revision) and (revision[0] == "-") == (direction == "upgrade"):
+        other = "downgrade" if direction == "upgrade" else "upgrade"
+        raise InvalidInput(f"db {direction} {revision} goes the other way: use `linea db {other} {revision}`")
+    try:
+        yield
+    except CommandError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "refused by Alembic"
+        raise InvalidInput(f"cannot {direction} to {shown(revision)}: {cut(reason, limit=300)}") from exc
+
+
+@app.command(cls=RevisionCommand)
 def upgrade(
-    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+    revision: Annotated[str, typer.Argument(help="Target revision, or +N for N more.")] = "head",
     sql: SqlOption = False,
 ) -> None:
     """Migrate the database up to REVISION (default: head).
@@ -58,19 +92,20 @@ def upgrade(
     """
     from linea_cli.db import migrate
 
-    database = state().database(for_migrations=True)
-    if not sql:
-        require_admin_for(database, "migrate the database")
-    migrate.upgrade(
-        database, revision, sql=sql, locks=_lock_policy(), on_retry=warn, on_note=lambda note: say(f"note: {note}")
-    )
+    with _revision_refusals("upgrade", revision):
+        database = state().database(for_migrations=True)
+        if not sql:
+            require_admin_for(database, "migrate the database")
+        migrate.upgrade(
+            database, revision, sql=sql, locks=_lock_policy(), on_retry=warn, on_note=lambda note: say(f"note: {note}")
+        )
     if not sql:
         say(f"{database.target} is at {migrate.current_revision(database)}")
 
 
-@app.command()
+@app.command(cls=RevisionCommand)
 def downgrade(
-    revision: Annotated[str, typer.Argument(help="Target revision, or 'base' to remove what linea added.")],
+    revision: Annotated[str, typer.Argument(help="Target revision, -N for N fewer, or 'base' to remove what linea added.")],
     sql: SqlOption = False,
     force: ForceOption = False,
     yes: YesOption = False,
@@ -82,18 +117,19 @@ def downgrade(
     drop tables holding rows on a server other than the embedded one needs the confirmation
     `db reset` asks for.
 
-    Example: linea db downgrade base --sql
+    Example: linea db downgrade -1
     """
     from linea_cli.db import migrate
 
-    database = state().database(for_migrations=True)
-    if not sql:
-        require_admin_for(database, "migrate the database")
-    if not sql and not database.is_embedded:
-        doomed = migrate.tables_dropped_with_rows(database, revision)
-        if doomed:
-            _confirm_destruction(database, f"drops {', '.join(doomed)} with their rows", force=force, yes=yes)
-    migrate.downgrade(database, revision, sql=sql, locks=_lock_policy(), on_retry=warn)
+    with _revision_refusals("downgrade", revision):
+        database = state().database(for_migrations=True)
+        if not sql:
+            require_admin_for(database, "migrate the database")
+        if not sql and not database.is_embedded:
+            doomed = migrate.tables_dropped_with_rows(database, revision)
+            if doomed:
+                _confirm_destruction(database, f"drops {', '.join(doomed)} with their rows", force=force, yes=yes)
+        migrate.downgrade(database, revision, sql=sql, locks=_lock_policy(), on_retry=warn)
     if not sql:
         say(f"{database.target} is at {migrate.current_revision(database) or 'base'}")
 

@@ -18,7 +18,7 @@ from linea_cli.cli.options import (
     chosen_format,
 )
 from linea_cli.enums import EventStatus
-from linea_cli.output import OutputFormat, render, render_record, say
+from linea_cli.output import OutputFormat, render, render_record, say, warn_if_overbooked
 
 app = typer.Typer(help="List and manage events.", no_args_is_help=True)
 
@@ -101,6 +101,7 @@ def show(
 
     with transaction() as (session, _actor):
         record = show_event(session, event, include_deleted=include_deleted)
+    warn_if_overbooked(record["slug"], record["capacity"], record["places_left"])
     render_record(record, chosen_format(fmt, as_json), title=f"Event {record['slug']}")
 
 
@@ -162,10 +163,15 @@ def update(
             help="Empty a field: description, end, capacity, youtube-url, lat, lng, zoom, venue (repeatable).",
         ),
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Set a capacity below the confirmed entries (overbook the event).")
+    ] = False,
     fmt: FormatOption = OutputFormat.table,
     as_json: JsonOption = False,
 ) -> None:
     """Change an event's fields; the slug changes only with --slug.
+
+    A capacity below the confirmed entries is refused (exit 4) unless --force.
 
     Example: linea events update summer-fest --capacity 250 --clear youtube-url
     """
@@ -177,7 +183,8 @@ def update(
         map_zoom=zoom, owner=owner, venue_id=venue,
     )
     with transaction() as (session, actor):
-        record = update_event(session, event, fields_=fields, clear=tuple(clear or ()), actor=actor)
+        record = update_event(session, event, fields_=fields, clear=tuple(clear or ()), actor=actor, force=force)
+    warn_if_overbooked(record["slug"], record["capacity"], record["places_left"])
     render_record(record, chosen_format(fmt, as_json), title=f"Event {record['slug']}")
 
 

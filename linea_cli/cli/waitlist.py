@@ -19,7 +19,7 @@ from linea_cli.cli.options import (
     chosen_format,
 )
 from linea_cli.enums import WaitlistStatus
-from linea_cli.output import OutputFormat, render, render_record, say, warn
+from linea_cli.output import OutputFormat, render, render_record, say, warn, warn_if_overbooked
 
 app = typer.Typer(help="Manage event waitlists: add, promote, import and export.", no_args_is_help=True)
 
@@ -170,6 +170,7 @@ def stats(event: EventArgument, fmt: FormatOption = OutputFormat.table, as_json:
 
     with transaction() as (session, actor):
         record = waitlist_stats(session, event_ref=event, actor=actor)
+    warn_if_overbooked(record["event"], record["capacity"], record["places_left"])
     render_record(record, chosen_format(fmt, as_json), title="Waitlist")
 
 

@@ -8,14 +8,15 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, Connection, Engine, create_engine
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session
 
 from linea_cli import __version__
 from linea_cli.config import Settings
 from linea_cli.db import embedded
-from linea_cli.db.urls import describe_target, display_url, parse_database_url, secret_variants
-from linea_cli.errors import DatabaseUnavailable
+from linea_cli.db.urls import describe_target, display_url, parse_database_url, url_secrets
+from linea_cli.errors import DatabaseUnavailable, InvalidInput, cut
 
 MINIMUM_SERVER_VERSION = 150000
 USER_AGENT = f"linea-cli/{__version__}"
@@ -56,7 +57,7 @@ class Database:
             is_embedded=not raw,
             engine=engine,
             started_embedded=started,
-            secrets=secret_variants(url.password if isinstance(url.password, str) else None),
+            secrets=url_secrets(url),
         )
 
     @property
@@ -83,17 +84,20 @@ class Database:
 
 
 def build_engine(url: URL, *, settings: Settings, application_name: str) -> Engine:
-    engine = create_engine(
-        url,
-        poolclass=NullPool,  # one short-lived process per command; PgBouncer does the pooling
-        hide_parameters=True,  # never echo bound values (emails, tokens) in error messages
-        connect_args={
-            # PgBouncer in transaction mode cannot keep server-side prepared statements.
-            "prepare_threshold": None,
-            "application_name": application_name[:63],
-            "connect_timeout": 10,
-        },
-    )
+    try:
+        engine = create_engine(
+            url,
+            poolclass=NullPool,  # one short-lived process per command; PgBouncer does the pooling
+            hide_parameters=True,  # never echo bound values (emails, tokens) in error messages
+            connect_args={
+                # PgBouncer in transaction mode cannot keep server-side prepared statements.
+                "prepare_threshold": None,
+                "application_name": application_name[:63],
+                "connect_timeout": 10,
+            },
+        )
+    except ArgumentError as exc:  # a URL that parses but names no usable server (port=abc)
+        raise InvalidInput(f"invalid database URL: {cut(str(exc), limit=200)}") from None
     lock_timeout, statement_timeout = settings.lock_timeout, settings.statement_timeout
 
     # SET LOCAL per transaction rather than startup options: PgBouncer rejects `options=-c ...`.

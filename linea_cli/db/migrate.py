@@ -28,7 +28,7 @@ from linea_cli.db.catalog import (
 from linea_cli.db.ddl import OUTSIDE_TRANSACTION_MARK, Statement, plan_index
 from linea_cli.db.engine import Database
 from linea_cli.db.indexes import LINEA_INDEXES
-from linea_cli.errors import DatabaseUnavailable, InvalidInput
+from linea_cli.errors import DatabaseUnavailable, InvalidInput, shown
 
 
 def migrations_path() -> Path:
@@ -105,12 +105,24 @@ def pending_revisions(current: str | None) -> list[str]:
 
 
 def _validate_revision(revision: str) -> None:
-    if revision in ("head", "base", "heads") or revision.lstrip("+-").isdigit():
+    """head, heads, base, +N / -N within the migrations there are, or a known revision id (or prefix).
+
+    Anything else is invalid input here, before Alembic would fail on it with an internal error.
+    """
+    if revision in ("head", "base", "heads"):
+        return
+    relative = re.fullmatch(r"[+-](\d{1,9})", revision)
+    if relative:
+        steps, count = int(relative.group(1)), len(known_revisions()) - 1
+        if not 1 <= steps <= count:
+            raise InvalidInput(f"relative revision {revision}: linea has {count} migration(s); use 1 to {count} steps")
         return
     try:
-        script_directory().get_revision(revision)
+        found = script_directory().get_revision(revision)
     except Exception as exc:  # alembic raises several kinds for an unknown or ambiguous id
-        raise InvalidInput(f"unknown revision {revision!r}: see `linea db history`") from exc
+        raise InvalidInput(f"unknown revision {shown(revision)}: see `linea db history`") from exc
+    if found is None:
+        raise InvalidInput(f"unknown revision {shown(revision)}: see `linea db history`")
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,10 @@ def _float(name: str) -> Any:
     return Field(default=None, sa_column=sa.Column(name, sa.Double, nullable=True))
 
 
+# PostgreSQL's INTEGER (capacity, zoom): values beyond it are refused before they reach the database.
+INTEGER_MAX = 2_147_483_647
+
+
 def _int(name: str) -> Any:
     return Field(default=None, sa_column=sa.Column(name, sa.Integer, nullable=True))
 

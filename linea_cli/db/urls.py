@@ -1,4 +1,13 @@
-"""Database URLs: parsing, the psycopg 3 driver, and masking the password in anything shown."""
+"""Database URLs: parsing, the psycopg 3 driver, and keeping the password out of anything shown.
+
+A password can reach the screen three ways, and each is handled where it can happen:
+- a URL linea displays (`db status`): `display_url` renders it with every secret as ***;
+- a URL echoed back (an unparsable --database-url) or quoted in a driver message: `mask_url_text`
+  masks `user:PASSWORD@` and `password=...` in that text only;
+- the bare password inside a driver message: `mask_passwords` replaces it where it stands as a whole
+  token, so that a short password never garbles other words (`acc` in `accm_anon`).
+All three run in linear time: error text can hold a hostile value of any length.
+"""
 
 from __future__ import annotations
 
@@ -8,28 +17,44 @@ from urllib.parse import quote, quote_plus, unquote
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from linea_cli.errors import InvalidInput
+from linea_cli.errors import InvalidInput, shown
 
 _PLAIN_SCHEMES = {"postgres", "postgresql", "postgresql+psycopg"}
-# user:password@ inside anything that looks like a URL, for text we could not parse.
-_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*):(?P<password>[^@\s]*)@")
+# Query parameters libpq reads as secrets: the password, and the TLS key's passphrase.
+SECRET_PARAMETERS = frozenset({"password", "sslpassword"})
+EXPECTED_URL = "expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+# A libpq keyword/value string ("host=db password=x dbname=linea") rather than a URL.
+_KEYWORD_STRING = re.compile(r"\s*[A-Za-z_]+\s*=")
+# `://user:password@`. As in libpq's URI parser the user part stops at ':' and the password at
+# '/' or '@', so each attempt stops at the next '/' (of the next '://'): linear in the text.
+_USERINFO = re.compile(r"://(?P<user>[^\s/@:]*):(?P<password>[^\s/@]*)@")
+# `password=...` / `sslpassword=...` in a query string or a keyword string, quoted or not.
+_PASSWORD_SETTING = re.compile(
+    r"(?i)(?<![\w])(?P<key>(?:ssl)?password)\s*=\s*(?P<value>'(?:[^'\\]|\\.)*'?|[^\s&'\"]*)"
+)
 
 
 def parse_database_url(raw: str) -> URL:
     """A psycopg 3 SQLAlchemy URL from a plain `postgresql://` URL (or one that names psycopg)."""
+    if "://" not in raw and _KEYWORD_STRING.match(raw):
+        # Refused rather than half-supported, and never echoed: it may hold password='...'.
+        raise InvalidInput(f"the database URL is a libpq keyword/value string (host=... dbname=...); {EXPECTED_URL}")
     try:
         url = make_url(raw.strip())
     except (ArgumentError, ValueError) as exc:
-        raise InvalidInput(f"invalid database URL {mask_text(raw)!r}: expected postgresql://user:password@host:port/database") from exc
+        # Not echoed: where the password sits in text that does not parse cannot be known.
+        raise InvalidInput(f"the database URL is not a URL; {EXPECTED_URL}") from exc
     if url.drivername not in _PLAIN_SCHEMES:
-        raise InvalidInput(f"unsupported database URL scheme {url.drivername!r}: linea needs postgresql://")
+        raise InvalidInput(f"unsupported database URL scheme {shown(url.drivername)}: linea needs postgresql://")
     return url.set(drivername="postgresql+psycopg")
 
 
 def display_url(url: URL) -> str:
-    """The URL as a user would type it, password replaced by ***."""
+    """The URL as a user would type it, every secret (userinfo and query parameters) as ***."""
+    query = {key: ("***" if key.lower() in SECRET_PARAMETERS else value) for key, value in url.query.items()}
+    rendered = url.set(drivername="postgresql", query=query).render_as_string(hide_password=True)
     # Unquoted so that a socket directory reads as a path, not %2Ftmp%2F...
-    return unquote(url.set(drivername="postgresql").render_as_string(hide_password=True))
+    return unquote(rendered)
 
 
 def describe_target(url: URL) -> str:
@@ -41,20 +66,42 @@ def describe_target(url: URL) -> str:
     return f'database "{url.database}" on {where}'
 
 
-def mask_text(text: str) -> str:
-    return _USERINFO.sub(lambda m: f"{m.group('scheme')}:***@", text)
+def url_secrets(url: URL) -> list[str]:
+    """Every spelling of every secret in `url` that a message might carry."""
+    found = [url.password] if isinstance(url.password, str) else []
+    for key, value in url.query.items():
+        if key.lower() in SECRET_PARAMETERS:
+            found.extend([value] if isinstance(value, str) else list(value))
+    return _spellings(found)
 
 
-def secret_variants(password: str | None) -> list[str]:
-    """Every spelling of a password that might appear in a message (raw and URL-encoded)."""
-    if not password:
-        return []
-    variants = {password, quote(password, safe=""), quote_plus(password), password.replace("%", "%%")}
+def text_secrets(raw: str) -> list[str]:
+    """The secrets in a configured URL, also when it does not parse (then read off the text)."""
+    try:
+        return url_secrets(parse_database_url(raw))
+    except InvalidInput:
+        found = [match.group("password") for match in _USERINFO.finditer(raw)]
+        found += [match.group("value").strip("'") for match in _PASSWORD_SETTING.finditer(raw)]
+        return _spellings(found)
+
+
+def _spellings(passwords: list[str]) -> list[str]:
+    variants: set[str] = set()
+    for password in passwords:
+        if password:
+            variants.update({password, quote(password, safe=""), quote_plus(password), unquote(password)})
     return sorted((v for v in variants if v), key=len, reverse=True)
 
 
-def mask_secrets(text: str, secrets: list[str]) -> str:
-    text = mask_text(text)
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text
+def mask_url_text(text: str) -> str:
+    """`text` with the password of any URL or `password=` setting in it replaced by ***."""
+    text = _USERINFO.sub(lambda m: f"://{m.group('user')}:***@", text)
+    return _PASSWORD_SETTING.sub(lambda m: f"{m.group('key')}=***", text)
+
+
+def mask_passwords(text: str, secrets: list[str]) -> str:
+    """`text` with each secret replaced by *** where it stands as a whole token (one linear pass)."""
+    if not secrets:
+        return text
+    alternatives = "|".join(re.escape(secret) for secret in sorted(set(secrets), key=len, reverse=True))
+    return re.sub(rf"(?<!\w)(?:{alternatives})(?!\w)", "***", text)

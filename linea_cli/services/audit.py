@@ -16,7 +16,7 @@ from sqlmodel import Session
 
 from linea_cli.db.engine import USER_AGENT
 from linea_cli.db.models import AuditLog, User
-from linea_cli.errors import NotFound
+from linea_cli.errors import NotFound, shown
 from linea_cli.ids import new_id
 from linea_cli.serialize import jsonable
 from linea_cli.services.actors import Actor, require_admin
@@ -124,6 +124,7 @@ def list_audit(
     return paginate(
         session,
         _audit_query(session, filters),
+        kind="audit",
         sort_columns=[logs.c.created_at, logs.c.id],
         limit=limit,
         after=after,
@@ -136,7 +137,7 @@ def show_audit(session: Session, *, audit_id: str, actor: Actor | None) -> dict[
     logs = AuditLog.__table__
     row = session.execute(_audit_query(session, AuditFilter()).where(logs.c.id == audit_id.strip())).mappings().first()
     if row is None:
-        raise NotFound(f"no audit row {audit_id!r}")
+        raise NotFound(f"no audit row {shown(audit_id)}")
     return dict(row)
 
 

@@ -18,8 +18,17 @@ from slugify import slugify
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from linea_cli.db.models import Event, EventStatus, User, UserRole, Venue, WaitlistEntry, WaitlistStatus
-from linea_cli.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from linea_cli.db.models import (
+    INTEGER_MAX,
+    Event,
+    EventStatus,
+    User,
+    UserRole,
+    Venue,
+    WaitlistEntry,
+    WaitlistStatus,
+)
+from linea_cli.errors import Conflict, InvalidInput, NotFound, PermissionDenied, shown
 from linea_cli.ids import new_id
 from linea_cli.services import audit
 from linea_cli.services.actors import Actor, require_admin, require_manager_of, require_role
@@ -87,7 +96,11 @@ class EventFields:
 def parse_period_end(value: str, *, timezone: str, field: str = "--to") -> datetime:
     """The exclusive upper bound for `--to`: a date alone includes that whole day."""
     moment = parse_datetime(value, timezone=timezone, field=field)
-    return moment + timedelta(days=1) if len(value.strip()) == 10 else moment + timedelta(milliseconds=1)
+    step = timedelta(days=1) if len(value.strip()) == 10 else timedelta(milliseconds=1)
+    try:
+        return moment + step
+    except OverflowError:  # `--to 9999-12-31`: the day after is past the calendar, so no bound is left
+        return datetime.max
 
 
 def list_events(session: Session, *, filters: EventFilter, limit: int = 50, after: str | None = None) -> Page[dict]:
@@ -111,11 +124,11 @@ def list_events(session: Session, *, filters: EventFilter, limit: int = 50, afte
     if filters.owner:
         owner = _find_user(session, filters.owner)
         if owner is None:
-            raise NotFound(f"no user {filters.owner!r} (--owner)")
+            raise NotFound(f"no user {shown(filters.owner)} (--owner)")
         query = query.where(events.c.owner_id == owner.id)
     if filters.venue_id:
         if session.get(Venue, filters.venue_id.strip()) is None:
-            raise NotFound(f"no venue {filters.venue_id!r} (--venue)")
+            raise NotFound(f"no venue {shown(filters.venue_id)} (--venue)")
         query = query.where(events.c.venue_id == filters.venue_id.strip())
     if filters.starts_from is not None:
         query = query.where(events.c.start_date >= filters.starts_from)
@@ -135,7 +148,7 @@ def list_events(session: Session, *, filters: EventFilter, limit: int = 50, afte
                 events.c.description.ilike(pattern, escape="\\"),
             )
         )
-    return paginate(session, query, sort_columns=[events.c.start_date, events.c.id], limit=limit, after=after)
+    return paginate(session, query, kind="events", sort_columns=[events.c.start_date, events.c.id], limit=limit, after=after)
 
 
 def like_pattern(text: str) -> str:
@@ -150,7 +163,7 @@ def find_event(session: Session, reference: str, *, include_deleted: bool = Fals
     query = select(Event).where(or_(Event.slug == reference.strip(), Event.id == reference.strip()))
     event = session.exec(query).first()
     if event is None or (event.deleted_at is not None and not include_deleted):
-        raise NotFound(f"no event {reference!r}" + (" (it is deleted)" if event is not None else ""))
+        raise NotFound(f"no event {shown(reference)}" + (" (it is deleted)" if event is not None else ""))
     return event
 
 
@@ -180,7 +193,7 @@ def event_record(session: Session, event: Event) -> dict[str, Any]:
         "end_date": event.end_date,
         "description": event.description,
         "capacity": event.capacity,
-        "places_left": None if event.capacity is None else max(event.capacity - confirmed, 0),
+        "places_left": places_left(event.capacity, confirmed),
         "waitlist_pending": counts.get(WaitlistStatus.PENDING, 0),
         "waitlist_confirmed": confirmed,
         "waitlist_cancelled": counts.get(WaitlistStatus.CANCELLED, 0),
@@ -197,6 +210,23 @@ def event_record(session: Session, event: Event) -> dict[str, Any]:
         "updated_at": event.updated_at,
         "deleted_at": event.deleted_at,
     }
+
+
+def places_left(capacity: int | None, confirmed: int) -> int | None:
+    """Places still free; negative when the event is overbooked (`update --capacity --force`), never hidden as 0."""
+    return None if capacity is None else capacity - confirmed
+
+
+def confirmed_count(session: Session, event: Event) -> int:
+    """CONFIRMED entries that are not removed: what the capacity limits."""
+    entries = WaitlistEntry.__table__
+    return session.execute(
+        sa.select(sa.func.count()).where(
+            entries.c.event_id == event.id,
+            entries.c.status == WaitlistStatus.CONFIRMED,
+            entries.c.deleted_at.is_(None),
+        )
+    ).scalar_one()
 
 
 # ----------------------------------------------------------------------------------- validation
@@ -231,20 +261,20 @@ def _validate(values: dict[str, Any]) -> None:
     if start is not None and end is not None and end < start:
         raise InvalidInput(f"the end ({end.isoformat(sep=' ')} UTC) is before the start ({start.isoformat(sep=' ')} UTC)")
     capacity = values.get("capacity")
-    if capacity is not None and capacity < 0:
-        raise InvalidInput(f"capacity must be 0 or more, not {capacity}")
+    if capacity is not None and not 0 <= capacity <= INTEGER_MAX:
+        raise InvalidInput(f"--capacity must be between 0 and {INTEGER_MAX}, not {capacity}")
     lat, lng, zoom = values.get("map_lat"), values.get("map_lng"), values.get("map_zoom")
     if lat is not None and not -90 <= lat <= 90:
-        raise InvalidInput(f"latitude {lat} is outside [-90, 90]")
+        raise InvalidInput(f"--lat: latitude {lat} is outside [-90, 90]")
     if lng is not None and not -180 <= lng <= 180:
-        raise InvalidInput(f"longitude {lng} is outside [-180, 180]")
+        raise InvalidInput(f"--lng: longitude {lng} is outside [-180, 180]")
     if zoom is not None and not 0 <= zoom <= 22:
-        raise InvalidInput(f"zoom {zoom} is outside [0, 22]")
+        raise InvalidInput(f"--zoom: zoom {zoom} is outside [0, 22]")
     url = values.get("youtube_url")
     if url is not None:
         problem = youtube_problem(url)
         if problem:
-            raise InvalidInput(f"invalid YouTube URL {url!r}: {problem}")
+            raise InvalidInput(f"invalid YouTube URL {shown(url)}: {problem}")
 
 
 def _find_user(session: Session, reference: str) -> User | None:
@@ -257,7 +287,7 @@ def _find_user(session: Session, reference: str) -> User | None:
 def _eligible_owner(session: Session, reference: str) -> User:
     user = _find_user(session, reference)
     if user is None or user.deleted_at is not None:
-        raise InvalidInput(f"owner {reference!r} does not exist" + (" (deleted)" if user is not None else ""))
+        raise InvalidInput(f"owner {shown(reference)} does not exist" + (" (deleted)" if user is not None else ""))
     if UserRole(user.role) is UserRole.VISITOR:
         raise InvalidInput(f"owner {user.email} is a VISITOR: events are owned by OWNERs or ADMINs")
     return user
@@ -269,9 +299,9 @@ def _usable_venue(session: Session, venue_id: str) -> Venue:
         sa.select(Venue).where(Venue.id == venue_id.strip()).with_for_update(read=True)
     ).scalar_one_or_none()
     if venue is None:
-        raise InvalidInput(f"venue {venue_id!r} does not exist")
+        raise InvalidInput(f"venue {shown(venue_id)} does not exist")
     if venue.deleted_at is not None:
-        raise InvalidInput(f"venue {venue_id!r} ({venue.name}) is deleted", hint=f"linea venues restore {venue.id}")
+        raise InvalidInput(f"venue {shown(venue_id)} ({venue.name}) is deleted", hint=f"linea venues restore {venue.id}")
     return venue
 
 
@@ -279,7 +309,7 @@ def _check_slug_shape(slug: str) -> str:
     slug = slug.strip()
     if not _SLUG_SHAPE.match(slug) or len(slug) > SLUG_MAX_LENGTH + 10:
         raise InvalidInput(
-            f"invalid slug {slug!r}: use lowercase letters, digits and single hyphens, e.g. summer-fest-2026"
+            f"invalid slug {shown(slug)}: use lowercase letters, digits and single hyphens, e.g. summer-fest-2026"
         )
     return slug
 
@@ -287,7 +317,7 @@ def _check_slug_shape(slug: str) -> str:
 def _check_publishable(start_date: datetime, *, force: bool, slug: str) -> None:
     if not force and start_date <= utc_now():
         raise Conflict(
-            f"event {slug!r} starts in the past ({start_date.isoformat(sep=' ', timespec='minutes')} UTC); "
+            f"event {shown(slug)} starts in the past ({start_date.isoformat(sep=' ', timespec='minutes')} UTC); "
             "only future events are published",
             hint="pass --force to publish it anyway",
         )
@@ -344,7 +374,7 @@ def slug_base(title: str) -> str:
 
 def _insert_with_slug(session: Session, values: dict[str, Any], slug: str) -> Event:
     if session.execute(sa.select(Event.id).where(Event.slug == slug)).first() is not None:
-        raise Conflict(f"the slug {slug!r} is taken", hint="choose another --slug, or leave it out to derive one")
+        raise Conflict(f"the slug {shown(slug)} is taken", hint="choose another --slug, or leave it out to derive one")
     try:
         with session.begin_nested():
             event = Event(**values, slug=slug)
@@ -352,7 +382,7 @@ def _insert_with_slug(session: Session, values: dict[str, Any], slug: str) -> Ev
             session.flush()
     except IntegrityError as exc:
         if _is_slug_violation(exc):
-            raise Conflict(f"the slug {slug!r} is taken", hint="choose another --slug") from None
+            raise Conflict(f"the slug {shown(slug)} is taken", hint="choose another --slug") from None
         raise
     return event
 
@@ -376,7 +406,7 @@ def _insert_with_free_slug(session: Session, values: dict[str, Any], base: str) 
         except IntegrityError as exc:
             if not _is_slug_violation(exc):
                 raise
-    raise Conflict(f"could not find a free slug for {base!r}", hint="retry, or pass --slug")
+    raise Conflict(f"could not find a free slug for {shown(base)}", hint="retry, or pass --slug")
 
 
 def _free_slug(session: Session, base: str, *, batch: int = 50) -> str:
@@ -410,21 +440,31 @@ def _locked_event(session: Session, reference: str, *, include_deleted: bool = F
     event = find_event(session, reference, include_deleted=include_deleted)
     session.refresh(event, with_for_update=True)
     if event.deleted_at is not None and not include_deleted:
-        raise NotFound(f"no event {reference!r} (it is deleted)")
+        raise NotFound(f"no event {shown(reference)} (it is deleted)")
     return event
 
 
 def update_event(
-    session: Session, reference: str, *, fields_: EventFields, clear: tuple[str, ...] = (), actor: Actor | None
+    session: Session,
+    reference: str,
+    *,
+    fields_: EventFields,
+    clear: tuple[str, ...] = (),
+    actor: Actor | None,
+    force: bool = False,
 ) -> dict[str, Any]:
-    """Change the given fields (and empty the `clear`ed ones); the slug changes only when given."""
+    """Change the given fields (and empty the `clear`ed ones); the slug changes only when given.
+
+    A capacity below the confirmed entries is a conflict unless `force` (the event is then
+    overbooked, and its places left are negative).
+    """
     event = _locked_event(session, reference)
-    require_manager_of(actor, owner_id=event.owner_id, action=f"update event {event.slug!r}")
+    require_manager_of(actor, owner_id=event.owner_id, action=f"update event {shown(event.slug)}")
     given = {f.name: getattr(fields_, f.name) for f in fields(fields_) if getattr(fields_, f.name) is not None}
     to_clear = set()
     for name in clear:
         if name not in CLEARABLE:
-            raise InvalidInput(f"--clear {name!r}: choose from {', '.join(sorted(CLEARABLE))}")
+            raise InvalidInput(f"--clear {shown(name)}: choose from {', '.join(sorted(CLEARABLE))}")
         to_clear.add(CLEARABLE[name])
     conflicting = to_clear & set(given)
     if conflicting:
@@ -451,10 +491,18 @@ def update_event(
     changes = audit.changed_fields(before, after)
     if not changes:
         return event_record(session, event)
+    if "capacity" in changes and after["capacity"] is not None and not force:
+        # The event row is locked, and every confirmation locks it first: the count cannot move.
+        confirmed = confirmed_count(session, event)
+        if after["capacity"] < confirmed:
+            raise Conflict(
+                f"cannot set the capacity of {event.slug} to {after['capacity']}: {confirmed} entries are confirmed",
+                hint="cancel confirmed entries first, or pass --force to overbook the event",
+            )
     if "slug" in changes and session.execute(
         sa.select(Event.id).where(Event.slug == after["slug"], Event.id != event.id)
     ).first():
-        raise Conflict(f"the slug {after['slug']!r} is taken")
+        raise Conflict(f"the slug {shown(after['slug'])} is taken")
     for name in changes:
         setattr(event, name, after[name])
     event.updated_at = utc_now()
@@ -463,7 +511,7 @@ def update_event(
             session.flush()
     except IntegrityError as exc:
         if _is_slug_violation(exc):
-            raise Conflict(f"the slug {after['slug']!r} is taken") from None
+            raise Conflict(f"the slug {shown(after['slug'])} is taken") from None
         raise
     audit.record(session, action="UPDATE", resource=RESOURCE, resource_id=event.id, actor=actor, changes=changes)
     return event_record(session, event)
@@ -479,13 +527,13 @@ _MOVES: dict[EventStatus, tuple[str, frozenset[EventStatus]]] = {
 def _move(session: Session, reference: str, *, to: EventStatus, actor: Actor | None, force: bool = False) -> dict:
     verb, allowed_from = _MOVES[to]
     event = _locked_event(session, reference)
-    require_manager_of(actor, owner_id=event.owner_id, action=f"{verb} event {event.slug!r}")
+    require_manager_of(actor, owner_id=event.owner_id, action=f"{verb} event {shown(event.slug)}")
     current = EventStatus(event.status)
     if current not in allowed_from:
         final = " (cancelled and completed events are final)" if current in (
             EventStatus.CANCELLED, EventStatus.COMPLETED) else ""
         raise Conflict(
-            f"cannot {verb} event {event.slug!r}: it is {current.name}{final}; "
+            f"cannot {verb} event {shown(event.slug)}: it is {current.name}{final}; "
             f"{verb} needs {' or '.join(sorted(s.name for s in allowed_from))}"
         )
     if to is EventStatus.PUBLISHED:
@@ -518,9 +566,9 @@ def complete_event(session: Session, reference: str, *, actor: Actor | None) -> 
 def delete_event(session: Session, reference: str, *, actor: Actor | None) -> dict[str, Any]:
     """Soft-delete: set deleted_at; the row stays for the audit trail and `restore`."""
     event = _locked_event(session, reference, include_deleted=True)
-    require_manager_of(actor, owner_id=event.owner_id, action=f"delete event {event.slug!r}")
+    require_manager_of(actor, owner_id=event.owner_id, action=f"delete event {shown(event.slug)}")
     if event.deleted_at is not None:
-        raise Conflict(f"event {event.slug!r} is already deleted", hint=f"linea events restore {event.slug}")
+        raise Conflict(f"event {shown(event.slug)} is already deleted", hint=f"linea events restore {event.slug}")
     now = utc_now()
     event.deleted_at, event.updated_at = now, now
     session.flush()
@@ -534,9 +582,9 @@ def delete_event(session: Session, reference: str, *, actor: Actor | None) -> di
 def restore_event(session: Session, reference: str, *, actor: Actor | None) -> dict[str, Any]:
     """Undo a soft delete."""
     event = _locked_event(session, reference, include_deleted=True)
-    require_manager_of(actor, owner_id=event.owner_id, action=f"restore event {event.slug!r}")
+    require_manager_of(actor, owner_id=event.owner_id, action=f"restore event {shown(event.slug)}")
     if event.deleted_at is None:
-        raise Conflict(f"event {event.slug!r} is not deleted")
+        raise Conflict(f"event {shown(event.slug)} is not deleted")
     before = event.deleted_at
     event.deleted_at, event.updated_at = None, utc_now()
     session.flush()

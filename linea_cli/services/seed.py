@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import text
 from sqlmodel import Session
@@ -19,6 +19,13 @@ from linea_cli.services import audit
 from linea_cli.services.actors import Actor, require_admin
 
 SEEDED_TABLES = ("users", "venues", "events", "waitlist_entries", "sessions")
+# Row numbers are INTEGERs in the SQL below, and a seed is demo or benchmark data: beyond this a
+# count is a typo (hours of inserts), refused before anything runs.
+MAX_SEED_ROWS = 100_000_000
+# Seeded timestamps lie within these spans around the anchor (users signed up 400 days before it,
+# events until 250 days after it); every one must stay a date Python can read back (years 1-9999).
+SPAN_BEFORE_ANCHOR = timedelta(days=401)
+SPAN_AFTER_ANCHOR = timedelta(days=251)
 
 
 @dataclass(frozen=True)
@@ -79,8 +86,9 @@ def seed_database(
 ) -> SeedResult:
     require_admin(actor, "seed the database")
     for name in ("users", "venues", "events", "waitlist", "sessions"):
-        if getattr(plan, name) < 0:
-            raise InvalidInput(f"--{name} must be 0 or more")
+        if not 0 <= getattr(plan, name) <= MAX_SEED_ROWS:
+            raise InvalidInput(f"--{name} must be between 0 and {MAX_SEED_ROWS:,}, not {getattr(plan, name):,}")
+    _check_anchor(plan.anchor)
     if plan.events and not plan.users:
         raise InvalidInput("events need owners: --users must be at least 1 when --events is given")
     if plan.waitlist and not plan.events:
@@ -100,6 +108,15 @@ def seed_database(
 
     anchor = plan.anchor or datetime.utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
     offsets = _numbering_offsets(session)
+    planned = {"users": plan.users, "venues": plan.venues, "events": plan.events,
+               "waitlist_entries": plan.waitlist, "sessions": plan.sessions}
+    for table, count in planned.items():
+        if offsets[table] + count > MAX_SEED_ROWS:
+            option = "--waitlist" if table == "waitlist_entries" else f"--{table}"
+            raise InvalidInput(
+                f"{option} {count:,}: earlier seeds numbered {offsets[table]:,} {table}, "
+                f"and seeded row numbers stop at {MAX_SEED_ROWS:,}"
+            )
     params = {"seed": str(plan.seed), "anchor": anchor}
 
     def run(step: str, sql: str, start: int, count: int) -> int:
@@ -113,11 +130,10 @@ def seed_database(
     venues = run("venues", VENUES_SQL, offsets["venues"], plan.venues)
     events = run("events", EVENTS_SQL, offsets["events"], plan.events)
     waitlist = run("waitlist entries", WAITLIST_SQL, offsets["waitlist_entries"], plan.waitlist)
+    run("waitlist places", WAITLIST_CAPACITY_SQL, offsets["waitlist_entries"], plan.waitlist)
     sessions = run("sessions", SESSIONS_SQL, offsets["sessions"], plan.sessions)
     session.flush()
     result = SeedResult(users, venues, events, waitlist, sessions)
-    planned = {"users": plan.users, "venues": plan.venues, "events": plan.events,
-               "waitlist_entries": plan.waitlist, "sessions": plan.sessions}
     audit.record(
         session,
         action="SEED",
@@ -139,6 +155,17 @@ def seed_database(
         },
     )
     return result
+
+
+def _check_anchor(anchor: datetime | None) -> None:
+    if anchor is None:
+        return
+    earliest, latest = datetime.min + SPAN_BEFORE_ANCHOR, datetime.max - SPAN_AFTER_ANCHOR
+    if not earliest <= anchor <= latest:
+        raise InvalidInput(
+            f"--anchor {anchor.date().isoformat()}: seeded dates reach {SPAN_BEFORE_ANCHOR.days} days before and "
+            f"{SPAN_AFTER_ANCHOR.days} days after it; choose a date from {earliest.date()} to {latest.date()}"
+        )
 
 
 def _numbering_offsets(session: Session) -> dict[str, int]:
@@ -285,6 +312,31 @@ JOIN ev ON ev.rn = x.event_rn
 LEFT JOIN pp ON pp.rn = x.person_rn
 ON CONFLICT (email, event_id) DO NOTHING
 """
+
+# Seeded data keeps the rules the commands enforce: no event has more CONFIRMED entries (not
+# removed) than its capacity. The rows just inserted (ids numbered first..last) take the places
+# left after the entries already there (for --append); those past the capacity become PENDING,
+# like people `promote` could not place. Only confirmed rows are ranked and only the excess is
+# updated, so the insert above keeps appending in id order at full speed.
+WAITLIST_CAPACITY_SQL = f"""
+WITH seeded AS (
+    SELECT {_cuid('wait', 'CAST(:first AS int)')} COLLATE "C" AS first_id,
+           {_cuid('wait', 'CAST(:last AS int)')} COLLATE "C" AS last_id
+), placed AS (
+    SELECT w.id, e.capacity, w.id COLLATE "C" BETWEEN s.first_id AND s.last_id AS is_new,
+           row_number() OVER (
+               PARTITION BY w.event_id ORDER BY w.id COLLATE "C" BETWEEN s.first_id AND s.last_id, w.id
+           ) AS place
+    FROM waitlist_entries w
+    JOIN events e ON e.id = w.event_id AND e.capacity IS NOT NULL
+    CROSS JOIN seeded s
+    WHERE w.status = 'CONFIRMED' AND w.deleted_at IS NULL
+)
+UPDATE waitlist_entries w SET status = 'PENDING'
+FROM placed p
+WHERE w.id = p.id AND p.is_new AND p.place > p.capacity
+"""
+
 
 SESSIONS_SQL = f"""
 WITH pp AS (

@@ -25,7 +25,7 @@ from sqlmodel import Session
 
 from linea_cli.db.models import Session as LoginSession
 from linea_cli.db.models import User
-from linea_cli.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from linea_cli.errors import Conflict, InvalidInput, NotFound, PermissionDenied, shown
 from linea_cli.services import audit
 from linea_cli.services.actors import Actor, require_admin
 from linea_cli.services.pagination import Page, paginate
@@ -50,16 +50,21 @@ _DURATION_PART = re.compile(r"(\d+)\s*(w|d|h|m|s)")
 _UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
 
 
-def parse_duration(text: str) -> timedelta:
+def parse_duration(text: str, *, field: str = "--older-than") -> timedelta:
     """'0', '90s', '30m', '12h', '7d', '2w' or combinations such as '1d12h'."""
     raw = text.strip().lower().replace(" ", "")
     if raw == "0":
         return timedelta()
     if not raw or _DURATION_PART.sub("", raw):
-        raise InvalidInput(f"invalid duration {text!r}: use e.g. 30m, 12h, 7d, 2w or 1d12h")
+        raise InvalidInput(f"invalid duration {shown(text)} for {field}: use e.g. 30m, 12h, 7d, 2w or 1d12h")
     total = timedelta()
-    for amount, unit in _DURATION_PART.findall(raw):
-        total += timedelta(**{_UNITS[unit]: int(amount)})
+    try:
+        for amount, unit in _DURATION_PART.findall(raw):
+            total += timedelta(**{_UNITS[unit]: int(amount)})
+        # A cutoff before year 1 is no date at all (nor is a session that old).
+        utc_now() - total
+    except (OverflowError, ValueError):
+        raise InvalidInput(f"{field} {shown(text)} reaches back before year 1") from None
     return total
 
 
@@ -109,7 +114,7 @@ def list_sessions(
     if filters.live:
         query = query.where(sessions.c.expires_at > now, sessions.c.deleted_at.is_(None))
     return paginate(
-        session, query, sort_columns=[sessions.c.created_at, sessions.c.id], limit=limit, after=after, descending=True
+        session, query, kind="sessions", sort_columns=[sessions.c.created_at, sessions.c.id], limit=limit, after=after, descending=True
     )
 
 
@@ -117,7 +122,7 @@ def revoke_session(session: Session, *, session_id: str, actor: Actor | None) ->
     """Revoke one session (soft delete). Users may revoke their own; ADMINs anyone's."""
     login = session.get(LoginSession, session_id.strip())
     if login is None:
-        raise NotFound(f"no session {session_id!r}")
+        raise NotFound(f"no session {shown(session_id)}")
     if actor is not None and not actor.is_admin and actor.user_id != login.user_id:
         raise PermissionDenied(f"{actor.email} ({actor.role.name}) may only revoke their own sessions")
     if login.deleted_at is not None:

@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 
 from linea_cli.db.models import AuditLog, Event, User, UserRole, WaitlistEntry
 from linea_cli.db.models import Session as LoginSession
-from linea_cli.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from linea_cli.errors import Conflict, InvalidInput, NotFound, PermissionDenied, shown
 from linea_cli.ids import new_id
 from linea_cli.services import audit
 from linea_cli.services.actors import Actor, require_admin
@@ -49,7 +49,7 @@ def find_user(session: Session, reference: str, *, include_deleted: bool = False
         )
     if not pool:
         deleted = " (the user is deleted)" if candidates else ""
-        raise NotFound(f"no user {reference!r}{deleted}")
+        raise NotFound(f"no user {shown(reference)}{deleted}")
     return pool[0]
 
 
@@ -81,7 +81,7 @@ def list_users(
     if filters.search:
         pattern = "%" + filters.search.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         query = query.where(sa.or_(users.c.email.ilike(pattern), users.c.name.ilike(pattern)))
-    return paginate(session, query, sort_columns=[users.c.email, users.c.id], limit=limit, after=after)
+    return paginate(session, query, kind="users", sort_columns=[users.c.email, users.c.id], limit=limit, after=after)
 
 
 def show_user(session: Session, *, reference: str, actor: Actor | None) -> dict[str, Any]:
@@ -132,7 +132,7 @@ def create_user(
             session.add(user)
             session.flush()
     except IntegrityError as exc:
-        raise Conflict(f"a user with email {address!r} already exists") from exc
+        raise Conflict(f"a user with email {shown(address)} already exists") from exc
     audit.record(
         session,
         action="CREATE",
@@ -170,7 +170,7 @@ def update_user(
         with session.begin_nested():
             session.flush()
     except IntegrityError as exc:
-        raise Conflict(f"a user with email {after['email']!r} already exists") from exc
+        raise Conflict(f"a user with email {shown(after['email'])} already exists") from exc
     audit.record(session, action="UPDATE", resource="User", resource_id=user.id, actor=actor, changes=changes)
     return user, changes
 
@@ -285,7 +285,7 @@ def _check_email_free(session: Session, address: str) -> None:
     taken = session.exec(select(User).where(same_address(User.email, address))).first()
     if taken is not None:
         state = " (a deleted user: restore it with `linea users restore`)" if taken.deleted_at else ""
-        raise Conflict(f"a user with email {address!r} already exists{state}")
+        raise Conflict(f"a user with email {shown(address)} already exists{state}")
 
 
 def _refuse_if_anonymized(user: User, participle: str) -> None:

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from linea_cli.db.models import Event, EventStatus, Venue
-from linea_cli.errors import Conflict, InvalidInput, NotFound
+from linea_cli.errors import Conflict, InvalidInput, NotFound, shown
 from linea_cli.ids import new_id
 from linea_cli.services import audit
 from linea_cli.services.actors import Actor, require_admin
@@ -66,7 +66,7 @@ def list_venues(session: Session, *, filters: VenueFilter, limit: int = 50, afte
         query = query.where(
             sa.or_(*(venues.c[name].ilike(pattern, escape="\\") for name in ("name", "address", "city")))
         )
-    return paginate(session, query, sort_columns=[venues.c.name, venues.c.id], limit=limit, after=after)
+    return paginate(session, query, kind="venues", sort_columns=[venues.c.name, venues.c.id], limit=limit, after=after)
 
 
 def find_venue(session: Session, venue_id: str, *, include_deleted: bool = False, lock: bool = False) -> Venue:
@@ -76,7 +76,7 @@ def find_venue(session: Session, venue_id: str, *, include_deleted: bool = False
         query = query.with_for_update()
     venue = session.execute(query).scalar_one_or_none()
     if venue is None or (venue.deleted_at is not None and not include_deleted):
-        raise NotFound(f"no venue {venue_id!r}" + (" (it is deleted)" if venue is not None else ""))
+        raise NotFound(f"no venue {shown(venue_id)}" + (" (it is deleted)" if venue is not None else ""))
     return venue
 
 
@@ -126,13 +126,13 @@ def _validate(values: dict[str, Any]) -> None:
             raise InvalidInput(f"the {name} must not be empty")
     lat, lng, website = values.get("latitude"), values.get("longitude"), values.get("website")
     if lat is not None and not -90 <= lat <= 90:
-        raise InvalidInput(f"latitude {lat} is outside [-90, 90]")
+        raise InvalidInput(f"--lat: latitude {lat} is outside [-90, 90]")
     if lng is not None and not -180 <= lng <= 180:
-        raise InvalidInput(f"longitude {lng} is outside [-180, 180]")
+        raise InvalidInput(f"--lng: longitude {lng} is outside [-180, 180]")
     if website is not None:
         problem = website_problem(website)
         if problem:
-            raise InvalidInput(f"invalid website {website!r}: {problem}")
+            raise InvalidInput(f"invalid website {shown(website)}: {problem}")
 
 
 def _cleaned(values: dict[str, Any]) -> dict[str, Any]:
@@ -165,7 +165,7 @@ def update_venue(
     to_clear = set()
     for name in clear:
         if name not in CLEARABLE:
-            raise InvalidInput(f"--clear {name!r}: choose from {', '.join(sorted(CLEARABLE))}")
+            raise InvalidInput(f"--clear {shown(name)}: choose from {', '.join(sorted(CLEARABLE))}")
         to_clear.add(CLEARABLE[name])
     if to_clear & set(given):
         raise InvalidInput(f"{', '.join(sorted(to_clear & set(given)))} is both given and cleared")

@@ -20,13 +20,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from linea_cli import csvio
-from linea_cli.db.models import Event, EventStatus, User, WaitlistEntry, WaitlistStatus
-from linea_cli.errors import Conflict, InvalidInput, NotFound
+from linea_cli.db.models import INTEGER_MAX, Event, EventStatus, User, WaitlistEntry, WaitlistStatus
+from linea_cli.errors import Conflict, InvalidInput, NotFound, shown
 from linea_cli.ids import new_id
 from linea_cli.services import audit
 from linea_cli.services.actors import Actor, require_manager_of
 from linea_cli.services.emails import normalize_email, same_address
-from linea_cli.services.events import find_event
+from linea_cli.services.events import confirmed_count, find_event, places_left
 from linea_cli.services.pagination import Page, paginate
 from linea_cli.timeutil import SQL_ISO_TIMESTAMP, utc_now
 
@@ -97,18 +97,6 @@ def entry_record(session: Session, entry: WaitlistEntry, event: Event) -> dict[s
     }
 
 
-def _confirmed_count(session: Session, event: Event) -> int:
-    return session.exec(
-        select(sa.func.count())
-        .select_from(WaitlistEntry)
-        .where(
-            WaitlistEntry.event_id == event.id,
-            WaitlistEntry.status == WaitlistStatus.CONFIRMED,
-            WaitlistEntry.deleted_at.is_(None),  # type: ignore[union-attr]
-        )
-    ).one()
-
-
 def _require_open(event: Event, action: str) -> None:
     if EventStatus(event.status) in CLOSED_EVENT_STATUSES:
         raise Conflict(f"cannot {action}: event {event.slug} is {EventStatus(event.status).name}")
@@ -118,7 +106,7 @@ def _require_place(session: Session, event: Event) -> None:
     """Call with the event locked: refuse a confirmation beyond the capacity."""
     if event.capacity is None:
         return
-    confirmed = _confirmed_count(session, event)
+    confirmed = confirmed_count(session, event)
     if confirmed >= event.capacity:
         raise Conflict(
             f"event {event.slug} is full: {confirmed} confirmed of a capacity of {event.capacity}",
@@ -250,7 +238,7 @@ def list_entries(
         query = query.where(entries.c.status == filters.status)
     if filters.search:
         query = query.where(entries.c.email.like(_like_pattern(filters.search), escape="\\"))
-    return paginate(session, query, sort_columns=[entries.c.created_at, entries.c.id], limit=limit, after=after)
+    return paginate(session, query, kind="waitlist", sort_columns=[entries.c.created_at, entries.c.id], limit=limit, after=after)
 
 
 def waitlist_stats(session: Session, *, event_ref: str, actor: Actor | None) -> dict[str, Any]:
@@ -275,7 +263,7 @@ def waitlist_stats(session: Session, *, event_ref: str, actor: Actor | None) -> 
         "removed": row["removed"],
         "total": row["pending"] + confirmed + row["cancelled"],
         "capacity": event.capacity,
-        "places_left": None if event.capacity is None else max(event.capacity - confirmed, 0),
+        "places_left": places_left(event.capacity, confirmed),
         "first_signup": row["first_signup"],
         "last_signup": row["last_signup"],
     }
@@ -302,8 +290,12 @@ def promote_waitlist(session: Session, *, event_ref: str, count: int | None = No
         raise InvalidInput("--count must be at least 1")
     event = _managed_event(session, event_ref, actor=actor, action="promote", lock=True)
     _require_open(event, "promote")
-    confirmed_before = _confirmed_count(session, event)
+    confirmed_before = confirmed_count(session, event)
     places = None if event.capacity is None else max(event.capacity - confirmed_before, 0)
+    if count is not None:
+        # No event holds more entries than an INTEGER counts: a larger --count means "all of them",
+        # and LIMIT must stay a number PostgreSQL takes.
+        count = min(count, INTEGER_MAX)
     limit = places if count is None else (count if places is None else min(count, places))
     entries = WaitlistEntry.__table__
     promoted: list[dict[str, Any]] = []
@@ -328,7 +320,7 @@ def promote_waitlist(session: Session, *, event_ref: str, count: int | None = No
             WaitlistEntry.deleted_at.is_(None),  # type: ignore[union-attr]
         )
     ).one()
-    places_after = None if event.capacity is None else max(event.capacity - confirmed_before - len(promoted), 0)
+    places_after = places_left(event.capacity, confirmed_before + len(promoted))
     if promoted:
         audit.record(
             session, action="PROMOTE", resource="Event", resource_id=event.id, actor=actor,
@@ -401,7 +393,7 @@ def import_waitlist(
     Removed entries stay removed. With invalid rows and without `skip_invalid`, nothing is written.
     """
     if on_duplicate not in ON_DUPLICATE:
-        raise InvalidInput(f"--on-duplicate must be skip or update, not {on_duplicate!r}")
+        raise InvalidInput(f"--on-duplicate must be skip or update, not {shown(on_duplicate)}")
     event = _managed_event(session, event_ref, actor=actor, action="import into")
     session.execute(sa.text("SET LOCAL work_mem = '64MB'"))
     session.execute(sa.text(
