@@ -245,14 +245,14 @@ def test_an_invalid_revision_is_one_line_and_exit_1(linea: CliRun, db: Database,
 def test_downgrade_takes_a_relative_revision_without_dashes(linea: CliRun, db: Database) -> None:
     history = json.loads(linea("db", "history", "--json").stdout)
     linea("db", "downgrade", "-1")
-    assert db.scalar("SELECT version_num FROM alembic_version") == history[1]["revision"]
+    assert db.scalar("SELECT version_num FROM linea.alembic_version") == history[1]["revision"]
     linea("db", "upgrade", "+1")
-    assert db.scalar("SELECT version_num FROM alembic_version") == history[0]["revision"]
+    assert db.scalar("SELECT version_num FROM linea.alembic_version") == history[0]["revision"]
     # -1 anywhere among the options, and the old spelling after --, still work.
     assert "alembic_version" in linea("db", "downgrade", "--sql", "-1").stdout
     linea("db", "downgrade", "--", "-1")
     linea("db", "upgrade")
-    assert db.scalar("SELECT version_num FROM alembic_version") == history[0]["revision"]
+    assert db.scalar("SELECT version_num FROM linea.alembic_version") == history[0]["revision"]
 
 
 # ------------------------------------------------- data errors from PostgreSQL (the backstop)
