@@ -283,3 +283,18 @@ def test_prisma_schema_declares_linea_indexes_and_is_the_platforms_otherwise(lin
     shared = Path(__file__).resolve().parents[2] / "shared" / "docs" / "prisma-reference" / "schema.prisma"
     if shared.exists():
         assert platform_schema.read_text() == shared.read_text()
+
+
+def test_prisma_schema_from_the_platforms_file_keeps_its_fields_and_is_idempotent(linea: CliRun, tmp_path: Path) -> None:
+    theirs = tmp_path / "schema.prisma"
+    platform_schema = REFERENCE.parent.parent / "linea_cli" / "db" / "platform_schema.prisma"
+    theirs.write_text(platform_schema.read_text().replace(
+        '  name      String?   @map("name")\n', '  name      String?   @map("name")\n  phone     String?   @map("phone")\n', 1
+    ))
+    printed = linea("db", "prisma-schema", "--from", str(theirs)).stdout
+    assert 'phone     String?   @map("phone")' in printed and '@@index([role], map: "idx_users_role") // linea' in printed
+    again = tmp_path / "again.prisma"
+    again.write_text(printed)
+    assert linea("db", "prisma-schema", "--from", str(again)).stdout == printed
+    result = linea("db", "prisma-schema", "--from", str(tmp_path / "missing.prisma"), exit_code=1)
+    assert "cannot read --from" in result.stderr

@@ -264,18 +264,32 @@ def seed(
 
 
 @app.command("prisma-schema")
-def prisma_schema() -> None:
+def prisma_schema(
+    platform_schema: Annotated[
+        str | None,
+        typer.Option("--from", metavar="FILE", help="The platform's schema.prisma to add linea's indexes to."),
+    ] = None,
+) -> None:
     """Print the schema.prisma that describes the database as linea leaves it.
 
-    The platform's models with `@@index(..., map: "idx_...")` for each index linea adds, so that
-    the platform's next `prisma migrate dev` neither drops nor renames anything.
+    The platform's models (from --from FILE, else the data model's as linea knows it) with an
+    `@@index(..., map: "idx_...")` line for each index linea adds, so that Prisma's schema diff
+    neither drops nor renames them.
 
-    Example: linea db prisma-schema > apps/api/prisma/schema.prisma
+    Example: linea db prisma-schema --from apps/api/prisma/schema.prisma > schema.prisma.new
     """
     from linea_cli.db.prisma_schema import prisma_schema as schema_text
+    from linea_cli.errors import InvalidInput, shown
     from linea_cli.output import write_stdout
 
-    write_stdout(schema_text())
+    text = None
+    if platform_schema is not None:
+        try:
+            with open(platform_schema, encoding="utf-8") as source:
+                text = source.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidInput(f"cannot read --from {shown(platform_schema)}: {getattr(exc, 'strerror', None) or exc}") from None
+    write_stdout(schema_text(text))
 
 
 @server_app.command("status")

@@ -16,13 +16,18 @@ from linea_cli.db.indexes import LINEA_INDEXES
 
 PLATFORM_SCHEMA = Path(__file__).with_name("platform_schema.prisma")
 HEADER = (
-    "// Written by `linea db prisma-schema`: the platform's schema with the indexes linea adds\n"
-    "// (CREATE INDEX CONCURRENTLY by `linea db upgrade`). Keep the @@index lines marked `linea`.\n"
+    "// `linea db prisma-schema`: the platform's schema with the indexes `linea db upgrade` adds.\n"
+    "// Keep the @@index lines marked `linea`.\n"
 )
 
 
-def prisma_schema() -> str:
-    text = PLATFORM_SCHEMA.read_text()
+def prisma_schema(platform_schema: str | None = None) -> str:
+    """`platform_schema` (the platform's own schema.prisma, as it is today) with linea's indexes;
+    without it, the data model's schema that shipped with linea."""
+    text = platform_schema if platform_schema is not None else PLATFORM_SCHEMA.read_text()
+    if "// linea" in text:
+        text = re.sub(r"(?m)^[ \t]*(@@index\(.*\) )?// linea.*\n", "", text)  # an earlier run's lines
+    text = text.removeprefix(HEADER)
     models = re.split(r"(?m)^(?=model )", text)
     return HEADER + "".join(_with_linea_indexes(block) for block in models)
 
