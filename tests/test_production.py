@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -200,3 +203,116 @@ def test_signals_during_import_export_and_purge_leave_everything_as_before(
     assert {r.email for r in db.all("SELECT email FROM waitlist_entries")} == {"before@example.com"}
     assert db.count("sessions") == len(expired)
     assert list(target.parent.iterdir()) == []  # no target, no temporary file beside it
+
+
+# --- a signal at the worst moment, sent from inside the process at an exact point ------------------
+
+def _fire_sigterm_on_call(nth: int) -> tuple[list[int], object]:
+    """(calls so far, hook): the hook sends this process SIGTERM on its nth call."""
+    import os
+
+    calls: list[int] = []
+
+    def hook(*_args: object) -> None:
+        calls.append(1)
+        if len(calls) == nth:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return calls, hook
+
+
+@pytest.fixture
+def sigterm_raises() -> object:
+    """SIGTERM handled in this process as `linea` handles it (main() installs it; CliRunner does not)."""
+    from linea_cli.cli import _raise_terminated
+
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    yield
+    signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _sigterm_at(point: str, nth: int, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """SIGTERM on the nth time linea reaches `point`:
+
+    - "commit": right after a COMMIT succeeded on the server (SQLAlchemy's after_commit);
+    - "reset": while a connection is handed back to the pool (the pool's reset);
+    - "close": while a connection is being closed (the dialect's close).
+    """
+    import sqlalchemy as sa
+    from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
+    from sqlalchemy.orm import Session
+
+    calls, hook = _fire_sigterm_on_call(nth)
+    if point == "commit":
+        sa.event.listen(Session, "after_commit", hook)
+    elif point == "reset":
+        sa.event.listen(sa.pool.Pool, "reset", hook)
+    else:
+        close = PGDialect_psycopg.do_close
+        monkeypatch.setattr(PGDialect_psycopg, "do_close", lambda dialect, connection: (hook(), close(dialect, connection)))
+    try:
+        yield calls
+    finally:
+        if point == "commit":
+            sa.event.remove(Session, "after_commit", hook)
+        elif point == "reset":
+            sa.event.remove(sa.pool.Pool, "reset", hook)
+
+
+SIGNAL_POINTS = [(point, nth) for point in ("commit", "reset", "close") for nth in (1, 2, 3)]
+
+
+@pytest.mark.parametrize(("point", "nth"), SIGNAL_POINTS)
+def test_purge_stopped_at_any_commit_or_close_audits_exactly_what_it_deleted(
+    point: str, nth: int, linea: CliRun, db: Database, sigterm_raises: None,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """One session per batch; SIGTERM lands right after a batch's COMMIT, or while a connection closes."""
+    from tests.factories import days_from_now, make_session, make_user
+
+    user = make_user(db)
+    for _ in range(5):
+        make_session(db, user=user, expires_at=days_from_now(-1))
+    with _sigterm_at(point, nth, monkeypatch) as calls:
+        result = linea("sessions", "purge", "--batch-size", "1", exit_code=143)
+    assert len(calls) >= nth, f"linea reached {point} only {len(calls)} times"
+    deleted = 5 - db.count("sessions")
+    audited = db.all("SELECT metadata FROM audit_logs WHERE action = 'PURGE'")
+    assert sum(row.metadata["purged"] for row in audited) == deleted, (point, nth, deleted, audited)
+    assert len(audited) == (1 if deleted else 0)
+    assert result.stderr.splitlines() == ["error: terminated; anything not yet committed was rolled back"]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text  # no pool traceback
+
+
+# The first reset and close are the schema check's connection; the second, the command's own.
+@pytest.mark.parametrize(("point", "nth"), [("commit", 1), ("reset", 1), ("reset", 2), ("close", 1), ("close", 2)])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["users", "create", "new@example.com"],
+        ["events", "complete-past"],
+        ["db", "seed", "--users", "3", "--venues", "1", "--events", "2", "--waitlist", "2", "--sessions", "2", "--append"],
+    ],
+    ids=["users create", "events complete-past", "db seed"],
+)
+def test_a_signal_at_commit_or_close_keeps_the_change_and_its_audit_row_together(
+    point: str, nth: int, args: list[str], linea: CliRun, db: Database, sigterm_raises: None,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    from tests.factories import days_from_now, make_event
+
+    make_event(db, status="PUBLISHED", start_date=days_from_now(-2))
+    tables = ("users", "events", "venues", "waitlist_entries", "sessions")
+    before = {table: db.count(table) for table in tables}
+    with _sigterm_at(point, nth, monkeypatch) as calls:
+        result = linea(*args, exit_code=143)
+    assert len(calls) >= nth, f"linea reached {point} only {len(calls)} times"
+    changed = {table: db.count(table) for table in tables} != before or db.count(
+        "events", "status = 'COMPLETED'"
+    ) > 0
+    audited = db.count("audit_logs")
+    # All or nothing: the change and its audit row committed together, or neither did.
+    assert changed == (audited > 0), (changed, audited)
+    assert result.stderr.splitlines() == ["error: terminated; anything not yet committed was rolled back"]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text

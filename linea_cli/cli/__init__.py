@@ -62,11 +62,11 @@ def translate_error(exc: BaseException, current: CliState) -> LineaError:
     if isinstance(exc, LineaError):
         return exc
     if isinstance(exc, Terminated):
-        error = LineaError("terminated; the current transaction was rolled back")
+        error = LineaError("terminated; anything not yet committed was rolled back")
         error.exit_code = EXIT_TERMINATED
         return error
     if isinstance(exc, KeyboardInterrupt):
-        error = LineaError("interrupted; the current transaction was rolled back")
+        error = LineaError("interrupted; anything not yet committed was rolled back")
         error.exit_code = EXIT_INTERRUPTED
         return error
     database_error = _database_error(exc, current)

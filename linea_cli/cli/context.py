@@ -114,7 +114,7 @@ def ensure_schema_current(database: Database) -> None:
     from linea_cli.db.engine import check_server_version
     from linea_cli.db.revision import HEAD_REVISION
 
-    with database.engine.connect() as connection:
+    with database.connect() as connection:
         check_server_version(connection, database.target)
         has_version_table = connection.execute(text("SELECT to_regclass('alembic_version') IS NOT NULL")).scalar()
         current_revision = (
