@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -86,10 +87,7 @@ class CliRun:
     secrets: tuple[str, ...] = ()
 
     def __call__(self, *args: str, exit_code: int = 0, input: str | None = None, env: dict[str, str] | None = None) -> Result:
-        from linea_cli.cli import app
-
-        runner = CliRunner()
-        result = runner.invoke(app, list(args), input=input, env={**self.env, **(env or {})}, catch_exceptions=False)
+        result = invoke(args, env={**self.env, **(env or {})}, input=input)
         # Whatever the command, the database password never reaches the user's screen.
         for secret in self.secrets:
             assert secret not in result.stdout + result.stderr, f"`linea {' '.join(args)}` printed a password"
@@ -100,6 +98,39 @@ class CliRun:
                 pytrace=False,
             )
         return result
+
+
+@functools.cache
+def linea_command() -> Any:
+    """The Click command Typer builds from linea's app: built once, since building it costs more
+    than most commands take to run."""
+    import typer.main
+
+    from linea_cli.cli import app
+
+    return typer.main.get_command(app)
+
+
+def invoke(args: Sequence[str], *, env: dict[str, str], input: str | None = None, catch_exceptions: bool = False) -> Result:
+    """`linea ARGS` in-process, as typer's CliRunner.invoke runs it (without rebuilding the command)."""
+    runner = CliRunner()
+    exit_code, exception = 0, None
+    with runner.isolation(input=input, env=env) as (stdout, stderr, output):
+        try:
+            linea_command().main(args=list(args), prog_name="linea")
+        except SystemExit as exc:
+            code = 0 if exc.code is None else exc.code
+            exit_code = code if isinstance(code, int) else 1
+            exception = exc if exit_code else None
+        except Exception as exc:
+            if not catch_exceptions:
+                raise
+            exit_code, exception = 1, exc
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            streams = stdout.getvalue(), stderr.getvalue(), output.getvalue()
+    return Result(runner, *streams, return_value=None, exit_code=exit_code, exception=exception)
 
 
 def make_cli_run(
