@@ -403,6 +403,8 @@ def open_input(path: str) -> Iterator[BinaryIO]:
         raise InvalidInput(f"{path} is a directory, not a CSV file") from None
     except PermissionError:
         raise InvalidInput(f"cannot read {path}: permission denied") from None
+    except OSError as exc:  # a name too long, a broken device, ...
+        raise InvalidInput(f"cannot read {path}: {exc.strerror or exc}") from None
     with handle:
         yield handle
 

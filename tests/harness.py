@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,6 +109,16 @@ def linea_command() -> Any:
     from linea_cli.cli import app
 
     return typer.main.get_command(app)
+
+
+def leaf_commands(group: Any = None, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """Every (path, command) in linea's command tree (or under `group`), groups walked down to commands."""
+    for name, command in getattr(group or linea_command(), "commands", {}).items():
+        path = (*prefix, name)
+        if getattr(command, "commands", None):
+            yield from leaf_commands(command, path)
+        else:
+            yield path, command
 
 
 def invoke(args: Sequence[str], *, env: dict[str, str], input: str | None = None, catch_exceptions: bool = False) -> Result:

@@ -100,6 +100,8 @@ def test_header_problems(linea: CliRun, db: Database, tmp_path: Path) -> None:
     event = make_event(db)
     linea("waitlist", "import", event["slug"], write(tmp_path / "empty.csv", ""), exit_code=1)
     linea("waitlist", "import", event["slug"], str(tmp_path / "missing.csv"), exit_code=1)
+    result = linea("waitlist", "import", event["slug"], "n" * 300 + ".csv", exit_code=1)
+    assert "cannot read" in result.stderr and "File name too long" in result.stderr
     result = linea("waitlist", "import", event["slug"], write(tmp_path / "h.csv", "mail\nann@example.com\n"), exit_code=1)
     assert "no 'email' column" in result.stderr
 
