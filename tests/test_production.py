@@ -287,16 +287,18 @@ def test_purge_stopped_at_any_commit_or_close_audits_exactly_what_it_deleted(
         ["users", "create", "new@example.com"],
         ["events", "complete-past"],
         ["db", "seed", "--users", "3", "--venues", "1", "--events", "2", "--waitlist", "2", "--sessions", "2", "--append"],
+        ["waitlist", "import", "signalled", "signups.csv"],
     ],
-    ids=["users create", "events complete-past", "db seed"],
+    ids=["users create", "events complete-past", "db seed", "waitlist import"],
 )
 def test_a_signal_at_commit_or_close_keeps_the_change_and_its_audit_row_together(
     point: str, nth: int, args: list[str], linea: CliRun, db: Database, sigterm_raises: None,
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path,  # noqa: ANN001
 ) -> None:
     from tests.factories import days_from_now, make_event
 
-    make_event(db, status="PUBLISHED", start_date=days_from_now(-2))
+    make_event(db, slug="signalled", status="PUBLISHED", start_date=days_from_now(-2))
+    (tmp_path / "signups.csv").write_text("email\nann@example.com\nbob@example.com\n")  # linea runs in tmp_path
     tables = ("users", "events", "venues", "waitlist_entries", "sessions")
     before = {table: db.count(table) for table in tables}
     with _sigterm_at(point, nth, monkeypatch) as calls:
