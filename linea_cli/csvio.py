@@ -22,9 +22,7 @@ import inspect
 import io
 import os
 import re
-import signal
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,6 +30,7 @@ from datetime import datetime
 from typing import Any, BinaryIO, TypeVar
 
 from linea_cli.errors import InvalidInput, shown
+from linea_cli.interrupts import interrupts_held
 
 T = TypeVar("T")
 
@@ -374,38 +373,17 @@ def run_copy(session: Any, statement: Any, body: Callable[[Any], T]) -> T:
     """
     manager = driver_connection(session).cursor().copy(statement)
     try:
-        with _interrupts_held():
+        with interrupts_held():
             copy = manager.__enter__()
         result = body(copy)
-        with _interrupts_held():
+        with interrupts_held():
             manager.__exit__(None, None, None)
     except BaseException as exc:
         if inspect.getgeneratorstate(manager.gen) == inspect.GEN_SUSPENDED:
-            with _interrupts_held():
+            with interrupts_held():
                 manager.__exit__(type(exc), exc, exc.__traceback__)  # fails the COPY, frees the lock
         raise
     return result
-
-
-@contextmanager
-def _interrupts_held() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM back for the block, then deliver the first one received."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received: list[int] = []
-    previous = {number: signal.signal(number, lambda n, _frame: received.append(n)) for number in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-        if received:
-            handler = previous[received[0]]
-            if callable(handler):
-                handler(received[0], None)
-            elif handler == signal.SIG_DFL:
-                os.kill(os.getpid(), received[0])
 
 
 def copy_in(session: Any, statement: str, produce: Callable[[Callable[[str], Any]], T]) -> T:
@@ -461,6 +439,8 @@ def open_input(path: str) -> Iterator[BinaryIO]:
         raise InvalidInput(f"{path} is a directory, not a CSV file") from None
     except PermissionError:
         raise InvalidInput(f"cannot read {path}: permission denied") from None
+    except OSError as exc:  # a name too long, a broken device, ...
+        raise InvalidInput(f"cannot read {path}: {exc.strerror or exc}") from None
     with handle:
         yield handle
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,10 +87,7 @@ class CliRun:
     secrets: tuple[str, ...] = ()
 
     def __call__(self, *args: str, exit_code: int = 0, input: str | None = None, env: dict[str, str] | None = None) -> Result:
-        from linea_cli.cli import app
-
-        runner = CliRunner()
-        result = runner.invoke(app, list(args), input=input, env={**self.env, **(env or {})}, catch_exceptions=False)
+        result = invoke(args, env={**self.env, **(env or {})}, input=input)
         # Whatever the command, the database password never reaches the user's screen.
         for secret in self.secrets:
             assert secret not in result.stdout + result.stderr, f"`linea {' '.join(args)}` printed a password"
@@ -99,6 +98,49 @@ class CliRun:
                 pytrace=False,
             )
         return result
+
+
+@functools.cache
+def linea_command() -> Any:
+    """The Click command Typer builds from linea's app: built once, since building it costs more
+    than most commands take to run."""
+    import typer.main
+
+    from linea_cli.cli import app
+
+    return typer.main.get_command(app)
+
+
+def leaf_commands(group: Any = None, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """Every (path, command) in linea's command tree (or under `group`), groups walked down to commands."""
+    for name, command in getattr(group or linea_command(), "commands", {}).items():
+        path = (*prefix, name)
+        if getattr(command, "commands", None):
+            yield from leaf_commands(command, path)
+        else:
+            yield path, command
+
+
+def invoke(args: Sequence[str], *, env: dict[str, str], input: str | None = None, catch_exceptions: bool = False) -> Result:
+    """`linea ARGS` in-process, as typer's CliRunner.invoke runs it (without rebuilding the command)."""
+    runner = CliRunner()
+    exit_code, exception = 0, None
+    with runner.isolation(input=input, env=env) as (stdout, stderr, output):
+        try:
+            linea_command().main(args=list(args), prog_name="linea")
+        except SystemExit as exc:
+            code = 0 if exc.code is None else exc.code
+            exit_code = code if isinstance(code, int) else 1
+            exception = exc if exit_code else None
+        except Exception as exc:
+            if not catch_exceptions:
+                raise
+            exit_code, exception = 1, exc
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            streams = stdout.getvalue(), stderr.getvalue(), output.getvalue()
+    return Result(runner, *streams, return_value=None, exit_code=exit_code, exception=exception)
 
 
 def make_cli_run(
@@ -145,6 +187,51 @@ def run_linea_into_closed_pipe(args: Sequence[str], *, env: dict[str, str]) -> s
         )
     finally:
         os.close(write_end)
+
+
+# Not a timing expectation: waits below poll for a condition for as long as it takes, and this only
+# turns a process hung for good into a failed test rather than a CI job that never ends.
+HANG_GUARD_SECONDS = 900
+
+
+def wait_until(condition: Callable[[], Any], *, what: str, processes: Sequence[subprocess.Popen] = ()) -> None:
+    """Poll `condition` until it holds; fail at once if one of `processes` exits first (with its stderr)."""
+    guard = time.monotonic() + HANG_GUARD_SECONDS
+    while not condition():
+        for process in processes:
+            if process.poll() is not None:
+                _, stderr = process.communicate()
+                pytest.fail(f"a process exited ({process.returncode}) before {what}:\n{stderr}", pytrace=False)
+        if time.monotonic() > guard:
+            pytest.fail(f"still waiting after {HANG_GUARD_SECONDS} s for {what}", pytrace=False)
+        time.sleep(0.02)
+
+
+def lock_waiters(db: Database, application_name: str) -> list[int]:
+    """Backend pids of this database whose application_name is LIKE `application_name` and that wait on a lock."""
+    return [
+        row.pid
+        for row in db.all(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND application_name LIKE :name AND wait_event_type = 'Lock'",
+            name=application_name,
+        )
+    ]
+
+
+def wait_for_lock_waiters(
+    db: Database, application_name: str, processes: Sequence[subprocess.Popen], count: int | None = None
+) -> list[int]:
+    """The pids of linea's backends once `count` of them (default: one per process) wait on a lock the test holds."""
+    wanted = len(processes) if count is None else count
+    found: list[int] = []
+
+    def enough() -> bool:
+        found[:] = lock_waiters(db, application_name)
+        return len(found) >= wanted
+
+    wait_until(enough, what=f"{wanted} {application_name!r} backend(s) waited on a lock", processes=processes)
+    return found
 
 
 Factory = Callable[..., dict[str, Any]]

@@ -7,14 +7,13 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psycopg
 from sqlalchemy.engine import URL
 
 from linea_cli.db.indexes import DATA_MODEL_INDEXES, LINEA_INDEXES
-from tests.harness import CliRun, Database, admin_execute, libpq_conninfo, plain_url
+from tests.harness import CliRun, Database, admin_execute, libpq_conninfo, plain_url, wait_for_lock_waiters
 from tests.platform import MIGRATION_NAMES
 from tests.test_schema import catalog
 
@@ -207,7 +206,7 @@ def test_the_platforms_inserts_go_through_while_linea_builds_an_index(
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
-        _wait_until_waiting(platform_db, "linea/db upgrade")
+        wait_for_lock_waiters(platform_db, "linea/db upgrade", [upgrade])
         assert platform_db.scalar(
             "SELECT query FROM pg_stat_activity WHERE application_name = 'linea/db upgrade' AND wait_event_type = 'Lock'"
         ).startswith("CREATE INDEX CONCURRENTLY")
@@ -235,18 +234,6 @@ def test_the_platforms_inserts_go_through_while_linea_builds_an_index(
     assert platform_db.count("users", "id = 'clv0late00000001abcdefghi'") == 1
     assert platform_db.scalar("SELECT bool_and(indisvalid) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
                               "WHERE i.relname LIKE 'idx_%'")
-
-
-def _wait_until_waiting(db: Database, application_name: str) -> None:
-    """Until linea's backend waits on a lock (polls; the wait itself is what the test arranges)."""
-    for _ in range(6000):
-        if db.scalar(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = :name AND wait_event_type = 'Lock'",
-            name=application_name,
-        ):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{application_name} never waited on a lock")
 
 
 def test_a_database_made_by_an_older_linea_moves_to_the_new_layout(

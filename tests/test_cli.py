@@ -9,28 +9,14 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy.engine import URL
 
-from linea_cli.cli import app
-from tests.harness import CliRun, admin_execute, plain_url, run_linea_process
+from tests.harness import CliRun, admin_execute, leaf_commands, plain_url, run_linea_process
 
 UNREACHABLE = "postgresql://u:secret@127.0.0.1:1/x"
 
 
-def _commands(group, prefix=()):  # noqa: ANN001, ANN202
-    """Every (path, command) under a Typer/Click group."""
-    for name, command in getattr(group, "commands", {}).items():
-        path = (*prefix, name)
-        if getattr(command, "commands", None):
-            yield from _commands(command, path)
-        else:
-            yield path, command
-
-
 def test_every_command_has_help_and_an_example() -> None:
-    from typer.main import get_command
-
-    root = get_command(app)
     missing = []
-    for path, command in _commands(root):
+    for path, command in leaf_commands():
         text = command.help or ""
         first_line = text.strip().splitlines()[0] if text.strip() else ""
         if not first_line or "Example: linea " not in text:
@@ -175,3 +161,50 @@ def test_unexpected_errors_are_one_line_and_exit_70(linea: CliRun, monkeypatch: 
     result = linea("events", "list", exit_code=70)
     assert result.stderr.startswith("error: unexpected RuntimeError: boom")
     assert "Traceback" not in result.stderr
+
+
+def test_an_empty_database_url_is_refused_rather_than_the_embedded_server(linea: CliRun, tmp_path) -> None:  # noqa: ANN001
+    result = linea("--database-url", "", "events", "list", exit_code=1)
+    assert "--database-url is empty" in result.stderr
+    assert not (tmp_path / "data" / "postgres").exists()  # no embedded server was started
+
+
+def test_an_empty_actor_is_refused_rather_than_acting_as_the_system(linea: CliRun, db) -> None:  # noqa: ANN001
+    from tests.factories import make_user
+
+    make_user(db, email="eve@example.com", role="VISITOR")
+    result = linea("--as", "", "users", "set-role", "eve@example.com", "ADMIN", exit_code=1)
+    assert "--as is empty" in result.stderr
+    assert db.scalar("SELECT role::text FROM users") == "VISITOR"
+
+
+def test_a_value_the_database_cannot_hold_is_invalid_input_without_sql(linea: CliRun, db) -> None:  # noqa: ANN001
+    from tests.factories import make_user
+
+    owner = make_user(db, role="OWNER")
+    result = linea(
+        "events", "create", "--title", "Big", "--start", "2031-01-01", "--owner", owner["email"],
+        "--capacity", "99999999999999999999", exit_code=1,
+    )
+    assert result.stderr.splitlines() == ["error: the database refused a value: integer out of range"]
+    assert db.count("events") == 0
+
+
+def test_an_impossible_migration_target_is_invalid_input(linea: CliRun) -> None:
+    for revision in ("-1", "99999999999999999999"):
+        result = linea("db", "upgrade", "--sql", "--", revision, exit_code=1)
+        assert "hint: `linea db history` lists the revisions" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unexpected_database_errors_are_one_line_without_the_sql(linea: CliRun, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlalchemy as sa
+
+    from linea_cli.services import events
+
+    def broken_query(session, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        session.execute(sa.text("SELEC id FROM events WHERE title = 'secret plan'"))
+
+    monkeypatch.setattr(events, "list_events", broken_query)
+    result = linea("events", "list", exit_code=70)
+    assert result.stderr.startswith('error: unexpected SyntaxError: syntax error at or near "SELEC"')
+    assert "secret plan" not in result.stderr and "[SQL:" not in result.stderr

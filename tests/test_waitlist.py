@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import psycopg
 from sqlalchemy.engine import URL
 
 from tests.factories import make_event, make_user, make_waitlist_entry
-from tests.harness import ROOT, CliRun, Database, plain_url
+from tests.harness import ROOT, CliRun, Database, plain_url, wait_for_lock_waiters
 
 
 def entry(db: Database, event: dict, email: str):  # noqa: ANN201
@@ -196,7 +195,7 @@ def test_promote_refuses_a_cancelled_event(linea: CliRun, db: Database) -> None:
 
 def _promote_processes(database_url: URL, tmp_path: Path, slug: str, *, copies: int, count: int) -> list[subprocess.Popen]:
     env = {**os.environ, "LINEA_DATABASE_URL": plain_url(database_url), "LINEA_DATA_DIR": str(tmp_path),
-           "NO_COLOR": "1", "LINEA_LOCK_TIMEOUT": "120s"}
+           "NO_COLOR": "1", "LINEA_LOCK_TIMEOUT": "0"}  # wait as long as the test holds the lock
     env.pop("LINEA_ACTOR", None)
     return [
         subprocess.Popen(
@@ -208,19 +207,9 @@ def _promote_processes(database_url: URL, tmp_path: Path, slug: str, *, copies: 
 
 
 def _wait_for_lock_waiters(db: Database, expected: int, processes: list[subprocess.Popen]) -> None:
-    """Until `expected` promote processes are blocked on a lock (they reached the critical section)."""
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        waiting = db.scalar(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND application_name LIKE 'linea/waitlist%' AND wait_event_type = 'Lock'"
-        )
-        if waiting >= expected:
-            return
-        finished = [p for p in processes if p.poll() is not None]
-        assert not finished, "a promote finished while the event was locked: it does not take the event lock"
-        time.sleep(0.1)
-    raise AssertionError(f"fewer than {expected} promote processes waited for the event lock")
+    """Until `expected` promote processes are blocked on a lock (they reached the critical section);
+    a promote that finishes meanwhile does not take the event lock."""
+    wait_for_lock_waiters(db, "linea/waitlist%", processes, count=expected)
 
 
 def _lock_event(database_url: URL, event_id: str) -> psycopg.Connection:

@@ -106,21 +106,23 @@ def translate_error(exc: BaseException, current: CliState) -> LineaError:
     if isinstance(exc, LineaError):
         return exc
     if isinstance(exc, Terminated):
-        error = LineaError("terminated; the current transaction was rolled back")
+        error = LineaError("terminated; anything not yet committed was rolled back")
         error.exit_code = EXIT_TERMINATED
         return error
     if isinstance(exc, KeyboardInterrupt):
-        error = LineaError("interrupted; the current transaction was rolled back")
+        error = LineaError("interrupted; anything not yet committed was rolled back")
         error.exit_code = EXIT_INTERRUPTED
         return error
-    database_error = _database_error(exc, current)
-    if database_error is not None:
-        return database_error
+    known = _database_error(exc, current) or _migration_error(exc)
+    if known is not None:
+        return known
     if isinstance(exc, OSError) and exc.errno in _WRITE_ERRNOS:  # e.g. `linea ... > /dev/full`
         from linea_cli.output_file import write_failed
 
         return write_failed(exc)
-    error = LineaError(f"unexpected {type(exc).__name__}: {_first_line(exc)}", hint="run with --debug for a traceback")
+    # One line, and for a database error the driver's own: SQLAlchemy's text quotes the SQL.
+    cause = getattr(exc, "orig", None) or exc
+    error = LineaError(f"unexpected {type(cause).__name__}: {_first_line(cause)}", hint="run with --debug for a traceback")
     error.exit_code = EXIT_INTERNAL
     return error
 
@@ -145,6 +147,9 @@ def _database_error(exc: BaseException, current: CliState) -> LineaError | None:
         if isinstance(original, psycopg.errors.QueryCanceled):
             return DatabaseUnavailable(f"statement timed out: {reason}")
         return DatabaseUnavailable(f"cannot use {_target(current)}: {reason}")
+    if isinstance(original, psycopg.DataError):
+        # SQLSTATE class 22: a value the column cannot hold (a number out of range, ...).
+        return InvalidInput(f"the database refused a value: {_first_line(original)}")
     if isinstance(original, psycopg.errors.UndefinedTable | psycopg.errors.UndefinedObject):
         return DatabaseUnavailable(
             f"{_target(current)} lacks linea's schema: {_first_line(original)}",
@@ -155,6 +160,15 @@ def _database_error(exc: BaseException, current: CliState) -> LineaError | None:
 
 # A full disk or quota, a file too large, an I/O error: the machine's, not linea's.
 _WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
+
+
+def _migration_error(exc: BaseException) -> LineaError | None:
+    """Alembic's CommandError names what it cannot do with the revision given (unknown, or a
+    relative step that goes nowhere): invalid input, in Alembic's own words."""
+    alembic_errors = sys.modules.get("alembic.util.exc")
+    if alembic_errors is None or not isinstance(exc, alembic_errors.CommandError):
+        return None
+    return InvalidInput(_first_line(exc), hint="`linea db history` lists the revisions")
 
 
 def _first_line(error: BaseException) -> str:
@@ -224,6 +238,13 @@ def root(
     ] = False,
 ) -> None:
     """Administer the Linea event platform's PostgreSQL database."""
+    if database_url is not None and not database_url.strip():
+        # Most likely `--database-url "$URL"` with URL unset: falling back to the embedded server
+        # would run the command against a different database than the one meant.
+        raise InvalidInput("--database-url is empty", hint="leave the option out to use LINEA_DATABASE_URL or the embedded server")
+    if acting_as is not None and not acting_as.strip():
+        # The same slip with --as would act as the system, which may do everything.
+        raise InvalidInput("--as is empty", hint="leave the option out to act as LINEA_ACTOR or the system")
     ctx.obj = begin(
         CliState(database_url=database_url, actor_email=acting_as, debug=debug, command_name=_command_name(ctx))
     )

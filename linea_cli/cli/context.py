@@ -115,7 +115,7 @@ def ensure_schema_current(database: Database) -> None:
     from linea_cli.db.engine import check_server_version
     from linea_cli.db.revision import HEAD_REVISION
 
-    with database.engine.connect() as connection:
+    with database.connect() as connection:
         check_server_version(connection, database.target)
         current_revision = current_linea_revision(connection)
         platform_tables = current_revision is None and connection.execute(

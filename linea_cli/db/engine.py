@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -17,6 +17,7 @@ from linea_cli.config import Settings
 from linea_cli.db import embedded
 from linea_cli.db.urls import describe_target, display_url, parse_database_url, url_secrets
 from linea_cli.errors import DatabaseUnavailable, InvalidInput, cut
+from linea_cli.interrupts import interrupts_held
 
 MINIMUM_SERVER_VERSION = 150000
 USER_AGENT = f"linea-cli/{__version__}"
@@ -70,17 +71,64 @@ class Database:
 
     @contextmanager
     def unit_of_work(self) -> Iterator[Session]:
-        """One transaction: services flush, this commits on success and rolls back on any error."""
-        with Session(self.engine, expire_on_commit=False) as session:
+        """One transaction: services flush, this commits on success and rolls back on any error.
+
+        Ending it is one step with Ctrl-C and SIGTERM held back (a signal received meanwhile acts
+        right after): the commit, what `on_commit` registered, and closing the connection. So a
+        signal cannot fall between a COMMIT and the caller's count of what it committed, nor
+        halfway through closing, where SQLAlchemy's pool would log a traceback. On an error the
+        connection is closed without a ROLLBACK round trip: the server rolls the transaction back
+        when the connection ends, and nothing waits on the server while signals are held.
+        """
+        session = Session(self.engine, expire_on_commit=False)
+        try:
+            yield session
+            session.flush()  # what is still pending may wait on locks: that stays interruptible
+        except BaseException:
+            with interrupts_held():
+                session.invalidate()
+            raise
+        with interrupts_held():
             try:
-                yield session
                 session.commit()
             except BaseException:
-                session.rollback()
+                session.invalidate()
                 raise
+            try:
+                for callback in session.info.pop(_ON_COMMIT, ()):
+                    callback()
+            finally:
+                session.close()
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A connection for reads outside a unit of work, ended the way `unit_of_work` ends its own."""
+        connection = self.engine.connect()
+        try:
+            yield connection
+            # Ended in its own round trip, so that PgBouncer can hand the server connection on.
+            connection.rollback()
+        except BaseException:
+            with interrupts_held():
+                connection.invalidate()
+            raise
+        with interrupts_held():
+            connection.close()
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+_ON_COMMIT = "linea.on_commit"
+
+
+def on_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Run `callback` once this unit of work has committed, in the same uninterruptible step.
+
+    For bookkeeping that must match what committed (purge's running count): no signal lands
+    between the two, and a failed commit runs nothing.
+    """
+    session.info.setdefault(_ON_COMMIT, []).append(callback)
 
 
 def build_engine(url: URL, *, settings: Settings, application_name: str) -> Engine:

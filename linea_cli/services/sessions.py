@@ -13,6 +13,7 @@ LOCKED` lets two cron hosts run it at once, each deleting rows the other has not
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -23,6 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from linea_cli.db.engine import on_commit
 from linea_cli.db.models import Session as LoginSession
 from linea_cli.db.models import User
 from linea_cli.errors import Conflict, InvalidInput, NotFound, PermissionDenied, shown
@@ -221,28 +223,44 @@ def purge_expired_sessions(
         with unit_of_work() as (session, actor):
             require_admin(actor, "purge sessions")
             return PurgeResult(count_expired_sessions(session, cutoff=cutoff), 0, cutoff, dry_run=True)
-    purged = batches = 0
+    tally = _PurgeTally()
     try:
         while True:
             with unit_of_work() as (session, actor):
                 require_admin(actor, "purge sessions")
                 deleted = purge_expired_sessions_batch(session, cutoff=cutoff, batch_size=batch_size)
                 last = deleted < batch_size
-                if last and purged + deleted:
-                    _record_purge(
-                        session, actor=actor, purged=purged + deleted, batches=batches + (1 if deleted else 0), cutoff=cutoff
-                    )
-            # Committed: count it, so that an interruption from here on still records it.
-            purged, batches = purged + deleted, batches + (1 if deleted else 0)
+                total, batches = tally.purged + deleted, tally.batches + (1 if deleted else 0)
+                if last and total:
+                    _record_purge(session, actor=actor, purged=total, batches=batches, cutoff=cutoff)
+                # Counted as part of the commit (no signal lands in between), so that an
+                # interruption from here on records exactly what committed.
+                on_commit(session, functools.partial(tally.committed, deleted, recorded=last))
             if last:  # its audit row committed with it
-                return PurgeResult(purged, batches, cutoff)
-            on_batch(purged)
+                return PurgeResult(tally.purged, tally.batches, cutoff)
+            on_batch(tally.purged)
     except BaseException:
-        if purged:
+        if tally.purged and not tally.recorded:
             # The committed batches must not go unaudited; the original error is what the user sees.
             with contextlib.suppress(Exception), unit_of_work() as (session, actor):
-                _record_purge(session, actor=actor, purged=purged, batches=batches, cutoff=cutoff, interrupted=True)
+                _record_purge(
+                    session, actor=actor, purged=tally.purged, batches=tally.batches, cutoff=cutoff, interrupted=True
+                )
         raise
+
+
+@dataclass
+class _PurgeTally:
+    """What purge's committed batches deleted, and whether the PURGE row committed with them."""
+
+    purged: int = 0
+    batches: int = 0
+    recorded: bool = False
+
+    def committed(self, deleted: int, *, recorded: bool) -> None:
+        self.purged += deleted
+        self.batches += 1 if deleted else 0
+        self.recorded = recorded and self.purged > 0
 
 
 def _record_purge(
