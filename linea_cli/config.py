@@ -56,6 +56,19 @@ class Settings(BaseSettings):
         return value.strip()
 
 
+def actor_reference(reference: str | None) -> str | None:
+    """The acting user's reference as given, or None for the system; an empty one is an error."""
+    if reference is None:
+        return None
+    text = reference.strip()
+    if not text:
+        raise InvalidInput(
+            "the acting user (--as / LINEA_ACTOR) is empty",
+            hint="name a user by email or id, or leave LINEA_ACTOR unset to act as the system",
+        )
+    return text
+
+
 def load_settings(**overrides: object) -> Settings:
     """Settings from the environment, with root-option overrides that were actually given."""
     given = {key: value for key, value in overrides.items() if value is not None}

@@ -238,13 +238,6 @@ def root(
     ] = False,
 ) -> None:
     """Administer the Linea event platform's PostgreSQL database."""
-    if database_url is not None and not database_url.strip():
-        # Most likely `--database-url "$URL"` with URL unset: falling back to the embedded server
-        # would run the command against a different database than the one meant.
-        raise InvalidInput("--database-url is empty", hint="leave the option out to use LINEA_DATABASE_URL or the embedded server")
-    if acting_as is not None and not acting_as.strip():
-        # The same slip with --as would act as the system, which may do everything.
-        raise InvalidInput("--as is empty", hint="leave the option out to act as LINEA_ACTOR or the system")
     ctx.obj = begin(
         CliState(database_url=database_url, actor_email=acting_as, debug=debug, command_name=_command_name(ctx))
     )

@@ -37,7 +37,7 @@ class CliState:
 
     def settings(self) -> Settings:
         if self._settings is None:
-            from linea_cli.config import load_settings
+            from linea_cli.config import actor_reference, load_settings
             from linea_cli.db.urls import text_secrets
 
             # An explicit --database-url means that database for everything, migrations included.
@@ -46,6 +46,9 @@ class CliState:
                 migration_database_url=self.database_url,
                 actor=self.actor_email,
             )
+            # An empty value is most likely a script's unset variable (`--as "$ADMIN"`): falling back
+            # to the embedded server or to the system, which may do everything, would be wrong.
+            actor_reference(self._settings.actor)
             for name, value in (
                 ("--database-url / LINEA_DATABASE_URL", self._settings.database_url),
                 ("LINEA_MIGRATION_DATABASE_URL", self._settings.migration_database_url),
@@ -150,8 +153,9 @@ def require_admin_for(database: Database, action: str) -> None:
     """Commands that change the schema: the system (no --as) or an ADMIN, checked before anything runs."""
     from sqlalchemy import text
 
+    from linea_cli.config import actor_reference
     from linea_cli.errors import PermissionDenied
-    from linea_cli.services.actors import actor_reference, require_admin, resolve_actor
+    from linea_cli.services.actors import require_admin, resolve_actor
 
     reference = actor_reference(state().settings().actor)
     if reference is None:

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from linea_cli.config import actor_reference
 from linea_cli.db.models import User, UserRole
-from linea_cli.errors import InvalidInput, PermissionDenied
+from linea_cli.errors import PermissionDenied
 from linea_cli.services.emails import same_address
 
 
@@ -23,19 +24,6 @@ class Actor:
     @property
     def is_admin(self) -> bool:
         return self.role is UserRole.ADMIN
-
-
-def actor_reference(reference: str | None) -> str | None:
-    """The acting user's reference as given, or None for the system; an empty one is an error."""
-    if reference is None:
-        return None
-    text = reference.strip()
-    if not text:
-        raise InvalidInput(
-            "the acting user (--as / LINEA_ACTOR) is empty",
-            hint="name a user by email or id, or leave LINEA_ACTOR unset to act as the system",
-        )
-    return text
 
 
 def resolve_actor(session: Session, reference: str | None) -> Actor | None:
