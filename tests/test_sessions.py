@@ -261,8 +261,9 @@ def test_purge_from_two_processes_at_once(db: Database, database_url: URL, tmp_p
         assert process.returncode == 0, stderr
         results.append(json.loads(stdout))
     purged = [result["purged"] for result in results]
-    assert sum(purged) == expired  # every row counted once, by exactly one of them
-    assert all(count > 0 for count in purged), purged  # they really shared the work
+    # Every row counted once, by exactly one of them. How they share the work depends on the
+    # scheduler (on a busy machine one may do it all), so the split is not asserted.
+    assert sum(purged) == expired
     assert db.count("sessions", "id LIKE 'old%'") == 0
     assert db.count("sessions", "id LIKE 'live%'") == live
     assert sorted(r.count for r in db.all(

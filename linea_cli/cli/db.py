@@ -239,7 +239,7 @@ def seed(
         waitlist=waitlist,
         sessions=sessions,
         seed=seed_value,
-        anchor=parse_datetime(anchor, field="--anchor") if anchor else None,
+        anchor=parse_datetime(anchor, field="--anchor") if anchor is not None else None,
     )
     show_steps = sys.stderr.isatty()
     with transaction() as (session, actor):

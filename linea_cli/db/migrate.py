@@ -63,12 +63,12 @@ def known_revisions() -> set[str | None]:
 
 
 def current_revision(database: Database) -> str | None:
-    with database.engine.connect() as connection:
+    with database.connect() as connection:
         return current_linea_revision(connection)
 
 
 def read_database_catalog(database: Database) -> Catalog:
-    with database.engine.connect() as connection:
+    with database.connect() as connection:
         return read_catalog(connection)
 
 
@@ -178,7 +178,7 @@ def check_adoptable(catalog: Catalog, database: Database, on_note: Callable[[str
         return
     from linea_cli.db.platform import compare_with_data_model
 
-    with database.engine.connect() as connection:
+    with database.connect() as connection:
         comparison = compare_with_data_model(connection)
     if comparison.problems:
         raise DatabaseUnavailable(

@@ -54,7 +54,7 @@ def row_counts(connection: Connection) -> dict[str, int | None]:
 
 
 def status(database: Database) -> dict[str, Any]:
-    with database.engine.connect() as connection:
+    with database.connect() as connection:
         version = connection.execute(text("SHOW server_version")).scalar_one()
         counts = row_counts(connection)
         catalog = read_catalog(connection)
@@ -84,7 +84,7 @@ class Check:
 def doctor(database: Database) -> list[Check]:
     """Everything a cron job or an admin should know before trusting the database."""
     checks: list[Check] = []
-    with database.engine.connect() as connection:
+    with database.connect() as connection:
         checks.append(Check("connectivity", OK, f"connected to {database.target}"))
         version = server_version_num(connection)
         checks.append(
