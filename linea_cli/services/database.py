@@ -106,10 +106,10 @@ def doctor(database: Database) -> list[Check]:
         catalog = read_catalog(connection)
         owner = schema_owner(catalog)
         prisma = (
-            f"; {owner['prisma_migrations']} Prisma migrations, the last {owner['last_prisma_migration']}"
+            f"; Prisma migrations applied: {owner['prisma_migrations']}, the last {owner['last_prisma_migration']}"
             if owner["prisma_migrations"] is not None else ""
         )
-        checks.append(Check("schema owner", OK, f"{owner['schema_owner']}{prisma}; linea at {current or 'no revision'}"))
+        checks.append(Check("schema owner", OK, f"made by {owner['schema_owner']}{prisma}; linea's revision {current or 'none'}"))
         if catalog.has_platform_tables:
             from linea_cli.db.platform import compare_with_data_model
 
