@@ -44,9 +44,13 @@ def test_first_use_starts_migrates_and_stays_running(embedded: CliRun) -> None:
     assert "started" not in again.stderr and "migrated" not in again.stderr
 
 
-def test_reset_needs_no_question_on_the_embedded_server(embedded: CliRun) -> None:
+def test_reset_of_the_embedded_server_is_confirmed_or_needs_yes(embedded: CliRun) -> None:
     embedded("db", "seed", "--users", "3", "--events", "1", "--waitlist", "2", "--sessions", "1")
-    embedded("db", "reset")
+    # Without a terminal and without --yes: a hint, and nothing is lost.
+    refused = embedded("db", "reset", exit_code=1)
+    assert "needs confirmation: pass --yes" in refused.stderr
+    assert json.loads(embedded("db", "status", "--json").stdout)["row_counts"]["users"] == 3
+    embedded("db", "reset", "--yes")
     counts = json.loads(embedded("db", "status", "--json").stdout)["row_counts"]
     assert counts["users"] == 0 and counts["events"] == 0
 

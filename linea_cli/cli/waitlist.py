@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from linea_cli.cli.completion import complete_event, complete_waitlist_email
 from linea_cli.cli.context import state, transaction
 from linea_cli.cli.options import (
     AfterOption,
@@ -23,8 +24,10 @@ from linea_cli.output import OutputFormat, render, render_record, say, warn, war
 
 app = typer.Typer(help="Manage event waitlists: add, promote, import and export.", no_args_is_help=True)
 
-EventArgument = Annotated[str, typer.Argument(metavar="EVENT", help="Event slug or id.")]
-EmailArgument = Annotated[str, typer.Argument(metavar="EMAIL", help="The address on the waitlist (any case).")]
+EventArgument = Annotated[str, typer.Argument(metavar="EVENT", help="Event slug or id.", autocompletion=complete_event)]
+EmailArgument = Annotated[
+    str, typer.Argument(metavar="EMAIL", help="The address on the waitlist (any case).", autocompletion=complete_waitlist_email)
+]
 StatusOption = Annotated[
     WaitlistStatus | None, typer.Option("--status", case_sensitive=False, help="Only entries in this status.")
 ]
