@@ -181,7 +181,10 @@ def stats(event: EventArgument, fmt: FormatOption = OutputFormat.table, as_json:
 def import_(
     event: EventArgument,
     file: Annotated[str, typer.Argument(metavar="FILE", help="CSV file with a header row; - reads stdin.")],
-    delimiter: Annotated[str, typer.Option("--delimiter", "-d", help="Field separator: ',' ';' or 'tab'.")] = ",",
+    delimiter: Annotated[
+        str | None,
+        typer.Option("--delimiter", "-d", help="Field separator: ',' ';' or 'tab' (default: ',', or tab for a UTF-16 file)."),
+    ] = None,
     on_duplicate: Annotated[
         OnDuplicate, typer.Option("--on-duplicate", case_sensitive=False, help="skip keeps the existing entry; update sets its status from the file.")
     ] = OnDuplicate.skip,
@@ -211,6 +214,8 @@ def import_(
             errors.writerow(["line", "email", "reason"])
             on_invalid = lambda row: errors.writerow([row.line, csvio.neutralize(row.email), row.reason])  # noqa: E731
         source = stack.enter_context(csvio.open_input(file))
+        if file == "-" and sys.stdin.isatty():
+            say("reading CSV from the terminal: type or paste it, header first, and end with Ctrl-D")
         bar = stack.enter_context(_progress_bar(csvio.input_size(file)))
         with transaction() as (session, actor):
             summary = import_waitlist(
@@ -219,7 +224,7 @@ def import_(
                 source=source,
                 actor=actor,
                 source_name=file,
-                delimiter=csvio.parse_delimiter(delimiter),
+                delimiter=None if delimiter is None else csvio.parse_delimiter(delimiter),
                 on_duplicate=on_duplicate.value,
                 skip_invalid=skip_invalid,
                 dry_run=dry_run,
@@ -233,6 +238,9 @@ def import_(
                 out.flush()  # an errors file that cannot be written stops the import before it commits
     if summary.unknown_columns:
         warn("ignored unknown column(s): " + ", ".join(summary.unknown_columns))
+    if summary.named_rows:
+        warn(f"the name column is not imported ({summary.named_rows} rows have one): an entry has no name of its own;"
+             " export shows the name of the user with that address")
     for row in summary.first_invalid:
         say(f"line {row.line}: {row.reason}")
     if summary.invalid > len(summary.first_invalid):
@@ -287,17 +295,24 @@ def export(
     status: StatusOption = None,
     fmt: Annotated[ExportFormat, typer.Option("--format", "-f", case_sensitive=False, help="File format.")] = ExportFormat.csv,
     raw: Annotated[bool, typer.Option("--raw", help="Do not neutralize cells a spreadsheet would run as formulas.")] = False,
+    bom: Annotated[bool, typer.Option("--bom", help="Start the CSV with a UTF-8 byte order mark, for Excel to show accents.")] = False,
 ) -> None:
     """Export an event's waitlist (email,status,created_at,updated_at,name) as CSV, JSON or NDJSON.
 
-    Example: linea waitlist export summer-fest -o summer-fest.csv
+    Example: linea waitlist export summer-fest -o summer-fest.csv --bom
     """
+    if bom and fmt is not ExportFormat.csv:
+        from linea_cli.errors import InvalidInput
+
+        raise InvalidInput(f"--bom is for CSV, not {fmt.value}", hint="JSON and NDJSON are UTF-8 without a byte order mark")
     from linea_cli.output_file import output_file, text_writer, writes_to_stdout
     from linea_cli.services.waitlist import EXPORT_COLUMNS, export_waitlist_csv, stream_waitlist
 
     with output_file(output) as out:
         with transaction() as (session, actor):
             if fmt is ExportFormat.csv:
+                if bom:
+                    out.write("\ufeff".encode())
                 count = export_waitlist_csv(session, event_ref=event, out=out, actor=actor, status=status, raw=raw)
             else:
                 rows = stream_waitlist(session, event_ref=event, actor=actor, fmt=fmt.value, status=status)

@@ -350,6 +350,7 @@ class ImportSummary:
     invalid: int = 0
     dry_run: bool = False
     unknown_columns: tuple[str, ...] = ()
+    named_rows: int = 0  # valid rows whose name was not imported (an entry has no name of its own)
     first_invalid: list[csvio.InvalidRow] = field(default_factory=list)
 
     def counts(self) -> dict[str, Any]:
@@ -376,7 +377,7 @@ def import_waitlist(
     source: BinaryIO,
     actor: Actor | None,
     source_name: str = "-",
-    delimiter: str = ",",
+    delimiter: str | None = None,
     on_duplicate: str = "skip",
     skip_invalid: bool = False,
     dry_run: bool = False,
@@ -410,7 +411,7 @@ def import_waitlist(
     )
     summary = ImportSummary(
         event=event.slug, rows=stats.rows, invalid=stats.invalid, dry_run=dry_run,
-        unknown_columns=stats.unknown_columns, first_invalid=stats.first_invalid,
+        unknown_columns=stats.unknown_columns, named_rows=stats.named_rows, first_invalid=stats.first_invalid,
     )
     if stats.invalid and not skip_invalid:
         raise ImportRejected(
