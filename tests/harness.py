@@ -189,6 +189,49 @@ def run_linea_into_closed_pipe(args: Sequence[str], *, env: dict[str, str]) -> s
         os.close(write_end)
 
 
+@dataclass
+class TerminalRun:
+    returncode: int
+    terminal: bytes  # what the process wrote to the terminal
+    other: bytes  # the other stream (stderr when stdout is the terminal, and the other way round)
+
+
+def run_linea_on_terminal(
+    args: Sequence[str], *, env: dict[str, str], terminal: str = "stdout", columns: int | None = None
+) -> TerminalRun:
+    """`linea ...` as a separate process with stdout (or stderr) on a pseudo-terminal `columns` wide."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    primary, secondary = pty.openpty()
+    if columns is not None:
+        fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    environment = {**os.environ, **env}
+    if columns is not None:  # the terminal's own size, not one a variable claims
+        environment.pop("COLUMNS", None)
+        environment.pop("LINES", None)
+    streams = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, terminal: secondary}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "linea_cli", *args], env=environment, cwd=ROOT, stdin=subprocess.DEVNULL,
+        **streams,  # type: ignore[arg-type]
+    )
+    os.close(secondary)
+    written = b""
+    while True:
+        try:
+            data = os.read(primary, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        written += data
+    stdout, stderr = process.communicate(timeout=120)
+    os.close(primary)
+    return TerminalRun(process.returncode, written, stderr if terminal == "stdout" else stdout)
+
+
 # Not a timing expectation: waits below poll for a condition for as long as it takes, and this only
 # turns a process hung for good into a failed test rather than a CI job that never ends.
 HANG_GUARD_SECONDS = 900

@@ -540,12 +540,11 @@ def test_interrupted_import_leaves_the_waitlist_as_before(db: Database, database
 
 def test_progress_bar_only_on_a_terminal_for_large_files(db: Database, database_url, tmp_path: Path) -> None:  # noqa: ANN001
     import os
-    import pty
     import subprocess
     import sys
 
     from linea_cli.cli.waitlist import PROGRESS_THRESHOLD
-    from tests.harness import ROOT, plain_url
+    from tests.harness import ROOT, plain_url, run_linea_on_terminal
 
     event = make_event(db)
     path = tmp_path / "big.csv"
@@ -560,21 +559,9 @@ def test_progress_bar_only_on_a_terminal_for_large_files(db: Database, database_
     env.pop("NO_COLOR", None)
     command = [sys.executable, "-m", "linea_cli", "waitlist", "import", event["slug"], str(path), "--json"]
 
-    primary, secondary = pty.openpty()
-    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=secondary)
-    os.close(secondary)
-    terminal = b""
-    while True:
-        try:
-            data = os.read(primary, 65536)
-        except OSError:  # the child closed the terminal
-            break
-        if not data:
-            break
-        terminal += data
-    stdout, _ = process.communicate(timeout=120)
-    os.close(primary)
-    assert process.returncode == 0, terminal
+    run = run_linea_on_terminal(command[3:], env=env, terminal="stderr")
+    terminal, stdout = run.terminal, run.other
+    assert run.returncode == 0, terminal
     assert json.loads(stdout)["inserted"] == n  # stdout stays pure data
     assert b"reading" in terminal and b"MB" in terminal
 

@@ -20,7 +20,7 @@ from linea_cli.cli.options import (
     chosen_format,
 )
 from linea_cli.enums import WaitlistStatus
-from linea_cli.output import OutputFormat, render, render_record, say, warn, warn_if_overbooked
+from linea_cli.output import OutputFormat, render, render_record, say, warn, warn_if_overbooked, write_stdout
 
 app = typer.Typer(help="Manage event waitlists: add, promote, import and export.", no_args_is_help=True)
 
@@ -165,7 +165,7 @@ def promote(
 
 @app.command()
 def stats(event: EventArgument, fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False) -> None:
-    """Show counts per status, capacity, places left, first and last sign-up.
+    """Show counts per status, capacity, places left, first and last sign-up, and sign-ups over time.
 
     Example: linea waitlist stats summer-fest --json
     """
@@ -174,7 +174,22 @@ def stats(event: EventArgument, fmt: FormatOption = OutputFormat.table, as_json:
     with transaction() as (session, actor):
         record = waitlist_stats(session, event_ref=event, actor=actor)
     warn_if_overbooked(record["event"], record["capacity"], record["places_left"])
-    render_record(record, chosen_format(fmt, as_json), title="Waitlist")
+    chosen = chosen_format(fmt, as_json)
+    if chosen is not OutputFormat.table:
+        render_record(record, chosen, title="Waitlist")
+        return
+    # For people: the counts, then the sign-ups as a chart (on a terminal; a pipe gets the counts).
+    render_record({key: value for key, value in record.items() if key not in ("signups_period", "signups")}, chosen, title="Waitlist")
+    if sys.stdout.isatty():
+        import shutil
+
+        from linea_cli.charts import capacity_bar, column_chart
+
+        width = shutil.get_terminal_size().columns
+        points = [(point["date"], point["count"]) for point in record["signups"]]
+        lines = column_chart(points, period=record["signups_period"] or "day", width=width)
+        lines.append(capacity_bar("confirmed", record["confirmed"], record["capacity"], width=width))
+        write_stdout("\n".join(lines) + "\n")
 
 
 @app.command("import")
