@@ -197,9 +197,19 @@ class TerminalRun:
 
 
 def run_linea_on_terminal(
-    args: Sequence[str], *, env: dict[str, str], terminal: str = "stdout", columns: int | None = None
+    args: Sequence[str],
+    *,
+    env: dict[str, str | None],
+    terminal: str = "stdout",
+    columns: int | None = None,
+    typed: bytes = b"",
 ) -> TerminalRun:
-    """`linea ...` as a separate process with stdout (or stderr) on a pseudo-terminal `columns` wide."""
+    """`linea ...` as a separate process with stdout, stderr or stdin on a pseudo-terminal.
+
+    `columns` sets the terminal's width; `typed` is typed ahead (the terminal keeps it until linea
+    reads it; b"\\x04" on an empty line ends the input). With stdin on the terminal, `other` is
+    stdout and stderr together. A variable set to None in `env` is unset.
+    """
     import fcntl
     import pty
     import struct
@@ -210,14 +220,18 @@ def run_linea_on_terminal(
         fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
     environment = {**os.environ, **env}
     if columns is not None:  # the terminal's own size, not one a variable claims
-        environment.pop("COLUMNS", None)
-        environment.pop("LINES", None)
-    streams = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, terminal: secondary}
+        environment.update(COLUMNS=None, LINES=None)
+    streams = {"stdin": subprocess.DEVNULL, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE, terminal: secondary}
+    if terminal == "stdin":
+        streams["stderr"] = subprocess.STDOUT
     process = subprocess.Popen(
-        [sys.executable, "-m", "linea_cli", *args], env=environment, cwd=ROOT, stdin=subprocess.DEVNULL,
+        [sys.executable, "-m", "linea_cli", *args], cwd=ROOT,
+        env={key: value for key, value in environment.items() if value is not None},
         **streams,  # type: ignore[arg-type]
     )
     os.close(secondary)
+    if typed:
+        os.write(primary, typed)
     written = b""
     while True:
         try:

@@ -198,32 +198,24 @@ def test_export_bom_for_excel_imports_back(linea: CliRun, db: Database, tmp_path
 
 def test_import_from_a_terminal_says_it_waits_for_input(db: Database, database_url, tmp_path: Path) -> None:  # noqa: ANN001
     import os
-    import pty
     import subprocess
     import sys
 
-    from tests.harness import ROOT, plain_url
+    from tests.harness import ROOT, plain_url, run_linea_on_terminal
 
     event = make_event(db)
-    env = {**os.environ, "LINEA_DATABASE_URL": plain_url(database_url), "LINEA_DATA_DIR": str(tmp_path), "NO_COLOR": "1"}
-    env.pop("LINEA_ACTOR", None)
-    primary, secondary = pty.openpty()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "linea_cli", "waitlist", "import", event["slug"], "-", "--json"],
-        env=env, cwd=ROOT, stdin=secondary, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )
-    os.close(secondary)
+    env = {"LINEA_DATABASE_URL": plain_url(database_url), "LINEA_DATA_DIR": str(tmp_path), "NO_COLOR": "1", "LINEA_ACTOR": None}
     # Typed ahead: the terminal keeps the lines until linea reads them; Ctrl-D on an empty line ends the input.
-    os.write(primary, b"email\nann@example.com\n\x04")
-    stdout, stderr = process.communicate(timeout=120)
-    os.close(primary)
-    assert process.returncode == 0, stderr
-    assert b"end with Ctrl-D" in stderr
-    assert json.loads(stdout)["inserted"] == 1
+    run = run_linea_on_terminal(
+        ["waitlist", "import", event["slug"], "-", "--json"], env=env, terminal="stdin", typed=b"email\nann@example.com\n\x04"
+    )
+    assert run.returncode == 0, run.other
+    assert b"end with Ctrl-D" in run.other
+    assert db.count("waitlist_entries") == 1
     # Piped input needs no such words.
     piped = subprocess.run(
         [sys.executable, "-m", "linea_cli", "waitlist", "import", event["slug"], "-"],
-        env=env, cwd=ROOT, input=b"email\nbo@example.com\n", capture_output=True, timeout=120,
+        env={key: value for key, value in {**os.environ, **env}.items() if value is not None}, cwd=ROOT, input=b"email\nbo@example.com\n", capture_output=True, timeout=120,
     )
     assert piped.returncode == 0 and b"Ctrl-D" not in piped.stderr
 
