@@ -3,7 +3,8 @@
 Reading: the file is read as bytes, one physical line at a time, and decoded strictly as UTF-8
 (an optional BOM is dropped), so a non-UTF-8 file is refused with the exact line; the csv module
 then joins physical lines into records (quoted commas, quotes and newlines, CRLF, LF or CR). Memory
-stays constant: rows go to PostgreSQL as they are read, never into a list.
+stays constant: rows go to PostgreSQL as they are read, never into a list. A UTF-16 file with a
+byte order mark (Excel's "Unicode text") is converted to UTF-8 as it streams (`decoded_input`).
 
 Emails are validated with email-validator (no DNS). It costs ~60 µs an address, which would make a
 million-row import take a minute, so ordinary ASCII addresses go through a stricter regular
@@ -99,6 +100,64 @@ def check_email(raw: str) -> tuple[str | None, str | None]:
 
 # --- reading ---------------------------------------------------------------------------------
 
+UTF_16 = "UTF-16"
+_UTF32_BOMS = (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def decoded_input(source: BinaryIO) -> tuple[BinaryIO, str | None]:
+    """The file as UTF-8 bytes, and the encoding it was converted from (None: read as it is).
+
+    Excel's "Unicode text" is UTF-16 with a byte order mark (and tab-separated): it is converted
+    here, as it streams. UTF-32 is refused by name. Anything else is read as UTF-8.
+    """
+    if not hasattr(source, "peek"):  # an in-memory stream, say
+        source = io.BufferedReader(source)  # type: ignore[arg-type]
+    head = source.peek(4)[:4]  # type: ignore[attr-defined]
+    if head.startswith(_UTF32_BOMS):
+        raise InvalidInput("the file is UTF-32, which linea does not read", hint="save it as UTF-8 (CSV UTF-8 in Excel)")
+    if head.startswith(_UTF16_BOMS):
+        return io.BufferedReader(_Utf16AsUtf8(source), 1 << 20), UTF_16  # type: ignore[return-value]
+    return source, None
+
+
+class _Utf16AsUtf8(io.RawIOBase):
+    """A UTF-16 file (with its byte order mark) read as UTF-8 bytes, a chunk at a time."""
+
+    def __init__(self, source: BinaryIO) -> None:
+        # newline="": line endings stay as they are, for csv to see (quoted line breaks included).
+        self._text = io.TextIOWrapper(source, encoding="utf-16", errors="strict", newline="")  # type: ignore[arg-type]
+        self._pending = memoryview(b"")
+        self._characters = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            try:
+                chunk = self._text.read(1 << 16)
+            except UnicodeDecodeError:
+                raise InvalidInput(
+                    f"the file starts as UTF-16 but is not valid UTF-16 after {self._characters} characters",
+                    hint="save it again as UTF-8 (CSV UTF-8) or as Unicode text",
+                ) from None
+            if not chunk:
+                return 0
+            self._characters += len(chunk)
+            try:
+                self._pending = memoryview(chunk.encode("utf-8"))
+            except UnicodeEncodeError:  # an unpaired surrogate
+                raise InvalidInput(
+                    f"the UTF-16 file holds an unpaired surrogate within its first {self._characters} characters",
+                    hint="save it again as UTF-8 (CSV UTF-8)",
+                ) from None
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+
 def read_records(source: BinaryIO, *, delimiter: str = ",") -> Iterator[tuple[int, list[str]]]:
     """(line number where the record starts, fields) for every non-blank record, header included.
 
@@ -190,10 +249,14 @@ class ImportHeader:
     status: int | None
     created_at: int | None
     width: int
+    name: int | None = None
     unknown: tuple[str, ...] = ()
 
 
-def map_header(fields: list[str]) -> ImportHeader:
+DELIMITER_NAMES = {",": "','", ";": "';'", "\t": "tab"}
+
+
+def map_header(fields: list[str], *, delimiter: str = ",") -> ImportHeader:
     names = [name.strip().lower() for name in fields]
     seen: set[str] = set()
     for name in names:
@@ -203,7 +266,7 @@ def map_header(fields: list[str]) -> ImportHeader:
     if "email" not in names:
         raise InvalidInput(
             "the header has no 'email' column (found: " + ", ".join(repr(n) for n in fields) + ")",
-            hint="the first line must name the columns: email[,status][,created_at][,name]",
+            hint=_header_hint(fields, delimiter),
         )
     known = set(IMPORT_COLUMNS) | set(IGNORED_EXPORT_COLUMNS)
     return ImportHeader(
@@ -211,8 +274,22 @@ def map_header(fields: list[str]) -> ImportHeader:
         status=names.index("status") if "status" in names else None,
         created_at=names.index("created_at") if "created_at" in names else None,
         width=len(names),
+        name=names.index("name") if "name" in names else None,
         unknown=tuple(fields[i] for i, name in enumerate(names) if name not in known),
     )
+
+
+def _header_hint(fields: list[str], delimiter: str) -> str:
+    """What to do about a header without an email column: most often, another separator."""
+    line = delimiter.join(fields)
+    if "\x00" in line:
+        return "the file looks like UTF-16 without a byte order mark: save it as UTF-8 (CSV UTF-8)"
+    for candidate, option in DELIMITER_NAMES.items():
+        if candidate != delimiter and candidate in line:
+            names = next(csv.reader([line], delimiter=candidate), [])
+            if "email" in (name.strip().lower() for name in names):
+                return f"the columns are separated by {option}: use --delimiter {option}"
+    return "the first line must name the columns: email[,status][,created_at][,name]"
 
 
 @dataclass(frozen=True)
@@ -228,6 +305,8 @@ class StreamStats:
     valid: int = 0
     invalid: int = 0
     unknown_columns: tuple[str, ...] = ()
+    has_name_column: bool = False
+    named_rows: int = 0  # rows with a name: names are not imported, and the user is told
     first_invalid: list[InvalidRow] = field(default_factory=list)
 
 
@@ -267,7 +346,7 @@ def stream_import_rows(
     source: BinaryIO,
     *,
     write: Callable[[str], Any],
-    delimiter: str = ",",
+    delimiter: str | None = None,
     timezone: str = "UTC",
     keep_writing_after_invalid: bool = True,
     on_invalid: Callable[[InvalidRow], None] | None = None,
@@ -279,21 +358,27 @@ def stream_import_rows(
 
     Invalid rows are counted, the first `sample_size` kept, each passed to `on_invalid`; with
     `keep_writing_after_invalid=False` (all-or-nothing) nothing more is written after the first
-    one, but the rest is still validated so that the report is complete.
+    one, but the rest is still validated so that the report is complete. Without a `delimiter`,
+    a UTF-16 file (Excel's "Unicode text") is tab-separated and anything else comma-separated.
     """
     stats = StreamStats()
+    tell = getattr(source, "tell", None) if on_progress is not None else None  # bytes of the file itself
+    source, encoding = decoded_input(source)
+    if delimiter is None:
+        delimiter = "\t" if encoding == UTF_16 else ","
     records = read_records(source, delimiter=delimiter)
     try:
         _, header_fields = next(records)
     except StopIteration:
         raise InvalidInput("the file is empty: it needs a header row naming an 'email' column") from None
-    header = map_header(header_fields)
+    header = map_header(header_fields, delimiter=delimiter)
     stats.unknown_columns = header.unknown
+    stats.has_name_column = header.name is not None
     email_at, status_at, created_at_at, width = header.email, header.status, header.created_at, header.width
+    name_at = header.name
     buffer: list[str] = []
     writing = True
     simple_email = _simple_email
-    tell = getattr(source, "tell", None) if on_progress is not None else None
 
     def invalid(line: int, email: str, reason: str) -> None:
         nonlocal writing
@@ -342,6 +427,8 @@ def stream_import_rows(
                     invalid(line, raw_email, exc.message)
                     continue
         stats.valid += 1
+        if name_at is not None and fields[name_at].strip():
+            stats.named_rows += 1
         if writing:
             buffer.append(f"{line}\t{email}\t{status}\t{created}\n")
             if len(buffer) >= batch_rows:

@@ -189,6 +189,63 @@ def run_linea_into_closed_pipe(args: Sequence[str], *, env: dict[str, str]) -> s
         os.close(write_end)
 
 
+@dataclass
+class TerminalRun:
+    returncode: int
+    terminal: bytes  # what the process wrote to the terminal
+    other: bytes  # the other stream (stderr when stdout is the terminal, and the other way round)
+
+
+def run_linea_on_terminal(
+    args: Sequence[str],
+    *,
+    env: dict[str, str | None],
+    terminal: str = "stdout",
+    columns: int | None = None,
+    typed: bytes = b"",
+) -> TerminalRun:
+    """`linea ...` as a separate process with stdout, stderr or stdin on a pseudo-terminal.
+
+    `columns` sets the terminal's width; `typed` is typed ahead (the terminal keeps it until linea
+    reads it; b"\\x04" on an empty line ends the input). With stdin on the terminal, `other` is
+    stdout and stderr together. A variable set to None in `env` is unset.
+    """
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    primary, secondary = pty.openpty()
+    if columns is not None:
+        fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    environment = {**os.environ, **env}
+    if columns is not None:  # the terminal's own size, not one a variable claims
+        environment.update(COLUMNS=None, LINES=None)
+    streams = {"stdin": subprocess.DEVNULL, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE, terminal: secondary}
+    if terminal == "stdin":
+        streams["stderr"] = subprocess.STDOUT
+    process = subprocess.Popen(
+        [sys.executable, "-m", "linea_cli", *args], cwd=ROOT,
+        env={key: value for key, value in environment.items() if value is not None},
+        **streams,  # type: ignore[arg-type]
+    )
+    os.close(secondary)
+    if typed:
+        os.write(primary, typed)
+    written = b""
+    while True:
+        try:
+            data = os.read(primary, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        written += data
+    stdout, stderr = process.communicate(timeout=120)
+    os.close(primary)
+    return TerminalRun(process.returncode, written, stderr if terminal == "stdout" else stdout)
+
+
 # Not a timing expectation: waits below poll for a condition for as long as it takes, and this only
 # turns a process hung for good into a failed test rather than a CI job that never ends.
 HANG_GUARD_SECONDS = 900

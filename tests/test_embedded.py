@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import CliRun
+from tests.harness import CliRun, run_linea_on_terminal
 
 
 @pytest.fixture
@@ -44,9 +44,22 @@ def test_first_use_starts_migrates_and_stays_running(embedded: CliRun) -> None:
     assert "started" not in again.stderr and "migrated" not in again.stderr
 
 
-def test_reset_needs_no_question_on_the_embedded_server(embedded: CliRun) -> None:
+def test_reset_of_the_embedded_server_is_confirmed_or_needs_yes(embedded: CliRun) -> None:
     embedded("db", "seed", "--users", "3", "--events", "1", "--waitlist", "2", "--sessions", "1")
-    embedded("db", "reset")
+    # Without a terminal and without --yes: a hint, and nothing is lost.
+    refused = embedded("db", "reset", exit_code=1)
+    assert "needs confirmation: pass --yes" in refused.stderr
+    assert json.loads(embedded("db", "status", "--json").stdout)["row_counts"]["users"] == 3
+    # On a terminal it asks: "n" (or nothing) keeps everything, "y" resets.
+    env = {**embedded.env, "LINEA_ACTOR": None}
+    declined = run_linea_on_terminal(["db", "reset"], env=env, terminal="stdin", typed=b"n\n")
+    assert declined.returncode == 1 and b"deletes every row" in declined.other, declined.other
+    assert json.loads(embedded("db", "status", "--json").stdout)["row_counts"]["users"] == 3
+    accepted = run_linea_on_terminal(["db", "reset"], env=env, terminal="stdin", typed=b"y\n")
+    assert accepted.returncode == 0, accepted.other
+    assert json.loads(embedded("db", "status", "--json").stdout)["row_counts"]["users"] == 0
+    embedded("db", "seed", "--users", "3", "--events", "1", "--waitlist", "2", "--sessions", "1")
+    embedded("db", "reset", "--yes")
     counts = json.loads(embedded("db", "status", "--json").stdout)["row_counts"]
     assert counts["users"] == 0 and counts["events"] == 0
 

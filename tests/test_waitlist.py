@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import psycopg
+import pytest
 from sqlalchemy.engine import URL
 
 from tests.factories import make_event, make_user, make_waitlist_entry
-from tests.harness import ROOT, CliRun, Database, plain_url, wait_for_lock_waiters
+from tests.harness import ROOT, CliRun, Database, plain_url, run_linea_on_terminal, wait_for_lock_waiters
 
 
 def entry(db: Database, event: dict, email: str):  # noqa: ANN201
@@ -137,6 +139,70 @@ def test_stats(linea: CliRun, db: Database) -> None:
     assert stats["last_signup"] > stats["first_signup"]
     unlimited = make_event(db)
     assert json.loads(linea("waitlist", "stats", unlimited["slug"], "--json").stdout)["places_left"] is None
+
+
+def test_stats_count_sign_ups_per_day_or_week(linea: CliRun, db: Database) -> None:
+    event = make_event(db, capacity=50)
+    day = datetime(2026, 3, 2, 9, 30)  # a Monday
+    for offset, count in ((0, 2), (1, 1), (4, 3)):
+        for _ in range(count):
+            make_waitlist_entry(db, event=event, created_at=day + timedelta(days=offset, hours=count))
+    make_waitlist_entry(db, event=event, created_at=day + timedelta(days=2), deleted_at=day + timedelta(days=3))
+    stats = json.loads(linea("waitlist", "stats", event["slug"], "--json").stdout)
+    assert stats["signups_period"] == "day"
+    # Every day from the first sign-up to the last, quiet days included; removed entries are not sign-ups.
+    assert stats["signups"] == [
+        {"date": "2026-03-02", "count": 2}, {"date": "2026-03-03", "count": 1}, {"date": "2026-03-04", "count": 0},
+        {"date": "2026-03-05", "count": 0}, {"date": "2026-03-06", "count": 3},
+    ]
+    # Over more than two months: weeks, starting on Mondays.
+    make_waitlist_entry(db, event=event, created_at=day + timedelta(days=100))
+    stats = json.loads(linea("waitlist", "stats", event["slug"], "--json").stdout)
+    assert stats["signups_period"] == "week"
+    assert stats["signups"][0] == {"date": "2026-03-02", "count": 6} and stats["signups"][-1] == {"date": "2026-06-08", "count": 1}
+    assert len(stats["signups"]) == 15 and sum(point["count"] for point in stats["signups"]) == stats["total"]
+    empty = json.loads(linea("waitlist", "stats", make_event(db)["slug"], "--json").stdout)
+    assert (empty["signups_period"], empty["signups"]) == (None, [])
+
+
+@pytest.mark.parametrize("columns", [80, 120, 40])
+def test_stats_draw_a_chart_on_a_terminal_only(db: Database, database_url: URL, tmp_path: Path, columns: int) -> None:
+    event = make_event(db, capacity=50)
+    day = datetime(2026, 3, 2, 9, 30)
+    for offset in range(40):
+        for _ in range(offset % 7):
+            make_waitlist_entry(db, event=event, created_at=day + timedelta(days=offset), status="PENDING")
+    for _ in range(8):
+        make_waitlist_entry(db, event=event, created_at=day, status="CONFIRMED")
+    env = {**os.environ, "LINEA_DATABASE_URL": plain_url(database_url), "LINEA_DATA_DIR": str(tmp_path), "NO_COLOR": "1"}
+    env.pop("LINEA_ACTOR", None)
+    command = ["waitlist", "stats", event["slug"]]
+    run = run_linea_on_terminal(command, env=env, columns=columns)
+    assert run.returncode == 0, run.other
+    lines = re.sub(r"\x1b\[[0-9;]*m", "", run.terminal.decode()).replace("\r\n", "\n").splitlines()  # bold headers
+    # 40 days: a column a day where they fit (the first day has 8 confirmed), two days a column where not.
+    assert ("sign-ups per day (most: 8)" if columns >= 80 else "sign-ups per 2 days (most: 11)") in lines
+    assert any("█" in line for line in lines)
+    assert max(len(line) for line in lines) <= columns
+    assert any(line.startswith("confirmed █") and line.endswith(" 8/50") for line in lines)
+
+    piped = subprocess.run([sys.executable, "-m", "linea_cli", *command], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert piped.returncode == 0 and "sign-ups per" not in piped.stdout and "█" not in piped.stdout
+
+
+def test_chart_fits_any_width_and_merges_periods_when_it_must() -> None:
+    from linea_cli.charts import capacity_bar, column_chart
+
+    points = [(date(2026, 1, 1) + timedelta(days=n), n % 5) for n in range(60)]
+    wide = column_chart(points, period="day", width=200)
+    assert wide[0] == "sign-ups per day (most: 4)" and all(len(line) <= 200 for line in wide)
+    narrow = column_chart(points, period="day", width=20)
+    assert narrow[0].startswith("sign-ups per 4 days") and all(len(line) <= 20 for line in narrow)
+    assert column_chart([], period="day", width=80) == []
+    assert capacity_bar("confirmed", 8, 50, width=80).endswith(" 8/50")
+    assert capacity_bar("confirmed", 60, 50, width=80).endswith("60/50 (over by 10)") and "░" not in capacity_bar("confirmed", 60, 50, width=80)
+    assert capacity_bar("confirmed", 3, None, width=80) == "confirmed 3 (no capacity set)"
+    assert capacity_bar("confirmed", 8, 50, width=12) == "confirmed 8/"[:12]
 
 
 def test_stats_show_an_overbooking(linea: CliRun, db: Database) -> None:

@@ -79,9 +79,14 @@ def test_semicolon_and_tab_files(linea: CliRun, db: Database, tmp_path: Path) ->
     tabbed = write(tmp_path / "tab.tsv", "email\tstatus\ncy@example.com\tCANCELLED\n")
     linea("waitlist", "import", event["slug"], tabbed, "--delimiter", "tab")
     assert emails(db, event) == ["ann@example.com", "bo@example.com", "cy@example.com"]
-    # The wrong delimiter: no 'email' column in the header
+    # The wrong delimiter: no 'email' column in the header, and the separator it looks like
     wrong = linea("waitlist", "import", event["slug"], path, exit_code=1)
     assert "no 'email' column" in wrong.stderr
+    assert "hint: the columns are separated by ';': use --delimiter ';'" in wrong.stderr
+    wrong = linea("waitlist", "import", event["slug"], tabbed, exit_code=1)
+    assert "hint: the columns are separated by tab: use --delimiter tab" in wrong.stderr
+    wrong = linea("waitlist", "import", event["slug"], write(tmp_path / "c.csv", "email,status\n"), "-d", ";", exit_code=1)
+    assert "use --delimiter ','" in wrong.stderr
 
 
 def test_quoted_newline_in_a_name_keeps_line_numbers(linea: CliRun, db: Database, tmp_path: Path) -> None:
@@ -126,6 +131,93 @@ def test_header_problems(linea: CliRun, db: Database, tmp_path: Path) -> None:
     assert "cannot read" in result.stderr and "File name too long" in result.stderr
     result = linea("waitlist", "import", event["slug"], write(tmp_path / "h.csv", "mail\nann@example.com\n"), exit_code=1)
     assert "no 'email' column" in result.stderr
+
+
+# --- spreadsheets ---------------------------------------------------------------------------
+
+EXCEL_UNICODE_TEXT = "email\tstatus\tname\r\nzoe@example.com\tCONFIRMED\tZoë Ångström\r\nbad-address\t\tx\r\n"
+
+
+def test_excel_unicode_text_is_read_as_utf16_and_tab_separated(linea: CliRun, db: Database, tmp_path: Path) -> None:
+    event = make_event(db)
+    # Excel's "Unicode text": UTF-16 little-endian with a byte order mark, tab-separated, CRLF.
+    path = tmp_path / "excel.txt"
+    path.write_bytes("\ufeff".encode("utf-16-le") + EXCEL_UNICODE_TEXT.encode("utf-16-le"))
+    result = linea("waitlist", "import", event["slug"], str(path), exit_code=1)
+    assert "line 3: invalid email 'bad-address'" in result.stderr  # the file's own line numbers
+    result = linea("waitlist", "import", event["slug"], str(path), "--skip-invalid", "--json")
+    assert (summary(result)["inserted"], summary(result)["invalid"]) == (1, 1)
+    assert db.scalar("SELECT status::text FROM waitlist_entries WHERE email = 'zoe@example.com'") == "CONFIRMED"
+    # Big-endian works as well, and an explicit --delimiter still decides.
+    other = make_event(db)
+    big = tmp_path / "big-endian.csv"
+    big.write_bytes("\ufeffemail,status\nann@example.com,PENDING\n".encode("utf-16-be"))
+    assert summary(linea("waitlist", "import", other["slug"], str(big), "--delimiter", ",", "--json"))["inserted"] == 1
+
+
+def test_other_unicode_files_are_refused_by_name(linea: CliRun, db: Database, tmp_path: Path) -> None:
+    event = make_event(db)
+    utf32 = tmp_path / "utf32.txt"
+    utf32.write_bytes("\ufeffemail\nann@example.com\n".encode("utf-32-le"))
+    result = linea("waitlist", "import", event["slug"], str(utf32), exit_code=1)
+    assert "the file is UTF-32" in result.stderr
+    broken = tmp_path / "broken.txt"
+    broken.write_bytes("\ufeffemail\nann@example.com\n".encode("utf-16-le") + b"\x00")  # an odd byte at the end
+    result = linea("waitlist", "import", event["slug"], str(broken), exit_code=1)
+    assert "not valid UTF-16" in result.stderr and "Traceback" not in result.stderr
+    without_bom = tmp_path / "no-bom.txt"
+    without_bom.write_bytes("email\nann@example.com\n".encode("utf-16-le"))
+    result = linea("waitlist", "import", event["slug"], str(without_bom), exit_code=1)
+    assert "UTF-16 without a byte order mark" in result.stderr
+    assert db.count("waitlist_entries") == 0
+
+
+def test_a_name_column_is_reported_as_not_imported(linea: CliRun, db: Database, tmp_path: Path) -> None:
+    event = make_event(db)
+    named = write(tmp_path / "named.csv", "email,name\nann@example.com,Ann Lee\nbo@example.com,\ncy@example.com,Cy\n")
+    result = linea("waitlist", "import", event["slug"], named)
+    assert "warning: the name column is not imported (2 rows have one)" in result.stderr
+    # An empty name column loses nothing: nothing to say.
+    empty = write(tmp_path / "empty-names.csv", "email,name\ndi@example.com,\n")
+    assert "name column" not in linea("waitlist", "import", event["slug"], empty).stderr
+
+
+def test_export_bom_for_excel_imports_back(linea: CliRun, db: Database, tmp_path: Path) -> None:
+    event = make_event(db)
+    make_waitlist_entry(db, event=event, email="zoe@example.com", user_id=make_user(db, email="zoe@example.com", name="Zoë")["id"])
+    path = tmp_path / "excel.csv"
+    linea("waitlist", "export", event["slug"], "-o", str(path), "--bom")
+    data = path.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbfemail,status,created_at,updated_at,name\r\n") and "Zoë".encode() in data
+    assert not linea("waitlist", "export", event["slug"]).stdout.startswith("\ufeff")  # only when asked
+    other = make_event(db)
+    assert summary(linea("waitlist", "import", other["slug"], str(path), "--json"))["inserted"] == 1
+    result = linea("waitlist", "export", event["slug"], "--bom", "--format", "json", exit_code=1)
+    assert "--bom is for CSV" in result.stderr
+
+
+def test_import_from_a_terminal_says_it_waits_for_input(db: Database, database_url, tmp_path: Path) -> None:  # noqa: ANN001
+    import os
+    import subprocess
+    import sys
+
+    from tests.harness import ROOT, plain_url, run_linea_on_terminal
+
+    event = make_event(db)
+    env = {"LINEA_DATABASE_URL": plain_url(database_url), "LINEA_DATA_DIR": str(tmp_path), "NO_COLOR": "1", "LINEA_ACTOR": None}
+    # Typed ahead: the terminal keeps the lines until linea reads them; Ctrl-D on an empty line ends the input.
+    run = run_linea_on_terminal(
+        ["waitlist", "import", event["slug"], "-", "--json"], env=env, terminal="stdin", typed=b"email\nann@example.com\n\x04"
+    )
+    assert run.returncode == 0, run.other
+    assert b"end with Ctrl-D" in run.other
+    assert db.count("waitlist_entries") == 1
+    # Piped input needs no such words.
+    piped = subprocess.run(
+        [sys.executable, "-m", "linea_cli", "waitlist", "import", event["slug"], "-"],
+        env={key: value for key, value in {**os.environ, **env}.items() if value is not None}, cwd=ROOT, input=b"email\nbo@example.com\n", capture_output=True, timeout=120,
+    )
+    assert piped.returncode == 0 and b"Ctrl-D" not in piped.stderr
 
 
 # --- validation -------------------------------------------------------------------------------
@@ -440,12 +532,11 @@ def test_interrupted_import_leaves_the_waitlist_as_before(db: Database, database
 
 def test_progress_bar_only_on_a_terminal_for_large_files(db: Database, database_url, tmp_path: Path) -> None:  # noqa: ANN001
     import os
-    import pty
     import subprocess
     import sys
 
     from linea_cli.cli.waitlist import PROGRESS_THRESHOLD
-    from tests.harness import ROOT, plain_url
+    from tests.harness import ROOT, plain_url, run_linea_on_terminal
 
     event = make_event(db)
     path = tmp_path / "big.csv"
@@ -460,21 +551,9 @@ def test_progress_bar_only_on_a_terminal_for_large_files(db: Database, database_
     env.pop("NO_COLOR", None)
     command = [sys.executable, "-m", "linea_cli", "waitlist", "import", event["slug"], str(path), "--json"]
 
-    primary, secondary = pty.openpty()
-    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=secondary)
-    os.close(secondary)
-    terminal = b""
-    while True:
-        try:
-            data = os.read(primary, 65536)
-        except OSError:  # the child closed the terminal
-            break
-        if not data:
-            break
-        terminal += data
-    stdout, _ = process.communicate(timeout=120)
-    os.close(primary)
-    assert process.returncode == 0, terminal
+    run = run_linea_on_terminal(command[3:], env=env, terminal="stderr")
+    terminal, stdout = run.terminal, run.other
+    assert run.returncode == 0, terminal
     assert json.loads(stdout)["inserted"] == n  # stdout stays pure data
     assert b"reading" in terminal and b"MB" in terminal
 

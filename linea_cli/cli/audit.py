@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from linea_cli.cli.completion import complete_user
 from linea_cli.cli.context import state, transaction
 from linea_cli.cli.options import AfterOption, FormatOption, JsonOption, LimitOption, chosen_format
 from linea_cli.output import OutputFormat, render, render_record, say
@@ -15,7 +16,7 @@ app = typer.Typer(help="Read and export the audit log.", no_args_is_help=True)
 
 ResourceOption = Annotated[str | None, typer.Option("--resource", metavar="RESOURCE", help="Only rows about this resource type, as recorded (User, Event, Session, ...).")]
 ResourceIdOption = Annotated[str | None, typer.Option("--resource-id", metavar="ID", help="Only rows about this id.")]
-UserOption = Annotated[str | None, typer.Option("--user", metavar="EMAIL", help="Only rows made by this user (email or id).")]
+UserOption = Annotated[str | None, typer.Option("--user", metavar="EMAIL", help="Only rows made by this user (email or id).", autocompletion=complete_user)]
 ActionOption = Annotated[str | None, typer.Option("--action", metavar="ACTION", help="Only this action (CREATE, UPDATE, DELETE, ...).")]
 SinceOption = Annotated[str | None, typer.Option("--since", metavar="TIME", help="Only rows at or after TIME (ISO 8601).")]
 UntilOption = Annotated[str | None, typer.Option("--until", metavar="TIME", help="Only rows before TIME (ISO 8601).")]

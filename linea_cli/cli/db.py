@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperCommand
 
-from linea_cli.cli.context import open_database, require_admin_for, state, transaction
+from linea_cli.cli.context import confirm_or_stop, open_database, require_admin_for, state, transaction
 from linea_cli.cli.options import FormatOption, JsonOption, YesOption, chosen_format
 from linea_cli.output import Column, OutputFormat, render, render_record, say, warn
 
@@ -192,16 +192,18 @@ def reset(
 ) -> None:
     """Drop every table and rebuild the schema at head (all data is lost).
 
-    On the embedded server it runs at once. Anywhere else it needs --force, and then the database
-    name typed at the prompt (or --yes in scripts).
+    On the embedded server it asks first (--yes skips the question). Anywhere else it needs
+    --force, and then the database name typed at the prompt (or --force --yes in scripts).
 
-    Example: linea db reset
+    Example: linea db reset --yes
     """
     from linea_cli.services import database as database_service
 
     database = state().database(for_migrations=True)
     require_admin_for(database, "reset the database")
-    if not database.is_embedded:
+    if database.is_embedded:
+        confirm_or_stop(f"Reset {database.target} (deletes every row)", yes=yes)
+    else:
         _confirm_destruction(database, "deletes every row", force=force, yes=yes)
     database_service.reset_schema(database, locks=_lock_policy())
     say(f"{database.target} was reset to an empty schema at head")

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from linea_cli.cli.completion import complete_event, complete_user, complete_venue
 from linea_cli.cli.context import state, transaction
 from linea_cli.cli.options import (
     AfterOption,
@@ -22,13 +23,15 @@ from linea_cli.output import OutputFormat, render, render_record, say, warn_if_o
 
 app = typer.Typer(help="List and manage events.", no_args_is_help=True)
 
-EventArgument = Annotated[str, typer.Argument(metavar="SLUG|ID", help="The event's slug or id.")]
+EventArgument = Annotated[str, typer.Argument(metavar="SLUG|ID", help="The event's slug or id.", autocompletion=complete_event)]
 ForceOption = Annotated[bool, typer.Option("--force", help="Publish even though the event starts in the past.")]
 TitleOption = Annotated[str | None, typer.Option("--title", help="Title (the slug does not follow it).")]
 StartOption = Annotated[str | None, typer.Option("--start", metavar="DATE", help="Start, ISO 8601.")]
 EndOption = Annotated[str | None, typer.Option("--end", metavar="DATE", help="End, ISO 8601.")]
-OwnerOption = Annotated[str | None, typer.Option("--owner", metavar="EMAIL", help="Owner (an OWNER or ADMIN).")]
-VenueOption = Annotated[str | None, typer.Option("--venue", metavar="ID", help="Venue id.")]
+OwnerOption = Annotated[
+    str | None, typer.Option("--owner", metavar="EMAIL", help="Owner (an OWNER or ADMIN).", autocompletion=complete_user)
+]
+VenueOption = Annotated[str | None, typer.Option("--venue", metavar="ID", help="Venue id.", autocompletion=complete_venue)]
 CapacityOption = Annotated[int | None, typer.Option("--capacity", metavar="N", help="Places (0 or more).")]
 DescriptionOption = Annotated[str | None, typer.Option("--description", help="Description.")]
 YoutubeOption = Annotated[
@@ -51,8 +54,8 @@ def _date(value: str | None, field: str) -> datetime | None:
 @app.command("list")
 def list_(
     status: Annotated[EventStatus | None, typer.Option(case_sensitive=False, help="Only events in this status.")] = None,
-    owner: Annotated[str | None, typer.Option("--owner", metavar="EMAIL", help="Only events of this owner.")] = None,
-    venue: Annotated[str | None, typer.Option("--venue", metavar="ID", help="Only events at this venue.")] = None,
+    owner: Annotated[str | None, typer.Option("--owner", metavar="EMAIL", help="Only events of this owner.", autocompletion=complete_user)] = None,
+    venue: Annotated[str | None, typer.Option("--venue", metavar="ID", help="Only events at this venue.", autocompletion=complete_venue)] = None,
     from_: Annotated[
         str | None, typer.Option("--from", metavar="DATE", help="Only events starting at or after DATE.")
     ] = None,

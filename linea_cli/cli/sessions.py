@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from linea_cli.cli.completion import complete_user
 from linea_cli.cli.context import transaction
 from linea_cli.cli.options import (
     AfterOption,
@@ -23,7 +24,7 @@ app = typer.Typer(help="List, revoke and purge login sessions.", no_args_is_help
 
 @app.command("list")
 def list_(
-    user: Annotated[str | None, typer.Option("--user", metavar="EMAIL", help="Only this user's sessions.")] = None,
+    user: Annotated[str | None, typer.Option("--user", metavar="EMAIL", help="Only this user's sessions.", autocompletion=complete_user)] = None,
     expired: Annotated[bool, typer.Option("--expired", help="Only expired sessions.")] = False,
     live: Annotated[bool, typer.Option("--live", help="Only live sessions (neither expired nor revoked).")] = False,
     include_revoked: Annotated[bool, typer.Option("--include-revoked", help="Include revoked sessions.")] = False,
@@ -47,7 +48,7 @@ def list_(
 @app.command()
 def revoke(
     session_id: Annotated[str | None, typer.Argument(metavar="[ID]", help="The session to revoke.")] = None,
-    user: Annotated[str | None, typer.Option("--user", metavar="EMAIL", help="Revoke every live session of this user.")] = None,
+    user: Annotated[str | None, typer.Option("--user", metavar="EMAIL", help="Revoke every live session of this user.", autocompletion=complete_user)] = None,
     fmt: FormatOption = OutputFormat.table,
     as_json: JsonOption = False,
 ) -> None:

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from linea_cli.cli.completion import complete_user
 from linea_cli.cli.context import confirm_or_stop, transaction
 from linea_cli.cli.options import (
     AfterOption,
@@ -21,8 +22,12 @@ from linea_cli.output import OutputFormat, render, render_record, say
 
 app = typer.Typer(help="Manage users, and answer data-protection requests.", no_args_is_help=True)
 
-UserArgument = Annotated[str, typer.Argument(metavar="EMAIL|ID", help="The user's email address or id.")]
-EmailArgument = Annotated[str, typer.Argument(metavar="EMAIL|ID", help="The person's email address (or user id).")]
+UserArgument = Annotated[
+    str, typer.Argument(metavar="EMAIL|ID", help="The user's email address or id.", autocompletion=complete_user)
+]
+EmailArgument = Annotated[
+    str, typer.Argument(metavar="EMAIL|ID", help="The person's email address (or user id).", autocompletion=complete_user)
+]
 RoleArgument = Annotated[UserRole, typer.Argument(case_sensitive=False, help="VISITOR, OWNER or ADMIN.")]
 
 

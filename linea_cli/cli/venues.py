@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from linea_cli.cli.completion import complete_venue
 from linea_cli.cli.context import transaction
 from linea_cli.cli.options import (
     AfterOption,
@@ -19,7 +20,7 @@ from linea_cli.output import OutputFormat, render, render_record, say
 
 app = typer.Typer(help="List and manage venues.", no_args_is_help=True)
 
-VenueArgument = Annotated[str, typer.Argument(metavar="ID", help="The venue's id.")]
+VenueArgument = Annotated[str, typer.Argument(metavar="ID", help="The venue's id.", autocompletion=complete_venue)]
 LatOption = Annotated[float | None, typer.Option("--lat", help="Latitude, -90 to 90.")]
 LngOption = Annotated[float | None, typer.Option("--lng", help="Longitude, -180 to 180.")]
 WebsiteOption = Annotated[str | None, typer.Option("--website", metavar="URL", help="An http(s) URL.")]

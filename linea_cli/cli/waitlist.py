@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from linea_cli.cli.completion import complete_event, complete_waitlist_email
 from linea_cli.cli.context import state, transaction
 from linea_cli.cli.options import (
     AfterOption,
@@ -19,12 +20,14 @@ from linea_cli.cli.options import (
     chosen_format,
 )
 from linea_cli.enums import WaitlistStatus
-from linea_cli.output import OutputFormat, render, render_record, say, warn, warn_if_overbooked
+from linea_cli.output import OutputFormat, render, render_record, say, warn, warn_if_overbooked, write_stdout
 
 app = typer.Typer(help="Manage event waitlists: add, promote, import and export.", no_args_is_help=True)
 
-EventArgument = Annotated[str, typer.Argument(metavar="EVENT", help="Event slug or id.")]
-EmailArgument = Annotated[str, typer.Argument(metavar="EMAIL", help="The address on the waitlist (any case).")]
+EventArgument = Annotated[str, typer.Argument(metavar="EVENT", help="Event slug or id.", autocompletion=complete_event)]
+EmailArgument = Annotated[
+    str, typer.Argument(metavar="EMAIL", help="The address on the waitlist (any case).", autocompletion=complete_waitlist_email)
+]
 StatusOption = Annotated[
     WaitlistStatus | None, typer.Option("--status", case_sensitive=False, help="Only entries in this status.")
 ]
@@ -162,7 +165,7 @@ def promote(
 
 @app.command()
 def stats(event: EventArgument, fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False) -> None:
-    """Show counts per status, capacity, places left, first and last sign-up.
+    """Show counts per status, capacity, places left, first and last sign-up, and sign-ups over time.
 
     Example: linea waitlist stats summer-fest --json
     """
@@ -171,14 +174,32 @@ def stats(event: EventArgument, fmt: FormatOption = OutputFormat.table, as_json:
     with transaction() as (session, actor):
         record = waitlist_stats(session, event_ref=event, actor=actor)
     warn_if_overbooked(record["event"], record["capacity"], record["places_left"])
-    render_record(record, chosen_format(fmt, as_json), title="Waitlist")
+    chosen = chosen_format(fmt, as_json)
+    if chosen is not OutputFormat.table:
+        render_record(record, chosen, title="Waitlist")
+        return
+    # For people: the counts, then the sign-ups as a chart (on a terminal; a pipe gets the counts).
+    render_record({key: value for key, value in record.items() if key not in ("signups_period", "signups")}, chosen, title="Waitlist")
+    if sys.stdout.isatty():
+        import shutil
+
+        from linea_cli.charts import capacity_bar, column_chart
+
+        width = shutil.get_terminal_size().columns
+        points = [(point["date"], point["count"]) for point in record["signups"]]
+        lines = column_chart(points, period=record["signups_period"] or "day", width=width)
+        lines.append(capacity_bar("confirmed", record["confirmed"], record["capacity"], width=width))
+        write_stdout("\n".join(lines) + "\n")
 
 
 @app.command("import")
 def import_(
     event: EventArgument,
     file: Annotated[str, typer.Argument(metavar="FILE", help="CSV file with a header row; - reads stdin.")],
-    delimiter: Annotated[str, typer.Option("--delimiter", "-d", help="Field separator: ',' ';' or 'tab'.")] = ",",
+    delimiter: Annotated[
+        str | None,
+        typer.Option("--delimiter", "-d", help="Field separator: ',' ';' or 'tab' (default: ',', or tab for a UTF-16 file)."),
+    ] = None,
     on_duplicate: Annotated[
         OnDuplicate, typer.Option("--on-duplicate", case_sensitive=False, help="skip keeps the existing entry; update sets its status from the file.")
     ] = OnDuplicate.skip,
@@ -208,6 +229,8 @@ def import_(
             errors.writerow(["line", "email", "reason"])
             on_invalid = lambda row: errors.writerow([row.line, csvio.neutralize(row.email), row.reason])  # noqa: E731
         source = stack.enter_context(csvio.open_input(file))
+        if file == "-" and sys.stdin.isatty():
+            say("reading CSV from the terminal: type or paste it, header first, and end with Ctrl-D")
         bar = stack.enter_context(_progress_bar(csvio.input_size(file)))
         with transaction() as (session, actor):
             summary = import_waitlist(
@@ -216,7 +239,7 @@ def import_(
                 source=source,
                 actor=actor,
                 source_name=file,
-                delimiter=csvio.parse_delimiter(delimiter),
+                delimiter=None if delimiter is None else csvio.parse_delimiter(delimiter),
                 on_duplicate=on_duplicate.value,
                 skip_invalid=skip_invalid,
                 dry_run=dry_run,
@@ -230,6 +253,9 @@ def import_(
                 out.flush()  # an errors file that cannot be written stops the import before it commits
     if summary.unknown_columns:
         warn("ignored unknown column(s): " + ", ".join(summary.unknown_columns))
+    if summary.named_rows:
+        warn(f"the name column is not imported ({summary.named_rows} rows have one): an entry has no name of its own;"
+             " export shows the name of the user with that address")
     for row in summary.first_invalid:
         say(f"line {row.line}: {row.reason}")
     if summary.invalid > len(summary.first_invalid):
@@ -284,17 +310,24 @@ def export(
     status: StatusOption = None,
     fmt: Annotated[ExportFormat, typer.Option("--format", "-f", case_sensitive=False, help="File format.")] = ExportFormat.csv,
     raw: Annotated[bool, typer.Option("--raw", help="Do not neutralize cells a spreadsheet would run as formulas.")] = False,
+    bom: Annotated[bool, typer.Option("--bom", help="Start the CSV with a UTF-8 byte order mark, for Excel to show accents.")] = False,
 ) -> None:
     """Export an event's waitlist (email,status,created_at,updated_at,name) as CSV, JSON or NDJSON.
 
-    Example: linea waitlist export summer-fest -o summer-fest.csv
+    Example: linea waitlist export summer-fest -o summer-fest.csv --bom
     """
+    if bom and fmt is not ExportFormat.csv:
+        from linea_cli.errors import InvalidInput
+
+        raise InvalidInput(f"--bom is for CSV, not {fmt.value}", hint="JSON and NDJSON are UTF-8 without a byte order mark")
     from linea_cli.output_file import output_file, text_writer, writes_to_stdout
     from linea_cli.services.waitlist import EXPORT_COLUMNS, export_waitlist_csv, stream_waitlist
 
     with output_file(output) as out:
         with transaction() as (session, actor):
             if fmt is ExportFormat.csv:
+                if bom:
+                    out.write("\ufeff".encode())
                 count = export_waitlist_csv(session, event_ref=event, out=out, actor=actor, status=status, raw=raw)
             else:
                 rows = stream_waitlist(session, event_ref=event, actor=actor, fmt=fmt.value, status=status)

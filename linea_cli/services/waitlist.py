@@ -255,6 +255,7 @@ def waitlist_stats(session: Session, *, event_ref: str, actor: Actor | None) -> 
         ).where(entries.c.event_id == event.id)
     ).mappings().one()
     confirmed = row["confirmed"]
+    period = signup_period(row["first_signup"], row["last_signup"])
     return {
         "event": event.slug,
         "pending": row["pending"],
@@ -266,7 +267,42 @@ def waitlist_stats(session: Session, *, event_ref: str, actor: Actor | None) -> 
         "places_left": places_left(event.capacity, confirmed),
         "first_signup": row["first_signup"],
         "last_signup": row["last_signup"],
+        "signups_period": period,
+        "signups": signups_over_time(session, event_id=event.id, period=period) if period else [],
     }
+
+
+# Sign-ups over time come in days for up to two months, weeks for up to two years, then months
+# and years: a chart and a JSON array of at most about a hundred points either way.
+SIGNUP_PERIODS = (("day", 62), ("week", 2 * 366), ("month", 10 * 366), ("year", None))
+
+
+def signup_period(first: Any, last: Any) -> str | None:
+    """The period the sign-ups between `first` and `last` are counted by (None: no sign-ups)."""
+    if first is None or last is None:
+        return None
+    span = (last - first).days
+    return next(name for name, days in SIGNUP_PERIODS if days is None or span <= days)
+
+
+def signups_over_time(session: Session, *, event_id: str, period: str) -> list[dict[str, Any]]:
+    """Live entries per period of `created_at` (UTC), from the first sign-up's to the last's, gaps
+    included as zeros: one aggregate over the event's entries, never the entries themselves."""
+    if period not in {name for name, _ in SIGNUP_PERIODS}:
+        raise ValueError(period)
+    rows = session.execute(
+        sa.text(
+            "WITH counted AS ("
+            "  SELECT date_trunc(:period, created_at) AS period, count(*) AS count FROM waitlist_entries"
+            "  WHERE event_id = :event_id AND deleted_at IS NULL GROUP BY 1)"
+            " SELECT series.period::date AS date, coalesce(counted.count, 0) AS count"
+            " FROM generate_series((SELECT min(period) FROM counted), (SELECT max(period) FROM counted),"
+            "                      CAST('1 ' || :period AS interval)) AS series(period)"
+            " LEFT JOIN counted USING (period) ORDER BY series.period"
+        ),
+        {"period": period, "event_id": event_id},
+    )
+    return [{"date": row.date, "count": row.count} for row in rows]
 
 
 # --- promotion -------------------------------------------------------------------------------
@@ -350,6 +386,7 @@ class ImportSummary:
     invalid: int = 0
     dry_run: bool = False
     unknown_columns: tuple[str, ...] = ()
+    named_rows: int = 0  # valid rows whose name was not imported (an entry has no name of its own)
     first_invalid: list[csvio.InvalidRow] = field(default_factory=list)
 
     def counts(self) -> dict[str, Any]:
@@ -376,7 +413,7 @@ def import_waitlist(
     source: BinaryIO,
     actor: Actor | None,
     source_name: str = "-",
-    delimiter: str = ",",
+    delimiter: str | None = None,
     on_duplicate: str = "skip",
     skip_invalid: bool = False,
     dry_run: bool = False,
@@ -410,7 +447,7 @@ def import_waitlist(
     )
     summary = ImportSummary(
         event=event.slug, rows=stats.rows, invalid=stats.invalid, dry_run=dry_run,
-        unknown_columns=stats.unknown_columns, first_invalid=stats.first_invalid,
+        unknown_columns=stats.unknown_columns, named_rows=stats.named_rows, first_invalid=stats.first_invalid,
     )
     if stats.invalid and not skip_invalid:
         raise ImportRejected(
