@@ -58,6 +58,12 @@ class InvalidInput(LineaError):
     exit_code = EXIT_INVALID
 
 
+class UsageProblem(LineaError):
+    """A command line that cannot mean anything (an unknown --fields name): exit 2, like Click's own."""
+
+    exit_code = EXIT_USAGE
+
+
 class WriteFailed(LineaError):
     """An output file that cannot be written: a directory, no space left, no permission."""
 

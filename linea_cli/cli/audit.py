@@ -7,8 +7,16 @@ from typing import Annotated
 
 import typer
 
-from linea_cli.cli.context import state, transaction
-from linea_cli.cli.options import AfterOption, FormatOption, JsonOption, LimitOption, chosen_format
+from linea_cli.cli.context import listed_rows, state, transaction
+from linea_cli.cli.options import (
+    AfterOption,
+    AllOption,
+    FieldsOption,
+    FormatOption,
+    JsonOption,
+    LimitOption,
+    chosen_format,
+)
 from linea_cli.output import OutputFormat, render, render_record, say
 
 app = typer.Typer(help="Read and export the audit log.", no_args_is_help=True)
@@ -58,6 +66,8 @@ def list_(
     after: AfterOption = None,
     fmt: FormatOption = OutputFormat.table,
     as_json: JsonOption = False,
+    fields: FieldsOption = None,
+    every_page: AllOption = False,
 ) -> None:
     """List audit rows, newest first, a page at a time.
 
@@ -66,9 +76,11 @@ def list_(
     from linea_cli.services.audit import LIST_COLUMNS, list_audit
 
     filters = _filters(resource, resource_id, user, action, since, until)
-    with transaction() as (session, actor):
-        page = list_audit(session, filters=filters, actor=actor, limit=limit, after=after)
-    render(page.items, LIST_COLUMNS, chosen_format(fmt, as_json), title="Audit log", paginated=True, next_cursor=page.next_cursor)
+    rows, next_cursor = listed_rows(
+        lambda session, actor, size, cursor: list_audit(session, filters=filters, actor=actor, limit=size, after=cursor),
+        limit=limit, after=after, every_page=every_page,
+    )
+    render(rows, LIST_COLUMNS, chosen_format(fmt, as_json), title="Audit log", paginated=True, next_cursor=next_cursor, fields=fields)
 
 
 @app.command()
@@ -76,6 +88,7 @@ def show(
     audit_id: Annotated[str, typer.Argument(metavar="ID", help="The audit row's id.")],
     fmt: FormatOption = OutputFormat.table,
     as_json: JsonOption = False,
+    fields: FieldsOption = None,
 ) -> None:
     """Show one audit row with its metadata pretty-printed.
 
@@ -85,7 +98,7 @@ def show(
 
     with transaction() as (session, actor):
         record = show_audit(session, audit_id=audit_id, actor=actor)
-    render_record(record, chosen_format(fmt, as_json), title="Audit row")
+    render_record(record, chosen_format(fmt, as_json), title="Audit row", fields=fields)
 
 
 @app.command()
