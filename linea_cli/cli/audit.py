@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 from typing import Annotated
 
 import typer
@@ -17,7 +16,7 @@ from linea_cli.cli.options import (
     LimitOption,
     chosen_format,
 )
-from linea_cli.output import OutputFormat, render, render_record, say
+from linea_cli.output import OutputFormat, render, render_record, say, select_columns
 
 app = typer.Typer(help="Read and export the audit log.", no_args_is_help=True)
 
@@ -30,11 +29,6 @@ UntilOption = Annotated[str | None, typer.Option("--until", metavar="TIME", help
 OutputFileOption = Annotated[
     str | None, typer.Option("--output", "-o", metavar="FILE", help="Write to FILE (atomically) instead of stdout (default or -).")
 ]
-
-
-class ExportFormat(enum.StrEnum):
-    csv = "csv"
-    ndjson = "ndjson"
 
 
 def _filters(
@@ -110,11 +104,11 @@ def export(
     since: SinceOption = None,
     until: UntilOption = None,
     output: OutputFileOption = None,
-    fmt: Annotated[
-        ExportFormat, typer.Option("--format", "-f", case_sensitive=False, help="csv or ndjson.")
-    ] = ExportFormat.ndjson,
+    fmt: FormatOption = OutputFormat.ndjson,
+    as_json: JsonOption = False,
+    fields: FieldsOption = None,
 ) -> None:
-    """Stream matching audit rows, oldest first, as ndjson or csv.
+    """Stream matching audit rows, oldest first (ndjson unless --format).
 
     To stdout, or to -o FILE through a temporary file renamed into place on success.
 
@@ -124,9 +118,10 @@ def export(
     from linea_cli.services.audit import EXPORT_COLUMNS, stream_audit
 
     filters = _filters(resource, resource_id, user, action, since, until)
+    select_columns(EXPORT_COLUMNS, fields)  # an unknown --fields name stops before the EXPORT audit row
     with transaction() as (session, actor):
         rows = stream_audit(session, filters=filters, actor=actor)
         with output_file(output) as out:
-            count = render(rows, EXPORT_COLUMNS, OutputFormat(fmt.value), stream=text_writer(out))
+            count = render(rows, EXPORT_COLUMNS, chosen_format(fmt, as_json), stream=text_writer(out), fields=fields)
     if not writes_to_stdout(output):
         say(f"wrote {count} audit row(s) to {output}")

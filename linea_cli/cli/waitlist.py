@@ -46,12 +46,6 @@ PROGRESS_THRESHOLD = 4 * 1024 * 1024
 PROMOTED_COLUMNS = ("email", "status", "created_at")
 
 
-class ExportFormat(enum.StrEnum):
-    csv = "csv"
-    json = "json"
-    ndjson = "ndjson"
-
-
 class OnDuplicate(enum.StrEnum):
     skip = "skip"
     update = "update"
@@ -305,7 +299,9 @@ def export(
     event: EventArgument,
     output: Annotated[str | None, typer.Option("--output", "-o", metavar="FILE", help="Write to FILE (atomically) instead of stdout (default or -).")] = None,
     status: StatusOption = None,
-    fmt: Annotated[ExportFormat, typer.Option("--format", "-f", case_sensitive=False, help="File format.")] = ExportFormat.csv,
+    fmt: FormatOption = OutputFormat.csv,
+    as_json: JsonOption = False,
+    fields: FieldsOption = None,
     raw: Annotated[bool, typer.Option("--raw", help="Do not neutralize cells a spreadsheet would run as formulas.")] = False,
 ) -> None:
     """Export an event's waitlist (email,status,created_at,updated_at,name) as CSV, JSON or NDJSON.
@@ -315,13 +311,15 @@ def export(
     from linea_cli.output_file import output_file, text_writer, writes_to_stdout
     from linea_cli.services.waitlist import EXPORT_COLUMNS, export_waitlist_csv, stream_waitlist
 
+    chosen = chosen_format(fmt, as_json)
+    select_columns(EXPORT_COLUMNS, fields)  # an unknown --fields name stops before the EXPORT audit row
     with output_file(output) as out:
         with transaction() as (session, actor):
-            if fmt is ExportFormat.csv:
+            if chosen is OutputFormat.csv and fields is None:  # every column: COPY writes it
                 count = export_waitlist_csv(session, event_ref=event, out=out, actor=actor, status=status, raw=raw)
             else:
-                rows = stream_waitlist(session, event_ref=event, actor=actor, fmt=fmt.value, status=status)
-                count = render(rows, EXPORT_COLUMNS, OutputFormat(fmt.value), stream=text_writer(out))
+                rows = stream_waitlist(session, event_ref=event, actor=actor, fmt=chosen.value, status=status)
+                count = render(rows, EXPORT_COLUMNS, chosen, stream=text_writer(out), fields=fields, raw_csv=raw)
             out.flush()  # a write that fails (a full disk) rolls the EXPORT audit row back
     if not writes_to_stdout(output):
         say(f"exported {count} entries to {output}")
