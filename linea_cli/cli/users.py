@@ -178,6 +178,9 @@ def export(
     output: Annotated[
         str | None, typer.Option("--output", "-o", metavar="FILE", help="Write to FILE (atomically) instead of stdout (default or -).")
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="JSON, as always: one document, taken like every command's --json.")
+    ] = False,
 ) -> None:
     """Export what linea holds about a person as JSON (GDPR access).
 
