@@ -22,6 +22,20 @@ EXIT_TERMINATED = 143
 # quietly, as Unix tools do. Python ignores SIGPIPE, so this is chosen, not the signal's doing.
 EXIT_BROKEN_PIPE = 141
 
+# What each code means, for `linea --help` (README.md's table says the same at more length).
+EXIT_CODE_MEANINGS: tuple[tuple[str, str], ...] = (
+    ("0", "success"),
+    ("1", "invalid input; an output file that cannot be written"),
+    ("2", "usage error (unknown command, option or field; missing argument)"),
+    ("3", "not found"),
+    ("4", "conflict: a duplicate, or a change the current state does not allow"),
+    ("5", "database unavailable, too old, or not migrated"),
+    ("6", "permission denied"),
+    ("70", "internal error (a bug: run again with --debug and report it)"),
+    ("130 / 143", "interrupted by SIGINT / SIGTERM; nothing uncommitted was kept"),
+    ("141", "stdout was closed by its reader"),
+)
+
 # A value echoed in a message is cut to this many characters: a hostile 200,000-character argument
 # must not turn one error line into a page (or the terminal into a pager).
 SHOWN_LENGTH = 200
@@ -56,6 +70,12 @@ class LineaError(Exception):
 
 class InvalidInput(LineaError):
     exit_code = EXIT_INVALID
+
+
+class UsageProblem(LineaError):
+    """A command line that cannot mean anything (an unknown --fields name): exit 2, like Click's own."""
+
+    exit_code = EXIT_USAGE
 
 
 class WriteFailed(LineaError):

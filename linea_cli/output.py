@@ -30,6 +30,7 @@ from rich.table import Table
 from rich.text import Text
 
 from linea_cli.csvio import neutralize
+from linea_cli.errors import UsageProblem, shown
 from linea_cli.serialize import jsonable
 from linea_cli.timeutil import iso_timestamp
 
@@ -75,6 +76,36 @@ def visible(text: str) -> str:
 
 def _columns(specs: Sequence[ColumnSpec]) -> list[Column]:
     return [spec if isinstance(spec, Column) else Column(spec) for spec in specs]
+
+
+def select_columns(columns: Sequence[ColumnSpec], fields: str | None) -> list[Column]:
+    """The columns `--fields a,b,c` names, in that order (any case, `-` for `_`); all of them without it.
+
+    This is the only place --fields is read: every format renders what it returns, so a selection
+    means the same in a table, JSON, NDJSON and CSV. An unknown name is a usage error (exit 2)
+    listing the valid ones, raised before anything is written.
+    """
+    cols = _columns(columns)
+    if fields is None:
+        return cols
+    by_key = {col.key: col for col in cols}
+    names = [name.strip().lower().replace("-", "_") for name in fields.split(",")]
+    names = list(dict.fromkeys(name for name in names if name))  # a repeated name is shown once
+    if not names:
+        raise UsageProblem("--fields names no field", hint="valid fields: " + ", ".join(by_key))
+    unknown = [name for name in names if name not in by_key]
+    if unknown:
+        raise UsageProblem(
+            f"unknown field{'s' if len(unknown) > 1 else ''} for --fields: {', '.join(shown(name) for name in unknown)}",
+            hint="valid fields: " + ", ".join(by_key),
+        )
+    return [by_key[name] for name in names]
+
+
+def select_fields(record: Mapping[str, Any], fields: str | None) -> dict[str, Any]:
+    """A single record cut down to `--fields` (see `select_columns`); a command that changes data
+    calls it before its commit, so an unknown name stops the change too."""
+    return {col.key: record[col.key] for col in select_columns(list(record), fields)}
 
 
 def _stdout_is_terminal(stream: TextIO) -> bool:
@@ -147,14 +178,16 @@ def render(
     next_cursor: str | None = None,
     raw_csv: bool = False,
     stream: TextIO | None = None,
+    fields: str | None = None,
 ) -> int:
     """Write rows in the chosen format; returns how many were written.
 
     Paginated JSON is `{"items": [...], "next_cursor": ...}`; elsewhere the next cursor goes to
-    stderr as a hint. Rows are streamed, never collected, for json, ndjson and csv.
+    stderr as a hint. Rows are streamed, never collected, for json, ndjson and csv. `fields` is
+    the `--fields` text: the columns shown, in its order (`select_columns`).
     """
     stream = stream or sys.stdout
-    cols = _columns(columns)
+    cols = select_columns(columns, fields)
     count = 0
     if fmt is OutputFormat.json:
         stream.write('{"items": [' if paginated else "[")
@@ -193,8 +226,12 @@ def render(
     return count
 
 
-def render_record(record: Mapping[str, Any], fmt: OutputFormat, *, title: str | None = None) -> None:
-    """One record: a two-column table for people, an object for json/ndjson, a row for csv."""
+def render_record(
+    record: Mapping[str, Any], fmt: OutputFormat, *, title: str | None = None, fields: str | None = None
+) -> None:
+    """One record: a two-column table for people, an object for json/ndjson, a row for csv;
+    `fields` (`--fields`) picks and orders its fields."""
+    record = select_fields(record, fields)
     if fmt in (OutputFormat.json, OutputFormat.ndjson):
         indent = 2 if fmt is OutputFormat.json else None
         sys.stdout.write(dumps(record, indent=indent) + "\n")

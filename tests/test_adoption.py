@@ -135,9 +135,9 @@ def test_status_and_doctor_say_who_owns_the_schema(platform: CliRun) -> None:
     assert status["last_prisma_migration"] == MIGRATION_NAMES[-1]
     assert status["at_head"] is True
     checks = {c["check"]: c for c in json.loads(platform("db", "doctor", "--json").stdout)}
-    assert checks["schema owner"]["status"] == "ok" and MIGRATION_NAMES[-1] in checks["schema owner"]["detail"]
-    assert checks["data model"]["status"] == "ok"
-    assert checks["indexes present"]["status"] == "ok"
+    assert checks["schema owner"]["status"] == "OK" and MIGRATION_NAMES[-1] in checks["schema owner"]["detail"]
+    assert checks["data model"]["status"] == "OK"
+    assert checks["indexes present"]["status"] == "OK"
 
 
 def test_reset_never_drops_the_platforms_tables(platform: CliRun, platform_db: Database) -> None:
@@ -166,7 +166,7 @@ def test_an_interrupted_concurrent_build_is_reported_and_rebuilt(
         "SELECT NOT x.indisvalid FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid WHERE i.relname = 'idx_users_role'"
     )
     checks = {c["check"]: c for c in json.loads(platform("db", "doctor", "--json", exit_code=5).stdout)}
-    assert checks["indexes valid"]["status"] == "fail" and "idx_users_role" in checks["indexes valid"]["detail"]
+    assert checks["indexes valid"]["status"] == "FAIL" and "idx_users_role" in checks["indexes valid"]["detail"]
 
     platform("db", "upgrade")
     assert platform_db.scalar(

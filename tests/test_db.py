@@ -97,16 +97,16 @@ def test_seed_rejects_impossible_plans(linea: CliRun, db: Database) -> None:
 def test_doctor_passes_on_a_healthy_database(linea: CliRun) -> None:
     result = linea("db", "doctor", "--json")
     checks = {check["check"]: check["status"] for check in json.loads(result.stdout)}
-    assert checks["server version"] == "ok"
-    assert checks["schema revision"] == "ok"
-    assert checks["indexes present"] == "ok"
+    assert checks["server version"] == "OK"
+    assert checks["schema revision"] == "OK"
+    assert checks["indexes present"] == "OK"
 
 
 def test_doctor_fails_when_an_index_is_missing(linea: CliRun, db: Database) -> None:
     db.execute("DROP INDEX sessions_expires_at_idx")  # Prisma's name; the data model calls it idx_sessions_expires_at
     result = linea("db", "doctor", "--json", exit_code=5)
     checks = {check["check"]: check for check in json.loads(result.stdout)}
-    assert checks["indexes present"]["status"] == "fail"
+    assert checks["indexes present"]["status"] == "FAIL"
     assert "idx_sessions_expires_at" in checks["indexes present"]["detail"]
 
 

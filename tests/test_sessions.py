@@ -62,7 +62,7 @@ def test_list_filters_by_user_and_state(linea: CliRun, db: Database) -> None:
     assert ids("--user", "ann@example.com", "--expired") == {expired["id"]}
     assert ids("--user", "ann@example.com", "--include-revoked") == {live["id"], expired["id"], revoked["id"]}
     states = {r["id"]: r["state"] for r in json.loads(linea("sessions", "list", "--include-revoked", "--json").stdout)["items"]}
-    assert states[revoked["id"]] == "revoked" and states[expired["id"]] == "expired" and states[live["id"]] == "live"
+    assert states[revoked["id"]] == "REVOKED" and states[expired["id"]] == "EXPIRED" and states[live["id"]] == "LIVE"
     linea("sessions", "list", "--expired", "--live", exit_code=1)
     linea("sessions", "list", "--user", "nobody@example.com", exit_code=3)
 

@@ -24,11 +24,14 @@ from typer.core import TyperGroup
 from linea_cli import __version__
 from linea_cli.cli import audit, db, events, sessions, users, venues, waitlist
 from linea_cli.cli.context import CliState, begin, state
+from linea_cli.cli.help import UsageError, tidy_help
 from linea_cli.errors import (
     EXIT_BROKEN_PIPE,
+    EXIT_CODE_MEANINGS,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_TERMINATED,
+    EXIT_USAGE,
     DatabaseUnavailable,
     InvalidInput,
     LineaError,
@@ -41,12 +44,41 @@ MAX_LINE_LENGTH = 1000
 SHOWN_DRIVER_TEXT = 300
 
 
+# The variables linea reads, for the end of `linea --help` (README.md's Configuration table says
+# the same at more length; tests/test_help.py checks that both name the same variables).
+ENVIRONMENT_VARIABLES: tuple[tuple[str, str], ...] = (
+    ("LINEA_DATABASE_URL", "the database (postgresql://...); unset: the embedded server"),
+    ("LINEA_MIGRATION_DATABASE_URL", "a direct URL for migrations when LINEA_DATABASE_URL goes through PgBouncer"),
+    ("LINEA_ACTOR", "the acting user (email or id), like --as; unset: the system"),
+    ("LINEA_DATA_DIR", "where the embedded server keeps its data"),
+    ("LINEA_TIMEZONE", "time zone of dates typed without an offset (default UTC)"),
+    ("LINEA_LOCK_TIMEOUT", "lock_timeout of every transaction (default 5s)"),
+    ("LINEA_STATEMENT_TIMEOUT", "statement_timeout of every transaction (default 0, none)"),
+    ("LINEA_MIGRATION_LOCK_TIMEOUT", "how long a migration waits for a lock (default 2s)"),
+    ("LINEA_MIGRATION_ATTEMPTS", "how often a migration tries, doubling the wait (default 3)"),
+    ("NO_COLOR", "plain output"),
+)
+
+
 class LineaGroup(TyperGroup):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        tidy_help(self)
+
     def make_context(self, *args: Any, **kwargs: Any) -> Any:
         try:  # `linea --help | head -1` writes the help from here
             return super().make_context(*args, **kwargs)
         except BrokenPipeError:
             raise typer.Exit(stop_writing_stdout()) from None
+        except UsageError as exc:  # linea's root options
+            raise typer.Exit(show_usage_error(exc)) from None
+
+    def format_epilog(self, ctx: Any, formatter: Any) -> None:
+        # Definition lists, not an epilog paragraph: Click would rewrap the table into prose.
+        with formatter.section("Environment"):
+            formatter.write_dl(ENVIRONMENT_VARIABLES)
+        with formatter.section("Exit codes"):
+            formatter.write_dl(EXIT_CODE_MEANINGS)
 
     def invoke(self, ctx: Any) -> Any:
         # The words naming the command ("events list"), read before Typer consumes them.
@@ -54,6 +86,8 @@ class LineaGroup(TyperGroup):
         ctx.meta["linea.command"] = " ".join(_leading_words(words, 2)) or "cli"
         try:
             return super().invoke(ctx)
+        except UsageError as exc:  # in linea's style, still exit 2
+            raise typer.Exit(show_usage_error(exc, command_path=f"linea {ctx.meta['linea.command']}")) from None
         except (typer.Exit, typer.Abort, typer.TyperException, SystemExit):
             raise  # Typer's own: usage errors (exit 2), --help, a declined prompt
         except BrokenPipeError:
@@ -75,6 +109,24 @@ def stop_writing_stdout() -> int:
     except (AttributeError, ValueError, OSError):  # not a real file (tests' in-memory stdout)
         pass
     return EXIT_BROKEN_PIPE
+
+
+def show_usage_error(exc: Any, *, command_path: str = "linea") -> int:
+    """A usage error as every other error: `error: ...` and `hint: ...`, instead of Click's
+    usage line, "Try ..." line and "Error:" (help asked for by `no_args_is_help` is shown as is)."""
+    from linea_cli.cli.help import usage_error_lines
+    from linea_cli.output import visible
+
+    lines = usage_error_lines(exc, command_path=command_path)
+    if lines is None:
+        exc.show()
+        return exc.exit_code
+    try:
+        sys.stderr.write("".join(visible(cut(line, limit=MAX_LINE_LENGTH)) + "\n" for line in lines))
+        sys.stderr.flush()
+    except BrokenPipeError:
+        pass
+    return EXIT_USAGE
 
 
 def report_error(exc: BaseException, current: CliState) -> int:

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-import enum
 from typing import Annotated
 
 import typer
 
 from linea_cli.cli.completion import complete_user
-from linea_cli.cli.context import state, transaction
-from linea_cli.cli.options import AfterOption, FormatOption, JsonOption, LimitOption, chosen_format
-from linea_cli.output import OutputFormat, render, render_record, say
+from linea_cli.cli.context import listed_rows, state, transaction
+from linea_cli.cli.options import (
+    AfterOption,
+    AllOption,
+    FieldsOption,
+    FormatOption,
+    JsonOption,
+    LimitOption,
+    chosen_format,
+)
+from linea_cli.output import OutputFormat, render, render_record, say, select_columns
 
 app = typer.Typer(help="Read and export the audit log.", no_args_is_help=True)
 
@@ -23,11 +30,6 @@ UntilOption = Annotated[str | None, typer.Option("--until", metavar="TIME", help
 OutputFileOption = Annotated[
     str | None, typer.Option("--output", "-o", metavar="FILE", help="Write to FILE (atomically) instead of stdout (default or -).")
 ]
-
-
-class ExportFormat(enum.StrEnum):
-    csv = "csv"
-    ndjson = "ndjson"
 
 
 def _filters(
@@ -59,6 +61,8 @@ def list_(
     after: AfterOption = None,
     fmt: FormatOption = OutputFormat.table,
     as_json: JsonOption = False,
+    fields: FieldsOption = None,
+    every_page: AllOption = False,
 ) -> None:
     """List audit rows, newest first, a page at a time.
 
@@ -67,9 +71,11 @@ def list_(
     from linea_cli.services.audit import LIST_COLUMNS, list_audit
 
     filters = _filters(resource, resource_id, user, action, since, until)
-    with transaction() as (session, actor):
-        page = list_audit(session, filters=filters, actor=actor, limit=limit, after=after)
-    render(page.items, LIST_COLUMNS, chosen_format(fmt, as_json), title="Audit log", paginated=True, next_cursor=page.next_cursor)
+    rows, next_cursor = listed_rows(
+        lambda session, actor, size, cursor: list_audit(session, filters=filters, actor=actor, limit=size, after=cursor),
+        limit=limit, after=after, every_page=every_page,
+    )
+    render(rows, LIST_COLUMNS, chosen_format(fmt, as_json), title="Audit log", paginated=True, next_cursor=next_cursor, fields=fields)
 
 
 @app.command()
@@ -77,6 +83,7 @@ def show(
     audit_id: Annotated[str, typer.Argument(metavar="ID", help="The audit row's id.")],
     fmt: FormatOption = OutputFormat.table,
     as_json: JsonOption = False,
+    fields: FieldsOption = None,
 ) -> None:
     """Show one audit row with its metadata pretty-printed.
 
@@ -86,7 +93,7 @@ def show(
 
     with transaction() as (session, actor):
         record = show_audit(session, audit_id=audit_id, actor=actor)
-    render_record(record, chosen_format(fmt, as_json), title="Audit row")
+    render_record(record, chosen_format(fmt, as_json), title="Audit row", fields=fields)
 
 
 @app.command()
@@ -98,11 +105,11 @@ def export(
     since: SinceOption = None,
     until: UntilOption = None,
     output: OutputFileOption = None,
-    fmt: Annotated[
-        ExportFormat, typer.Option("--format", "-f", case_sensitive=False, help="csv or ndjson.")
-    ] = ExportFormat.ndjson,
+    fmt: FormatOption = OutputFormat.ndjson,
+    as_json: JsonOption = False,
+    fields: FieldsOption = None,
 ) -> None:
-    """Stream matching audit rows, oldest first, as ndjson or csv.
+    """Stream matching audit rows, oldest first (ndjson unless --format).
 
     To stdout, or to -o FILE through a temporary file renamed into place on success.
 
@@ -112,9 +119,10 @@ def export(
     from linea_cli.services.audit import EXPORT_COLUMNS, stream_audit
 
     filters = _filters(resource, resource_id, user, action, since, until)
+    select_columns(EXPORT_COLUMNS, fields)  # an unknown --fields name stops before the EXPORT audit row
     with transaction() as (session, actor):
         rows = stream_audit(session, filters=filters, actor=actor)
         with output_file(output) as out:
-            count = render(rows, EXPORT_COLUMNS, OutputFormat(fmt.value), stream=text_writer(out))
+            count = render(rows, EXPORT_COLUMNS, chosen_format(fmt, as_json), stream=text_writer(out), fields=fields)
     if not writes_to_stdout(output):
         say(f"wrote {count} audit row(s) to {output}")

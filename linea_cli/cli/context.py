@@ -6,7 +6,7 @@ Everything here is lazy so that `linea --help` needs neither a configuration nor
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -22,6 +22,10 @@ if TYPE_CHECKING:
     from linea_cli.config import Settings
     from linea_cli.db.engine import Database
     from linea_cli.services.actors import Actor
+    from linea_cli.services.pagination import Page
+
+# Rows read per query by `--all`: what linea holds in memory at once, however long the list.
+ALL_PAGE_SIZE = 1000
 
 
 @dataclass
@@ -179,6 +183,36 @@ def transaction() -> Iterator[tuple[Session, Actor | None]]:
     with database.unit_of_work() as session:
         actor = resolve_actor(session, state().settings().actor)
         yield session, actor
+
+
+def listed_rows(
+    fetch: Callable[[Session, Actor | None, int, str | None], Page], *, limit: int, after: str | None, every_page: bool
+) -> tuple[Iterable[dict], str | None]:
+    """The rows of a list command and the cursor after them: one page, or with `--all` every page.
+
+    `fetch(session, actor, limit, after)` reads one page. `--all` walks the keyset cursor, each
+    page in a transaction of its own: memory holds one page, and a slow reader of the output
+    (`| less`) never keeps a transaction open on the server. The first page is read here, so an
+    unknown event or a refused permission is an error before anything is printed.
+    """
+    size = ALL_PAGE_SIZE if every_page else limit
+    with transaction() as (session, actor):
+        page = fetch(session, actor, size, after)
+    if not every_page:
+        return page.items, page.next_cursor
+    return _following_pages(fetch, page), None
+
+
+def _following_pages(fetch: Callable[[Session, Actor | None, int, str | None], Page], first: Page) -> Iterator[dict]:
+    page: Page | None = first
+    while page is not None:
+        yield from page.items
+        cursor = page.next_cursor
+        page.items = []  # let the rows already written go before the next page comes
+        if cursor is None:
+            return
+        with transaction() as (session, actor):
+            page = fetch(session, actor, ALL_PAGE_SIZE, cursor)
 
 
 def confirm_or_stop(prompt: str, *, yes: bool) -> None:

@@ -12,8 +12,8 @@ import typer
 from typer.core import TyperCommand
 
 from linea_cli.cli.context import confirm_or_stop, open_database, require_admin_for, state, transaction
-from linea_cli.cli.options import FormatOption, JsonOption, YesOption, chosen_format
-from linea_cli.output import Column, OutputFormat, render, render_record, say, warn
+from linea_cli.cli.options import FieldsOption, FormatOption, JsonOption, YesOption, chosen_format
+from linea_cli.output import Column, OutputFormat, render, render_record, say, select_columns, warn
 
 app = typer.Typer(help="Migrate, inspect, seed and reset the database; manage the embedded server.", no_args_is_help=True)
 server_app = typer.Typer(help="Start, stop and inspect the embedded PostgreSQL server.", no_args_is_help=True)
@@ -135,7 +135,7 @@ def downgrade(
 
 
 @app.command()
-def status(fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False) -> None:
+def status(fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False, fields: FieldsOption = None) -> None:
     """Show the server, the masked URL, the schema revision and row counts.
 
     Example: linea db status --json
@@ -146,11 +146,11 @@ def status(fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False) 
     record = database_service.status(database)
     if database.is_embedded:
         record["data_directory"] = str(state().settings().data_dir)
-    render_record(record, chosen_format(fmt, as_json), title="Database")
+    render_record(record, chosen_format(fmt, as_json), title="Database", fields=fields)
 
 
 @app.command()
-def history(fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False) -> None:
+def history(fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False, fields: FieldsOption = None) -> None:
     """List the migrations, newest first, marking the current one.
 
     Example: linea db history
@@ -165,11 +165,12 @@ def history(fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False)
         ["revision", "down_revision", "description", "is_head", "is_current"],
         chosen_format(fmt, as_json),
         title="Migrations",
+        fields=fields,
     )
 
 
 @app.command()
-def doctor(fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False) -> None:
+def doctor(fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False, fields: FieldsOption = None) -> None:
     """Check that the database is fit for linea and cron jobs; exit 5 when a check fails.
 
     Example: linea db doctor
@@ -179,7 +180,7 @@ def doctor(fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False) 
 
     database = open_database(require_schema=False)
     checks = database_service.doctor(database)
-    render((vars(check) for check in checks), ["check", "status", "detail"], chosen_format(fmt, as_json), title="Checks")
+    render((vars(check) for check in checks), ["check", "status", "detail"], chosen_format(fmt, as_json), title="Checks", fields=fields)
     failed = [check.check for check in checks if check.status == database_service.FAIL]
     if failed:
         raise DatabaseUnavailable(f"{len(failed)} check(s) failed: {', '.join(failed)}")
@@ -226,6 +227,7 @@ def seed(
     ] = False,
     fmt: FormatOption = OutputFormat.table,
     as_json: JsonOption = False,
+    fields: FieldsOption = None,
 ) -> None:
     """Fill the database with deterministic fake data for demos and CI.
 
@@ -243,6 +245,8 @@ def seed(
         seed=seed_value,
         anchor=parse_datetime(anchor, field="--anchor") if anchor is not None else None,
     )
+    columns = ["table", Column("rows", justify="right")]
+    select_columns(columns, fields)  # an unknown --fields name stops before anything is seeded
     show_steps = sys.stderr.isatty()
     with transaction() as (session, actor):
         result = seed_database(
@@ -259,9 +263,10 @@ def seed(
     counts = {k: v for k, v in vars(result).items() if k != "skipped"}
     render(
         ({"table": table, "rows": rows} for table, rows in counts.items()),
-        ["table", Column("rows", justify="right")],
+        columns,
         chosen_format(fmt, as_json),
         title="Seeded",
+        fields=fields,
     )
 
 
@@ -295,7 +300,7 @@ def prisma_schema(
 
 
 @server_app.command("status")
-def server_status(fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False) -> None:
+def server_status(fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False, fields: FieldsOption = None) -> None:
     """Show whether the embedded server is running, and where its data lives.
 
     Example: linea db server status
@@ -303,7 +308,7 @@ def server_status(fmt: FormatOption = OutputFormat.table, as_json: JsonOption = 
     from linea_cli.db import embedded
 
     current = embedded.status(state().settings().data_dir)
-    render_record(vars(current), chosen_format(fmt, as_json), title="Embedded PostgreSQL")
+    render_record(vars(current), chosen_format(fmt, as_json), title="Embedded PostgreSQL", fields=fields)
 
 
 @server_app.command("start")

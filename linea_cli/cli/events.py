@@ -8,10 +8,12 @@ from typing import Annotated
 import typer
 
 from linea_cli.cli.completion import complete_event, complete_user, complete_venue
-from linea_cli.cli.context import state, transaction
+from linea_cli.cli.context import listed_rows, state, transaction
 from linea_cli.cli.options import (
     AfterOption,
+    AllOption,
     DryRunOption,
+    FieldsOption,
     FormatOption,
     IncludeDeletedOption,
     JsonOption,
@@ -19,7 +21,15 @@ from linea_cli.cli.options import (
     chosen_format,
 )
 from linea_cli.enums import EventStatus
-from linea_cli.output import OutputFormat, render, render_record, say, warn_if_overbooked
+from linea_cli.output import (
+    OutputFormat,
+    render,
+    render_record,
+    say,
+    select_columns,
+    select_fields,
+    warn_if_overbooked,
+)
 
 app = typer.Typer(help="List and manage events.", no_args_is_help=True)
 
@@ -72,6 +82,8 @@ def list_(
     after: AfterOption = None,
     fmt: FormatOption = OutputFormat.table,
     as_json: JsonOption = False,
+    fields: FieldsOption = None,
+    every_page: AllOption = False,
 ) -> None:
     """List events by start date, a page at a time.
 
@@ -84,9 +96,11 @@ def list_(
         include_deleted=include_deleted, starts_from=_date(from_, "--from"),
         starts_before=parse_period_end(to, timezone=state().settings().timezone) if to else None,
     )
-    with transaction() as (session, _actor):
-        page = list_events(session, filters=filters, limit=limit, after=after)
-    render(page.items, LIST_COLUMNS, chosen_format(fmt, as_json), title="Events", paginated=True, next_cursor=page.next_cursor)
+    rows, next_cursor = listed_rows(
+        lambda session, _actor, size, cursor: list_events(session, filters=filters, limit=size, after=cursor),
+        limit=limit, after=after, every_page=every_page,
+    )
+    render(rows, LIST_COLUMNS, chosen_format(fmt, as_json), title="Events", paginated=True, next_cursor=next_cursor, fields=fields)
 
 
 @app.command()
@@ -95,6 +109,7 @@ def show(
     include_deleted: IncludeDeletedOption = False,
     fmt: FormatOption = OutputFormat.table,
     as_json: JsonOption = False,
+    fields: FieldsOption = None,
 ) -> None:
     """Show an event with its owner, venue, waitlist counts and places left.
 
@@ -105,7 +120,7 @@ def show(
     with transaction() as (session, _actor):
         record = show_event(session, event, include_deleted=include_deleted)
     warn_if_overbooked(record["slug"], record["capacity"], record["places_left"])
-    render_record(record, chosen_format(fmt, as_json), title=f"Event {record['slug']}")
+    render_record(record, chosen_format(fmt, as_json), title=f"Event {record['slug']}", fields=fields)
 
 
 @app.command()
@@ -126,6 +141,7 @@ def create(
     force: ForceOption = False,
     fmt: FormatOption = OutputFormat.table,
     as_json: JsonOption = False,
+    fields: FieldsOption = None,
 ) -> None:
     """Create an event (a DRAFT unless --publish).
 
@@ -133,15 +149,16 @@ def create(
     """
     from linea_cli.services.events import EventFields, create_event
 
-    fields = EventFields(
+    changes = EventFields(
         title=title, slug=slug, description=description, start_date=_date(start, "--start"),
         end_date=_date(end, "--end"), capacity=capacity, youtube_url=youtube_url, map_lat=lat, map_lng=lng,
         map_zoom=zoom, owner=owner, venue_id=venue,
     )
     with transaction() as (session, actor):
-        record = create_event(session, fields_=fields, actor=actor, publish=publish, force=force)
+        record = create_event(session, fields_=changes, actor=actor, publish=publish, force=force)
+        select_fields(record, fields)  # an unknown --fields name stops the change before its commit
     say(f"created event {record['slug']} ({record['status'].name})")
-    render_record(record, chosen_format(fmt, as_json), title=f"Event {record['slug']}")
+    render_record(record, chosen_format(fmt, as_json), title=f"Event {record['slug']}", fields=fields)
 
 
 @app.command()
@@ -171,6 +188,7 @@ def update(
     ] = False,
     fmt: FormatOption = OutputFormat.table,
     as_json: JsonOption = False,
+    fields: FieldsOption = None,
 ) -> None:
     """Change an event's fields; the slug changes only with --slug.
 
@@ -180,20 +198,25 @@ def update(
     """
     from linea_cli.services.events import EventFields, update_event
 
-    fields = EventFields(
+    changes = EventFields(
         title=title, slug=slug, description=description, start_date=_date(start, "--start"),
         end_date=_date(end, "--end"), capacity=capacity, youtube_url=youtube_url, map_lat=lat, map_lng=lng,
         map_zoom=zoom, owner=owner, venue_id=venue,
     )
     with transaction() as (session, actor):
-        record = update_event(session, event, fields_=fields, clear=tuple(clear or ()), actor=actor, force=force)
+        record = update_event(session, event, fields_=changes, clear=tuple(clear or ()), actor=actor, force=force)
+        select_fields(record, fields)  # an unknown --fields name stops the change before its commit
     warn_if_overbooked(record["slug"], record["capacity"], record["places_left"])
-    render_record(record, chosen_format(fmt, as_json), title=f"Event {record['slug']}")
+    render_record(record, chosen_format(fmt, as_json), title=f"Event {record['slug']}", fields=fields)
 
 
 @app.command()
 def publish(
-    event: EventArgument, force: ForceOption = False, fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False
+    event: EventArgument,
+    force: ForceOption = False,
+    fmt: FormatOption = OutputFormat.table,
+    as_json: JsonOption = False,
+    fields: FieldsOption = None,
 ) -> None:
     """Publish a DRAFT event (it must start in the future unless --force).
 
@@ -203,12 +226,13 @@ def publish(
 
     with transaction() as (session, actor):
         record = publish_event(session, event, actor=actor, force=force)
+        select_fields(record, fields)  # an unknown --fields name stops the change before its commit
     say(f"published event {record['slug']}")
-    render_record(record, chosen_format(fmt, as_json), title=f"Event {record['slug']}")
+    render_record(record, chosen_format(fmt, as_json), title=f"Event {record['slug']}", fields=fields)
 
 
 @app.command()
-def cancel(event: EventArgument, fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False) -> None:
+def cancel(event: EventArgument, fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False, fields: FieldsOption = None) -> None:
     """Cancel a DRAFT or PUBLISHED event (final).
 
     Example: linea events cancel summer-fest
@@ -217,12 +241,13 @@ def cancel(event: EventArgument, fmt: FormatOption = OutputFormat.table, as_json
 
     with transaction() as (session, actor):
         record = cancel_event(session, event, actor=actor)
+        select_fields(record, fields)  # an unknown --fields name stops the change before its commit
     say(f"cancelled event {record['slug']}")
-    render_record(record, chosen_format(fmt, as_json), title=f"Event {record['slug']}")
+    render_record(record, chosen_format(fmt, as_json), title=f"Event {record['slug']}", fields=fields)
 
 
 @app.command()
-def complete(event: EventArgument, fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False) -> None:
+def complete(event: EventArgument, fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False, fields: FieldsOption = None) -> None:
     """Mark a PUBLISHED event as COMPLETED (final).
 
     Example: linea events complete summer-fest
@@ -231,12 +256,13 @@ def complete(event: EventArgument, fmt: FormatOption = OutputFormat.table, as_js
 
     with transaction() as (session, actor):
         record = complete_event(session, event, actor=actor)
+        select_fields(record, fields)  # an unknown --fields name stops the change before its commit
     say(f"completed event {record['slug']}")
-    render_record(record, chosen_format(fmt, as_json), title=f"Event {record['slug']}")
+    render_record(record, chosen_format(fmt, as_json), title=f"Event {record['slug']}", fields=fields)
 
 
 @app.command()
-def delete(event: EventArgument, fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False) -> None:
+def delete(event: EventArgument, fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False, fields: FieldsOption = None) -> None:
     """Soft-delete an event: hidden from lists, kept for the audit trail and `restore`.
 
     Example: linea events delete summer-fest
@@ -245,12 +271,13 @@ def delete(event: EventArgument, fmt: FormatOption = OutputFormat.table, as_json
 
     with transaction() as (session, actor):
         record = delete_event(session, event, actor=actor)
+        select_fields(record, fields)  # an unknown --fields name stops the change before its commit
     say(f"deleted event {record['slug']} (undo: linea events restore {record['slug']})")
-    render_record(record, chosen_format(fmt, as_json), title=f"Event {record['slug']}")
+    render_record(record, chosen_format(fmt, as_json), title=f"Event {record['slug']}", fields=fields)
 
 
 @app.command()
-def restore(event: EventArgument, fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False) -> None:
+def restore(event: EventArgument, fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False, fields: FieldsOption = None) -> None:
     """Restore a soft-deleted event.
 
     Example: linea events restore summer-fest
@@ -259,21 +286,23 @@ def restore(event: EventArgument, fmt: FormatOption = OutputFormat.table, as_jso
 
     with transaction() as (session, actor):
         record = restore_event(session, event, actor=actor)
+        select_fields(record, fields)  # an unknown --fields name stops the change before its commit
     say(f"restored event {record['slug']}")
-    render_record(record, chosen_format(fmt, as_json), title=f"Event {record['slug']}")
+    render_record(record, chosen_format(fmt, as_json), title=f"Event {record['slug']}", fields=fields)
 
 
 @app.command("complete-past")
-def complete_past(dry_run: DryRunOption = False, fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False) -> None:
+def complete_past(dry_run: DryRunOption = False, fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False, fields: FieldsOption = None) -> None:
     """Mark PUBLISHED events that have ended as COMPLETED (for cron).
 
     Example: linea events complete-past --dry-run
     """
     from linea_cli.services.events import COMPLETED_COLUMNS, complete_past_events
 
+    select_columns(COMPLETED_COLUMNS, fields)  # an unknown --fields name stops before anything changes
     with transaction() as (session, actor):
         done = complete_past_events(session, actor=actor, dry_run=dry_run)
     chosen = chosen_format(fmt, as_json)
     if done or chosen is not OutputFormat.table:
-        render(done, COMPLETED_COLUMNS, chosen, title="Completed events")
+        render(done, COMPLETED_COLUMNS, chosen, title="Completed events", fields=fields)
     say(f"{'would complete' if dry_run else 'completed'} {len(done)} event(s)")

@@ -8,16 +8,18 @@ from typing import Annotated
 import typer
 
 from linea_cli.cli.completion import complete_user
-from linea_cli.cli.context import transaction
+from linea_cli.cli.context import listed_rows, transaction
 from linea_cli.cli.options import (
     AfterOption,
+    AllOption,
     DryRunOption,
+    FieldsOption,
     FormatOption,
     JsonOption,
     LimitOption,
     chosen_format,
 )
-from linea_cli.output import OutputFormat, render, render_record, say
+from linea_cli.output import OutputFormat, render, render_record, say, select_columns, select_fields
 
 app = typer.Typer(help="List, revoke and purge login sessions.", no_args_is_help=True)
 
@@ -32,6 +34,8 @@ def list_(
     after: AfterOption = None,
     fmt: FormatOption = OutputFormat.table,
     as_json: JsonOption = False,
+    fields: FieldsOption = None,
+    every_page: AllOption = False,
 ) -> None:
     """List sessions, newest first, without their tokens.
 
@@ -40,9 +44,11 @@ def list_(
     from linea_cli.services.sessions import LIST_COLUMNS, SessionFilter, list_sessions
 
     filters = SessionFilter(user=user, expired=expired, live=live, include_revoked=include_revoked)
-    with transaction() as (session, actor):
-        page = list_sessions(session, filters=filters, actor=actor, limit=limit, after=after)
-    render(page.items, LIST_COLUMNS, chosen_format(fmt, as_json), title="Sessions", paginated=True, next_cursor=page.next_cursor)
+    rows, next_cursor = listed_rows(
+        lambda session, actor, size, cursor: list_sessions(session, filters=filters, actor=actor, limit=size, after=cursor),
+        limit=limit, after=after, every_page=every_page,
+    )
+    render(rows, LIST_COLUMNS, chosen_format(fmt, as_json), title="Sessions", paginated=True, next_cursor=next_cursor, fields=fields)
 
 
 @app.command()
@@ -51,6 +57,7 @@ def revoke(
     user: Annotated[str | None, typer.Option("--user", metavar="EMAIL", help="Revoke every live session of this user.", autocompletion=complete_user)] = None,
     fmt: FormatOption = OutputFormat.table,
     as_json: JsonOption = False,
+    fields: FieldsOption = None,
 ) -> None:
     """Revoke one session by id, or every live session of a user.
 
@@ -66,7 +73,8 @@ def revoke(
             result = revoke_session(session, session_id=session_id, actor=actor)
         else:
             result = revoke_user_sessions(session, user=user or "", actor=actor)
-    render_record(result, chosen_format(fmt, as_json), title="Revoked")
+        select_fields(result, fields)  # an unknown --fields name stops the change before its commit
+    render_record(result, chosen_format(fmt, as_json), title="Revoked", fields=fields)
 
 
 @app.command()
@@ -79,6 +87,7 @@ def purge(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success (for cron).")] = False,
     fmt: FormatOption = OutputFormat.table,
     as_json: JsonOption = False,
+    fields: FieldsOption = None,
 ) -> None:
     """Delete expired sessions in batches (for cron).
 
@@ -88,6 +97,7 @@ def purge(
     """
     from linea_cli.services.sessions import parse_duration, purge_expired_sessions
 
+    select_columns(("would_purge" if dry_run else "purged", "batches", "expired_before"), fields)  # before any batch
     show_progress = sys.stderr.isatty() and not quiet
     result = purge_expired_sessions(
         transaction,
@@ -103,4 +113,4 @@ def purge(
         "batches": result.batches,
         "expired_before": result.cutoff,
     }
-    render_record(record, chosen_format(fmt, as_json), title="Session purge" + (" (dry run)" if dry_run else ""))
+    render_record(record, chosen_format(fmt, as_json), title="Session purge" + (" (dry run)" if dry_run else ""), fields=fields)

@@ -7,9 +7,11 @@ from typing import Annotated
 import typer
 
 from linea_cli.cli.completion import complete_user
-from linea_cli.cli.context import confirm_or_stop, transaction
+from linea_cli.cli.context import confirm_or_stop, listed_rows, transaction
 from linea_cli.cli.options import (
     AfterOption,
+    AllOption,
+    FieldsOption,
     FormatOption,
     IncludeDeletedOption,
     JsonOption,
@@ -18,7 +20,7 @@ from linea_cli.cli.options import (
     chosen_format,
 )
 from linea_cli.enums import UserRole
-from linea_cli.output import OutputFormat, render, render_record, say
+from linea_cli.output import OutputFormat, render, render_record, say, select_fields
 
 app = typer.Typer(help="Manage users, and answer data-protection requests.", no_args_is_help=True)
 
@@ -40,6 +42,8 @@ def list_(
     after: AfterOption = None,
     fmt: FormatOption = OutputFormat.table,
     as_json: JsonOption = False,
+    fields: FieldsOption = None,
+    every_page: AllOption = False,
 ) -> None:
     """List users by email, a page at a time.
 
@@ -48,13 +52,15 @@ def list_(
     from linea_cli.services.users import LIST_COLUMNS, UserFilter, list_users
 
     filters = UserFilter(role=role, search=search, include_deleted=include_deleted)
-    with transaction() as (session, actor):
-        page = list_users(session, filters=filters, actor=actor, limit=limit, after=after)
-    render(page.items, LIST_COLUMNS, chosen_format(fmt, as_json), title="Users", paginated=True, next_cursor=page.next_cursor)
+    rows, next_cursor = listed_rows(
+        lambda session, actor, size, cursor: list_users(session, filters=filters, actor=actor, limit=size, after=cursor),
+        limit=limit, after=after, every_page=every_page,
+    )
+    render(rows, LIST_COLUMNS, chosen_format(fmt, as_json), title="Users", paginated=True, next_cursor=next_cursor, fields=fields)
 
 
 @app.command()
-def show(user: UserArgument, fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False) -> None:
+def show(user: UserArgument, fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False, fields: FieldsOption = None) -> None:
     """Show a user, with what they own and their last activity.
 
     Counts owned events (not deleted), waitlist entries (by user id or email), live sessions.
@@ -65,7 +71,7 @@ def show(user: UserArgument, fmt: FormatOption = OutputFormat.table, as_json: Js
 
     with transaction() as (session, actor):
         record = show_user(session, reference=user, actor=actor)
-    render_record(record, chosen_format(fmt, as_json), title="User")
+    render_record(record, chosen_format(fmt, as_json), title="User", fields=fields)
 
 
 @app.command()
@@ -75,6 +81,7 @@ def create(
     role: Annotated[UserRole, typer.Option(case_sensitive=False, help="VISITOR, OWNER or ADMIN.")] = UserRole.VISITOR,
     fmt: FormatOption = OutputFormat.table,
     as_json: JsonOption = False,
+    fields: FieldsOption = None,
 ) -> None:
     """Create a user; the email is validated and stored lower-cased.
 
@@ -85,7 +92,8 @@ def create(
     with transaction() as (session, actor):
         user = create_user(session, email=email, name=name, role=role, actor=actor)
         record = user_record(user)
-    render_record(record, chosen_format(fmt, as_json), title="Created user")
+        select_fields(record, fields)  # an unknown --fields name stops the change before its commit
+    render_record(record, chosen_format(fmt, as_json), title="Created user", fields=fields)
 
 
 @app.command()
@@ -95,6 +103,7 @@ def update(
     email: Annotated[str | None, typer.Option("--email", metavar="NEW", help="New email address.")] = None,
     fmt: FormatOption = OutputFormat.table,
     as_json: JsonOption = False,
+    fields: FieldsOption = None,
 ) -> None:
     """Change a user's name and/or email address.
 
@@ -105,9 +114,10 @@ def update(
     with transaction() as (session, actor):
         updated, changes = update_user(session, reference=user, name=name, email=email, actor=actor)
         record = user_record(updated)
+        select_fields(record, fields)  # an unknown --fields name stops the change before its commit
     if not changes:
         say("nothing changed")
-    render_record(record, chosen_format(fmt, as_json), title="User")
+    render_record(record, chosen_format(fmt, as_json), title="User", fields=fields)
 
 
 @app.command("set-role")
@@ -117,6 +127,7 @@ def set_role(
     force: Annotated[bool, typer.Option("--force", help="Demote to VISITOR even though the user owns events.")] = False,
     fmt: FormatOption = OutputFormat.table,
     as_json: JsonOption = False,
+    fields: FieldsOption = None,
 ) -> None:
     """Give a user a role; the last ADMIN cannot be demoted.
 
@@ -128,13 +139,14 @@ def set_role(
     with transaction() as (session, actor):
         updated, changed = set_user_role(session, reference=user, role=role, force=force, actor=actor)
         record = user_record(updated)
+        select_fields(record, fields)  # an unknown --fields name stops the change before its commit
     if not changed:
         say(f"{record['email']} is already {role.name}")
-    render_record(record, chosen_format(fmt, as_json), title="User")
+    render_record(record, chosen_format(fmt, as_json), title="User", fields=fields)
 
 
 @app.command()
-def delete(user: UserArgument, fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False) -> None:
+def delete(user: UserArgument, fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False, fields: FieldsOption = None) -> None:
     """Soft-delete a user and revoke their live sessions.
 
     `linea users restore` undoes the delete; revoked sessions stay revoked.
@@ -146,12 +158,13 @@ def delete(user: UserArgument, fmt: FormatOption = OutputFormat.table, as_json: 
     with transaction() as (session, actor):
         deleted, revoked = delete_user(session, reference=user, actor=actor)
         record = user_record(deleted)
+        select_fields(record, fields)  # an unknown --fields name stops the change before its commit
     say(f"deleted {record['email']}; revoked {revoked} live session(s)")
-    render_record(record, chosen_format(fmt, as_json), title="Deleted user")
+    render_record(record, chosen_format(fmt, as_json), title="Deleted user", fields=fields)
 
 
 @app.command()
-def restore(user: UserArgument, fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False) -> None:
+def restore(user: UserArgument, fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False, fields: FieldsOption = None) -> None:
     """Restore a soft-deleted user (revoked sessions stay revoked).
 
     Example: linea users restore ann@example.com
@@ -160,7 +173,8 @@ def restore(user: UserArgument, fmt: FormatOption = OutputFormat.table, as_json:
 
     with transaction() as (session, actor):
         record = user_record(restore_user(session, reference=user, actor=actor))
-    render_record(record, chosen_format(fmt, as_json), title="Restored user")
+        select_fields(record, fields)  # an unknown --fields name stops the change before its commit
+    render_record(record, chosen_format(fmt, as_json), title="Restored user", fields=fields)
 
 
 @app.command()
@@ -169,6 +183,9 @@ def export(
     output: Annotated[
         str | None, typer.Option("--output", "-o", metavar="FILE", help="Write to FILE (atomically) instead of stdout (default or -).")
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="JSON, as always: one document, taken like every command's --json.")
+    ] = False,
 ) -> None:
     """Export what linea holds about a person as JSON (GDPR access).
 
@@ -194,6 +211,7 @@ def anonymize(
     yes: YesOption = False,
     fmt: FormatOption = OutputFormat.table,
     as_json: JsonOption = False,
+    fields: FieldsOption = None,
 ) -> None:
     """Erase a person's personal data for good (GDPR erasure).
 
@@ -208,6 +226,7 @@ def anonymize(
     confirm_or_stop(f"Anonymize {person.strip()} (erases their personal data for good)", yes=yes)
     with transaction() as (session, actor):
         result = anonymize_person(session, reference=person, actor=actor)
+        select_fields(asdict(result), fields)  # an unknown --fields name stops the change before its commit
     if not result.changed:
         say(f"nothing to anonymize: linea holds no personal data for {person.strip()} (already anonymized?)")
-    render_record(asdict(result), chosen_format(fmt, as_json), title="Anonymized")
+    render_record(asdict(result), chosen_format(fmt, as_json), title="Anonymized", fields=fields)

@@ -7,16 +7,18 @@ from typing import Annotated
 import typer
 
 from linea_cli.cli.completion import complete_venue
-from linea_cli.cli.context import transaction
+from linea_cli.cli.context import listed_rows, transaction
 from linea_cli.cli.options import (
     AfterOption,
+    AllOption,
+    FieldsOption,
     FormatOption,
     IncludeDeletedOption,
     JsonOption,
     LimitOption,
     chosen_format,
 )
-from linea_cli.output import OutputFormat, render, render_record, say
+from linea_cli.output import OutputFormat, render, render_record, say, select_fields
 
 app = typer.Typer(help="List and manage venues.", no_args_is_help=True)
 
@@ -38,6 +40,8 @@ def list_(
     after: AfterOption = None,
     fmt: FormatOption = OutputFormat.table,
     as_json: JsonOption = False,
+    fields: FieldsOption = None,
+    every_page: AllOption = False,
 ) -> None:
     """List venues by name, a page at a time.
 
@@ -46,9 +50,11 @@ def list_(
     from linea_cli.services.venues import LIST_COLUMNS, VenueFilter, list_venues
 
     filters = VenueFilter(city=city, country=country, search=search, include_deleted=include_deleted)
-    with transaction() as (session, _actor):
-        page = list_venues(session, filters=filters, limit=limit, after=after)
-    render(page.items, LIST_COLUMNS, chosen_format(fmt, as_json), title="Venues", paginated=True, next_cursor=page.next_cursor)
+    rows, next_cursor = listed_rows(
+        lambda session, _actor, size, cursor: list_venues(session, filters=filters, limit=size, after=cursor),
+        limit=limit, after=after, every_page=every_page,
+    )
+    render(rows, LIST_COLUMNS, chosen_format(fmt, as_json), title="Venues", paginated=True, next_cursor=next_cursor, fields=fields)
 
 
 @app.command()
@@ -57,6 +63,7 @@ def show(
     include_deleted: IncludeDeletedOption = False,
     fmt: FormatOption = OutputFormat.table,
     as_json: JsonOption = False,
+    fields: FieldsOption = None,
 ) -> None:
     """Show a venue with its upcoming events.
 
@@ -66,7 +73,7 @@ def show(
 
     with transaction() as (session, _actor):
         record = show_venue(session, venue, include_deleted=include_deleted)
-    render_record(record, chosen_format(fmt, as_json), title=f"Venue {record['name']}")
+    render_record(record, chosen_format(fmt, as_json), title=f"Venue {record['name']}", fields=fields)
 
 
 @app.command()
@@ -80,6 +87,7 @@ def create(
     website: WebsiteOption = None,
     fmt: FormatOption = OutputFormat.table,
     as_json: JsonOption = False,
+    fields: FieldsOption = None,
 ) -> None:
     """Create a venue.
 
@@ -87,13 +95,14 @@ def create(
     """
     from linea_cli.services.venues import VenueFields, create_venue
 
-    fields = VenueFields(
+    changes = VenueFields(
         name=name, address=address, city=city, country=country, latitude=lat, longitude=lng, website=website
     )
     with transaction() as (session, actor):
-        record = create_venue(session, fields_=fields, actor=actor)
+        record = create_venue(session, fields_=changes, actor=actor)
+        select_fields(record, fields)  # an unknown --fields name stops the change before its commit
     say(f"created venue {record['id']}")
-    render_record(record, chosen_format(fmt, as_json), title=f"Venue {record['name']}")
+    render_record(record, chosen_format(fmt, as_json), title=f"Venue {record['name']}", fields=fields)
 
 
 @app.command()
@@ -112,6 +121,7 @@ def update(
     ] = None,
     fmt: FormatOption = OutputFormat.table,
     as_json: JsonOption = False,
+    fields: FieldsOption = None,
 ) -> None:
     """Change a venue's fields.
 
@@ -119,12 +129,13 @@ def update(
     """
     from linea_cli.services.venues import VenueFields, update_venue
 
-    fields = VenueFields(
+    changes = VenueFields(
         name=name, address=address, city=city, country=country, latitude=lat, longitude=lng, website=website
     )
     with transaction() as (session, actor):
-        record = update_venue(session, venue, fields_=fields, clear=tuple(clear or ()), actor=actor)
-    render_record(record, chosen_format(fmt, as_json), title=f"Venue {record['name']}")
+        record = update_venue(session, venue, fields_=changes, clear=tuple(clear or ()), actor=actor)
+        select_fields(record, fields)  # an unknown --fields name stops the change before its commit
+    render_record(record, chosen_format(fmt, as_json), title=f"Venue {record['name']}", fields=fields)
 
 
 @app.command()
@@ -135,6 +146,7 @@ def delete(
     ] = False,
     fmt: FormatOption = OutputFormat.table,
     as_json: JsonOption = False,
+    fields: FieldsOption = None,
 ) -> None:
     """Soft-delete a venue (refused while it has upcoming events, unless --force).
 
@@ -144,14 +156,15 @@ def delete(
 
     with transaction() as (session, actor):
         record = delete_venue(session, venue, actor=actor, force=force)
+        select_fields(record, fields)  # an unknown --fields name stops the change before its commit
     if record["detached_events"]:
         say(f"detached {record['detached_events']} upcoming event(s) from the venue")
     say(f"deleted venue {record['id']} (undo: linea venues restore {record['id']})")
-    render_record(record, chosen_format(fmt, as_json), title=f"Venue {record['name']}")
+    render_record(record, chosen_format(fmt, as_json), title=f"Venue {record['name']}", fields=fields)
 
 
 @app.command()
-def restore(venue: VenueArgument, fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False) -> None:
+def restore(venue: VenueArgument, fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False, fields: FieldsOption = None) -> None:
     """Restore a soft-deleted venue.
 
     Example: linea venues restore cm3x0example000000000000
@@ -160,5 +173,6 @@ def restore(venue: VenueArgument, fmt: FormatOption = OutputFormat.table, as_jso
 
     with transaction() as (session, actor):
         record = restore_venue(session, venue, actor=actor)
+        select_fields(record, fields)  # an unknown --fields name stops the change before its commit
     say(f"restored venue {record['id']}")
-    render_record(record, chosen_format(fmt, as_json), title=f"Venue {record['name']}")
+    render_record(record, chosen_format(fmt, as_json), title=f"Venue {record['name']}", fields=fields)

@@ -9,10 +9,12 @@ from typing import Annotated
 import typer
 
 from linea_cli.cli.completion import complete_event, complete_waitlist_email
-from linea_cli.cli.context import state, transaction
+from linea_cli.cli.context import listed_rows, state, transaction
 from linea_cli.cli.options import (
     AfterOption,
+    AllOption,
     DryRunOption,
+    FieldsOption,
     FormatOption,
     IncludeDeletedOption,
     JsonOption,
@@ -20,7 +22,17 @@ from linea_cli.cli.options import (
     chosen_format,
 )
 from linea_cli.enums import WaitlistStatus
-from linea_cli.output import OutputFormat, render, render_record, say, warn, warn_if_overbooked, write_stdout
+from linea_cli.output import (
+    OutputFormat,
+    render,
+    render_record,
+    say,
+    select_columns,
+    select_fields,
+    warn,
+    warn_if_overbooked,
+    write_stdout,
+)
 
 app = typer.Typer(help="Manage event waitlists: add, promote, import and export.", no_args_is_help=True)
 
@@ -35,10 +47,7 @@ StatusOption = Annotated[
 PROGRESS_THRESHOLD = 4 * 1024 * 1024
 
 
-class ExportFormat(enum.StrEnum):
-    csv = "csv"
-    json = "json"
-    ndjson = "ndjson"
+PROMOTED_COLUMNS = ("email", "status", "created_at")
 
 
 class OnDuplicate(enum.StrEnum):
@@ -56,6 +65,8 @@ def list_(
     after: AfterOption = None,
     fmt: FormatOption = OutputFormat.table,
     as_json: JsonOption = False,
+    fields: FieldsOption = None,
+    every_page: AllOption = False,
 ) -> None:
     """List an event's waitlist in sign-up order, a page at a time.
 
@@ -63,17 +74,15 @@ def list_(
     """
     from linea_cli.services.waitlist import LIST_COLUMNS, WaitlistFilter, list_entries
 
-    with transaction() as (session, actor):
-        page = list_entries(
-            session,
-            event_ref=event,
-            filters=WaitlistFilter(status=status, search=search, include_deleted=include_deleted),
-            actor=actor,
-            limit=limit,
-            after=after,
-        )
+    filters = WaitlistFilter(status=status, search=search, include_deleted=include_deleted)
+    rows, next_cursor = listed_rows(
+        lambda session, actor, size, cursor: list_entries(
+            session, event_ref=event, filters=filters, actor=actor, limit=size, after=cursor
+        ),
+        limit=limit, after=after, every_page=every_page,
+    )
     columns = (*LIST_COLUMNS, "deleted_at") if include_deleted else LIST_COLUMNS
-    render(page.items, columns, chosen_format(fmt, as_json), title="Waitlist", paginated=True, next_cursor=page.next_cursor)
+    render(rows, columns, chosen_format(fmt, as_json), title="Waitlist", paginated=True, next_cursor=next_cursor, fields=fields)
 
 
 @app.command()
@@ -83,6 +92,7 @@ def add(
     status: Annotated[WaitlistStatus, typer.Option("--status", case_sensitive=False, help="Status of the new entry.")] = WaitlistStatus.PENDING,
     fmt: FormatOption = OutputFormat.table,
     as_json: JsonOption = False,
+    fields: FieldsOption = None,
 ) -> None:
     """Add an address to an event's waitlist (a duplicate exits 4).
 
@@ -92,11 +102,12 @@ def add(
 
     with transaction() as (session, actor):
         record = add_entry(session, event_ref=event, email=email, status=status, actor=actor)
-    render_record(record, chosen_format(fmt, as_json), title="Waitlist entry")
+        select_fields(record, fields)  # an unknown --fields name stops the change before its commit
+    render_record(record, chosen_format(fmt, as_json), title="Waitlist entry", fields=fields)
 
 
 @app.command()
-def confirm(event: EventArgument, email: EmailArgument, fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False) -> None:
+def confirm(event: EventArgument, email: EmailArgument, fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False, fields: FieldsOption = None) -> None:
     """Confirm one entry, if the event has a place left.
 
     Example: linea waitlist confirm summer-fest ann@example.com
@@ -105,11 +116,12 @@ def confirm(event: EventArgument, email: EmailArgument, fmt: FormatOption = Outp
 
     with transaction() as (session, actor):
         record = confirm_entry(session, event_ref=event, email=email, actor=actor)
-    render_record(record, chosen_format(fmt, as_json), title="Waitlist entry")
+        select_fields(record, fields)  # an unknown --fields name stops the change before its commit
+    render_record(record, chosen_format(fmt, as_json), title="Waitlist entry", fields=fields)
 
 
 @app.command()
-def cancel(event: EventArgument, email: EmailArgument, fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False) -> None:
+def cancel(event: EventArgument, email: EmailArgument, fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False, fields: FieldsOption = None) -> None:
     """Cancel one entry (it stays on the list as CANCELLED and frees its place).
 
     Example: linea waitlist cancel summer-fest ann@example.com
@@ -118,11 +130,12 @@ def cancel(event: EventArgument, email: EmailArgument, fmt: FormatOption = Outpu
 
     with transaction() as (session, actor):
         record = cancel_entry(session, event_ref=event, email=email, actor=actor)
-    render_record(record, chosen_format(fmt, as_json), title="Waitlist entry")
+        select_fields(record, fields)  # an unknown --fields name stops the change before its commit
+    render_record(record, chosen_format(fmt, as_json), title="Waitlist entry", fields=fields)
 
 
 @app.command()
-def remove(event: EventArgument, email: EmailArgument, fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False) -> None:
+def remove(event: EventArgument, email: EmailArgument, fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False, fields: FieldsOption = None) -> None:
     """Remove one entry (soft delete; `waitlist add` brings it back).
 
     Example: linea waitlist remove summer-fest ann@example.com
@@ -131,7 +144,8 @@ def remove(event: EventArgument, email: EmailArgument, fmt: FormatOption = Outpu
 
     with transaction() as (session, actor):
         record = remove_entry(session, event_ref=event, email=email, actor=actor)
-    render_record(record, chosen_format(fmt, as_json), title="Removed waitlist entry")
+        select_fields(record, fields)  # an unknown --fields name stops the change before its commit
+    render_record(record, chosen_format(fmt, as_json), title="Removed waitlist entry", fields=fields)
 
 
 @app.command()
@@ -140,6 +154,7 @@ def promote(
     count: Annotated[int | None, typer.Option("--count", "-n", min=1, help="Confirm at most N entries (default: fill every place).")] = None,
     fmt: FormatOption = OutputFormat.table,
     as_json: JsonOption = False,
+    fields: FieldsOption = None,
 ) -> None:
     """Confirm PENDING entries first come, first served, never beyond the capacity.
 
@@ -147,6 +162,8 @@ def promote(
     """
     from linea_cli.services.waitlist import promote_waitlist
 
+    # --fields picks the entries' columns, in JSON too; checked before anything changes.
+    entry_keys = [col.key for col in select_columns(PROMOTED_COLUMNS, fields)]
     with transaction() as (session, actor):
         result = promote_waitlist(session, event_ref=event, count=count, actor=actor)
     chosen = chosen_format(fmt, as_json)
@@ -154,17 +171,16 @@ def promote(
         render_record(
             {"event": result.event, "promoted": len(result.promoted), "capacity": result.capacity,
              "places_left": result.places_left, "pending_left": result.pending_left,
-             "entries": [{k: row[k] for k in ("email", "status", "created_at")} for row in result.promoted]},
-            chosen,
-        )
+             "entries": [{k: row[k] for k in entry_keys} for row in result.promoted]},
+            chosen)
         return
-    render(result.promoted, ("email", "status", "created_at"), chosen, title="Promoted entries")
+    render(result.promoted, PROMOTED_COLUMNS, chosen, title="Promoted entries", fields=fields)
     places = "unlimited" if result.capacity is None else str(result.places_left)
     say(f"promoted {len(result.promoted)} on {result.event}; places left: {places}; still pending: {result.pending_left}")
 
 
 @app.command()
-def stats(event: EventArgument, fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False) -> None:
+def stats(event: EventArgument, fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False, fields: FieldsOption = None) -> None:
     """Show counts per status, capacity, places left, first and last sign-up, and sign-ups over time.
 
     Example: linea waitlist stats summer-fest --json
@@ -175,8 +191,8 @@ def stats(event: EventArgument, fmt: FormatOption = OutputFormat.table, as_json:
         record = waitlist_stats(session, event_ref=event, actor=actor)
     warn_if_overbooked(record["event"], record["capacity"], record["places_left"])
     chosen = chosen_format(fmt, as_json)
-    if chosen is not OutputFormat.table:
-        render_record(record, chosen, title="Waitlist")
+    if chosen is not OutputFormat.table or fields is not None:
+        render_record(record, chosen, title="Waitlist", fields=fields)
         return
     # For people: the counts, then the sign-ups as a chart (on a terminal; a pipe gets the counts).
     render_record({key: value for key, value in record.items() if key not in ("signups_period", "signups")}, chosen, title="Waitlist")
@@ -208,6 +224,7 @@ def import_(
     dry_run: DryRunOption = False,
     fmt: FormatOption = OutputFormat.table,
     as_json: JsonOption = False,
+    fields: FieldsOption = None,
 ) -> None:
     """Import a CSV of addresses (email[,status][,created_at][,name]) into an event's waitlist.
 
@@ -249,6 +266,7 @@ def import_(
                 on_progress=bar.advance if bar else None,
                 on_phase=bar.phase if bar else None,
             )
+            select_fields(summary.counts(), fields)  # an unknown --fields name stops the change before its commit
             if out is not None:
                 out.flush()  # an errors file that cannot be written stops the import before it commits
     if summary.unknown_columns:
@@ -260,7 +278,7 @@ def import_(
         say(f"line {row.line}: {row.reason}")
     if summary.invalid > len(summary.first_invalid):
         say(f"... and {summary.invalid - len(summary.first_invalid)} more invalid rows" + (f" (see {errors_file})" if errors_file else ""))
-    render_record(summary.counts(), chosen_format(fmt, as_json), title="Import (dry run)" if dry_run else "Import")
+    render_record(summary.counts(), chosen_format(fmt, as_json), title="Import (dry run)" if dry_run else "Import", fields=fields)
 
 
 class _ImportProgress:
@@ -308,7 +326,9 @@ def export(
     event: EventArgument,
     output: Annotated[str | None, typer.Option("--output", "-o", metavar="FILE", help="Write to FILE (atomically) instead of stdout (default or -).")] = None,
     status: StatusOption = None,
-    fmt: Annotated[ExportFormat, typer.Option("--format", "-f", case_sensitive=False, help="File format.")] = ExportFormat.csv,
+    fmt: FormatOption = OutputFormat.csv,
+    as_json: JsonOption = False,
+    fields: FieldsOption = None,
     raw: Annotated[bool, typer.Option("--raw", help="Do not neutralize cells a spreadsheet would run as formulas.")] = False,
     bom: Annotated[bool, typer.Option("--bom", help="Start the CSV with a UTF-8 byte order mark, for Excel to show accents.")] = False,
 ) -> None:
@@ -316,22 +336,24 @@ def export(
 
     Example: linea waitlist export summer-fest -o summer-fest.csv --bom
     """
-    if bom and fmt is not ExportFormat.csv:
+    chosen = chosen_format(fmt, as_json)
+    if bom and chosen is not OutputFormat.csv:
         from linea_cli.errors import InvalidInput
 
-        raise InvalidInput(f"--bom is for CSV, not {fmt.value}", hint="JSON and NDJSON are UTF-8 without a byte order mark")
+        raise InvalidInput(f"--bom is for CSV, not {chosen.value}", hint="the other formats are UTF-8 without a byte order mark")
     from linea_cli.output_file import output_file, text_writer, writes_to_stdout
     from linea_cli.services.waitlist import EXPORT_COLUMNS, export_waitlist_csv, stream_waitlist
 
+    select_columns(EXPORT_COLUMNS, fields)  # an unknown --fields name stops before the EXPORT audit row
     with output_file(output) as out:
         with transaction() as (session, actor):
-            if fmt is ExportFormat.csv:
-                if bom:
-                    out.write("\ufeff".encode())
+            if bom and chosen is OutputFormat.csv:
+                out.write("\ufeff".encode())
+            if chosen is OutputFormat.csv and fields is None:  # every column: COPY writes it
                 count = export_waitlist_csv(session, event_ref=event, out=out, actor=actor, status=status, raw=raw)
             else:
-                rows = stream_waitlist(session, event_ref=event, actor=actor, fmt=fmt.value, status=status)
-                count = render(rows, EXPORT_COLUMNS, OutputFormat(fmt.value), stream=text_writer(out))
+                rows = stream_waitlist(session, event_ref=event, actor=actor, fmt=chosen.value, status=status)
+                count = render(rows, EXPORT_COLUMNS, chosen, stream=text_writer(out), fields=fields, raw_csv=raw)
             out.flush()  # a write that fails (a full disk) rolls the EXPORT audit row back
     if not writes_to_stdout(output):
         say(f"exported {count} entries to {output}")

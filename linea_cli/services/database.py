@@ -15,7 +15,7 @@ from linea_cli.db.indexes import DATA_MODEL_INDEXES, LINEA_INDEXES
 from linea_cli.db.models import TABLES_IN_DEPENDENCY_ORDER
 from linea_cli.errors import PermissionDenied
 
-OK, WARN, FAIL = "ok", "warn", "fail"
+OK, WARN, FAIL = "OK", "WARN", "FAIL"  # upper case, like every enum value linea prints
 
 
 def schema_owner(catalog: Catalog) -> dict[str, Any]:

@@ -94,9 +94,9 @@ def list_sessions(
     sessions, users = LoginSession.__table__, User.__table__
     now = utc_now()
     state = sa.case(
-        (sessions.c.deleted_at.is_not(None), "revoked"),
-        (sessions.c.expires_at <= now, "expired"),
-        else_="live",
+        (sessions.c.deleted_at.is_not(None), "REVOKED"),
+        (sessions.c.expires_at <= now, "EXPIRED"),
+        else_="LIVE",
     )
     query = sa.select(
         sessions.c.id,
