@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TextIO
 
-from rich import box
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -36,20 +36,58 @@ from linea_cli.timeutil import iso_timestamp
 
 class OutputFormat(enum.StrEnum):
     table = "table"
+    wide = "wide"
     json = "json"
     ndjson = "ndjson"
     csv = "csv"
 
 
+TABLE_FORMATS = (OutputFormat.table, OutputFormat.wide)
+
+
+class Kind(enum.StrEnum):
+    """What a column holds, which decides how a table for people may show it."""
+
+    id = "id"  # copied back into commands: shown whole, never shortened or broken
+    slug = "slug"
+    email = "email"
+    timestamp = "timestamp"  # whole; at a terminal shortened to the minute, in UTC
+    text = "text"  # the only kind a table shortens (with …) to make room
+
+
 @dataclass(frozen=True)
 class Column:
+    """One column of a list, declared once by its command.
+
+    `priority` is its importance in a table for people: 0 is always shown; when a terminal is too
+    narrow, the column with the highest number goes first. `wide` columns are shown only with
+    `--format wide`; `deleted` columns (deleted at) only when deleted rows are listed, since they
+    are empty otherwise. JSON, NDJSON and CSV always carry every column.
+    """
+
     key: str
     header: str | None = None
     justify: str = "left"
+    kind: Kind | None = None
+    priority: int = 0
+    wide: bool = False
+    deleted: bool = False
 
     @property
     def title(self) -> str:
         return self.header or self.key.replace("_", " ")
+
+    @property
+    def holds(self) -> Kind:
+        return self.kind or kind_of(self.key)
+
+
+def kind_of(key: str) -> Kind:
+    """A column's kind from its snake_case name, as linea names them (`owner_email`, `venue_id`)."""
+    for kind in (Kind.id, Kind.slug, Kind.email):
+        if key == kind.value or key.endswith("_" + kind.value):
+            return kind
+    return Kind.timestamp if key.endswith(("_at", "_date")) else Kind.text
 
 
 ColumnSpec = str | Column
@@ -145,13 +183,15 @@ def render(
     title: str | None = None,
     paginated: bool = False,
     next_cursor: str | None = None,
+    include_deleted: bool = False,
     raw_csv: bool = False,
     stream: TextIO | None = None,
 ) -> int:
     """Write rows in the chosen format; returns how many were written.
 
     Paginated JSON is `{"items": [...], "next_cursor": ...}`; elsewhere the next cursor goes to
-    stderr as a hint. Rows are streamed, never collected, for json, ndjson and csv.
+    stderr as a hint. Rows are streamed, never collected, for json, ndjson, csv and piped tables.
+    `include_deleted` says deleted rows were asked for: only then do tables show `deleted` columns.
     """
     stream = stream or sys.stdout
     cols = _columns(columns)
@@ -176,16 +216,16 @@ def render(
             writer.writerow([csv_cell(row.get(c.key), raw=raw_csv) for c in cols])
             count += 1
     else:
-        table = Table(title=Text(visible(title)) if title else None, box=box.SIMPLE_HEAD, title_justify="left")
-        for col in cols:
-            table.add_column(Text(visible(col.title)), justify=col.justify, overflow="fold")
-        for row in rows:
-            table.add_row(*(table_cell(row.get(c.key)) for c in cols))
-            count += 1
-        out = console(stream)
-        if count:
-            out.print(table)
+        if fmt is not OutputFormat.wide:
+            cols = [c for c in cols if not c.wide and (include_deleted or not c.deleted)]
+        if _stdout_is_terminal(stream):
+            count = _print_table(rows, cols, title=title, wide=fmt is OutputFormat.wide, stream=stream)
         else:
+            stream.write("\t".join(c.key for c in cols) + "\n")
+            for row in rows:
+                stream.write("\t".join(tsv_cell(row.get(c.key)) for c in cols) + "\n")
+                count += 1
+        if not count:
             say("no " + (title.lower() if title else "records") + " found")
     if next_cursor and fmt is not OutputFormat.json:
         say(f"more: --after {next_cursor}")
@@ -193,8 +233,113 @@ def render(
     return count
 
 
+def tsv_cell(value: Any) -> str:
+    """A cell of a piped table: one line without tabs, read back by undoing the escapes as in
+    PostgreSQL's text COPY format (a backslash is doubled; a tab is `\\t`, a newline `\\n`)."""
+    return visible(text_cell(value).replace("\\", "\\\\"))
+
+
+# Between two columns of a table for people; how narrow a text column may be shortened (an
+# essential one, priority 0, keeps more, since it names the row for people).
+_GAP = 2
+_TEXT_MIN_WIDTH = 12
+_MAIN_TEXT_MIN_WIDTH = 20
+_ISO_UTC = re.compile(r"(\d{4}-\d\d-\d\d)T(\d\d:\d\d):\d\d(?:\.\d+)?\+00:00")
+
+
+def _person_cell(value: Any, column: Column) -> str:
+    """A table cell at a terminal: a timestamp to the minute (`2026-11-25 11:55`, UTC, said in
+    the header), anything else as `table_cell` shows it."""
+    if column.holds is Kind.timestamp:
+        text = iso_timestamp(value) if isinstance(value, datetime) else value
+        match = _ISO_UTC.fullmatch(text) if isinstance(text, str) else None
+        if match:
+            return f"{match.group(1)} {match.group(2)}"
+    return visible(text_cell(value))
+
+
+def _person_header(column: Column) -> str:
+    return visible(column.title) + (" (UTC)" if column.holds is Kind.timestamp else "")
+
+
+def fit_columns(
+    columns: Sequence[Column], cells: Sequence[Sequence[str]], width: int, *, drop: bool = True
+) -> list[tuple[int, int]]:
+    """Which columns a terminal `width` cells wide shows, and how wide: `(index, width)` pairs.
+
+    Ids, slugs, emails and timestamps keep their whole width; only text is shortened (to at
+    least `_TEXT_MIN_WIDTH`). Essential columns (priority 0) are always shown; the others join,
+    most important first, while they fit. Room left over widens the shortened text, most
+    important first. Without `drop` (`--format wide`) every column stays, and a line may run
+    past the terminal's edge rather than break an id.
+    """
+    natural = [
+        max([cell_len(_person_header(column))] + [cell_len(row[i]) for row in cells]) for i, column in enumerate(columns)
+    ]
+    least = [
+        min(natural[i], _TEXT_MIN_WIDTH if column.priority else _MAIN_TEXT_MIN_WIDTH)
+        if column.holds is Kind.text else natural[i]
+        for i, column in enumerate(columns)
+    ]
+    by_importance = sorted(range(len(columns)), key=lambda i: (columns[i].priority, i))
+
+    def needed(chosen: Iterable[int]) -> int:
+        chosen = list(chosen)
+        return sum(least[i] for i in chosen) + _GAP * (len(chosen) - 1)
+
+    shown = [i for i in by_importance if not drop or columns[i].priority == 0]
+    for i in by_importance:
+        if i not in shown and needed([*shown, i]) <= width:
+            shown.append(i)
+    widths = {i: least[i] for i in shown}
+    spare = width - needed(shown)
+    for i in by_importance:
+        if i in widths:
+            grant = max(0, min(natural[i] - widths[i], spare))
+            widths[i] += grant
+            spare -= grant
+    return [(i, widths[i]) for i in sorted(shown)]
+
+
+def _table_line(cells: Sequence[str], layout: Sequence[tuple[int, int]], columns: Sequence[Column]) -> Text:
+    """One line of a table: each cell cut to its column's width with `…`, padded, two spaces apart."""
+    line = Text()
+    for n, (i, width) in enumerate(layout):
+        cell = Text(cells[i])
+        cell.truncate(width, overflow="ellipsis")
+        padding = " " * (width - cell.cell_len)
+        last = n == len(layout) - 1
+        if columns[i].justify == "right":
+            cell = Text(padding) + cell
+        elif not last:
+            cell.append(padding)
+        line.append_text(cell if not n else Text(" " * _GAP) + cell)
+    return line
+
+
+def _print_table(
+    rows: Iterable[Mapping[str, Any]], cols: Sequence[Column], *, title: str | None, wide: bool, stream: TextIO
+) -> int:
+    """Rows as a table that fits the terminal, one line per row (the page is collected to measure it)."""
+    cells = [[_person_cell(row.get(c.key), c) for c in cols] for row in rows]
+    if not cells:
+        return 0
+    out = console(stream)
+    layout = fit_columns(cols, cells, out.width, drop=not wide)
+    if title:
+        out.print(Text(visible(title), style="bold"))
+    header = _table_line([_person_header(c) for c in cols], layout, cols)
+    header.stylize("bold")
+    # Lines are cut to fit already; soft_wrap keeps Rich from folding a `wide` line that does not.
+    out.print(header, soft_wrap=True)
+    for row in cells:
+        out.print(_table_line(row, layout, cols), soft_wrap=True)
+    return len(cells)
+
+
 def render_record(record: Mapping[str, Any], fmt: OutputFormat, *, title: str | None = None) -> None:
-    """One record: a two-column table for people, an object for json/ndjson, a row for csv."""
+    """One record: field and value lines for people (tab-separated when piped), an object for
+    json/ndjson, a row for csv."""
     if fmt in (OutputFormat.json, OutputFormat.ndjson):
         indent = 2 if fmt is OutputFormat.json else None
         sys.stdout.write(dumps(record, indent=indent) + "\n")
@@ -202,14 +347,23 @@ def render_record(record: Mapping[str, Any], fmt: OutputFormat, *, title: str | 
     if fmt is OutputFormat.csv:
         render([record], list(record.keys()), fmt)
         return
-    table = Table(title=Text(visible(title)) if title else None, box=box.SIMPLE, show_header=False, title_justify="left")
-    table.add_column("field", style="bold")
+    if not _stdout_is_terminal(sys.stdout):
+        sys.stdout.write("".join(f"{key}\t{tsv_cell(value)}\n" for key, value in record.items()))
+        sys.stdout.flush()
+        return
+    out = console()
+    # Values wrap at spaces in the room the field names leave, so an id, slug or email (no
+    # spaces, far shorter than a terminal) always stands whole on one line.
+    table = Table(box=None, show_header=False, pad_edge=False, padding=(0, _GAP // 2), show_edge=False)
+    table.add_column("field", style="bold", no_wrap=True)
     table.add_column("value", overflow="fold")
     for key, value in record.items():
         # Nested values pretty-printed: dumps has escaped their control characters already.
         cell = Text(dumps(value, indent=2)) if isinstance(value, Mapping | list) else table_cell(value)
         table.add_row(Text(visible(key.replace("_", " "))), cell)
-    console().print(table)
+    if title:
+        out.print(Text(visible(title), style="bold"))
+    out.print(table)
 
 
 def write_stdout(text: str) -> None:

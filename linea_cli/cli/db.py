@@ -13,7 +13,7 @@ from typer.core import TyperCommand
 
 from linea_cli.cli.context import open_database, require_admin_for, state, transaction
 from linea_cli.cli.options import FormatOption, JsonOption, YesOption, chosen_format
-from linea_cli.output import Column, OutputFormat, render, render_record, say, warn
+from linea_cli.output import Column, Kind, OutputFormat, render, render_record, say, warn
 
 app = typer.Typer(help="Migrate, inspect, seed and reset the database; manage the embedded server.", no_args_is_help=True)
 server_app = typer.Typer(help="Start, stop and inspect the embedded PostgreSQL server.", no_args_is_help=True)
@@ -162,7 +162,10 @@ def history(fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False)
     rows = (vars(info) for info in migrate.history(current))
     render(
         rows,
-        ["revision", "down_revision", "description", "is_head", "is_current"],
+        [
+            Column("revision", kind=Kind.id), Column("down_revision", kind=Kind.id, priority=3), Column("description"),
+            Column("is_head", priority=2), Column("is_current", priority=1),
+        ],
         chosen_format(fmt, as_json),
         title="Migrations",
     )

@@ -19,9 +19,16 @@ from linea_cli.cli.options import (
     chosen_format,
 )
 from linea_cli.enums import WaitlistStatus
-from linea_cli.output import OutputFormat, render, render_record, say, warn, warn_if_overbooked
+from linea_cli.output import Column, OutputFormat, render, render_record, say, warn, warn_if_overbooked
 
 app = typer.Typer(help="Manage event waitlists: add, promote, import and export.", no_args_is_help=True)
+
+# In JSON/CSV order; `priority`: which a narrow terminal leaves out first (see output.Column).
+LIST_COLUMNS = (
+    Column("email"), Column("status"), Column("name", priority=2), Column("created_at", priority=1),
+    Column("updated_at", wide=True),
+)
+PROMOTED_COLUMNS = (Column("email"), Column("status"), Column("created_at", priority=1))
 
 EventArgument = Annotated[str, typer.Argument(metavar="EVENT", help="Event slug or id.")]
 EmailArgument = Annotated[str, typer.Argument(metavar="EMAIL", help="The address on the waitlist (any case).")]
@@ -58,7 +65,7 @@ def list_(
 
     Example: linea waitlist list summer-fest --status PENDING --search @example.com
     """
-    from linea_cli.services.waitlist import LIST_COLUMNS, WaitlistFilter, list_entries
+    from linea_cli.services.waitlist import WaitlistFilter, list_entries
 
     with transaction() as (session, actor):
         page = list_entries(
@@ -69,7 +76,7 @@ def list_(
             limit=limit,
             after=after,
         )
-    columns = (*LIST_COLUMNS, "deleted_at") if include_deleted else LIST_COLUMNS
+    columns = (*LIST_COLUMNS, Column("deleted_at", priority=1)) if include_deleted else LIST_COLUMNS
     render(page.items, columns, chosen_format(fmt, as_json), title="Waitlist", paginated=True, next_cursor=page.next_cursor)
 
 
@@ -151,11 +158,11 @@ def promote(
         render_record(
             {"event": result.event, "promoted": len(result.promoted), "capacity": result.capacity,
              "places_left": result.places_left, "pending_left": result.pending_left,
-             "entries": [{k: row[k] for k in ("email", "status", "created_at")} for row in result.promoted]},
+             "entries": [{c.key: row[c.key] for c in PROMOTED_COLUMNS} for row in result.promoted]},
             chosen,
         )
         return
-    render(result.promoted, ("email", "status", "created_at"), chosen, title="Promoted entries")
+    render(result.promoted, PROMOTED_COLUMNS, chosen, title="Promoted entries")
     places = "unlimited" if result.capacity is None else str(result.places_left)
     say(f"promoted {len(result.promoted)} on {result.event}; places left: {places}; still pending: {result.pending_left}")
 
