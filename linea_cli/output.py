@@ -1,7 +1,10 @@
-"""Everything linea prints: records to stdout as table / json / ndjson / csv, messages to stderr.
+"""Everything linea prints: records to stdout as table / wide / json / ndjson / csv, messages to stderr.
 
 Commands never format on their own; they hand rows (mappings keyed by the columns' snake_case
 names) to `render`, a single record to `render_record`, and words for people to `say`/`warn`.
+A command declares each column once (`Column`: its kind and importance); from that a table at
+a terminal fits the width without breaking an id, slug or email (`fit_columns`), and a table
+that is piped is tab-separated lines with one header line, for `cut` and `awk`.
 
 Every value may be hostile (user names come from a public sign-up form), so what reaches a
 terminal goes through `visible`: control characters are shown as backslash escapes (`\\x1b`,
@@ -20,7 +23,7 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TextIO
 
@@ -62,7 +65,8 @@ class Column:
     `priority` is its importance in a table for people: 0 is always shown; when a terminal is too
     narrow, the column with the highest number goes first. `wide` columns are shown only with
     `--format wide`; `deleted` columns (deleted at) only when deleted rows are listed, since they
-    are empty otherwise. JSON, NDJSON and CSV always carry every column.
+    are empty otherwise. A `wrap` text column (a diagnosis) is wrapped onto more lines at a
+    terminal rather than shortened. JSON, NDJSON and CSV always carry every column.
     """
 
     key: str
@@ -72,6 +76,7 @@ class Column:
     priority: int = 0
     wide: bool = False
     deleted: bool = False
+    wrap: bool = False
 
     @property
     def title(self) -> str:
@@ -132,7 +137,7 @@ def console(stream: TextIO | None = None) -> Console:
         file=stream,
         no_color=bool(os.environ.get("NO_COLOR")) or not terminal,
         highlight=False,
-        # Piped tables are read by people in logs: do not squeeze them to 80 columns.
+        # Rich output that is not a terminal (stderr in a log): not squeezed to 80 columns.
         width=None if terminal else 200,
         soft_wrap=False,
     )
@@ -244,6 +249,7 @@ def tsv_cell(value: Any) -> str:
 _GAP = 2
 _TEXT_MIN_WIDTH = 12
 _MAIN_TEXT_MIN_WIDTH = 20
+_TEXT_FLOOR = 6
 _ISO_UTC = re.compile(r"(\d{4}-\d\d-\d\d)T(\d\d:\d\d):\d\d(?:\.\d+)?\+00:00")
 
 
@@ -267,11 +273,13 @@ def fit_columns(
 ) -> list[tuple[int, int]]:
     """Which columns a terminal `width` cells wide shows, and how wide: `(index, width)` pairs.
 
-    Ids, slugs, emails and timestamps keep their whole width; only text is shortened (to at
-    least `_TEXT_MIN_WIDTH`). Essential columns (priority 0) are always shown; the others join,
-    most important first, while they fit. Room left over widens the shortened text, most
-    important first. Without `drop` (`--format wide`) every column stays, and a line may run
-    past the terminal's edge rather than break an id.
+    Ids, slugs, emails and timestamps keep their whole width; only text is shortened, to at
+    least `_TEXT_MIN_WIDTH` (`_MAIN_TEXT_MIN_WIDTH` for an essential column, priority 0). The
+    essential columns are shown, and the others join, most important first, while they fit;
+    room left over widens the shortened text, most important first. If the essential columns
+    alone do not fit, their text is cut further (to `_TEXT_FLOOR`), then the least important
+    of them are left out, never the first. Without `drop` (`--format wide`) every column stays,
+    and a line may run past the terminal's edge rather than break an id.
     """
     natural = [
         max([cell_len(_person_header(column))] + [cell_len(row[i]) for row in cells]) for i, column in enumerate(columns)
@@ -287,12 +295,28 @@ def fit_columns(
         chosen = list(chosen)
         return sum(least[i] for i in chosen) + _GAP * (len(chosen) - 1)
 
+    def squeezed(chosen: list[int]) -> tuple[dict[int, int], int]:
+        """Widths with the text cut down to `_TEXT_FLOOR`, the widest first, and the cells left over."""
+        widths = {i: least[i] for i in chosen}
+        excess = needed(chosen) - width
+        while drop and excess > 0:
+            squeezable = [i for i in chosen if columns[i].holds is Kind.text and widths[i] > min(natural[i], _TEXT_FLOOR)]
+            if not squeezable:
+                break
+            widths[max(squeezable, key=lambda i: widths[i])] -= 1
+            excess -= 1
+        return widths, -excess
+
     shown = [i for i in by_importance if not drop or columns[i].priority == 0]
+    widths, spare = squeezed(shown)
+    while drop and spare < 0 and len(shown) > 1:
+        shown.pop()
+        widths, spare = squeezed(shown)
     for i in by_importance:
-        if i not in shown and needed([*shown, i]) <= width:
+        if drop and i not in shown and needed([*shown, i]) <= width:
             shown.append(i)
-    widths = {i: least[i] for i in shown}
-    spare = width - needed(shown)
+            widths[i] = least[i]
+            spare -= least[i] + _GAP
     for i in by_importance:
         if i in widths:
             grant = max(0, min(natural[i] - widths[i], spare))
@@ -301,26 +325,37 @@ def fit_columns(
     return [(i, widths[i]) for i in sorted(shown)]
 
 
-def _table_line(cells: Sequence[str], layout: Sequence[tuple[int, int]], columns: Sequence[Column]) -> Text:
-    """One line of a table: each cell cut to its column's width with `…`, padded, two spaces apart."""
-    line = Text()
-    for n, (i, width) in enumerate(layout):
-        cell = Text(cells[i])
-        cell.truncate(width, overflow="ellipsis")
-        padding = " " * (width - cell.cell_len)
-        last = n == len(layout) - 1
-        if columns[i].justify == "right":
-            cell = Text(padding) + cell
-        elif not last:
-            cell.append(padding)
-        line.append_text(cell if not n else Text(" " * _GAP) + cell)
-    return line
+def _table_lines(
+    cells: Sequence[str], layout: Sequence[tuple[int, int]], columns: Sequence[Column], out: Console
+) -> list[Text]:
+    """A row's lines: each cell cut to its column's width with `…` (a `wrap` column's wrapped
+    at spaces instead, onto more lines), padded, two spaces apart."""
+    pieces = [
+        [line.plain.rstrip() for line in Text(cells[i]).wrap(out, width, overflow="fold")] or [""]
+        if columns[i].wrap else [cells[i]]
+        for i, width in layout
+    ]
+    lines = []
+    for k in range(max(len(piece) for piece in pieces)):
+        line = Text()
+        for n, (i, width) in enumerate(layout):
+            cell = Text(pieces[n][k] if k < len(pieces[n]) else "")
+            cell.truncate(width, overflow="ellipsis")
+            padding = " " * (width - cell.cell_len)
+            if columns[i].justify == "right":
+                cell = Text(padding) + cell
+            elif n < len(layout) - 1:
+                cell.append(padding)
+            line.append_text(cell if not n else Text(" " * _GAP) + cell)
+        line.rstrip()
+        lines.append(line)
+    return lines
 
 
 def _print_table(
     rows: Iterable[Mapping[str, Any]], cols: Sequence[Column], *, title: str | None, wide: bool, stream: TextIO
 ) -> int:
-    """Rows as a table that fits the terminal, one line per row (the page is collected to measure it)."""
+    """Rows as a table that fits the terminal, a line per row (the page is collected to measure it)."""
     cells = [[_person_cell(row.get(c.key), c) for c in cols] for row in rows]
     if not cells:
         return 0
@@ -328,12 +363,13 @@ def _print_table(
     layout = fit_columns(cols, cells, out.width, drop=not wide)
     if title:
         out.print(Text(visible(title), style="bold"))
-    header = _table_line([_person_header(c) for c in cols], layout, cols)
+    [header] = _table_lines([_person_header(c) for c in cols], layout, [replace(c, wrap=False) for c in cols], out)
     header.stylize("bold")
     # Lines are cut to fit already; soft_wrap keeps Rich from folding a `wide` line that does not.
     out.print(header, soft_wrap=True)
     for row in cells:
-        out.print(_table_line(row, layout, cols), soft_wrap=True)
+        for line in _table_lines(row, layout, cols, out):
+            out.print(line, soft_wrap=True)
     return len(cells)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import subprocess
 import sys
 import time
@@ -187,6 +188,39 @@ def run_linea_into_closed_pipe(args: Sequence[str], *, env: dict[str, str]) -> s
         )
     finally:
         os.close(write_end)
+
+
+def run_linea_in_terminal(args: Sequence[str], *, env: dict[str, str], columns: int, lines: int = 24) -> tuple[int, str, str]:
+    """`linea ...` with stdout on a pseudo-terminal `columns` wide, as a person runs it: returns
+    the exit code, what the terminal showed (escape sequences and carriage returns removed) and stderr."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    main_end, terminal_end = pty.openpty()
+    fcntl.ioctl(terminal_end, termios.TIOCSWINSZ, struct.pack("HHHH", lines, columns, 0, 0))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "linea_cli", *args],
+        env={**os.environ, **env, "COLUMNS": str(columns), "LINES": str(lines)},
+        stdin=subprocess.DEVNULL, stdout=terminal_end, stderr=subprocess.PIPE,
+    )
+    os.close(terminal_end)
+    shown = bytearray()
+    while True:
+        try:
+            chunk = os.read(main_end, 65536)
+        except OSError:  # EIO: the process closed its end of the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(main_end)
+    assert process.stderr is not None
+    stderr = process.stderr.read().decode()
+    process.wait(timeout=HANG_GUARD_SECONDS)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown.decode()).replace("\r\n", "\n")
+    return process.returncode, text, stderr
 
 
 # Not a timing expectation: waits below poll for a condition for as long as it takes, and this only

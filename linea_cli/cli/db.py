@@ -163,7 +163,7 @@ def history(fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False)
     render(
         rows,
         [
-            Column("revision", kind=Kind.id), Column("down_revision", kind=Kind.id, priority=3), Column("description"),
+            Column("revision", kind=Kind.id), Column("down_revision", kind=Kind.id, priority=3), Column("description", wrap=True),
             Column("is_head", priority=2), Column("is_current", priority=1),
         ],
         chosen_format(fmt, as_json),
@@ -182,7 +182,10 @@ def doctor(fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False) 
 
     database = open_database(require_schema=False)
     checks = database_service.doctor(database)
-    render((vars(check) for check in checks), ["check", "status", "detail"], chosen_format(fmt, as_json), title="Checks")
+    render(
+        (vars(check) for check in checks), ["check", "status", Column("detail", wrap=True)], chosen_format(fmt, as_json),
+        title="Checks",
+    )
     failed = [check.check for check in checks if check.status == database_service.FAIL]
     if failed:
         raise DatabaseUnavailable(f"{len(failed)} check(s) failed: {', '.join(failed)}")
