@@ -192,7 +192,8 @@ def run_linea_into_closed_pipe(args: Sequence[str], *, env: dict[str, str]) -> s
 
 def run_linea_in_terminal(args: Sequence[str], *, env: dict[str, str], columns: int, lines: int = 24) -> tuple[int, str, str]:
     """`linea ...` with stdout on a pseudo-terminal `columns` wide, as a person runs it: returns
-    the exit code, what the terminal showed (escape sequences and carriage returns removed) and stderr."""
+    the exit code, what the terminal showed (less the bold and colour sequences Rich writes, and
+    carriage returns; any other escape sequence is left for the test to find) and stderr."""
     import fcntl
     import pty
     import struct
@@ -219,7 +220,7 @@ def run_linea_in_terminal(args: Sequence[str], *, env: dict[str, str], columns: 
     assert process.stderr is not None
     stderr = process.stderr.read().decode()
     process.wait(timeout=HANG_GUARD_SECONDS)
-    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown.decode()).replace("\r\n", "\n")
+    text = re.sub(r"\x1b\[[0-9;]*m", "", shown.decode()).replace("\r\n", "\n")
     return process.returncode, text, stderr
 
 

@@ -193,3 +193,16 @@ def test_a_narrow_terminal_leaves_out_the_least_important_columns(linea: CliRun,
     header = shown.splitlines()[1]
     assert header.startswith("slug") and "title" in header and "status" in header
     assert "venue name" not in header  # the least important goes first
+
+
+def test_hostile_values_stay_escaped_at_a_terminal(linea: CliRun, db: Database) -> None:
+    owner = make_user(db, role="OWNER", email="mallory@example.com", name="Mal\x1b]0;PWNED\x07lory\x1b[2J")
+    make_event(db, owner=owner, slug="gala", title="Gala\nerror: forged\t[bold]line[/]\u202e")
+    for args in (("users", "list"), ("users", "show", "mallory@example.com"), ("events", "list"), ("events", "show", "gala")):
+        code, shown, stderr = run_linea_in_terminal(args, env=linea.env, columns=80)
+        assert code == 0, stderr
+        assert not any(char in shown for char in "\x1b\x07\u202e\t"), (args, shown)
+        assert all(cell_len(line) <= 80 for line in shown.splitlines()), (args, shown)
+        assert not any(line.startswith("error: forged") for line in shown.splitlines()), (args, shown)
+    _, shown, _ = run_linea_in_terminal(("events", "show", "gala"), env=linea.env, columns=80)
+    assert "Gala\\nerror: forged\\t[bold]line[/]\\u202e" in shown
