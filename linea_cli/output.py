@@ -1,7 +1,10 @@
-"""Everything linea prints: records to stdout as table / json / ndjson / csv, messages to stderr.
+"""Everything linea prints: records to stdout as table / wide / json / ndjson / csv, messages to stderr.
 
 Commands never format on their own; they hand rows (mappings keyed by the columns' snake_case
 names) to `render`, a single record to `render_record`, and words for people to `say`/`warn`.
+A command declares each column once (`Column`: its kind and importance); from that a table at
+a terminal fits the width without breaking an id, slug or email (`fit_columns`), and a table
+that is piped is tab-separated lines with one header line, for `cut` and `awk`.
 
 Every value may be hostile (user names come from a public sign-up form), so what reaches a
 terminal goes through `visible`: control characters are shown as backslash escapes (`\\x1b`,
@@ -20,11 +23,11 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TextIO
 
-from rich import box
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -37,20 +40,60 @@ from linea_cli.timeutil import iso_timestamp
 
 class OutputFormat(enum.StrEnum):
     table = "table"
+    wide = "wide"
     json = "json"
     ndjson = "ndjson"
     csv = "csv"
 
 
+TABLE_FORMATS = (OutputFormat.table, OutputFormat.wide)
+
+
+class Kind(enum.StrEnum):
+    """What a column holds, which decides how a table for people may show it."""
+
+    id = "id"  # copied back into commands: shown whole, never shortened or broken
+    slug = "slug"
+    email = "email"
+    timestamp = "timestamp"  # whole; at a terminal shortened to the minute, in UTC
+    text = "text"  # the only kind a table shortens (with …) to make room
+
+
 @dataclass(frozen=True)
 class Column:
+    """One column of a list, declared once by its command.
+
+    `priority` is its importance in a table for people: 0 is always shown; when a terminal is too
+    narrow, the column with the highest number goes first. `wide` columns are shown only with
+    `--format wide`; `deleted` columns (deleted at) only when deleted rows are listed, since they
+    are empty otherwise. A `wrap` text column (a diagnosis) is wrapped onto more lines at a
+    terminal rather than shortened. JSON, NDJSON and CSV always carry every column.
+    """
+
     key: str
     header: str | None = None
     justify: str = "left"
+    kind: Kind | None = None
+    priority: int = 0
+    wide: bool = False
+    deleted: bool = False
+    wrap: bool = False
 
     @property
     def title(self) -> str:
         return self.header or self.key.replace("_", " ")
+
+    @property
+    def holds(self) -> Kind:
+        return self.kind or kind_of(self.key)
+
+
+def kind_of(key: str) -> Kind:
+    """A column's kind from its snake_case name, as linea names them (`owner_email`, `venue_id`)."""
+    for kind in (Kind.id, Kind.slug, Kind.email):
+        if key == kind.value or key.endswith("_" + kind.value):
+            return kind
+    return Kind.timestamp if key.endswith(("_at", "_date")) else Kind.text
 
 
 ColumnSpec = str | Column
@@ -125,7 +168,7 @@ def console(stream: TextIO | None = None) -> Console:
         file=stream,
         no_color=bool(os.environ.get("NO_COLOR")) or not terminal,
         highlight=False,
-        # Piped tables are read by people in logs: do not squeeze them to 80 columns.
+        # Rich output that is not a terminal (stderr in a log): not squeezed to 80 columns.
         width=None if terminal else 200,
         soft_wrap=False,
     )
@@ -176,6 +219,7 @@ def render(
     title: str | None = None,
     paginated: bool = False,
     next_cursor: str | None = None,
+    include_deleted: bool = False,
     raw_csv: bool = False,
     stream: TextIO | None = None,
     fields: str | None = None,
@@ -183,8 +227,10 @@ def render(
     """Write rows in the chosen format; returns how many were written.
 
     Paginated JSON is `{"items": [...], "next_cursor": ...}`; elsewhere the next cursor goes to
-    stderr as a hint. Rows are streamed, never collected, for json, ndjson and csv. `fields` is
-    the `--fields` text: the columns shown, in its order (`select_columns`).
+    stderr as a hint. Rows are streamed, never collected, for json, ndjson, csv and piped tables.
+    `include_deleted` says deleted rows were asked for: only then do tables show `deleted` columns.
+    `fields` is the `--fields` text: the columns shown, in its order (`select_columns`), in every
+    format, hidden ones included.
     """
     stream = stream or sys.stdout
     cols = select_columns(columns, fields)
@@ -209,16 +255,18 @@ def render(
             writer.writerow([csv_cell(row.get(c.key), raw=raw_csv) for c in cols])
             count += 1
     else:
-        table = Table(title=Text(visible(title)) if title else None, box=box.SIMPLE_HEAD, title_justify="left")
-        for col in cols:
-            table.add_column(Text(visible(col.title)), justify=col.justify, overflow="fold")
-        for row in rows:
-            table.add_row(*(table_cell(row.get(c.key)) for c in cols))
-            count += 1
-        out = console(stream)
-        if count:
-            out.print(table)
+        # Columns named by --fields are shown as asked, like --format wide shows every column.
+        chosen_by_user = fmt is OutputFormat.wide or fields is not None
+        if not chosen_by_user:
+            cols = [c for c in cols if not c.wide and (include_deleted or not c.deleted)]
+        if _stdout_is_terminal(stream):
+            count = _print_table(rows, cols, title=title, wide=chosen_by_user, stream=stream)
         else:
+            stream.write("\t".join(c.key for c in cols) + "\n")
+            for row in rows:
+                stream.write("\t".join(tsv_cell(row.get(c.key)) for c in cols) + "\n")
+                count += 1
+        if not count:
             say("no " + (title.lower() if title else "records") + " found")
     if next_cursor and fmt is not OutputFormat.json:
         say(f"more: --after {next_cursor}")
@@ -226,11 +274,146 @@ def render(
     return count
 
 
+def tsv_cell(value: Any) -> str:
+    """A cell of a piped table: one line without tabs, read back by undoing the escapes as in
+    PostgreSQL's text COPY format (a backslash is doubled; a tab is `\\t`, a newline `\\n`)."""
+    return visible(text_cell(value).replace("\\", "\\\\"))
+
+
+# Between two columns of a table for people; how narrow a text column may be shortened (an
+# essential one, priority 0, keeps more, since it names the row for people).
+_GAP = 2
+_TEXT_MIN_WIDTH = 12
+_MAIN_TEXT_MIN_WIDTH = 20
+_TEXT_FLOOR = 6
+_ISO_UTC = re.compile(r"(\d{4}-\d\d-\d\d)T(\d\d:\d\d):\d\d(?:\.\d+)?\+00:00")
+
+
+def _person_cell(value: Any, column: Column) -> str:
+    """A table cell at a terminal: a timestamp to the minute (`2026-11-25 11:55`, UTC, said in
+    the header), anything else as `table_cell` shows it."""
+    if column.holds is Kind.timestamp:
+        text = iso_timestamp(value) if isinstance(value, datetime) else value
+        match = _ISO_UTC.fullmatch(text) if isinstance(text, str) else None
+        if match:
+            return f"{match.group(1)} {match.group(2)}"
+    return visible(text_cell(value))
+
+
+def _person_header(column: Column) -> str:
+    return visible(column.title) + (" (UTC)" if column.holds is Kind.timestamp else "")
+
+
+def fit_columns(
+    columns: Sequence[Column], cells: Sequence[Sequence[str]], width: int, *, drop: bool = True
+) -> list[tuple[int, int]]:
+    """Which columns a terminal `width` cells wide shows, and how wide: `(index, width)` pairs.
+
+    Ids, slugs, emails and timestamps keep their whole width; only text is shortened, to at
+    least `_TEXT_MIN_WIDTH` (`_MAIN_TEXT_MIN_WIDTH` for an essential column, priority 0). The
+    essential columns are shown, and the others join, most important first, while they fit;
+    room left over widens the shortened text, most important first. If the essential columns
+    alone do not fit, their text is cut further (to `_TEXT_FLOOR`), then the least important
+    of them are left out, never the first. Without `drop` (`--format wide`) every column stays,
+    and a line may run past the terminal's edge rather than break an id.
+    """
+    natural = [
+        max([cell_len(_person_header(column))] + [cell_len(row[i]) for row in cells]) for i, column in enumerate(columns)
+    ]
+    least = [
+        min(natural[i], _TEXT_MIN_WIDTH if column.priority else _MAIN_TEXT_MIN_WIDTH)
+        if column.holds is Kind.text else natural[i]
+        for i, column in enumerate(columns)
+    ]
+    by_importance = sorted(range(len(columns)), key=lambda i: (columns[i].priority, i))
+
+    def needed(chosen: Iterable[int]) -> int:
+        chosen = list(chosen)
+        return sum(least[i] for i in chosen) + _GAP * (len(chosen) - 1)
+
+    def squeezed(chosen: list[int]) -> tuple[dict[int, int], int]:
+        """Widths with the text cut down to `_TEXT_FLOOR`, the widest first, and the cells left over."""
+        widths = {i: least[i] for i in chosen}
+        excess = needed(chosen) - width
+        while drop and excess > 0:
+            squeezable = [i for i in chosen if columns[i].holds is Kind.text and widths[i] > min(natural[i], _TEXT_FLOOR)]
+            if not squeezable:
+                break
+            widths[max(squeezable, key=lambda i: widths[i])] -= 1
+            excess -= 1
+        return widths, -excess
+
+    shown = [i for i in by_importance if not drop or columns[i].priority == 0]
+    widths, spare = squeezed(shown)
+    while drop and spare < 0 and len(shown) > 1:
+        shown.pop()
+        widths, spare = squeezed(shown)
+    for i in by_importance:
+        if drop and i not in shown and needed([*shown, i]) <= width:
+            shown.append(i)
+            widths[i] = least[i]
+            spare -= least[i] + _GAP
+    for i in by_importance:
+        if i in widths:
+            grant = max(0, min(natural[i] - widths[i], spare))
+            widths[i] += grant
+            spare -= grant
+    return [(i, widths[i]) for i in sorted(shown)]
+
+
+def _table_lines(
+    cells: Sequence[str], layout: Sequence[tuple[int, int]], columns: Sequence[Column], out: Console
+) -> list[Text]:
+    """A row's lines: each cell cut to its column's width with `…` (a `wrap` column's wrapped
+    at spaces instead, onto more lines), padded, two spaces apart."""
+    pieces = [
+        [line.plain.rstrip() for line in Text(cells[i]).wrap(out, width, overflow="fold")] or [""]
+        if columns[i].wrap else [cells[i]]
+        for i, width in layout
+    ]
+    lines = []
+    for k in range(max(len(piece) for piece in pieces)):
+        line = Text()
+        for n, (i, width) in enumerate(layout):
+            cell = Text(pieces[n][k] if k < len(pieces[n]) else "")
+            cell.truncate(width, overflow="ellipsis")
+            padding = " " * (width - cell.cell_len)
+            if columns[i].justify == "right":
+                cell = Text(padding) + cell
+            elif n < len(layout) - 1:
+                cell.append(padding)
+            line.append_text(cell if not n else Text(" " * _GAP) + cell)
+        line.rstrip()
+        lines.append(line)
+    return lines
+
+
+def _print_table(
+    rows: Iterable[Mapping[str, Any]], cols: Sequence[Column], *, title: str | None, wide: bool, stream: TextIO
+) -> int:
+    """Rows as a table that fits the terminal, a line per row (the page is collected to measure it)."""
+    cells = [[_person_cell(row.get(c.key), c) for c in cols] for row in rows]
+    if not cells:
+        return 0
+    out = console(stream)
+    layout = fit_columns(cols, cells, out.width, drop=not wide)
+    if title:
+        out.print(Text(visible(title), style="bold"))
+    [header] = _table_lines([_person_header(c) for c in cols], layout, [replace(c, wrap=False) for c in cols], out)
+    header.stylize("bold")
+    # Lines are cut to fit already; soft_wrap keeps Rich from folding a `wide` line that does not.
+    out.print(header, soft_wrap=True)
+    for row in cells:
+        for line in _table_lines(row, layout, cols, out):
+            out.print(line, soft_wrap=True)
+    return len(cells)
+
+
 def render_record(
     record: Mapping[str, Any], fmt: OutputFormat, *, title: str | None = None, fields: str | None = None
 ) -> None:
-    """One record: a two-column table for people, an object for json/ndjson, a row for csv;
-    `fields` (`--fields`) picks and orders its fields."""
+    """One record: field and value lines for people (tab-separated when piped), an object for
+    json/ndjson, a row for csv; `fields` (`--fields`) picks and orders its fields."""
     record = select_fields(record, fields)
     if fmt in (OutputFormat.json, OutputFormat.ndjson):
         indent = 2 if fmt is OutputFormat.json else None
@@ -239,14 +422,23 @@ def render_record(
     if fmt is OutputFormat.csv:
         render([record], list(record.keys()), fmt)
         return
-    table = Table(title=Text(visible(title)) if title else None, box=box.SIMPLE, show_header=False, title_justify="left")
-    table.add_column("field", style="bold")
+    if not _stdout_is_terminal(sys.stdout):
+        sys.stdout.write("".join(f"{key}\t{tsv_cell(value)}\n" for key, value in record.items()))
+        sys.stdout.flush()
+        return
+    out = console()
+    # Values wrap at spaces in the room the field names leave, so an id, slug or email (no
+    # spaces, far shorter than a terminal) always stands whole on one line.
+    table = Table(box=None, show_header=False, pad_edge=False, padding=(0, _GAP // 2), show_edge=False)
+    table.add_column("field", style="bold", no_wrap=True)
     table.add_column("value", overflow="fold")
     for key, value in record.items():
         # Nested values pretty-printed: dumps has escaped their control characters already.
         cell = Text(dumps(value, indent=2)) if isinstance(value, Mapping | list) else table_cell(value)
         table.add_row(Text(visible(key.replace("_", " "))), cell)
-    console().print(table)
+    if title:
+        out.print(Text(visible(title), style="bold"))
+    out.print(table)
 
 
 def write_stdout(text: str) -> None:

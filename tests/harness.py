@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import subprocess
 import sys
 import time
@@ -244,6 +245,16 @@ def run_linea_on_terminal(
     stdout, stderr = process.communicate(timeout=120)
     os.close(primary)
     return TerminalRun(process.returncode, written, stderr if terminal == "stdout" else stdout)
+
+
+def run_linea_in_terminal(args: Sequence[str], *, env: dict[str, str], columns: int) -> tuple[int, str, str]:
+    """`linea ...` with stdout on a pseudo-terminal `columns` wide, as a person runs it: the exit
+    code, what the terminal showed (less the bold and colour sequences Rich writes, and carriage
+    returns; any other escape sequence is left for the test to find) and stderr."""
+    run = run_linea_on_terminal(args, env=env, columns=columns)
+    text = re.sub(r"\x1b\[[0-9;]*m", "", run.terminal.decode()).replace("\r\n", "\n")
+    return run.returncode, text, run.other.decode()
+
 
 
 # Not a timing expectation: waits below poll for a condition for as long as it takes, and this only

@@ -17,9 +17,15 @@ from linea_cli.cli.options import (
     LimitOption,
     chosen_format,
 )
-from linea_cli.output import OutputFormat, render, render_record, say, select_columns
+from linea_cli.output import Column, OutputFormat, render, render_record, say, select_columns
 
 app = typer.Typer(help="Read and export the audit log.", no_args_is_help=True)
+
+# In JSON/CSV order; `priority`: which a narrow terminal leaves out first (see output.Column).
+LIST_COLUMNS = (
+    Column("created_at"), Column("action"), Column("resource", priority=1), Column("resource_id", priority=1),
+    Column("actor_email", priority=2), Column("id", priority=3),
+)
 
 ResourceOption = Annotated[str | None, typer.Option("--resource", metavar="RESOURCE", help="Only rows about this resource type, as recorded (User, Event, Session, ...).")]
 ResourceIdOption = Annotated[str | None, typer.Option("--resource-id", metavar="ID", help="Only rows about this id.")]
@@ -68,7 +74,7 @@ def list_(
 
     Example: linea audit list --resource User --action UPDATE --since 2026-11-01
     """
-    from linea_cli.services.audit import LIST_COLUMNS, list_audit
+    from linea_cli.services.audit import list_audit
 
     filters = _filters(resource, resource_id, user, action, since, until)
     rows, next_cursor = listed_rows(

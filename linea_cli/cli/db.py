@@ -13,7 +13,7 @@ from typer.core import TyperCommand
 
 from linea_cli.cli.context import confirm_or_stop, open_database, require_admin_for, state, transaction
 from linea_cli.cli.options import FieldsOption, FormatOption, JsonOption, YesOption, chosen_format
-from linea_cli.output import Column, OutputFormat, render, render_record, say, select_columns, warn
+from linea_cli.output import Column, Kind, OutputFormat, render, render_record, say, select_columns, warn
 
 app = typer.Typer(help="Migrate, inspect, seed and reset the database; manage the embedded server.", no_args_is_help=True)
 server_app = typer.Typer(help="Start, stop and inspect the embedded PostgreSQL server.", no_args_is_help=True)
@@ -162,7 +162,10 @@ def history(fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False,
     rows = (vars(info) for info in migrate.history(current))
     render(
         rows,
-        ["revision", "down_revision", "description", "is_head", "is_current"],
+        [
+            Column("revision", kind=Kind.id), Column("down_revision", kind=Kind.id, priority=3), Column("description", wrap=True),
+            Column("is_head", priority=2), Column("is_current", priority=1),
+        ],
         chosen_format(fmt, as_json),
         title="Migrations",
         fields=fields,
@@ -180,7 +183,10 @@ def doctor(fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False, 
 
     database = open_database(require_schema=False)
     checks = database_service.doctor(database)
-    render((vars(check) for check in checks), ["check", "status", "detail"], chosen_format(fmt, as_json), title="Checks", fields=fields)
+    render(
+        (vars(check) for check in checks), ["check", "status", Column("detail", wrap=True)], chosen_format(fmt, as_json),
+        title="Checks", fields=fields,
+    )
     failed = [check.check for check in checks if check.status == database_service.FAIL]
     if failed:
         raise DatabaseUnavailable(f"{len(failed)} check(s) failed: {', '.join(failed)}")

@@ -22,6 +22,8 @@ from linea_cli.cli.options import (
 )
 from linea_cli.enums import EventStatus
 from linea_cli.output import (
+    TABLE_FORMATS,
+    Column,
     OutputFormat,
     render,
     render_record,
@@ -51,6 +53,18 @@ LatOption = Annotated[float | None, typer.Option("--lat", help="Map latitude, -9
 LngOption = Annotated[float | None, typer.Option("--lng", help="Map longitude, -180 to 180.")]
 ZoomOption = Annotated[int | None, typer.Option("--zoom", help="Map zoom, 0 to 22.")]
 SlugOption = Annotated[str | None, typer.Option("--slug", help="Explicit slug (refused when taken).")]
+
+# In JSON/CSV order; `priority`: which a narrow terminal leaves out first (see output.Column).
+LIST_COLUMNS = (
+    Column("slug"), Column("title"), Column("status"), Column("start_date", priority=1),
+    Column("end_date", wide=True), Column("capacity", justify="right", priority=3),
+    Column("owner_email", priority=2), Column("venue_name", priority=5), Column("id", priority=4),
+    Column("deleted_at", priority=1, deleted=True),
+)
+COMPLETED_COLUMNS = (
+    Column("slug"), Column("title"), Column("start_date", priority=1), Column("end_date", priority=2),
+    Column("id", priority=3),
+)
 
 
 def _date(value: str | None, field: str) -> datetime | None:
@@ -89,7 +103,7 @@ def list_(
 
     Example: linea events list --status PUBLISHED --upcoming --search fest --limit 20
     """
-    from linea_cli.services.events import LIST_COLUMNS, EventFilter, list_events, parse_period_end
+    from linea_cli.services.events import EventFilter, list_events, parse_period_end
 
     filters = EventFilter(
         status=status, owner=owner, venue_id=venue, upcoming=upcoming, past=past, search=search,
@@ -100,7 +114,10 @@ def list_(
         lambda session, _actor, size, cursor: list_events(session, filters=filters, limit=size, after=cursor),
         limit=limit, after=after, every_page=every_page,
     )
-    render(rows, LIST_COLUMNS, chosen_format(fmt, as_json), title="Events", paginated=True, next_cursor=next_cursor, fields=fields)
+    render(
+        rows, LIST_COLUMNS, chosen_format(fmt, as_json), title="Events", paginated=True,
+        next_cursor=next_cursor, include_deleted=include_deleted, fields=fields,
+    )
 
 
 @app.command()
@@ -297,12 +314,12 @@ def complete_past(dry_run: DryRunOption = False, fmt: FormatOption = OutputForma
 
     Example: linea events complete-past --dry-run
     """
-    from linea_cli.services.events import COMPLETED_COLUMNS, complete_past_events
+    from linea_cli.services.events import complete_past_events
 
     select_columns(COMPLETED_COLUMNS, fields)  # an unknown --fields name stops before anything changes
     with transaction() as (session, actor):
         done = complete_past_events(session, actor=actor, dry_run=dry_run)
     chosen = chosen_format(fmt, as_json)
-    if done or chosen is not OutputFormat.table:
+    if done or chosen not in TABLE_FORMATS:
         render(done, COMPLETED_COLUMNS, chosen, title="Completed events", fields=fields)
     say(f"{'would complete' if dry_run else 'completed'} {len(done)} event(s)")

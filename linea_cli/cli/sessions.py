@@ -19,9 +19,15 @@ from linea_cli.cli.options import (
     LimitOption,
     chosen_format,
 )
-from linea_cli.output import OutputFormat, render, render_record, say, select_columns, select_fields
+from linea_cli.output import Column, OutputFormat, render, render_record, say, select_columns, select_fields
 
 app = typer.Typer(help="List, revoke and purge login sessions.", no_args_is_help=True)
+
+# In JSON/CSV order; `priority`: which a narrow terminal leaves out first (see output.Column).
+LIST_COLUMNS = (
+    Column("id"), Column("user_email"), Column("fingerprint", priority=3), Column("state"),
+    Column("expires_at", priority=1), Column("created_at", priority=2),
+)
 
 
 @app.command("list")
@@ -41,7 +47,7 @@ def list_(
 
     Example: linea sessions list --user ann@example.com --live
     """
-    from linea_cli.services.sessions import LIST_COLUMNS, SessionFilter, list_sessions
+    from linea_cli.services.sessions import SessionFilter, list_sessions
 
     filters = SessionFilter(user=user, expired=expired, live=live, include_revoked=include_revoked)
     rows, next_cursor = listed_rows(

@@ -20,9 +20,15 @@ from linea_cli.cli.options import (
     chosen_format,
 )
 from linea_cli.enums import UserRole
-from linea_cli.output import OutputFormat, render, render_record, say, select_fields
+from linea_cli.output import Column, OutputFormat, render, render_record, say, select_fields
 
 app = typer.Typer(help="Manage users, and answer data-protection requests.", no_args_is_help=True)
+
+# In JSON/CSV order; `priority`: which a narrow terminal leaves out first (see output.Column).
+LIST_COLUMNS = (
+    Column("email"), Column("name", priority=1), Column("role"), Column("created_at", priority=2),
+    Column("deleted_at", priority=1, deleted=True), Column("id", priority=3),
+)
 
 UserArgument = Annotated[
     str, typer.Argument(metavar="EMAIL|ID", help="The user's email address or id.", autocompletion=complete_user)
@@ -49,14 +55,17 @@ def list_(
 
     Example: linea users list --role ADMIN --search example.org
     """
-    from linea_cli.services.users import LIST_COLUMNS, UserFilter, list_users
+    from linea_cli.services.users import UserFilter, list_users
 
     filters = UserFilter(role=role, search=search, include_deleted=include_deleted)
     rows, next_cursor = listed_rows(
         lambda session, actor, size, cursor: list_users(session, filters=filters, actor=actor, limit=size, after=cursor),
         limit=limit, after=after, every_page=every_page,
     )
-    render(rows, LIST_COLUMNS, chosen_format(fmt, as_json), title="Users", paginated=True, next_cursor=next_cursor, fields=fields)
+    render(
+        rows, LIST_COLUMNS, chosen_format(fmt, as_json), title="Users", paginated=True,
+        next_cursor=next_cursor, include_deleted=include_deleted, fields=fields,
+    )
 
 
 @app.command()

@@ -18,9 +18,15 @@ from linea_cli.cli.options import (
     LimitOption,
     chosen_format,
 )
-from linea_cli.output import OutputFormat, render, render_record, say, select_fields
+from linea_cli.output import Column, OutputFormat, render, render_record, say, select_fields
 
 app = typer.Typer(help="List and manage venues.", no_args_is_help=True)
+
+# In JSON/CSV order; `priority`: which a narrow terminal leaves out first (see output.Column).
+LIST_COLUMNS = (
+    Column("id"), Column("name"), Column("city", priority=1), Column("country", priority=2),
+    Column("address", priority=4), Column("website", priority=5), Column("deleted_at", priority=1, deleted=True),
+)
 
 VenueArgument = Annotated[str, typer.Argument(metavar="ID", help="The venue's id.", autocompletion=complete_venue)]
 LatOption = Annotated[float | None, typer.Option("--lat", help="Latitude, -90 to 90.")]
@@ -47,14 +53,17 @@ def list_(
 
     Example: linea venues list --city Lisbon --limit 20
     """
-    from linea_cli.services.venues import LIST_COLUMNS, VenueFilter, list_venues
+    from linea_cli.services.venues import VenueFilter, list_venues
 
     filters = VenueFilter(city=city, country=country, search=search, include_deleted=include_deleted)
     rows, next_cursor = listed_rows(
         lambda session, _actor, size, cursor: list_venues(session, filters=filters, limit=size, after=cursor),
         limit=limit, after=after, every_page=every_page,
     )
-    render(rows, LIST_COLUMNS, chosen_format(fmt, as_json), title="Venues", paginated=True, next_cursor=next_cursor, fields=fields)
+    render(
+        rows, LIST_COLUMNS, chosen_format(fmt, as_json), title="Venues", paginated=True,
+        next_cursor=next_cursor, include_deleted=include_deleted, fields=fields,
+    )
 
 
 @app.command()

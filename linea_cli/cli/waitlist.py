@@ -23,6 +23,7 @@ from linea_cli.cli.options import (
 )
 from linea_cli.enums import WaitlistStatus
 from linea_cli.output import (
+    Column,
     OutputFormat,
     render,
     render_record,
@@ -36,6 +37,13 @@ from linea_cli.output import (
 
 app = typer.Typer(help="Manage event waitlists: add, promote, import and export.", no_args_is_help=True)
 
+# In JSON/CSV order; `priority`: which a narrow terminal leaves out first (see output.Column).
+LIST_COLUMNS = (
+    Column("email"), Column("status"), Column("name", priority=2), Column("created_at", priority=1),
+    Column("updated_at", wide=True),
+)
+PROMOTED_COLUMNS = (Column("email"), Column("status"), Column("created_at", priority=1))
+
 EventArgument = Annotated[str, typer.Argument(metavar="EVENT", help="Event slug or id.", autocompletion=complete_event)]
 EmailArgument = Annotated[
     str, typer.Argument(metavar="EMAIL", help="The address on the waitlist (any case).", autocompletion=complete_waitlist_email)
@@ -47,7 +55,6 @@ StatusOption = Annotated[
 PROGRESS_THRESHOLD = 4 * 1024 * 1024
 
 
-PROMOTED_COLUMNS = ("email", "status", "created_at")
 
 
 class OnDuplicate(enum.StrEnum):
@@ -72,7 +79,7 @@ def list_(
 
     Example: linea waitlist list summer-fest --status PENDING --search @example.com
     """
-    from linea_cli.services.waitlist import LIST_COLUMNS, WaitlistFilter, list_entries
+    from linea_cli.services.waitlist import WaitlistFilter, list_entries
 
     filters = WaitlistFilter(status=status, search=search, include_deleted=include_deleted)
     rows, next_cursor = listed_rows(
@@ -81,7 +88,7 @@ def list_(
         ),
         limit=limit, after=after, every_page=every_page,
     )
-    columns = (*LIST_COLUMNS, "deleted_at") if include_deleted else LIST_COLUMNS
+    columns = (*LIST_COLUMNS, Column("deleted_at", priority=1)) if include_deleted else LIST_COLUMNS
     render(rows, columns, chosen_format(fmt, as_json), title="Waitlist", paginated=True, next_cursor=next_cursor, fields=fields)
 
 

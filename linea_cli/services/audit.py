@@ -74,7 +74,6 @@ def record(
 # Reading the log: `audit list`, `audit show`, `audit export`. Only ADMINs (and the system) read it:
 # it holds everyone's changes.
 
-LIST_COLUMNS = ("created_at", "action", "resource", "resource_id", "actor_email", "id")
 EXPORT_COLUMNS = (
     "id", "created_at", "action", "resource", "resource_id", "user_id", "actor_email",
     "ip_address", "user_agent", "metadata",

@@ -37,10 +37,6 @@ from linea_cli.services.users import find_user
 from linea_cli.timeutil import parse_datetime, utc_now
 
 RESOURCE = "Event"
-LIST_COLUMNS = (
-    "slug", "title", "status", "start_date", "end_date", "capacity", "owner_email", "venue_name", "id", "deleted_at",
-)
-COMPLETED_COLUMNS = ("slug", "title", "start_date", "end_date", "id")
 SLUG_MAX_LENGTH = 80
 _SLUG_SHAPE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")

@@ -34,7 +34,6 @@ from linea_cli.services.pagination import Page, paginate
 from linea_cli.services.users import find_user, revoke_live_sessions
 from linea_cli.timeutil import utc_now
 
-LIST_COLUMNS = ("id", "user_email", "fingerprint", "state", "expires_at", "created_at")
 FINGERPRINT_LENGTH = 8
 
 

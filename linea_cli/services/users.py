@@ -24,7 +24,6 @@ from linea_cli.services.emails import normalize_email, same_address
 from linea_cli.services.pagination import Page, paginate
 from linea_cli.timeutil import utc_now
 
-LIST_COLUMNS = ("email", "name", "role", "created_at", "deleted_at", "id")
 RECORD_FIELDS = ("id", "email", "name", "role", "created_at", "updated_at", "deleted_at")
 # Anonymized users keep a placeholder address on this reserved domain (RFC 2606).
 ANONYMIZED_DOMAIN = "anonymized.invalid"

@@ -22,7 +22,6 @@ from linea_cli.services.pagination import Page, paginate
 from linea_cli.timeutil import utc_now
 
 RESOURCE = "Venue"
-LIST_COLUMNS = ("id", "name", "city", "country", "address", "website", "deleted_at")
 EDITABLE = ("name", "address", "city", "country", "latitude", "longitude", "website")
 REQUIRED = ("name", "address", "city", "country")
 # `venues update --clear NAME`: option names of the fields that may be emptied.

@@ -31,7 +31,6 @@ from linea_cli.services.pagination import Page, paginate
 from linea_cli.timeutil import SQL_ISO_TIMESTAMP, utc_now
 
 RESOURCE = "WaitlistEntry"
-LIST_COLUMNS = ("email", "status", "name", "created_at", "updated_at")
 EXPORT_COLUMNS = ("email", "status", "created_at", "updated_at", "name")
 CLOSED_EVENT_STATUSES = (EventStatus.CANCELLED, EventStatus.COMPLETED)
 ERROR_SAMPLE = 20

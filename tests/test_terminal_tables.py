@@ -1,0 +1,208 @@
+"""Tables for people fit the terminal; piped tables are plain TSV for cut and awk."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+
+import pytest
+from rich.cells import cell_len
+
+from linea_cli.output import Kind, kind_of
+from tests.factories import (
+    days_from_now,
+    make_audit_row,
+    make_event,
+    make_session,
+    make_user,
+    make_venue,
+    make_waitlist_entry,
+)
+from tests.harness import CliRun, Database, run_linea_in_terminal
+
+LONG_TITLE = "The International Conference on Distributed Systems, Databases and Everything In Between"
+LONG_SLUG = "international-conference-on-distributed-systems-2026"
+OWNER_EMAIL = "alexandra.konstantinopoulou-whitfield@events.example.com"
+GUEST_EMAIL = "maximilian.bartholomew.featherstonehaugh@guests.example.org"
+SHORT_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d")
+FULL_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00")
+
+
+@pytest.fixture
+def long_rows(db: Database) -> dict:
+    """A page of everything with the longest values people type: titles, slugs, emails, names."""
+    owner = make_user(db, role="ADMIN", email=OWNER_EMAIL, name="Alexandra Konstantinopoulou-Whitfield of Somewhere")
+    venue = make_venue(db, name="The Grand Municipal Hall of Congresses and Exhibitions", address="1234 Avenida da Liberdade, Bloco C",
+                       website="https://www.grand-municipal-hall-of-congresses.example.com/visit")
+    event = make_event(db, owner=owner, venue_id=venue["id"], title=LONG_TITLE, slug=LONG_SLUG, capacity=2500,
+                       description="A long description. " * 20, end_date=days_from_now(31))
+    make_event(db, owner=owner, title="Past " + LONG_TITLE, slug="past-" + LONG_SLUG,
+               start_date=days_from_now(-3), end_date=days_from_now(-2))
+    make_event(db, owner=owner, title="Deleted", slug="deleted-" + LONG_SLUG, deleted_at=days_from_now(-1))
+    guest = make_user(db, email=GUEST_EMAIL, name="Maximilian Bartholomew Featherstonehaugh the Third")
+    make_waitlist_entry(db, event=event, email=GUEST_EMAIL, user_id=guest["id"])
+    make_waitlist_entry(db, event=event, email="short@example.net", status="CONFIRMED")
+    make_session(db, user=guest, expires_at=days_from_now(2))
+    audit = make_audit_row(db, user_id=owner["id"], resource_id=event["id"],
+                           metadata={"before": {"title": "x"}, "after": {"title": LONG_TITLE, "owner_id": owner["id"]}})
+    return {"owner": owner, "venue": venue, "event": event, "audit": audit}
+
+
+def list_views(rows: dict) -> dict[tuple[str, ...], str]:
+    """Each list command, with the key that names its rows (shown at any width)."""
+    return {
+        ("events", "list"): "slug",
+        ("events", "list", "--include-deleted"): "slug",
+        ("events", "complete-past", "--dry-run"): "slug",
+        ("users", "list"): "email",
+        ("venues", "list"): "id",
+        ("waitlist", "list", LONG_SLUG): "email",
+        ("sessions", "list"): "id",
+        ("audit", "list"): "created_at",
+        ("db", "history"): "revision",
+        ("db", "doctor"): "check",
+    }
+
+
+def show_views(rows: dict) -> list[tuple[str, ...]]:
+    return [
+        ("events", "show", LONG_SLUG),
+        ("users", "show", OWNER_EMAIL),
+        ("venues", "show", rows["venue"]["id"]),
+        ("audit", "show", rows["audit"]["id"]),
+        ("waitlist", "stats", LONG_SLUG),
+    ]
+
+
+def whole_values(record: dict) -> set[str]:
+    """The ids, slugs and emails of a record, by linea's column names (`owner_email`, `venue_id`)."""
+    return {value for key, value in record.items()
+            if isinstance(value, str) and value and kind_of(key) in (Kind.id, Kind.slug, Kind.email)}
+
+
+def assert_fits(shown: str, columns: int, values: set[str], args: tuple[str, ...]) -> None:
+    lines = shown.splitlines()
+    assert lines, args
+    too_wide = [line for line in lines if cell_len(line) > columns]
+    assert not too_wide, f"`linea {' '.join(args)}` at {columns} columns:\n" + "\n".join(too_wide)
+    for value in values:
+        # Shown whole on one line, or not at all: never a piece of it.
+        if not any(value in line for line in lines):
+            assert value[:10] not in shown, f"{value} broken in `linea {' '.join(args)}` at {columns}:\n{shown}"
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_list_views_fit_the_terminal_and_keep_ids_whole(linea: CliRun, long_rows: dict, columns: int) -> None:
+    for args, key in list_views(long_rows).items():
+        data = json.loads(linea(*args, "--json").stdout)
+        items = data["items"] if isinstance(data, dict) else data
+        assert items, args
+        code, shown, stderr = run_linea_in_terminal(args, env=linea.env, columns=columns)
+        assert code == 0, stderr
+        assert_fits(shown, columns, set().union(*(whole_values(item) for item in items)), args)
+        for item in items:  # the column naming the rows is always there, whole
+            name = item[key]
+            assert any((name if key != "created_at" else name[:10]) in line for line in shown.splitlines()), (args, name)
+        assert not FULL_TIMESTAMP.search(shown), args  # to the minute for people
+    _, shown, _ = run_linea_in_terminal(("audit", "list"), env=linea.env, columns=columns)
+    assert SHORT_TIMESTAMP.search(shown) and "created at (UTC)" in shown
+    _, shown, _ = run_linea_in_terminal(("events", "list"), env=linea.env, columns=columns)
+    assert "deleted at" not in shown  # always empty without --include-deleted
+    assert "…" in shown  # the long title is shortened, not the slug
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_show_views_fit_the_terminal_and_wrap_long_values(linea: CliRun, long_rows: dict, columns: int) -> None:
+    for args in show_views(long_rows):
+        record = json.loads(linea(*args, "--json").stdout)
+        code, shown, stderr = run_linea_in_terminal(args, env=linea.env, columns=columns)
+        assert code == 0, stderr
+        values = whole_values(record)
+        assert_fits(shown, columns, values, args)
+        assert all(any(value in line for line in shown.splitlines()) for value in values), (args, shown)
+    _, shown, _ = run_linea_in_terminal(("events", "show", LONG_SLUG), env=linea.env, columns=columns)
+    assert "Everything In Between" in shown  # wrapped, not cut
+    assert FULL_TIMESTAMP.search(shown)
+
+
+def test_wide_shows_every_column(linea: CliRun, long_rows: dict) -> None:
+    keys = ["slug", "title", "status", "start_date", "end_date", "capacity", "owner_email", "venue_name", "id", "deleted_at"]
+    assert list(json.loads(linea("events", "list", "--json").stdout)["items"][0]) == keys
+    header = linea("events", "list", "--format", "wide").stdout.splitlines()[0]
+    assert header.split("\t") == keys
+    assert "end_date" not in linea("events", "list").stdout.splitlines()[0]
+    _, shown, _ = run_linea_in_terminal(("events", "list", "-f", "wide"), env=linea.env, columns=80)
+    header = shown.splitlines()[1]
+    for title in ("slug", "title", "status", "start date", "end date", "capacity", "owner email", "venue name", "id", "deleted at"):
+        assert title in header
+    assert LONG_SLUG in shown and OWNER_EMAIL in shown and long_rows["event"]["id"] in shown
+    wide = linea("users", "show", OWNER_EMAIL, "--format", "wide").stdout
+    assert f"email\t{OWNER_EMAIL}\n" in wide
+
+
+def parse_tsv(text: str) -> list[dict[str, str]]:
+    lines = text.split("\n")
+    assert lines[-1] == ""
+    header = lines[0].split("\t")
+    rows = [line.split("\t") for line in lines[1:-1]]
+    assert all(len(row) == len(header) for row in rows), text
+    return [dict(zip(header, row, strict=True)) for row in rows]
+
+
+def test_piped_tables_are_tab_separated_with_one_header(linea: CliRun, db: Database, long_rows: dict) -> None:
+    owner = long_rows["owner"]
+    make_event(db, owner=owner, title="Tab\there\nnew line \\ backslash", slug="hostile", start_date=days_from_now(60))
+    result = linea("events", "list")
+    assert "Events" not in result.stdout and "─" not in result.stdout
+    rows = parse_tsv(result.stdout)
+    assert list(rows[0]) == ["slug", "title", "status", "start_date", "capacity", "owner_email", "venue_name", "id"]
+    by_slug = {row["slug"]: row for row in rows}
+    assert by_slug[LONG_SLUG]["title"] == LONG_TITLE  # whole: nothing is shortened for scripts
+    assert by_slug["hostile"]["title"] == "Tab\\there\\nnew line \\\\ backslash"
+    assert FULL_TIMESTAMP.fullmatch(by_slug[LONG_SLUG]["start_date"])
+    # The same rows as CSV, in the same order.
+    assert [row["slug"] for row in csv.DictReader(io.StringIO(linea("events", "list", "-f", "csv").stdout))] == list(by_slug)
+
+    users = parse_tsv(linea("users", "list").stdout)
+    assert "deleted_at" not in users[0] and {row["email"] for row in users} >= {OWNER_EMAIL, GUEST_EMAIL}
+    assert "deleted_at" in parse_tsv(linea("users", "list", "--include-deleted").stdout)[0]
+
+    shown = linea("events", "show", "hostile").stdout
+    assert "id\t" + by_slug["hostile"]["id"] + "\n" in shown
+    assert "title\tTab\\there\\nnew line \\\\ backslash\n" in shown
+    assert all(line.count("\t") == 1 for line in shown.splitlines())
+
+
+def test_an_empty_piped_list_is_its_header(linea: CliRun) -> None:
+    result = linea("venues", "list")
+    assert result.stdout == "id\tname\tcity\tcountry\taddress\twebsite\n"
+    assert "no venues found" in result.stderr
+
+
+def test_timestamps_are_whole_in_every_data_format(linea: CliRun, long_rows: dict) -> None:
+    start = linea("events", "list", "--json").stdout
+    assert FULL_TIMESTAMP.search(json.loads(start)["items"][0]["start_date"])
+    assert FULL_TIMESTAMP.search(linea("events", "list", "-f", "ndjson").stdout)
+    assert FULL_TIMESTAMP.search(linea("events", "list", "-f", "csv").stdout)
+
+
+def test_a_narrow_terminal_leaves_out_the_least_important_columns(linea: CliRun, long_rows: dict) -> None:
+    _, shown, _ = run_linea_in_terminal(("events", "list"), env=linea.env, columns=80)
+    header = shown.splitlines()[1]
+    assert header.startswith("slug") and "title" in header and "status" in header
+    assert "venue name" not in header  # the least important goes first
+
+
+def test_hostile_values_stay_escaped_at_a_terminal(linea: CliRun, db: Database) -> None:
+    owner = make_user(db, role="OWNER", email="mallory@example.com", name="Mal\x1b]0;PWNED\x07lory\x1b[2J")
+    make_event(db, owner=owner, slug="gala", title="Gala\nerror: forged\t[bold]line[/]\u202e")
+    for args in (("users", "list"), ("users", "show", "mallory@example.com"), ("events", "list"), ("events", "show", "gala")):
+        code, shown, stderr = run_linea_in_terminal(args, env=linea.env, columns=80)
+        assert code == 0, stderr
+        assert not any(char in shown for char in "\x1b\x07\u202e\t"), (args, shown)
+        assert all(cell_len(line) <= 80 for line in shown.splitlines()), (args, shown)
+        assert not any(line.startswith("error: forged") for line in shown.splitlines()), (args, shown)
+    _, shown, _ = run_linea_in_terminal(("events", "show", "gala"), env=linea.env, columns=80)
+    assert "Gala\\nerror: forged\\t[bold]line[/]\\u202e" in shown
