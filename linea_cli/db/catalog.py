@@ -50,6 +50,7 @@ class Catalog:
     version_in_public: bool = False
     objects: set[tuple[str, str]] = field(default_factory=set)
     prisma_migrations: tuple[int, str | None] | None = None
+    revision: str | None = None  # linea's, from its version table
 
     @property
     def has_platform_tables(self) -> bool:
@@ -134,6 +135,7 @@ def read_catalog(connection: Connection) -> Catalog:
             )
         ).one()
         catalog.prisma_migrations = (int(count), last)
+    catalog.revision = current_linea_revision(connection)
     return catalog
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -193,7 +194,7 @@ def check_adoptable(catalog: Catalog, database: Database, on_note: Callable[[str
 def tables_dropped_with_rows(database: Database, revision: str) -> list[str]:
     """The platform tables holding rows that a downgrade to `revision` would drop (linea-made only)."""
     catalog = read_database_catalog(database)
-    if catalog.baseline != BASELINE_CREATED or not _undoes_baseline(current_revision(database), revision):
+    if catalog.baseline != BASELINE_CREATED or not _undoes_baseline(catalog.revision, revision):
         return []
     return [table for table in PLATFORM_TABLES if catalog.holds_rows(table)]
 
@@ -201,13 +202,11 @@ def tables_dropped_with_rows(database: Database, revision: str) -> list[str]:
 def _undoes_baseline(current: str | None, target: str) -> bool:
     if current is None:
         return False
-    scripts = script_directory()
-    base = next(script.revision for script in scripts.walk_revisions() if script.down_revision is None)
     if target == "base":
         return True
     if target.startswith("-") and target[1:].isdigit():
-        chain = [script.revision for script in scripts.iterate_revisions(current, "base")]
-        return int(target[1:]) >= len(chain) and base in chain
+        # -N undoes the baseline when it steps back over every revision applied.
+        return int(target[1:]) >= len(list(script_directory().iterate_revisions(current, "base")))
     return False
 
 
@@ -260,29 +259,28 @@ def _attempt(
     config.attributes.update(catalog=catalog, lock_timeout_ms=timeout_ms)
     run = command.upgrade if direction == "upgrade" else command.downgrade
     prelude = _layout_statements(catalog)
-    current = current_revision(database)
+    current = catalog.revision
     if sql:
         out.write(f"-- linea db {direction} {revision} on {database.target}, now at {current or 'no revision'}\n\n")
-        _print_statements(out, prelude, timeout_ms)
+        _print_planned(out, prelude, timeout_ms)
         if ":" not in revision and current is not None:
             revision = f"{current}:{revision}"
         # Offline SQL needs only the dialect; the URL never carries the password into alembic.
         config.attributes["url"] = database.url.set(password=None)
         run(config, revision, sql=True)
         if direction == "downgrade" and _to_base(revision):
-            _print_statements(out, _FORGET_LINEA, timeout_ms)
+            _print_planned(out, _FORGET_LINEA, timeout_ms)
         if direction == "upgrade":
             _print_planned(out, _index_repairs(catalog), timeout_ms)
         return
-    if prelude:
-        _execute(database, prelude, timeout_ms)
+    _execute_planned(database, prelude, timeout_ms)
     # A connection outside any transaction: each revision runs in a transaction of its own, and
     # CONCURRENTLY index builds run between them (linea_cli.db.ddl).
     with database.engine.connect() as connection:
         config.attributes["connection"] = connection
         run(config, revision)
     if direction == "downgrade" and _to_base(revision):
-        _execute(database, _FORGET_LINEA, timeout_ms)
+        _execute_planned(database, _FORGET_LINEA, timeout_ms)
     if direction == "upgrade":
         _execute_planned(database, _index_repairs(read_database_catalog(database)), timeout_ms)
 
@@ -303,47 +301,46 @@ def _to_base(revision: str) -> bool:
 
 # linea's bookkeeping lives in its own schema; a database made before that keeps its version
 # table in public until its next upgrade moves it.
-def _layout_statements(catalog: Catalog) -> list[str]:
+def _layout_statements(catalog: Catalog) -> list[Statement]:
     statements = []
     if not catalog.has_linea_schema:
-        statements.append(f"CREATE SCHEMA IF NOT EXISTS {LINEA_SCHEMA}")
+        statements.append(Statement(f"CREATE SCHEMA IF NOT EXISTS {LINEA_SCHEMA}"))
     if catalog.version_in_public and not catalog.version_in_linea:
-        statements.append(f"ALTER TABLE public.{VERSION_TABLE} SET SCHEMA {LINEA_SCHEMA}")
+        statements.append(Statement(f"ALTER TABLE public.{VERSION_TABLE} SET SCHEMA {LINEA_SCHEMA}"))
     return statements
 
 
-_FORGET_LINEA = [f"DROP TABLE IF EXISTS {LINEA_SCHEMA}.{VERSION_TABLE}", f"DROP SCHEMA IF EXISTS {LINEA_SCHEMA}"]
+_FORGET_LINEA = [
+    Statement(f"DROP TABLE IF EXISTS {LINEA_SCHEMA}.{VERSION_TABLE}"),
+    Statement(f"DROP SCHEMA IF EXISTS {LINEA_SCHEMA}"),
+]
 
 
-def _print_statements(out: TextIO, statements: list[str], timeout_ms: int) -> None:
-    if not statements:
-        return
-    out.write(f"BEGIN;\n\nSET LOCAL lock_timeout = '{timeout_ms}ms';\n\n")
-    for statement in statements:
-        out.write(f"{statement};\n\n")
-    out.write("COMMIT;\n\n")
+def _runs(statements: list[Statement]) -> Iterator[tuple[bool, list[str]]]:
+    """Consecutive statements that run the same way: (outside a transaction?, their SQL)."""
+    for outside, run in itertools.groupby(statements, key=lambda statement: statement.outside_transaction):
+        yield outside, [statement.sql for statement in run]
 
 
 def _print_planned(out: TextIO, statements: list[Statement], timeout_ms: int) -> None:
-    for statement in statements:
-        if statement.outside_transaction:
-            out.write(f"{OUTSIDE_TRANSACTION_MARK}\nSET lock_timeout = '{timeout_ms}ms';\n\n{statement.sql};\n\n")
+    """What `_execute_planned` would run, as `db upgrade --sql` shows it."""
+    for outside, sqls in _runs(statements):
+        body = "".join(f"{sql};\n\n" for sql in sqls)
+        if outside:
+            out.write(f"{OUTSIDE_TRANSACTION_MARK}\nSET lock_timeout = '{timeout_ms}ms';\n\n{body}")
         else:
-            _print_statements(out, [statement.sql], timeout_ms)
+            out.write(f"BEGIN;\n\nSET LOCAL lock_timeout = '{timeout_ms}ms';\n\n{body}COMMIT;\n\n")
 
 
 def _execute_planned(database: Database, statements: list[Statement], timeout_ms: int) -> None:
-    for statement in statements:
-        if not statement.outside_transaction:
-            _execute(database, [statement.sql], timeout_ms)
+    for outside, sqls in _runs(statements):
+        if outside:
+            with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+                connection.execute(text(f"SET lock_timeout = '{timeout_ms}ms'"))
+                for sql in sqls:
+                    connection.execute(text(sql))
             continue
-        with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.execute(text(f"SET lock_timeout = '{timeout_ms}ms'"))
-            connection.execute(text(statement.sql))
-
-
-def _execute(database: Database, statements: list[str], timeout_ms: int) -> None:
-    with database.engine.begin() as connection:
-        connection.execute(text("SELECT set_config('lock_timeout', :t, true)"), {"t": f"{timeout_ms}ms"})
-        for statement in statements:
-            connection.execute(text(statement))
+        with database.engine.begin() as connection:
+            connection.execute(text("SELECT set_config('lock_timeout', :t, true)"), {"t": f"{timeout_ms}ms"})
+            for sql in sqls:
+                connection.execute(text(sql))

@@ -58,7 +58,7 @@ def status(database: Database) -> dict[str, Any]:
         version = connection.execute(text("SHOW server_version")).scalar_one()
         counts = row_counts(connection)
         catalog = read_catalog(connection)
-    current = migrate.current_revision(database)
+    current = catalog.revision
     head = migrate.head_revision()
     pending = migrate.pending_revisions(current) if current in migrate.known_revisions() else []
     return {
@@ -94,7 +94,8 @@ def doctor(database: Database) -> list[Check]:
                 f"PostgreSQL {version // 10000}.{version % 10000}" + ("" if version >= MINIMUM_SERVER_VERSION else "; 15+ required"),
             )
         )
-        current = migrate.current_revision(database)
+        catalog = read_catalog(connection)
+        current = catalog.revision
         head = migrate.head_revision()
         checks.append(
             Check(
@@ -103,7 +104,6 @@ def doctor(database: Database) -> list[Check]:
                 f"at head {head}" if current == head else f"at {current or 'no revision'}, head is {head}: run `linea db upgrade`",
             )
         )
-        catalog = read_catalog(connection)
         owner = schema_owner(catalog)
         prisma = (
             f"; Prisma migrations applied: {owner['prisma_migrations']}, the last {owner['last_prisma_migration']}"
