@@ -98,7 +98,7 @@ def explain_deep_page(engine, session, cursor: str) -> str:  # noqa: ANN001
 
     captured: list[tuple[str, object]] = []
 
-    def capture(conn, cursor_, statement, parameters, context, executemany):  # noqa: ANN001
+    def capture(conn, cursor_, statement, parameters, context, executemany) -> None:  # noqa: ANN001 - SQLAlchemy's event signature
         captured.append((statement, parameters))
 
     sa.event.listen(engine, "before_cursor_execute", capture)

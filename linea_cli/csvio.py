@@ -519,7 +519,7 @@ def open_input(path: str) -> Iterator[BinaryIO]:
         yield sys.stdin.buffer
         return
     try:
-        handle = open(path, "rb", buffering=1 << 20)  # noqa: SIM115 - closed below
+        handle = open(path, "rb", buffering=1 << 20)  # closed in the finally below
     except FileNotFoundError:
         raise InvalidInput(f"no such file: {path}") from None
     except IsADirectoryError:

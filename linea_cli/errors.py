@@ -8,7 +8,6 @@ from __future__ import annotations
 
 # Exit codes. 2 is Click's own usage error; 130/143/141 are what a shell reports for a process
 # ended by SIGINT/SIGTERM/SIGPIPE (128 + the signal), so scripts see linea as they see `yes | head`.
-EXIT_OK = 0
 EXIT_INVALID = 1
 EXIT_USAGE = 2
 EXIT_NOT_FOUND = 3
@@ -105,4 +104,18 @@ class PermissionDenied(LineaError):
 
 
 class Interrupted(LineaError):
+    """Ctrl-C (SIGINT) ended the command; whatever was not committed rolled back."""
+
     exit_code = EXIT_INTERRUPTED
+
+
+class Terminated(LineaError):
+    """SIGTERM (a cron timeout, `systemctl stop`) ended the command, as Ctrl-C would."""
+
+    exit_code = EXIT_TERMINATED
+
+
+class InternalError(LineaError):
+    """Anything linea did not expect: a bug, reported as one line with the way to learn more."""
+
+    exit_code = EXIT_INTERNAL

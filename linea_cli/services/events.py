@@ -113,38 +113,42 @@ def list_events(session: Session, *, filters: EventFilter, limit: int = 50, afte
         .join(owners, owners.c.id == events.c.owner_id)
         .outerjoin(venues, venues.c.id == events.c.venue_id)
     )
+    query = query.where(*_event_conditions(session, filters))
+    return paginate(session, query, kind="events", sort_columns=[events.c.start_date, events.c.id], limit=limit, after=after)
+
+
+def _event_conditions(session: Session, filters: EventFilter) -> list[Any]:
+    """The WHERE clauses `filters` ask for; an --owner or --venue that names nothing is NotFound."""
+    events = Event.__table__
+    conditions: list[Any] = []
     if not filters.include_deleted:
-        query = query.where(events.c.deleted_at.is_(None))
+        conditions.append(events.c.deleted_at.is_(None))
     if filters.status is not None:
-        query = query.where(events.c.status == filters.status)
+        conditions.append(events.c.status == filters.status)
     if filters.owner:
         owner = _find_user(session, filters.owner)
         if owner is None:
             raise NotFound(f"no user {shown(filters.owner)} (--owner)")
-        query = query.where(events.c.owner_id == owner.id)
+        conditions.append(events.c.owner_id == owner.id)
     if filters.venue_id:
         if session.get(Venue, filters.venue_id.strip()) is None:
             raise NotFound(f"no venue {shown(filters.venue_id)} (--venue)")
-        query = query.where(events.c.venue_id == filters.venue_id.strip())
+        conditions.append(events.c.venue_id == filters.venue_id.strip())
     if filters.starts_from is not None:
-        query = query.where(events.c.start_date >= filters.starts_from)
+        conditions.append(events.c.start_date >= filters.starts_from)
     if filters.starts_before is not None:
-        query = query.where(events.c.start_date < filters.starts_before)
+        conditions.append(events.c.start_date < filters.starts_before)
     now = utc_now()
     if filters.upcoming:
-        query = query.where(events.c.start_date >= now)
+        conditions.append(events.c.start_date >= now)
     if filters.past:
-        query = query.where(sa.func.coalesce(events.c.end_date, events.c.start_date) < now)
+        conditions.append(sa.func.coalesce(events.c.end_date, events.c.start_date) < now)
     if filters.search and filters.search.strip():
         pattern = like_pattern(filters.search.strip())
-        query = query.where(
-            sa.or_(
-                events.c.title.ilike(pattern, escape="\\"),
-                events.c.slug.ilike(pattern, escape="\\"),
-                events.c.description.ilike(pattern, escape="\\"),
-            )
+        conditions.append(
+            sa.or_(*(column.ilike(pattern, escape="\\") for column in (events.c.title, events.c.slug, events.c.description)))
         )
-    return paginate(session, query, kind="events", sort_columns=[events.c.start_date, events.c.id], limit=limit, after=after)
+    return conditions
 
 
 def like_pattern(text: str) -> str:
@@ -466,35 +470,13 @@ def update_event(
     if conflicting:
         raise InvalidInput(f"{', '.join(sorted(conflicting))} is both given and cleared")
     before = _snapshot(event)
-    after = dict(before)
-    for name, value in given.items():
-        if name == "owner":
-            owner = _eligible_owner(session, value)
-            if owner.id != event.owner_id and actor is not None and not actor.is_admin:
-                raise PermissionDenied(f"{actor.email} ({actor.role.name}) may not hand events to another owner: ADMIN only")
-            after["owner_id"] = owner.id
-        elif name == "venue_id":
-            after["venue_id"] = _usable_venue(session, value).id
-        elif name == "slug":
-            after["slug"] = _check_slug_shape(value)
-        elif name == "title":
-            after["title"] = value.strip()
-        else:
-            after[name] = value
-    for name in to_clear:
-        after[name] = None
+    after = {**before, **_new_values(session, event, given, actor=actor), **dict.fromkeys(to_clear)}
     _validate(after)
     changes = audit.changed_fields(before, after)
     if not changes:
         return event_record(session, event)
     if "capacity" in changes and after["capacity"] is not None and not force:
-        # The event row is locked, and every confirmation locks it first: the count cannot move.
-        confirmed = confirmed_count(session, event)
-        if after["capacity"] < confirmed:
-            raise Conflict(
-                f"cannot set the capacity of {event.slug} to {after['capacity']}: {confirmed} entries are confirmed",
-                hint="cancel confirmed entries first, or pass --force to overbook the event",
-            )
+        _check_capacity_holds_confirmed(session, event, after["capacity"])
     if "slug" in changes and session.execute(
         sa.select(Event.id).where(Event.slug == after["slug"], Event.id != event.id)
     ).first():
@@ -511,6 +493,36 @@ def update_event(
         raise
     audit.record(session, action="UPDATE", resource=RESOURCE, resource_id=event.id, actor=actor, changes=changes)
     return event_record(session, event)
+
+
+def _new_values(session: Session, event: Event, given: dict[str, Any], *, actor: Actor | None) -> dict[str, Any]:
+    """The given options as column values: references resolved, slug and title checked."""
+    values: dict[str, Any] = {}
+    for name, value in given.items():
+        if name == "owner":
+            owner = _eligible_owner(session, value)
+            if owner.id != event.owner_id and actor is not None and not actor.is_admin:
+                raise PermissionDenied(f"{actor.email} ({actor.role.name}) may not hand events to another owner: ADMIN only")
+            values["owner_id"] = owner.id
+        elif name == "venue_id":
+            values["venue_id"] = _usable_venue(session, value).id
+        elif name == "slug":
+            values["slug"] = _check_slug_shape(value)
+        elif name == "title":
+            values["title"] = value.strip()
+        else:
+            values[name] = value
+    return values
+
+
+def _check_capacity_holds_confirmed(session: Session, event: Event, capacity: int) -> None:
+    # The event row is locked, and every confirmation locks it first: the count cannot move.
+    confirmed = confirmed_count(session, event)
+    if capacity < confirmed:
+        raise Conflict(
+            f"cannot set the capacity of {event.slug} to {capacity}: {confirmed} entries are confirmed",
+            hint="cancel confirmed entries first, or pass --force to overbook the event",
+        )
 
 
 _MOVES: dict[EventStatus, tuple[str, frozenset[EventStatus]]] = {
