@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
 import subprocess
@@ -80,6 +81,15 @@ class Database:
         self.engine.dispose()
 
 
+class Run(Result):
+    """What one `linea ...` printed and how it exited."""
+
+    @property
+    def json(self) -> Any:
+        """stdout read as the JSON document a `--json` command prints."""
+        return json.loads(self.stdout)
+
+
 @dataclass
 class CliRun:
     """Call with the words after `linea`; checks the exit code and shows the output on a mismatch."""
@@ -87,7 +97,7 @@ class CliRun:
     env: dict[str, str]
     secrets: tuple[str, ...] = ()
 
-    def __call__(self, *args: str, exit_code: int = 0, input: str | None = None, env: dict[str, str] | None = None) -> Result:
+    def __call__(self, *args: str, exit_code: int = 0, input: str | None = None, env: dict[str, str] | None = None) -> Run:
         result = invoke(args, env={**self.env, **(env or {})}, input=input)
         # Whatever the command, the database password never reaches the user's screen.
         for secret in self.secrets:
@@ -122,7 +132,7 @@ def leaf_commands(group: Any = None, prefix: tuple[str, ...] = ()) -> Iterator[t
             yield path, command
 
 
-def invoke(args: Sequence[str], *, env: dict[str, str], input: str | None = None, catch_exceptions: bool = False) -> Result:
+def invoke(args: Sequence[str], *, env: dict[str, str], input: str | None = None, catch_exceptions: bool = False) -> Run:
     """`linea ARGS` in-process, as typer's CliRunner.invoke runs it (without rebuilding the command)."""
     runner = CliRunner()
     exit_code, exception = 0, None
@@ -141,7 +151,7 @@ def invoke(args: Sequence[str], *, env: dict[str, str], input: str | None = None
             sys.stdout.flush()
             sys.stderr.flush()
             streams = stdout.getvalue(), stderr.getvalue(), output.getvalue()
-    return Result(runner, *streams, return_value=None, exit_code=exit_code, exception=exception)
+    return Run(runner, *streams, return_value=None, exit_code=exit_code, exception=exception)
 
 
 def make_cli_run(
