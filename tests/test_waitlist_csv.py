@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from linea_cli import csvio
+from linea_cli.db import copy as db_copy
 from tests.factories import make_event, make_user, make_waitlist_entry
 from tests.harness import CliRun, Database
 
@@ -424,17 +425,17 @@ def test_failed_export_leaves_no_file(linea: CliRun, db: Database, tmp_path: Pat
         make_waitlist_entry(db, event=event)
     out = tmp_path / "list.csv"
     out.write_text("the previous export\n")
-    real = csvio.copy_out_csv
+    real = db_copy.copy_out_csv
 
     def failing(session, query, params, stream, *, header):  # noqa: ANN001, ANN202
         stream.write(b"email,status\r\nhalf")
         raise ConnectionError("server closed the connection")
 
-    monkeypatch.setattr(csvio, "copy_out_csv", failing)
+    monkeypatch.setattr(db_copy, "copy_out_csv", failing)
     linea("waitlist", "export", event["slug"], "-o", str(out), exit_code=70)
     assert out.read_text() == "the previous export\n"
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
-    monkeypatch.setattr(csvio, "copy_out_csv", real)
+    monkeypatch.setattr(db_copy, "copy_out_csv", real)
     linea("waitlist", "export", event["slug"], "-o", str(tmp_path / "new.csv"))
     assert len((tmp_path / "new.csv").read_text().splitlines()) == 51
     linea("waitlist", "export", "no-such-event", "-o", str(tmp_path / "nothing.csv"), exit_code=3)
@@ -444,7 +445,7 @@ def test_failed_export_leaves_no_file(linea: CliRun, db: Database, tmp_path: Pat
 # --- the fast email path agrees with email-validator --------------------------------------------
 
 def test_fast_email_path_agrees_with_email_validator() -> None:
-    from linea_cli.services.emails import canonical_email, email_problem
+    from linea_cli.services.emails import canonical_email, email_problem, fast_canonical_email
 
     rng = random.Random(4)
     alphabet = string.ascii_letters + string.digits + "!#$%&'*+/=?^_`{|}~-.@ \"\\"
@@ -462,7 +463,7 @@ def test_fast_email_path_agrees_with_email_validator() -> None:
         samples.append(f"{local}@{domain}")
     accepted = 0
     for sample in samples:
-        fast = csvio.fast_canonical_email(sample)
+        fast = fast_canonical_email(sample)
         if fast is not None:
             accepted += 1
             assert email_problem(sample) is None, sample

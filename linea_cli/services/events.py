@@ -18,6 +18,7 @@ from slugify import slugify
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from linea_cli.db.like import like_pattern
 from linea_cli.db.models import (
     INTEGER_MAX,
     Event,
@@ -145,11 +146,6 @@ def list_events(session: Session, *, filters: EventFilter, limit: int = 50, afte
             )
         )
     return paginate(session, query, kind="events", sort_columns=[events.c.start_date, events.c.id], limit=limit, after=after)
-
-
-def like_pattern(text: str) -> str:
-    """`%text%` with LIKE's wildcards in `text` matched literally."""
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def find_event(session: Session, reference: str, *, include_deleted: bool = False) -> Event:
