@@ -380,6 +380,29 @@ def test_export_neutralizes_formulas_and_imports_back_unchanged(linea: CliRun, d
     assert strip(again.read_text(encoding="utf-8")) == strip(raw.decode("utf-8"))
 
 
+def test_copy_and_rendered_csv_neutralize_alike(linea: CliRun, db: Database) -> None:
+    # Every column: PostgreSQL writes the CSV (csvio.neutralized_sql); --fields: Python does
+    # (csvio.neutralize). One rule, so the cells agree, --raw included.
+    event = make_event(db)
+    names = ["=1", "+1", "-1", "@x", "\tx", "\rx", "\nx", "'=x", "''+x", "'x", "plain", "x=", "o'brien", " =x"]
+    for n, name in enumerate(names):
+        user = make_user(db, email=f"u{n}@example.com", name=name)
+        make_waitlist_entry(db, event=event, email=user["email"], user_id=user["id"])
+    make_waitlist_entry(db, event=event, email="=1+2@example.com")
+    every = "email,status,created_at,updated_at,name"
+    exported = {}
+    for extra in ((), ("--raw",)):
+        by_copy = linea("waitlist", "export", event["slug"], *extra).stdout_bytes.decode()
+        rendered = linea("waitlist", "export", event["slug"], "--fields", every, *extra).stdout_bytes.decode()
+        rows = list(csv.reader(io.StringIO(by_copy, newline="")))
+        assert rows == list(csv.reader(io.StringIO(rendered, newline=""))), extra
+        exported[extra] = {row[0]: row[4] for row in rows[1:]}
+    assert len(exported[()]) == len(names) + 1
+    assert exported[()]["u0@example.com"] == "'=1" and exported[()]["'=1+2@example.com"] == ""
+    assert exported[()]["u7@example.com"] == "''=x" and exported[()]["u9@example.com"] == "'x"
+    assert exported[("--raw",)]["u0@example.com"] == "=1" and "=1+2@example.com" in exported[("--raw",)]
+
+
 def test_export_raw_status_filter_and_stdout(linea: CliRun, db: Database) -> None:
     event = make_event(db)
     make_waitlist_entry(db, event=event, email="=1+2@example.com", status="CONFIRMED")
