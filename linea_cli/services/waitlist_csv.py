@@ -91,7 +91,6 @@ class StreamStats:
     valid: int = 0
     invalid: int = 0
     unknown_columns: tuple[str, ...] = ()
-    has_name_column: bool = False
     named_rows: int = 0  # rows with a name: names are not imported, and the user is told
     first_invalid: list[InvalidRow] = field(default_factory=list)
 
@@ -148,7 +147,6 @@ def stream_import_rows(
         raise InvalidInput("the file is empty: it needs a header row naming an 'email' column") from None
     header = map_header(header_fields, delimiter=delimiter)
     stats.unknown_columns = header.unknown
-    stats.has_name_column = header.name is not None
     email_at, status_at, created_at_at, width = header.email, header.status, header.created_at, header.width
     name_at = header.name
     buffer: list[str] = []
