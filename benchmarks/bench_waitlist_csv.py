@@ -90,7 +90,7 @@ def main() -> int:
 
     from linea_cli.db import embedded
     from linea_cli.ids import SQL_NEW_ID
-    from linea_cli.services.waitlist import export_csv_query
+    from linea_cli.services.waitlist_csv import export_csv_query
 
     workdir = Path(tempfile.mkdtemp(prefix="linea-bench-wl-"))
     server = embedded._pgserver().get_server(workdir / "pg", cleanup_mode="delete")

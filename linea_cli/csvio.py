@@ -1,44 +1,40 @@
-"""CSV at COPY speed: streaming read and validation, COPY helpers, the spreadsheet-safe writer.
+"""CSV files as people and spreadsheets write them: streaming records in, formula-safe cells out.
+
+Nothing here knows a table or a database: what the columns mean is the caller's business
+(linea_cli.services.waitlist_csv for the waitlist), COPY lives in linea_cli.db.copy.
 
 Reading: the file is read as bytes, one physical line at a time, and decoded strictly as UTF-8
 (an optional BOM is dropped), so a non-UTF-8 file is refused with the exact line; the csv module
 then joins physical lines into records (quoted commas, quotes and newlines, CRLF, LF or CR). Memory
-stays constant: rows go to PostgreSQL as they are read, never into a list. A UTF-16 file with a
+stays constant: records are yielded as they are read, never kept in a list. A UTF-16 file with a
 byte order mark (Excel's "Unicode text") is converted to UTF-8 as it streams (`decoded_input`).
-
-Emails are validated with email-validator (no DNS). It costs ~60 µs an address, which would make a
-million-row import take a minute, so ordinary ASCII addresses go through a stricter regular
-expression first: whatever it accepts, email-validator accepts too, with the same canonical form
-(tests/test_waitlist_csv.py checks the two agree). Anything else takes the slow, exact path.
 
 Writing: spreadsheets run a cell starting with `=`, `+`, `-`, `@`, tab, CR or LF as a formula
 (OWASP "CSV injection"); such a cell gets a leading `'`. To keep the round trip exact, a cell that
 already is quotes followed by one of those characters gets one more quote, and import removes one.
+The rule is written once (`_FORMULA_START`) and used both in Python (`neutralize`, for rendered
+CSV) and in SQL (`neutralized_sql`, for CSV that COPY writes).
 """
 
 from __future__ import annotations
 
 import csv
-import inspect
 import io
 import os
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO
 
 from linea_cli.errors import InvalidInput, shown
-from linea_cli.interrupts import interrupts_held
 
-T = TypeVar("T")
-
-_NEEDS_QUOTE = re.compile(r"'*[=+\-@\t\r\n]")
-_QUOTED_TRIGGER = re.compile(r"'+[=+\-@\t\r\n]")
-# The same test in PostgreSQL's regular expression syntax, for COPY ... TO STDOUT.
-_SQL_NEEDS_QUOTE = "^'*[-=+@\t\r\n]"
+# The characters a spreadsheet takes as the start of a formula, as a bracket expression that means
+# the same in Python's and in PostgreSQL's regular expressions ("-" first: a literal in both).
+_FORMULA_START = "[-=+@\t\r\n]"
+_NEEDS_QUOTE = re.compile("'*" + _FORMULA_START)
+_QUOTED_TRIGGER = re.compile("'+" + _FORMULA_START)
+_SQL_NEEDS_QUOTE = "^'*" + _FORMULA_START
 
 csv.field_size_limit(16 * 1024 * 1024)  # a name may be long; a runaway quote should still stop somewhere
 
@@ -60,42 +56,6 @@ def neutralized_sql(expression: str) -> str:
 
 def _sql_escape(pattern: str) -> str:
     return pattern.replace("\\", "\\\\").replace("'", "''").replace("\t", "\\t").replace("\r", "\\r").replace("\n", "\\n")
-
-
-# --- emails, fast and exact ------------------------------------------------------------------
-
-_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-# At most 254 characters, a local part of at most 64, no "--" anywhere (Punycode and the label
-# rules about it take the exact path), and a letters-only top-level label that is not one of the
-# special-use names email-validator refuses (arpa, invalid, local, localhost, onion, test).
-_SIMPLE_EMAIL = re.compile(
-    rf"(?=.{{3,254}}\Z)(?=[^@]{{1,64}}@)(?!.*--)(?:{_ATOM}(?:\.{_ATOM})*)@(?:{_LABEL}\.)+"
-    r"(?!(?i:arpa|invalid|local|localhost|onion|test)\Z)[A-Za-z]{2,63}",
-    re.ASCII,
-)
-_simple_email = _SIMPLE_EMAIL.fullmatch
-
-
-def fast_canonical_email(raw: str) -> str | None:
-    """The canonical form of a plain ASCII address that is certainly valid, else None (use the exact path)."""
-    return raw.lower() if _simple_email(raw) else None
-
-
-def check_email(raw: str) -> tuple[str | None, str | None]:
-    """(canonical address, None) or (None, reason)."""
-    from linea_cli.services.emails import canonical_email, email_problem
-
-    text = raw.strip()
-    canonical = fast_canonical_email(text)
-    if canonical is not None:
-        return canonical, None
-    if not text:
-        return None, "email is empty"
-    reason = email_problem(text)
-    if reason is not None:
-        return None, f"invalid email {shown(text)}: {reason}"
-    return canonical_email(text), None
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -236,278 +196,20 @@ def parse_delimiter(text: str) -> str:
     return text
 
 
-# --- the import row format -------------------------------------------------------------------
-
-IMPORT_COLUMNS = ("email", "status", "created_at", "name")
-# Written by `waitlist export` but set by the database on import; accepted without a warning.
-IGNORED_EXPORT_COLUMNS = ("updated_at",)
-
-
-@dataclass(frozen=True)
-class ImportHeader:
-    email: int
-    status: int | None
-    created_at: int | None
-    width: int
-    name: int | None = None
-    unknown: tuple[str, ...] = ()
-
-
 DELIMITER_NAMES = {",": "','", ";": "';'", "\t": "tab"}
 
 
-def map_header(fields: list[str], *, delimiter: str = ",") -> ImportHeader:
-    names = [name.strip().lower() for name in fields]
-    seen: set[str] = set()
-    for name in names:
-        if name in seen and name:
-            raise InvalidInput(f"the header names column {shown(name)} twice")
-        seen.add(name)
-    if "email" not in names:
-        raise InvalidInput(
-            "the header has no 'email' column (found: " + ", ".join(repr(n) for n in fields) + ")",
-            hint=_header_hint(fields, delimiter),
-        )
-    known = set(IMPORT_COLUMNS) | set(IGNORED_EXPORT_COLUMNS)
-    return ImportHeader(
-        email=names.index("email"),
-        status=names.index("status") if "status" in names else None,
-        created_at=names.index("created_at") if "created_at" in names else None,
-        width=len(names),
-        name=names.index("name") if "name" in names else None,
-        unknown=tuple(fields[i] for i, name in enumerate(names) if name not in known),
-    )
-
-
-def _header_hint(fields: list[str], delimiter: str) -> str:
-    """What to do about a header without an email column: most often, another separator."""
+def header_hint(fields: list[str], delimiter: str, *, column: str) -> str | None:
+    """What to do about a header without `column`: most often, another separator (None: no idea)."""
     line = delimiter.join(fields)
     if "\x00" in line:
         return "the file looks like UTF-16 without a byte order mark: save it as UTF-8 (CSV UTF-8)"
     for candidate, option in DELIMITER_NAMES.items():
         if candidate != delimiter and candidate in line:
             names = next(csv.reader([line], delimiter=candidate), [])
-            if "email" in (name.strip().lower() for name in names):
+            if column in (name.strip().lower() for name in names):
                 return f"the columns are separated by {option}: use --delimiter {option}"
-    return "the first line must name the columns: email[,status][,created_at][,name]"
-
-
-@dataclass(frozen=True)
-class InvalidRow:
-    line: int
-    email: str
-    reason: str
-
-
-@dataclass
-class StreamStats:
-    rows: int = 0
-    valid: int = 0
-    invalid: int = 0
-    unknown_columns: tuple[str, ...] = ()
-    has_name_column: bool = False
-    named_rows: int = 0  # rows with a name: names are not imported, and the user is told
-    first_invalid: list[InvalidRow] = field(default_factory=list)
-
-
-STATUSES = ("PENDING", "CONFIRMED", "CANCELLED")
-_STATUS_BY_NAME = {name: name for name in STATUSES}
-COPY_NULL = "\\N"
-_COPY_SPECIALS = re.compile(r"[\\\t\n\r]")
-
-
-def copy_text(value: str) -> str:
-    """A value in COPY's text format."""
-    if _COPY_SPECIALS.search(value) is None:
-        return value
-    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-
-
-# ISO 8601 with an explicit offset, as `waitlist export` writes it: checked by Python (ranges)
-# and sent as is to a timestamptz column. Anything else is parsed here (naive means `timezone`).
-_PLAIN_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:\.\d{1,6})?)?(?:Z|[+-]\d\d:\d\d)", re.ASCII)
-_from_iso = datetime.fromisoformat
-
-
-def created_at_text(text: str, timezone: str) -> str:
-    """The COPY text of a created_at cell (InvalidInput when it is not a date)."""
-    if _PLAIN_TIMESTAMP.fullmatch(text):
-        try:
-            _from_iso(text)
-            return text
-        except ValueError:
-            pass
-    from linea_cli.timeutil import parse_datetime
-
-    return parse_datetime(text, timezone=timezone, field="created_at").isoformat(sep=" ") + "+00"
-
-
-def stream_import_rows(
-    source: BinaryIO,
-    *,
-    write: Callable[[str], Any],
-    delimiter: str | None = None,
-    timezone: str = "UTC",
-    keep_writing_after_invalid: bool = True,
-    on_invalid: Callable[[InvalidRow], None] | None = None,
-    on_progress: Callable[[int], None] | None = None,
-    sample_size: int = 20,
-    batch_rows: int = 4000,
-) -> StreamStats:
-    """Read, validate and write `line\\temail\\tstatus\\tcreated_at` COPY text rows in batches.
-
-    Invalid rows are counted, the first `sample_size` kept, each passed to `on_invalid`; with
-    `keep_writing_after_invalid=False` (all-or-nothing) nothing more is written after the first
-    one, but the rest is still validated so that the report is complete. Without a `delimiter`,
-    a UTF-16 file (Excel's "Unicode text") is tab-separated and anything else comma-separated.
-    """
-    stats = StreamStats()
-    tell = getattr(source, "tell", None) if on_progress is not None else None  # bytes of the file itself
-    source, encoding = decoded_input(source)
-    if delimiter is None:
-        delimiter = "\t" if encoding == UTF_16 else ","
-    records = read_records(source, delimiter=delimiter)
-    try:
-        _, header_fields = next(records)
-    except StopIteration:
-        raise InvalidInput("the file is empty: it needs a header row naming an 'email' column") from None
-    header = map_header(header_fields, delimiter=delimiter)
-    stats.unknown_columns = header.unknown
-    stats.has_name_column = header.name is not None
-    email_at, status_at, created_at_at, width = header.email, header.status, header.created_at, header.width
-    name_at = header.name
-    buffer: list[str] = []
-    writing = True
-    simple_email = _simple_email
-
-    def invalid(line: int, email: str, reason: str) -> None:
-        nonlocal writing
-        stats.invalid += 1
-        row = InvalidRow(line, email, reason)
-        if len(stats.first_invalid) < sample_size:
-            stats.first_invalid.append(row)
-        if on_invalid is not None:
-            on_invalid(row)
-        if not keep_writing_after_invalid:
-            writing = False
-            buffer.clear()
-
-    for line, fields in records:
-        stats.rows += 1
-        if len(fields) != width:
-            invalid(line, fields[email_at] if len(fields) > email_at else "",
-                    f"{len(fields)} fields where the header has {width}")
-            continue
-        raw_email = fields[email_at]
-        # A leading quote may be linea's own neutralization: the exact path removes it.
-        if raw_email[:1] != "'" and simple_email(raw_email):
-            email = raw_email.lower()
-        else:
-            checked, reason = check_email(unneutralize(raw_email.strip()))
-            if checked is None:
-                invalid(line, raw_email, reason or "invalid email")
-                continue
-            email = copy_text(checked)
-        status = COPY_NULL
-        if status_at is not None:
-            text = fields[status_at].strip()
-            if text:
-                found = _STATUS_BY_NAME.get(text.upper())
-                if found is None:
-                    invalid(line, raw_email, f"unknown status {shown(text)}: use PENDING, CONFIRMED or CANCELLED")
-                    continue
-                status = found
-        created = COPY_NULL
-        if created_at_at is not None:
-            text = fields[created_at_at].strip()
-            if text:
-                try:
-                    created = created_at_text(text, timezone)
-                except InvalidInput as exc:
-                    invalid(line, raw_email, exc.message)
-                    continue
-        stats.valid += 1
-        if name_at is not None and fields[name_at].strip():
-            stats.named_rows += 1
-        if writing:
-            buffer.append(f"{line}\t{email}\t{status}\t{created}\n")
-            if len(buffer) >= batch_rows:
-                write("".join(buffer))
-                buffer.clear()
-                if tell is not None:
-                    on_progress(tell())  # type: ignore[misc]
-    if writing and buffer:
-        write("".join(buffer))
-    if tell is not None:
-        on_progress(tell())  # type: ignore[misc]
-    return stats
-
-
-# --- COPY helpers ----------------------------------------------------------------------------
-
-def driver_connection(session: Any) -> Any:
-    """The psycopg 3 connection under a SQLAlchemy session, inside the session's transaction."""
-    return session.connection().connection.driver_connection
-
-
-def run_copy(session: Any, statement: Any, body: Callable[[Any], T]) -> T:
-    """`body(copy)` inside psycopg's `cursor.copy(statement)`, in the session's transaction.
-
-    The context is entered and left by hand, with Ctrl-C and SIGTERM held back while psycopg
-    starts and finishes the COPY: an interrupt landing just as `with` calls `__enter__`/`__exit__`
-    (CPython bpo-29988) would otherwise leave the connection's lock held, and the rollback that
-    follows would wait forever. During `body` (reading the file, streaming rows) they act at once.
-    """
-    manager = driver_connection(session).cursor().copy(statement)
-    try:
-        with interrupts_held():
-            copy = manager.__enter__()
-        result = body(copy)
-        with interrupts_held():
-            manager.__exit__(None, None, None)
-    except BaseException as exc:
-        if inspect.getgeneratorstate(manager.gen) == inspect.GEN_SUSPENDED:
-            with interrupts_held():
-                manager.__exit__(type(exc), exc, exc.__traceback__)  # fails the COPY, frees the lock
-        raise
-    return result
-
-
-def copy_in(session: Any, statement: str, produce: Callable[[Callable[[str], Any]], T]) -> T:
-    """Run `COPY ... FROM STDIN` in the session's transaction; `produce(write)` feeds it text."""
-    return run_copy(session, statement, lambda copy: produce(copy.write))
-
-
-def copy_out_csv(session: Any, query: str, params: dict[str, Any], out: BinaryIO, *, header: list[str]) -> int:
-    """Stream `query` as RFC 4180 CSV (UTF-8, CRLF, header first) into `out`; returns the row count.
-
-    PostgreSQL writes each row as one chunk ending in LF; the LF becomes CRLF here. A name's own
-    newlines are inside quotes and stay as they are.
-    """
-    from psycopg import sql
-
-    selected = sql.SQL(query).format(**{key: sql.Literal(value) for key, value in params.items()})
-    # Take the query's table locks with an ordinary statement first: a lock wait inside the COPY's
-    # start would happen while run_copy holds Ctrl-C back, leaving linea deaf to it meanwhile.
-    driver_connection(session).execute(sql.SQL("SELECT 1 FROM ({}) AS take_locks LIMIT 0").format(selected))
-    buffer = bytearray(",".join(header).encode() + b"\r\n")
-    write = out.write
-    statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv, ENCODING 'UTF8')").format(selected)
-
-    def stream(copy: Any) -> int:
-        count = 0
-        for chunk in copy:
-            buffer.extend(chunk[:-1])
-            buffer.extend(b"\r\n")
-            count += 1
-            if len(buffer) >= 1 << 18:
-                write(buffer)
-                buffer.clear()
-        return count
-
-    count = run_copy(session, statement, stream)
-    write(buffer)
-    return count
+    return None
 
 
 # --- files -----------------------------------------------------------------------------------

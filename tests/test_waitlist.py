@@ -124,6 +124,21 @@ def test_list_filters_search_and_pages(linea: CliRun, db: Database) -> None:
     assert "p0@example.com" in table and "gone@example.com" not in table
 
 
+def test_search_ignores_case_as_every_search_does(linea: CliRun, db: Database) -> None:
+    # The platform stores addresses as people typed them; --search matches any case (ILIKE), like
+    # `users/events/venues list --search`, and its wildcards stay literal.
+    event = make_event(db)
+    make_waitlist_entry(db, event=event, email="Vera.Lang@Example.com")
+    make_waitlist_entry(db, event=event, email="other@example.com")
+
+    def searched(text: str) -> list[str]:
+        return [item["email"] for item in json.loads(linea("waitlist", "list", event["slug"], "--search", text, "--json").stdout)["items"]]
+
+    assert searched("vera.lang") == ["Vera.Lang@Example.com"]
+    assert searched("LANG@EXAMPLE") == ["Vera.Lang@Example.com"]
+    assert searched("v_ra") == [] and searched("%") == []
+
+
 def test_stats(linea: CliRun, db: Database) -> None:
     event = make_event(db, capacity=10)
     base = db.scalar("SELECT now() AT TIME ZONE 'UTC'")

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from linea_cli import csvio
+from linea_cli.db import copy as db_copy
 from tests.factories import make_event, make_user, make_waitlist_entry
 from tests.harness import CliRun, Database
 
@@ -379,6 +380,29 @@ def test_export_neutralizes_formulas_and_imports_back_unchanged(linea: CliRun, d
     assert strip(again.read_text(encoding="utf-8")) == strip(raw.decode("utf-8"))
 
 
+def test_copy_and_rendered_csv_neutralize_alike(linea: CliRun, db: Database) -> None:
+    # Every column: PostgreSQL writes the CSV (csvio.neutralized_sql); --fields: Python does
+    # (csvio.neutralize). One rule, so the cells agree, --raw included.
+    event = make_event(db)
+    names = ["=1", "+1", "-1", "@x", "\tx", "\rx", "\nx", "'=x", "''+x", "'x", "plain", "x=", "o'brien", " =x"]
+    for n, name in enumerate(names):
+        user = make_user(db, email=f"u{n}@example.com", name=name)
+        make_waitlist_entry(db, event=event, email=user["email"], user_id=user["id"])
+    make_waitlist_entry(db, event=event, email="=1+2@example.com")
+    every = "email,status,created_at,updated_at,name"
+    exported = {}
+    for extra in ((), ("--raw",)):
+        by_copy = linea("waitlist", "export", event["slug"], *extra).stdout_bytes.decode()
+        rendered = linea("waitlist", "export", event["slug"], "--fields", every, *extra).stdout_bytes.decode()
+        rows = list(csv.reader(io.StringIO(by_copy, newline="")))
+        assert rows == list(csv.reader(io.StringIO(rendered, newline=""))), extra
+        exported[extra] = {row[0]: row[4] for row in rows[1:]}
+    assert len(exported[()]) == len(names) + 1
+    assert exported[()]["u0@example.com"] == "'=1" and exported[()]["'=1+2@example.com"] == ""
+    assert exported[()]["u7@example.com"] == "''=x" and exported[()]["u9@example.com"] == "'x"
+    assert exported[("--raw",)]["u0@example.com"] == "=1" and "=1+2@example.com" in exported[("--raw",)]
+
+
 def test_export_raw_status_filter_and_stdout(linea: CliRun, db: Database) -> None:
     event = make_event(db)
     make_waitlist_entry(db, event=event, email="=1+2@example.com", status="CONFIRMED")
@@ -424,17 +448,17 @@ def test_failed_export_leaves_no_file(linea: CliRun, db: Database, tmp_path: Pat
         make_waitlist_entry(db, event=event)
     out = tmp_path / "list.csv"
     out.write_text("the previous export\n")
-    real = csvio.copy_out_csv
+    real = db_copy.copy_out_csv
 
     def failing(session, query, params, stream, *, header):  # noqa: ANN001, ANN202
         stream.write(b"email,status\r\nhalf")
         raise ConnectionError("server closed the connection")
 
-    monkeypatch.setattr(csvio, "copy_out_csv", failing)
+    monkeypatch.setattr(db_copy, "copy_out_csv", failing)
     linea("waitlist", "export", event["slug"], "-o", str(out), exit_code=70)
     assert out.read_text() == "the previous export\n"
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
-    monkeypatch.setattr(csvio, "copy_out_csv", real)
+    monkeypatch.setattr(db_copy, "copy_out_csv", real)
     linea("waitlist", "export", event["slug"], "-o", str(tmp_path / "new.csv"))
     assert len((tmp_path / "new.csv").read_text().splitlines()) == 51
     linea("waitlist", "export", "no-such-event", "-o", str(tmp_path / "nothing.csv"), exit_code=3)
@@ -444,7 +468,7 @@ def test_failed_export_leaves_no_file(linea: CliRun, db: Database, tmp_path: Pat
 # --- the fast email path agrees with email-validator --------------------------------------------
 
 def test_fast_email_path_agrees_with_email_validator() -> None:
-    from linea_cli.services.emails import canonical_email, email_problem
+    from linea_cli.services.emails import canonical_email, email_problem, fast_canonical_email
 
     rng = random.Random(4)
     alphabet = string.ascii_letters + string.digits + "!#$%&'*+/=?^_`{|}~-.@ \"\\"
@@ -462,7 +486,7 @@ def test_fast_email_path_agrees_with_email_validator() -> None:
         samples.append(f"{local}@{domain}")
     accepted = 0
     for sample in samples:
-        fast = csvio.fast_canonical_email(sample)
+        fast = fast_canonical_email(sample)
         if fast is not None:
             accepted += 1
             assert email_problem(sample) is None, sample

@@ -21,6 +21,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from linea_cli.db.like import like_escaped
+
 LIMIT = 50
 CONNECT_TIMEOUT_SECONDS = 2
 STATEMENT_TIMEOUT = "2s"
@@ -68,11 +70,6 @@ def complete_waitlist_email(ctx: Any, incomplete: str) -> list[tuple[str, str]]:
     return _candidates(ctx, _WAITLIST, incomplete, event=event)
 
 
-def like_prefix(text: str) -> str:
-    """`text` matched literally by LIKE: `%`, `_` and the escape character itself escaped."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _candidates(ctx: Any, query: str, incomplete: str, **params: str) -> list[tuple[str, str]]:
     try:
         conninfo = _conninfo(ctx)
@@ -89,7 +86,7 @@ def _candidates(ctx: Any, query: str, incomplete: str, **params: str) -> list[tu
                 "SELECT set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true)",
                 (STATEMENT_TIMEOUT, STATEMENT_TIMEOUT),
             )
-            rows = connection.execute(query, {"prefix": like_prefix(incomplete), "limit": LIMIT, **params}).fetchall()
+            rows = connection.execute(query, {"prefix": like_escaped(incomplete), "limit": LIMIT, **params}).fetchall()
             connection.rollback()
     except Exception:  # noqa: BLE001 - deliberate: a completion that fails completes nothing, silently
         return []

@@ -349,7 +349,8 @@ def export(
 
         raise InvalidInput(f"--bom is for CSV, not {chosen.value}", hint="the other formats are UTF-8 without a byte order mark")
     from linea_cli.output_file import output_file, text_writer, writes_to_stdout
-    from linea_cli.services.waitlist import EXPORT_COLUMNS, export_waitlist_csv, stream_waitlist
+    from linea_cli.services.waitlist import export_waitlist_csv, stream_waitlist
+    from linea_cli.services.waitlist_csv import EXPORT_COLUMNS
 
     select_columns(EXPORT_COLUMNS, fields)  # an unknown --fields name stops before the EXPORT audit row
     with output_file(output) as out:

@@ -18,6 +18,7 @@ from slugify import slugify
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from linea_cli.db.like import like_pattern
 from linea_cli.db.models import (
     INTEGER_MAX,
     Event,
@@ -149,11 +150,6 @@ def _event_conditions(session: Session, filters: EventFilter) -> list[Any]:
             sa.or_(*(column.ilike(pattern, escape="\\") for column in (events.c.title, events.c.slug, events.c.description)))
         )
     return conditions
-
-
-def like_pattern(text: str) -> str:
-    """`%text%` with LIKE's wildcards in `text` matched literally."""
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def find_event(session: Session, reference: str, *, include_deleted: bool = False) -> Event:

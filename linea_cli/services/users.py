@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from linea_cli.db.like import like_pattern
 from linea_cli.db.models import AuditLog, Event, User, UserRole, WaitlistEntry
 from linea_cli.db.models import Session as LoginSession
 from linea_cli.errors import Conflict, InvalidInput, NotFound, PermissionDenied, shown
@@ -78,8 +79,8 @@ def list_users(
     if filters.role is not None:
         query = query.where(users.c.role == filters.role)
     if filters.search:
-        pattern = "%" + filters.search.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        query = query.where(sa.or_(users.c.email.ilike(pattern), users.c.name.ilike(pattern)))
+        pattern = like_pattern(filters.search.strip())
+        query = query.where(sa.or_(users.c.email.ilike(pattern, escape="\\"), users.c.name.ilike(pattern, escape="\\")))
     return paginate(session, query, kind="users", sort_columns=[users.c.email, users.c.id], limit=limit, after=after)
 
 

@@ -12,12 +12,12 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from linea_cli.db.like import like_pattern
 from linea_cli.db.models import Event, EventStatus, Venue
 from linea_cli.errors import Conflict, InvalidInput, NotFound, shown
 from linea_cli.ids import new_id
 from linea_cli.services import audit
 from linea_cli.services.actors import Actor, require_admin
-from linea_cli.services.events import like_pattern
 from linea_cli.services.pagination import Page, paginate
 from linea_cli.timeutil import utc_now
 

@@ -10,7 +10,6 @@ foreign key check only takes KEY SHARE), so concurrent runs never exceed the cap
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
@@ -19,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from linea_cli import csvio
+from linea_cli.db.like import like_pattern
 from linea_cli.db.models import INTEGER_MAX, Event, EventStatus, User, WaitlistEntry, WaitlistStatus
 from linea_cli.errors import Conflict, InvalidInput, NotFound, shown
 from linea_cli.ids import new_id
@@ -28,10 +27,18 @@ from linea_cli.services.actors import Actor, require_manager_of
 from linea_cli.services.emails import normalize_email, same_address
 from linea_cli.services.events import confirmed_count, find_event, places_left
 from linea_cli.services.pagination import Page, paginate
-from linea_cli.timeutil import SQL_ISO_TIMESTAMP, utc_now
+from linea_cli.services.waitlist_csv import (
+    ON_DUPLICATE,
+    InvalidRow,
+    StreamStats,
+    copy_export_csv,
+    export_records,
+    merge_staged,
+    stage_import,
+)
+from linea_cli.timeutil import utc_now
 
 RESOURCE = "WaitlistEntry"
-EXPORT_COLUMNS = ("email", "status", "created_at", "updated_at", "name")
 CLOSED_EVENT_STATUSES = (EventStatus.CANCELLED, EventStatus.COMPLETED)
 ERROR_SAMPLE = 20
 
@@ -216,11 +223,6 @@ class WaitlistFilter:
     include_deleted: bool = False
 
 
-def _like_pattern(text: str) -> str:
-    escaped = text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def list_entries(
     session: Session, *, event_ref: str, filters: WaitlistFilter, actor: Actor | None, limit: int = 50, after: str | None = None
 ) -> Page[dict]:
@@ -236,7 +238,7 @@ def list_entries(
     if filters.status is not None:
         query = query.where(entries.c.status == filters.status)
     if filters.search:
-        query = query.where(entries.c.email.like(_like_pattern(filters.search), escape="\\"))
+        query = query.where(entries.c.email.ilike(like_pattern(filters.search.strip()), escape="\\"))
     return paginate(session, query, kind="waitlist", sort_columns=[entries.c.created_at, entries.c.id], limit=limit, after=after)
 
 
@@ -386,23 +388,13 @@ class ImportSummary:
     dry_run: bool = False
     unknown_columns: tuple[str, ...] = ()
     named_rows: int = 0  # valid rows whose name was not imported (an entry has no name of its own)
-    first_invalid: list[csvio.InvalidRow] = field(default_factory=list)
+    first_invalid: list[InvalidRow] = field(default_factory=list)
 
     def counts(self) -> dict[str, Any]:
         return {
             "event": self.event, "rows": self.rows, "inserted": self.inserted, "updated": self.updated,
             "skipped": self.skipped, "invalid": self.invalid, "dry_run": self.dry_run,
         }
-
-
-ON_DUPLICATE = ("skip", "update")
-_STAGE = "linea_waitlist_import"
-# cuid-shaped ids that sort like the file: rows without created_at share one timestamp, and
-# (created_at, id) is the sign-up order `promote` follows, so the file's order is kept.
-_IMPORT_ID = (
-    "('c' || lpad(to_hex((extract(epoch FROM statement_timestamp()) * 1000)::bigint), 12, '0')"
-    " || lpad(to_hex(i.line), 8, '0') || :salt)"
-)
 
 
 def import_waitlist(
@@ -418,31 +410,21 @@ def import_waitlist(
     dry_run: bool = False,
     timezone: str = "UTC",
     errors_file: str | None = None,
-    on_invalid: Callable[[csvio.InvalidRow], None] | None = None,
+    on_invalid: Callable[[InvalidRow], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
     on_phase: Callable[[str], None] | None = None,
 ) -> ImportSummary:
-    """Load a CSV into the waitlist in one transaction: COPY to a temporary table, then set-based SQL.
+    """Load a CSV into the waitlist in one transaction: COPY to a temporary table, then set-based SQL
+    (linea_cli.services.waitlist_csv: the format, the duplicates rules).
 
-    Duplicates (in the file or already on the list) are not errors: `skip` keeps the existing
-    entry (the file's first row for an address wins), `update` sets its status from the file.
-    Removed entries stay removed. With invalid rows and without `skip_invalid`, nothing is written.
+    With invalid rows and without `skip_invalid`, nothing is written.
     """
     if on_duplicate not in ON_DUPLICATE:
         raise InvalidInput(f"--on-duplicate must be skip or update, not {shown(on_duplicate)}")
     event = _managed_event(session, event_ref, actor=actor, action="import into")
-    session.execute(sa.text("SET LOCAL work_mem = '64MB'"))
-    session.execute(sa.text(
-        f'CREATE TEMP TABLE {_STAGE} (line integer NOT NULL, email text NOT NULL, '
-        f'status "WaitlistStatus", created_at timestamptz) ON COMMIT DROP'
-    ))
-    stats = csvio.copy_in(
-        session,
-        f"COPY {_STAGE} (line, email, status, created_at) FROM STDIN",
-        lambda write: csvio.stream_import_rows(
-            source, write=write, delimiter=delimiter, timezone=timezone, keep_writing_after_invalid=skip_invalid,
-            on_invalid=on_invalid, on_progress=on_progress, sample_size=ERROR_SAMPLE,
-        ),
+    stats = stage_import(
+        session, source, delimiter=delimiter, timezone=timezone, keep_writing_after_invalid=skip_invalid,
+        on_invalid=on_invalid, on_progress=on_progress, sample_size=ERROR_SAMPLE,
     )
     summary = ImportSummary(
         event=event.slug, rows=stats.rows, invalid=stats.invalid, dry_run=dry_run,
@@ -457,32 +439,10 @@ def import_waitlist(
         return summary
     if on_phase is not None:
         on_phase("writing")  # the file is read; the set-based statements take the rest of the time
-    if stats.valid > 10_000:
-        session.execute(sa.text(f"ANALYZE {_STAGE}"))
     savepoint = session.begin_nested() if dry_run else None
-    now = utc_now()
-    params = {"event_id": event.id, "now": now, "salt": secrets.token_hex(2)}
-    if on_duplicate == "update":
-        summary.updated = session.execute(sa.text(f"""
-            UPDATE waitlist_entries AS w SET status = s.status, updated_at = :now
-            FROM (SELECT DISTINCT ON (email) email, status FROM {_STAGE} ORDER BY email, line) AS s
-            WHERE w.event_id = :event_id AND lower(w.email) = s.email AND w.deleted_at IS NULL
-              AND s.status IS NOT NULL AND w.status <> s.status
-        """), params).rowcount
-    summary.inserted = session.execute(sa.text(f"""
-        INSERT INTO waitlist_entries (id, email, event_id, user_id, status, created_at, updated_at)
-        SELECT {_IMPORT_ID}, i.email, :event_id, u.id, coalesce(i.status, 'PENDING'), coalesce(date_trunc('milliseconds', i.created_at AT TIME ZONE 'UTC'), :now), :now
-        FROM {_STAGE} AS i LEFT JOIN (
-            SELECT DISTINCT ON (lower(email)) lower(email) AS email, id FROM users
-            WHERE deleted_at IS NULL ORDER BY lower(email), created_at, id
-        ) AS u ON u.email = i.email
-        -- Entries already on the list are dropped by one anti-join (a re-import is cheap); ON CONFLICT
-        -- still catches the file's own duplicates and sign-ups committed meanwhile.
-        -- Staged addresses are canonical (lower case); the platform's rows may not be.
-        WHERE NOT EXISTS (SELECT 1 FROM waitlist_entries AS w WHERE w.event_id = :event_id AND lower(w.email) = i.email)
-        ORDER BY i.line
-        ON CONFLICT (email, event_id) DO NOTHING
-    """), params).rowcount
+    summary.inserted, summary.updated = merge_staged(
+        session, event_id=event.id, staged=stats.valid, on_duplicate=on_duplicate, now=utc_now()
+    )
     summary.skipped = stats.valid - summary.inserted - summary.updated
     if savepoint is not None:
         savepoint.rollback()
@@ -498,7 +458,7 @@ def import_waitlist(
     return summary
 
 
-def _rejected_rows(stats: csvio.StreamStats) -> tuple[str, ...]:
+def _rejected_rows(stats: StreamStats) -> tuple[str, ...]:
     lines = [f"line {row.line}: {row.reason}" for row in stats.first_invalid]
     if stats.invalid > len(stats.first_invalid):
         lines.append(f"... and {stats.invalid - len(stats.first_invalid)} more")
@@ -521,30 +481,13 @@ def _export_event(session: Session, event_ref: str, actor: Actor | None, fmt: st
     return event
 
 
-def export_csv_query(event_id: str, *, status: WaitlistStatus | None = None, raw: bool = False) -> tuple[str, dict[str, Any]]:
-    """The SELECT behind a CSV export ({placeholders} for csvio.copy_out_csv), also used by the benchmark."""
-    safe = (lambda expression: expression) if raw else csvio.neutralized_sql
-    query = f"""
-        SELECT {safe('e.email')}, e.status::text, to_char(e.created_at, {SQL_ISO_TIMESTAMP}), to_char(e.updated_at, {SQL_ISO_TIMESTAMP}),
-               {safe('u.name')}
-        FROM waitlist_entries AS e LEFT JOIN users AS u ON u.id = e.user_id AND u.deleted_at IS NULL
-        WHERE e.event_id = {{event_id}} AND e.deleted_at IS NULL {"AND e.status = {status}" if status else ""}
-        ORDER BY e.created_at, e.id
-    """
-    params: dict[str, Any] = {"event_id": event_id}
-    if status:
-        params["status"] = status.name
-    return query, params
-
-
 def export_waitlist_csv(
     session: Session, *, event_ref: str, out: BinaryIO, actor: Actor | None,
     status: WaitlistStatus | None = None, raw: bool = False,
 ) -> int:
     """Stream the waitlist as CSV into `out` with COPY (constant memory); returns the row count."""
     event = _export_event(session, event_ref, actor, "csv", status)
-    query, params = export_csv_query(event.id, status=status, raw=raw)
-    return csvio.copy_out_csv(session, query, params, out, header=list(EXPORT_COLUMNS))
+    return copy_export_csv(session, event_id=event.id, out=out, status=status, raw=raw)
 
 
 def stream_waitlist(
@@ -553,14 +496,4 @@ def stream_waitlist(
 ) -> Iterator[dict[str, Any]]:
     """Every live entry as a record (for json/ndjson), through a server-side cursor."""
     event = _export_event(session, event_ref, actor, fmt, status)
-    entries, users = WaitlistEntry.__table__, User.__table__
-    query = (
-        sa.select(entries.c.email, entries.c.status, entries.c.created_at, entries.c.updated_at, users.c.name)
-        .outerjoin(users, sa.and_(users.c.id == entries.c.user_id, users.c.deleted_at.is_(None)))
-        .where(entries.c.event_id == event.id, entries.c.deleted_at.is_(None))
-        .order_by(entries.c.created_at, entries.c.id)
-    )
-    if status is not None:
-        query = query.where(entries.c.status == status)
-    result = session.execute(query.execution_options(yield_per=batch_size))
-    return (dict(row) for row in result.mappings())
+    return export_records(session, event_id=event.id, status=status, batch_size=batch_size)

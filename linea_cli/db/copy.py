@@ -1,0 +1,92 @@
+"""COPY in the session's transaction: text rows in, CSV out, with Ctrl-C and SIGTERM handled.
+
+Many rows go to and from PostgreSQL through COPY, never a Python loop of INSERTs. psycopg's COPY
+runs on the connection under the SQLAlchemy session, so it commits or rolls back with the
+command's unit of work.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable
+from typing import Any, BinaryIO, TypeVar
+
+from linea_cli.interrupts import interrupts_held
+
+T = TypeVar("T")
+
+COPY_NULL = "\\N"
+_COPY_SPECIALS = re.compile(r"[\\\t\n\r]")
+
+
+def copy_text(value: str) -> str:
+    """A value in COPY's text format."""
+    if _COPY_SPECIALS.search(value) is None:
+        return value
+    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def driver_connection(session: Any) -> Any:
+    """The psycopg 3 connection under a SQLAlchemy session, inside the session's transaction."""
+    return session.connection().connection.driver_connection
+
+
+def run_copy(session: Any, statement: Any, body: Callable[[Any], T]) -> T:
+    """`body(copy)` inside psycopg's `cursor.copy(statement)`, in the session's transaction.
+
+    The context is entered and left by hand, with Ctrl-C and SIGTERM held back while psycopg
+    starts and finishes the COPY: an interrupt landing just as `with` calls `__enter__`/`__exit__`
+    (CPython bpo-29988) would otherwise leave the connection's lock held, and the rollback that
+    follows would wait forever. During `body` (reading the file, streaming rows) they act at once.
+    """
+    manager = driver_connection(session).cursor().copy(statement)
+    try:
+        with interrupts_held():
+            copy = manager.__enter__()
+        result = body(copy)
+        with interrupts_held():
+            manager.__exit__(None, None, None)
+    except BaseException as exc:
+        if inspect.getgeneratorstate(manager.gen) == inspect.GEN_SUSPENDED:
+            with interrupts_held():
+                manager.__exit__(type(exc), exc, exc.__traceback__)  # fails the COPY, frees the lock
+        raise
+    return result
+
+
+def copy_in(session: Any, statement: str, produce: Callable[[Callable[[str], Any]], T]) -> T:
+    """Run `COPY ... FROM STDIN` in the session's transaction; `produce(write)` feeds it text."""
+    return run_copy(session, statement, lambda copy: produce(copy.write))
+
+
+def copy_out_csv(session: Any, query: str, params: dict[str, Any], out: BinaryIO, *, header: list[str]) -> int:
+    """Stream `query` as RFC 4180 CSV (UTF-8, CRLF, header first) into `out`; returns the row count.
+
+    PostgreSQL writes each row as one chunk ending in LF; the LF becomes CRLF here. A name's own
+    newlines are inside quotes and stay as they are.
+    """
+    from psycopg import sql
+
+    selected = sql.SQL(query).format(**{key: sql.Literal(value) for key, value in params.items()})
+    # Take the query's table locks with an ordinary statement first: a lock wait inside the COPY's
+    # start would happen while run_copy holds Ctrl-C back, leaving linea deaf to it meanwhile.
+    driver_connection(session).execute(sql.SQL("SELECT 1 FROM ({}) AS take_locks LIMIT 0").format(selected))
+    buffer = bytearray(",".join(header).encode() + b"\r\n")
+    write = out.write
+    statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv, ENCODING 'UTF8')").format(selected)
+
+    def stream(copy: Any) -> int:
+        count = 0
+        for chunk in copy:
+            buffer.extend(chunk[:-1])
+            buffer.extend(b"\r\n")
+            count += 1
+            if len(buffer) >= 1 << 18:
+                write(buffer)
+                buffer.clear()
+        return count
+
+    count = run_copy(session, statement, stream)
+    write(buffer)
+    return count

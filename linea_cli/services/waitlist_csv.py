@@ -1,0 +1,332 @@
+"""The waitlist's file format and the SQL that moves it: what `waitlist import` reads and
+`waitlist export` writes, in one place.
+
+Import: the file's rows are read, validated and sent with COPY into a temporary table as they are
+read (constant memory), then set-based statements merge that table into `waitlist_entries`.
+Export: one SELECT that COPY writes as CSV (cells a spreadsheet would run as formulas
+neutralized in SQL), and the same columns as records for JSON and NDJSON.
+
+Adding a column means editing this module: the header (`IMPORT_COLUMNS`, `map_header`), the row
+(`stream_import_rows`), the staging table and the merge, or the export's columns and SELECTs.
+The rules around them (who may import, all or nothing, dry runs, the audit row) stay in
+linea_cli.services.waitlist.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, BinaryIO
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from linea_cli.csvio import UTF_16, decoded_input, header_hint, neutralized_sql, read_records, unneutralize
+from linea_cli.db import copy as db_copy
+from linea_cli.db.models import User, WaitlistEntry
+from linea_cli.enums import WaitlistStatus
+from linea_cli.errors import InvalidInput, shown
+from linea_cli.services.emails import check_email, simple_email
+from linea_cli.timeutil import SQL_ISO_TIMESTAMP, parse_datetime
+
+IMPORT_COLUMNS = ("email", "status", "created_at", "name")
+# Written by `waitlist export` but set by the database on import; accepted without a warning.
+IGNORED_EXPORT_COLUMNS = ("updated_at",)
+EXPORT_COLUMNS = ("email", "status", "created_at", "updated_at", "name")
+STATUSES = tuple(status.name for status in WaitlistStatus)
+ON_DUPLICATE = ("skip", "update")
+
+
+# --- the header ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ImportHeader:
+    email: int
+    status: int | None
+    created_at: int | None
+    width: int
+    name: int | None = None
+    unknown: tuple[str, ...] = ()
+
+
+def map_header(fields: list[str], *, delimiter: str = ",") -> ImportHeader:
+    names = [name.strip().lower() for name in fields]
+    seen: set[str] = set()
+    for name in names:
+        if name in seen and name:
+            raise InvalidInput(f"the header names column {shown(name)} twice")
+        seen.add(name)
+    if "email" not in names:
+        raise InvalidInput(
+            "the header has no 'email' column (found: " + ", ".join(repr(n) for n in fields) + ")",
+            hint=header_hint(fields, delimiter, column="email")
+            or "the first line must name the columns: " + IMPORT_COLUMNS[0] + "".join(f"[,{c}]" for c in IMPORT_COLUMNS[1:]),
+        )
+    known = set(IMPORT_COLUMNS) | set(IGNORED_EXPORT_COLUMNS)
+    return ImportHeader(
+        email=names.index("email"),
+        status=names.index("status") if "status" in names else None,
+        created_at=names.index("created_at") if "created_at" in names else None,
+        width=len(names),
+        name=names.index("name") if "name" in names else None,
+        unknown=tuple(fields[i] for i, name in enumerate(names) if name not in known),
+    )
+
+
+# --- the rows --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class InvalidRow:
+    line: int
+    email: str
+    reason: str
+
+
+@dataclass
+class StreamStats:
+    rows: int = 0
+    valid: int = 0
+    invalid: int = 0
+    unknown_columns: tuple[str, ...] = ()
+    named_rows: int = 0  # rows with a name: names are not imported, and the user is told
+    first_invalid: list[InvalidRow] = field(default_factory=list)
+
+
+_STATUS_BY_NAME = {name: name for name in STATUSES}
+_STATUS_CHOICES = ", ".join(STATUSES[:-1]) + " or " + STATUSES[-1]
+_COPY_NULL = db_copy.COPY_NULL
+
+# ISO 8601 with an explicit offset, as `waitlist export` writes it: checked by Python (ranges)
+# and sent as is to a timestamptz column. Anything else is parsed here (naive means `timezone`).
+_PLAIN_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:\.\d{1,6})?)?(?:Z|[+-]\d\d:\d\d)", re.ASCII)
+_from_iso = datetime.fromisoformat
+
+
+def created_at_text(text: str, timezone: str) -> str:
+    """The COPY text of a created_at cell (InvalidInput when it is not a date)."""
+    if _PLAIN_TIMESTAMP.fullmatch(text):
+        try:
+            _from_iso(text)
+            return text
+        except ValueError:
+            pass
+    return parse_datetime(text, timezone=timezone, field="created_at").isoformat(sep=" ") + "+00"
+
+
+def stream_import_rows(
+    source: BinaryIO,
+    *,
+    write: Callable[[str], Any],
+    delimiter: str | None = None,
+    timezone: str = "UTC",
+    keep_writing_after_invalid: bool = True,
+    on_invalid: Callable[[InvalidRow], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+    sample_size: int = 20,
+    batch_rows: int = 4000,
+) -> StreamStats:
+    """Read, validate and write `line\\temail\\tstatus\\tcreated_at` COPY text rows in batches.
+
+    Invalid rows are counted, the first `sample_size` kept, each passed to `on_invalid`; with
+    `keep_writing_after_invalid=False` (all-or-nothing) nothing more is written after the first
+    one, but the rest is still validated so that the report is complete. Without a `delimiter`,
+    a UTF-16 file (Excel's "Unicode text") is tab-separated and anything else comma-separated.
+    """
+    stats = StreamStats()
+    tell = getattr(source, "tell", None) if on_progress is not None else None  # bytes of the file itself
+    source, encoding = decoded_input(source)
+    if delimiter is None:
+        delimiter = "\t" if encoding == UTF_16 else ","
+    records = read_records(source, delimiter=delimiter)
+    try:
+        _, header_fields = next(records)
+    except StopIteration:
+        raise InvalidInput("the file is empty: it needs a header row naming an 'email' column") from None
+    header = map_header(header_fields, delimiter=delimiter)
+    stats.unknown_columns = header.unknown
+    email_at, status_at, created_at_at, width = header.email, header.status, header.created_at, header.width
+    name_at = header.name
+    buffer: list[str] = []
+    writing = True
+    is_simple_email = simple_email
+    copy_null = _COPY_NULL
+
+    def invalid(line: int, email: str, reason: str) -> None:
+        nonlocal writing
+        stats.invalid += 1
+        row = InvalidRow(line, email, reason)
+        if len(stats.first_invalid) < sample_size:
+            stats.first_invalid.append(row)
+        if on_invalid is not None:
+            on_invalid(row)
+        if not keep_writing_after_invalid:
+            writing = False
+            buffer.clear()
+
+    for line, fields in records:
+        stats.rows += 1
+        if len(fields) != width:
+            invalid(line, fields[email_at] if len(fields) > email_at else "",
+                    f"{len(fields)} fields where the header has {width}")
+            continue
+        raw_email = fields[email_at]
+        # A leading quote may be linea's own neutralization: the exact path removes it.
+        if raw_email[:1] != "'" and is_simple_email(raw_email):
+            email = raw_email.lower()
+        else:
+            checked, reason = check_email(unneutralize(raw_email.strip()))
+            if checked is None:
+                invalid(line, raw_email, reason or "invalid email")
+                continue
+            email = db_copy.copy_text(checked)
+        status = copy_null
+        if status_at is not None:
+            text = fields[status_at].strip()
+            if text:
+                found = _STATUS_BY_NAME.get(text.upper())
+                if found is None:
+                    invalid(line, raw_email, f"unknown status {shown(text)}: use {_STATUS_CHOICES}")
+                    continue
+                status = found
+        created = copy_null
+        if created_at_at is not None:
+            text = fields[created_at_at].strip()
+            if text:
+                try:
+                    created = created_at_text(text, timezone)
+                except InvalidInput as exc:
+                    invalid(line, raw_email, exc.message)
+                    continue
+        stats.valid += 1
+        if name_at is not None and fields[name_at].strip():
+            stats.named_rows += 1
+        if writing:
+            buffer.append(f"{line}\t{email}\t{status}\t{created}\n")
+            if len(buffer) >= batch_rows:
+                write("".join(buffer))
+                buffer.clear()
+                if tell is not None:
+                    on_progress(tell())  # type: ignore[misc]
+    if writing and buffer:
+        write("".join(buffer))
+    if tell is not None:
+        on_progress(tell())  # type: ignore[misc]
+    return stats
+
+
+# --- import: stage, then merge ---------------------------------------------------------------
+
+_STAGE = "linea_waitlist_import"
+# cuid-shaped ids that sort like the file: rows without created_at share one timestamp, and
+# (created_at, id) is the sign-up order `promote` follows, so the file's order is kept.
+_IMPORT_ID = (
+    "('c' || lpad(to_hex((extract(epoch FROM statement_timestamp()) * 1000)::bigint), 12, '0')"
+    " || lpad(to_hex(i.line), 8, '0') || :salt)"
+)
+
+
+def stage_import(
+    session: Session,
+    source: BinaryIO,
+    *,
+    delimiter: str | None,
+    timezone: str,
+    keep_writing_after_invalid: bool,
+    on_invalid: Callable[[InvalidRow], None] | None,
+    on_progress: Callable[[int], None] | None,
+    sample_size: int,
+) -> StreamStats:
+    """Read the file into a temporary table (dropped at commit) with COPY; the rows' numbers come back."""
+    session.execute(sa.text("SET LOCAL work_mem = '64MB'"))
+    session.execute(sa.text(
+        f'CREATE TEMP TABLE {_STAGE} (line integer NOT NULL, email text NOT NULL, '
+        f'status "WaitlistStatus", created_at timestamptz) ON COMMIT DROP'
+    ))
+    return db_copy.copy_in(
+        session,
+        f"COPY {_STAGE} (line, email, status, created_at) FROM STDIN",
+        lambda write: stream_import_rows(
+            source, write=write, delimiter=delimiter, timezone=timezone,
+            keep_writing_after_invalid=keep_writing_after_invalid,
+            on_invalid=on_invalid, on_progress=on_progress, sample_size=sample_size,
+        ),
+    )
+
+
+def merge_staged(session: Session, *, event_id: str, staged: int, on_duplicate: str, now: datetime) -> tuple[int, int]:
+    """Write the staged rows into the event's waitlist, set-based; returns (inserted, updated).
+
+    Duplicates (in the file or already on the list) are not errors: `skip` keeps the existing
+    entry (the file's first row for an address wins), `update` sets its status from the file.
+    Removed entries stay removed.
+    """
+    if staged > 10_000:
+        session.execute(sa.text(f"ANALYZE {_STAGE}"))
+    params = {"event_id": event_id, "now": now, "salt": secrets.token_hex(2)}
+    updated = 0
+    if on_duplicate == "update":
+        updated = session.execute(sa.text(f"""
+            UPDATE waitlist_entries AS w SET status = s.status, updated_at = :now
+            FROM (SELECT DISTINCT ON (email) email, status FROM {_STAGE} ORDER BY email, line) AS s
+            WHERE w.event_id = :event_id AND lower(w.email) = s.email AND w.deleted_at IS NULL
+              AND s.status IS NOT NULL AND w.status <> s.status
+        """), params).rowcount
+    inserted = session.execute(sa.text(f"""
+        INSERT INTO waitlist_entries (id, email, event_id, user_id, status, created_at, updated_at)
+        SELECT {_IMPORT_ID}, i.email, :event_id, u.id, coalesce(i.status, 'PENDING'), coalesce(date_trunc('milliseconds', i.created_at AT TIME ZONE 'UTC'), :now), :now
+        FROM {_STAGE} AS i LEFT JOIN (
+            SELECT DISTINCT ON (lower(email)) lower(email) AS email, id FROM users
+            WHERE deleted_at IS NULL ORDER BY lower(email), created_at, id
+        ) AS u ON u.email = i.email
+        -- Entries already on the list are dropped by one anti-join (a re-import is cheap); ON CONFLICT
+        -- still catches the file's own duplicates and sign-ups committed meanwhile.
+        -- Staged addresses are canonical (lower case); the platform's rows may not be.
+        WHERE NOT EXISTS (SELECT 1 FROM waitlist_entries AS w WHERE w.event_id = :event_id AND lower(w.email) = i.email)
+        ORDER BY i.line
+        ON CONFLICT (email, event_id) DO NOTHING
+    """), params).rowcount
+    return inserted, updated
+
+
+# --- export ----------------------------------------------------------------------------------
+
+def export_csv_query(event_id: str, *, status: WaitlistStatus | None = None, raw: bool = False) -> tuple[str, dict[str, Any]]:
+    """The SELECT behind a CSV export ({placeholders} for db.copy.copy_out_csv), also used by the benchmark."""
+    safe = (lambda expression: expression) if raw else neutralized_sql
+    query = f"""
+        SELECT {safe('e.email')}, e.status::text, to_char(e.created_at, {SQL_ISO_TIMESTAMP}), to_char(e.updated_at, {SQL_ISO_TIMESTAMP}),
+               {safe('u.name')}
+        FROM waitlist_entries AS e LEFT JOIN users AS u ON u.id = e.user_id AND u.deleted_at IS NULL
+        WHERE e.event_id = {{event_id}} AND e.deleted_at IS NULL {"AND e.status = {status}" if status else ""}
+        ORDER BY e.created_at, e.id
+    """
+    params: dict[str, Any] = {"event_id": event_id}
+    if status:
+        params["status"] = status.name
+    return query, params
+
+
+def copy_export_csv(session: Session, *, event_id: str, out: BinaryIO, status: WaitlistStatus | None, raw: bool) -> int:
+    """The event's live entries as CSV into `out`, written by COPY (constant memory); returns the row count."""
+    query, params = export_csv_query(event_id, status=status, raw=raw)
+    return db_copy.copy_out_csv(session, query, params, out, header=list(EXPORT_COLUMNS))
+
+
+def export_records(
+    session: Session, *, event_id: str, status: WaitlistStatus | None, batch_size: int
+) -> Iterator[dict[str, Any]]:
+    """The same entries as records keyed by EXPORT_COLUMNS (for json/ndjson), through a server-side cursor."""
+    entries, users = WaitlistEntry.__table__, User.__table__
+    query = (
+        sa.select(entries.c.email, entries.c.status, entries.c.created_at, entries.c.updated_at, users.c.name)
+        .outerjoin(users, sa.and_(users.c.id == entries.c.user_id, users.c.deleted_at.is_(None)))
+        .where(entries.c.event_id == event_id, entries.c.deleted_at.is_(None))
+        .order_by(entries.c.created_at, entries.c.id)
+    )
+    if status is not None:
+        query = query.where(entries.c.status == status)
+    result = session.execute(query.execution_options(yield_per=batch_size))
+    return (dict(row) for row in result.mappings())
