@@ -116,6 +116,31 @@ def created_at_text(text: str, timezone: str) -> str:
     return parse_datetime(text, timezone=timezone, field="created_at").isoformat(sep=" ") + "+00"
 
 
+def _copy_line(line: int, fields: list[str], header: ImportHeader, timezone: str) -> str:
+    """One valid row as a `line\temail\tstatus\tcreated_at` COPY text line; InvalidInput saying
+    what is wrong with it otherwise."""
+    if len(fields) != header.width:
+        raise InvalidInput(f"{len(fields)} fields where the header has {header.width}")
+    raw_email = fields[header.email]
+    # A leading quote may be linea's own neutralization: the exact path removes it.
+    if raw_email[:1] != "'" and simple_email(raw_email):
+        email = raw_email.lower()
+    else:
+        checked, reason = check_email(unneutralize(raw_email.strip()))
+        if checked is None:
+            raise InvalidInput(reason or "invalid email")
+        email = db_copy.copy_text(checked)
+    status = _COPY_NULL
+    text = fields[header.status].strip() if header.status is not None else ""
+    if text:
+        status = _STATUS_BY_NAME.get(text.upper(), "")
+        if not status:
+            raise InvalidInput(f"unknown status {shown(text)}: use {_STATUS_CHOICES}")
+    text = fields[header.created_at].strip() if header.created_at is not None else ""
+    created = created_at_text(text, timezone) if text else _COPY_NULL
+    return f"{line}\t{email}\t{status}\t{created}\n"
+
+
 def stream_import_rows(
     source: BinaryIO,
     *,
@@ -135,8 +160,35 @@ def stream_import_rows(
     one, but the rest is still validated so that the report is complete. Without a `delimiter`,
     a UTF-16 file (Excel's "Unicode text") is tab-separated and anything else comma-separated.
     """
-    stats = StreamStats()
     tell = getattr(source, "tell", None) if on_progress is not None else None  # bytes of the file itself
+    header, records = _header_and_records(source, delimiter)
+    stats = StreamStats(unknown_columns=header.unknown)
+    batches = _Batches(write, batch_rows, progress=(lambda: on_progress(tell())) if tell is not None else None)  # type: ignore[misc]
+    for line, fields in records:
+        stats.rows += 1
+        try:
+            copy_line = _copy_line(line, fields, header, timezone)
+        except InvalidInput as exc:
+            row = InvalidRow(line, fields[header.email] if len(fields) > header.email else "", exc.message)
+            stats.invalid += 1
+            if len(stats.first_invalid) < sample_size:
+                stats.first_invalid.append(row)
+            if on_invalid is not None:
+                on_invalid(row)
+            if not keep_writing_after_invalid:
+                batches.stop()
+            continue
+        stats.valid += 1
+        if header.name is not None and fields[header.name].strip():
+            stats.named_rows += 1
+        batches.add(copy_line)
+    batches.close()
+    return stats
+
+
+def _header_and_records(source: BinaryIO, delimiter: str | None) -> tuple[ImportHeader, Iterator[tuple[int, list[str]]]]:
+    """The file's mapped header and its remaining records. Without a `delimiter`, a UTF-16 file
+    (Excel's "Unicode text") is tab-separated and anything else comma-separated."""
     source, encoding = decoded_input(source)
     if delimiter is None:
         delimiter = "\t" if encoding == UTF_16 else ","
@@ -145,76 +197,37 @@ def stream_import_rows(
         _, header_fields = next(records)
     except StopIteration:
         raise InvalidInput("the file is empty: it needs a header row naming an 'email' column") from None
-    header = map_header(header_fields, delimiter=delimiter)
-    stats.unknown_columns = header.unknown
-    email_at, status_at, created_at_at, width = header.email, header.status, header.created_at, header.width
-    name_at = header.name
-    buffer: list[str] = []
-    writing = True
-    is_simple_email = simple_email
-    copy_null = _COPY_NULL
+    return map_header(header_fields, delimiter=delimiter), records
 
-    def invalid(line: int, email: str, reason: str) -> None:
-        nonlocal writing
-        stats.invalid += 1
-        row = InvalidRow(line, email, reason)
-        if len(stats.first_invalid) < sample_size:
-            stats.first_invalid.append(row)
-        if on_invalid is not None:
-            on_invalid(row)
-        if not keep_writing_after_invalid:
-            writing = False
-            buffer.clear()
 
-    for line, fields in records:
-        stats.rows += 1
-        if len(fields) != width:
-            invalid(line, fields[email_at] if len(fields) > email_at else "",
-                    f"{len(fields)} fields where the header has {width}")
-            continue
-        raw_email = fields[email_at]
-        # A leading quote may be linea's own neutralization: the exact path removes it.
-        if raw_email[:1] != "'" and is_simple_email(raw_email):
-            email = raw_email.lower()
-        else:
-            checked, reason = check_email(unneutralize(raw_email.strip()))
-            if checked is None:
-                invalid(line, raw_email, reason or "invalid email")
-                continue
-            email = db_copy.copy_text(checked)
-        status = copy_null
-        if status_at is not None:
-            text = fields[status_at].strip()
-            if text:
-                found = _STATUS_BY_NAME.get(text.upper())
-                if found is None:
-                    invalid(line, raw_email, f"unknown status {shown(text)}: use {_STATUS_CHOICES}")
-                    continue
-                status = found
-        created = copy_null
-        if created_at_at is not None:
-            text = fields[created_at_at].strip()
-            if text:
-                try:
-                    created = created_at_text(text, timezone)
-                except InvalidInput as exc:
-                    invalid(line, raw_email, exc.message)
-                    continue
-        stats.valid += 1
-        if name_at is not None and fields[name_at].strip():
-            stats.named_rows += 1
-        if writing:
-            buffer.append(f"{line}\t{email}\t{status}\t{created}\n")
-            if len(buffer) >= batch_rows:
-                write("".join(buffer))
-                buffer.clear()
-                if tell is not None:
-                    on_progress(tell())  # type: ignore[misc]
-    if writing and buffer:
-        write("".join(buffer))
-    if tell is not None:
-        on_progress(tell())  # type: ignore[misc]
-    return stats
+class _Batches:
+    """COPY text lines written `size` at a time; after `stop()` (all-or-nothing and a row was
+    invalid) nothing more is written, the rest of the file is only validated."""
+
+    def __init__(self, write: Callable[[str], Any], size: int, *, progress: Callable[[], None] | None) -> None:
+        self.write, self.size, self.progress = write, size, progress
+        self.buffer: list[str] = []
+        self.writing = True
+
+    def add(self, copy_line: str) -> None:
+        if not self.writing:
+            return
+        self.buffer.append(copy_line)
+        if len(self.buffer) >= self.size:
+            self.write("".join(self.buffer))
+            self.buffer.clear()
+            if self.progress is not None:
+                self.progress()
+
+    def stop(self) -> None:
+        self.writing = False
+        self.buffer.clear()
+
+    def close(self) -> None:
+        if self.writing and self.buffer:
+            self.write("".join(self.buffer))
+        if self.progress is not None:
+            self.progress()
 
 
 # --- import: stage, then merge ---------------------------------------------------------------
