@@ -48,7 +48,7 @@ def table_contents(url: URL) -> dict[str, list[str]]:
 def without_restore_row(contents: dict[str, list[str]]) -> dict[str, list[str]]:
     """The restored database less the one audit row the restore itself wrote (checked to be there)."""
     log = contents["public.audit_logs"]
-    mine = [row for row in log if '"action":"RESTORE","resource":"database"' in row]
+    mine = [row for row in log if '"action":"RESTORE","resource":"Database"' in row]
     assert len(mine) == 1, log
     return {**contents, "public.audit_logs": [row for row in log if row not in mine]}
 
@@ -176,16 +176,18 @@ def test_a_restore_over_data_needs_force_and_confirmation_and_changes_nothing_wi
     assert db.count("venues", "name = 'Kept Hall'") == 1
 
 
-def test_restore_is_for_admins(linea: CliRun, db: Database, tmp_path: Path) -> None:
+def test_backup_and_restore_are_for_admins(linea: CliRun, db: Database, tmp_path: Path) -> None:
     archive = tmp_path / "linea.dump"
-    linea("db", "backup", "-o", str(archive))
     owner = make_user(db, role="OWNER")
+    result = linea("--as", owner["email"], "db", "backup", "-o", str(archive), exit_code=6)
+    assert "ADMIN only" in result.stderr and not archive.exists()
+    linea("db", "backup", "-o", str(archive))
     result = linea("--as", owner["email"], "db", "restore", str(archive), "--force", "--yes", exit_code=6)
     assert "ADMIN only" in result.stderr
     admin = make_user(db, role="ADMIN")
     linea("--as", admin["email"], "db", "restore", str(archive), "--force", "--yes")
     # The restored log says who restored it, when that user is in the restored data too (here not).
-    [row] = db.all("SELECT user_id, metadata FROM audit_logs WHERE action = 'RESTORE' AND resource = 'database'")
+    [row] = db.all("SELECT user_id, metadata FROM audit_logs WHERE action = 'RESTORE' AND resource = 'Database'")
     assert row.user_id is None and row.metadata["actor_reference"] == admin["email"]
 
 

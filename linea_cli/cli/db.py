@@ -108,7 +108,7 @@ def upgrade(
             # Behind head or not adopted yet, with rows to lose: the data model's "backup before
             # production migrations", done rather than remembered.
             if catalog.revision != migrate.head_revision() and any(catalog.tables.values()):
-                _back_up(database, None, label="before-upgrade", stream=sys.stderr)
+                _back_up(database, None, label="before-upgrade")
         migrate.upgrade(
             database, revision, sql=sql, locks=_lock_policy(), on_retry=warn, on_note=lambda note: say(f"note: {note}")
         )
@@ -249,7 +249,7 @@ def backup(
 
     Without -o the archive goes to the backup directory (LINEA_BACKUP_DIR, default
     <data dir>/backups) as DATABASE-YYYYMMDDTHHMMSSZ.dump. It runs the newest pg_dump that reads
-    the server (or LINEA_PG_DUMP) and says which. Restore it with `linea db restore FILE`.
+    the server (or LINEA_PG_DUMP) and says which. ADMIN only. Restore it with `linea db restore FILE`.
 
     Example: linea db backup -o before-the-import.dump
     """
@@ -262,7 +262,9 @@ def backup(
     if to_stdout and sys.stdout.isatty():
         raise InvalidInput("refusing to write a binary archive to the terminal", hint="give -o FILE, or redirect stdout")
     database = state().database(for_migrations=True)
-    summary = _back_up(database, output, label=None, stream=sys.stderr if to_stdout else sys.stdout)
+    # Everyone's data, the audit log included (which only ADMINs read): ADMIN only, like reading the log.
+    require_admin_for(database, "back up the database")
+    summary = _back_up(database, output, label=None)
     render(
         ({"table": table, "rows": rows} for table, rows in summary.tables.items()),
         columns, chosen_format(fmt, as_json), title="Backed up", fields=fields,
@@ -270,7 +272,7 @@ def backup(
     )
 
 
-def _back_up(database, output: str | None, *, label: str | None, stream):  # noqa: ANN001, ANN202 (lazy types)
+def _back_up(database, output: str | None, *, label: str | None):  # noqa: ANN001, ANN202 (lazy types)
     """Back `database` up into `output` (None: a new file in the backup directory), saying with
     what, where to and how much."""
     from rich.filesize import decimal
@@ -358,6 +360,9 @@ def restore(
     database = state().database(for_migrations=True)
     require_admin_for(database, "restore the database")
     backups.check_archive(file)
+    settings = state().settings()
+    tools = backups.find_tools("pg_restore", server_major=backups.server_major(database), configured=settings.pg_restore)
+    tool = backups.readable_by(file, tools, database)  # a damaged archive is refused before anyone is asked
     existing = backups.database_tables(database)
     if existing:
         what = f"replaces {len(existing)} tables holding {sum(existing.values())} rows"
@@ -370,8 +375,6 @@ def restore(
             confirm_or_stop(f"Restore {file} over {database.target} ({what})", yes=yes)
         else:
             _confirm_destruction(database, what, force=force, yes=yes)
-    settings = state().settings()
-    tool = backups.find_tool("pg_restore", server_major=backups.server_major(database), configured=settings.pg_restore)
     say(f"restoring {file} into {database.display_url} with {tool}")
     summary = backups.restore(database, file, tool=tool, replace=bool(existing))
     with database.unit_of_work() as session:

@@ -1,9 +1,12 @@
 """Backups: pg_dump custom-format archives of the database, and pg_restore to bring one back.
 
-Which binary runs: the one a setting names (LINEA_PG_DUMP / LINEA_PG_RESTORE), else the newest
-found whose major version is at least the server's (pg_dump refuses a newer server; a newer
-pg_dump reads older ones): the embedded server's wheel ships its own, and the system's come from
-PATH and /usr/lib/postgresql/*/bin.
+Which binary runs: the one a setting names (LINEA_PG_DUMP / LINEA_PG_RESTORE), else, of those
+found whose major version is at least the server's, the closest to it. Not older: pg_dump refuses
+a newer server. Not newer than needed: a newer pg_dump writes an archive format older pg_restores
+cannot read, and pg_restore 17+ sets `transaction_timeout`, which a PostgreSQL 15 or 16 server
+rejects, so a PostgreSQL 15 database dumped by pg_dump 18 could be restored into no PostgreSQL 15
+at all. The embedded server's wheel ships versions 16 and 18; the system's come from PATH and
+/usr/lib/postgresql/*/bin.
 
 The archive streams through linea (pg_dump writes to a pipe), so that `-o` follows linea's rules
 for output files and the bytes can be counted; the row counts linea reports are read in the very
@@ -84,14 +87,15 @@ def tool_version(path: str, name: str) -> Tool | None:
 
 
 def candidate_paths(name: str) -> list[str]:
-    """Every `name` binary linea knows of: the wheel's, then PATH's, then Debian's per-version ones."""
+    """Every `name` binary linea knows of: the wheel's, Debian's per-version ones, then PATH's (on
+    Debian a wrapper that picks a version itself: of two of the same version the first is taken)."""
     from linea_cli.db import embedded
 
     found = [str(directory / name) for directory in embedded.bundled_binary_directories()]
+    found += sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
     on_path = shutil.which(name)
     if on_path:
         found.append(on_path)
-    found += sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
     unique: dict[str, str] = {}
     for path in found:
         if os.access(path, os.X_OK):
@@ -99,8 +103,9 @@ def candidate_paths(name: str) -> list[str]:
     return list(unique.values())
 
 
-def find_tool(name: str, *, server_major: int, configured: str | None) -> Tool:
-    """The binary to run against a server of `server_major` (see the module's docstring)."""
+def find_tools(name: str, *, server_major: int, configured: str | None) -> list[Tool]:
+    """The binaries that may run against a server of `server_major`, best first (see the module's
+    docstring); never empty: one line saying what to install instead."""
     setting = f"LINEA_{name.upper()}"
     if configured:
         tool = tool_version(configured, name)
@@ -111,16 +116,23 @@ def find_tool(name: str, *, server_major: int, configured: str | None) -> Tool:
                 f"{setting} names {tool}, older than the server (PostgreSQL {server_major})",
                 hint=INSTALL_HINT.format(major=server_major),
             )
-        return tool
+        return [tool]
     tools = [tool for path in candidate_paths(name) if (tool := tool_version(path, name)) is not None]
-    usable = [tool for tool in tools if tool.major >= server_major]
+    usable = sorted(
+        (tool for tool in tools if tool.major >= server_major),
+        key=lambda tool: (tool.major, [-int(part) for part in tool.version.split(".")[1:]]),
+    )
     if not usable:
         have = ", ".join(sorted({tool.version for tool in tools})) or "none"
         raise DatabaseUnavailable(
             f"no {name} of version {server_major} or newer for this PostgreSQL {server_major} server (found: {have})",
             hint=INSTALL_HINT.format(major=server_major),
         )
-    return max(usable, key=lambda tool: (tool.major, tuple(int(part) for part in tool.version.split(".")[1:])))
+    return usable
+
+
+def find_tool(name: str, *, server_major: int, configured: str | None) -> Tool:
+    return find_tools(name, server_major=server_major, configured=configured)[0]
 
 
 def server_major(database: Database) -> int:
@@ -235,16 +247,11 @@ def database_tables(database: Database) -> dict[str, int]:
 
 
 def restore(database: Database, path: str, *, tool: Tool, replace: bool) -> ArchiveSummary:
-    """Restore the archive at `path` in one transaction: all of it, or (on any error) nothing.
-
-    `replace` drops the archive's objects before recreating them (--clean --if-exists).
+    """Restore the archive at `path` (checked with `readable_by`) in one transaction: all of it,
+    or (on any error) nothing. `replace` drops the archive's objects before recreating them
+    (--clean --if-exists).
     """
     size = check_archive(path)
-    # The table of contents first, without a connection: a damaged archive or one from a newer
-    # pg_dump is refused before anything touches the database.
-    with _running([tool.path, "--list", path], dict(os.environ), stdout=subprocess.DEVNULL) as (process, errors):
-        if process.wait() != 0:
-            raise _failure(tool, errors, database, default=InvalidInput, what=f"{shown(path)} cannot be read")
     conninfo, environment = libpq_connection(database.url, application_name="linea/db restore")
     arguments = [tool.path, "--single-transaction", "--exit-on-error", "--no-owner", f"--dbname={conninfo}"]
     if replace:
@@ -253,6 +260,20 @@ def restore(database: Database, path: str, *, tool: Tool, replace: bool) -> Arch
         if process.wait() != 0:
             raise _failure(tool, errors, database, default=Conflict, what="the restore failed; nothing was changed")
     return ArchiveSummary(tool=tool, size=size, tables=database_tables(database))
+
+
+def readable_by(path: str, tools: list[Tool], database: Database) -> Tool:
+    """The first of `tools` that reads the archive's table of contents (no connection needed; a
+    newer pg_dump's archive needs a newer pg_restore): a damaged archive, or one no pg_restore
+    here can read, is refused before the database is touched."""
+    failure: LineaError | None = None
+    for tool in tools:
+        with _running([tool.path, "--list", path], dict(os.environ), stdout=subprocess.DEVNULL) as (process, errors):
+            if process.wait() == 0:
+                return tool
+            failure = _failure(tool, errors, database, default=InvalidInput, what=f"{shown(path)} cannot be read")
+    assert failure is not None
+    raise failure
 
 
 @contextmanager
@@ -292,4 +313,9 @@ def _failure(
         kind = PermissionDenied
     elif "input file" in lowered or "archive" in lowered:  # truncated, damaged, or from a newer pg_dump
         kind = InvalidInput
-    return kind(f"{what + ': ' if what else ''}{tool.name}: {complaint}")
+    hint = None
+    if "transaction_timeout" in complaint:
+        hint = ("pg_dump 17 or newer wrote this archive; the pg_restore that reads it sets transaction_timeout, "
+                "which PostgreSQL 15 and 16 lack: restore it into PostgreSQL 17 or newer, or back up with a pg_dump "
+                "of this server's version (LINEA_PG_DUMP)")
+    return kind(f"{what + ': ' if what else ''}{tool.name}: {complaint}", hint=hint)

@@ -226,5 +226,5 @@ def record_restore(session: Session, *, actor_reference: str | None, archive: st
         actor = None
         details["actor_reference"] = actor_reference
     name = session.execute(text("SELECT current_database()")).scalar_one()
-    audit.record(session, action="RESTORE", resource="database", resource_id=name, actor=actor, details=details)
+    audit.record(session, action="RESTORE", resource="Database", resource_id=name, actor=actor, details=details)
     return True
