@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -70,13 +71,15 @@ def pointed_at(run: CliRun, urls: tuple[URL, URL]) -> CliRun:
 
 
 def test_backup_then_restore_into_a_fresh_database_gives_identical_rows(
-    linea: CliRun, direct_database_url: URL, fresh_database: tuple[URL, URL], tmp_path: Path
+    linea: CliRun, db: Database, direct_database_url: URL, fresh_database: tuple[URL, URL], tmp_path: Path
 ) -> None:
     linea("db", "seed", "--users", "30", "--events", "12", "--waitlist", "300", "--sessions", "20")
     archive = tmp_path / "linea.dump"
     result = linea("db", "backup", "-o", str(archive), "--json")
     # Which pg_dump ran, where the archive went and how big it is, with the URL's password masked.
     assert "with pg_dump " in result.stderr and "/pg_dump)" in result.stderr
+    used = re.search(r"with pg_dump (\d+)\.\d+ \(/", result.stderr)
+    assert used and int(used.group(1)) >= int(db.scalar("SHOW server_version_num")) // 10000
     assert f"wrote {archive}: " in result.stderr and f"({archive.stat().st_size} bytes)" in result.stderr
     counts = {row["table"]: row["rows"] for row in json.loads(result.stdout)}
     assert counts["users"] == 30 and counts["waitlist_entries"] == 300 and counts["linea.alembic_version"] == 1
@@ -110,6 +113,21 @@ def test_backup_keeps_an_existing_files_mode_and_refuses_a_terminal(linea: CliRu
     assert stat.S_IMODE(archive.stat().st_mode) == 0o600 and archive.read_bytes().startswith(b"PGDMP")
     run = run_linea_on_terminal(["db", "backup", "-o", "-"], env=linea.env)
     assert run.returncode == 1 and b"binary archive to the terminal" in run.other
+
+
+def test_progress_shows_on_a_terminal_only(linea: CliRun, tmp_path: Path) -> None:
+    run = run_linea_on_terminal(["db", "backup", "-o", str(tmp_path / "a.dump")], env=linea.env, terminal="stderr")
+    # Rich's live display (the cursor hidden while it runs) with the bytes written so far.
+    assert run.returncode == 0 and b"\x1b[?25l" in run.terminal and b"0 bytes" in run.terminal
+    piped = linea("db", "backup", "-o", str(tmp_path / "b.dump"))
+    assert "\x1b" not in piped.stderr and "0 bytes" not in piped.stderr
+
+
+def test_upgrade_stops_when_its_backup_fails(platform: CliRun, platform_db: Database, tmp_path: Path) -> None:
+    (tmp_path / "not-a-directory").write_text("")
+    result = platform("db", "upgrade", exit_code=1, env={"LINEA_BACKUP_DIR": str(tmp_path / "not-a-directory")})
+    assert "nothing was migrated" in result.stderr and "--no-backup" in result.stderr
+    assert platform_db.scalar("SELECT to_regclass('linea.alembic_version')") is None
 
 
 def test_backup_into_a_closed_pipe_exits_141(linea: CliRun) -> None:

@@ -108,7 +108,14 @@ def upgrade(
             # Behind head or not adopted yet, with rows to lose: the data model's "backup before
             # production migrations", done rather than remembered.
             if catalog.revision != migrate.head_revision() and any(catalog.tables.values()):
-                _back_up(database, None, label="before-upgrade")
+                from linea_cli.errors import LineaError
+
+                try:
+                    _back_up(database, None, label="before-upgrade")
+                except LineaError as exc:
+                    exc.message = f"nothing was migrated: the backup before it failed: {exc.message}"
+                    exc.hint = (f"{exc.hint}; " if exc.hint else "") + "or migrate without one: --no-backup"
+                    raise
         migrate.upgrade(
             database, revision, sql=sql, locks=_lock_policy(), on_retry=warn, on_note=lambda note: say(f"note: {note}")
         )

@@ -197,29 +197,25 @@ def backup(
     (`output_file` discards it).
     """
     conninfo, environment = libpq_connection(database.url, application_name="linea/db backup")
-    connection = database.engine.connect().execution_options(isolation_level="REPEATABLE READ")
-    try:
-        with connection.begin():
-            # pg_dump dumps the snapshot this transaction exported, and the counts below read it too.
-            snapshot = connection.execute(text("SELECT pg_export_snapshot()")).scalar_one()
-            arguments = [tool.path, "--format=custom", f"--snapshot={snapshot}", f"--dbname={conninfo}"]
-            if _milliseconds_set(lock_timeout):
-                arguments.append(f"--lock-wait-timeout={lock_timeout}")
-            written = 0
-            with _running(arguments, environment, stdout=subprocess.PIPE) as (process, errors):
-                assert process.stdout is not None
-                source = process.stdout.fileno()
-                while chunk := os.read(source, _CHUNK):
-                    out.write(chunk)
-                    written += len(chunk)
-                    on_bytes(written)
-                code = process.wait()
-                if code != 0:
-                    raise _failure(tool, errors, database, default=DatabaseUnavailable)
-            out.flush()
-            tables = table_row_counts(connection)
-    finally:
-        connection.close()
+    with database.connect() as connection:
+        connection.execution_options(isolation_level="REPEATABLE READ")
+        # pg_dump dumps the snapshot this transaction exported, and the counts below read it too.
+        snapshot = connection.execute(text("SELECT pg_export_snapshot()")).scalar_one()
+        arguments = [tool.path, "--format=custom", f"--snapshot={snapshot}", f"--dbname={conninfo}"]
+        if _milliseconds_set(lock_timeout):
+            arguments.append(f"--lock-wait-timeout={lock_timeout}")
+        written = 0
+        with _running(arguments, environment, stdout=subprocess.PIPE) as (process, errors):
+            assert process.stdout is not None
+            source = process.stdout.fileno()
+            while chunk := os.read(source, _CHUNK):
+                out.write(chunk)
+                written += len(chunk)
+                on_bytes(written)
+            if process.wait() != 0:
+                raise _failure(tool, errors, database, default=DatabaseUnavailable)
+        out.flush()
+        tables = table_row_counts(connection)
     return ArchiveSummary(tool=tool, size=written, tables=tables)
 
 
