@@ -30,6 +30,7 @@ from tests.harness import (
     wait_for_lock_waiters,
     wait_until,
 )
+from tests.test_embedded import embedded  # noqa: F401  (the fixture: linea on its own embedded server)
 
 
 def table_contents(url: URL) -> dict[str, list[str]]:
@@ -294,3 +295,20 @@ def test_without_a_pg_dump_new_enough_the_error_says_how_to_install_one() -> Non
         find_tool("pg_dump", server_major=99, configured=None)
     assert "no pg_dump of version 99 or newer" in refused.value.message
     assert "postgresql-client-99" in (refused.value.hint or "")
+
+
+def test_on_the_embedded_server_a_restore_over_data_is_confirmed_as_reset_is(embedded: CliRun) -> None:  # noqa: F811
+    embedded("db", "seed", "--users", "3", "--events", "1", "--waitlist", "2", "--sessions", "1")
+    result = embedded("db", "backup")
+    [archive] = Path(embedded.env["LINEA_DATA_DIR"], "backups").iterdir()
+    assert "with pg_dump 18." in result.stderr  # the wheel's own, the server's version
+    embedded("db", "seed", "--append", "--users", "2", "--events", "0", "--waitlist", "0", "--sessions", "0")
+
+    embedded("db", "restore", str(archive), exit_code=6)
+    embedded("db", "restore", str(archive), "--force", exit_code=1)
+    declined = run_linea_on_terminal(["db", "restore", str(archive), "--force"], env=embedded.env, terminal="stdin",
+                                     typed=b"n\n")
+    assert declined.returncode == 1 and b"replaces" in declined.other, declined.other
+    assert json.loads(embedded("db", "status", "--json").stdout)["row_counts"]["users"] == 5
+    embedded("db", "restore", str(archive), "--force", "--yes")
+    assert json.loads(embedded("db", "status", "--json").stdout)["row_counts"]["users"] == 3
