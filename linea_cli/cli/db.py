@@ -104,10 +104,9 @@ def upgrade(
         if not sql:
             require_admin_for(database, "migrate the database")
         if not sql and not no_backup and not database.is_embedded:
-            catalog = migrate.read_database_catalog(database)
-            # Behind head or not adopted yet, with rows to lose: the data model's "backup before
-            # production migrations", done rather than remembered.
-            if catalog.revision != migrate.head_revision() and any(catalog.tables.values()):
+            from linea_cli.db.backup import needs_backup_before_upgrade
+
+            if needs_backup_before_upgrade(database):
                 from linea_cli.errors import LineaError
 
                 try:
@@ -255,8 +254,9 @@ def backup(
     """Write a pg_dump archive (custom format) of the database, then its size and rows per table.
 
     Without -o the archive goes to the backup directory (LINEA_BACKUP_DIR, default
-    <data dir>/backups) as DATABASE-YYYYMMDDTHHMMSSZ.dump. It runs the newest pg_dump that reads
-    the server (or LINEA_PG_DUMP) and says which. ADMIN only. Restore it with `linea db restore FILE`.
+    <data dir>/backups) as DATABASE-YYYYMMDDTHHMMSSZ.dump. It runs the pg_dump closest to the
+    server's version, not older (or LINEA_PG_DUMP), and says which. ADMIN only. Restore it with
+    `linea db restore FILE`.
 
     Example: linea db backup -o before-the-import.dump
     """
@@ -289,7 +289,7 @@ def _back_up(database, output: str | None, *, label: str | None):  # noqa: ANN00
 
     settings = state().settings()
     tool = backups.find_tool("pg_dump", server_major=backups.server_major(database), configured=settings.pg_dump)
-    target = output if output is not None else str(_new_backup_path(settings.backups_path, database, label))
+    target = output if output is not None else str(backups.new_backup_path(settings.backups_path, database, label))
     shown_target = "stdout" if writes_to_stdout(target) else target
     say(f"backing up {database.display_url} with {tool} to {shown_target}")
     with output_file(target, option="--output") as out, _byte_progress("pg_dump") as progress:
@@ -297,25 +297,6 @@ def _back_up(database, output: str | None, *, label: str | None):  # noqa: ANN00
     rows = sum(summary.tables.values())
     say(f"wrote {shown_target}: {decimal(summary.size)} ({summary.size} bytes), {len(summary.tables)} tables, {rows} rows")
     return summary
-
-
-def _new_backup_path(directory, database, label: str | None):  # noqa: ANN001, ANN202
-    """DATABASE-TIME[-LABEL].dump in `directory` (made, private, when missing), never an existing file."""
-    from datetime import UTC, datetime
-
-    from linea_cli.errors import WriteFailed
-
-    try:
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    except OSError as exc:
-        raise WriteFailed(f"cannot create the backup directory {directory}: {exc.strerror or exc}", hint="set LINEA_BACKUP_DIR") from None
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", database.url.database or "database").strip("._")[:60] or "database"
-    stem = f"{name}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}" + (f"-{label}" if label else "")
-    candidate, number = directory / f"{stem}.dump", 1
-    while candidate.exists():  # two backups in one second: keep both
-        number += 1
-        candidate = directory / f"{stem}-{number}.dump"
-    return candidate
 
 
 @contextmanager

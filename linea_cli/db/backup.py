@@ -24,6 +24,8 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import BinaryIO
 
 from sqlalchemy import text
@@ -37,6 +39,7 @@ from linea_cli.errors import (
     InvalidInput,
     LineaError,
     PermissionDenied,
+    WriteFailed,
     cut,
     shown,
 )
@@ -219,6 +222,33 @@ def backup(
     return ArchiveSummary(tool=tool, size=written, tables=tables)
 
 
+def needs_backup_before_upgrade(database: Database) -> bool:
+    """Rows to lose and something to migrate (behind head, or not adopted yet): the data model's
+    "backup before production migrations", done rather than remembered. An up-to-date or empty
+    database needs none."""
+    from linea_cli.db import migrate
+
+    catalog = migrate.read_database_catalog(database)
+    return catalog.revision != migrate.head_revision() and any(catalog.tables.values())
+
+
+def new_backup_path(directory: Path, database: Database, label: str | None) -> Path:
+    """DATABASE-TIME[-LABEL].dump in `directory` (made, private, when missing), never an existing file."""
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WriteFailed(
+            f"cannot create the backup directory {directory}: {exc.strerror or exc}", hint="set LINEA_BACKUP_DIR"
+        ) from None
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", database.url.database or "").strip("._")[:60] or "database"
+    stem = f"{name}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}" + (f"-{label}" if label else "")
+    candidate, number = directory / f"{stem}.dump", 1
+    while candidate.exists():  # two backups in one second: keep both
+        number += 1
+        candidate = directory / f"{stem}-{number}.dump"
+    return candidate
+
+
 def check_archive(path: str) -> int:
     """The archive's size; one line when `path` is not a custom-format pg_dump archive."""
     try:
@@ -252,7 +282,7 @@ def restore(database: Database, path: str, *, tool: Tool, replace: bool) -> Arch
     arguments = [tool.path, "--single-transaction", "--exit-on-error", "--no-owner", f"--dbname={conninfo}"]
     if replace:
         arguments += ["--clean", "--if-exists"]
-    with _running([*arguments, path], environment, stdout=subprocess.DEVNULL) as (process, errors):
+    with _running([*arguments, _as_argument(path)], environment, stdout=subprocess.DEVNULL) as (process, errors):
         if process.wait() != 0:
             raise _failure(tool, errors, database, default=Conflict, what="the restore failed; nothing was changed")
     return ArchiveSummary(tool=tool, size=size, tables=database_tables(database))
@@ -264,7 +294,7 @@ def readable_by(path: str, tools: list[Tool], database: Database) -> Tool:
     here can read, is refused before the database is touched."""
     failure: LineaError | None = None
     for tool in tools:
-        with _running([tool.path, "--list", path], dict(os.environ), stdout=subprocess.DEVNULL) as (process, errors):
+        with _running([tool.path, "--list", _as_argument(path)], dict(os.environ), stdout=subprocess.DEVNULL) as (process, errors):
             if process.wait() == 0:
                 return tool
             failure = _failure(tool, errors, database, default=InvalidInput, what=f"{shown(path)} cannot be read")
@@ -286,6 +316,11 @@ def _running(arguments: list[str], environment: dict[str, str], *, stdout: int) 
                 process.wait()
             if process.stdout is not None:
                 process.stdout.close()
+
+
+def _as_argument(path: str) -> str:
+    """The path as pg_restore's file argument: absolute, so a name such as `--dbname=x` is a file."""
+    return os.path.abspath(path)
 
 
 def _milliseconds_set(duration: str) -> bool:
