@@ -42,6 +42,16 @@ class Settings(BaseSettings):
     # an upgrade fails fast rather than queueing behind live traffic (and blocking it meanwhile).
     migration_lock_timeout: str = "2s"
     migration_attempts: int = Field(default=3, ge=1, le=10)
+    # Where `db backup` writes when no -o is given, and `db upgrade` its backup before migrating;
+    # None means <data_dir>/backups.
+    backup_dir: Path | None = None
+    # The pg_dump / pg_restore to run; None means the newest one found that reads the server.
+    pg_dump: str | None = None
+    pg_restore: str | None = None
+
+    @property
+    def backups_path(self) -> Path:
+        return self.backup_dir or self.data_dir / "backups"
 
     @field_validator("lock_timeout", "statement_timeout")
     @classmethod

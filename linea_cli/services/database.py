@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
@@ -14,6 +14,9 @@ from linea_cli.db.engine import MINIMUM_SERVER_VERSION, Database, server_version
 from linea_cli.db.indexes import DATA_MODEL_INDEXES, LINEA_INDEXES
 from linea_cli.db.models import TABLES_IN_DEPENDENCY_ORDER
 from linea_cli.errors import PermissionDenied
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"  # upper case, like every enum value linea prints
 
@@ -201,3 +204,27 @@ def reset_schema(database: Database, *, locks: migrate.LockPolicy | None = None)
         connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
         connection.execute(text("CREATE SCHEMA public"))
     migrate.upgrade(database, "head", locks=locks)
+
+
+def record_restore(session: Session, *, actor_reference: str | None, archive: str, tables: dict[str, int]) -> bool:
+    """One audit row in the restored database saying it was restored, from which archive, by whom.
+
+    The restore replaced the audit log with the archive's, which ends before everything the
+    restore discarded: this row is the log's only trace of that. The acting user is linked when
+    the restored data has them; otherwise the row names the reference they were given by.
+    False when the restored database has no audit log to write to.
+    """
+    from linea_cli.services import audit
+    from linea_cli.services.actors import resolve_actor
+
+    if not session.execute(text("SELECT to_regclass('public.audit_logs') IS NOT NULL")).scalar():
+        return False
+    details: dict[str, Any] = {"archive": archive, "rows": sum(tables.values()), "tables": len(tables)}
+    try:
+        actor = resolve_actor(session, actor_reference)
+    except PermissionDenied:
+        actor = None
+        details["actor_reference"] = actor_reference
+    name = session.execute(text("SELECT current_database()")).scalar_one()
+    audit.record(session, action="RESTORE", resource="Database", resource_id=name, actor=actor, details=details)
+    return True

@@ -1,0 +1,352 @@
+"""Backups: pg_dump custom-format archives of the database, and pg_restore to bring one back.
+
+Which binary runs: the one a setting names (LINEA_PG_DUMP / LINEA_PG_RESTORE), else, of those
+found whose major version is at least the server's, the closest to it. Not older: pg_dump refuses
+a newer server. Not newer than needed: a newer pg_dump writes an archive format older pg_restores
+cannot read, and pg_restore 17+ sets `transaction_timeout`, which a PostgreSQL 15 or 16 server
+rejects, so a PostgreSQL 15 database dumped by pg_dump 18 could be restored into no PostgreSQL 15
+at all. The embedded server's wheel ships versions 16 and 18; the system's come from PATH and
+/usr/lib/postgresql/*/bin.
+
+The archive streams through linea (pg_dump writes to a pipe), so that `-o` follows linea's rules
+for output files and the bytes can be counted; the row counts linea reports are read in the very
+snapshot pg_dump dumps (exported by linea's own transaction), so they are the archive's.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from sqlalchemy import text
+from sqlalchemy.engine import URL, Connection
+
+from linea_cli.db.engine import Database, server_version_num
+from linea_cli.db.urls import mask_passwords, mask_url_text
+from linea_cli.errors import (
+    Conflict,
+    DatabaseUnavailable,
+    InvalidInput,
+    LineaError,
+    PermissionDenied,
+    WriteFailed,
+    cut,
+    shown,
+)
+
+# The first bytes of a custom-format archive (pg_backup_archiver.c).
+ARCHIVE_MAGIC = b"PGDMP"
+_VERSION = re.compile(r"\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?")
+_CHUNK = 1 << 16
+INSTALL_HINT = (
+    "install a PostgreSQL client of version {major} or newer (on Debian/Ubuntu: `postgresql-client-{major}` "
+    "from apt.postgresql.org), or name one with LINEA_PG_DUMP / LINEA_PG_RESTORE"
+)
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A pg_dump or pg_restore binary and the PostgreSQL version it is."""
+
+    name: str
+    path: str
+    major: int
+    version: str
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.version} ({self.path})"
+
+
+@dataclass
+class ArchiveSummary:
+    """What a backup wrote, or a restore brought back: bytes, and rows per table."""
+
+    tool: Tool
+    size: int
+    tables: dict[str, int] = field(default_factory=dict)
+
+
+def tool_version(path: str, name: str) -> Tool | None:
+    """`path --version` read as a Tool, or None when it does not run or is not PostgreSQL's."""
+    try:
+        result = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    match = _VERSION.search(result.stdout)
+    if result.returncode != 0 or not match:
+        return None
+    version = match.group(1) + (f".{match.group(2)}" if match.group(2) else "")
+    return Tool(name=name, path=path, major=int(match.group(1)), version=version)
+
+
+def candidate_paths(name: str) -> list[str]:
+    """Every `name` binary linea knows of: the wheel's, Debian's per-version ones, then PATH's (on
+    Debian a wrapper that picks a version itself: of two of the same version the first is taken)."""
+    from linea_cli.db import embedded
+
+    found = [str(directory / name) for directory in embedded.bundled_binary_directories()]
+    found += sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    on_path = shutil.which(name)
+    if on_path:
+        found.append(on_path)
+    unique: dict[str, str] = {}
+    for path in found:
+        if os.access(path, os.X_OK):
+            unique.setdefault(os.path.realpath(path), path)
+    return list(unique.values())
+
+
+def find_tools(name: str, *, server_major: int, configured: str | None) -> list[Tool]:
+    """The binaries that may run against a server of `server_major`, best first (see the module's
+    docstring); never empty: one line saying what to install instead."""
+    setting = f"LINEA_{name.upper()}"
+    if configured:
+        tool = tool_version(configured, name)
+        if tool is None:
+            raise InvalidInput(f"{setting} {shown(configured)} is not a {name} that runs")
+        if tool.major < server_major:
+            raise DatabaseUnavailable(
+                f"{setting} names {tool}, older than the server (PostgreSQL {server_major})",
+                hint=INSTALL_HINT.format(major=server_major),
+            )
+        return [tool]
+    tools = [tool for path in candidate_paths(name) if (tool := tool_version(path, name)) is not None]
+    usable = sorted(
+        (tool for tool in tools if tool.major >= server_major),
+        key=lambda tool: (tool.major, [-int(part) for part in tool.version.split(".")[1:]]),
+    )
+    if not usable:
+        have = ", ".join(sorted({tool.version for tool in tools})) or "none"
+        raise DatabaseUnavailable(
+            f"no {name} of version {server_major} or newer for this PostgreSQL {server_major} server (found: {have})",
+            hint=INSTALL_HINT.format(major=server_major),
+        )
+    return usable
+
+
+def find_tool(name: str, *, server_major: int, configured: str | None) -> Tool:
+    return find_tools(name, server_major=server_major, configured=configured)[0]
+
+
+def server_major(database: Database) -> int:
+    with database.connect() as connection:
+        return server_version_num(connection) // 10000
+
+
+def libpq_connection(url: URL, *, application_name: str) -> tuple[str, dict[str, str]]:
+    """A conninfo string for `--dbname` and the environment for it: the password goes in
+    PGPASSWORD, never on a command line that `ps` shows."""
+    from psycopg.conninfo import make_conninfo
+
+    parameters: dict[str, str] = {}
+    for key, value in url.query.items():
+        parameters[key] = value if isinstance(value, str) else ",".join(value)
+    if url.host:
+        parameters["host"] = url.host
+    if url.port:
+        parameters["port"] = str(url.port)
+    if url.username:
+        parameters["user"] = url.username
+    if url.database:
+        parameters["dbname"] = url.database
+    password = parameters.pop("password", None) or (url.password if isinstance(url.password, str) else None)
+    parameters.setdefault("connect_timeout", "10")
+    parameters["application_name"] = application_name[:63]
+    environment = dict(os.environ)
+    if password:
+        environment["PGPASSWORD"] = password
+    return make_conninfo(**parameters), environment
+
+
+def table_row_counts(connection: Connection) -> dict[str, int]:
+    """Rows in every table of every user schema ("table" in public, "schema.table" elsewhere)."""
+    tables = connection.execute(
+        text(
+            "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind = 'r' AND c.relpersistence <> 't' "
+            "AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%' "
+            "ORDER BY n.nspname <> 'public', n.nspname, c.relname"
+        )
+    ).all()
+    counts: dict[str, int] = {}
+    for schema, table in tables:
+        quoted = connection.dialect.identifier_preparer.quote
+        count = connection.execute(text(f"SELECT count(*) FROM {quoted(schema)}.{quoted(table)}")).scalar_one()
+        counts[table if schema == "public" else f"{schema}.{table}"] = int(count)
+    return counts
+
+
+def backup(
+    database: Database,
+    out: BinaryIO,
+    *,
+    tool: Tool,
+    lock_timeout: str,
+    on_bytes: Callable[[int], None] = lambda written: None,
+) -> ArchiveSummary:
+    """Stream a custom-format archive of `database` into `out`; the counts are the archive's rows.
+
+    An error or a signal stops pg_dump; what `out` does with a partial archive is its own rule
+    (`output_file` discards it).
+    """
+    conninfo, environment = libpq_connection(database.url, application_name="linea/db backup")
+    with database.connect() as connection:
+        connection.execution_options(isolation_level="REPEATABLE READ")
+        # pg_dump dumps the snapshot this transaction exported, and the counts below read it too.
+        snapshot = connection.execute(text("SELECT pg_export_snapshot()")).scalar_one()
+        arguments = [tool.path, "--format=custom", f"--snapshot={snapshot}", f"--dbname={conninfo}"]
+        if _milliseconds_set(lock_timeout):
+            arguments.append(f"--lock-wait-timeout={lock_timeout}")
+        written = 0
+        with _running(arguments, environment, stdout=subprocess.PIPE) as (process, errors):
+            assert process.stdout is not None
+            source = process.stdout.fileno()
+            while chunk := os.read(source, _CHUNK):
+                out.write(chunk)
+                written += len(chunk)
+                on_bytes(written)
+            if process.wait() != 0:
+                raise _failure(tool, errors, database, default=DatabaseUnavailable)
+        out.flush()
+        tables = table_row_counts(connection)
+    return ArchiveSummary(tool=tool, size=written, tables=tables)
+
+
+def needs_backup_before_upgrade(database: Database) -> bool:
+    """Rows to lose and something to migrate (behind head, or not adopted yet): the data model's
+    "backup before production migrations", done rather than remembered. An up-to-date or empty
+    database needs none."""
+    from linea_cli.db import migrate
+
+    catalog = migrate.read_database_catalog(database)
+    return catalog.revision != migrate.head_revision() and any(catalog.tables.values())
+
+
+def new_backup_path(directory: Path, database: Database, label: str | None) -> Path:
+    """DATABASE-TIME[-LABEL].dump in `directory` (made, private, when missing), never an existing file."""
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WriteFailed(
+            f"cannot create the backup directory {directory}: {exc.strerror or exc}", hint="set LINEA_BACKUP_DIR"
+        ) from None
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", database.url.database or "").strip("._")[:60] or "database"
+    stem = f"{name}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}" + (f"-{label}" if label else "")
+    candidate, number = directory / f"{stem}.dump", 1
+    while candidate.exists():  # two backups in one second: keep both
+        number += 1
+        candidate = directory / f"{stem}-{number}.dump"
+    return candidate
+
+
+def check_archive(path: str) -> int:
+    """The archive's size; one line when `path` is not a custom-format pg_dump archive."""
+    try:
+        with open(path, "rb") as source:
+            head = source.read(len(ARCHIVE_MAGIC))
+            size = os.fstat(source.fileno()).st_size
+    except IsADirectoryError:
+        raise InvalidInput(f"{shown(path)} is a directory, not a pg_dump archive") from None
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {shown(path)}: {exc.strerror or exc}") from None
+    if head != ARCHIVE_MAGIC:
+        raise InvalidInput(
+            f"{shown(path)} is not a pg_dump archive (custom format)",
+            hint="linea restores what `linea db backup` (or pg_dump -Fc) wrote; a plain SQL dump is restored with psql",
+        )
+    return size
+
+
+def database_tables(database: Database) -> dict[str, int]:
+    with database.connect() as connection:
+        return table_row_counts(connection)
+
+
+def restore(database: Database, path: str, *, tool: Tool, replace: bool) -> ArchiveSummary:
+    """Restore the archive at `path` (checked with `readable_by`) in one transaction: all of it,
+    or (on any error) nothing. `replace` drops the archive's objects before recreating them
+    (--clean --if-exists).
+    """
+    size = check_archive(path)
+    conninfo, environment = libpq_connection(database.url, application_name="linea/db restore")
+    arguments = [tool.path, "--single-transaction", "--exit-on-error", "--no-owner", f"--dbname={conninfo}"]
+    if replace:
+        arguments += ["--clean", "--if-exists"]
+    with _running([*arguments, _as_argument(path)], environment, stdout=subprocess.DEVNULL) as (process, errors):
+        if process.wait() != 0:
+            raise _failure(tool, errors, database, default=Conflict, what="the restore failed; nothing was changed")
+    return ArchiveSummary(tool=tool, size=size, tables=database_tables(database))
+
+
+def readable_by(path: str, tools: list[Tool], database: Database) -> Tool:
+    """The first of `tools` that reads the archive's table of contents (no connection needed; a
+    newer pg_dump's archive needs a newer pg_restore): a damaged archive, or one no pg_restore
+    here can read, is refused before the database is touched."""
+    failure: LineaError | None = None
+    for tool in tools:
+        with _running([tool.path, "--list", _as_argument(path)], dict(os.environ), stdout=subprocess.DEVNULL) as (process, errors):
+            if process.wait() == 0:
+                return tool
+            failure = _failure(tool, errors, database, default=InvalidInput, what=f"{shown(path)} cannot be read")
+    assert failure is not None
+    raise failure
+
+
+@contextmanager
+def _running(arguments: list[str], environment: dict[str, str], *, stdout: int) -> Iterator[tuple[subprocess.Popen, BinaryIO]]:
+    """The process with its stderr in a temporary file; stopped (and waited for) if the caller
+    leaves early: an error, a closed pipe, Ctrl-C or SIGTERM."""
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(arguments, stdin=subprocess.DEVNULL, stdout=stdout, stderr=errors, env=environment)
+        try:
+            yield process, errors  # type: ignore[misc]
+        finally:
+            if process.poll() is None:
+                process.terminate()
+                process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
+
+
+def _as_argument(path: str) -> str:
+    """The path as pg_restore's file argument: absolute, so a name such as `--dbname=x` is a file."""
+    return os.path.abspath(path)
+
+
+def _milliseconds_set(duration: str) -> bool:
+    return not re.fullmatch(r"\s*0+(\.0*)?\s*(us|ms|s|min|h|d)?\s*", duration)
+
+
+def _failure(
+    tool: Tool, errors: BinaryIO, database: Database, *, default: type[LineaError], what: str | None = None
+) -> LineaError:
+    """pg_dump's or pg_restore's complaint as one line, secrets masked, with a fitting exit code."""
+    errors.seek(0)
+    lines = errors.read(64 * 1024).decode("utf-8", "replace").splitlines()
+    complaint = next((line for line in lines if "error:" in line or "FATAL" in line), lines[0] if lines else "")
+    complaint = mask_passwords(mask_url_text(complaint.split("error:", 1)[-1].strip()), database.secrets)
+    complaint = cut(complaint or "no message", limit=300)
+    lowered = complaint.lower()
+    kind: type[LineaError] = default
+    if "connection to server" in lowered or "could not connect" in lowered or "server version mismatch" in lowered:
+        kind = DatabaseUnavailable
+    elif "permission denied" in lowered or "must be owner" in lowered:
+        kind = PermissionDenied
+    elif "input file" in lowered or "archive" in lowered:  # truncated, damaged, or from a newer pg_dump
+        kind = InvalidInput
+    hint = None
+    if "transaction_timeout" in complaint:
+        hint = ("pg_dump 17 or newer wrote this archive; the pg_restore that reads it sets transaction_timeout, "
+                "which PostgreSQL 15 and 16 lack: restore it into PostgreSQL 17 or newer, or back up with a pg_dump "
+                "of this server's version (LINEA_PG_DUMP)")
+    return kind(f"{what + ': ' if what else ''}{tool.name}: {complaint}", hint=hint)
