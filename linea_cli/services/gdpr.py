@@ -39,10 +39,11 @@ from sqlmodel import Session
 
 from linea_cli.db.models import AuditLog, Event, User, UserRole, WaitlistEntry
 from linea_cli.db.models import Session as LoginSession
-from linea_cli.errors import NotFound, PermissionDenied
+from linea_cli.errors import NotFound
 from linea_cli.ids import new_id
-from linea_cli.services import audit
-from linea_cli.services.actors import Actor, require_admin
+from linea_cli.services import audit_log
+from linea_cli.services.actors import Actor, require_admin, require_self_or_admin
+from linea_cli.services.audit_log import AuditAction
 from linea_cli.services.emails import normalize_email
 from linea_cli.services.sessions import token_fingerprint
 from linea_cli.services.users import (
@@ -86,8 +87,7 @@ def export_person(session: Session, *, reference: str, actor: Actor | None) -> d
     """Everything linea holds about a person, as one JSON-ready document; the export is audited."""
     subject = find_subject(session, reference)
     user = subject.user
-    if actor is not None and not actor.is_admin and (user is None or user.id != actor.user_id):
-        raise PermissionDenied(f"{actor.email} ({actor.role.name}) may only export their own data: ADMIN only")
+    require_self_or_admin(actor, user.id if user else None, "export their own data")
     user_id = user.id if user else None
 
     sessions = LoginSession.__table__
@@ -164,9 +164,9 @@ def export_person(session: Session, *, reference: str, actor: Actor | None) -> d
         "owned_events": len(event_rows),
         "audit_logs": len(audit_rows),
     }
-    audit.record(
+    audit_log.record(
         session,
-        action="EXPORT",
+        action=AuditAction.EXPORT,
         # Someone without an account is named by nothing but the address, which has no place in
         # the log; the entry ids say whose data it was.
         resource="User" if user else "Person",
@@ -326,9 +326,9 @@ def anonymize_person(session: Session, *, reference: str, actor: Actor | None) -
 
     changed = bool(user_changed or sessions_deleted or entries_changed or scrubbed_ids)
     if changed:
-        audit.record(
+        audit_log.record(
             session,
-            action="ANONYMIZE",
+            action=AuditAction.ANONYMIZE,
             resource="User" if user_id else "Person",
             resource_id=user_id or placeholder,
             actor=actor,
