@@ -234,7 +234,7 @@ def anonymize(
 
     confirm_or_stop(f"Anonymize {person.strip()} (erases their personal data for good)", yes=yes)
     with transaction() as (session, actor):
-        result = anonymize_person(session, reference=person, actor=actor)
+        result, _ = anonymize_person(session, reference=person, actor=actor)
         select_fields(asdict(result), fields)  # an unknown --fields name stops the change before its commit
     if not result.changed:
         say(f"nothing to anonymize: linea holds no personal data for {person.strip()} (already anonymized?)")
