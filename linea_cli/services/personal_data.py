@@ -40,6 +40,7 @@ class Person:
     ips: frozenset[str] = frozenset()
     agents: frozenset[str] = frozenset()
     tokens: frozenset[str] = frozenset()  # their sessions' stored tokens, read before erasing
+    session_ids: frozenset[str] = frozenset()
     placeholder: str = ""
     # Their rows that audit rows may be about (user, sessions, waitlist entries), read before erasing.
     related_ids: frozenset[str] = field(default_factory=frozenset)
@@ -66,7 +67,7 @@ def identify_for_erasure(session: Session, user: User | None, email: str) -> Per
     names: set[str] = {user.name} if user is not None and user.name else set()
     ips: set[str] = set()
     agents: set[str] = set()
-    tokens: set[str] = set()
+    tokens: dict[str, str] = {}
     if user_id:
         for metadata in session.execute(
             sa.select(logs.c["metadata"]).where(logs.c.resource == "User", logs.c.resource_id == user_id)
@@ -77,7 +78,7 @@ def identify_for_erasure(session: Session, user: User | None, email: str) -> Per
         ):
             ips.update([ip] if ip else [])
             agents.update([agent] if agent else [])
-        tokens.update(session.execute(sa.select(sessions.c.token).where(sessions.c.user_id == user_id)).scalars())
+        tokens.update({row.id: row.token for row in session.execute(sa.select(sessions.c.id, sessions.c.token).where(sessions.c.user_id == user_id))})
     lowered = frozenset(e.lower() for e in emails if not e.lower().endswith("@" + ANONYMIZED_DOMAIN))
     return Person(
         user=user,
@@ -87,7 +88,8 @@ def identify_for_erasure(session: Session, user: User | None, email: str) -> Per
         names=frozenset(names - {REDACTED}),
         ips=frozenset(ips),
         agents=frozenset(agents),
-        tokens=frozenset(tokens),
+        tokens=frozenset(tokens.values()),
+        session_ids=frozenset(tokens),
         placeholder=f"deleted-{user_id or new_id()}@{ANONYMIZED_DOMAIN}",
     )
 
