@@ -42,8 +42,9 @@ def throwaway_database() -> Iterator[str]:
         server.cleanup()
 
 
-def run_linea(url: str, *args: str, stdin: str | None = None) -> Timing:
-    """Run `linea ARGS` as its own process; wall time and the child's peak RSS."""
+def run_linea(url: str, *args: str, stdin: str | None = None, exit_codes: tuple[int, ...] = (0,)) -> Timing:
+    """Run `linea ARGS` as its own process; wall time and the child's peak RSS. Another exit code
+    than `exit_codes` stops the benchmark."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
     completed = subprocess.run(
@@ -55,7 +56,7 @@ def run_linea(url: str, *args: str, stdin: str | None = None) -> Timing:
         cwd=ROOT,
     )
     elapsed = time.perf_counter() - started
-    if completed.returncode != 0:
+    if completed.returncode not in exit_codes:
         raise SystemExit(f"linea {' '.join(args)} failed ({completed.returncode}): {completed.stderr}")
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     # ru_maxrss of children is the largest child so far; report it when this child raised it.

@@ -406,3 +406,19 @@ def test_after_anonymize_on_the_platforms_database_verify_exits_0(adopted: CliRu
         adopted("users", "anonymize", person["email"].upper(), "--yes")
         assert adopted("users", "verify-erased", person["email"]).stdout.startswith("OK: ")
         adopted("users", "verify-erased", person["id"])
+
+
+def test_verify_erased_searches_names_in_any_case_but_not_a_name_another_user_has(linea: CliRun, db: Database) -> None:
+    zoe = make_user(db, email="zoe@example.com", name="Zoë Ångström")
+    make_user(db, email="ann.lee@example.com", name="Ann Lee")
+    shouted = make_audit_row(db, metadata={"signup": {"full_name": "ZOË ÅNGSTRÖM"}})
+    traces = _traces(linea("users", "verify-erased", "zoe@example.com", exit_code=7).stdout)
+    assert ("audit_logs", "metadata", shouted["id"], "name") in traces
+    assert ("users", "name", zoe["id"], "name") in traces
+
+    # Two people called Ann Lee: the other one's rows are not traces of this one.
+    make_user(db, email="other.ann@example.com", name="ann  LEE")
+    make_audit_row(db, metadata={"note": "Ann Lee called"})
+    assert _traces(linea("users", "verify-erased", "ann.lee@example.com", exit_code=7).stdout) == {
+        ("users", "email", db.scalar("SELECT id FROM users WHERE email = 'ann.lee@example.com'"), "address"),
+    }

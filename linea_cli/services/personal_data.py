@@ -37,6 +37,7 @@ class Person:
     emails: frozenset[str]  # every address of theirs, past ones too (erasure reads the history)
     own_emails: frozenset[str]  # those no other user holds now: only these are searched for
     names: frozenset[str] = frozenset()
+    own_names: frozenset[str] = frozenset()  # those no other user has now: only these are searched for
     ips: frozenset[str] = frozenset()
     agents: frozenset[str] = frozenset()
     tokens: frozenset[str] = frozenset()  # their sessions' stored tokens, read before erasing
@@ -86,6 +87,7 @@ def identify_for_erasure(session: Session, user: User | None, email: str) -> Per
         emails=lowered,
         own_emails=lowered - _held_by_others(session, lowered, user_id),
         names=frozenset(names - {REDACTED}),
+        own_names=frozenset(names - {REDACTED} - _names_of_others(session, names, user_id)),
         ips=frozenset(ips),
         agents=frozenset(agents),
         tokens=frozenset(tokens.values()),
@@ -343,6 +345,23 @@ def _held_by_others(session: Session, emails: frozenset[str], user_id: str | Non
     if user_id:
         query = query.where(users.c.id != user_id)
     return frozenset(session.execute(query).scalars())
+
+
+def _names_of_others(session: Session, names: set[str], user_id: str | None) -> set[str]:
+    """Which of these names another user has now, compared in any case and spacing (two people
+    may be called Ann Lee: a search for one would name the other's rows)."""
+    if not names:
+        return set()
+    users = User.__table__
+
+    def spaced(text: Any) -> Any:
+        return sa.func.lower(sa.func.regexp_replace(sa.func.btrim(text), r"\s+", " ", "g"))
+
+    by_key = {" ".join(name.split()).lower(): name for name in names}
+    query = sa.select(spaced(users.c.name)).where(spaced(users.c.name).in_(sorted(by_key))).distinct()
+    if user_id:
+        query = query.where(users.c.id != user_id)
+    return {by_key[key] for key in session.execute(query).scalars()}
 
 
 def _audit_rows_of(logs: sa.Table, person: Person) -> Any:

@@ -12,7 +12,8 @@ come back, to be checked whole-word here (ann@x.com is not a trace of anyone ins
 
 What counts as a trace:
 - the person's addresses (whole, any case), names of two words or more (whole words, any case),
-  and pieces of the session tokens linea saw before erasing: anywhere;
+  and pieces of the session tokens linea saw before erasing: anywhere. An address or a name
+  that another user has now is theirs, and is not searched for;
 - the user id and session ids: only in tables linea does not model. In its own tables erasure
   keeps them on purpose (the anonymized user row, and the rows that point at it);
 - IP addresses and user agents only in a row that also holds one of the above or one of the ids:
@@ -58,7 +59,7 @@ class Identifiers:
     def of(cls, person: Person) -> Identifiers:
         return cls(
             addresses=person.own_emails,
-            names=frozenset(" ".join(name.split()).lower() for name in person.names if len(name.split()) >= 2),
+            names=frozenset(" ".join(name.split()).lower() for name in person.own_names if len(name.split()) >= 2),
             tokens=frozenset(f.lower() for token in person.tokens for f in token_fragments(token)),
             ids=frozenset(i.lower() for i in [person.user_id, *person.session_ids] if i),
             ips=frozenset(ip.lower() for ip in person.ips),
@@ -68,6 +69,9 @@ class Identifiers:
 
     def strong(self) -> frozenset[str]:
         return self.addresses | self.names | self.tokens
+
+    def everything(self) -> frozenset[str]:
+        return self.strong() | self.ids | self.ips | self.agents
 
 
 def token_fragments(token: str) -> set[str]:
@@ -109,6 +113,9 @@ def find_traces(session: Session, identifiers: Identifiers) -> TraceReport:
     """Every table, column and row in which one of the identifiers remains."""
     tables = list(_searched_tables(session))
     traces: list[Trace] = []
+    # The OR of strpos calls takes PostgreSQL's JIT longer to compile than to run on a big table
+    # (measured: 1.1 s against 0.8 s for 500,000 rows); for this transaction only.
+    session.execute(sa.text("SET LOCAL jit = off"))
     if identifiers.strong() or identifiers.ids:
         modelled = {("public", name) for name in SQLModel.metadata.tables}
         for table in tables:
@@ -122,7 +129,7 @@ def _searched_tables(session: Session) -> Iterator[_Table]:
             """
             SELECT n.nspname AS schema, c.relname AS name,
                    array_agg(a.attname::text ORDER BY a.attnum) AS columns,
-                   has_table_privilege(c.oid, 'SELECT') AS readable,
+                   has_schema_privilege(n.oid, 'USAGE') AND has_table_privilege(c.oid, 'SELECT') AS readable,
                    (SELECT array_agg(k.attname::text ORDER BY array_position(i.indkey::int2[], k.attnum))
                       FROM pg_index i JOIN pg_attribute k ON k.attrelid = i.indrelid AND k.attnum = ANY(i.indkey)
                      WHERE i.indrelid = c.oid AND i.indisprimary) AS key
@@ -134,10 +141,11 @@ def _searched_tables(session: Session) -> Iterator[_Table]:
             JOIN pg_type t ON t.oid = CASE WHEN declared.typtype = 'd' THEN declared.typbasetype ELSE declared.oid END
             LEFT JOIN pg_type element ON element.oid = t.typelem AND t.typcategory = 'A'
             WHERE c.relkind IN ('r', 'p', 'm') AND NOT c.relispartition
+              AND c.relispopulated  -- a materialized view never refreshed holds no rows (and cannot be read)
               AND n.nspname <> ALL(:skipped) AND n.nspname NOT LIKE 'pg\\_%'
               AND (t.typcategory = 'S' OR t.typname IN ('json', 'jsonb')
                    OR element.typcategory = 'S' OR element.typname IN ('json', 'jsonb'))
-            GROUP BY n.nspname, c.relname, c.oid
+            GROUP BY n.oid, n.nspname, c.relname, c.oid
             ORDER BY n.nspname, c.relname
             """
         ),
@@ -164,24 +172,28 @@ def _traces_in(session: Session, table: _Table, identifiers: Identifiers, *, mod
     params: dict[str, Any] = {"ids": sorted(identifiers.ids)}
     names: dict[str, str] = {}
 
-    def hits(expression: str, needles: Iterable[str]) -> list[str]:
+    # Each column is lowered once per row, in a subquery PostgreSQL does not flatten: a0, a1, ...
+    # with the "C" collation, which lowers A-Z only and is three times faster, for needles that are
+    # all ASCII; u0, u1, ... with the database's own rules, only when some needle is not.
+    numbers = {column: number for number, column in enumerate(table.columns)}
+    unicode_needed = any(not v.isascii() for n in identifiers.everything() for v in _variants(n))
+
+    def hits(column: str, needles: Iterable[str]) -> list[str]:
         found = []
         for needle in sorted({v for n in needles for v in _variants(n)}):
             name = names.setdefault(needle, f"n{len(names)}")
             params[name] = needle
-            found.append(f"strpos({expression}, :{name}) > 0")
+            found.append(f"strpos({'a' if needle.isascii() else 'u'}{numbers[column]}, :{name}) > 0")
         return found
 
-    # Each column is lowered once per row (l0, l1, ...), in a subquery PostgreSQL does not flatten.
-    lowered = {column: f"l{number}" for number, column in enumerate(table.columns)}
     strong, ids, weak = [], [], []
     for column in table.columns:
-        strong += hits(lowered[column], identifiers.strong())
-        ids += hits(lowered[column], identifiers.ids)
-        column_weak = hits(lowered[column], identifiers.ips | identifiers.agents)
+        strong += hits(column, identifiers.strong())
+        ids += hits(column, identifiers.ids)
+        column_weak = hits(column, identifiers.ips | identifiers.agents)
         actor = ACTOR_COLUMNS.get((table.schema, table.name, column))
-        if actor in lowered and column_weak:
-            column_weak = [f"(({' OR '.join(column_weak)}) AND {lowered[actor]} = ANY(:ids))"]
+        if actor in numbers and column_weak:
+            column_weak = [f"(({' OR '.join(column_weak)}) AND a{numbers[actor]} = ANY(:ids))"]
         weak += column_weak
     conditions = [*strong, *(ids if not modelled else [])]
     if weak and ids:
@@ -192,7 +204,8 @@ def _traces_in(session: Session, table: _Table, identifiers: Identifiers, *, mod
         "concat_ws(',', " + ", ".join(f"{_quote(k)}::text" for k in table.key) + ")" if table.key else "'ctid ' || ctid::text"
     )
     inner = ", ".join(
-        f"{_quote(column)} AS c{number}, lower({_quote(column)}::text) AS l{number}"
+        f"{_quote(column)} AS c{number}, lower({_quote(column)}::text COLLATE \"C\") AS a{number}"
+        + (f", lower({_quote(column)}::text) AS u{number}" if unicode_needed else "")
         for number, column in enumerate(table.columns)
     )
     outer = ", ".join(f"c{number}" for number in range(len(table.columns)))
