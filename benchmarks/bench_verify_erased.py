@@ -19,26 +19,14 @@ Writes the results into benchmarks/README.md under `## Proof of erasure`. About 
 from __future__ import annotations
 
 import os
-import re
-import sys
 import time
 
-from benchlib import ROOT, markdown_table, run_linea, throwaway_database
+from benchlib import engine_for, markdown_table, progress, run_linea, throwaway_database, write_readme_section
 
 SEED = ["--users", "10000", "--venues", "200", "--events", "2000", "--waitlist", "500000", "--sessions", "10000"]
 AUDIT_ROWS = 500_000
 CRM_ROWS = 100_000
 SECTION = "## Proof of erasure"
-
-
-def progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def engine_for(url: str):  # noqa: ANN201 - sqlalchemy is imported lazily
-    import sqlalchemy as sa
-
-    return sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"), poolclass=sa.pool.NullPool)
 
 
 def fill(url: str) -> None:
@@ -148,11 +136,7 @@ def write_readme(table: str, rows: int, *, load: float) -> None:
         f"more than running it (this run: {time.strftime('%Y-%m-%d', time.gmtime())}, "
         f"load average {load:.1f} on 2 shared cores, so slower than on a quiet machine).\n"
     )
-    readme = ROOT / "benchmarks" / "README.md"
-    text = readme.read_text()
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    text = pattern.sub(lambda _: section + "\n", text) if pattern.search(text) else text.rstrip() + "\n\n" + section
-    readme.write_text(text)
+    write_readme_section(section)
 
 
 if __name__ == "__main__":
