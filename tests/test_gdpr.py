@@ -353,7 +353,7 @@ CREATE TABLE marketing."notes\x1b[2J" (body TEXT);
 def test_anonymize_names_what_it_cannot_erase_in_the_platforms_own_tables(
     adopted: CliRun, platform_db: Database
 ) -> None:
-    from tests.platform import OLGA, VERA
+    from tests.platform import OLGA, VERA, jwt_for
 
     platform_db.execute(PLATFORM_EXTRAS)
     hostile_id = "row\x1b]0;PWNED\x07"
@@ -363,8 +363,12 @@ def test_anonymize_names_what_it_cannot_erase_in_the_platforms_own_tables(
         "('c1', :vera, '{\"primary\": \"vera.VISITOR@example.COM\"}', NULL, :ip, :agent), "
         "(:hostile, NULL, NULL, ARRAY['x', 'Vera Visitor'], NULL, NULL), "
         # Olga behind the same office address and browser: not Vera's.
-        "('c3', :olga, NULL, NULL, :ip, :agent)",
+        "('c3', :olga, NULL, NULL, :ip, :agent), "
+        # A copy of each one's login token: the JWTs share their header, not their payload.
+        "('c4', NULL, jsonb_build_object('jwt', CAST(:vera_jwt AS text)), NULL, NULL, NULL), "
+        "('c5', NULL, jsonb_build_object('jwt', CAST(:olga_jwt AS text)), NULL, NULL, NULL)",
         vera=VERA["id"], olga=OLGA["id"], hostile=hostile_id, ip=vera_login[0], agent=vera_login[1],
+        vera_jwt=jwt_for(VERA), olga_jwt=jwt_for(OLGA),
     )
     platform_db.execute("""INSERT INTO marketing."notes\x1b[2J" VALUES ('Call Vera.Visitor@Example.com')""")
 
@@ -376,6 +380,7 @@ def test_anonymize_names_what_it_cannot_erase_in_the_platforms_own_tables(
         "crm_contacts.client_ip row c1: ip address",
         "crm_contacts.agent row c1: user agent",
         "crm_contacts.tags row row\\x1b]0;PWNED\\x07: name",
+        "crm_contacts.contact row c4: token",
         "marketing.notes\\x1b[2J.body row ctid (0,1): address",
     ])
     assert "\x1b" not in result.stderr + result.stdout
@@ -393,7 +398,7 @@ def test_anonymize_names_what_it_cannot_erase_in_the_platforms_own_tables(
     assert _traces(adopted("users", "verify-erased", VERA["id"], exit_code=7).stdout) == {
         ("crm_contacts", "user_ref", "c1", "id"),
     }
-    platform_db.execute("DELETE FROM crm_contacts WHERE id = 'c1'")
+    platform_db.execute("DELETE FROM crm_contacts WHERE id IN ('c1', 'c4')")
     platform_db.execute("""TRUNCATE marketing."notes\x1b[2J\"""")
     assert adopted("users", "verify-erased", VERA["email"]).stdout.startswith("OK: no trace in 9 tables")
     adopted("users", "verify-erased", VERA["id"])
