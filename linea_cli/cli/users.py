@@ -228,6 +228,7 @@ def anonymize(
     """Erase a person's personal data for good (GDPR erasure).
 
     Every row stays; the person's email, name, IP addresses and user agents leave every table.
+    Then every table is searched for them: exit 7 names what linea could not erase.
 
     Example: linea users anonymize ann@example.com --yes
     """
