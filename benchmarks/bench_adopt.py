@@ -14,26 +14,20 @@ About 2 minutes.
 
 from __future__ import annotations
 
-import re
 import statistics
-import sys
 import tempfile
 import threading
 import time
 import uuid
 from pathlib import Path
 
-from benchlib import ROOT, markdown_table, run_linea
+from benchlib import ROOT, markdown_table, progress, run_linea, write_readme_section
 
 WAITLIST = 1_000_000
 SESSIONS = 1_000_000
 USERS = 10_000
 EVENTS = 2_000
 SECTION = "## Adopting the platform's database"
-
-
-def progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def fill(conninfo: str) -> float:
@@ -166,11 +160,7 @@ def main() -> None:
         "only statements that lock out writers (the audit trigger's CREATE TRIGGER) are instant and bounded by the "
         "migration lock_timeout.\n"
     )
-    readme = ROOT / "benchmarks" / "README.md"
-    text = readme.read_text()
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    text = pattern.sub(lambda _: section + "\n", text) if pattern.search(text) else text.rstrip() + "\n\n" + section
-    readme.write_text(text)
+    write_readme_section(section)
 
 
 if __name__ == "__main__":

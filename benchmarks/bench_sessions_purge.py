@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -27,24 +26,21 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 
-from benchlib import ROOT, markdown_table, run_linea, throwaway_database
+from benchlib import (
+    ROOT,
+    engine_for,
+    markdown_table,
+    progress,
+    run_linea,
+    throwaway_database,
+    write_readme_section,
+)
 
 SESSIONS = 1_000_000
 MORE = 300_000
 USERS = 1_000
 SECTION = "## Session purge"
-
-
-def progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def engine_for(url: str):  # noqa: ANN201 - sqlalchemy is imported lazily
-    import sqlalchemy as sa
-
-    return sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"), poolclass=sa.pool.NullPool)
 
 
 def insert_sessions(url: str, count: int, *, first: int, expired_every: int) -> float:
@@ -176,7 +172,6 @@ def main() -> None:
 
 
 def write_readme(table: str, insert_seconds: float) -> None:
-    readme = Path(__file__).resolve().parent / "README.md"
     today = datetime.now(UTC).date().isoformat()
     section = f"""{SECTION}
 
@@ -200,13 +195,7 @@ every live one stayed. Measured {today} on the development container (embedded P
   claimed) and without counting a row twice: their counts add up to the expired total.
 - Most of a routine run's time is Python start-up and the schema check, as for every command.
 """
-    text = readme.read_text() if readme.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text).rstrip() + "\n"
-    else:
-        text = text.rstrip() + "\n\n" + section
-    readme.write_text(text)
+    write_readme_section(section)
 
 
 if __name__ == "__main__":

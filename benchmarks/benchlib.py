@@ -42,8 +42,9 @@ def throwaway_database() -> Iterator[str]:
         server.cleanup()
 
 
-def run_linea(url: str, *args: str, stdin: str | None = None) -> Timing:
-    """Run `linea ARGS` as its own process; wall time and the child's peak RSS."""
+def run_linea(url: str, *args: str, stdin: str | None = None, exit_codes: tuple[int, ...] = (0,)) -> Timing:
+    """Run `linea ARGS` as its own process; wall time and the child's peak RSS. Another exit code
+    than `exit_codes` stops the benchmark."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
     completed = subprocess.run(
@@ -55,7 +56,7 @@ def run_linea(url: str, *args: str, stdin: str | None = None) -> Timing:
         cwd=ROOT,
     )
     elapsed = time.perf_counter() - started
-    if completed.returncode != 0:
+    if completed.returncode not in exit_codes:
         raise SystemExit(f"linea {' '.join(args)} failed ({completed.returncode}): {completed.stderr}")
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     # ru_maxrss of children is the largest child so far; report it when this child raised it.
@@ -66,3 +67,29 @@ def markdown_table(header: list[str], rows: list[list[object]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def engine_for(url: str):  # noqa: ANN201 - sqlalchemy is imported lazily
+    """An engine for arranging rows directly (no pool: each benchmark step opens and closes)."""
+    import sqlalchemy as sa
+
+    return sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"), poolclass=sa.pool.NullPool)
+
+
+def write_readme_section(section: str) -> None:
+    """Put `section` (starting with its `## ` title) in benchmarks/README.md, replacing the old one."""
+    import re
+
+    title = section.splitlines()[0]
+    readme = ROOT / "benchmarks" / "README.md"
+    text = readme.read_text()
+    pattern = re.compile(rf"^{re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section.rstrip() + "\n\n", text).rstrip() + "\n"
+    else:
+        text = text.rstrip() + "\n\n" + section.rstrip() + "\n"
+    readme.write_text(text)

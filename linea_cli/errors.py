@@ -14,6 +14,8 @@ EXIT_NOT_FOUND = 3
 EXIT_CONFLICT = 4
 EXIT_UNAVAILABLE = 5
 EXIT_DENIED = 6
+# `users verify-erased` (and `users anonymize`, which runs it) found what identified a person.
+EXIT_TRACES_REMAIN = 7
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
@@ -30,6 +32,7 @@ EXIT_CODE_MEANINGS: tuple[tuple[str, str], ...] = (
     ("4", "conflict: a duplicate, or a change the current state does not allow"),
     ("5", "database unavailable, too old, or not migrated"),
     ("6", "permission denied"),
+    ("7", "an erased person's traces remain (users verify-erased, users anonymize)"),
     ("70", "internal error (a bug: run again with --debug and report it)"),
     ("130 / 143", "interrupted by SIGINT / SIGTERM; nothing uncommitted was kept"),
     ("141", "stdout was closed by its reader"),
@@ -101,6 +104,12 @@ class DatabaseUnavailable(LineaError):
 
 class PermissionDenied(LineaError):
     exit_code = EXIT_DENIED
+
+
+class TracesRemain(LineaError):
+    """What identified an erased person is still in the database; `details` name table, column and row."""
+
+    exit_code = EXIT_TRACES_REMAIN
 
 
 class Interrupted(LineaError):

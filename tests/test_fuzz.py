@@ -27,7 +27,7 @@ from tests.factories import days_from_now, make_audit_row, make_event, make_sess
 from tests.harness import Database, admin_execute, invoke, leaf_commands, make_cli_run
 
 # 141 (a closed pipe) is being introduced alongside this walker.
-DOCUMENTED_EXIT_CODES = {0, 1, 2, 3, 4, 5, 6, 130, 141, 143}
+DOCUMENTED_EXIT_CODES = {0, 1, 2, 3, 4, 5, 6, 7, 130, 141, 143}
 
 HOSTILE_VALUES = {
     "empty": "",

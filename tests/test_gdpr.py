@@ -294,3 +294,156 @@ def test_export_and_anonymize_match_whole_addresses_only(linea: CliRun, db: Data
     assert metadata["emails"][:2] == ["joann@example.com", "ann@example.com.au"]
     assert metadata["emails"][2].startswith("deleted-")
     assert metadata["note"] == "Annette met [anonymized]"
+
+
+# --- proof of erasure: users verify-erased, and the search anonymize runs ---------------------
+
+
+def _traces(stdout: str) -> set[tuple[str, ...]]:
+    """(table, column, row_id, found) from piped output, header left out."""
+    return {tuple(line.split("\t")) for line in stdout.splitlines()[1:]}
+
+
+def test_verify_erased_finds_an_address_left_in_a_json_column_in_any_case(
+    linea: CliRun, db: Database, person_everywhere: dict[str, Any]
+) -> None:
+    linea("users", "anonymize", EMAIL, "--yes")
+    ok = linea("users", "verify-erased", EMAIL)
+    assert ok.stdout.startswith("OK: no trace in ") and len(ok.stdout.splitlines()) == 1
+    linea("users", "verify-erased", person_everywhere["erin"]["id"])
+
+    # Something the platform writes later, with the address as the person typed it.
+    late = make_audit_row(db, action="newsletter.bounce", metadata={"to": {"addr": ["Erin.PERSON@Example.com"]}})
+    lookalike = make_audit_row(db, metadata={"to": "joerin.person@example.com", "cc": "erin.person@example.com.au"})
+    result = linea("users", "verify-erased", EMAIL.upper(), exit_code=7)
+    assert _traces(result.stdout) == {("audit_logs", "metadata", late["id"], "address")}
+    assert lookalike["id"] not in result.stdout
+    assert "1 trace(s) of the person remain in 1 table(s)" in result.stderr
+    records = json.loads(linea("users", "verify-erased", EMAIL, "--json", exit_code=7).stdout)
+    assert records == [{"table": "audit_logs", "column": "metadata", "row_id": late["id"], "found": "address"}]
+    assert db.count("audit_logs", "action = 'ANONYMIZE'") == 1  # verifying changes nothing
+
+
+def test_verify_erased_before_the_erasure_names_every_row(linea: CliRun, db: Database) -> None:
+    erin = make_user(db, email=EMAIL, name=NAME)
+    login = make_session(db, user=erin)
+    entry = make_waitlist_entry(db, event=make_event(db), email=EMAIL.upper())
+    traces = _traces(linea("users", "verify-erased", EMAIL, exit_code=7).stdout)
+    assert traces == {
+        ("users", "email", erin["id"], "address"), ("users", "name", erin["id"], "name"),
+        ("sessions", "token", login["id"], "token"), ("waitlist_entries", "email", entry["id"], "address"),
+    }
+
+
+def test_only_admins_verify_erasures(linea: CliRun, db: Database) -> None:
+    make_user(db, email="root@example.com", role="ADMIN")
+    make_user(db, email=EMAIL, role="OWNER")
+    assert "ADMIN only" in linea("--as", EMAIL, "users", "verify-erased", EMAIL, exit_code=6).stderr
+    linea("--as", "root@example.com", "users", "verify-erased", "nobody@example.com")
+
+
+PLATFORM_EXTRAS = """
+CREATE TABLE crm_contacts (
+    id TEXT PRIMARY KEY, user_ref VARCHAR(40), contact JSONB, tags TEXT[], client_ip TEXT, agent TEXT);
+CREATE SCHEMA marketing;
+CREATE TABLE marketing."notes\x1b[2J" (body TEXT);
+"""
+
+
+def test_anonymize_names_what_it_cannot_erase_in_the_platforms_own_tables(
+    adopted: CliRun, platform_db: Database
+) -> None:
+    from tests.platform import OLGA, VERA, jwt_for
+
+    platform_db.execute(PLATFORM_EXTRAS)
+    hostile_id = "row\x1b]0;PWNED\x07"
+    vera_login = ("203.0.113.7", "Mozilla/5.0 (X11; Linux x86_64)")  # from Vera's platform audit row
+    platform_db.execute(
+        "INSERT INTO crm_contacts VALUES "
+        "('c1', :vera, '{\"primary\": \"vera.VISITOR@example.COM\"}', NULL, :ip, :agent), "
+        "(:hostile, NULL, NULL, ARRAY['x', 'Vera Visitor'], NULL, NULL), "
+        # Olga behind the same office address and browser: not Vera's.
+        "('c3', :olga, NULL, NULL, :ip, :agent), "
+        # A copy of each one's login token: the JWTs share their header, not their payload.
+        "('c4', NULL, jsonb_build_object('jwt', CAST(:vera_jwt AS text)), NULL, NULL, NULL), "
+        "('c5', NULL, jsonb_build_object('jwt', CAST(:olga_jwt AS text)), NULL, NULL, NULL)",
+        vera=VERA["id"], olga=OLGA["id"], hostile=hostile_id, ip=vera_login[0], agent=vera_login[1],
+        vera_jwt=jwt_for(VERA), olga_jwt=jwt_for(OLGA),
+    )
+    platform_db.execute("""INSERT INTO marketing."notes\x1b[2J" VALUES ('Call Vera.Visitor@Example.com')""")
+
+    result = adopted("users", "anonymize", VERA["email"], "--yes", exit_code=7)
+    details = [line.strip() for line in result.stderr.splitlines() if line.startswith("  ")]
+    assert sorted(details) == sorted([
+        "crm_contacts.user_ref row c1: id",
+        "crm_contacts.contact row c1: address",
+        "crm_contacts.client_ip row c1: ip address",
+        "crm_contacts.agent row c1: user agent",
+        "crm_contacts.tags row row\\x1b]0;PWNED\\x07: name",
+        "crm_contacts.contact row c4: token",
+        "marketing.notes\\x1b[2J.body row ctid (0,1): address",
+    ])
+    assert "\x1b" not in result.stderr + result.stdout
+    # The erasure itself is committed.
+    assert platform_db.scalar("SELECT email FROM users WHERE id = :id", id=VERA["id"]).startswith("deleted-")
+    assert platform_db.count("sessions", "user_id = :id", id=VERA["id"]) == 0
+
+    # Later, from cron: the address and the id are what is left to look for.
+    by_address = adopted("users", "verify-erased", VERA["email"], exit_code=7)
+    assert _traces(by_address.stdout) == {
+        ("crm_contacts", "contact", "c1", "address"),
+        ("marketing.notes\\x1b[2J", "body", "ctid (0,1)", "address"),
+    }
+    assert "\x1b" not in by_address.stdout
+    assert _traces(adopted("users", "verify-erased", VERA["id"], exit_code=7).stdout) == {
+        ("crm_contacts", "user_ref", "c1", "id"),
+    }
+    platform_db.execute("DELETE FROM crm_contacts WHERE id IN ('c1', 'c4')")
+    platform_db.execute("""TRUNCATE marketing."notes\x1b[2J\"""")
+    assert adopted("users", "verify-erased", VERA["email"]).stdout.startswith("OK: no trace in 9 tables")
+    adopted("users", "verify-erased", VERA["id"])
+
+
+def test_after_anonymize_on_the_platforms_database_verify_exits_0(adopted: CliRun, platform_db: Database) -> None:
+    from tests.platform import MAL, VERA
+
+    for person in (VERA, MAL):
+        adopted("users", "anonymize", person["email"].upper(), "--yes")
+        assert adopted("users", "verify-erased", person["email"]).stdout.startswith("OK: ")
+        adopted("users", "verify-erased", person["id"])
+
+
+def test_verify_erased_searches_names_in_any_case_but_not_a_name_another_user_has(linea: CliRun, db: Database) -> None:
+    zoe = make_user(db, email="zoe@example.com", name="Zoë Ångström")
+    make_user(db, email="ann.lee@example.com", name="Ann Lee")
+    shouted = make_audit_row(db, metadata={"signup": {"full_name": "ZOË ÅNGSTRÖM"}})
+    traces = _traces(linea("users", "verify-erased", "zoe@example.com", exit_code=7).stdout)
+    assert ("audit_logs", "metadata", shouted["id"], "name") in traces
+    assert ("users", "name", zoe["id"], "name") in traces
+
+    # Two people called Ann Lee: the other one's rows are not traces of this one.
+    make_user(db, email="other.ann@example.com", name="ann  LEE")
+    make_audit_row(db, metadata={"note": "Ann Lee called"})
+    assert _traces(linea("users", "verify-erased", "ann.lee@example.com", exit_code=7).stdout) == {
+        ("users", "email", db.scalar("SELECT id FROM users WHERE email = 'ann.lee@example.com'"), "address"),
+    }
+
+
+def test_a_table_linea_may_not_read_is_not_verified(
+    linea: CliRun, db: Database, database_url: Any, owned_server: object
+) -> None:
+    """A search that cannot read a table proves nothing about it: it says so, and exits 7."""
+    from tests.harness import plain_url
+
+    role = f"verifier_{database_url.database}"
+    db.execute(f'CREATE ROLE "{role}" LOGIN')
+    try:
+        db.execute(f'GRANT USAGE ON SCHEMA linea TO "{role}"')
+        db.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA linea, public TO "{role}"')
+        db.execute("CREATE TABLE private_notes (id TEXT PRIMARY KEY, body TEXT)")
+        as_verifier = {"LINEA_DATABASE_URL": plain_url(database_url.set(username=role, password=None))}
+        result = linea("users", "verify-erased", EMAIL, env=as_verifier, exit_code=7)
+        assert _traces(result.stdout) == {("private_notes", "*", "-", "not readable by linea: not verified")}
+    finally:
+        db.execute(f'DROP OWNED BY "{role}"')
+        db.execute(f'DROP ROLE "{role}"')

@@ -30,6 +30,9 @@ LIST_COLUMNS = (
     Column("deleted_at", priority=1, deleted=True), Column("id", priority=3),
 )
 
+# Where `verify-erased` (and `anonymize`) found what identified a person: never the value itself.
+TRACE_COLUMNS = (Column("table"), Column("column"), Column("row_id"), Column("found"))
+
 UserArgument = Annotated[
     str, typer.Argument(metavar="EMAIL|ID", help="The user's email address or id.", autocompletion=complete_user)
 ]
@@ -225,17 +228,64 @@ def anonymize(
     """Erase a person's personal data for good (GDPR erasure).
 
     Every row stays; the person's email, name, IP addresses and user agents leave every table.
+    Then every table is searched for them: exit 7 names what linea could not erase.
 
     Example: linea users anonymize ann@example.com --yes
     """
     from dataclasses import asdict
 
+    from linea_cli.errors import TracesRemain
     from linea_cli.services.gdpr import anonymize_person
 
     confirm_or_stop(f"Anonymize {person.strip()} (erases their personal data for good)", yes=yes)
     with transaction() as (session, actor):
-        result = anonymize_person(session, reference=person, actor=actor)
+        result, report = anonymize_person(session, reference=person, actor=actor)
         select_fields(asdict(result), fields)  # an unknown --fields name stops the change before its commit
     if not result.changed:
         say(f"nothing to anonymize: linea holds no personal data for {person.strip()} (already anonymized?)")
     render_record(asdict(result), chosen_format(fmt, as_json), title="Anonymized", fields=fields)
+    if report.traces:
+        # The erasure is committed: keeping the rest of the person's data would not be better.
+        raise TracesRemain(
+            f"erased what linea models, but {_traces_summary(report)}",
+            details=tuple(f"{t.table}.{t.column} row {t.row_id}: {t.found}" for t in report.traces),
+            hint="erase them with the platform's own tooling, then check with `linea users verify-erased`",
+        )
+
+
+@app.command("verify-erased")
+def verify_erased(
+    person: EmailArgument,
+    fmt: FormatOption = OutputFormat.table,
+    as_json: JsonOption = False,
+    fields: FieldsOption = None,
+) -> None:
+    """Prove an erasure: search every table for the person; exit 7 naming each trace.
+
+    Reads every text and JSON column of every table, the platform's too, and changes nothing.
+    Each trace is a table, a column and a row id; no trace prints one OK line. Give the
+    address the request named, or the user id `anonymize` printed (searched in the tables
+    linea does not model). For cron after each erasure.
+
+    Example: linea users verify-erased ann@example.com
+    """
+    from linea_cli.errors import TracesRemain
+    from linea_cli.output import select_columns, write_stdout
+    from linea_cli.services.gdpr import verify_erased as search
+
+    output = chosen_format(fmt, as_json)
+    select_columns(TRACE_COLUMNS, fields)  # an unknown --fields name stops before the search
+    with transaction() as (session, actor):
+        report = search(session, reference=person, actor=actor)
+    if report.traces:
+        render((vars(trace) for trace in report.traces), TRACE_COLUMNS, output, title="Traces", fields=fields)
+        raise TracesRemain(_traces_summary(report))
+    if output in (OutputFormat.table, OutputFormat.wide):
+        write_stdout(f"OK: no trace in {report.tables} tables ({report.columns} text and JSON columns searched)\n")
+    else:
+        render([], TRACE_COLUMNS, output, fields=fields)
+
+
+def _traces_summary(report) -> str:  # noqa: ANN001 - the type lives in a module imported lazily
+    tables = len({trace.table for trace in report.traces})
+    return f"{len(report.traces)} trace(s) of the person remain in {tables} table(s)"

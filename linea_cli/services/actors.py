@@ -53,6 +53,15 @@ def require_admin(actor: Actor | None, action: str) -> None:
         raise PermissionDenied(f"{actor.email} ({actor.role.name}) may not {action}: ADMIN only")
 
 
+def require_self_or_admin(actor: Actor | None, user_id: str | None, action: str) -> None:
+    """The system and ADMINs pass; anyone else only about themselves (`user_id` is theirs).
+
+    `action` says what they may do, e.g. "revoke their own sessions".
+    """
+    if actor is not None and not actor.is_admin and actor.user_id != user_id:
+        raise PermissionDenied(f"{actor.email} ({actor.role.name}) may only {action}: ADMIN only")
+
+
 def require_manager_of(actor: Actor | None, *, owner_id: str, action: str) -> None:
     """The system, ADMINs, and the OWNER who owns the thing pass; everyone else is refused."""
     if actor is None or actor.is_admin:

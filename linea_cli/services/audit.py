@@ -1,11 +1,13 @@
-"""The one code path that writes the audit log. Every change to data goes through `record`.
+"""Reading the audit log: `audit list`, `audit show`, `audit export`.
 
-It adds the row to the caller's session, so the audit row commits or rolls back with the change.
+Only ADMINs (and the system) read it: it holds everyone's changes. Rows the platform wrote carry
+its own actions (`user.login`, ...) and any JSON, so actions are read as plain text, never as
+`AuditAction`. Writing is `services/audit_log.py`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,65 +16,11 @@ import sqlalchemy as sa
 from sqlalchemy.sql import Select
 from sqlmodel import Session
 
-from linea_cli.db.engine import USER_AGENT
 from linea_cli.db.models import AuditLog, User
 from linea_cli.errors import NotFound, shown
-from linea_cli.ids import new_id
-from linea_cli.serialize import jsonable
 from linea_cli.services.actors import Actor, require_admin
 from linea_cli.services.pagination import Page, paginate
-from linea_cli.timeutil import utc_now
-
-# Field names whose values never go into the audit log, whatever resource they belong to.
-SECRET_FIELDS = frozenset({"token", "password", "password_hash", "secret"})
-
-
-def changed_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """{field: {"before": old, "after": new}} for the fields whose values differ."""
-    changes: dict[str, dict[str, Any]] = {}
-    for field in after:
-        old, new = before.get(field), after[field]
-        if old != new:
-            changes[field] = {"before": jsonable(old), "after": jsonable(new)}
-    return changes
-
-
-def record(
-    session: Session,
-    *,
-    action: str,
-    resource: str,
-    resource_id: str,
-    actor: Actor | None,
-    changes: Mapping[str, Mapping[str, Any]] | None = None,
-    details: Mapping[str, Any] | None = None,
-) -> AuditLog:
-    """Add one audit row: action (CREATE, UPDATE, DELETE, RESTORE, IMPORT, ...), what, who, what changed."""
-    metadata: dict[str, Any] = {"actor": "user" if actor else "system"}
-    if changes:
-        metadata["changes"] = {
-            field: ({"before": "***", "after": "***"} if field in SECRET_FIELDS else jsonable(dict(change)))
-            for field, change in changes.items()
-        }
-    if details:
-        metadata.update({key: jsonable(value) for key, value in details.items() if key not in SECRET_FIELDS})
-    row = AuditLog(
-        id=new_id(),
-        action=action,
-        resource=resource,
-        resource_id=resource_id,
-        user_id=actor.user_id if actor else None,
-        user_agent=USER_AGENT,
-        metadata_=metadata,
-        created_at=utc_now(),
-    )
-    session.add(row)
-    session.flush()
-    return row
-
-
-# Reading the log: `audit list`, `audit show`, `audit export`. Only ADMINs (and the system) read it:
-# it holds everyone's changes.
+from linea_cli.services.users import find_user
 
 EXPORT_COLUMNS = (
     "id", "created_at", "action", "resource", "resource_id", "user_id", "actor_email",
@@ -91,8 +39,6 @@ class AuditFilter:
 
 
 def _audit_query(session: Session, filters: AuditFilter) -> Select:
-    from linea_cli.services.users import find_user
-
     logs, users = AuditLog.__table__, User.__table__
     query = sa.select(
         logs.c.id, logs.c.created_at, logs.c.action, logs.c.resource, logs.c.resource_id, logs.c.user_id,

@@ -29,10 +29,17 @@ from linea_cli.db.models import (
     WaitlistEntry,
     WaitlistStatus,
 )
-from linea_cli.errors import Conflict, InvalidInput, NotFound, PermissionDenied, shown
+from linea_cli.errors import Conflict, InvalidInput, NotFound, shown
 from linea_cli.ids import new_id
-from linea_cli.services import audit
-from linea_cli.services.actors import Actor, require_admin, require_manager_of, require_role
+from linea_cli.services import audit_log
+from linea_cli.services.actors import (
+    Actor,
+    require_admin,
+    require_manager_of,
+    require_role,
+    require_self_or_admin,
+)
+from linea_cli.services.audit_log import AuditAction
 from linea_cli.services.pagination import Page, paginate
 from linea_cli.services.users import find_user
 from linea_cli.timeutil import parse_datetime, utc_now
@@ -331,8 +338,7 @@ def create_event(
         raise InvalidInput("an event needs a title and a start date")
     if fields_.owner:
         owner = _eligible_owner(session, fields_.owner)
-        if actor is not None and not actor.is_admin and owner.id != actor.user_id:
-            raise PermissionDenied(f"{actor.email} (OWNER) may only create events they own, not for {owner.email}")
+        require_self_or_admin(actor, owner.id, f"create events they own, not for {owner.email}")
     elif actor is not None:
         owner = _eligible_owner(session, actor.user_id)
     else:
@@ -357,9 +363,9 @@ def create_event(
         event = _insert_with_slug(session, values, _check_slug_shape(fields_.slug))
     else:
         event = _insert_with_free_slug(session, values, slug_base(values["title"]))
-    audit.record(
-        session, action="CREATE", resource=RESOURCE, resource_id=event.id, actor=actor,
-        changes=audit.changed_fields({}, {**_snapshot(event), "status": event.status}),
+    audit_log.record(
+        session, action=AuditAction.CREATE, resource=RESOURCE, resource_id=event.id, actor=actor,
+        changes=audit_log.changed_fields({}, {**_snapshot(event), "status": event.status}),
     )
     return event_record(session, event)
 
@@ -468,7 +474,7 @@ def update_event(
     before = _snapshot(event)
     after = {**before, **_new_values(session, event, given, actor=actor), **dict.fromkeys(to_clear)}
     _validate(after)
-    changes = audit.changed_fields(before, after)
+    changes = audit_log.changed_fields(before, after)
     if not changes:
         return event_record(session, event)
     if "capacity" in changes and after["capacity"] is not None and not force:
@@ -487,7 +493,7 @@ def update_event(
         if _is_slug_violation(exc):
             raise Conflict(f"the slug {shown(after['slug'])} is taken") from None
         raise
-    audit.record(session, action="UPDATE", resource=RESOURCE, resource_id=event.id, actor=actor, changes=changes)
+    audit_log.record(session, action=AuditAction.UPDATE, resource=RESOURCE, resource_id=event.id, actor=actor, changes=changes)
     return event_record(session, event)
 
 
@@ -497,8 +503,9 @@ def _new_values(session: Session, event: Event, given: dict[str, Any], *, actor:
     for name, value in given.items():
         if name == "owner":
             owner = _eligible_owner(session, value)
-            if owner.id != event.owner_id and actor is not None and not actor.is_admin:
-                raise PermissionDenied(f"{actor.email} ({actor.role.name}) may not hand events to another owner: ADMIN only")
+            if owner.id != event.owner_id:
+                # Only an ADMIN gets this far for another's event: an OWNER may hand theirs only to themselves.
+                require_self_or_admin(actor, owner.id, "keep their events, not hand them to another owner")
             values["owner_id"] = owner.id
         elif name == "venue_id":
             values["venue_id"] = _usable_venue(session, value).id
@@ -521,15 +528,16 @@ def _check_capacity_holds_confirmed(session: Session, event: Event, capacity: in
         )
 
 
-_MOVES: dict[EventStatus, tuple[str, frozenset[EventStatus]]] = {
-    EventStatus.PUBLISHED: ("publish", frozenset({EventStatus.DRAFT})),
-    EventStatus.CANCELLED: ("cancel", frozenset({EventStatus.DRAFT, EventStatus.PUBLISHED})),
-    EventStatus.COMPLETED: ("complete", frozenset({EventStatus.PUBLISHED})),
+_MOVES: dict[EventStatus, tuple[AuditAction, frozenset[EventStatus]]] = {
+    EventStatus.PUBLISHED: (AuditAction.PUBLISH, frozenset({EventStatus.DRAFT})),
+    EventStatus.CANCELLED: (AuditAction.CANCEL, frozenset({EventStatus.DRAFT, EventStatus.PUBLISHED})),
+    EventStatus.COMPLETED: (AuditAction.COMPLETE, frozenset({EventStatus.PUBLISHED})),
 }
 
 
 def _move(session: Session, reference: str, *, to: EventStatus, actor: Actor | None, force: bool = False) -> dict:
-    verb, allowed_from = _MOVES[to]
+    move, allowed_from = _MOVES[to]
+    verb = move.lower()
     event = _locked_event(session, reference)
     require_manager_of(actor, owner_id=event.owner_id, action=f"{verb} event {shown(event.slug)}")
     current = EventStatus(event.status)
@@ -545,8 +553,8 @@ def _move(session: Session, reference: str, *, to: EventStatus, actor: Actor | N
     event.status = to
     event.updated_at = utc_now()
     session.flush()
-    audit.record(
-        session, action=verb.upper(), resource=RESOURCE, resource_id=event.id, actor=actor,
+    audit_log.record(
+        session, action=move, resource=RESOURCE, resource_id=event.id, actor=actor,
         changes={"status": {"before": current, "after": to}},
     )
     return event_record(session, event)
@@ -576,8 +584,8 @@ def delete_event(session: Session, reference: str, *, actor: Actor | None) -> di
     now = utc_now()
     event.deleted_at, event.updated_at = now, now
     session.flush()
-    audit.record(
-        session, action="DELETE", resource=RESOURCE, resource_id=event.id, actor=actor,
+    audit_log.record(
+        session, action=AuditAction.DELETE, resource=RESOURCE, resource_id=event.id, actor=actor,
         changes={"deleted_at": {"before": None, "after": now}},
     )
     return event_record(session, event)
@@ -592,8 +600,8 @@ def restore_event(session: Session, reference: str, *, actor: Actor | None) -> d
     before = event.deleted_at
     event.deleted_at, event.updated_at = None, utc_now()
     session.flush()
-    audit.record(
-        session, action="RESTORE", resource=RESOURCE, resource_id=event.id, actor=actor,
+    audit_log.record(
+        session, action=AuditAction.RESTORE, resource=RESOURCE, resource_id=event.id, actor=actor,
         changes={"deleted_at": {"before": before, "after": None}},
     )
     return event_record(session, event)
@@ -622,8 +630,8 @@ def complete_past_events(session: Session, *, actor: Actor | None, dry_run: bool
         ).mappings().all()
     done = sorted((dict(row) for row in rows), key=lambda row: (row["start_date"], row["id"]))
     if done and not dry_run:
-        audit.record(
-            session, action="COMPLETE", resource=RESOURCE, resource_id="complete-past", actor=actor,
+        audit_log.record(
+            session, action=AuditAction.COMPLETE, resource=RESOURCE, resource_id="complete-past", actor=actor,
             changes={"status": {"before": EventStatus.PUBLISHED, "after": EventStatus.COMPLETED}},
             details={"count": len(done), "event_ids": [row["id"] for row in done]},
         )

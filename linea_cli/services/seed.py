@@ -15,8 +15,9 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from linea_cli.errors import Conflict, InvalidInput
-from linea_cli.services import audit
+from linea_cli.services import audit_log
 from linea_cli.services.actors import Actor, require_admin
+from linea_cli.services.audit_log import AuditAction
 
 SEEDED_TABLES = ("users", "venues", "events", "waitlist_entries", "sessions")
 # Row numbers are INTEGERs in the SQL below, and a seed is demo or benchmark data: beyond this a
@@ -134,9 +135,9 @@ def seed_database(
     sessions = run("sessions", SESSIONS_SQL, offsets["sessions"], plan.sessions)
     session.flush()
     result = SeedResult(users, venues, events, waitlist, sessions)
-    audit.record(
+    audit_log.record(
         session,
-        action="SEED",
+        action=AuditAction.SEED,
         resource="Database",
         resource_id="seed",
         actor=actor,

@@ -27,9 +27,10 @@ from sqlmodel import Session
 from linea_cli.db.engine import on_commit
 from linea_cli.db.models import Session as LoginSession
 from linea_cli.db.models import User
-from linea_cli.errors import Conflict, InvalidInput, NotFound, PermissionDenied, shown
-from linea_cli.services import audit
-from linea_cli.services.actors import Actor, require_admin
+from linea_cli.errors import Conflict, InvalidInput, NotFound, shown
+from linea_cli.services import audit_log
+from linea_cli.services.actors import Actor, require_admin, require_self_or_admin
+from linea_cli.services.audit_log import AuditAction
 from linea_cli.services.pagination import Page, paginate
 from linea_cli.services.users import find_user, revoke_live_sessions
 from linea_cli.timeutil import utc_now
@@ -86,10 +87,10 @@ def list_sessions(
     user_id = None
     if filters.user is not None:
         user_id = find_user(session, filters.user, include_deleted=True).id
+    if user_id is not None:
+        require_self_or_admin(actor, user_id, "list their own sessions")
     if actor is not None and not actor.is_admin:
-        if user_id is not None and user_id != actor.user_id:
-            raise PermissionDenied(f"{actor.email} ({actor.role.name}) may only list their own sessions")
-        user_id = actor.user_id
+        user_id = actor.user_id  # without --user, everyone but an ADMIN sees their own
     sessions, users = LoginSession.__table__, User.__table__
     now = utc_now()
     state = sa.case(
@@ -124,21 +125,20 @@ def revoke_session(session: Session, *, session_id: str, actor: Actor | None) ->
     login = session.get(LoginSession, session_id.strip())
     if login is None:
         raise NotFound(f"no session {shown(session_id)}")
-    if actor is not None and not actor.is_admin and actor.user_id != login.user_id:
-        raise PermissionDenied(f"{actor.email} ({actor.role.name}) may only revoke their own sessions")
+    require_self_or_admin(actor, login.user_id, "revoke their own sessions")
     if login.deleted_at is not None:
         raise Conflict(f"session {login.id} is already revoked")
     now = utc_now()
     login.deleted_at = login.updated_at = now
     session.add(login)
     session.flush()
-    audit.record(
+    audit_log.record(
         session,
-        action="REVOKE",
+        action=AuditAction.REVOKE,
         resource="Session",
         resource_id=login.id,
         actor=actor,
-        changes=audit.changed_fields({"deleted_at": None}, {"deleted_at": now}),
+        changes=audit_log.changed_fields({"deleted_at": None}, {"deleted_at": now}),
         details={"user_id": login.user_id},
     )
     return {"id": login.id, "user_id": login.user_id, "revoked": 1}
@@ -147,13 +147,12 @@ def revoke_session(session: Session, *, session_id: str, actor: Actor | None) ->
 def revoke_user_sessions(session: Session, *, user: str, actor: Actor | None) -> dict[str, Any]:
     """Revoke every live session of a user; one audit row with the count."""
     target = find_user(session, user, include_deleted=True)
-    if actor is not None and not actor.is_admin and actor.user_id != target.id:
-        raise PermissionDenied(f"{actor.email} ({actor.role.name}) may only revoke their own sessions")
+    require_self_or_admin(actor, target.id, "revoke their own sessions")
     revoked = revoke_live_sessions(session, user_id=target.id, now=utc_now())
     if revoked:
-        audit.record(
+        audit_log.record(
             session,
-            action="REVOKE",
+            action=AuditAction.REVOKE,
             resource="User",
             resource_id=target.id,
             actor=actor,
@@ -268,4 +267,4 @@ def _record_purge(
     details: dict[str, Any] = {"purged": purged, "batches": batches, "expired_before": cutoff}
     if interrupted:
         details["interrupted"] = True
-    audit.record(session, action="PURGE", resource="Session", resource_id="expired", actor=actor, details=details)
+    audit_log.record(session, action=AuditAction.PURGE, resource="Session", resource_id="expired", actor=actor, details=details)

@@ -17,10 +17,11 @@ from sqlmodel import Session, select
 from linea_cli.db.like import like_pattern
 from linea_cli.db.models import AuditLog, Event, User, UserRole, WaitlistEntry
 from linea_cli.db.models import Session as LoginSession
-from linea_cli.errors import Conflict, InvalidInput, NotFound, PermissionDenied, shown
+from linea_cli.errors import Conflict, InvalidInput, NotFound, shown
 from linea_cli.ids import new_id
-from linea_cli.services import audit
-from linea_cli.services.actors import Actor, require_admin
+from linea_cli.services import audit_log
+from linea_cli.services.actors import Actor, require_admin, require_self_or_admin
+from linea_cli.services.audit_log import AuditAction
 from linea_cli.services.emails import normalize_email, same_address
 from linea_cli.services.pagination import Page, paginate
 from linea_cli.timeutil import utc_now
@@ -87,8 +88,7 @@ def list_users(
 def show_user(session: Session, *, reference: str, actor: Actor | None) -> dict[str, Any]:
     """The user with what points at them: owned events, waitlist entries, live sessions, last activity."""
     user = find_user(session, reference, include_deleted=True)
-    if actor is not None and not actor.is_admin and actor.user_id != user.id:
-        raise PermissionDenied(f"{actor.email} ({actor.role.name}) may only show themselves: ADMIN only")
+    require_self_or_admin(actor, user.id, "show themselves")
     now = utc_now()
     owned_events = session.execute(
         sa.select(sa.func.count()).where(Event.owner_id == user.id, Event.deleted_at.is_(None))
@@ -133,13 +133,13 @@ def create_user(
             session.flush()
     except IntegrityError as exc:
         raise Conflict(f"a user with email {shown(address)} already exists") from exc
-    audit.record(
+    audit_log.record(
         session,
-        action="CREATE",
+        action=AuditAction.CREATE,
         resource="User",
         resource_id=user.id,
         actor=actor,
-        changes=audit.changed_fields({}, {"email": user.email, "name": user.name, "role": user.role}),
+        changes=audit_log.changed_fields({}, {"email": user.email, "name": user.name, "role": user.role}),
     )
     return user
 
@@ -161,7 +161,7 @@ def update_user(
         after["email"] = normalize_email(email)
         if after["email"] != user.email:
             _check_email_free(session, after["email"])
-    changes = audit.changed_fields(before, after)
+    changes = audit_log.changed_fields(before, after)
     if not changes:
         return user, {}
     user.email, user.name, user.updated_at = after["email"], after["name"], utc_now()
@@ -171,7 +171,7 @@ def update_user(
             session.flush()
     except IntegrityError as exc:
         raise Conflict(f"a user with email {shown(after['email'])} already exists") from exc
-    audit.record(session, action="UPDATE", resource="User", resource_id=user.id, actor=actor, changes=changes)
+    audit_log.record(session, action=AuditAction.UPDATE, resource="User", resource_id=user.id, actor=actor, changes=changes)
     return user, changes
 
 
@@ -195,13 +195,13 @@ def set_role(
     user.role, user.updated_at = role, utc_now()
     session.add(user)
     session.flush()
-    audit.record(
+    audit_log.record(
         session,
-        action="UPDATE",
+        action=AuditAction.UPDATE,
         resource="User",
         resource_id=user.id,
         actor=actor,
-        changes=audit.changed_fields({"role": old}, {"role": role}),
+        changes=audit_log.changed_fields({"role": old}, {"role": role}),
         details={"forced": True, "owned_events": owned} if owned else None,
     )
     return user, True
@@ -218,13 +218,13 @@ def delete_user(session: Session, *, reference: str, actor: Actor | None) -> tup
     user.deleted_at = user.updated_at = now
     session.add(user)
     session.flush()
-    audit.record(
+    audit_log.record(
         session,
-        action="DELETE",
+        action=AuditAction.DELETE,
         resource="User",
         resource_id=user.id,
         actor=actor,
-        changes=audit.changed_fields({"deleted_at": None}, {"deleted_at": now}),
+        changes=audit_log.changed_fields({"deleted_at": None}, {"deleted_at": now}),
         details={"sessions_revoked": revoked},
     )
     return user, revoked
@@ -240,13 +240,13 @@ def restore_user(session: Session, *, reference: str, actor: Actor | None) -> Us
     user.deleted_at, user.updated_at = None, utc_now()
     session.add(user)
     session.flush()
-    audit.record(
+    audit_log.record(
         session,
-        action="RESTORE",
+        action=AuditAction.RESTORE,
         resource="User",
         resource_id=user.id,
         actor=actor,
-        changes=audit.changed_fields({"deleted_at": before}, {"deleted_at": None}),
+        changes=audit_log.changed_fields({"deleted_at": before}, {"deleted_at": None}),
     )
     return user
 

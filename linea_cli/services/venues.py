@@ -16,8 +16,9 @@ from linea_cli.db.like import like_pattern
 from linea_cli.db.models import Event, EventStatus, Venue
 from linea_cli.errors import Conflict, InvalidInput, NotFound, shown
 from linea_cli.ids import new_id
-from linea_cli.services import audit
+from linea_cli.services import audit_log
 from linea_cli.services.actors import Actor, require_admin
+from linea_cli.services.audit_log import AuditAction
 from linea_cli.services.pagination import Page, paginate
 from linea_cli.timeutil import utc_now
 
@@ -147,9 +148,9 @@ def create_venue(session: Session, *, fields_: VenueFields, actor: Actor | None)
     venue = Venue(id=new_id(), **values, created_at=now, updated_at=now, deleted_at=None)
     session.add(venue)
     session.flush()
-    audit.record(
-        session, action="CREATE", resource=RESOURCE, resource_id=venue.id, actor=actor,
-        changes=audit.changed_fields({}, values),
+    audit_log.record(
+        session, action=AuditAction.CREATE, resource=RESOURCE, resource_id=venue.id, actor=actor,
+        changes=audit_log.changed_fields({}, values),
     )
     return venue_record(session, venue)
 
@@ -171,14 +172,14 @@ def update_venue(
     before = {name: getattr(venue, name) for name in EDITABLE}
     after = {**before, **given, **dict.fromkeys(to_clear)}
     _validate(after)
-    changes = audit.changed_fields(before, after)
+    changes = audit_log.changed_fields(before, after)
     if not changes:
         return venue_record(session, venue)
     for name in changes:
         setattr(venue, name, after[name])
     venue.updated_at = utc_now()
     session.flush()
-    audit.record(session, action="UPDATE", resource=RESOURCE, resource_id=venue.id, actor=actor, changes=changes)
+    audit_log.record(session, action=AuditAction.UPDATE, resource=RESOURCE, resource_id=venue.id, actor=actor, changes=changes)
     return venue_record(session, venue)
 
 
@@ -211,16 +212,16 @@ def delete_venue(session: Session, venue_id: str, *, actor: Actor | None, force:
         )
         # One audit row per detached event, so each event's history says where its venue went.
         for event_id in sorted(detached):
-            audit.record(
-                session, action="UPDATE", resource="Event", resource_id=event_id, actor=actor,
+            audit_log.record(
+                session, action=AuditAction.UPDATE, resource="Event", resource_id=event_id, actor=actor,
                 changes={"venue_id": {"before": venue.id, "after": None}},
                 details={"reason": "venue deleted with --force"},
             )
     now = utc_now()
     venue.deleted_at, venue.updated_at = now, now
     session.flush()
-    audit.record(
-        session, action="DELETE", resource=RESOURCE, resource_id=venue.id, actor=actor,
+    audit_log.record(
+        session, action=AuditAction.DELETE, resource=RESOURCE, resource_id=venue.id, actor=actor,
         changes={"deleted_at": {"before": None, "after": now}},
         details={"detached_events": len(detached)} if force else None,
     )
@@ -236,8 +237,8 @@ def restore_venue(session: Session, venue_id: str, *, actor: Actor | None) -> di
     before = venue.deleted_at
     venue.deleted_at, venue.updated_at = None, utc_now()
     session.flush()
-    audit.record(
-        session, action="RESTORE", resource=RESOURCE, resource_id=venue.id, actor=actor,
+    audit_log.record(
+        session, action=AuditAction.RESTORE, resource=RESOURCE, resource_id=venue.id, actor=actor,
         changes={"deleted_at": {"before": before, "after": None}},
     )
     return venue_record(session, venue)

@@ -22,8 +22,9 @@ from linea_cli.db.like import like_pattern
 from linea_cli.db.models import INTEGER_MAX, Event, EventStatus, User, WaitlistEntry, WaitlistStatus
 from linea_cli.errors import Conflict, InvalidInput, NotFound, shown
 from linea_cli.ids import new_id
-from linea_cli.services import audit
+from linea_cli.services import audit_log
 from linea_cli.services.actors import Actor, require_manager_of
+from linea_cli.services.audit_log import AuditAction
 from linea_cli.services.emails import normalize_email, same_address
 from linea_cli.services.events import confirmed_count, find_event, places_left
 from linea_cli.services.pagination import Page, paginate
@@ -144,9 +145,9 @@ def add_entry(
         existing.user_id = existing.user_id or _user_id_for(session, canonical)
         session.add(existing)
         session.flush()
-        audit.record(
-            session, action="RESTORE", resource=RESOURCE, resource_id=existing.id, actor=actor,
-            changes=audit.changed_fields(before, {"status": status, "deleted_at": None}),
+        audit_log.record(
+            session, action=AuditAction.RESTORE, resource=RESOURCE, resource_id=existing.id, actor=actor,
+            changes=audit_log.changed_fields(before, {"status": status, "deleted_at": None}),
             details={"event": event.slug, "email": canonical},
         )
         return entry_record(session, existing, event)
@@ -159,9 +160,9 @@ def add_entry(
         session.flush()
     except IntegrityError:  # someone added the same address a moment ago
         raise Conflict(f"{canonical} is already on the waitlist of {event.slug}") from None
-    audit.record(
-        session, action="CREATE", resource=RESOURCE, resource_id=entry.id, actor=actor,
-        changes=audit.changed_fields({}, {"email": canonical, "event_id": event.id, "status": status}),
+    audit_log.record(
+        session, action=AuditAction.CREATE, resource=RESOURCE, resource_id=entry.id, actor=actor,
+        changes=audit_log.changed_fields({}, {"email": canonical, "event_id": event.id, "status": status}),
         details={"event": event.slug},
     )
     return entry_record(session, entry, event)
@@ -182,8 +183,8 @@ def _set_status(
     entry.status, entry.updated_at = to, utc_now()
     session.add(entry)
     session.flush()
-    audit.record(
-        session, action="UPDATE", resource=RESOURCE, resource_id=entry.id, actor=actor,
+    audit_log.record(
+        session, action=AuditAction.UPDATE, resource=RESOURCE, resource_id=entry.id, actor=actor,
         changes={"status": {"before": before, "after": to}}, details={"event": event.slug, "email": entry.email},
     )
     return entry_record(session, entry, event)
@@ -207,8 +208,8 @@ def remove_entry(session: Session, *, event_ref: str, email: str, actor: Actor |
     entry.deleted_at, entry.updated_at = now, now
     session.add(entry)
     session.flush()
-    audit.record(
-        session, action="DELETE", resource=RESOURCE, resource_id=entry.id, actor=actor,
+    audit_log.record(
+        session, action=AuditAction.DELETE, resource=RESOURCE, resource_id=entry.id, actor=actor,
         changes={"deleted_at": {"before": None, "after": now}}, details={"event": event.slug, "email": entry.email},
     )
     return entry_record(session, entry, event)
@@ -359,8 +360,8 @@ def promote_waitlist(session: Session, *, event_ref: str, count: int | None = No
     ).one()
     places_after = places_left(event.capacity, confirmed_before + len(promoted))
     if promoted:
-        audit.record(
-            session, action="PROMOTE", resource="Event", resource_id=event.id, actor=actor,
+        audit_log.record(
+            session, action=AuditAction.PROMOTE, resource="Event", resource_id=event.id, actor=actor,
             details={
                 "event": event.slug, "promoted": len(promoted), "requested": count, "capacity": event.capacity,
                 "confirmed_before": confirmed_before, "confirmed_after": confirmed_before + len(promoted),
@@ -448,8 +449,8 @@ def import_waitlist(
         savepoint.rollback()
         return summary
     if summary.inserted or summary.updated:
-        audit.record(
-            session, action="IMPORT", resource="Event", resource_id=event.id, actor=actor,
+        audit_log.record(
+            session, action=AuditAction.IMPORT, resource="Event", resource_id=event.id, actor=actor,
             details={
                 **summary.counts(), "file": source_name, "on_duplicate": on_duplicate, "skip_invalid": skip_invalid,
                 "ignored_columns": list(summary.unknown_columns),
@@ -474,8 +475,8 @@ def _rejection_hint(errors_file: str | None) -> str:
 
 def _export_event(session: Session, event_ref: str, actor: Actor | None, fmt: str, status: WaitlistStatus | None) -> Event:
     event = _managed_event(session, event_ref, actor=actor, action="export")
-    audit.record(
-        session, action="EXPORT", resource="Event", resource_id=event.id, actor=actor,
+    audit_log.record(
+        session, action=AuditAction.EXPORT, resource="Event", resource_id=event.id, actor=actor,
         details={"event": event.slug, "format": fmt, "status": status.name if status else None},
     )
     return event
