@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from sqlalchemy import event, text
+from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine, create_engine
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import NullPool
@@ -204,7 +204,10 @@ def build_engine(url: URL, *, settings: Settings, application_name: str) -> Engi
 
 
 def server_version_num(connection: Connection) -> int:
-    return int(connection.execute(text("SHOW server_version_num")).scalar_one())
+    """As `SHOW server_version_num` (150004), from what SQLAlchemy read when it first connected."""
+    numbers = [*connection.dialect.server_version_info, 0, 0]
+    major, minor, patch = (int(number) for number in numbers[:3])
+    return major * 10000 + minor if major >= 10 else major * 10000 + minor * 100 + patch
 
 
 def check_server_version(connection: Connection, target: str) -> None:
