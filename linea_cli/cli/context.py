@@ -5,6 +5,7 @@ Everything here is lazy so that `linea --help` needs neither a configuration nor
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -74,12 +75,23 @@ class CliState:
             self._database = Database.open(
                 self.settings(), command=self.command_name, for_migrations=for_migrations, on_start=_say_started
             )
+            start_up_done()
         return self._database
 
     def close(self) -> None:
         if self._database is not None:
             self._database.dispose()
             self._database = None
+
+
+def start_up_done() -> None:
+    """Let the cyclic garbage collector run again (`linea_cli.cli.main` holds it during start-up).
+
+    What start-up made stays for the whole process: frozen, later collections skip it.
+    """
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 def _say_started(url: URL) -> None:
@@ -150,9 +162,21 @@ def transaction() -> Iterator[tuple[Session, Actor | None]]:
     """One unit of work with the acting user resolved inside it: commit on success, else roll back."""
     from linea_cli.services.actors import resolve_actor
 
-    database = open_database()
+    current = state()
+    database = current.database()
+    if not current._schema_checked:
+        from linea_cli.db.migrate import at_head
+
+        # The schema check in the command's own transaction: one connection when all is well.
+        with database.unit_of_work() as session:
+            current._schema_checked = at_head(session.connection(), database.target)
+            if current._schema_checked:
+                yield session, resolve_actor(session, current.settings().actor)
+        if current._schema_checked:
+            return
+        open_database()  # behind: migrates the embedded database, else says what to run
     with database.unit_of_work() as session:
-        actor = resolve_actor(session, state().settings().actor)
+        actor = resolve_actor(session, current.settings().actor)
         yield session, actor
 
 

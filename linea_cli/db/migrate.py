@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import psycopg
 from sqlalchemy import text
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
 from linea_cli.db.catalog import (
@@ -83,6 +84,16 @@ def read_database_catalog(database: Database) -> Catalog:
         return read_catalog(connection)
 
 
+def at_head(connection: Connection, target: str) -> bool:
+    """Whether the database is at linea's newest revision, on a server new enough (else an error).
+
+    Two reads, in whatever transaction `connection` is in: a command's first transaction makes
+    them on its own connection, so that a command on a current database costs one connection.
+    """
+    check_server_version(connection, target)
+    return current_linea_revision(connection) == HEAD_REVISION
+
+
 def check_schema(database: Database, *, migrate: bool = False, stdout: TextIO | None = None) -> str | None:
     """Refuse a database linea cannot use now: older than PostgreSQL 15, or not at the newest revision.
 
@@ -90,13 +101,12 @@ def check_schema(database: Database, *, migrate: bool = False, stdout: TextIO | 
     instead, and that revision is returned; otherwise None. One connection when all is well.
     """
     with database.connect() as connection:
-        check_server_version(connection, database.target)
+        if at_head(connection, database.target):
+            return None
         current = current_linea_revision(connection)
         platform_tables = current is None and connection.execute(
             text("SELECT to_regclass('public.users') IS NOT NULL")
         ).scalar()
-    if current == HEAD_REVISION:
-        return None
     # Behind, ahead or empty: only now are the scripts worth reading.
     head = head_revision()
     if migrate and current in known_revisions():
