@@ -15,11 +15,9 @@ About 2 minutes.
 from __future__ import annotations
 
 import statistics
-import tempfile
 import threading
 import time
 import uuid
-from pathlib import Path
 
 from benchlib import ROOT, markdown_table, progress, run_linea, write_readme_section
 
@@ -107,14 +105,10 @@ class Writer(threading.Thread):
 
 
 def main() -> None:
-    from linea_cli.db import embedded
+    import linea_cli
 
-    pgdata = Path(tempfile.mkdtemp(prefix="linea-bench-")) / "pg"
-    server = embedded._pgserver().get_server(pgdata, cleanup_mode="delete")
-    try:
-        socket_dir = server.get_postmaster_info().socket_dir
-        url = f"postgresql://postgres@/postgres?host={socket_dir}"
-        conninfo = f"host={socket_dir} user=postgres dbname=postgres"
+    with linea_cli.temporary_server() as server:
+        url = conninfo = server.url
         progress("filling the platform's database...")
         fill_seconds = fill(conninfo)
         writer = Writer(conninfo)
@@ -134,8 +128,6 @@ def main() -> None:
         with psycopg.connect(conninfo) as conn:
             invalid = conn.execute("SELECT count(*) FROM pg_index WHERE NOT indisvalid").fetchone()[0]
             added = conn.execute("SELECT count(*) FROM linea.objects WHERE kind = 'index'").fetchone()[0]
-    finally:
-        server.cleanup()
 
     worst_ms = max(during) * 1000
     rows = [

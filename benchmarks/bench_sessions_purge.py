@@ -88,14 +88,10 @@ def counts(url: str) -> tuple[int, int]:
 
 def in_process_batches(url: str) -> tuple[int, list[float]]:
     """Purge with linea's service, timing each batch's transaction (its lock-holding time)."""
-    from linea_cli.config import Settings
-    from linea_cli.db.engine import Database, build_engine
-    from linea_cli.db.urls import parse_database_url
+    import linea_cli
     from linea_cli.services.sessions import purge_expired_sessions
 
-    parsed = parse_database_url(url)
-    engine = build_engine(parsed, settings=Settings(database_url=url), application_name="bench")
-    database = Database(url=parsed, is_embedded=False, engine=engine)
+    database = linea_cli.open_database(url, name="bench")
     durations: list[float] = []
 
     @contextmanager
@@ -106,7 +102,7 @@ def in_process_batches(url: str) -> tuple[int, list[float]]:
         durations.append(time.perf_counter() - started)
 
     result = purge_expired_sessions(unit_of_work)
-    engine.dispose()
+    database.close()
     return result.purged, durations
 
 

@@ -88,18 +88,15 @@ def main() -> int:
 
     import psycopg
 
+    import linea_cli
     from linea_cli.db import embedded
     from linea_cli.ids import SQL_NEW_ID
     from linea_cli.services.waitlist_csv import export_csv_query
 
     workdir = Path(tempfile.mkdtemp(prefix="linea-bench-wl-"))
-    server = embedded._pgserver().get_server(workdir / "pg", cleanup_mode="delete")
-    try:
-        socket_dir = server.get_postmaster_info().socket_dir
-        url = f"postgresql://postgres@/postgres?host={socket_dir}"
-        conninfo = f"host={socket_dir} user=postgres dbname=postgres"
-        psql = [str(embedded.binaries_path() / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", socket_dir,
-                "-U", "postgres", "-d", "postgres"]
+    with linea_cli.temporary_server() as server:
+        url = conninfo = server.url
+        psql = [str(embedded.binaries_path() / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url]
         linea_env = {"LINEA_DATABASE_URL": url, "LINEA_DATA_DIR": str(workdir / "data"), "NO_COLOR": "1"}
         linea = [sys.executable, "-m", "linea_cli"]
         run_process([*linea, "db", "upgrade"], env=linea_env)
@@ -174,8 +171,6 @@ def main() -> int:
         assert differences == 0, f"{differences} rows differ after the round trip"
         load = os.getloadavg()
         db.close()
-    finally:
-        server.cleanup()
         shutil.rmtree(workdir, ignore_errors=True)  # the generated CSV and the exports
 
     def rate(run: Run) -> str:

@@ -6,7 +6,6 @@ import os
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,18 +27,11 @@ class Timing:
 @contextmanager
 def throwaway_database() -> Iterator[str]:
     """A URL to a fresh, migrated database on a temporary embedded server, removed afterwards."""
-    from linea_cli.db import embedded
+    import linea_cli
 
-    pgserver = embedded._pgserver()
-    pgdata = Path(tempfile.mkdtemp(prefix="linea-bench-")) / "pg"
-    server = pgserver.get_server(pgdata, cleanup_mode="delete")
-    try:
-        socket_dir = server.get_postmaster_info().socket_dir
-        url = f"postgresql://postgres@/postgres?host={socket_dir}"
-        run_linea(url, "db", "upgrade")
-        yield url
-    finally:
-        server.cleanup()
+    with linea_cli.temporary_server() as server:
+        linea_cli.open_database(server.url, migrate=True, name="bench").close()
+        yield server.url
 
 
 def run_linea(url: str, *args: str, stdin: str | None = None, exit_codes: tuple[int, ...] = (0,)) -> Timing:

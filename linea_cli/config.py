@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import platformdirs
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -19,6 +18,8 @@ MAX_TIMEOUT_MS = 2_147_483_647
 
 
 def default_data_dir() -> Path:
+    import platformdirs  # only when LINEA_DATA_DIR is unset
+
     return Path(platformdirs.user_data_dir("linea", appauthor=False))
 
 

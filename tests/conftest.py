@@ -11,7 +11,6 @@ LINEA_MIGRATION_DATABASE_URL; every command under test goes through the pooled U
 from __future__ import annotations
 
 import os
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,17 +20,18 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
+import linea_cli
 from tests.harness import CliRun, Database, admin_execute, make_cli_run, plain_url
 from tests.platform import build_platform_database
 
 pytest_plugins: list[str] = []
 
 # The embedded server this session started, for the few tests that stop or restart it.
-EMBEDDED_SERVERS: list[object] = []
+EMBEDDED_SERVERS: list[linea_cli.TemporaryServer] = []
 
 
 @pytest.fixture
-def owned_server() -> object:
+def owned_server() -> linea_cli.TemporaryServer:
     """The embedded test server, when the suite owns it (not with LINEA_TEST_DATABASE_URL)."""
     if not EMBEDDED_SERVERS:
         pytest.skip("the suite does not own this PostgreSQL server")
@@ -41,23 +41,15 @@ def owned_server() -> object:
 @pytest.fixture(scope="session")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[URL]:
     """A URL to the server's maintenance database, as a superuser (or database creator)."""
+    from linea_cli.db.urls import parse_database_url
+
     external = os.environ.get("LINEA_TEST_DATABASE_URL")
     if external:
-        from linea_cli.db.urls import parse_database_url
-
         yield parse_database_url(external)
         return
-    from linea_cli.db import embedded
-
-    pgserver = embedded._pgserver()
-    # A short path: Unix socket paths are limited to about 100 bytes.
-    pgdata = Path(tempfile.mkdtemp(prefix="linea-test-")) / "pg"
-    server = pgserver.get_server(pgdata, cleanup_mode="delete")
-    EMBEDDED_SERVERS.append(server)
-    try:
-        yield embedded.socket_url(Path(server.get_postmaster_info().socket_dir), database="postgres")
-    finally:
-        server.cleanup()
+    with linea_cli.temporary_server() as server:
+        EMBEDDED_SERVERS.append(server)
+        yield parse_database_url(server.url)
 
 
 @pytest.fixture(scope="session")
@@ -77,15 +69,7 @@ def template_database(direct_server_url: URL, worker_id: str) -> Iterator[str]:
     server_url = direct_server_url
     name = f"linea_template_{worker_id}_{uuid.uuid4().hex[:6]}"
     admin_execute(server_url, f'CREATE DATABASE "{name}"')
-    from linea_cli.config import Settings
-    from linea_cli.db import migrate
-    from linea_cli.db.engine import Database as LineaDatabase
-    from linea_cli.db.engine import build_engine
-
-    url = server_url.set(database=name)
-    engine = build_engine(url, settings=Settings(database_url=None), application_name="linea/tests")
-    migrate.upgrade(LineaDatabase(url=url, is_embedded=False, engine=engine), "head")
-    engine.dispose()
+    linea_cli.open_database(server_url.set(database=name), migrate=True, name="tests").close()
     yield name
     admin_execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

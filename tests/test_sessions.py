@@ -146,15 +146,12 @@ def test_purge_deletes_expired_sessions_in_batches_and_leaves_live_ones(linea: C
 
 
 def test_purge_commits_one_transaction_per_batch(db: Database, database_url: URL) -> None:
-    from linea_cli.config import Settings
-    from linea_cli.db.engine import Database as LineaDatabase
-    from linea_cli.db.engine import build_engine
+    import linea_cli
     from linea_cli.services.sessions import purge_expired_sessions
 
     user = make_user(db)
     insert_sessions(db, user, 25, expires_in_days=-1, prefix="old")
-    engine = build_engine(database_url, settings=Settings(database_url=None), application_name="linea/tests")
-    linea_db = LineaDatabase(url=database_url, is_embedded=False, engine=engine)
+    linea_db = linea_cli.open_database(database_url, name="tests")
     remaining_after_each_commit: list[int] = []
 
     @contextmanager
@@ -166,22 +163,19 @@ def test_purge_commits_one_transaction_per_batch(db: Database, database_url: URL
     try:
         result = purge_expired_sessions(unit_of_work, batch_size=10)
     finally:
-        engine.dispose()
+        linea_db.close()
     assert result.purged == 25 and result.batches == 3
     # Each batch is committed (visible to another connection) before the next one starts.
     assert remaining_after_each_commit == [15, 5, 0]
 
 
 def test_an_interrupted_purge_still_records_what_it_deleted(db: Database, database_url: URL) -> None:
-    from linea_cli.config import Settings
-    from linea_cli.db.engine import Database as LineaDatabase
-    from linea_cli.db.engine import build_engine
+    import linea_cli
     from linea_cli.services.sessions import purge_expired_sessions
 
     user = make_user(db)
     insert_sessions(db, user, 25, expires_in_days=-1, prefix="old")
-    engine = build_engine(database_url, settings=Settings(database_url=None), application_name="linea/tests")
-    linea_db = LineaDatabase(url=database_url, is_embedded=False, engine=engine)
+    linea_db = linea_cli.open_database(database_url, name="tests")
     calls = 0
 
     @contextmanager
@@ -197,7 +191,7 @@ def test_an_interrupted_purge_still_records_what_it_deleted(db: Database, databa
         with pytest.raises(KeyboardInterrupt):
             purge_expired_sessions(unit_of_work, batch_size=10)
     finally:
-        engine.dispose()
+        linea_db.close()
     assert db.count("sessions") == 5
     audit = db.one("SELECT action, metadata FROM audit_logs")
     assert audit.action == "PURGE"

@@ -5,6 +5,7 @@ Everything here is lazy so that `linea --help` needs neither a configuration nor
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -14,9 +15,10 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from linea_cli.errors import DatabaseUnavailable, InvalidInput
+from linea_cli.errors import InvalidInput
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
     from sqlmodel import Session
 
     from linea_cli.config import Settings
@@ -71,18 +73,31 @@ class CliState:
             from linea_cli.db.engine import Database
 
             self._database = Database.open(
-                self.settings(), command=self.command_name, for_migrations=for_migrations
+                self.settings(), command=self.command_name, for_migrations=for_migrations, on_start=_say_started
             )
-            if self._database.started_embedded:
-                from linea_cli.output import say
-
-                say(f"started the embedded PostgreSQL server ({self._database.url.query.get('host')})")
+            start_up_done()
         return self._database
 
     def close(self) -> None:
         if self._database is not None:
             self._database.dispose()
             self._database = None
+
+
+def start_up_done() -> None:
+    """Let the cyclic garbage collector run again (`linea_cli.cli.main` holds it during start-up).
+
+    What start-up made stays for the whole process: frozen, later collections skip it.
+    """
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+
+
+def _say_started(url: URL) -> None:
+    from linea_cli.output import say
+
+    say(f"started the embedded PostgreSQL server ({url.query.get('host')})")
 
 
 _current_state: ContextVar[CliState | None] = ContextVar("linea_cli_state", default=None)
@@ -110,47 +125,15 @@ def open_database(*, require_schema: bool = True) -> Database:
     current = state()
     database = current.database()
     if require_schema and not current._schema_checked:
-        ensure_schema_current(database)
+        from linea_cli.db.migrate import check_schema
+
+        migrated = check_schema(database, migrate=database.is_embedded, stdout=sys.stderr)
+        if migrated:
+            from linea_cli.output import say
+
+            say(f"migrated the embedded database to {migrated}")
         current._schema_checked = True
     return database
-
-
-def ensure_schema_current(database: Database) -> None:
-    from sqlalchemy import text
-
-    from linea_cli.db.catalog import current_linea_revision
-    from linea_cli.db.engine import check_server_version
-    from linea_cli.db.revision import HEAD_REVISION
-
-    with database.connect() as connection:
-        check_server_version(connection, database.target)
-        current_revision = current_linea_revision(connection)
-        platform_tables = current_revision is None and connection.execute(
-            text("SELECT to_regclass('public.users') IS NOT NULL")
-        ).scalar()
-    if current_revision == HEAD_REVISION:
-        return
-    # Behind, ahead or empty: only now is Alembic worth loading.
-    from linea_cli.db import migrate
-
-    head = migrate.head_revision()
-    if database.is_embedded and current_revision in migrate.known_revisions():
-        from linea_cli.output import say
-
-        migrate.upgrade(database, "head", stdout=sys.stderr)
-        say(f"migrated the embedded database to {head}")
-        return
-    hint = "run `linea db upgrade`"
-    if platform_tables:
-        problem = "holds the platform's tables, which linea has not adopted yet"
-        hint = "review with `linea db upgrade --sql`, then run `linea db upgrade` (it adds indexes and triggers only)"
-    elif current_revision is None:
-        problem = "has no linea schema"
-    elif current_revision not in migrate.known_revisions():
-        problem = f"is at revision {current_revision}, which this linea does not know (is linea older than the database?)"
-    else:
-        problem = f"is at revision {current_revision}, behind {head}"
-    raise DatabaseUnavailable(f"{database.target} {problem}", hint=hint)
 
 
 def require_admin_for(database: Database, action: str) -> None:
@@ -179,9 +162,21 @@ def transaction() -> Iterator[tuple[Session, Actor | None]]:
     """One unit of work with the acting user resolved inside it: commit on success, else roll back."""
     from linea_cli.services.actors import resolve_actor
 
-    database = open_database()
+    current = state()
+    database = current.database()
+    if not current._schema_checked:
+        from linea_cli.db.migrate import at_head
+
+        # The schema check in the command's own transaction: one connection when all is well.
+        with database.unit_of_work() as session:
+            current._schema_checked = at_head(session.connection(), database.target)
+            if current._schema_checked:
+                yield session, resolve_actor(session, current.settings().actor)
+        if current._schema_checked:
+            return
+        open_database()  # behind: migrates the embedded database, else says what to run
     with database.unit_of_work() as session:
-        actor = resolve_actor(session, state().settings().actor)
+        actor = resolve_actor(session, current.settings().actor)
         yield session, actor
 
 

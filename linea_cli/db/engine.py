@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from sqlalchemy import event, text
+from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine, create_engine
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session
 
 from linea_cli import __version__
-from linea_cli.config import Settings
+from linea_cli.config import Settings, load_settings
 from linea_cli.db import embedded
 from linea_cli.db.urls import describe_target, display_url, parse_database_url, url_secrets
 from linea_cli.errors import DatabaseUnavailable, InvalidInput, cut
@@ -21,17 +22,6 @@ from linea_cli.interrupts import interrupts_held
 
 MINIMUM_SERVER_VERSION = 150000
 USER_AGENT = f"linea-cli/{__version__}"
-
-
-def resolve_url(settings: Settings, *, for_migrations: bool = False, start_embedded: bool = True) -> URL:
-    """The configured URL (the migration URL first for migrations), or the embedded server's."""
-    raw = (settings.migration_database_url if for_migrations else None) or settings.database_url
-    if raw:
-        return parse_database_url(raw)
-    if not start_embedded:
-        return embedded.socket_url(embedded.pgdata_path(settings.data_dir))
-    url, _ = embedded.ensure_running(settings.data_dir)
-    return url
 
 
 @dataclass
@@ -45,21 +35,45 @@ class Database:
     secrets: list[str] = field(default_factory=list)
 
     @classmethod
-    def open(cls, settings: Settings, *, command: str, for_migrations: bool = False) -> Database:
+    def open(
+        cls,
+        settings: Settings,
+        *,
+        command: str,
+        for_migrations: bool = False,
+        on_start: Callable[[URL], None] = lambda url: None,
+    ) -> Database:
+        """The configured database (the migration URL first for migrations), else the embedded one.
+
+        A running embedded server is connected to as it announced itself; one that is not running
+        is started here or, when the announcement was stale, at the first connection (`on_start`
+        hears of it either way).
+        """
         raw = (settings.migration_database_url if for_migrations else None) or settings.database_url
         started = False
-        if raw:
-            url = parse_database_url(raw)
-        else:
+        url = parse_database_url(raw) if raw else embedded.announced_url(settings.data_dir)
+        if url is None:
             url, started = embedded.ensure_running(settings.data_dir)
+            if started:
+                on_start(url)
         engine = build_engine(url, settings=settings, application_name=f"linea/{command}")
-        return cls(
-            url=url,
-            is_embedded=not raw,
-            engine=engine,
-            started_embedded=started,
-            secrets=url_secrets(url),
+        database = cls(
+            url=url, is_embedded=not raw, engine=engine, started_embedded=started, secrets=url_secrets(url)
         )
+        if not raw:
+
+            def started_late(new_url: URL) -> None:
+                database.url, database.started_embedded = new_url, True
+                on_start(new_url)
+
+            embedded.start_on_demand(engine, settings.data_dir, started_late)
+        return database
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     @property
     def display_url(self) -> str:
@@ -115,8 +129,37 @@ class Database:
         with interrupts_held():
             connection.close()
 
-    def dispose(self) -> None:
+    def close(self) -> None:
+        """Close the engine's connections (with NullPool, none stay open between units of work)."""
         self.engine.dispose()
+
+    dispose = close
+
+
+def open_database(
+    url: str | URL | None = None, *, migrate: bool = False, name: str = "script", settings: Settings | None = None
+) -> Database:
+    """linea's database for a script, checked the way every command checks it.
+
+    `url` is a `postgresql://` URL; without one, the database the command line would use
+    (`LINEA_DATABASE_URL`, `.env`, else the embedded server, started on demand). The server must be
+    PostgreSQL 15 or newer and the schema at linea's newest revision: the embedded server's is
+    migrated on the spot, any other only with `migrate=True` (what `linea db upgrade` does),
+    else DatabaseUnavailable. `name` shows in pg_stat_activity as `linea/NAME`.
+    """
+    if settings is None:
+        raw = url.render_as_string(hide_password=False) if isinstance(url, URL) else url
+        # A URL given means that database for everything, migrations included, as --database-url.
+        settings = load_settings(database_url=raw, migration_database_url=raw)
+    database = Database.open(settings, command=name)
+    try:
+        from linea_cli.db.migrate import check_schema
+
+        check_schema(database, migrate=migrate or database.is_embedded, stdout=sys.stderr)
+    except BaseException:
+        database.close()
+        raise
+    return database
 
 
 _ON_COMMIT = "linea.on_commit"
@@ -161,7 +204,10 @@ def build_engine(url: URL, *, settings: Settings, application_name: str) -> Engi
 
 
 def server_version_num(connection: Connection) -> int:
-    return int(connection.execute(text("SHOW server_version_num")).scalar_one())
+    """As `SHOW server_version_num` (150004), from what SQLAlchemy read when it first connected."""
+    numbers = [*connection.dialect.server_version_info, 0, 0]
+    major, minor, patch = (int(number) for number in numbers[:3])
+    return major * 10000 + minor if major >= 10 else major * 10000 + minor * 100 + patch
 
 
 def check_server_version(connection: Connection, target: str) -> None:

@@ -1,4 +1,8 @@
-"""Alembic, driven from linea: where the scripts are, the revisions, and running them."""
+"""Alembic, driven from linea: where the scripts are, the revisions, running them, and the check
+every command makes that the database is at the newest one (`check_schema`).
+
+Alembic is imported only where it is used: the check on a database at head needs none of it.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,11 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import psycopg
-from alembic import command
-from alembic.config import Config
-from alembic.script import ScriptDirectory
 from sqlalchemy import text
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
 from linea_cli.db.catalog import (
@@ -27,9 +29,14 @@ from linea_cli.db.catalog import (
     read_catalog,
 )
 from linea_cli.db.ddl import OUTSIDE_TRANSACTION_MARK, Statement, plan_index
-from linea_cli.db.engine import Database
+from linea_cli.db.engine import Database, check_server_version
 from linea_cli.db.indexes import LINEA_INDEXES
+from linea_cli.db.revision import HEAD_REVISION
 from linea_cli.errors import DatabaseUnavailable, InvalidInput, shown
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
 
 def migrations_path() -> Path:
@@ -41,6 +48,8 @@ def migrations_path() -> Path:
 
 
 def alembic_config(stdout: TextIO | None = None) -> Config:
+    from alembic.config import Config
+
     config = Config(stdout=stdout or sys.stdout)
     config.set_main_option("script_location", str(migrations_path()))
     config.set_main_option("path_separator", "os")
@@ -48,6 +57,8 @@ def alembic_config(stdout: TextIO | None = None) -> Config:
 
 
 def script_directory() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config())
 
 
@@ -71,6 +82,47 @@ def current_revision(database: Database) -> str | None:
 def read_database_catalog(database: Database) -> Catalog:
     with database.connect() as connection:
         return read_catalog(connection)
+
+
+def at_head(connection: Connection, target: str) -> bool:
+    """Whether the database is at linea's newest revision, on a server new enough (else an error).
+
+    Two reads, in whatever transaction `connection` is in: a command's first transaction makes
+    them on its own connection, so that a command on a current database costs one connection.
+    """
+    check_server_version(connection, target)
+    return current_linea_revision(connection) == HEAD_REVISION
+
+
+def check_schema(database: Database, *, migrate: bool = False, stdout: TextIO | None = None) -> str | None:
+    """Refuse a database linea cannot use now: older than PostgreSQL 15, or not at the newest revision.
+
+    With `migrate`, a database behind (empty, or the platform's own to adopt) is migrated to head
+    instead, and that revision is returned; otherwise None. One connection when all is well.
+    """
+    with database.connect() as connection:
+        if at_head(connection, database.target):
+            return None
+        current = current_linea_revision(connection)
+        platform_tables = current is None and connection.execute(
+            text("SELECT to_regclass('public.users') IS NOT NULL")
+        ).scalar()
+    # Behind, ahead or empty: only now are the scripts worth reading.
+    head = head_revision()
+    if migrate and current in known_revisions():
+        upgrade(database, "head", stdout=stdout)
+        return head
+    hint = "run `linea db upgrade`"
+    if platform_tables:
+        problem = "holds the platform's tables, which linea has not adopted yet"
+        hint = "review with `linea db upgrade --sql`, then run `linea db upgrade` (it adds indexes and triggers only)"
+    elif current is None:
+        problem = "has no linea schema"
+    elif current not in known_revisions():
+        problem = f"is at revision {current}, which this linea does not know (is linea older than the database?)"
+    else:
+        problem = f"is at revision {current}, behind {head}"
+    raise DatabaseUnavailable(f"{database.target} {problem}", hint=hint)
 
 
 @dataclass(frozen=True)
@@ -255,6 +307,8 @@ def _attempt(
     catalog = read_database_catalog(database)
     if direction == "upgrade":
         check_adoptable(catalog, database, on_note)
+    from alembic import command
+
     config = alembic_config(out)
     config.attributes.update(catalog=catalog, lock_timeout_ms=timeout_ms)
     run = command.upgrade if direction == "upgrade" else command.downgrade

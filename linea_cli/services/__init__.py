@@ -3,3 +3,18 @@
 They flush, never commit (the command's unit of work commits), raise `linea_cli.errors` kinds,
 and neither print nor import Typer or Rich.
 """
+
+import importlib
+from typing import Any
+
+
+def __getattr__(name: str) -> Any:
+    # `linea_cli.services.events` works after `import linea_cli` alone, as a script expects.
+    if name.startswith("_"):
+        raise AttributeError(name)
+    try:
+        return importlib.import_module(f"{__name__}.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__name__}.{name}":
+            raise
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None

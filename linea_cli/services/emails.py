@@ -18,7 +18,6 @@ import re
 from typing import Any
 
 import sqlalchemy as sa
-from email_validator import EmailNotValidError, validate_email
 
 from linea_cli.errors import InvalidInput, shown
 
@@ -33,6 +32,8 @@ def normalize_email(raw: str) -> str:
 
 def canonical_email(raw: str) -> str:
     """Canonical form of an address already known to be valid."""
+    from email_validator import validate_email  # loaded when an address is written: reads need none of it
+
     result = validate_email(raw.strip(), check_deliverability=False)
     return result.normalized.lower()
 
@@ -46,6 +47,8 @@ def same_address(column: Any, address: str) -> Any:
 
 def email_problem(raw: str) -> str | None:
     """Why an address is invalid, or None when it is fine (for bulk validation without raising)."""
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         validate_email(raw.strip(), check_deliverability=False)
     except EmailNotValidError as exc:

@@ -14,7 +14,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import sqlalchemy as sa
-from slugify import slugify
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -371,6 +370,8 @@ def create_event(
 
 
 def slug_base(title: str) -> str:
+    from slugify import slugify  # loaded when an event is made: lists need none of it
+
     return slugify(title, max_length=SLUG_MAX_LENGTH, word_boundary=True) or "event"
 
 

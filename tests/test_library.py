@@ -1,0 +1,70 @@
+"""linea used from Python, the way a script uses it: `import linea_cli`, open, read, write, throw away."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy.engine import URL
+
+import linea_cli
+from linea_cli.services.events import EventFilter
+from tests.factories import make_event, make_user
+from tests.harness import Database, plain_url
+
+
+def test_a_script_reads_and_writes_through_units_of_work(db: Database, database_url: URL) -> None:
+    owner = make_user(db, email="owner@example.com", role="OWNER")
+    make_event(db, owner=owner, slug="library-night")
+    with linea_cli.open_database(plain_url(database_url)) as linea_db:
+        with linea_db.unit_of_work() as session:
+            page = linea_cli.services.events.list_events(session, filters=EventFilter(), limit=5)
+            user = linea_cli.services.users.create_user(session, email="Script@Example.com", actor=None)
+        assert [event["slug"] for event in page.items] == ["library-night"]
+        assert user.email == "script@example.com"
+        with pytest.raises(linea_cli.errors.Conflict), linea_db.unit_of_work() as session:
+            linea_cli.services.users.create_user(session, email="other@example.com", actor=None)
+            linea_cli.services.users.create_user(session, email="script@example.com", actor=None)
+    assert db.count("users", "email = 'script@example.com'") == 1
+    assert db.count("users", "email = 'other@example.com'") == 0  # the failed unit wrote nothing
+    audit = db.one("SELECT action, resource, user_id FROM audit_logs")
+    assert (audit.action, audit.resource, audit.user_id) == ("CREATE", "User", None)
+
+
+def test_without_a_url_the_configured_database_is_opened(
+    db: Database, database_url: URL, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LINEA_DATABASE_URL", plain_url(database_url))
+    with linea_cli.open_database(name="nightly") as linea_db, linea_db.connect() as connection:
+        assert connection.exec_driver_sql("SELECT current_setting('application_name')").scalar() == "linea/nightly"
+    assert not linea_db.is_embedded
+
+
+def test_a_database_behind_is_refused_unless_migrated(db: Database, empty_database_url: URL) -> None:
+    with pytest.raises(linea_cli.errors.DatabaseUnavailable, match="has no linea schema") as refused:
+        linea_cli.open_database(empty_database_url)
+    assert refused.value.hint == "run `linea db upgrade`"
+    empty = Database(empty_database_url)
+    assert empty.scalar("SELECT to_regclass('public.events')") is None
+    linea_cli.open_database(empty_database_url, migrate=True).close()
+    assert empty.scalar("SELECT to_regclass('public.events')") == "events"
+    empty.close()
+
+
+@pytest.mark.parametrize("tcp", [False, True], ids=["socket", "tcp"])
+def test_a_temporary_server_is_migrated_on_request_and_gone_afterwards(tcp: bool) -> None:
+    with linea_cli.temporary_server(tcp=tcp) as server:
+        assert ("@127.0.0.1:" in server.url) is tcp
+        with linea_cli.open_database(server.url, migrate=True) as linea_db, linea_db.unit_of_work() as session:
+            linea_cli.services.users.create_user(session, email="temp@example.com", actor=None)
+        check = Database(linea_db.url)
+        assert check.scalar("SELECT email FROM users") == "temp@example.com"
+        check.close()
+    assert not server.data_directory.exists()
+
+
+def test_importing_linea_cli_loads_no_database_code() -> None:
+    probe = "import sys, linea_cli; linea_cli.__version__; print(sorted({'sqlalchemy', 'psycopg'} & set(sys.modules)))"
+    completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert completed.stdout.strip() == "[]"
