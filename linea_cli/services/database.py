@@ -214,7 +214,7 @@ def record_restore(session: Session, *, actor_reference: str | None, archive: st
     the restored data has them; otherwise the row names the reference they were given by.
     False when the restored database has no audit log to write to.
     """
-    from linea_cli.services import audit
+    from linea_cli.services.audit_log import AuditAction, record
     from linea_cli.services.actors import resolve_actor
 
     if not session.execute(text("SELECT to_regclass('public.audit_logs') IS NOT NULL")).scalar():
@@ -226,5 +226,5 @@ def record_restore(session: Session, *, actor_reference: str | None, archive: st
         actor = None
         details["actor_reference"] = actor_reference
     name = session.execute(text("SELECT current_database()")).scalar_one()
-    audit.record(session, action="RESTORE", resource="Database", resource_id=name, actor=actor, details=details)
+    record(session, action=AuditAction.RESTORE, resource="Database", resource_id=name, actor=actor, details=details)
     return True
