@@ -88,7 +88,7 @@ def purge(
         str, typer.Option("--older-than", metavar="DURATION", help="Only sessions expired longer ago than this (e.g. 7d, 12h).")
     ] = "0",
     batch_size: Annotated[
-        int, typer.Option("--batch-size", min=1, max=1_000_000, help="At most N rows per transaction (fewer when a batch would hold its locks over about 40 ms).")
+        int, typer.Option("--batch-size", min=1, max=1_000_000, help="At most N rows per transaction (fewer when a batch would hold its locks over about 30 ms).")
     ] = 50_000,
     dry_run: DryRunOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success (for cron).")] = False,
