@@ -204,9 +204,10 @@ def retention(
     """Anonymize the waitlist addresses of people without an account once their event has ended (for cron).
 
     Entries without a user and whose address is no live user's lose the address; status and
-    counts stay. One transaction per batch, one audit row per event; an ADMIN must act (--as).
+    counts stay. One transaction per batch, one audit row per event. An ADMIN must act, named by
+    --as or LINEA_ACTOR (as in cron: LINEA_ACTOR=admin@example.com).
 
-    Example: linea --as admin@example.com waitlist retention --ended-before 180d --quiet
+    Example: linea waitlist retention --ended-before 180d --quiet
     """
     from linea_cli.services.retention import apply_retention, parse_cutoff
 
