@@ -127,7 +127,7 @@ def require_acting_admin(actor: Actor | None, action: str) -> None:
     """An ADMIN by name: erasing people's data is done by someone the audit log can name."""
     if actor is None:
         raise PermissionDenied(
-            f"{action} needs an acting ADMIN",
+            f"to {action}, linea needs an acting ADMIN",
             hint="pass --as ADMIN_EMAIL (or set LINEA_ACTOR): the audit log names who erased the addresses",
         )
     require_admin(actor, action)
