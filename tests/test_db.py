@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 from tests.harness import CliRun, Database, plain_url
@@ -195,3 +197,31 @@ def test_seed_append_after_a_purge_does_not_reuse_numbers(linea: CliRun, db: Dat
     linea("db", "seed", "--append", "--users", "5", "--events", "2", "--waitlist", "10", "--sessions", "6")
     assert db.count("sessions") == 9
     assert db.count("users") == 10
+
+
+def test_a_large_seed_into_an_empty_waitlist_keeps_the_platforms_indexes_and_foreign_keys(
+    adopted: CliRun, platform_db: Database
+) -> None:
+    """The bulk path drops waitlist_entries' secondary indexes and foreign keys and rebuilds them: exactly those."""
+
+    def definitions() -> list[tuple[str, str]]:
+        return [tuple(row) for row in platform_db.all(
+            "SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index "
+            "WHERE indrelid = 'waitlist_entries'::regclass "
+            "UNION ALL SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = 'waitlist_entries'::regclass ORDER BY 1"
+        )]
+
+    platform_db.execute("DELETE FROM waitlist_entries")
+    before = definitions()
+    assert "waitlist_entries_event_id_idx" in dict(before) and "waitlist_entries_event_id_fkey" in dict(before)
+    result = adopted("db", "seed", "--append", "--users", "20", "--events", "5", "--waitlist", "12000", "--sessions", "0", "--json")
+    assert definitions() == before
+    assert platform_db.scalar("SELECT bool_and(indisvalid) FROM pg_index WHERE indrelid = 'waitlist_entries'::regclass")
+    seeded = {row["table"]: row["rows"] for row in json.loads(result.stdout)}
+    assert platform_db.count("waitlist_entries") == seeded["waitlist_entries"] > 9_000
+    # The foreign keys hold again: an entry for no event is refused.
+    with pytest.raises(sa.exc.IntegrityError):
+        platform_db.execute(
+            "INSERT INTO waitlist_entries (id, email, event_id, updated_at) VALUES ('x', 'a@b.c', 'no-such-event', now())"
+        )

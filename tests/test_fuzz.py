@@ -101,7 +101,7 @@ def fuzz(
                 "audit_id": audit["id"], "session_id": login["id"],
                 # required options
                 "title": "Fuzz night", "start": "2031-01-01", "name": "Fuzz hall", "address": "1 Fuzz Street",
-                "city": "Lisbon", "country": "PT",
+                "city": "Lisbon", "country": "PT", "ended_before": "180d",
             },
         )
     db.close()

@@ -198,6 +198,36 @@ def test_an_interrupted_purge_still_records_what_it_deleted(db: Database, databa
     assert audit.metadata["purged"] == 20 and audit.metadata["interrupted"] is True
 
 
+def test_purge_of_many_expired_sessions_walks_the_table_and_keeps_live_ones(
+    linea: CliRun, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past WALK_FROM_ROWS expired sessions, purge deletes page range by page range."""
+    monkeypatch.setattr("linea_cli.services.sessions.WALK_FROM_ROWS", 100)
+    user = make_user(db)
+    insert_sessions(db, user, 3_000, expires_in_days=-1, prefix="old")
+    insert_sessions(db, user, 500, expires_in_days=1, prefix="live")
+    insert_sessions(db, user, 2_000, expires_in_days=-2, prefix="older")
+    record = json.loads(linea("sessions", "purge", "--batch-size", "700", "--json").stdout)
+    assert record["purged"] == 5_000 and record["batches"] >= 8  # never more than 700 rows at once
+    assert db.count("sessions") == 500 and db.count("sessions", "id LIKE 'live%'") == 500
+    assert db.one("SELECT metadata FROM audit_logs WHERE action = 'PURGE'").metadata["purged"] == 5_000
+
+
+def test_a_walking_purge_skips_a_session_someone_holds_and_leaves_it_for_the_next_run(
+    linea: CliRun, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("linea_cli.services.sessions.WALK_FROM_ROWS", 100)
+    user = make_user(db)
+    insert_sessions(db, user, 1_000, expires_in_days=-1, prefix="old")
+    with db.engine.begin() as platform:
+        # The platform revoking an expired session holds its row: the purge waits LOCK_WAIT at most, then skips it.
+        platform.exec_driver_sql("SELECT 1 FROM sessions WHERE id = 'old500' FOR UPDATE")
+        assert json.loads(linea("sessions", "purge", "--json").stdout)["purged"] == 999
+    assert [row.id for row in db.all("SELECT id FROM sessions")] == ["old500"]
+    assert json.loads(linea("sessions", "purge", "--json").stdout)["purged"] == 1
+    assert db.count("sessions") == 0
+
+
 def test_purge_older_than_keeps_recently_expired_sessions(linea: CliRun, db: Database) -> None:
     user = make_user(db)
     long_ago = make_session(db, user=user, expires_at=days_from_now(-10))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import gc
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -178,6 +178,31 @@ def transaction() -> Iterator[tuple[Session, Actor | None]]:
     with database.unit_of_work() as session:
         actor = resolve_actor(session, current.settings().actor)
         yield session, actor
+
+
+@contextmanager
+def transactions() -> Iterator[Callable[[], AbstractContextManager[tuple[Session, Actor | None]]]]:
+    """`transaction` for a job of many short ones (a purge's batches), all on one connection."""
+    from linea_cli.services.actors import resolve_actor
+
+    database = open_database()
+    with database.units_of_work() as unit_of_work:
+
+        @contextmanager
+        def one() -> Iterator[tuple[Session, Actor | None]]:
+            with unit_of_work() as session:
+                yield session, resolve_actor(session, state().settings().actor)
+
+        yield one
+
+
+def batch_progress(verb: str, *, quiet: bool) -> Callable[[int], None]:
+    """For a job of many batches: "<verb> N so far..." after each one on a terminal, else nothing."""
+    if quiet or not sys.stderr.isatty():
+        return lambda done: None
+    from linea_cli.output import say
+
+    return lambda done: say(f"{verb} {done} so far...")
 
 
 def listed_rows(

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
 
 from linea_cli.cli.completion import complete_user
-from linea_cli.cli.context import listed_rows, transaction
+from linea_cli.cli.context import batch_progress, listed_rows, transaction, transactions
 from linea_cli.cli.options import (
     AfterOption,
     AllOption,
@@ -19,7 +18,7 @@ from linea_cli.cli.options import (
     LimitOption,
     chosen_format,
 )
-from linea_cli.output import Column, OutputFormat, render, render_record, say, select_columns, select_fields
+from linea_cli.output import Column, OutputFormat, render, render_record, select_columns, select_fields
 
 app = typer.Typer(help="List, revoke and purge login sessions.", no_args_is_help=True)
 
@@ -88,7 +87,9 @@ def purge(
     older_than: Annotated[
         str, typer.Option("--older-than", metavar="DURATION", help="Only sessions expired longer ago than this (e.g. 7d, 12h).")
     ] = "0",
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=1_000_000, help="Rows deleted per transaction.")] = 10_000,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, max=1_000_000, help="At most N rows per transaction (fewer when a batch would hold its locks over about 30 ms).")
+    ] = 50_000,
     dry_run: DryRunOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success (for cron).")] = False,
     fmt: FormatOption = OutputFormat.table,
@@ -104,14 +105,14 @@ def purge(
     from linea_cli.services.sessions import parse_duration, purge_expired_sessions
 
     select_columns(("would_purge" if dry_run else "purged", "batches", "expired_before"), fields)  # before any batch
-    show_progress = sys.stderr.isatty() and not quiet
-    result = purge_expired_sessions(
-        transaction,
-        older_than=parse_duration(older_than),
-        batch_size=batch_size,
-        dry_run=dry_run,
-        on_batch=(lambda purged: say(f"purged {purged} so far...")) if show_progress else (lambda purged: None),
-    )
+    with transactions() as unit_of_work:
+        result = purge_expired_sessions(
+            unit_of_work,
+            older_than=parse_duration(older_than),
+            batch_size=batch_size,
+            dry_run=dry_run,
+            on_batch=batch_progress("purged", quiet=quiet),
+        )
     if quiet:
         return
     record = {

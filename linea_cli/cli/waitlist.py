@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from linea_cli.cli.completion import complete_event, complete_waitlist_email
-from linea_cli.cli.context import listed_rows, state, transaction
+from linea_cli.cli.context import batch_progress, listed_rows, state, transaction, transactions
 from linea_cli.cli.options import (
     AfterOption,
     AllOption,
@@ -184,6 +184,64 @@ def promote(
     render(result.promoted, PROMOTED_COLUMNS, chosen, title="Promoted entries", fields=fields)
     places = "unlimited" if result.capacity is None else str(result.places_left)
     say(f"promoted {len(result.promoted)} on {result.event}; places left: {places}; still pending: {result.pending_left}")
+
+
+RETENTION_COLUMNS = (Column("event"), Column("ended"), Column("entries"), Column("event_id", priority=1))
+
+
+@app.command()
+def retention(
+    ended_before: Annotated[
+        str, typer.Option("--ended-before", metavar="DURATION|DATE", help="Events that ended before this: a duration back from now (180d, 26w) or a date (2026-01-31).")
+    ],
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=100_000, help="Entries anonymized per transaction.")] = 5_000,
+    dry_run: DryRunOption = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success (for cron).")] = False,
+    fmt: FormatOption = OutputFormat.table,
+    as_json: JsonOption = False,
+    fields: FieldsOption = None,
+) -> None:
+    """Anonymize the waitlist addresses of people without an account once their event has ended (for cron).
+
+    Entries without a user and whose address is no live user's lose the address; status and
+    counts stay. One transaction per batch, one audit row per event. An ADMIN must act, named by
+    --as or LINEA_ACTOR (as in cron: LINEA_ACTOR=admin@example.com).
+
+    Example: linea waitlist retention --ended-before 180d --quiet
+    """
+    from linea_cli.services.retention import apply_retention, parse_cutoff
+
+    chosen = chosen_format(fmt, as_json)
+    summary_keys = ("anonymized", "events", "batches", "ended_before")
+    if dry_run:
+        select_columns(RETENTION_COLUMNS, fields)  # before anything runs
+    else:
+        select_columns(summary_keys, fields)
+    with transactions() as unit_of_work:
+        result = apply_retention(
+            unit_of_work,
+            cutoff=parse_cutoff(ended_before),
+            batch_size=batch_size,
+            dry_run=dry_run,
+            on_batch=batch_progress("anonymized", quiet=quiet),
+        )
+    if dry_run:
+        rows = [{"event": e.slug, "ended": e.ended, "entries": e.entries, "event_id": e.id} for e in result.events]
+        render(rows, RETENTION_COLUMNS, chosen, title="Would anonymize (dry run)", fields=fields)
+        if not quiet and chosen is OutputFormat.table:
+            say(f"would anonymize {result.anonymized} waitlist entries of {len(result.events)} events")
+        return
+    if quiet:
+        return
+    record = {"anonymized": result.anonymized, "events": len(result.events), "batches": result.batches,
+              "ended_before": result.cutoff}
+    if chosen is OutputFormat.table and fields is None:
+        from linea_cli.timeutil import iso_timestamp
+
+        say(f"anonymized {result.anonymized} waitlist entries of {len(result.events)} events "
+            f"that ended before {iso_timestamp(result.cutoff)}")
+        return
+    render_record(record, chosen, title="Waitlist retention", fields=fields)
 
 
 @app.command()

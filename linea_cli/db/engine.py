@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 
 from sqlalchemy import event
@@ -84,7 +84,7 @@ class Database:
         return describe_target(self.url)
 
     @contextmanager
-    def unit_of_work(self) -> Iterator[Session]:
+    def unit_of_work(self, *, bind: Connection | None = None) -> Iterator[Session]:
         """One transaction: services flush, this commits on success and rolls back on any error.
 
         Ending it is one step with Ctrl-C and SIGTERM held back (a signal received meanwhile acts
@@ -94,7 +94,7 @@ class Database:
         connection is closed without a ROLLBACK round trip: the server rolls the transaction back
         when the connection ends, and nothing waits on the server while signals are held.
         """
-        session = Session(self.engine, expire_on_commit=False)
+        session = Session(bind or self.engine, expire_on_commit=False)
         try:
             yield session
             session.flush()  # what is still pending may wait on locks: that stays interruptible
@@ -113,6 +113,38 @@ class Database:
                     callback()
             finally:
                 session.close()
+
+    @contextmanager
+    def units_of_work(self) -> Iterator[Callable[[], AbstractContextManager[Session]]]:
+        """Units of work one after another on one connection, for jobs of many short transactions.
+
+        A batched job (session purge, waitlist retention) commits every few milliseconds; a new
+        connection per transaction would cost more than the batch itself (NullPool: a server
+        process each time). Each unit still commits or rolls back on its own, as `unit_of_work`
+        does; after an error the connection is gone, and the next unit opens a fresh one (so an
+        interrupted job can still write its audit row).
+        """
+        held: list[Connection] = []
+
+        @contextmanager
+        def unit_of_work() -> Iterator[Session]:
+            if not held or held[0].closed or held[0].invalidated:
+                held[:] = [self.engine.connect()]
+            try:
+                with self.unit_of_work(bind=held[0]) as session:
+                    yield session
+            except BaseException:
+                with interrupts_held():
+                    held[0].invalidate()
+                raise
+
+        try:
+            yield unit_of_work
+        finally:
+            with interrupts_held():
+                for connection in held:
+                    if not connection.closed and not connection.invalidated:
+                        connection.close()
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:

@@ -214,8 +214,8 @@ def record_restore(session: Session, *, actor_reference: str | None, archive: st
     the restored data has them; otherwise the row names the reference they were given by.
     False when the restored database has no audit log to write to.
     """
-    from linea_cli.services.audit_log import AuditAction, record
     from linea_cli.services.actors import resolve_actor
+    from linea_cli.services.audit_log import AuditAction, record
 
     if not session.execute(text("SELECT to_regclass('public.audit_logs') IS NOT NULL")).scalar():
         return False

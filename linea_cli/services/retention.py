@@ -1,0 +1,232 @@
+"""Data minimization: the waitlist addresses of people without an account, kept only while useful.
+
+Someone who joined a waitlist without an account gave an address for nothing but a place on that
+list. Once the event is long over the address serves no purpose, so `waitlist retention` replaces
+it, leaving the entry (its status, dates and counts) for the event's history.
+
+Which entries: those of events that ended before the cutoff (`end_date`, or `start_date` when the
+event has no end; soft-deleted events and entries included: their addresses are no less personal)
+and that belong to nobody with an account:
+
+- the entry has no `user_id` (linked entries are the account's data; `users anonymize` erases them);
+- its address, in any case, is not a live user's (`deleted_at IS NULL`): someone who has an account
+  now keeps the entries made with its address;
+- it is not anonymized yet (an address at ANONYMIZED_DOMAIN), which makes a second run a no-op.
+
+Each such entry gets `deleted-<entry id>@anonymized.invalid`: unique per entry, so the
+(email, event_id) key holds, and derived from nothing personal. Status stays (an ended event's
+confirmed count is history, not personal data), `updated_at` is set.
+
+Like the session purge, the work goes in short batches, one transaction each, rows claimed with
+`FOR UPDATE SKIP LOCKED`: an entry the platform (or a second run) holds is skipped, not waited for,
+and left for the next run. A batch stays within one event, and each event gets one audit row
+(ANONYMIZE, resource Event) with its count, committed with its last batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import re
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from linea_cli.db.engine import on_commit
+from linea_cli.errors import InvalidInput, PermissionDenied, shown
+from linea_cli.services import audit_log
+from linea_cli.services.actors import Actor, require_admin
+from linea_cli.services.audit_log import AuditAction
+from linea_cli.services.sessions import parse_duration
+from linea_cli.services.users import ANONYMIZED_DOMAIN
+from linea_cli.timeutil import parse_datetime, utc_now
+
+DEFAULT_BATCH_SIZE = 5_000
+
+UnitOfWork = Callable[[], AbstractContextManager[tuple[Session, "Actor | None"]]]
+
+_DATE = re.compile(r"^\s*\d{4}-\d{2}-\d{2}")
+
+
+def parse_cutoff(text: str, *, field: str = "--ended-before") -> datetime:
+    """A duration back from now (`180d`, `26w`, like --older-than) or an ISO 8601 date/datetime."""
+    if _DATE.match(text):
+        return parse_datetime(text, field=field)
+    try:
+        return utc_now() - parse_duration(text, field=field)
+    except InvalidInput as exc:
+        if "invalid duration" not in exc.message:
+            raise
+        raise InvalidInput(
+            f"invalid {field} {shown(text)}: use a duration such as 180d or 26w, or a date such as 2026-01-31"
+        ) from None
+
+
+# The rule, once: which entries of event `e` (joined as `e`, entries as `w`) retention erases.
+_ERASABLE = f"""
+    coalesce(e.end_date, e.start_date) < :cutoff
+    AND w.user_id IS NULL
+    AND right(lower(w.email), {len(ANONYMIZED_DOMAIN) + 1}) <> '@{ANONYMIZED_DOMAIN}'
+    -- services/emails.same_address, column against column; on idx_users_lower_email
+    AND NOT EXISTS (
+        SELECT 1 FROM users u WHERE lower(u.email) = lower(w.email) AND u.deleted_at IS NULL
+    )
+"""
+
+_EVENTS_SQL = sa.text(
+    f"""
+    SELECT e.id, e.slug, coalesce(e.end_date, e.start_date) AS ended, count(*) AS entries
+    FROM waitlist_entries w JOIN events e ON e.id = w.event_id
+    WHERE {_ERASABLE}
+    GROUP BY e.id
+    ORDER BY ended, e.id
+    """
+)
+
+# Claimed by this statement (rows someone else holds are skipped), then rewritten. The event's
+# dates and the address are checked again here: they may have changed since the list was read.
+_BATCH_SQL = sa.text(
+    f"""
+    WITH picked AS (
+        SELECT w.id FROM waitlist_entries w JOIN events e ON e.id = w.event_id
+        WHERE w.event_id = :event_id AND {_ERASABLE}
+        ORDER BY w.id
+        LIMIT :batch_size
+        FOR UPDATE OF w SKIP LOCKED
+    )
+    UPDATE waitlist_entries w
+    SET email = 'deleted-' || w.id || '@{ANONYMIZED_DOMAIN}', updated_at = :now
+    FROM picked
+    WHERE w.id = picked.id
+    """
+)
+
+
+@dataclass(frozen=True)
+class EndedEvent:
+    id: str
+    slug: str
+    ended: datetime
+    entries: int
+
+
+@dataclass(frozen=True)
+class RetentionResult:
+    cutoff: datetime
+    events: list[EndedEvent]  # a dry run: what it would erase; a run: the events it changed
+    anonymized: int
+    batches: int
+    dry_run: bool = False
+
+
+def require_acting_admin(actor: Actor | None, action: str) -> None:
+    """An ADMIN by name: erasing people's data is done by someone the audit log can name."""
+    if actor is None:
+        raise PermissionDenied(
+            f"to {action}, linea needs an acting ADMIN",
+            hint="pass --as ADMIN_EMAIL (or set LINEA_ACTOR): the audit log names who erased the addresses",
+        )
+    require_admin(actor, action)
+
+
+def ended_events(session: Session, *, cutoff: datetime) -> list[EndedEvent]:
+    """Events ended before `cutoff` holding entries retention would erase, oldest first, with counts."""
+    return [EndedEvent(row.id, row.slug, row.ended, row.entries) for row in session.execute(_EVENTS_SQL, {"cutoff": cutoff})]
+
+
+def anonymize_entries_batch(session: Session, *, event_id: str, cutoff: datetime, batch_size: int) -> int:
+    """Anonymize up to `batch_size` erasable entries of one event that nobody else has locked."""
+    params = {"event_id": event_id, "cutoff": cutoff, "batch_size": batch_size, "now": utc_now()}
+    return session.execute(_BATCH_SQL, params).rowcount
+
+
+def apply_retention(
+    unit_of_work: UnitOfWork,
+    *,
+    cutoff: datetime,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    dry_run: bool = False,
+    on_batch: Callable[[int], None] = lambda anonymized: None,
+) -> RetentionResult:
+    """Anonymize the account-less waitlist entries of events ended before `cutoff`, batch by batch.
+
+    Takes the unit of work (several transactions, like `purge_expired_sessions`). An event's audit
+    row commits with its last batch; a run that changed nothing writes none. Interrupted after
+    some of an event's batches committed, it still records them before the error surfaces.
+    """
+    if batch_size < 1:
+        raise InvalidInput("--batch-size must be at least 1")
+    with unit_of_work() as (session, actor):
+        require_acting_admin(actor, "apply the waitlist retention")
+        events = ended_events(session, cutoff=cutoff)
+    if dry_run:
+        return RetentionResult(cutoff, events, sum(event.entries for event in events), 0, dry_run=True)
+    tally = _RetentionTally()
+    try:
+        for event in events:
+            tally.start(event)
+            while True:
+                with unit_of_work() as (session, actor):
+                    require_acting_admin(actor, "apply the waitlist retention")
+                    changed = anonymize_entries_batch(session, event_id=event.id, cutoff=cutoff, batch_size=batch_size)
+                    last = changed < batch_size
+                    if last and tally.of_event + changed:
+                        _record(session, actor=actor, event=event, count=tally.of_event + changed,
+                                batches=tally.event_batches + (1 if changed else 0), cutoff=cutoff)
+                    # Counted in the commit's uninterruptible step (see on_commit).
+                    on_commit(session, functools.partial(tally.committed, changed, recorded=last))
+                if last:
+                    break
+                on_batch(tally.anonymized)
+    except BaseException:
+        if tally.event is not None and tally.of_event and not tally.recorded:
+            with contextlib.suppress(Exception), unit_of_work() as (session, actor):
+                _record(session, actor=actor, event=tally.event, count=tally.of_event, batches=tally.event_batches,
+                        cutoff=cutoff, interrupted=True)
+        raise
+    changed = [replace(e, entries=tally.per_event[e.id]) for e in events if e.id in tally.per_event]
+    return RetentionResult(cutoff, changed, tally.anonymized, tally.batches)
+
+
+@dataclass
+class _RetentionTally:
+    """What committed: in all, and for the event in hand (whose audit row may still be due)."""
+
+    anonymized: int = 0
+    batches: int = 0
+    event: EndedEvent | None = None
+    of_event: int = 0
+    event_batches: int = 0
+    recorded: bool = True
+    per_event: dict[str, int] = field(default_factory=dict)
+
+    def start(self, event: EndedEvent) -> None:
+        self.event, self.of_event, self.event_batches, self.recorded = event, 0, 0, True
+
+    def committed(self, changed: int, *, recorded: bool) -> None:
+        self.anonymized += changed
+        self.of_event += changed
+        if changed:
+            self.batches += 1
+            self.event_batches += 1
+            if self.event is not None:
+                self.per_event[self.event.id] = self.of_event
+        self.recorded = recorded or not self.of_event
+
+
+def _record(
+    session: Session, *, actor: Actor | None, event: EndedEvent, count: int, batches: int, cutoff: datetime,
+    interrupted: bool = False,
+) -> None:
+    details: dict[str, Any] = {
+        "retention": True, "waitlist_entries_anonymized": count, "batches": batches,
+        "ended": event.ended, "ended_before": cutoff,
+    }
+    if interrupted:
+        details["interrupted"] = True
+    audit_log.record(session, action=AuditAction.ANONYMIZE, resource="Event", resource_id=event.id, actor=actor, details=details)
