@@ -3,7 +3,6 @@ indexes and triggers, never block the platform's writers, and undo only what lin
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -126,15 +125,15 @@ def test_what_linea_can_live_with_is_a_note(platform: CliRun, platform_db: Datab
 
 
 def test_status_and_doctor_say_who_owns_the_schema(platform: CliRun) -> None:
-    status = json.loads(platform("db", "status", "--json").stdout)
+    status = platform("db", "status", "--json").json
     assert status["schema_owner"] == "prisma (not adopted yet)"
     platform("db", "upgrade")
-    status = json.loads(platform("db", "status", "--json").stdout)
+    status = platform("db", "status", "--json").json
     assert status["schema_owner"] == "prisma (adopted by linea)"
     assert status["prisma_migrations"] == len(MIGRATION_NAMES)
     assert status["last_prisma_migration"] == MIGRATION_NAMES[-1]
     assert status["at_head"] is True
-    checks = {c["check"]: c for c in json.loads(platform("db", "doctor", "--json").stdout)}
+    checks = {c["check"]: c for c in platform("db", "doctor", "--json").json}
     assert checks["schema owner"]["status"] == "OK" and MIGRATION_NAMES[-1] in checks["schema owner"]["detail"]
     assert checks["data model"]["status"] == "OK"
     assert checks["indexes present"]["status"] == "OK"
@@ -165,7 +164,7 @@ def test_an_interrupted_concurrent_build_is_reported_and_rebuilt(
     assert platform_db.scalar(
         "SELECT NOT x.indisvalid FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid WHERE i.relname = 'idx_users_role'"
     )
-    checks = {c["check"]: c for c in json.loads(platform("db", "doctor", "--json", exit_code=5).stdout)}
+    checks = {c["check"]: c for c in platform("db", "doctor", "--json", exit_code=5).json}
     assert checks["indexes valid"]["status"] == "FAIL" and "idx_users_role" in checks["indexes valid"]["detail"]
 
     platform("db", "upgrade")

@@ -97,7 +97,7 @@ def history(db: Database) -> dict[str, dict]:
 
 
 def _ids(linea: CliRun, *args: str) -> list[str]:
-    return [row["id"] for row in json.loads(linea("audit", "list", "--json", *args).stdout)["items"]]
+    return [row["id"] for row in linea("audit", "list", "--json", *args).json["items"]]
 
 
 def test_list_is_newest_first_and_filters(linea: CliRun, history: dict[str, dict]) -> None:
@@ -112,13 +112,13 @@ def test_list_is_newest_first_and_filters(linea: CliRun, history: dict[str, dict
     assert _ids(linea, "--since", since, "--until", until) == [h["user"], h["mid"]]
     linea("audit", "list", "--since", "yesterday", exit_code=1)
     linea("audit", "list", "--user", "nobody@example.com", exit_code=3)
-    rows = json.loads(linea("audit", "list", "--user", "root@example.com", "--json").stdout)["items"]
+    rows = linea("audit", "list", "--user", "root@example.com", "--json").json["items"]
     assert rows[0]["actor_email"] == "root@example.com"
 
 
 def test_list_paginates_by_cursor(linea: CliRun, history: dict[str, dict]) -> None:
-    page = json.loads(linea("audit", "list", "--limit", "3", "--json").stdout)
-    rest = json.loads(linea("audit", "list", "--limit", "3", "--after", page["next_cursor"], "--json").stdout)
+    page = linea("audit", "list", "--limit", "3", "--json").json
+    rest = linea("audit", "list", "--limit", "3", "--after", page["next_cursor"], "--json").json
     assert [r["id"] for r in rest["items"]] == [history["old"]["id"]]
     assert rest["next_cursor"] is None
     table = linea("audit", "list", "--limit", "1")
@@ -129,7 +129,7 @@ def test_show_pretty_prints_the_metadata(linea: CliRun, history: dict[str, dict]
     row = history["mid"]
     table = linea("audit", "show", row["id"]).stdout
     assert '"changes": {' in table and '"before": "A"' in table
-    record = json.loads(linea("audit", "show", row["id"], "--json").stdout)
+    record = linea("audit", "show", row["id"], "--json").json
     assert record["metadata"] == {"changes": {"title": {"before": "A", "after": "B"}}}
     assert record["actor_email"] == "root@example.com"
     linea("audit", "show", "nope", exit_code=3)

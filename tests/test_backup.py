@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -82,7 +81,7 @@ def test_backup_then_restore_into_a_fresh_database_gives_identical_rows(
     used = re.search(r"with pg_dump (\d+)\.\d+ \(/", result.stderr)
     assert used and int(used.group(1)) >= int(db.scalar("SHOW server_version_num")) // 10000
     assert f"wrote {archive}: " in result.stderr and f"({archive.stat().st_size} bytes)" in result.stderr
-    counts = {row["table"]: row["rows"] for row in json.loads(result.stdout)}
+    counts = {row["table"]: row["rows"] for row in result.json}
     assert counts["users"] == 30 and counts["waitlist_entries"] == 300 and counts["linea.alembic_version"] == 1
     assert archive.read_bytes().startswith(b"PGDMP")
 
@@ -309,6 +308,6 @@ def test_on_the_embedded_server_a_restore_over_data_is_confirmed_as_reset_is(emb
     declined = run_linea_on_terminal(["db", "restore", str(archive), "--force"], env=embedded.env, terminal="stdin",
                                      typed=b"n\n")
     assert declined.returncode == 1 and b"replaces" in declined.other, declined.other
-    assert json.loads(embedded("db", "status", "--json").stdout)["row_counts"]["users"] == 5
+    assert embedded("db", "status", "--json").json["row_counts"]["users"] == 5
     embedded("db", "restore", str(archive), "--force", "--yes")
-    assert json.loads(embedded("db", "status", "--json").stdout)["row_counts"]["users"] == 3
+    assert embedded("db", "status", "--json").json["row_counts"]["users"] == 3

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from urllib.parse import quote
 
@@ -72,8 +71,8 @@ def test_special_character_passwords_work_and_never_show(
     assert password not in url
     upgrade = linea("--database-url", url, "db", "upgrade")
     status = linea("--database-url", url, "db", "status", "--json")
-    assert json.loads(status.stdout)["at_head"] is True
-    shown = json.loads(status.stdout)["url"]
+    assert status.json["at_head"] is True
+    shown = status.json["url"]
     assert "***" in shown
     for output in (upgrade.stdout, upgrade.stderr, status.stdout, status.stderr):
         assert password not in output
@@ -96,7 +95,7 @@ def test_a_password_in_the_query_string_is_masked(linea: CliRun, database_url: U
     password = str(database_url.password) if database_url.password else "p@ssw0rd-in-query"
     url = plain_url(database_url.set(password=None))
     url += ("&" if "?" in url else "?") + f"password={quote(password, safe='')}&sslpassword=key-phrase-42"
-    shown = json.loads(linea("--database-url", url, "db", "status", "--json").stdout)["url"]
+    shown = linea("--database-url", url, "db", "status", "--json").json["url"]
     assert "password=***" in shown and "sslpassword=***" in shown
     table = linea("--database-url", url, "db", "status").stdout
     broken = url.replace(f"/{database_url.database}?", "/no_such_database?")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
@@ -13,7 +11,7 @@ from tests.harness import CliRun, Database, plain_url
 
 def test_status_json_reports_head_and_row_counts(linea: CliRun) -> None:
     result = linea("db", "status", "--json")
-    status = json.loads(result.stdout)
+    status = result.json
     assert status["at_head"] is True
     assert status["current_revision"] == status["head_revision"]
     assert status["pending_migrations"] == []
@@ -98,7 +96,7 @@ def test_seed_rejects_impossible_plans(linea: CliRun, db: Database) -> None:
 
 def test_doctor_passes_on_a_healthy_database(linea: CliRun) -> None:
     result = linea("db", "doctor", "--json")
-    checks = {check["check"]: check["status"] for check in json.loads(result.stdout)}
+    checks = {check["check"]: check["status"] for check in result.json}
     assert checks["server version"] == "OK"
     assert checks["schema revision"] == "OK"
     assert checks["indexes present"] == "OK"
@@ -107,7 +105,7 @@ def test_doctor_passes_on_a_healthy_database(linea: CliRun) -> None:
 def test_doctor_fails_when_an_index_is_missing(linea: CliRun, db: Database) -> None:
     db.execute("DROP INDEX sessions_expires_at_idx")  # Prisma's name; the data model calls it idx_sessions_expires_at
     result = linea("db", "doctor", "--json", exit_code=5)
-    checks = {check["check"]: check for check in json.loads(result.stdout)}
+    checks = {check["check"]: check for check in result.json}
     assert checks["indexes present"]["status"] == "FAIL"
     assert "idx_sessions_expires_at" in checks["indexes present"]["detail"]
 
@@ -119,7 +117,7 @@ def test_doctor_counts_expired_sessions(linea: CliRun, db: Database) -> None:
     make_session(db, user=user, expires_at=days_from_now(-1))
     make_session(db, user=user, expires_at=days_from_now(-2))
     make_session(db, user=user, expires_at=days_from_now(1))
-    checks = {c["check"]: c for c in json.loads(linea("db", "doctor", "--json").stdout)}
+    checks = {c["check"]: c for c in linea("db", "doctor", "--json").json}
     assert checks["expired sessions"]["detail"].startswith("2 expired")
 
 
@@ -156,14 +154,14 @@ def test_reset_rebuilds_an_empty_schema_at_head(linea: CliRun, db: Database) -> 
     linea("db", "seed", "--users", "3", "--events", "1", "--waitlist", "2", "--sessions", "1")
     linea("db", "reset", "--force", "--yes")
     assert db.count("users") == 0
-    assert json.loads(linea("db", "status", "--json").stdout)["at_head"] is True
+    assert linea("db", "status", "--json").json["at_head"] is True
 
 
 def test_upgrade_sql_prints_reviewable_sql_without_running_it(linea: CliRun, empty_database_url: URL) -> None:
     result = linea("--database-url", plain_url(empty_database_url), "db", "upgrade", "--sql")
     assert 'CREATE TABLE "users"' in result.stdout
     assert 'CREATE TYPE "UserRole"' in result.stdout
-    status = json.loads(linea("--database-url", plain_url(empty_database_url), "db", "status", "--json").stdout)
+    status = linea("--database-url", plain_url(empty_database_url), "db", "status", "--json").json
     assert status["current_revision"] is None
     assert status["row_counts"]["users"] is None
 
@@ -175,7 +173,7 @@ def test_commands_refuse_an_unmigrated_external_database(linea: CliRun, empty_da
 
 
 def test_history_marks_the_current_revision(linea: CliRun) -> None:
-    rows = json.loads(linea("db", "history", "--json").stdout)
+    rows = linea("db", "history", "--json").json
     assert rows and rows[0]["is_head"] is True and rows[0]["is_current"] is True
 
 
@@ -183,7 +181,7 @@ def test_downgrade_to_base_and_back(linea: CliRun, db: Database) -> None:
     linea("db", "downgrade", "base")
     assert db.scalar("SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'") == 0
     linea("db", "upgrade")
-    assert json.loads(linea("db", "status", "--json").stdout)["at_head"] is True
+    assert linea("db", "status", "--json").json["at_head"] is True
 
 
 def test_unknown_revision_is_invalid_input(linea: CliRun) -> None:
@@ -218,7 +216,7 @@ def test_a_large_seed_into_an_empty_waitlist_keeps_the_platforms_indexes_and_for
     result = adopted("db", "seed", "--append", "--users", "20", "--events", "5", "--waitlist", "12000", "--sessions", "0", "--json")
     assert definitions() == before
     assert platform_db.scalar("SELECT bool_and(indisvalid) FROM pg_index WHERE indrelid = 'waitlist_entries'::regclass")
-    seeded = {row["table"]: row["rows"] for row in json.loads(result.stdout)}
+    seeded = {row["table"]: row["rows"] for row in result.json}
     assert platform_db.count("waitlist_entries") == seeded["waitlist_entries"] > 9_000
     # The foreign keys hold again: an entry for no event is refused.
     with pytest.raises(sa.exc.IntegrityError):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -26,17 +25,17 @@ def embedded(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monke
 
 
 def test_first_use_starts_migrates_and_stays_running(embedded: CliRun) -> None:
-    status = json.loads(embedded("db", "server", "status", "--json").stdout)
+    status = embedded("db", "server", "status", "--json").json
     assert status["running"] is False and status["initialized"] is False
 
     listing = embedded("events", "list", "--json")
-    assert json.loads(listing.stdout) == {"items": [], "next_cursor": None}
+    assert listing.json == {"items": [], "next_cursor": None}
     assert "started the embedded PostgreSQL server" in listing.stderr
     assert "migrated the embedded database" in listing.stderr
 
-    status = json.loads(embedded("db", "server", "status", "--json").stdout)
+    status = embedded("db", "server", "status", "--json").json
     assert status["running"] is True and status["pid"]
-    database = json.loads(embedded("db", "status", "--json").stdout)
+    database = embedded("db", "status", "--json").json
     assert database["mode"] == "embedded" and database["at_head"] is True
 
     # Left running: the next command neither starts nor migrates anything.
@@ -49,24 +48,24 @@ def test_reset_of_the_embedded_server_is_confirmed_or_needs_yes(embedded: CliRun
     # Without a terminal and without --yes: a hint, and nothing is lost.
     refused = embedded("db", "reset", exit_code=1)
     assert "needs confirmation: pass --yes" in refused.stderr
-    assert json.loads(embedded("db", "status", "--json").stdout)["row_counts"]["users"] == 3
+    assert embedded("db", "status", "--json").json["row_counts"]["users"] == 3
     # On a terminal it asks: "n" (or nothing) keeps everything, "y" resets.
     env = {**embedded.env, "LINEA_ACTOR": None}
     declined = run_linea_on_terminal(["db", "reset"], env=env, terminal="stdin", typed=b"n\n")
     assert declined.returncode == 1 and b"deletes every row" in declined.other, declined.other
-    assert json.loads(embedded("db", "status", "--json").stdout)["row_counts"]["users"] == 3
+    assert embedded("db", "status", "--json").json["row_counts"]["users"] == 3
     accepted = run_linea_on_terminal(["db", "reset"], env=env, terminal="stdin", typed=b"y\n")
     assert accepted.returncode == 0, accepted.other
-    assert json.loads(embedded("db", "status", "--json").stdout)["row_counts"]["users"] == 0
+    assert embedded("db", "status", "--json").json["row_counts"]["users"] == 0
     embedded("db", "seed", "--users", "3", "--events", "1", "--waitlist", "2", "--sessions", "1")
     embedded("db", "reset", "--yes")
-    counts = json.loads(embedded("db", "status", "--json").stdout)["row_counts"]
+    counts = embedded("db", "status", "--json").json["row_counts"]
     assert counts["users"] == 0 and counts["events"] == 0
 
 
 def test_stop_and_start(embedded: CliRun) -> None:
     embedded("db", "server", "start")
-    assert json.loads(embedded("db", "server", "status", "--json").stdout)["running"] is True
+    assert embedded("db", "server", "status", "--json").json["running"] is True
     assert "stopped" in embedded("db", "server", "stop").stderr
-    assert json.loads(embedded("db", "server", "status", "--json").stdout)["running"] is False
+    assert embedded("db", "server", "status", "--json").json["running"] is False
     assert "not running" in embedded("db", "server", "stop").stderr

@@ -19,7 +19,7 @@ from tests.harness import ROOT, CliRun, Database, plain_url
 
 
 def as_json(result: Any) -> Any:
-    return json.loads(result.stdout)
+    return result.json
 
 
 def admin(db: Database) -> dict[str, Any]:

@@ -75,14 +75,14 @@ def test_all_streams_every_page_of_each_list(linea: CliRun, db: Database, small_
         assert len({row[field] for row in rows}) == expected, command  # no row twice
         assert "more:" not in result.stderr
         if fmt == "json":
-            assert json.loads(result.stdout)["next_cursor"] is None
+            assert result.json["next_cursor"] is None
 
 
 def test_all_starts_after_a_cursor(linea: CliRun, db: Database, small_pages: None) -> None:
     owner = make_user(db, role="OWNER")
     for n in range(5):
         make_event(db, owner=owner, slug=f"e{n}", start_date=days_from_now(n + 1))
-    first = json.loads(linea("events", "list", "--limit", "1", "--json").stdout)
+    first = linea("events", "list", "--limit", "1", "--json").json
     rest = linea("events", "list", "--all", "--after", first["next_cursor"], "-f", "ndjson", "--fields", "slug").stdout
     assert [json.loads(line)["slug"] for line in rest.splitlines()] == ["e1", "e2", "e3", "e4"]
 
@@ -124,7 +124,7 @@ def test_exports_take_the_same_format_json_and_fields(linea: CliRun, db: Databas
     event = make_event(db, slug="gala")
     make_waitlist_entry(db, event=event, email="=cmd@example.net", status="CONFIRMED")
     make_waitlist_entry(db, event=event, email="b@example.net")
-    assert json.loads(linea("waitlist", "export", "gala", "--json", "--fields", "status,email").stdout) == [
+    assert linea("waitlist", "export", "gala", "--json", "--fields", "status,email").json == [
         {"status": "CONFIRMED", "email": "=cmd@example.net"}, {"status": "PENDING", "email": "b@example.net"},
     ]
     # CSV with --fields goes through the renderer: still neutralized.

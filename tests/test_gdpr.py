@@ -44,7 +44,7 @@ def test_export_holds_everything_about_a_user(linea: CliRun, db: Database) -> No
 
     result = linea("users", "export", "Erin.Person@example.com")
     assert login["token"] not in result.stdout
-    document = json.loads(result.stdout)
+    document = result.json
     assert document["format"] == "linea.personal-data-export" and document["version"] == 1
     assert document["subject"] == {"email": EMAIL, "user_id": person["id"]}
     assert document["user"]["email"] == EMAIL and document["user"]["name"] == NAME
@@ -71,7 +71,7 @@ def test_export_of_a_person_known_only_by_email(linea: CliRun, db: Database) -> 
     a = make_waitlist_entry(db, event=first, email="walk.in@example.net")
     b = make_waitlist_entry(db, event=second, email="walk.in@example.net", status="CANCELLED")
     make_waitlist_entry(db, event=first, email="other@example.net")
-    document = json.loads(linea("users", "export", "Walk.In@Example.net").stdout)
+    document = linea("users", "export", "Walk.In@Example.net").json
     assert document["subject"] == {"email": "walk.in@example.net", "user_id": None}
     assert document["user"] is None
     assert document["sessions"] == [] and document["owned_events"] == []
@@ -194,7 +194,7 @@ def test_anonymize_leaves_no_trace_of_the_person_in_any_table(
     before = _snapshot(db, changing)
 
     result = linea("--as", "root@example.com", "users", "anonymize", EMAIL, "--yes", "--json")
-    record = json.loads(result.stdout)
+    record = result.json
     placeholder = f"deleted-{erin_id}@anonymized.invalid"
     assert record["user_id"] == erin_id and record["email"] == placeholder
     assert record["sessions_deleted"] == 2 and record["waitlist_entries_anonymized"] == 3
@@ -234,9 +234,9 @@ def test_anonymize_twice_is_harmless(linea: CliRun, db: Database, person_everywh
     linea("users", "anonymize", EMAIL, "--yes")
     state = _snapshot(db, {})
     again = linea("users", "anonymize", EMAIL, "--yes", "--json")
-    assert "nothing to anonymize" in again.stderr and json.loads(again.stdout)["changed"] is False
+    assert "nothing to anonymize" in again.stderr and again.json["changed"] is False
     by_id = linea("users", "anonymize", erin_id, "--yes", "--json")
-    assert json.loads(by_id.stdout)["changed"] is False
+    assert by_id.json["changed"] is False
     assert _snapshot(db, {}) == state
     assert db.count("audit_logs", "action = 'ANONYMIZE'") == 1
 
@@ -267,7 +267,7 @@ def test_anonymize_a_person_known_only_by_email(linea: CliRun, db: Database) -> 
     keep = make_waitlist_entry(db, event=event, email="stay@example.net")
     mention = make_audit_row(db, resource="Waitlist", resource_id=event["id"],
                              metadata={"imported": ["walk.in@example.net", "stay@example.net"]})
-    record = json.loads(linea("users", "anonymize", "walk.in@example.net", "--yes", "--json").stdout)
+    record = linea("users", "anonymize", "walk.in@example.net", "--yes", "--json").json
     assert record["user_id"] is None and record["waitlist_entries_anonymized"] == 2
     assert _find_everywhere(db, "walk.in@example.net") == []
     assert db.count("waitlist_entries", "id = ANY(:ids) AND status = 'CANCELLED'", ids=[e["id"] for e in entries]) == 2
@@ -283,7 +283,7 @@ def test_export_and_anonymize_match_whole_addresses_only(linea: CliRun, db: Data
     row = make_audit_row(db, metadata={"emails": ["joann@example.com", "ann@example.com.au", "ann@example.com"],
                                        "note": "Annette met Ann"})
     joann = make_audit_row(db, metadata={"emails": ["joann@example.com"], "note": "Joann met Ann"})
-    exported = json.loads(linea("users", "export", "ann@example.com").stdout)
+    exported = linea("users", "export", "ann@example.com").json
     assert [r["id"] for r in exported["audit_logs"]] == [row["id"]]
     linea("users", "anonymize", "ann@example.com", "--yes")
     # Someone else's row that only looks like it mentions Ann is not touched, not even her name in it.
@@ -319,7 +319,7 @@ def test_verify_erased_finds_an_address_left_in_a_json_column_in_any_case(
     assert _traces(result.stdout) == {("audit_logs", "metadata", late["id"], "address")}
     assert lookalike["id"] not in result.stdout
     assert "1 trace(s) of the person remain in 1 table(s)" in result.stderr
-    records = json.loads(linea("users", "verify-erased", EMAIL, "--json", exit_code=7).stdout)
+    records = linea("users", "verify-erased", EMAIL, "--json", exit_code=7).json
     assert records == [{"table": "audit_logs", "column": "metadata", "row_id": late["id"], "found": "address"}]
     assert db.count("audit_logs", "action = 'ANONYMIZE'") == 1  # verifying changes nothing
 

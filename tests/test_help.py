@@ -3,7 +3,6 @@ help without type noise, and `linea --help` ending with the environment and the 
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
@@ -54,15 +53,15 @@ def test_enum_values_are_taken_in_any_case_and_printed_in_upper_case(linea: CliR
     owner = make_user(db, role="OWNER", email="owner@example.com")
     make_event(db, owner=owner, slug="draft-one", status="DRAFT")
     make_event(db, owner=owner, slug="live-one", status="PUBLISHED")
-    listed = json.loads(linea("events", "list", "--status", "published", "--json").stdout)["items"]
+    listed = linea("events", "list", "--status", "published", "--json").json["items"]
     assert [(item["slug"], item["status"]) for item in listed] == [("live-one", "PUBLISHED")]
-    assert json.loads(linea("users", "create", "vera@example.com", "--role", "Admin", "--json").stdout)["role"] == "ADMIN"
+    assert linea("users", "create", "vera@example.com", "--role", "Admin", "--json").json["role"] == "ADMIN"
     linea("users", "set-role", "owner@example.com", "admin")
     assert db.scalar("SELECT role::text FROM users WHERE email = 'owner@example.com'") == "ADMIN"
     linea("waitlist", "add", "live-one", "guest@example.net", "--status", "confirmed")
-    entries = json.loads(linea("waitlist", "list", "live-one", "--status", "CONFIRMED", "--json").stdout)["items"]
+    entries = linea("waitlist", "list", "live-one", "--status", "CONFIRMED", "--json").json["items"]
     assert [entry["status"] for entry in entries] == ["CONFIRMED"]
-    checks = json.loads(linea("db", "doctor", "--json", "--fields", "check,status").stdout)
+    checks = linea("db", "doctor", "--json", "--fields", "check,status").json
     assert {check["status"] for check in checks} <= {"OK", "WARN", "FAIL"}
 
 

@@ -75,7 +75,7 @@ def test_a_local_date_past_year_9999_in_utc_is_invalid(linea: CliRun, db: Databa
 
 def test_the_last_day_of_the_calendar_is_still_a_valid_upper_bound(linea: CliRun, db: Database) -> None:
     event = make_event(db)
-    listed = json.loads(linea("events", "list", "--to", "9999-12-31", "--json").stdout)
+    listed = linea("events", "list", "--to", "9999-12-31", "--json").json
     assert [item["slug"] for item in listed["items"]] == [event["slug"]]
 
 
@@ -149,7 +149,7 @@ def test_nan_and_infinity_are_not_coordinates(linea: CliRun, db: Database, optio
 
 
 def _cursor(linea: CliRun, *args: str) -> str:
-    page = json.loads(linea(*args, "--limit", "1", "--json").stdout)
+    page = linea(*args, "--limit", "1", "--json").json
     assert page["next_cursor"], page
     return page["next_cursor"]
 
@@ -172,7 +172,7 @@ def test_a_cursor_of_another_list_is_refused(linea: CliRun, db: Database) -> Non
     ):
         refused(linea(*args, "--after", cursor, exit_code=1), "--after", f"the {owner} list")
     # Its own list takes it.
-    assert json.loads(linea("venues", "list", "--after", venues_cursor, "--json").stdout)["items"]
+    assert linea("venues", "list", "--after", venues_cursor, "--json").json["items"]
 
 
 def _encode(document: Any) -> str:
@@ -243,7 +243,7 @@ def test_an_invalid_revision_is_one_line_and_exit_1(linea: CliRun, db: Database,
 
 
 def test_downgrade_takes_a_relative_revision_without_dashes(linea: CliRun, db: Database) -> None:
-    history = json.loads(linea("db", "history", "--json").stdout)
+    history = linea("db", "history", "--json").json
     linea("db", "downgrade", "-1")
     assert db.scalar("SELECT version_num FROM linea.alembic_version") == history[1]["revision"]
     linea("db", "upgrade", "+1")

@@ -20,7 +20,7 @@ def test_formats_of_a_list(linea: CliRun, db: Database) -> None:
     make_event(db, owner=owner, title="=HYPERLINK(1)", slug="formula")
     make_event(db, owner=owner, title="Café, \"quoted\"", slug="cafe")
 
-    page = json.loads(linea("events", "list", "--json").stdout)
+    page = linea("events", "list", "--json").json
     assert set(page) == {"items", "next_cursor"} and page["next_cursor"] is None
     assert {item["slug"] for item in page["items"]} == {"formula", "cafe"}
     first = page["items"][0]
@@ -190,14 +190,14 @@ def test_one_timestamp_format_everywhere(linea: CliRun, db: Database) -> None:
         return [row[column] for row in csv.DictReader(io.StringIO(text, newline=""))]
 
     seen = {
-        "list json": [row["created_at"] for row in json.loads(linea("waitlist", "list", "fest", "--json").stdout)["items"]],
+        "list json": [row["created_at"] for row in linea("waitlist", "list", "fest", "--json").json["items"]],
         "list ndjson": [json.loads(line)["created_at"] for line in linea("waitlist", "list", "fest", "-f", "ndjson").stdout.splitlines()],
         "list csv": csv_column(linea("waitlist", "list", "fest", "-f", "csv").stdout, "created_at"),
         "export csv (COPY)": csv_column(linea("waitlist", "export", "fest").stdout, "created_at"),
         "export csv updated_at (COPY)": csv_column(linea("waitlist", "export", "fest").stdout, "updated_at"),
-        "export json": [row["created_at"] for row in json.loads(linea("waitlist", "export", "fest", "-f", "json").stdout)],
+        "export json": [row["created_at"] for row in linea("waitlist", "export", "fest", "-f", "json").json],
         # (the exports above wrote EXPORT rows to the audit log: only the two made here)
-        "audit list": sorted(row["created_at"] for row in json.loads(linea("audit", "list", "--action", "UPDATE", "--json").stdout)["items"]),
+        "audit list": sorted(row["created_at"] for row in linea("audit", "list", "--action", "UPDATE", "--json").json["items"]),
         "audit export csv": csv_column(linea("audit", "export", "--action", "UPDATE", "--format", "csv").stdout, "created_at"),
         "audit export ndjson": [json.loads(line)["created_at"] for line in linea("audit", "export", "--action", "UPDATE").stdout.splitlines()],
     }

@@ -102,7 +102,7 @@ def test_dash_and_dev_stdout_write_to_stdout(linea: CliRun, fest: dict, name: st
     result = linea("waitlist", "export", "fest", "-o", name)
     assert result.stdout_bytes.startswith(b"email,status,created_at,updated_at,name\r\n")
     assert "exported" not in result.stderr
-    assert json.loads(linea("users", "export", PERSON, "-o", name).stdout)["subject"]["email"] == PERSON
+    assert linea("users", "export", PERSON, "-o", name).json["subject"]["email"] == PERSON
     assert len(linea("audit", "export", "-o", name).stdout.splitlines()) >= 2
 
 

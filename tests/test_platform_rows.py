@@ -43,8 +43,8 @@ def test_every_command_group_reads_the_platforms_rows(adopted: CliRun) -> None:
 
 
 def test_addresses_compare_without_regard_to_case(adopted: CliRun, platform_db: Database) -> None:
-    assert json.loads(adopted("users", "show", "VERA.VISITOR@EXAMPLE.COM", "--json").stdout)["id"] == VERA["id"]
-    listed = json.loads(adopted("events", "list", "--owner", "olga.owner@example.com", "--json").stdout)["items"]
+    assert adopted("users", "show", "VERA.VISITOR@EXAMPLE.COM", "--json").json["id"] == VERA["id"]
+    listed = adopted("events", "list", "--owner", "olga.owner@example.com", "--json").json["items"]
     assert {item["slug"] for item in listed} == {EVENT_SLUG, "last-years-meetup"}
     # A case variant of an entry already on the list is a duplicate.
     result = adopted("waitlist", "add", EVENT_SLUG, "VERA.visitor@example.COM", exit_code=4)
@@ -105,7 +105,7 @@ def _data_dump(db: Database) -> str:
 
 
 def test_export_and_anonymize_by_any_case_leave_no_trace_in_a_dump(adopted: CliRun, platform_db: Database) -> None:
-    exported = json.loads(adopted("users", "export", "VERA.Visitor@example.com").stdout)
+    exported = adopted("users", "export", "VERA.Visitor@example.com").json
     assert exported["user"]["id"] == VERA["id"]
     assert {e["id"] for e in exported["waitlist_entries"]} == {"clv0wait00000001abcdefghi", "clv0wait00000003abcdefghi"}
     assert {row["id"] for row in exported["audit_logs"]} >= {"clv0audt00000001abcdefghi", "clv0audt00000003abcdefghi"}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import signal
 import subprocess
@@ -35,7 +34,7 @@ def test_upgrade_fails_fast_when_live_traffic_holds_a_lock(
     assert "retrying with lock_timeout 200 ms" in result.stderr
     # Nothing was changed: the schema is still at head.
     assert db.count("pg_tables", "schemaname = 'public' AND tablename = 'users'") == 1
-    assert json.loads(linea("db", "status", "--json").stdout)["at_head"] is True
+    assert linea("db", "status", "--json").json["at_head"] is True
 
 
 def test_statement_timeout_applies_to_every_transaction(linea: CliRun, db: Database) -> None:

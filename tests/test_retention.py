@@ -67,8 +67,8 @@ def test_an_absolute_date_and_bad_cutoffs(linea: CliRun, db: Database) -> None:
     event = make_event(db, start_date=days_from_now(-40), end_date=days_from_now(-40))
     entry = make_waitlist_entry(db, event=event)
     cutoff = days_from_now(-50).date().isoformat()
-    assert json.loads(retention(linea, "--ended-before", cutoff, "--json").stdout)["anonymized"] == 0
-    record = json.loads(retention(linea, "--ended-before", days_from_now(-30).isoformat() + "Z", "--json").stdout)
+    assert retention(linea, "--ended-before", cutoff, "--json").json["anonymized"] == 0
+    record = retention(linea, "--ended-before", days_from_now(-30).isoformat() + "Z", "--json").json
     assert record["anonymized"] == 1 and record["events"] == 1 and record["batches"] == 1
     assert anonymized(db, entry)
     for bad in ("180 days", "yesterday", "2026-13-01", "99999999w"):
@@ -83,7 +83,7 @@ def test_dry_run_lists_per_event_and_changes_nothing(linea: CliRun, db: Database
     second = make_event(db, slug="second-meetup", start_date=days_from_now(-300))
     entries = [make_waitlist_entry(db, event=first) for _ in range(3)] + [make_waitlist_entry(db, event=second)]
 
-    rows = json.loads(retention(linea, "--ended-before", "180d", "--dry-run", "--json").stdout)
+    rows = retention(linea, "--ended-before", "180d", "--dry-run", "--json").json
     assert [(row["event"], row["entries"], row["event_id"]) for row in rows] == [
         ("first-meetup", 3, first["id"]), ("second-meetup", 1, second["id"]),
     ]
@@ -103,7 +103,7 @@ def test_audited_per_event_with_counts_in_batches_and_idempotent(linea: CliRun, 
         make_waitlist_entry(db, event=big)
     make_waitlist_entry(db, event=small)
 
-    record = json.loads(retention(linea, "--ended-before", "180d", "--batch-size", "3", "--json").stdout)
+    record = retention(linea, "--ended-before", "180d", "--batch-size", "3", "--json").json
     assert record == {**record, "anonymized": 8, "events": 2, "batches": 4}
     rows = {row.resource_id: row for row in db.all(
         "SELECT action, resource, resource_id, user_id, metadata FROM audit_logs ORDER BY created_at"
@@ -132,11 +132,11 @@ def test_an_entry_held_by_another_transaction_is_skipped_and_left_for_the_next_r
     # What a second run (or the platform promoting someone) does to the row: it holds its lock.
     with db.engine.begin() as other:
         other.exec_driver_sql("SELECT 1 FROM waitlist_entries WHERE id = %(id)s FOR UPDATE", {"id": held["id"]})
-        record = json.loads(retention(linea, "--ended-before", "180d", "--batch-size", "2", "--json").stdout)
+        record = retention(linea, "--ended-before", "180d", "--batch-size", "2", "--json").json
         assert record["anonymized"] == 4  # not waited for: skipped
     assert not anonymized(db, held)
     assert all(anonymized(db, entry) for entry in entries if entry is not held)
-    assert json.loads(retention(linea, "--ended-before", "180d", "--json").stdout)["anonymized"] == 1
+    assert retention(linea, "--ended-before", "180d", "--json").json["anonymized"] == 1
     assert anonymized(db, held)
     counts = sorted(r.n for r in db.all("SELECT (metadata->>'waitlist_entries_anonymized')::int AS n FROM audit_logs"))
     assert counts == [1, 4]  # every entry counted once
@@ -160,7 +160,7 @@ def test_on_the_platforms_database(adopted: CliRun, platform_db: Database) -> No
         event=PAST_EVENT_ID,
     )
     result = adopted("--as", ADAM["email"], "waitlist", "retention", "--ended-before", "180d", "--json")
-    assert json.loads(result.stdout)["anonymized"] == 1
+    assert result.json["anonymized"] == 1
     emails = dict(platform_db.all("SELECT id, email FROM waitlist_entries"))
     assert emails["clv0wait00000009abcdefghi"] == "deleted-clv0wait00000009abcdefghi@anonymized.invalid"
     # Vera has an account: her address (typed in another case) stays on the past event.

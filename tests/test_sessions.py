@@ -54,14 +54,14 @@ def test_list_filters_by_user_and_state(linea: CliRun, db: Database) -> None:
     bobs = make_session(db, user=bob)
 
     def ids(*args: str) -> set[str]:
-        return {row["id"] for row in json.loads(linea("sessions", "list", "--json", *args).stdout)["items"]}
+        return {row["id"] for row in linea("sessions", "list", "--json", *args).json["items"]}
 
     assert ids() == {live["id"], expired["id"], bobs["id"]}
     assert ids("--user", "ANN@example.com") == {live["id"], expired["id"]}
     assert ids("--user", "ann@example.com", "--live") == {live["id"]}
     assert ids("--user", "ann@example.com", "--expired") == {expired["id"]}
     assert ids("--user", "ann@example.com", "--include-revoked") == {live["id"], expired["id"], revoked["id"]}
-    states = {r["id"]: r["state"] for r in json.loads(linea("sessions", "list", "--include-revoked", "--json").stdout)["items"]}
+    states = {r["id"]: r["state"] for r in linea("sessions", "list", "--include-revoked", "--json").json["items"]}
     assert states[revoked["id"]] == "REVOKED" and states[expired["id"]] == "EXPIRED" and states[live["id"]] == "LIVE"
     linea("sessions", "list", "--expired", "--live", exit_code=1)
     linea("sessions", "list", "--user", "nobody@example.com", exit_code=3)
@@ -70,8 +70,8 @@ def test_list_filters_by_user_and_state(linea: CliRun, db: Database) -> None:
 def test_list_paginates_newest_first(linea: CliRun, db: Database) -> None:
     user = make_user(db)
     made = [make_session(db, user=user, created_at=days_from_now(-i)) for i in range(5)]
-    page = json.loads(linea("sessions", "list", "--limit", "3", "--json").stdout)
-    rest = json.loads(linea("sessions", "list", "--limit", "3", "--after", page["next_cursor"], "--json").stdout)
+    page = linea("sessions", "list", "--limit", "3", "--json").json
+    rest = linea("sessions", "list", "--limit", "3", "--after", page["next_cursor"], "--json").json
     assert [r["id"] for r in page["items"] + rest["items"]] == [s["id"] for s in made]
     assert rest["next_cursor"] is None
 
@@ -80,7 +80,7 @@ def test_users_see_only_their_own_sessions(linea: CliRun, db: Database) -> None:
     ann, bob = make_user(db, email="ann@example.com"), make_user(db, email="bob@example.com")
     mine = make_session(db, user=ann)
     theirs = make_session(db, user=bob)
-    rows = json.loads(linea("--as", "ann@example.com", "sessions", "list", "--json").stdout)["items"]
+    rows = linea("--as", "ann@example.com", "sessions", "list", "--json").json["items"]
     assert [r["id"] for r in rows] == [mine["id"]]
     linea("--as", "ann@example.com", "sessions", "list", "--user", "bob@example.com", exit_code=6)
     linea("--as", "ann@example.com", "sessions", "revoke", theirs["id"], exit_code=6)
@@ -116,13 +116,13 @@ def test_revoke_every_live_session_of_a_user(linea: CliRun, db: Database) -> Non
         make_session(db, user=ann)
     expired = make_session(db, user=ann, expires_at=days_from_now(-1))
     bobs = make_session(db, user=bob)
-    record = json.loads(linea("sessions", "revoke", "--user", "ann@example.com", "--json").stdout)
+    record = linea("sessions", "revoke", "--user", "ann@example.com", "--json").json
     assert record["revoked"] == 3
     assert db.count("sessions", "user_id = :id AND deleted_at IS NOT NULL", id=ann["id"]) == 3
     assert db.scalar("SELECT deleted_at FROM sessions WHERE id = :id", id=expired["id"]) is None
     assert db.scalar("SELECT deleted_at FROM sessions WHERE id = :id", id=bobs["id"]) is None
     assert db.scalar("SELECT metadata->>'sessions_revoked' FROM audit_logs") == "3"
-    assert json.loads(linea("sessions", "revoke", "--user", "ann@example.com", "--json").stdout)["revoked"] == 0
+    assert linea("sessions", "revoke", "--user", "ann@example.com", "--json").json["revoked"] == 0
     assert db.count("audit_logs") == 1
 
 
@@ -134,7 +134,7 @@ def test_purge_deletes_expired_sessions_in_batches_and_leaves_live_ones(linea: C
     insert_sessions(db, user, 25, expires_in_days=-1, prefix="old")
     insert_sessions(db, user, 5, expires_in_days=1, prefix="live")
     revoked_live = make_session(db, user=user, deleted_at=days_from_now(-0.1))
-    record = json.loads(linea("sessions", "purge", "--batch-size", "10", "--json").stdout)
+    record = linea("sessions", "purge", "--batch-size", "10", "--json").json
     assert record["purged"] == 25
     assert record["batches"] == 3
     assert db.count("sessions", "id LIKE 'old%'") == 0
@@ -207,7 +207,7 @@ def test_purge_of_many_expired_sessions_walks_the_table_and_keeps_live_ones(
     insert_sessions(db, user, 3_000, expires_in_days=-1, prefix="old")
     insert_sessions(db, user, 500, expires_in_days=1, prefix="live")
     insert_sessions(db, user, 2_000, expires_in_days=-2, prefix="older")
-    record = json.loads(linea("sessions", "purge", "--batch-size", "700", "--json").stdout)
+    record = linea("sessions", "purge", "--batch-size", "700", "--json").json
     assert record["purged"] == 5_000 and record["batches"] >= 8  # never more than 700 rows at once
     assert db.count("sessions") == 500 and db.count("sessions", "id LIKE 'live%'") == 500
     assert db.one("SELECT metadata FROM audit_logs WHERE action = 'PURGE'").metadata["purged"] == 5_000
@@ -222,9 +222,9 @@ def test_a_walking_purge_skips_a_session_someone_holds_and_leaves_it_for_the_nex
     with db.engine.begin() as platform:
         # The platform revoking an expired session holds its row: the purge waits LOCK_WAIT at most, then skips it.
         platform.exec_driver_sql("SELECT 1 FROM sessions WHERE id = 'old500' FOR UPDATE")
-        assert json.loads(linea("sessions", "purge", "--json").stdout)["purged"] == 999
+        assert linea("sessions", "purge", "--json").json["purged"] == 999
     assert [row.id for row in db.all("SELECT id FROM sessions")] == ["old500"]
-    assert json.loads(linea("sessions", "purge", "--json").stdout)["purged"] == 1
+    assert linea("sessions", "purge", "--json").json["purged"] == 1
     assert db.count("sessions") == 0
 
 
@@ -232,11 +232,11 @@ def test_purge_older_than_keeps_recently_expired_sessions(linea: CliRun, db: Dat
     user = make_user(db)
     long_ago = make_session(db, user=user, expires_at=days_from_now(-10))
     recent = make_session(db, user=user, expires_at=days_from_now(-3))
-    record = json.loads(linea("sessions", "purge", "--older-than", "7d", "--json").stdout)
+    record = linea("sessions", "purge", "--older-than", "7d", "--json").json
     assert record["purged"] == 1
     assert db.count("sessions", "id = :id", id=long_ago["id"]) == 0
     assert db.count("sessions", "id = :id", id=recent["id"]) == 1
-    assert json.loads(linea("sessions", "purge", "--older-than", "2d12h", "--json").stdout)["purged"] == 1
+    assert linea("sessions", "purge", "--older-than", "2d12h", "--json").json["purged"] == 1
     assert "invalid duration" in linea("sessions", "purge", "--older-than", "7 days", exit_code=1).stderr
     linea("sessions", "purge", "--batch-size", "0", exit_code=2)
 
@@ -244,7 +244,7 @@ def test_purge_older_than_keeps_recently_expired_sessions(linea: CliRun, db: Dat
 def test_purge_dry_run_changes_nothing(linea: CliRun, db: Database) -> None:
     user = make_user(db)
     insert_sessions(db, user, 7, expires_in_days=-1, prefix="old")
-    record = json.loads(linea("sessions", "purge", "--dry-run", "--json").stdout)
+    record = linea("sessions", "purge", "--dry-run", "--json").json
     assert record["would_purge"] == 7
     assert db.count("sessions") == 7
     assert db.count("audit_logs") == 0

@@ -96,7 +96,7 @@ def assert_fits(shown: str, columns: int, values: set[str], args: tuple[str, ...
 @pytest.mark.parametrize("columns", [80, 120])
 def test_list_views_fit_the_terminal_and_keep_ids_whole(linea: CliRun, long_rows: dict, columns: int) -> None:
     for args, key in list_views(long_rows).items():
-        data = json.loads(linea(*args, "--json").stdout)
+        data = linea(*args, "--json").json
         items = data["items"] if isinstance(data, dict) else data
         assert items, args
         code, shown, stderr = run_linea_in_terminal(args, env=linea.env, columns=columns)
@@ -116,7 +116,7 @@ def test_list_views_fit_the_terminal_and_keep_ids_whole(linea: CliRun, long_rows
 @pytest.mark.parametrize("columns", [80, 120])
 def test_show_views_fit_the_terminal_and_wrap_long_values(linea: CliRun, long_rows: dict, columns: int) -> None:
     for args in show_views(long_rows):
-        record = json.loads(linea(*args, "--json").stdout)
+        record = linea(*args, "--json").json
         code, shown, stderr = run_linea_in_terminal(args, env=linea.env, columns=columns)
         assert code == 0, stderr
         values = whole_values(record)
@@ -129,7 +129,7 @@ def test_show_views_fit_the_terminal_and_wrap_long_values(linea: CliRun, long_ro
 
 def test_wide_shows_every_column(linea: CliRun, long_rows: dict) -> None:
     keys = ["slug", "title", "status", "start_date", "end_date", "capacity", "owner_email", "venue_name", "id", "deleted_at"]
-    assert list(json.loads(linea("events", "list", "--json").stdout)["items"][0]) == keys
+    assert list(linea("events", "list", "--json").json["items"][0]) == keys
     header = linea("events", "list", "--format", "wide").stdout.splitlines()[0]
     assert header.split("\t") == keys
     assert "end_date" not in linea("events", "list").stdout.splitlines()[0]

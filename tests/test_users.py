@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from tests.harness import CliRun, Database, plain_url, wait_for_lock_waiters
 
 def test_create_normalizes_the_email_and_audits(linea: CliRun, db: Database) -> None:
     result = linea("users", "create", "  Ann.Lee@Example.COM ", "--name", "Ann  Lee", "--role", "owner", "--json")
-    record = json.loads(result.stdout)
+    record = result.json
     assert record["email"] == "ann.lee@example.com"
     assert record["name"] == "Ann Lee"
     assert record["role"] == "OWNER"
@@ -52,22 +51,22 @@ def test_list_filters_searches_and_paginates(linea: CliRun, db: Database) -> Non
     make_user(db, email="carol@example.org", name="Carol", role="VISITOR")
     make_user(db, email="dave@example.com", name="Dave", role="VISITOR", deleted_at=days_from_now(-1))
 
-    emails = [u["email"] for u in json.loads(linea("users", "list", "--json").stdout)["items"]]
+    emails = [u["email"] for u in linea("users", "list", "--json").json["items"]]
     assert emails == ["alice@example.com", "bob@example.com", "carol@example.org"]
-    page = json.loads(linea("users", "list", "--include-deleted", "--limit", "2", "--json").stdout)
+    page = linea("users", "list", "--include-deleted", "--limit", "2", "--json").json
     assert [u["email"] for u in page["items"]] == ["alice@example.com", "bob@example.com"]
-    rest = json.loads(linea("users", "list", "--include-deleted", "--after", page["next_cursor"], "--json").stdout)
+    rest = linea("users", "list", "--include-deleted", "--after", page["next_cursor"], "--json").json
     assert [u["email"] for u in rest["items"]] == ["carol@example.org", "dave@example.com"]
     assert rest["next_cursor"] is None
 
-    only_owner = json.loads(linea("users", "list", "--role", "OWNER", "--json").stdout)["items"]
+    only_owner = linea("users", "list", "--role", "OWNER", "--json").json["items"]
     assert [u["email"] for u in only_owner] == ["bob@example.com"]
-    found = json.loads(linea("users", "list", "--search", "EXAMPLE.ORG", "--json").stdout)["items"]
+    found = linea("users", "list", "--search", "EXAMPLE.ORG", "--json").json["items"]
     assert [u["email"] for u in found] == ["carol@example.org"]
-    by_name = json.loads(linea("users", "list", "--search", "owner", "--json").stdout)["items"]
+    by_name = linea("users", "list", "--search", "owner", "--json").json["items"]
     assert [u["email"] for u in by_name] == ["bob@example.com"]
     # LIKE wildcards in the search text are literal.
-    assert json.loads(linea("users", "list", "--search", "%", "--json").stdout)["items"] == []
+    assert linea("users", "list", "--search", "%", "--json").json["items"] == []
 
 
 def test_show_counts_what_points_at_the_user(linea: CliRun, db: Database) -> None:
@@ -82,13 +81,13 @@ def test_show_counts_what_points_at_the_user(linea: CliRun, db: Database) -> Non
     make_session(db, user=owner, deleted_at=days_from_now(-0.1))
     make_audit_row(db, user_id=owner["id"], created_at=days_from_now(-2))
 
-    record = json.loads(linea("users", "show", "OLGA@example.com", "--json").stdout)
+    record = linea("users", "show", "OLGA@example.com", "--json").json
     assert record["email"] == "olga@example.com"
     assert record["owned_events"] == 1
     assert record["waitlist_entries"] == 2
     assert record["live_sessions"] == 1
     assert record["last_activity"] is not None
-    assert json.loads(linea("users", "show", owner["id"], "--json").stdout)["id"] == owner["id"]
+    assert linea("users", "show", owner["id"], "--json").json["id"] == owner["id"]
     assert "no user" in linea("users", "show", "nobody@example.com", exit_code=3).stderr
 
 
@@ -189,7 +188,7 @@ def test_delete_soft_deletes_and_revokes_live_sessions(linea: CliRun, db: Databa
     audit = db.one("SELECT action, metadata FROM audit_logs")
     assert audit.action == "DELETE" and audit.metadata["sessions_revoked"] == 1
     # Gone from lists and lookups, but still visible with --include-deleted, and restorable.
-    assert "ann@example.com" not in [u["email"] for u in json.loads(linea("users", "list", "--json").stdout)["items"]]
+    assert "ann@example.com" not in [u["email"] for u in linea("users", "list", "--json").json["items"]]
     linea("users", "delete", "ann@example.com", exit_code=3)
     linea("users", "restore", "ann@example.com")
     assert db.scalar("SELECT deleted_at FROM users WHERE id = :id", id=user["id"]) is None
@@ -228,7 +227,7 @@ def test_only_admins_manage_users(linea: CliRun, db: Database) -> None:
     assert db.count("audit_logs") == 0
 
     # Anyone may show themselves; an ADMIN acts and is recorded as the actor.
-    assert json.loads(linea("--as", "vic@example.com", "users", "show", "vic@example.com", "--json").stdout)["role"] == "VISITOR"
+    assert linea("--as", "vic@example.com", "users", "show", "vic@example.com", "--json").json["role"] == "VISITOR"
     linea("--as", "root@example.com", "users", "create", "new@example.com")
     audit = db.one("SELECT user_id, metadata FROM audit_logs")
     assert audit.user_id == db.scalar("SELECT id FROM users WHERE email = 'root@example.com'")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -12,7 +11,7 @@ from tests.harness import CliRun, Database
 
 
 def as_json(result: Any) -> Any:
-    return json.loads(result.stdout)
+    return result.json
 
 
 def admin(db: Database) -> dict[str, Any]:

@@ -34,7 +34,7 @@ def test_add_normalizes_links_the_user_and_audits(linea: CliRun, db: Database) -
     event = make_event(db)
     user = make_user(db, email="ann@example.com", name="Ann Lee")
     result = linea("waitlist", "add", event["slug"], "  Ann@EXAMPLE.com ", "--json")
-    record = json.loads(result.stdout)
+    record = result.json
     assert record["email"] == "ann@example.com"
     assert record["status"] == "PENDING"
     assert record["name"] == "Ann Lee"
@@ -107,18 +107,18 @@ def test_list_filters_search_and_pages(linea: CliRun, db: Database) -> None:
     make_waitlist_entry(db, event=event, email="gone@example.com", deleted_at=base)
     make_waitlist_entry(db, event=other, email="elsewhere@example.com")
 
-    page = json.loads(linea("waitlist", "list", event["slug"], "--limit", "4", "--json").stdout)
+    page = linea("waitlist", "list", event["slug"], "--limit", "4", "--json").json
     assert [item["email"] for item in page["items"]] == [f"p{i}@example.com" for i in range(4)]
-    rest = json.loads(linea("waitlist", "list", event["slug"], "--after", page["next_cursor"], "--json").stdout)
+    rest = linea("waitlist", "list", event["slug"], "--after", page["next_cursor"], "--json").json
     assert [item["email"] for item in rest["items"]] == ["p4@example.com", "c100%@example.com"]
     assert rest["next_cursor"] is None
 
-    confirmed = json.loads(linea("waitlist", "list", event["slug"], "--status", "CONFIRMED", "--json").stdout)
+    confirmed = linea("waitlist", "list", event["slug"], "--status", "CONFIRMED", "--json").json
     assert [item["email"] for item in confirmed["items"]] == ["c100%@example.com"]
     # % is matched literally, not as a wildcard
-    found = json.loads(linea("waitlist", "list", event["slug"], "--search", "0%", "--json").stdout)
+    found = linea("waitlist", "list", event["slug"], "--search", "0%", "--json").json
     assert [item["email"] for item in found["items"]] == ["c100%@example.com"]
-    everything = json.loads(linea("waitlist", "list", event["slug"], "--include-deleted", "--json").stdout)
+    everything = linea("waitlist", "list", event["slug"], "--include-deleted", "--json").json
     assert "gone@example.com" in [item["email"] for item in everything["items"]]
     table = linea("waitlist", "list", event["slug"]).stdout
     assert "p0@example.com" in table and "gone@example.com" not in table
@@ -132,7 +132,7 @@ def test_search_ignores_case_as_every_search_does(linea: CliRun, db: Database) -
     make_waitlist_entry(db, event=event, email="other@example.com")
 
     def searched(text: str) -> list[str]:
-        return [item["email"] for item in json.loads(linea("waitlist", "list", event["slug"], "--search", text, "--json").stdout)["items"]]
+        return [item["email"] for item in linea("waitlist", "list", event["slug"], "--search", text, "--json").json["items"]]
 
     assert searched("vera.lang") == ["Vera.Lang@Example.com"]
     assert searched("LANG@EXAMPLE") == ["Vera.Lang@Example.com"]
@@ -147,13 +147,13 @@ def test_stats(linea: CliRun, db: Database) -> None:
     make_waitlist_entry(db, event=event, status="PENDING", created_at=base + timedelta(hours=1))
     make_waitlist_entry(db, event=event, status="CANCELLED")
     make_waitlist_entry(db, event=event, status="CONFIRMED", deleted_at=base)
-    stats = json.loads(linea("waitlist", "stats", event["slug"], "--json").stdout)
+    stats = linea("waitlist", "stats", event["slug"], "--json").json
     assert stats["pending"] == 1 and stats["confirmed"] == 2 and stats["cancelled"] == 1 and stats["removed"] == 1
     assert stats["capacity"] == 10 and stats["places_left"] == 8
     assert stats["first_signup"].startswith((base - timedelta(days=2)).date().isoformat())
     assert stats["last_signup"] > stats["first_signup"]
     unlimited = make_event(db)
-    assert json.loads(linea("waitlist", "stats", unlimited["slug"], "--json").stdout)["places_left"] is None
+    assert linea("waitlist", "stats", unlimited["slug"], "--json").json["places_left"] is None
 
 
 def test_stats_count_sign_ups_per_day_or_week(linea: CliRun, db: Database) -> None:
@@ -163,7 +163,7 @@ def test_stats_count_sign_ups_per_day_or_week(linea: CliRun, db: Database) -> No
         for _ in range(count):
             make_waitlist_entry(db, event=event, created_at=day + timedelta(days=offset, hours=count))
     make_waitlist_entry(db, event=event, created_at=day + timedelta(days=2), deleted_at=day + timedelta(days=3))
-    stats = json.loads(linea("waitlist", "stats", event["slug"], "--json").stdout)
+    stats = linea("waitlist", "stats", event["slug"], "--json").json
     assert stats["signups_period"] == "day"
     # Every day from the first sign-up to the last, quiet days included; removed entries are not sign-ups.
     assert stats["signups"] == [
@@ -172,11 +172,11 @@ def test_stats_count_sign_ups_per_day_or_week(linea: CliRun, db: Database) -> No
     ]
     # Over more than two months: weeks, starting on Mondays.
     make_waitlist_entry(db, event=event, created_at=day + timedelta(days=100))
-    stats = json.loads(linea("waitlist", "stats", event["slug"], "--json").stdout)
+    stats = linea("waitlist", "stats", event["slug"], "--json").json
     assert stats["signups_period"] == "week"
     assert stats["signups"][0] == {"date": "2026-03-02", "count": 6} and stats["signups"][-1] == {"date": "2026-06-08", "count": 1}
     assert len(stats["signups"]) == 15 and sum(point["count"] for point in stats["signups"]) == stats["total"]
-    empty = json.loads(linea("waitlist", "stats", make_event(db)["slug"], "--json").stdout)
+    empty = linea("waitlist", "stats", make_event(db)["slug"], "--json").json
     assert (empty["signups_period"], empty["signups"]) == (None, [])
 
 
@@ -226,14 +226,14 @@ def test_stats_show_an_overbooking(linea: CliRun, db: Database) -> None:
         make_waitlist_entry(db, event=event, status="CONFIRMED")
     linea("events", "update", event["slug"], "--capacity", "2", "--force")
     result = linea("waitlist", "stats", event["slug"], "--json")
-    stats = json.loads(result.stdout)
+    stats = result.json
     assert (stats["confirmed"], stats["capacity"], stats["places_left"]) == (5, 2, -3)
     assert "over capacity by 3" in result.stderr
     table = linea("waitlist", "stats", event["slug"])
     assert "-3" in table.stdout and "over capacity by 3" in table.stderr
     make_waitlist_entry(db, event=event, email="late@example.com")
     linea("waitlist", "confirm", event["slug"], "late@example.com", exit_code=4)
-    promoted = json.loads(linea("waitlist", "promote", event["slug"], "--json").stdout)
+    promoted = linea("waitlist", "promote", event["slug"], "--json").json
     assert (promoted["promoted"], promoted["places_left"]) == (0, -3)
 
 
@@ -243,14 +243,14 @@ def test_promote_first_come_first_served_within_capacity(linea: CliRun, db: Data
     make_waitlist_entry(db, event=event, email="first@example.com", status="CONFIRMED", created_at=base)
     for i, name in enumerate(["b", "c", "d", "e"]):
         make_waitlist_entry(db, event=event, email=f"{name}@example.com", created_at=base + timedelta(minutes=10 - i))
-    result = json.loads(linea("waitlist", "promote", event["slug"], "--json").stdout)
+    result = linea("waitlist", "promote", event["slug"], "--json").json
     # the earliest sign-ups win: e (7 min), d (8 min)
     assert [row["email"] for row in result["entries"]] == ["e@example.com", "d@example.com"]
     assert result["places_left"] == 0 and result["pending_left"] == 2
     assert db.count("waitlist_entries", "status = 'CONFIRMED'") == 3
     [row] = audit_rows(db, "PROMOTE")
     assert row.resource == "Event" and row.resource_id == event["id"] and row.metadata["promoted"] == 2
-    again = json.loads(linea("waitlist", "promote", event["slug"], "--json").stdout)
+    again = linea("waitlist", "promote", event["slug"], "--json").json
     assert again["promoted"] == 0
     assert len(audit_rows(db, "PROMOTE")) == 1
 

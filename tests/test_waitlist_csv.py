@@ -27,7 +27,7 @@ def emails(db: Database, event: dict) -> list[str]:
 
 
 def summary(result) -> dict:  # noqa: ANN001
-    return json.loads(result.stdout)
+    return result.json
 
 
 def ten_rows(bad_line: int | None = None) -> str:
@@ -300,9 +300,9 @@ def test_file_order_is_the_sign_up_order(linea: CliRun, db: Database, tmp_path: 
     names = ["zed", "amy", "mo", "bea", "kit"] * 1
     path = write(tmp_path / "order.csv", "email\n" + "".join(f"{name}@example.com\n" for name in names))
     linea("waitlist", "import", event["slug"], path)
-    listed = json.loads(linea("waitlist", "list", event["slug"], "--json").stdout)["items"]
+    listed = linea("waitlist", "list", event["slug"], "--json").json["items"]
     assert [item["email"] for item in listed] == [f"{name}@example.com" for name in names]
-    promoted = json.loads(linea("waitlist", "promote", event["slug"], "--json").stdout)["entries"]
+    promoted = linea("waitlist", "promote", event["slug"], "--json").json["entries"]
     assert [row["email"] for row in promoted] == ["zed@example.com", "amy@example.com"]
 
 
@@ -420,7 +420,7 @@ def test_export_json_and_ndjson(linea: CliRun, db: Database) -> None:
     make_user(db, email="ann@example.com", name="Ann")
     linea("waitlist", "add", event["slug"], "ann@example.com")
     make_waitlist_entry(db, event=event, email="=x@example.com")
-    rows = json.loads(linea("waitlist", "export", event["slug"], "--format", "json").stdout)
+    rows = linea("waitlist", "export", event["slug"], "--format", "json").json
     assert [set(row) for row in rows] == [{"email", "status", "created_at", "updated_at", "name"}] * 2
     assert {row["email"] for row in rows} == {"ann@example.com", "=x@example.com"}  # JSON is not a spreadsheet
     assert next(row for row in rows if row["email"] == "ann@example.com")["name"] == "Ann"
