@@ -84,10 +84,10 @@ def test_dry_run_lists_per_event_and_changes_nothing(linea: CliRun, db: Database
     entries = [make_waitlist_entry(db, event=first) for _ in range(3)] + [make_waitlist_entry(db, event=second)]
 
     rows = retention(linea, "--ended-before", "180d", "--dry-run", "--json").json
-    assert [(row["event"], row["entries"], row["event_id"]) for row in rows] == [
+    assert [(row["slug"], row["entries"], row["event_id"]) for row in rows] == [
         ("first-meetup", 3, first["id"]), ("second-meetup", 1, second["id"]),
     ]
-    assert rows[0]["ended"].startswith(first["end_date"].date().isoformat())
+    assert rows[0]["ended_at"].startswith(first["end_date"].date().isoformat())
     table = retention(linea, "--ended-before", "180d", "--dry-run")
     assert "first-meetup" in table.stdout and "second-meetup" in table.stdout
     assert "would anonymize 4 waitlist entries of 2 events" in table.stderr

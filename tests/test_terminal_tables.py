@@ -38,8 +38,9 @@ def long_rows(db: Database) -> dict:
                        website="https://www.grand-municipal-hall-of-congresses.example.com/visit")
     event = make_event(db, owner=owner, venue_id=venue["id"], title=LONG_TITLE, slug=LONG_SLUG, capacity=2500,
                        description="A long description. " * 20, end_date=days_from_now(31))
-    make_event(db, owner=owner, title="Past " + LONG_TITLE, slug="past-" + LONG_SLUG,
-               start_date=days_from_now(-3), end_date=days_from_now(-2))
+    past = make_event(db, owner=owner, title="Past " + LONG_TITLE, slug="past-" + LONG_SLUG,
+                      start_date=days_from_now(-3), end_date=days_from_now(-2))
+    make_waitlist_entry(db, event=past, email="no.account.at.all@long-forgotten-guests.example.org")
     make_event(db, owner=owner, title="Deleted", slug="deleted-" + LONG_SLUG, deleted_at=days_from_now(-1))
     guest = make_user(db, email=GUEST_EMAIL, name="Maximilian Bartholomew Featherstonehaugh the Third")
     make_waitlist_entry(db, event=event, email=GUEST_EMAIL, user_id=guest["id"])
@@ -56,6 +57,7 @@ def list_views(rows: dict) -> dict[tuple[str, ...], str]:
         ("events", "list"): "slug",
         ("events", "list", "--include-deleted"): "slug",
         ("events", "complete-past", "--dry-run"): "slug",
+        ("--as", OWNER_EMAIL, "waitlist", "retention", "--ended-before", "1d", "--dry-run"): "slug",
         ("users", "list"): "email",
         ("venues", "list"): "id",
         ("waitlist", "list", LONG_SLUG): "email",

@@ -186,7 +186,8 @@ def promote(
     say(f"promoted {len(result.promoted)} on {result.event}; places left: {places}; still pending: {result.pending_left}")
 
 
-RETENTION_COLUMNS = (Column("event"), Column("ended"), Column("entries"), Column("event_id", priority=1))
+# Named as every list names them (`slug`, `..._at`, `..._id`): a table then keeps slugs and ids whole.
+RETENTION_COLUMNS = (Column("slug"), Column("ended_at"), Column("entries", justify="right"), Column("event_id", priority=1))
 
 
 @app.command()
@@ -226,7 +227,7 @@ def retention(
             on_batch=batch_progress("anonymized", quiet=quiet),
         )
     if dry_run:
-        rows = [{"event": e.slug, "ended": e.ended, "entries": e.entries, "event_id": e.id} for e in result.events]
+        rows = [{"slug": e.slug, "ended_at": e.ended, "entries": e.entries, "event_id": e.id} for e in result.events]
         render(rows, RETENTION_COLUMNS, chosen, title="Would anonymize (dry run)", fields=fields)
         if not quiet and chosen is OutputFormat.table:
             say(f"would anonymize {result.anonymized} waitlist entries of {len(result.events)} events")
