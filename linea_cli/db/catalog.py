@@ -40,7 +40,6 @@ class IndexInfo:
 @dataclass
 class Catalog:
     tables: dict[str, bool] = field(default_factory=dict)  # platform table -> holds rows
-    other_public_tables: set[str] = field(default_factory=set)
     indexes: dict[str, IndexInfo] = field(default_factory=dict)
     public_functions: set[str] = field(default_factory=set)
     linea_functions: set[str] = field(default_factory=set)
@@ -97,7 +96,6 @@ def read_catalog(connection: Connection) -> Catalog:
     for table in PLATFORM_TABLES:
         if table in public_tables:
             catalog.tables[table] = bool(connection.execute(text(f'SELECT EXISTS (SELECT 1 FROM public."{table}")')).scalar())
-    catalog.other_public_tables = public_tables - set(PLATFORM_TABLES) - {VERSION_TABLE}
     catalog.version_in_public = VERSION_TABLE in public_tables
     for name, table, definition, unique, valid in rows(
         "SELECT i.relname, t.relname, regexp_replace(pg_get_indexdef(x.indexrelid), '^.*? USING ', ''), "

@@ -31,7 +31,6 @@ class Database:
     url: URL
     is_embedded: bool
     engine: Engine
-    started_embedded: bool = False
     secrets: list[str] = field(default_factory=list)
 
     @classmethod
@@ -50,20 +49,17 @@ class Database:
         hears of it either way).
         """
         raw = (settings.migration_database_url if for_migrations else None) or settings.database_url
-        started = False
         url = parse_database_url(raw) if raw else embedded.announced_url(settings.data_dir)
         if url is None:
             url, started = embedded.ensure_running(settings.data_dir)
             if started:
                 on_start(url)
         engine = build_engine(url, settings=settings, application_name=f"linea/{command}")
-        database = cls(
-            url=url, is_embedded=not raw, engine=engine, started_embedded=started, secrets=url_secrets(url)
-        )
+        database = cls(url=url, is_embedded=not raw, engine=engine, secrets=url_secrets(url))
         if not raw:
 
             def started_late(new_url: URL) -> None:
-                database.url, database.started_embedded = new_url, True
+                database.url = new_url
                 on_start(new_url)
 
             embedded.start_on_demand(engine, settings.data_dir, started_late)
