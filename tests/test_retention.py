@@ -93,6 +93,9 @@ def test_dry_run_lists_per_event_and_changes_nothing(linea: CliRun, db: Database
     assert "would anonymize 4 waitlist entries of 2 events" in table.stderr
     assert all(email_of(db, entry) == entry["email"] for entry in entries)
     assert db.count("audit_logs") == 0
+    nothing = retention(linea, "--ended-before", "1000d", "--dry-run")
+    assert "no ended events with account-less sign-ups found" in nothing.stderr
+    assert "would anonymize 0 waitlist entries of 0 events" in nothing.stderr
 
 
 def test_audited_per_event_with_counts_in_batches_and_idempotent(linea: CliRun, db: Database) -> None:

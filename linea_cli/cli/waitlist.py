@@ -228,7 +228,7 @@ def retention(
         )
     if dry_run:
         rows = [{"slug": e.slug, "ended_at": e.ended, "entries": e.entries, "event_id": e.id} for e in result.events]
-        render(rows, RETENTION_COLUMNS, chosen, title="Would anonymize (dry run)", fields=fields)
+        render(rows, RETENTION_COLUMNS, chosen, title="Ended events with account-less sign-ups", fields=fields)
         if not quiet and chosen is OutputFormat.table:
             say(f"would anonymize {result.anonymized} waitlist entries of {len(result.events)} events")
         return
