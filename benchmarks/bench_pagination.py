@@ -33,20 +33,18 @@ def main() -> None:
     import sqlalchemy as sa
     from sqlmodel import Session
 
-    from linea_cli.config import Settings
-    from linea_cli.db.engine import build_engine
+    import linea_cli
     from linea_cli.db.models import Event
-    from linea_cli.db.urls import parse_database_url
     from linea_cli.services.events import EventFilter, list_events
     from linea_cli.services.pagination import encode_cursor
 
     with throwaway_database() as url:
         seeding = run_linea(url, "db", "seed", "--users", "5000", "--venues", "200", "--events", str(EVENTS),
                             "--waitlist", "0", "--sessions", "0")
-        engine = build_engine(parse_database_url(url), settings=Settings(database_url=url), application_name="bench")
+        database = linea_cli.open_database(url, name="bench")
         events = Event.__table__
         visible = events.c.deleted_at.is_(None)
-        with Session(engine) as session:
+        with Session(database.engine) as session:
             session.execute(sa.text("ANALYZE"))
             total = session.execute(sa.select(sa.func.count()).where(visible)).scalar_one()
             # The cursor page DEEP_PAGE - 1 would print: the sort key of its last row (built outside the timing).
@@ -80,8 +78,8 @@ def main() -> None:
                     for _ in range(3)
                 )
                 rows.append([name, f"{cli:.0f} ms", f"{service_page(cursor):.1f} ms", f"{offset_page(offset):.1f} ms"])
-            plan = explain_deep_page(engine, session, deep_cursor)
-        engine.dispose()
+            plan = explain_deep_page(database.engine, session, deep_cursor)
+        database.close()
     print("## Event pagination\n")
     print(f"{total:,} visible events (seeded in {seeding.seconds:.1f} s), pages of {LIMIT}, median of "
           f"{REPEATS} in-process runs and 3 process runs.\n")

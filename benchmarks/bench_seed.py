@@ -34,21 +34,15 @@ def bulk_path(enabled: bool) -> Iterator[None]:
 
 
 def seed_in_process(url: str, options: list[str]) -> float:
-    from linea_cli.config import Settings
-    from linea_cli.db.engine import Database, build_engine
-    from linea_cli.db.urls import parse_database_url
+    import linea_cli
     from linea_cli.services.seed import SeedPlan, seed_database
 
     counts = {options[i].lstrip("-"): int(options[i + 1]) for i in range(0, len(options), 2)}
-    parsed = parse_database_url(url)
-    engine = build_engine(parsed, settings=Settings(database_url=url), application_name="bench")
-    database = Database(url=parsed, is_embedded=False, engine=engine)
-    started = time.perf_counter()
-    with database.unit_of_work() as session:
-        seed_database(session, plan=SeedPlan(**counts), actor=None)
-    seconds = time.perf_counter() - started
-    engine.dispose()
-    return seconds
+    with linea_cli.open_database(url, name="bench") as database:
+        started = time.perf_counter()
+        with database.unit_of_work() as session:
+            seed_database(session, plan=SeedPlan(**counts), actor=None)
+        return time.perf_counter() - started
 
 
 def main() -> None:
