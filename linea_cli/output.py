@@ -164,9 +164,12 @@ class _Console(Console):
 def console(stream: TextIO | None = None) -> Console:
     stream = stream or sys.stdout
     terminal = _stdout_is_terminal(stream)
+    plain = bool(os.environ.get("NO_COLOR")) or not terminal
     return _Console(
         file=stream,
-        no_color=bool(os.environ.get("NO_COLOR")) or not terminal,
+        # NO_COLOR means plain: no bold either (a style Rich would still write without colour).
+        color_system=None if plain else "auto",
+        no_color=plain,
         highlight=False,
         # Rich output that is not a terminal (stderr in a log): not squeezed to 80 columns.
         width=None if terminal else 200,
@@ -308,6 +311,8 @@ def tsv_cell(value: Any) -> str:
 # Between two columns of a table for people; how narrow a text column may be shortened (an
 # essential one, priority 0, keeps more, since it names the row for people).
 _GAP = 2
+# The narrowest a show view's field names get: long ones wrap at their spaces below that.
+_MIN_LABEL_WIDTH = 10
 _TEXT_MIN_WIDTH = 12
 _MAIN_TEXT_MIN_WIDTH = 20
 _TEXT_FLOOR = 6
@@ -452,18 +457,30 @@ def render_record(
         sys.stdout.flush()
         return
     out = console()
-    # Values wrap at spaces in the room the field names leave, so an id, slug or email (no
-    # spaces, far shorter than a terminal) always stands whole on one line.
+    # Values wrap at spaces in the room the field names leave. The value column is at least as
+    # wide as the longest word of any value (an id, slug, email or URL has no spaces), so such a
+    # value stands whole on one line; long field names wrap at their spaces to make that room.
+    labels = {key: visible(key.replace("_", " ")) for key in record}
+    words = [visible(word) for value in record.values() if isinstance(value, str) for word in value.split()]
+    label_width = max(map(cell_len, labels.values()), default=0)
+    room = out.width - _GAP - max(map(cell_len, words), default=0)
+    if room < label_width:  # long field names wrap at their spaces instead
+        label_width = max(room, _MIN_LABEL_WIDTH)
     table = Table(box=None, show_header=False, pad_edge=False, padding=(0, _GAP // 2), show_edge=False)
-    table.add_column("field", style="bold", no_wrap=True)
-    table.add_column("value", overflow="fold")
+    # Bold on the name, not the column: the padding after it stays plain, and is cut below.
+    table.add_column("field", width=label_width, overflow="fold")
+    table.add_column("value", overflow="fold", width=max(out.width - _GAP - label_width, 1))
     for key, value in record.items():
         # Nested values pretty-printed: dumps has escaped their control characters already.
         cell = Text(dumps(value, indent=2)) if isinstance(value, Mapping | list) else table_cell(value)
-        table.add_row(Text(visible(key.replace("_", " "))), cell)
+        table.add_row(Text(labels[key], style="bold"), cell)
     if title:
         out.print(Text(visible(title), style="bold"))
-    out.print(table)
+    # Without the padding Rich adds to every line, so that what is copied is what was shown.
+    with out.capture() as captured:
+        out.print(table)
+    out.file.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+    out.file.flush()
 
 
 def write_stdout(text: str) -> None:

@@ -20,7 +20,7 @@ from tests.factories import (
     make_venue,
     make_waitlist_entry,
 )
-from tests.harness import CliRun, Database, run_linea_in_terminal
+from tests.harness import CliRun, Database, run_linea_in_terminal, run_linea_on_terminal
 
 LONG_TITLE = "The International Conference on Distributed Systems, Databases and Everything In Between"
 LONG_SLUG = "international-conference-on-distributed-systems-2026"
@@ -127,6 +127,26 @@ def test_show_views_fit_the_terminal_and_wrap_long_values(linea: CliRun, long_ro
     _, shown, _ = run_linea_in_terminal(("events", "show", LONG_SLUG), env=linea.env, columns=columns)
     assert "Everything In Between" in shown  # wrapped, not cut
     assert FULL_TIMESTAMP.search(shown)
+    assert not any(line.endswith(" ") for line in shown.splitlines())  # copied as shown, no padding
+
+
+def test_a_long_field_name_wraps_so_that_an_email_beside_it_stays_whole(linea: CliRun, db: Database, long_rows: dict) -> None:
+    # `waitlist entries anonymized` beside a 52-character placeholder: 80 columns hold both only
+    # when the field name gives way.
+    guest_id = db.scalar("SELECT id FROM users WHERE email = :email", email=GUEST_EMAIL)
+    args = ("--as", OWNER_EMAIL, "users", "anonymize", GUEST_EMAIL, "--yes")
+    code, shown, stderr = run_linea_in_terminal(args, env=linea.env, columns=80)
+    assert code == 0, stderr
+    placeholder = db.scalar("SELECT email FROM users WHERE id = :id", id=guest_id)
+    assert placeholder.startswith("deleted-") and len(placeholder) > 80 - len("waitlist entries anonymized") - 2
+    assert_fits(shown, 80, {placeholder, guest_id}, args)
+    assert any(placeholder in line for line in shown.splitlines()), shown
+
+
+def test_no_color_means_plain_and_a_terminal_otherwise_gets_bold(linea: CliRun, long_rows: dict) -> None:
+    args = ("users", "show", OWNER_EMAIL)
+    assert b"\x1b[" not in run_linea_on_terminal(args, env={**linea.env, "NO_COLOR": "1"}, columns=80).terminal
+    assert b"\x1b[1m" in run_linea_on_terminal(args, env={**linea.env, "NO_COLOR": None}, columns=80).terminal
 
 
 def test_wide_shows_every_column(linea: CliRun, long_rows: dict) -> None:
