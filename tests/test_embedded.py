@@ -53,6 +53,7 @@ def test_reset_of_the_embedded_server_is_confirmed_or_needs_yes(embedded: CliRun
     env = {**embedded.env, "LINEA_ACTOR": None}
     declined = run_linea_on_terminal(["db", "reset"], env=env, terminal="stdin", typed=b"n\n")
     assert declined.returncode == 1 and b"deletes every row" in declined.other, declined.other
+    assert b"error: not confirmed; nothing was changed" in declined.other and b"Aborted" not in declined.other
     assert embedded("db", "status", "--json").json["row_counts"]["users"] == 3
     accepted = run_linea_on_terminal(["db", "reset"], env=env, terminal="stdin", typed=b"y\n")
     assert accepted.returncode == 0, accepted.other

@@ -92,8 +92,12 @@ class LineaGroup(TyperGroup):
             return super().invoke(ctx)
         except UsageError as exc:  # in linea's style, still exit 2
             raise typer.Exit(show_usage_error(exc, command_path=f"linea {ctx.meta['linea.command']}")) from None
-        except (typer.Exit, typer.Abort, typer.TyperException, SystemExit):
-            raise  # Typer's own: usage errors (exit 2), --help, a declined prompt
+        except typer.Abort:
+            # A declined prompt, or Ctrl-C or end of input at one (Click tells them apart from
+            # neither): one line like every error, instead of Click's "Aborted!".
+            raise typer.Exit(report_error(InvalidInput("not confirmed; nothing was changed"), state())) from None
+        except (typer.Exit, typer.TyperException, SystemExit):
+            raise  # Typer's own: usage errors (exit 2), --help
         except BrokenPipeError:
             raise typer.Exit(stop_writing_stdout()) from None
         except BaseException as exc:  # noqa: BLE001 - the single boundary: everything else becomes one line
