@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 
 from tests.factories import days_from_now, make_event, make_user, make_waitlist_entry
-from tests.harness import CliRun, Database
+from tests.harness import CliRun, Database, Run
 from tests.platform import ADAM, PAST_EVENT_ID, VERA
 
 ADMIN = "root@example.com"
 
 
-def retention(linea: CliRun, *args: str, exit_code: int = 0):  # noqa: ANN201 - click's Result
+def retention(linea: CliRun, *args: str, exit_code: int = 0) -> Run:
     return linea("--as", ADMIN, "waitlist", "retention", *args, exit_code=exit_code)
 
 
@@ -75,6 +75,18 @@ def test_an_absolute_date_and_bad_cutoffs(linea: CliRun, db: Database) -> None:
         assert "error: " in retention(linea, "--ended-before", bad, exit_code=1).stderr
     retention(linea, exit_code=2)  # --ended-before is required
     retention(linea, "--ended-before", "1d", "--batch-size", "0", exit_code=2)
+
+
+def test_a_cutoff_in_the_future_is_refused_and_upcoming_waitlists_keep_their_addresses(linea: CliRun, db: Database) -> None:
+    make_user(db, email=ADMIN, role="ADMIN")
+    upcoming = make_waitlist_entry(db, event=make_event(db, start_date=days_from_now(30)))
+    ended = make_waitlist_entry(db, event=make_event(db, start_date=days_from_now(-400)))
+    for future in ((days_from_now(365)).date().isoformat(), "9999-12-31"):
+        refused = retention(linea, "--ended-before", future, exit_code=1)
+        assert "is in the future" in refused.stderr and len(refused.stderr.splitlines()) == 2  # error and hint
+        retention(linea, "--ended-before", future, "--dry-run", exit_code=1)
+    assert email_of(db, upcoming) == upcoming["email"] and email_of(db, ended) == ended["email"]
+    assert db.count("audit_logs") == 0
 
 
 def test_dry_run_lists_per_event_and_changes_nothing(linea: CliRun, db: Database) -> None:

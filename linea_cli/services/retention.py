@@ -54,17 +54,25 @@ _DATE = re.compile(r"^\s*\d{4}-\d{2}-\d{2}")
 
 
 def parse_cutoff(text: str, *, field: str = "--ended-before") -> datetime:
-    """A duration back from now (`180d`, `26w`, like --older-than) or an ISO 8601 date/datetime."""
+    """A duration back from now (`180d`, `26w`, like --older-than) or an ISO 8601 date/datetime,
+    not in the future: events that have not ended keep their waitlists, whatever a typo says."""
     if _DATE.match(text):
-        return parse_datetime(text, field=field)
-    try:
-        return utc_now() - parse_duration(text, field=field)
-    except InvalidInput as exc:
-        if "invalid duration" not in exc.message:
-            raise
+        cutoff = parse_datetime(text, field=field)
+    else:
+        try:
+            cutoff = utc_now() - parse_duration(text, field=field)
+        except InvalidInput as exc:
+            if "invalid duration" not in exc.message:
+                raise
+            raise InvalidInput(
+                f"invalid {field} {shown(text)}: use a duration such as 180d or 26w, or a date such as 2026-01-31"
+            ) from None
+    if cutoff > utc_now():
         raise InvalidInput(
-            f"invalid {field} {shown(text)}: use a duration such as 180d or 26w, or a date such as 2026-01-31"
-        ) from None
+            f"{field} {shown(text)} is in the future: only events that have ended lose their account-less addresses",
+            hint="give a past date, or a duration back from now such as 180d",
+        )
+    return cutoff
 
 
 # The rule, once: which entries of event `e` (joined as `e`, entries as `w`) retention erases.
