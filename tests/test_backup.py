@@ -115,6 +115,13 @@ def test_backup_keeps_an_existing_files_mode_and_refuses_a_terminal(linea: CliRu
     assert run.returncode == 1 and b"binary archive to the terminal" in run.other
 
 
+def test_an_output_that_cannot_be_written_is_one_line(linea: CliRun, tmp_path: Path) -> None:
+    for target in ("", str(tmp_path), str(tmp_path / "missing" / "x.dump")):
+        refused = linea("db", "backup", "-o", target, exit_code=1)
+        assert refused.stderr.startswith("error: ") and len(refused.stderr.splitlines()) == 1, refused.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_progress_shows_on_a_terminal_only(linea: CliRun, tmp_path: Path) -> None:
     run = run_linea_on_terminal(["db", "backup", "-o", str(tmp_path / "a.dump")], env=linea.env, terminal="stderr")
     # Rich's live display (the cursor hidden while it runs) with the bytes written so far.
