@@ -8,7 +8,7 @@ from __future__ import annotations
 import gc
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from linea_cli.config import Settings
     from linea_cli.db.engine import Database
-    from linea_cli.services.actors import Actor
+    from linea_cli.services.actors import Actor, UnitOfWork
     from linea_cli.services.pagination import Page
 
 # Rows read per query by `--all`: what linea holds in memory at once, however long the list.
@@ -181,7 +181,7 @@ def transaction() -> Iterator[tuple[Session, Actor | None]]:
 
 
 @contextmanager
-def transactions() -> Iterator[Callable[[], AbstractContextManager[tuple[Session, Actor | None]]]]:
+def transactions() -> Iterator[UnitOfWork]:
     """`transaction` for a job of many short ones (a purge's batches), all on one connection."""
     from linea_cli.services.actors import resolve_actor
 

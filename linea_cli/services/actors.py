@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -24,6 +26,11 @@ class Actor:
     @property
     def is_admin(self) -> bool:
         return self.role is UserRole.ADMIN
+
+
+# What a job of many transactions (a purge's batches) takes instead of one session: each call
+# opens a unit of work and gives its session with the acting user, resolved inside it.
+UnitOfWork = Callable[[], AbstractContextManager[tuple[Session, Actor | None]]]
 
 
 def resolve_actor(session: Session, reference: str | None) -> Actor | None:

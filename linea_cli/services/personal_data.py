@@ -22,7 +22,13 @@ from linea_cli.db.models import AuditLog, Event, User, WaitlistEntry
 from linea_cli.db.models import Session as LoginSession
 from linea_cli.ids import new_id
 from linea_cli.services.sessions import token_fingerprint
-from linea_cli.services.users import ANONYMIZED_DOMAIN, is_anonymized, user_record
+from linea_cli.services.users import (
+    ANONYMIZED_DOMAIN,
+    is_anonymized,
+    placeholder_address,
+    placeholder_address_sql,
+    user_record,
+)
 
 # What an erased name, IP address or user agent becomes inside audit metadata.
 REDACTED = "[anonymized]"
@@ -92,7 +98,7 @@ def identify_for_erasure(session: Session, user: User | None, email: str) -> Per
         agents=frozenset(agents),
         tokens=frozenset(tokens.values()),
         session_ids=frozenset(tokens),
-        placeholder=f"deleted-{user_id or new_id()}@{ANONYMIZED_DOMAIN}",
+        placeholder=placeholder_address(user_id or new_id()),
     )
 
 
@@ -203,23 +209,23 @@ class WaitlistEntries(PersonalData):
         # new address), the second gets a placeholder of its own.
         return session.execute(
             sa.text(
-                """
+                f"""
                 WITH targets AS (
                     SELECT id, row_number() OVER (PARTITION BY event_id ORDER BY (email = :placeholder) DESC, id) AS n
                     FROM waitlist_entries WHERE id = ANY(:ids)
                 )
                 UPDATE waitlist_entries w
                 SET email = CASE WHEN t.n = 1 THEN :placeholder
-                                 ELSE 'deleted-' || w.id || '@' || :domain END,
+                                 ELSE {placeholder_address_sql("w.id")} END,
                     status = 'CANCELLED',
                     updated_at = :now
                 FROM targets t
                 WHERE w.id = t.id
                   AND (w.status <> 'CANCELLED'
-                       OR w.email <> CASE WHEN t.n = 1 THEN :placeholder ELSE 'deleted-' || w.id || '@' || :domain END)
+                       OR w.email <> CASE WHEN t.n = 1 THEN :placeholder ELSE {placeholder_address_sql("w.id")} END)
                 """
             ),
-            {"ids": entry_ids, "placeholder": person.placeholder, "domain": ANONYMIZED_DOMAIN, "now": now},
+            {"ids": entry_ids, "placeholder": person.placeholder, "now": now},
         ).rowcount
 
 

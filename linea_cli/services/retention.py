@@ -29,7 +29,6 @@ import contextlib
 import functools
 import re
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -40,15 +39,13 @@ from sqlmodel import Session
 from linea_cli.db.engine import on_commit
 from linea_cli.errors import InvalidInput, PermissionDenied, shown
 from linea_cli.services import audit_log
-from linea_cli.services.actors import Actor, require_admin
+from linea_cli.services.actors import Actor, UnitOfWork, require_admin
 from linea_cli.services.audit_log import AuditAction
 from linea_cli.services.sessions import parse_duration
-from linea_cli.services.users import ANONYMIZED_DOMAIN
+from linea_cli.services.users import ANONYMIZED_DOMAIN, placeholder_address_sql
 from linea_cli.timeutil import parse_datetime, utc_now
 
 DEFAULT_BATCH_SIZE = 5_000
-
-UnitOfWork = Callable[[], AbstractContextManager[tuple[Session, "Actor | None"]]]
 
 _DATE = re.compile(r"^\s*\d{4}-\d{2}-\d{2}")
 
@@ -108,7 +105,7 @@ _BATCH_SQL = sa.text(
         FOR UPDATE OF w SKIP LOCKED
     )
     UPDATE waitlist_entries w
-    SET email = 'deleted-' || w.id || '@{ANONYMIZED_DOMAIN}', updated_at = :now
+    SET email = {placeholder_address_sql("w.id")}, updated_at = :now
     FROM picked
     WHERE w.id = picked.id
     """

@@ -17,7 +17,6 @@ import functools
 import re
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,7 +29,7 @@ from linea_cli.db.models import Session as LoginSession
 from linea_cli.db.models import User
 from linea_cli.errors import Conflict, InvalidInput, NotFound, shown
 from linea_cli.services import audit_log
-from linea_cli.services.actors import Actor, require_admin, require_self_or_admin
+from linea_cli.services.actors import Actor, UnitOfWork, require_admin, require_self_or_admin
 from linea_cli.services.audit_log import AuditAction
 from linea_cli.services.pagination import Page, paginate
 from linea_cli.services.users import find_user, revoke_live_sessions
@@ -169,8 +168,6 @@ class PurgeResult:
     cutoff: datetime
     dry_run: bool = False
 
-
-UnitOfWork = Callable[[], AbstractContextManager[tuple[Session, "Actor | None"]]]
 
 # Batches are sized by time: each holds its row locks for about this long, whatever the machine.
 BATCH_SECONDS = 0.03

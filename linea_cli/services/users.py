@@ -31,6 +31,16 @@ RECORD_FIELDS = ("id", "email", "name", "role", "created_at", "updated_at", "del
 ANONYMIZED_DOMAIN = "anonymized.invalid"
 
 
+def placeholder_address(row_id: str) -> str:
+    """What an erased address becomes: unique per row, derived from nothing personal."""
+    return f"deleted-{row_id}@{ANONYMIZED_DOMAIN}"
+
+
+def placeholder_address_sql(id_column: str) -> str:
+    """`placeholder_address` computed in SQL from the row's id column (for set-based erasure)."""
+    return f"('deleted-' || {id_column} || '@{ANONYMIZED_DOMAIN}')"
+
+
 def find_user(session: Session, reference: str, *, include_deleted: bool = False) -> User:
     """The user with this email (any case) or id; NotFound otherwise.
 
