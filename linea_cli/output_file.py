@@ -7,6 +7,11 @@
   when linea may, its owner); a new one gets the mode the umask gives, like `>` in a shell.
 - A symbolic link is followed: the temporary file goes beside the file it points to and is
   renamed over that file, so the link stays a link.
+- In a shared directory (sticky and world-writable, like /tmp) linea does what the kernel's
+  `protected_symlinks` and `protected_regular` do, whatever the sysctl says: it follows no link
+  and writes into (or replaces) no file or FIFO that belongs to someone other than the user or
+  the directory's owner. A root job writing `-o /tmp/x` never hands its output to another user
+  nor replaces the root-only file another user's link points at.
 - Anything else (a FIFO, a terminal, `/dev/null`, `/dev/full`) is written straight into, as a
   shell redirection would: renaming over it would replace a device node with a plain file.
 - A directory, an empty name, a missing directory or a name the system refuses is one line and
@@ -49,8 +54,8 @@ def output_file(
     assert path is not None
     if not path:
         raise InvalidInput(f"{option} needs a file name, not an empty one")
-    target = os.path.realpath(path)
     try:
+        target = _resolved(path, option)
         existing = os.stat(target)
     except FileNotFoundError:
         existing = None
@@ -58,6 +63,8 @@ def output_file(
         raise _failure(path, exc) from None
     if existing is not None and stat.S_ISDIR(existing.st_mode):
         raise InvalidInput(f"{option} {_shown(path)} is a directory: name the file to write")
+    if existing is not None and (stat.S_ISREG(existing.st_mode) or stat.S_ISFIFO(existing.st_mode)):
+        _refuse_other_users(path, option, target, existing.st_uid, "a file")
     if existing is not None and not stat.S_ISREG(existing.st_mode):
         with _straight(path, target) as out:
             yield out
@@ -123,6 +130,61 @@ def _straight(path: str, target: str) -> Iterator[BinaryIO]:
         _discard(out, None)
         raise
     out.close()
+
+
+# As the kernel counts them (MAXSYMLINKS): a loop of links is an error, not a hang.
+_MAX_LINKS = 40
+
+
+def _resolved(path: str, option: str) -> str:
+    """`os.path.realpath(path)`, except that a link in a shared directory that belongs to someone
+    other than the user or the directory's owner is refused rather than followed."""
+    current = "/" if path.startswith("/") else os.getcwd()
+    pending = path.split("/")
+    links = 0
+    while pending:
+        part = pending.pop(0)
+        if part in ("", "."):
+            continue
+        if part == "..":
+            current = os.path.dirname(current)
+            continue
+        candidate = os.path.join(current, part)
+        try:
+            found = os.lstat(candidate)
+        except (FileNotFoundError, NotADirectoryError):
+            current = candidate  # opening it says what is wrong, as realpath leaves it
+            continue
+        if not stat.S_ISLNK(found.st_mode):
+            current = candidate
+            continue
+        links += 1
+        if links > _MAX_LINKS:
+            raise OSError(40, "Too many levels of symbolic links")
+        _refuse_other_users(path, option, candidate, found.st_uid, "a symbolic link")
+        link = os.readlink(candidate)
+        if link.startswith("/"):
+            current = "/"
+        pending[:0] = link.split("/")
+    return current
+
+
+def _refuse_other_users(path: str, option: str, found: str, owner: int, kind: str) -> None:
+    """One line when `found` (in a sticky, world-writable directory) is another user's."""
+    directory = os.path.dirname(found) or "/"
+    try:
+        shared = os.stat(directory)
+    except OSError:
+        return  # nothing to protect: opening it fails with its own message
+    mode = shared.st_mode
+    if not (mode & stat.S_ISVTX and mode & stat.S_IWOTH):
+        return
+    if owner in (os.geteuid(), shared.st_uid):
+        return
+    raise WriteFailed(
+        f"refusing to write {option} {_shown(path)}: {_shown(found)} is {kind} of uid {owner} in the shared "
+        f"directory {_shown(directory)} (sticky, writable by anyone)"
+    )
 
 
 def _temporary_beside(path: str, target: str, existing: os.stat_result | None) -> tuple[int, str]:

@@ -149,3 +149,120 @@ def test_a_failed_command_leaves_no_errors_file(linea: CliRun, fest: dict, tmp_p
     assert not errors.exists() and leftovers(tmp_path) == []
     linea("waitlist", "import", "fest", str(bad_csv), "--skip-invalid", "--errors-file", str(errors))
     assert errors.read_bytes().startswith(b"line,email,reason\r\n2,not-an-email,")
+
+
+# --- shared directories (sticky and world-writable, like /tmp), as root ------------------------
+
+OTHER_UID = 65534  # nobody: a real user that is neither root nor the shared directory's owner
+
+as_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: files are chowned to another user")
+
+
+def plant_link(link: Path, target: Path) -> None:
+    """A symbolic link made by the other user."""
+    link.symlink_to(target)
+    os.lchown(link, OTHER_UID, OTHER_UID)
+
+
+@pytest.fixture
+def shared(tmp_path: Path) -> Path:
+    """A directory like /tmp: owned by root, mode 1777."""
+    directory = tmp_path / "shared"
+    directory.mkdir()
+    directory.chmod(0o1777)
+    return directory
+
+
+def assert_every_writer_refuses(linea: CliRun, target: Path, bad_csv: Path, what: str, shared: Path) -> None:
+    """Every command writing `target` (`db backup` too) stops with the one line naming `what`."""
+    for args in [*every_file_writer(str(target), bad_csv), ["db", "backup", "-o", str(target)]]:
+        result = linea(*args, exit_code=1)
+        assert result.stderr == (
+            f"error: refusing to write {option_of(args)} {target}: {what} "
+            f"in the shared directory {shared} (sticky, writable by anyone)\n"
+        ), args
+
+
+@as_root
+def test_a_file_another_user_planted_in_a_shared_directory_is_never_written(
+    linea: CliRun, db: Database, fest: dict, shared: Path, bad_csv: Path
+) -> None:
+    planted = shared / "out"
+    planted.write_text("planted\n")
+    planted.chmod(0o666)
+    os.chown(planted, OTHER_UID, OTHER_UID)
+    fifo = shared / "pipe"
+    os.mkfifo(fifo, 0o666)
+    os.chown(fifo, OTHER_UID, OTHER_UID)
+    for target in (planted, fifo):
+        assert_every_writer_refuses(linea, target, bad_csv, f"{target} is a file of uid {OTHER_UID}", shared)
+    assert planted.read_text() == "planted\n" and planted.stat().st_uid == OTHER_UID
+    assert stat.S_ISFIFO(fifo.stat().st_mode) and fifo.stat().st_uid == OTHER_UID
+    assert leftovers(shared) == []
+    assert db.count("audit_logs") == 1 and db.count("waitlist_entries") == 2  # nothing exported or imported
+
+
+@as_root
+def test_a_link_another_user_planted_in_a_shared_directory_is_never_followed(
+    linea: CliRun, fest: dict, tmp_path: Path, shared: Path, bad_csv: Path
+) -> None:
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    secret = private / "shadow"
+    secret.write_text("root only\n")
+    secret.chmod(0o600)
+    link = shared / "backup.dump"
+    plant_link(link, secret)
+    # A link to a directory, met on the way to the file, counts as much as the last one.
+    directory_link = shared / "dir"
+    plant_link(directory_link, private)
+    for target, found in ((link, link), (directory_link / "shadow", directory_link), (directory_link / "new.csv", directory_link)):
+        assert_every_writer_refuses(linea, target, bad_csv, f"{found} is a symbolic link of uid {OTHER_UID}", shared)
+    assert secret.read_text() == "root only\n" and stat.S_IMODE(secret.stat().st_mode) == 0o600
+    assert sorted(p.name for p in private.iterdir()) == ["shadow"]
+    assert link.is_symlink() and directory_link.is_symlink()
+
+
+@as_root
+def test_the_users_own_files_and_the_directory_owners_in_a_shared_directory_are_written(
+    linea: CliRun, fest: dict, tmp_path: Path, shared: Path
+) -> None:
+    own = shared / "own.csv"
+    own.write_text("previous\n")
+    own.chmod(0o640)
+    linea("waitlist", "export", "fest", "-o", str(own))
+    assert own.read_bytes().startswith(b"email,status,") and stat.S_IMODE(own.stat().st_mode) == 0o640
+    own_link = shared / "own-link.csv"
+    own_link.symlink_to(own)  # root's own link: followed
+    linea("users", "export", PERSON, "-o", str(own_link))
+    assert own_link.is_symlink() and json.loads(own.read_text())["subject"]["email"] == PERSON
+    linea("db", "backup", "-o", str(shared / "new.dump"))
+    assert (shared / "new.dump").stat().st_uid == 0
+    # The directory's owner's files and links are as trusted as the kernel trusts them.
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    theirs.chmod(0o1777)
+    os.chown(theirs, OTHER_UID, OTHER_UID)
+    owners = theirs / "list.csv"
+    owners.write_text("previous\n")
+    os.chown(owners, OTHER_UID, OTHER_UID)
+    linea("waitlist", "export", "fest", "-o", str(owners))
+    assert owners.read_bytes().startswith(b"email,status,") and owners.stat().st_uid == OTHER_UID
+    assert leftovers(shared, theirs) == []
+
+
+@as_root
+def test_outside_shared_directories_other_users_files_and_links_are_written_as_before(
+    linea: CliRun, fest: dict, tmp_path: Path
+) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir(mode=0o755)
+    target = plain / "list.csv"
+    target.write_text("previous\n")
+    target.chmod(0o640)
+    os.chown(target, OTHER_UID, OTHER_UID)
+    link = plain / "link.csv"
+    plant_link(link, target)
+    linea("waitlist", "export", "fest", "-o", str(link))
+    assert link.is_symlink() and target.read_bytes().startswith(b"email,status,")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640 and target.stat().st_uid == OTHER_UID
