@@ -1,8 +1,20 @@
-"""Settings: environment (LINEA_*), a .env file in the working directory, and root options."""
+"""Settings: root options, then the environment (LINEA_*), then a `.env` file in the working
+directory that is the user's own, then defaults.
+
+A `.env` is read only when nobody but the user can have written it (`env_file_values`): an admin
+who runs linea in a directory someone else controls (a cloned repository, /tmp) must not have
+that directory choose the pg_dump to run, where archives go, who acts, or which database is
+restored into. Anything else is one warning line and the file is ignored as a whole. The same
+check is meant for any settings file linea may read later (a per-user one under ~/.config).
+"""
 
 from __future__ import annotations
 
+import io
+import os
 import re
+import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import Field, ValidationError, field_validator
@@ -25,7 +37,8 @@ def default_data_dir() -> Path:
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="LINEA_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        # No env_file: `load_settings` reads a .env itself, after checking who could have written it.
+        env_prefix="LINEA_", env_file=None, extra="ignore"
     )
 
     # None means the embedded server under data_dir.
@@ -80,11 +93,88 @@ def actor_reference(reference: str | None) -> str | None:
     return text
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Settings from the environment, with root-option overrides that were actually given."""
-    given = {key: value for key, value in overrides.items() if value is not None}
+ENV_FILE = ".env"
+ENV_PREFIX = "LINEA_"
+
+
+def env_file_values(path: Path, warn: Callable[[str], None]) -> dict[str, str]:
+    """The LINEA_* settings in the dotenv file `path`, by field name, when it is the user's own.
+
+    Own means: a regular file (not a symbolic link) owned by the effective user, writable by
+    nobody else, in a directory nobody else may write to (unless it is sticky, where others
+    cannot replace the user's file). Otherwise `warn` is told why in one line and nothing is read.
+    A missing file, or a directory of that name (a virtualenv called `.env`), is silently nothing.
+    The file is read from the descriptor that was checked, so it cannot be swapped in between.
+    """
     try:
-        return Settings(**given)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        if os.path.islink(path):
+            warn(f"ignoring {path.absolute()}: it is a symbolic link")
+        elif not os.path.isdir(path):
+            warn(f"ignoring {path.absolute()}: {exc.strerror or exc}")
+        return {}
+    with os.fdopen(fd, "rb") as file:
+        found = os.fstat(file.fileno())
+        if stat.S_ISDIR(found.st_mode):
+            return {}
+        problem = _not_own(path, found)
+        if problem:
+            warn(f"ignoring {path.absolute()}: {problem}")
+            return {}
+        content = file.read()
+    from dotenv import dotenv_values
+
+    text = content.decode("utf-8", errors="replace")
+    fields = Settings.model_fields
+    values: dict[str, str] = {}
+    for name, value in dotenv_values(stream=io.StringIO(text)).items():
+        key = name.upper()
+        if value is not None and key.startswith(ENV_PREFIX) and key[len(ENV_PREFIX) :].lower() in fields:
+            values[key[len(ENV_PREFIX) :].lower()] = value
+    return values
+
+
+def _not_own(path: Path, found: os.stat_result) -> str | None:
+    """Why the file `found` (at `path`) may have been written by someone else; None when it cannot."""
+    user = os.geteuid()
+    if not stat.S_ISREG(found.st_mode):
+        return "not a regular file"
+    if found.st_uid != user:
+        return f"owned by uid {found.st_uid}, not by you (uid {user})"
+    if found.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"writable by group or others (mode {stat.S_IMODE(found.st_mode):04o})"
+    directory = path.absolute().parent
+    try:
+        mode = os.stat(directory).st_mode
+    except OSError as exc:
+        return f"its directory cannot be checked: {exc.strerror or exc}"
+    if mode & (stat.S_IWGRP | stat.S_IWOTH) and not mode & stat.S_ISVTX:
+        return f"its directory {directory} is writable by group or others (mode {stat.S_IMODE(mode):04o})"
+    return None
+
+
+def _warn_on_stderr(message: str) -> None:
+    from linea_cli.output import warn
+
+    warn(message)
+
+
+def load_settings(*, warn: Callable[[str], None] = _warn_on_stderr, **overrides: object) -> Settings:
+    """Settings from the root options actually given, the environment, and the working directory's
+    `.env` when it is the user's own (`env_file_values`; `warn` is told when one is ignored)."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    # The file comes last: a variable set in the environment wins, whatever its case.
+    environment = {name.upper() for name in os.environ}
+    from_file = {
+        key: value
+        for key, value in env_file_values(Path(ENV_FILE), warn).items()
+        if ENV_PREFIX + key.upper() not in environment
+    }
+    try:
+        return Settings(**{**from_file, **given})
     except ValidationError as exc:
         # One line naming the variable, as for any invalid input (not pydantic's report, exit 70).
         problem = exc.errors()[0]

@@ -114,7 +114,8 @@ def _conninfo(ctx: Any) -> str | None:
     from linea_cli.db.urls import parse_database_url
 
     root = ctx.find_root()
-    settings = load_settings(database_url=root.params.get("database_url"))
+    # Silent about an ignored .env: a warning would be drawn into the line being completed.
+    settings = load_settings(database_url=root.params.get("database_url"), warn=lambda message: None)
     if settings.database_url is not None:
         url = parse_database_url(settings.database_url)
     else:

@@ -170,7 +170,7 @@ def open_database(
     """linea's database for a script, checked the way every command checks it.
 
     `url` is a `postgresql://` URL; without one, the database the command line would use
-    (`LINEA_DATABASE_URL`, `.env`, else the embedded server, started on demand). The server must be
+    (`LINEA_DATABASE_URL`, the user's own `.env`, else the embedded server, started on demand). The server must be
     PostgreSQL 15 or newer and the schema at linea's newest revision: the embedded server's is
     migrated on the spot, any other only with `migrate=True` (what `linea db upgrade` does),
     else DatabaseUnavailable. `name` shows in pg_stat_activity as `linea/NAME`.
