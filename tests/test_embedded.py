@@ -151,6 +151,26 @@ def test_a_long_data_path_gets_a_private_socket_directory(private_parents: Path)
     assert not socket_directory.exists()  # linea's own socket directory goes with its server
 
 
+def test_a_server_an_older_linea_left_on_a_shared_socket_is_moved_to_a_private_one(private_parents: Path) -> None:
+    from linea_cli.db.embedded import _pgserver
+
+    private_parents.parent.chmod(0o711)
+    private_parents.chmod(0o711)
+    data_dir = private_parents / ("d" * 60)
+    data_dir.mkdir()
+    # Started the way linea started it before: through the wheel, its socket in a shared directory.
+    older = _pgserver().get_server(data_dir / "postgres", cleanup_mode=None)
+    shared = Path(older.get_postmaster_info().socket_dir)
+    assert shared.parent == Path("/tmp") and shared.stat().st_mode & 0o077  # 0777 as root, 0755 otherwise
+    run = CliRun(env=server_env(data_dir))  # type: ignore[arg-type]
+    assert "started the embedded PostgreSQL server" in run("events", "list").stderr
+    moved = Path(run("db", "server", "status", "--json").json["socket_directory"])
+    assert moved.name.startswith("linea-pg-") and stat.S_IMODE(moved.stat().st_mode) == 0o700
+    assert not shared.exists()
+    again = run("events", "list")  # from now on, as announced: nothing restarted
+    assert "started" not in again.stderr
+
+
 @as_root
 def test_roots_data_lives_in_var_lib_unless_it_already_has_some_at_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)

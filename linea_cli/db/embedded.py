@@ -98,7 +98,23 @@ def announced_url(data_dir: Path) -> URL | None:
     # Line 5 is the socket directory, line 8 the status (see PostgreSQL's pidfile.h).
     if len(lines) < 8 or lines[7].strip() != "ready" or not lines[4].strip():
         return None
-    return socket_url(Path(lines[4].strip()))
+    socket_directory = Path(lines[4].strip())
+    if not private_socket_directory(socket_directory, pgdata_path(data_dir)):
+        return None  # `ensure_running` moves it first
+    return socket_url(socket_directory)
+
+
+def private_socket_directory(socket_directory: Path, pgdata: Path) -> bool:
+    """Whether only the server's user (the owner of its data directory) may enter `socket_directory`.
+
+    Not so for a server an older linea started with a long data path: its socket was in a /tmp
+    directory of mode 0777 (or 0755), under `trust`.
+    """
+    try:
+        found, owner = os.lstat(socket_directory), os.stat(pgdata).st_uid
+    except OSError:
+        return False
+    return stat.S_ISDIR(found.st_mode) and not found.st_mode & 0o077 and found.st_uid == owner
 
 
 def start_on_demand(engine: Engine, data_dir: Path, on_start: Callable[[URL], None]) -> None:
@@ -128,7 +144,7 @@ def ensure_running(data_dir: Path) -> tuple[URL, bool]:
     Returns (url, started) where `started` says this call had to start the server.
     """
     pgdata = pgdata_path(data_dir)
-    was_running = status(data_dir).running
+    before = status(data_dir)
     try:
         data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         info = _start(pgdata)
@@ -141,7 +157,7 @@ def ensure_running(data_dir: Path) -> tuple[URL, bool]:
         ) from exc
     socket_directory = Path(info.socket_dir)
     _ensure_database(socket_directory)
-    return socket_url(socket_directory), not was_running
+    return socket_url(socket_directory), info.pid != before.pid  # started, or restarted on a private socket
 
 
 def _ensure_database(socket_directory: Path) -> None:
@@ -277,14 +293,19 @@ def _start(pgdata: Path) -> Any:
                 bin_path=server.bin_path, **_as_user(user),
             )
         info = PostmasterInfo.read_from_pgdata(pgdata)
-        if info is not None and info.is_running() and info.status == "ready":
+        running = info is not None and info.is_running() and info.status == "ready"
+        if running and info.socket_dir is not None and private_socket_directory(info.socket_dir, pgdata):
             return info
+        # Not running, or running on a socket others can reach: (re)started on a private one.
         socket_directory = _socket_directory(pgdata, user)
+        action = ("restart", "-m", "fast") if running else ("start",)
         pgexec(
             "pg_ctl",
-            ("-w", "-o", _server_options(socket_directory), "-l", str(pgdata / "log"), "-D", str(pgdata), "start"),
+            ("-w", "-o", _server_options(socket_directory), "-l", str(pgdata / "log"), "-D", str(pgdata), *action),
             bin_path=server.bin_path, **_as_user(user),
         )
+        if running and info.socket_dir is not None:
+            _remove_socket_directory(info.socket_dir, pgdata, made_by_linea=False)
         # pg_ctl -w returns once the server accepts connections; postmaster.pid says so too, but may
         # lag behind on a busy machine: poll it (no deadline here, pg_ctl had its own).
         while True:
@@ -329,11 +350,12 @@ def _socket_directory(pgdata: Path, user: str | None) -> Path:
     return directory
 
 
-def _remove_socket_directory(socket_directory: Path | None, pgdata: Path) -> None:
-    """A private socket directory linea made, once its server stopped (empty by then)."""
+def _remove_socket_directory(socket_directory: Path | None, pgdata: Path, *, made_by_linea: bool = True) -> None:
+    """A socket directory once its server stopped or moved, when it is empty: a private one linea
+    made, or (`made_by_linea=False`) the shared one an older linea's server had."""
     if socket_directory is None or socket_directory == pgdata:
         return
-    if socket_directory.name.startswith(SOCKET_DIRECTORY_PREFIX):
+    if socket_directory.name.startswith(SOCKET_DIRECTORY_PREFIX) or not made_by_linea:
         try:
             socket_directory.rmdir()
         except OSError:
