@@ -11,7 +11,9 @@
   `protected_symlinks` and `protected_regular` do, whatever the sysctl says: it follows no link
   and writes into (or replaces) no file or FIFO that belongs to someone other than the user or
   the directory's owner. A root job writing `-o /tmp/x` never hands its output to another user
-  nor replaces the root-only file another user's link points at.
+  nor replaces the root-only file another user's link points at. The directory is then held
+  open and checked again, and the temporary file is made and renamed in it, so a link swapped
+  in on the way after the check is never followed.
 - Anything else (a FIFO, a terminal, `/dev/null`, `/dev/full`) is written straight into, as a
   shell redirection would: renaming over it would replace a device node with a plain file.
 - A directory, an empty name, a missing directory or a name the system refuses is one line and
@@ -69,18 +71,23 @@ def output_file(
         with _straight(path, target) as out:
             yield out
         return
-    fd, temporary = _temporary_beside(path, target, existing)
-    out = _Writer(fd, path)
+    directory, name = os.path.split(target)
+    folder = _pinned_directory(path, option, directory)
     try:
+        fd, temporary = _temporary_beside(path, folder, name, existing)
+        out = _Writer(fd, path)
         try:
-            yield out
-        except keep_on:
-            _finish(out, temporary, target)
+            try:
+                yield out
+            except keep_on:
+                _finish(out, folder, temporary, name)
+                raise
+            _finish(out, folder, temporary, name)
+        except BaseException:
+            _discard(out, temporary, folder)
             raise
-        _finish(out, temporary, target)
-    except BaseException:
-        _discard(out, temporary)
-        raise
+    finally:
+        os.close(folder.fd)
 
 
 def text_writer(out: BinaryIO) -> IO[str]:
@@ -187,21 +194,54 @@ def _refuse_other_users(path: str, option: str, found: str, owner: int, kind: st
     )
 
 
-def _temporary_beside(path: str, target: str, existing: os.stat_result | None) -> tuple[int, str]:
-    directory, name = os.path.split(target)
+class _Directory:
+    """The directory the file goes in, open: the temporary file is made and renamed in it even if
+    a name on the way to it is swapped for a link in the meantime."""
+
+    def __init__(self, fd: int, shown: str) -> None:
+        self.fd = fd
+        self.shown = shown
+
+
+def _pinned_directory(path: str, option: str, directory: str) -> _Directory:
+    """`directory` opened, then checked once more: the path, resolved again with the same rules
+    (`_resolved`), must still name the directory that was opened, so a link another user put on
+    the way between the first check and the opening is either refused or never reached."""
+    try:
+        fd = os.open(directory, getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise WriteFailed(f"cannot write {_shown(path)}: directory {_shown(directory)} does not exist") from None
+    except OSError as exc:
+        raise WriteFailed(f"cannot write {_shown(path)}: cannot create a file in {_shown(directory)}: {_reason(exc)}") from None
+    try:
+        opened, named = os.fstat(fd), os.stat(os.path.dirname(_resolved(path, option)))
+        if (opened.st_dev, opened.st_ino) != (named.st_dev, named.st_ino):
+            raise WriteFailed(f"cannot write {_shown(path)}: its directory {_shown(directory)} changed while it was opened")
+    except OSError as exc:
+        os.close(fd)
+        raise _failure(path, exc) from None
+    except BaseException:
+        os.close(fd)
+        raise
+    return _Directory(fd, directory)
+
+
+def _temporary_beside(path: str, folder: _Directory, name: str, existing: os.stat_result | None) -> tuple[int, str]:
     # Mode 0666 lets the umask decide for a new file; an existing file's mode is copied below.
     mode = 0o666 if existing is None else 0o600
     while True:
-        temporary = os.path.join(directory, f".{name[:100]}.{secrets.token_hex(4)}.part")
+        temporary = f".{name[:100]}.{secrets.token_hex(4)}.part"
         try:
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode, dir_fd=folder.fd)
             break
         except FileExistsError:
             continue
         except FileNotFoundError:
-            raise WriteFailed(f"cannot write {_shown(path)}: directory {_shown(directory)} does not exist") from None
+            raise WriteFailed(f"cannot write {_shown(path)}: directory {_shown(folder.shown)} does not exist") from None
         except OSError as exc:
-            raise WriteFailed(f"cannot write {_shown(path)}: cannot create a file in {_shown(directory)}: {_reason(exc)}") from None
+            raise WriteFailed(
+                f"cannot write {_shown(path)}: cannot create a file in {_shown(folder.shown)}: {_reason(exc)}"
+            ) from None
     if existing is not None:
         try:
             os.fchmod(fd, stat.S_IMODE(existing.st_mode))
@@ -212,12 +252,12 @@ def _temporary_beside(path: str, target: str, existing: os.stat_result | None) -
                     pass
         except BaseException:
             os.close(fd)
-            os.unlink(temporary)
+            os.unlink(temporary, dir_fd=folder.fd)
             raise
     return fd, temporary
 
 
-def _finish(out: _Writer, temporary: str, target: str) -> None:
+def _finish(out: _Writer, folder: _Directory, temporary: str, name: str) -> None:
     out.flush()
     try:
         os.fsync(out.fileno())
@@ -225,19 +265,19 @@ def _finish(out: _Writer, temporary: str, target: str) -> None:
         raise _failure(out.shown, exc) from None
     out.close()
     try:
-        os.replace(temporary, target)
+        os.replace(temporary, name, src_dir_fd=folder.fd, dst_dir_fd=folder.fd)
     except OSError as exc:
         raise _failure(out.shown, exc) from None
 
 
-def _discard(out: _Writer, temporary: str | None) -> None:
+def _discard(out: _Writer, temporary: str | None, folder: _Directory | None = None) -> None:
     try:
         out.raw.close()  # not out.close(): that would flush, and fail again on a full disk
     except OSError:
         pass
-    if temporary is not None:
+    if temporary is not None and folder is not None:
         try:
-            os.unlink(temporary)
+            os.unlink(temporary, dir_fd=folder.fd)
         except FileNotFoundError:
             pass
 
