@@ -138,6 +138,11 @@ def test_a_long_data_path_gets_a_private_socket_directory(private_parents: Path)
     assert (found.st_uid, stat.S_IMODE(found.st_mode)) == (server_user.pw_uid, 0o700)
     socket = (socket_directory / ".s.PGSQL.5432").stat()
     assert stat.S_ISSOCK(socket.st_mode) and stat.S_IMODE(socket.st_mode) & 0o077 == 0
+    # `trust` only on that socket; TCP (off anyway) would ask for a password.
+    rules = [line.split() for line in (data_dir / "postgres" / "pg_hba.conf").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    assert {rule[-1] for rule in rules if rule[0] == "local"} == {"trust"}
+    assert {rule[-1] for rule in rules if rule[0] == "host"} == {"scram-sha-256"}
     if os.geteuid() == 0:
         # Another local user, trying the socket `trust` is configured on, gets nowhere.
         from linea_cli.db.embedded import binaries_path

@@ -158,6 +158,15 @@ OTHER_UID = 65534  # nobody: a real user that is neither root nor the shared dir
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: files are chowned to another user")
 
 
+def a_file(path: Path, text: str, mode: int, owner: int | None = None) -> Path:
+    """`path` holding `text` with `mode`, owned by `owner` (default: the user running the tests)."""
+    path.write_text(text)
+    path.chmod(mode)
+    if owner is not None:
+        os.chown(path, owner, owner)
+    return path
+
+
 def plant_link(link: Path, target: Path) -> None:
     """A symbolic link made by the other user."""
     link.symlink_to(target)
@@ -187,10 +196,7 @@ def assert_every_writer_refuses(linea: CliRun, target: Path, bad_csv: Path, what
 def test_a_file_another_user_planted_in_a_shared_directory_is_never_written(
     linea: CliRun, db: Database, fest: dict, shared: Path, bad_csv: Path
 ) -> None:
-    planted = shared / "out"
-    planted.write_text("planted\n")
-    planted.chmod(0o666)
-    os.chown(planted, OTHER_UID, OTHER_UID)
+    planted = a_file(shared / "out", "planted\n", 0o666, OTHER_UID)
     fifo = shared / "pipe"
     os.mkfifo(fifo, 0o666)
     os.chown(fifo, OTHER_UID, OTHER_UID)
@@ -208,9 +214,7 @@ def test_a_link_another_user_planted_in_a_shared_directory_is_never_followed(
 ) -> None:
     private = tmp_path / "private"
     private.mkdir(mode=0o700)
-    secret = private / "shadow"
-    secret.write_text("root only\n")
-    secret.chmod(0o600)
+    secret = a_file(private / "shadow", "root only\n", 0o600)
     link = shared / "backup.dump"
     plant_link(link, secret)
     # A link to a directory, met on the way to the file, counts as much as the last one.
@@ -227,9 +231,7 @@ def test_a_link_another_user_planted_in_a_shared_directory_is_never_followed(
 def test_the_users_own_files_and_the_directory_owners_in_a_shared_directory_are_written(
     linea: CliRun, fest: dict, tmp_path: Path, shared: Path
 ) -> None:
-    own = shared / "own.csv"
-    own.write_text("previous\n")
-    own.chmod(0o640)
+    own = a_file(shared / "own.csv", "previous\n", 0o640)
     linea("waitlist", "export", "fest", "-o", str(own))
     assert own.read_bytes().startswith(b"email,status,") and stat.S_IMODE(own.stat().st_mode) == 0o640
     own_link = shared / "own-link.csv"
@@ -243,9 +245,7 @@ def test_the_users_own_files_and_the_directory_owners_in_a_shared_directory_are_
     theirs.mkdir()
     theirs.chmod(0o1777)
     os.chown(theirs, OTHER_UID, OTHER_UID)
-    owners = theirs / "list.csv"
-    owners.write_text("previous\n")
-    os.chown(owners, OTHER_UID, OTHER_UID)
+    owners = a_file(theirs / "list.csv", "previous\n", 0o644, OTHER_UID)
     linea("waitlist", "export", "fest", "-o", str(owners))
     assert owners.read_bytes().startswith(b"email,status,") and owners.stat().st_uid == OTHER_UID
     assert leftovers(shared, theirs) == []
@@ -257,10 +257,7 @@ def test_outside_shared_directories_other_users_files_and_links_are_written_as_b
 ) -> None:
     plain = tmp_path / "plain"
     plain.mkdir(mode=0o755)
-    target = plain / "list.csv"
-    target.write_text("previous\n")
-    target.chmod(0o640)
-    os.chown(target, OTHER_UID, OTHER_UID)
+    target = a_file(plain / "list.csv", "previous\n", 0o640, OTHER_UID)
     link = plain / "link.csv"
     plant_link(link, target)
     linea("waitlist", "export", "fest", "-o", str(link))
