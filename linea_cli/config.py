@@ -109,8 +109,8 @@ def env_file_values(path: Path, warn: Callable[[str], None]) -> dict[str, str]:
     """The LINEA_* settings in the dotenv file `path`, by field name, when it is the user's own.
 
     Own means: a regular file (not a symbolic link) owned by the effective user, writable by
-    nobody else, in a directory nobody else may write to (unless it is sticky, where others
-    cannot replace the user's file). Otherwise `warn` is told why in one line and nothing is read.
+    nobody else, in a directory of the user's (or root's) that nobody else may write to (unless
+    it is sticky, where others cannot replace the user's file). Otherwise `warn` is told why in one line and nothing is read.
     A missing file, or a directory of that name (a virtualenv called `.env`), is silently nothing.
     The file is read from the descriptor that was checked, so it cannot be swapped in between.
     """
@@ -156,9 +156,12 @@ def _not_own(path: Path, found: os.stat_result) -> str | None:
         return f"writable by group or others (mode {stat.S_IMODE(found.st_mode):04o})"
     directory = path.absolute().parent
     try:
-        mode = os.stat(directory).st_mode
+        holder = os.stat(directory)
     except OSError as exc:
         return f"its directory cannot be checked: {exc.strerror or exc}"
+    mode = holder.st_mode
+    if holder.st_uid not in (user, 0):  # its owner may put any file of the user's there (a hard link)
+        return f"its directory {directory} is owned by uid {holder.st_uid}"
     if mode & (stat.S_IWGRP | stat.S_IWOTH) and not mode & stat.S_ISVTX:
         return f"its directory {directory} is writable by group or others (mode {stat.S_IMODE(mode):04o})"
     return None

@@ -77,6 +77,17 @@ def test_another_users_env_file_is_ignored_with_one_warning(linea: CliRun, tmp_p
     )
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: the directory is chowned to another user")
+def test_the_users_own_env_file_in_another_users_directory_is_ignored(linea: CliRun, tmp_path: Path) -> None:
+    theirs = tmp_path / "theirs"  # they may have put (hard-linked) any file of the user's there
+    theirs.mkdir(mode=0o755)
+    env_file = plant(theirs, tmp_path / "marker")
+    os.chown(theirs, OTHER_UID, OTHER_UID)
+    assert_ignored(
+        linea, theirs, tmp_path / "marker", f"warning: ignoring {env_file}: its directory {theirs} is owned by uid {OTHER_UID}"
+    )
+
+
 def test_an_env_file_others_may_write_is_ignored_with_one_warning(linea: CliRun, tmp_path: Path) -> None:
     marker = tmp_path / "marker"
     writable = tmp_path / "writable-file"
