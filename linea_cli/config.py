@@ -110,8 +110,9 @@ def env_file_values(path: Path, warn: Callable[[str], None]) -> dict[str, str]:
 
     Own means: a regular file (not a symbolic link) owned by the effective user, writable by
     nobody else, in a directory of the user's (or root's) that nobody else may write to (unless
-    it is sticky, where others cannot replace the user's file). Otherwise `warn` is told why in one line and nothing is read.
-    A missing file, or a directory of that name (a virtualenv called `.env`), is silently nothing.
+    it is sticky, where others cannot replace the user's file). Otherwise `warn` is told why in
+    one line and nothing is read. A missing file, or a directory of that name (a virtualenv
+    called `.env`), is silently nothing.
     The file is read from the descriptor that was checked, so it cannot be swapped in between.
     """
     try:
