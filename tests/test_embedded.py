@@ -29,6 +29,7 @@ def embedded(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monke
     run = CliRun(env={"LINEA_DATABASE_URL": None, "LINEA_DATA_DIR": str(data_dir), "NO_COLOR": "1"})  # type: ignore[dict-item]
     yield run
     run("db", "server", "stop")
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def test_first_use_starts_migrates_and_stays_running(embedded: CliRun) -> None:
