@@ -64,6 +64,7 @@ class PlatformTable:
     key: tuple[str, ...]  # primary key columns (none: rows are named by ctid)
     foreign_keys: tuple[str, ...]  # every column in a foreign key: references, not data about anyone
     user_columns: tuple[str, ...] = ()  # single-column foreign keys to users.id
+    readable: bool = True  # linea's role may read it (else the proof of erasure says "not verified")
 
     @property
     def shown(self) -> str:
@@ -91,7 +92,8 @@ _COLUMNS_SQL = """
 SELECT n.nspname AS schema, c.relname AS table, a.attname::text AS name, NOT a.attnotnull AS nullable,
        pg_get_expr(d.adbin, d.adrelid) AS "default",
        a.attidentity = '' AND a.attgenerated = '' AS writable,
-       (CASE WHEN t.typtype = 'd' THEN base.typcategory ELSE t.typcategory END) = 'S' AS text_like
+       (CASE WHEN t.typtype = 'd' THEN base.typcategory ELSE t.typcategory END) = 'S' AS text_like,
+       has_schema_privilege(n.oid, 'USAGE') AND has_table_privilege(c.oid, 'SELECT') AS readable
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -104,12 +106,15 @@ ORDER BY n.nspname, c.relname, a.attnum
 """
 
 
-def _all_columns(connection: Connection) -> dict[tuple[str, str], list[ColumnInfo]]:
+def _all_columns(connection: Connection, readable: set[tuple[str, str]] | None = None) -> dict[tuple[str, str], list[ColumnInfo]]:
+    """Every table's columns; `readable` collects the tables linea's role may read."""
     tables: dict[tuple[str, str], list[ColumnInfo]] = {}
     for row in connection.execute(sa.text(_COLUMNS_SQL), {"system": list(SYSTEM_SCHEMAS)}).mappings():
         tables.setdefault((row["schema"], row["table"]), []).append(
             ColumnInfo(row["name"], row["nullable"], row["default"], row["writable"], row["text_like"])
         )
+        if readable is not None and row["readable"]:
+            readable.add((row["schema"], row["table"]))
     return tables
 
 
@@ -166,7 +171,7 @@ def unfillable_column_error(context: Any) -> DatabaseUnavailable | None:
 
 def platform_tables(connection: Connection) -> list[PlatformTable]:
     """Every table linea does not model (in any schema but PostgreSQL's and linea's own), with its
-    keys and its foreign keys to `users.id`."""
+    keys and its foreign keys to `users.id`. Not `_prisma_migrations`: Prisma's bookkeeping."""
     modelled = {("public", name) for name in SQLModel.metadata.tables}
     keys: dict[tuple[str, str], dict[str, Any]] = {}
     rows = connection.execute(
@@ -196,11 +201,15 @@ def platform_tables(connection: Connection) -> list[PlatformTable]:
             if row["to_users"]:
                 entry["users"].append(row["columns"][0])
     found = []
-    for (schema, name), columns in _all_columns(connection).items():
-        if (schema, name) in modelled:
+    readable: set[tuple[str, str]] = set()
+    for (schema, name), columns in _all_columns(connection, readable).items():
+        if (schema, name) in modelled or (schema, name) == ("public", "_prisma_migrations"):
             continue
         entry = keys.get((schema, name), {"key": (), "fks": set(), "users": []})
         found.append(
-            PlatformTable(schema, name, tuple(columns), entry["key"], tuple(sorted(entry["fks"])), tuple(entry["users"]))
+            PlatformTable(
+                schema, name, tuple(columns), entry["key"], tuple(sorted(entry["fks"])), tuple(entry["users"]),
+                readable=(schema, name) in readable,
+            )
         )
     return found

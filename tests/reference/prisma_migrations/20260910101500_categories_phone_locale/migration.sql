@@ -20,7 +20,6 @@ CREATE TABLE "categories" (
 CREATE TABLE "notification_preferences" (
     "id" TEXT NOT NULL,
     "user_id" TEXT NOT NULL,
-    "channel" TEXT NOT NULL,
     "digest_address" TEXT,
     "quiet_hours" TEXT,
     "enabled" BOOLEAN NOT NULL DEFAULT true,
@@ -33,7 +32,7 @@ CREATE TABLE "notification_preferences" (
 CREATE UNIQUE INDEX "categories_name_key" ON "categories"("name");
 
 -- CreateIndex
-CREATE UNIQUE INDEX "notification_preferences_user_id_channel_key" ON "notification_preferences"("user_id", "channel");
+CREATE UNIQUE INDEX "notification_preferences_user_id_key" ON "notification_preferences"("user_id");
 
 -- AddForeignKey
 ALTER TABLE "events" ADD CONSTRAINT "events_category_id_fkey" FOREIGN KEY ("category_id") REFERENCES "categories"("id") ON DELETE SET NULL ON UPDATE CASCADE;
