@@ -197,6 +197,11 @@ def test_a_column_linea_cannot_erase_is_named_as_remaining(evolved: CliRun, plat
     by_id = evolved("users", "verify-erased", VERA["id"], exit_code=7)
     assert {t[:2] for t in _traces(by_id.stdout)} == {("waitlist_entries", "source")}
 
+    # The platform shows that the column holds no personal data: then it is not a trace.
+    platform_db.execute("COMMENT ON COLUMN waitlist_entries.source IS 'linea: not personal (the sign-up channel)'")
+    assert evolved("users", "verify-erased", VERA["id"]).stdout.startswith("OK: ")
+    assert evolved("users", "anonymize", VERA["id"], "--yes", "--json").json["changed"] is False
+
 
 # --- export --------------------------------------------------------------------------------
 
@@ -256,3 +261,13 @@ def test_verify_erased_by_id_current_or_past_address_searches_the_same(evolved: 
     assert ("crm_notes", "body", "n1", "name, address") in by_id or ("crm_notes", "body", "n1", "address, name") in by_id
     for reference in ("second.address@example.org", "First.Address@example.org"):
         assert _traces(evolved("users", "verify-erased", reference, exit_code=7).stdout) == by_id, reference
+
+
+def test_an_address_in_a_column_linea_does_not_know_on_its_own_tables(evolved: CliRun, platform_db: Database) -> None:
+    platform_db.execute("ALTER TABLE events ADD COLUMN contact_email TEXT")
+    platform_db.execute("UPDATE events SET contact_email = :email WHERE id = :id", email=VERA["email"].upper(), id=EVENT_ID)
+    document = evolved("users", "export", VERA["email"]).json
+    assert [row["id"] for row in document["platform_rows"]["events"]] == [EVENT_ID]
+    evolved("users", "anonymize", VERA["email"], "--yes")
+    event = platform_db.one("SELECT contact_email, title FROM events WHERE id = :id", id=EVENT_ID)
+    assert (event.contact_email, event.title) == (None, "Platform Launch Party")

@@ -28,6 +28,11 @@ from linea_cli.errors import DatabaseUnavailable
 # PostgreSQL's own schemas, and linea's bookkeeping (no data is ever written there).
 SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast", "linea")
 
+# How the platform (or an operator) shows that a column holds no personal data, so that erasure
+# leaves it and the proof of erasure does not name it:
+#   COMMENT ON COLUMN waitlist_entries.source IS 'linea: not personal (the sign-up channel)';
+NOT_PERSONAL_MARK = r"\mlinea:\s*not personal\M"
+
 # A default that gives the same value every time: a literal, possibly cast ('en'::text, true, 0,
 # ARRAY[]::text[]). Anything else (now(), nextval(...), gen_random_uuid()) gives a new value each time.
 _CONSTANT_DEFAULT = re.compile(
@@ -43,6 +48,7 @@ class ColumnInfo:
     default: str | None  # the default expression as PostgreSQL prints it
     writable: bool  # not generated and not an identity column: an UPDATE may set it
     text_like: bool  # a scalar string type (text, varchar, char, citext, a domain over one)
+    personal: bool = True  # until shown otherwise: a column comment saying `linea: not personal`
 
     @property
     def erasable(self) -> bool:
@@ -74,7 +80,7 @@ class PlatformTable:
     def data_columns(self) -> tuple[ColumnInfo, ...]:
         """Columns that are neither its key nor a reference: personal data until shown otherwise."""
         kept = set(self.key) | set(self.foreign_keys)
-        return tuple(column for column in self.columns if column.name not in kept)
+        return tuple(column for column in self.columns if column.name not in kept and column.personal)
 
 
 def modelled_columns(table: str) -> frozenset[str]:
@@ -93,7 +99,8 @@ SELECT n.nspname AS schema, c.relname AS table, a.attname::text AS name, NOT a.a
        pg_get_expr(d.adbin, d.adrelid) AS "default",
        a.attidentity = '' AND a.attgenerated = '' AS writable,
        (CASE WHEN t.typtype = 'd' THEN base.typcategory ELSE t.typcategory END) = 'S' AS text_like,
-       has_schema_privilege(n.oid, 'USAGE') AND has_table_privilege(c.oid, 'SELECT') AS readable
+       has_schema_privilege(n.oid, 'USAGE') AND has_table_privilege(c.oid, 'SELECT') AS readable,
+       coalesce(col_description(c.oid, a.attnum), '') ~* :not_personal AS not_personal
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -109,9 +116,10 @@ ORDER BY n.nspname, c.relname, a.attnum
 def _all_columns(connection: Connection, readable: set[tuple[str, str]] | None = None) -> dict[tuple[str, str], list[ColumnInfo]]:
     """Every table's columns; `readable` collects the tables linea's role may read."""
     tables: dict[tuple[str, str], list[ColumnInfo]] = {}
-    for row in connection.execute(sa.text(_COLUMNS_SQL), {"system": list(SYSTEM_SCHEMAS)}).mappings():
+    params = {"system": list(SYSTEM_SCHEMAS), "not_personal": NOT_PERSONAL_MARK}
+    for row in connection.execute(sa.text(_COLUMNS_SQL), params).mappings():
         tables.setdefault((row["schema"], row["table"]), []).append(
-            ColumnInfo(row["name"], row["nullable"], row["default"], row["writable"], row["text_like"])
+            ColumnInfo(row["name"], row["nullable"], row["default"], row["writable"], row["text_like"], not row["not_personal"])
         )
         if readable is not None and row["readable"]:
             readable.add((row["schema"], row["table"]))
@@ -119,9 +127,10 @@ def _all_columns(connection: Connection, readable: set[tuple[str, str]] | None =
 
 
 def unknown_columns(connection: Connection, table: str) -> tuple[ColumnInfo, ...]:
-    """The columns of one of linea's tables (in `public`) that its model does not declare."""
+    """The columns of one of linea's tables (in `public`) that its model does not declare and
+    that are not marked as holding no personal data."""
     known = modelled_columns(table)
-    return tuple(c for c in _all_columns(connection).get(("public", table), []) if c.name not in known)
+    return tuple(c for c in _all_columns(connection).get(("public", table), []) if c.name not in known and c.personal)
 
 
 def unfillable_columns(connection: Connection, tables: tuple[str, ...] | None = None) -> list[str]:

@@ -388,10 +388,16 @@ class AuditRows(PersonalData):
                 yield row, is_related
 
 
+# linea's tables in which a column linea does not know may hold an address: all but the audit
+# log, which only the scrub may rewrite.
+ADDRESS_CHECKED_TABLES = ("users", "venues", "events", "waitlist_entries", "sessions")
+
+
 class PlatformRows(PersonalData):
     """Rows of tables linea does not model that are the person's, found from the catalog: those
     with a foreign key to their `users.id`, and those with a column whose whole value is one of
-    their addresses (any case). Exported whole, as `{table: [row, ...]}`.
+    their addresses (any case); and rows of linea's own tables with such a column among those
+    linea does not know. Exported whole, as `{table: [row, ...]}`.
 
     Erasure keeps the rows. A row pointing at the person by a foreign key is theirs: every column
     but its primary key and its foreign keys is emptied (NULL, or its default). Elsewhere only the
@@ -405,8 +411,11 @@ class PlatformRows(PersonalData):
     def export(self, session: Session, person: Person) -> dict[str, list[dict[str, Any]]]:
         found: dict[str, list[dict[str, Any]]] = {}
         addresses = sorted(person.own_emails)
-        for table in _readable_platform_tables(session):
-            condition, params = _rows_of(table, person.user_id, addresses)
+        selections = [(table, *_rows_of(table, person.user_id, addresses)) for table in _readable_platform_tables(session)]
+        for name in ADDRESS_CHECKED_TABLES:
+            own = PlatformTable("public", name, unknown_columns(session.connection(), name), ("id",), ())
+            selections.append((own, *_rows_of(own, None, addresses)))
+        for table, condition, params in selections:
             if condition is None:
                 continue
             order = ", ".join(quoted(k) for k in table.key) if table.key else "ctid"
@@ -415,7 +424,7 @@ class PlatformRows(PersonalData):
                 params,
             ).scalars().all()
             if rows:
-                found[table.shown] = list(rows)
+                found.setdefault(table.shown, []).extend(rows)
         return found
 
     def erase(self, session: Session, person: Person, *, now: datetime) -> int:
@@ -428,7 +437,7 @@ class PlatformRows(PersonalData):
                     changed += _erase_columns(session, name, table.data_columns, f"{quoted(column)} = :user_id",
                                               {"user_id": person.user_id}, qualified=True)
             changed += _erase_addresses(session, name, table.columns, addresses, qualified=True)
-        for table in ("users", "venues", "events", "waitlist_entries", "sessions"):
+        for table in ADDRESS_CHECKED_TABLES:
             changed += _erase_addresses(session, table, unknown_columns(session.connection(), table), addresses)
         return changed
 
