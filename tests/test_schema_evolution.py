@@ -138,10 +138,14 @@ def test_anonymize_erases_what_the_platform_added_and_verify_checks_the_persons_
     evolved: CliRun, platform_db: Database
 ) -> None:
     _plant_vera_everywhere(platform_db)
+    # A default with a colon in it, as a time of day has.
+    platform_db.execute("ALTER TABLE users ADD COLUMN digest_at TEXT NOT NULL DEFAULT '08:00'")
+    platform_db.execute("UPDATE users SET digest_at = '06:30' WHERE id = :id", id=VERA["id"])
 
     # Before the erasure, the proof names the platform's columns on her rows, not only identifiers.
     before = _traces(evolved("users", "verify-erased", VERA["id"], exit_code=7).stdout)
     assert {
+        ("users", "digest_at", VERA["id"], "data in a column linea does not know"),
         ("users", "phone", VERA["id"], "data in a column linea does not know"),
         ("users", "locale", VERA["id"], "data in a column linea does not know"),
         ("notification_preferences", "digest_address", "np-vera", "data in a column linea does not know"),
@@ -152,8 +156,8 @@ def test_anonymize_erases_what_the_platform_added_and_verify_checks_the_persons_
 
     record = evolved("users", "anonymize", VERA["email"], "--yes", "--json").json
     assert record["platform_rows_erased"] == 2
-    vera = platform_db.one("SELECT email, phone, locale FROM users WHERE id = :id", id=VERA["id"])
-    assert (vera.phone, vera.locale) == (None, "en") and vera.email.startswith("deleted-")
+    vera = platform_db.one("SELECT email, phone, locale, digest_at FROM users WHERE id = :id", id=VERA["id"])
+    assert (vera.phone, vera.locale, vera.digest_at) == (None, "en", "08:00") and vera.email.startswith("deleted-")
     prefs = platform_db.one("SELECT * FROM notification_preferences WHERE id = 'np-vera'")
     assert (prefs.user_id, prefs.digest_address, prefs.quiet_hours, prefs.enabled) == (VERA["id"], None, None, True)
     assert platform_db.scalar("SELECT created_by FROM categories WHERE id = 'cat-jazz'") is None

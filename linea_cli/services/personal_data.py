@@ -169,7 +169,7 @@ class UserRow(PersonalData):
         if user is None:
             return 0
         unknown = unknown_columns(session.connection(), "users")
-        cleared = _erase_columns(session, "users", unknown, "id = :user_id", {"user_id": user.id})
+        cleared = _erase_columns(session, "public", "users", unknown, "id = :user_id", {"user_id": user.id})
         if user.email == person.placeholder and user.name is None and user.deleted_at is not None and not cleared:
             return 0
         user.email, user.name = person.placeholder, None
@@ -261,7 +261,7 @@ class WaitlistEntries(PersonalData):
         if not entry_ids:
             return 0
         unknown = unknown_columns(session.connection(), "waitlist_entries")
-        cleared = _erase_columns(session, "waitlist_entries", unknown, "id = ANY(:ids)", {"ids": entry_ids})
+        cleared = _erase_columns(session, "public", "waitlist_entries", unknown, "id = ANY(:ids)", {"ids": entry_ids})
         return max(cleared, self._erase_known(session, person, entry_ids, now=now))
 
     def _erase_known(self, session: Session, person: Person, entry_ids: list[str], *, now: datetime) -> int:
@@ -431,14 +431,12 @@ class PlatformRows(PersonalData):
         changed = 0
         addresses = sorted(person.own_emails)
         for table in _readable_platform_tables(session):
-            name = quoted(table.schema, table.name)
-            if person.user_id:
-                for column in table.user_columns:
-                    changed += _erase_columns(session, name, table.data_columns, f"{quoted(column)} = :user_id",
-                                              {"user_id": person.user_id}, qualified=True)
-            changed += _erase_addresses(session, name, table.columns, addresses, qualified=True)
-        for table in ADDRESS_CHECKED_TABLES:
-            changed += _erase_addresses(session, table, unknown_columns(session.connection(), table), addresses)
+            for column in table.user_columns if person.user_id else ():
+                changed += _erase_columns(session, table.schema, table.name, table.data_columns,
+                                          f"{quoted(column)} = :user_id", {"user_id": person.user_id})
+            changed += _erase_addresses(session, table.schema, table.name, table.columns, addresses)
+        for name in ADDRESS_CHECKED_TABLES:
+            changed += _erase_addresses(session, "public", name, unknown_columns(session.connection(), name), addresses)
         return changed
 
     def remaining(self, session: Session, person: Person) -> list[Remaining]:
@@ -498,12 +496,13 @@ def _holds(column: ColumnInfo) -> str | None:
     if not column.erasable:
         return "true"
     if column.constant_default:
-        return f"{name}::text IS DISTINCT FROM ({column.default})::text"
+        default = str(column.default).replace(":", "\\:")  # a colon in a literal is no parameter
+        return f"{name}::text IS DISTINCT FROM ({default})::text"
     return None
 
 
 def _erase_columns(
-    session: Session, table: str, columns: Iterable[ColumnInfo], where: str, params: dict[str, Any], *, qualified: bool = False
+    session: Session, schema: str, table: str, columns: Iterable[ColumnInfo], where: str, params: dict[str, Any]
 ) -> int:
     """Empty the erasable columns of the rows `where` selects; returns how many rows changed.
 
@@ -514,9 +513,8 @@ def _erase_columns(
     differs = [held for held in map(_holds, erasable) if held is not None]
     if not differs:
         return 0
-    name = table if qualified else quoted(table)
     statement = sa.text(
-        f"UPDATE {name} SET {', '.join(map(_emptied, erasable))} WHERE ({where}) AND ({' OR '.join(differs)})"
+        f"UPDATE {quoted(schema, table)} SET {', '.join(map(_emptied, erasable))} WHERE ({where}) AND ({' OR '.join(differs)})"
     )
     try:
         with session.begin_nested():
@@ -525,15 +523,13 @@ def _erase_columns(
         return 0
 
 
-def _erase_addresses(
-    session: Session, table: str, columns: Iterable[ColumnInfo], addresses: list[str], *, qualified: bool = False
-) -> int:
+def _erase_addresses(session: Session, schema: str, table: str, columns: Iterable[ColumnInfo], addresses: list[str]) -> int:
     """Empty each erasable text column whose whole value is one of the addresses (any case)."""
     changed = 0
     for column in columns:
         if column.text_like and column.erasable and addresses:
             condition = f"lower(btrim({quoted(column.name)}::text)) = ANY(:addresses)"
-            changed += _erase_columns(session, table, [column], condition, {"addresses": addresses}, qualified=qualified)
+            changed += _erase_columns(session, schema, table, [column], condition, {"addresses": addresses})
     return changed
 
 
