@@ -275,3 +275,19 @@ def test_an_address_in_a_column_linea_does_not_know_on_its_own_tables(evolved: C
     evolved("users", "anonymize", VERA["email"], "--yes")
     event = platform_db.one("SELECT contact_email, title FROM events WHERE id = :id", id=EVENT_ID)
     assert (event.contact_email, event.title) == (None, "Platform Launch Party")
+
+
+def test_an_address_is_emptied_only_in_the_columns_that_hold_it(evolved: CliRun, platform_db: Database) -> None:
+    platform_db.execute(
+        "CREATE TABLE referrals (id TEXT PRIMARY KEY, referrer TEXT NOT NULL DEFAULT 'unknown', referred TEXT, "
+        "note TEXT, kind TEXT NOT NULL)"
+    )
+    platform_db.execute(
+        "INSERT INTO referrals VALUES ('r1', :vera, :olga, 'met at 10:30', 'a'), ('r2', :olga, :vera, 'n', 'b')",
+        vera=VERA["email"].lower(), olga=OLGA["email"],
+    )
+    document = evolved("users", "export", VERA["email"]).json
+    assert [row["id"] for row in document["platform_rows"]["referrals"]] == ["r1", "r2"]
+    evolved("users", "anonymize", VERA["email"], "--yes")
+    rows = {row.id: tuple(row)[1:] for row in platform_db.all("SELECT * FROM referrals ORDER BY id")}
+    assert rows == {"r1": ("unknown", OLGA["email"], "met at 10:30", "a"), "r2": (OLGA["email"], None, "n", "b")}

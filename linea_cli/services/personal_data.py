@@ -496,8 +496,7 @@ def _holds(column: ColumnInfo) -> str | None:
     if not column.erasable:
         return "true"
     if column.constant_default:
-        default = str(column.default).replace(":", "\\:")  # a colon in a literal is no parameter
-        return f"{name}::text IS DISTINCT FROM ({default})::text"
+        return f"{name}::text IS DISTINCT FROM ({_literal(str(column.default))})::text"
     return None
 
 
@@ -524,13 +523,31 @@ def _erase_columns(
 
 
 def _erase_addresses(session: Session, schema: str, table: str, columns: Iterable[ColumnInfo], addresses: list[str]) -> int:
-    """Empty each erasable text column whose whole value is one of the addresses (any case)."""
-    changed = 0
-    for column in columns:
-        if column.text_like and column.erasable and addresses:
-            condition = f"lower(btrim({quoted(column.name)}::text)) = ANY(:addresses)"
-            changed += _erase_columns(session, schema, table, [column], condition, {"addresses": addresses})
-    return changed
+    """Empty each erasable text column whose whole value is one of the addresses (any case): one
+    UPDATE, one pass over the table, each column emptied only in the rows where it holds one."""
+    erasable = [c for c in columns if c.text_like and c.erasable]
+    if not erasable or not addresses:
+        return 0
+    holds = {c.name: f"lower(btrim({quoted(c.name)}::text)) = ANY(:addresses)" for c in erasable}
+    sets = ", ".join(
+        f"{quoted(c.name)} = CASE WHEN {holds[c.name]} THEN {_empty_value(c)} ELSE {quoted(c.name)} END" for c in erasable
+    )
+    statement = sa.text(f"UPDATE {quoted(schema, table)} SET {sets} WHERE {' OR '.join(holds.values())}")
+    try:
+        with session.begin_nested():
+            return session.execute(statement, {"addresses": addresses}).rowcount
+    except sa.exc.IntegrityError:
+        return 0
+
+
+def _empty_value(column: ColumnInfo) -> str:
+    """What erasure leaves in a column, as an expression: NULL, or its default."""
+    return "NULL" if column.nullable else f"({_literal(str(column.default))})"
+
+
+def _literal(expression: str) -> str:
+    """An expression from the catalog inside `sa.text`: a colon in it is no bind parameter."""
+    return expression.replace(":", "\\:")
 
 
 def _held(
