@@ -291,3 +291,21 @@ def test_an_address_is_emptied_only_in_the_columns_that_hold_it(evolved: CliRun,
     evolved("users", "anonymize", VERA["email"], "--yes")
     rows = {row.id: tuple(row)[1:] for row in platform_db.all("SELECT * FROM referrals ORDER BY id")}
     assert rows == {"r1": ("unknown", OLGA["email"], "met at 10:30", "a"), "r2": (OLGA["email"], None, "n", "b")}
+
+
+def test_rows_pointing_at_the_user_are_found_in_any_schema(evolved: CliRun, platform_db: Database) -> None:
+    platform_db.execute(
+        "CREATE SCHEMA crm; CREATE TABLE crm.user_notes (user_id TEXT NOT NULL REFERENCES users(id), n INT, "
+        "note TEXT, PRIMARY KEY (user_id, n))"
+    )
+    platform_db.execute("INSERT INTO crm.user_notes VALUES (:vera, 1, 'prefers aisle seats'), (:olga, 1, 'vip')",
+                        vera=VERA["id"], olga=OLGA["id"])
+    document = evolved("users", "export", VERA["id"]).json
+    assert document["platform_rows"]["crm.user_notes"] == [{"user_id": VERA["id"], "n": 1, "note": "prefers aisle seats"}]
+    before = _traces(evolved("users", "verify-erased", VERA["email"], exit_code=7).stdout)
+    assert ("crm.user_notes", "note", f"{VERA['id']},1", "data in a column linea does not know") in before
+    evolved("users", "anonymize", VERA["id"], "--yes")
+    assert platform_db.all("SELECT user_id, note FROM crm.user_notes ORDER BY user_id") == [
+        (VERA["id"], None), (OLGA["id"], "vip"),
+    ]
+    evolved("users", "verify-erased", VERA["id"])
