@@ -205,7 +205,11 @@ def _with_remaining(session: Session, person: Person, report: TraceReport) -> Tr
     A foreign key to `users.id` in a platform's table keeps pointing at the anonymized user, as
     linea's own tables do: the id alone there is not a trace (the rows' data is checked instead).
     """
-    remaining = [Trace(r.table, r.column, r.row_id, r.found) for kind in KINDS for r in kind.remaining(session, person)]
+    remaining = [
+        Trace(table=r.table, column=r.column, row_id=r.row_id, found=r.found)
+        for kind in KINDS
+        for r in kind.remaining(session, person)
+    ]
     links = {(table.shown, column) for table in platform_tables(session.connection()) for column in table.user_columns}
     kept = [trace for trace in report.traces if not (trace.found == "id" and (trace.table, trace.column) in links)]
     return replace(report, traces=[*remaining, *kept])
