@@ -5,7 +5,9 @@ written the way the platform writes them (cuid ids, addresses as people typed th
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import uuid
 from pathlib import Path
 
 import psycopg
@@ -13,6 +15,14 @@ import psycopg
 from tests.harness import libpq_conninfo
 
 REFERENCE_DDL = Path(__file__).parent / "reference" / "prisma_ddl.sql"
+# Migrations the platform's Prisma made after linea adopted its database, as `prisma migrate dev`
+# writes them (prisma/migrations/<name>/migration.sql).
+LATER_MIGRATIONS = Path(__file__).parent / "reference" / "prisma_migrations"
+# users.phone, users.locale NOT NULL DEFAULT 'en', categories (created_by: an address),
+# events.category_id and events.tags, notification_preferences (a foreign key to users.id).
+CATEGORIES_MIGRATION = "20260910101500_categories_phone_locale"
+# waitlist_entries.source TEXT NOT NULL without a default: linea cannot fill it.
+WAITLIST_SOURCE_MIGRATION = "20261105140000_waitlist_source"
 
 # Prisma Migrate's own bookkeeping table, as `prisma migrate deploy` creates it.
 PRISMA_MIGRATIONS_DDL = """
@@ -63,6 +73,24 @@ def build_platform_database(url, *, rows: bool = True) -> None:  # noqa: ANN001
             )
         if rows:
             fill_platform_rows(conn)
+
+
+def apply_prisma_migration(url, name: str) -> None:  # noqa: ANN001
+    """Apply a later migration as `prisma migrate deploy` does: a `_prisma_migrations` row started,
+    the file's statements run, then the row finished with the file's SHA-256 checksum."""
+    script = (LATER_MIGRATIONS / name / "migration.sql").read_text()
+    row_id = str(uuid.uuid4())
+    with psycopg.connect(libpq_conninfo(url), autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO _prisma_migrations (id, checksum, migration_name, started_at, applied_steps_count) "
+            "VALUES (%s, %s, %s, now(), 0)",
+            (row_id, hashlib.sha256(script.encode()).hexdigest(), name),
+        )
+        with conn.transaction():
+            conn.execute(script)
+        conn.execute(
+            "UPDATE _prisma_migrations SET finished_at = now(), applied_steps_count = 1 WHERE id = %s", (row_id,)
+        )
 
 
 def fill_platform_rows(conn: psycopg.Connection) -> None:

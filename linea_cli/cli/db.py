@@ -166,6 +166,11 @@ def status(fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False, 
     if database.is_embedded:
         record["data_directory"] = str(state().settings().data_dir)
     render_record(record, chosen_format(fmt, as_json), title="Database", fields=fields)
+    if record["unfillable_columns"]:
+        warn(
+            f"{', '.join(record['unfillable_columns'])}: NOT NULL without a default, unknown to linea; "
+            "inserts into these tables fail (exit 5) until the platform gives each a default (see `linea db doctor`)"
+        )
 
 
 @app.command()

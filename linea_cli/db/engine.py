@@ -6,6 +6,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine, create_engine
@@ -227,6 +228,14 @@ def build_engine(url: URL, *, settings: Settings, application_name: str) -> Engi
             "set_config('statement_timeout', %(statement)s, true)",
             {"lock": lock_timeout, "statement": statement_timeout},
         )
+
+    # An insert that fails on a NOT NULL column the platform added and linea cannot fill is one
+    # line and exit 5 wherever it happens, not a conflict nor an internal error.
+    @event.listens_for(engine, "handle_error")
+    def _name_unfillable_column(context: Any) -> BaseException | None:
+        from linea_cli.db.platform_columns import unfillable_column_error
+
+        return unfillable_column_error(context)
 
     return engine
 

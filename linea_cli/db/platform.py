@@ -27,6 +27,9 @@ _FK_ACTIONS = {"a": "NO ACTION", "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL
 class Comparison:
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Those of the problems that are NOT NULL columns without a default linea does not know
+    # (`db doctor` names them in a check of their own, for every table linea writes to).
+    unfillable: list[str] = field(default_factory=list)
 
 
 def _expected_type(column: sa.Column) -> str:
@@ -105,6 +108,7 @@ def _compare_columns(connection: Connection, table: sa.Table, result: Comparison
         row = found[name]
         if row.attnotnull and row.default is None:
             result.problems.append(f"{table.name}.{name}: extra NOT NULL column without a default (linea's inserts would fail)")
+            result.unfillable.append(result.problems[-1])
         else:
             result.notes.append(f"{table.name}.{name}: extra column, left alone")
 

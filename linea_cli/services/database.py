@@ -13,6 +13,7 @@ from linea_cli.db.catalog import BASELINE_ADOPTED, Catalog, read_catalog
 from linea_cli.db.engine import MINIMUM_SERVER_VERSION, Database, server_version_num
 from linea_cli.db.indexes import DATA_MODEL_INDEXES, LINEA_INDEXES
 from linea_cli.db.models import TABLES_IN_DEPENDENCY_ORDER
+from linea_cli.db.platform_columns import unfillable_columns
 from linea_cli.errors import PermissionDenied
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ def status(database: Database) -> dict[str, Any]:
         version = connection.execute(text("SHOW server_version")).scalar_one()
         counts = row_counts(connection)
         catalog = read_catalog(connection)
+        unfillable = unfillable_columns(connection)
     current = catalog.revision
     head = migrate.head_revision()
     pending = migrate.pending_revisions(current) if current in migrate.known_revisions() else []
@@ -74,6 +76,8 @@ def status(database: Database) -> dict[str, Any]:
         "at_head": current == head,
         "pending_migrations": pending,
         "row_counts": counts,
+        # NOT NULL columns without a default that the platform added: inserts into them fail.
+        "unfillable_columns": unfillable,
     }
 
 
@@ -117,14 +121,17 @@ def doctor(database: Database) -> list[Check]:
             from linea_cli.db.platform import compare_with_data_model
 
             comparison = compare_with_data_model(connection)
+            # Unfillable columns have a check of their own, below.
+            problems = [problem for problem in comparison.problems if problem not in comparison.unfillable]
             checks.append(
                 Check(
                     "data model",
-                    FAIL if comparison.problems else OK,
-                    "; ".join(comparison.problems) if comparison.problems
+                    FAIL if problems else OK,
+                    "; ".join(problems) if problems
                     else "tables, columns, enums and keys match" + (f" ({'; '.join(comparison.notes)})" if comparison.notes else ""),
                 )
             )
+        checks.append(_unfillable_check(connection))
         checks.extend(_index_checks(connection, catalog))
         existing = _existing_tables(connection)
         if "sessions" in existing:
@@ -150,6 +157,19 @@ def doctor(database: Database) -> list[Check]:
         if sizes:
             checks.append(Check("table sizes", OK, ", ".join(f"{name} {size}" for name, size in sizes)))
     return checks
+
+
+def _unfillable_check(connection: Connection) -> Check:
+    """A NOT NULL column without a default that linea does not know fails every insert linea makes
+    into its table (`waitlist add`, `waitlist import`, `users create`...): a failure, not a warning."""
+    found = unfillable_columns(connection)
+    return Check(
+        "columns linea can fill",
+        FAIL if found else OK,
+        f"NOT NULL without a default, unknown to linea (inserts into these tables fail with exit 5): {', '.join(found)}; "
+        "give each a default in a platform migration" if found
+        else "every NOT NULL column of linea's tables is one linea fills or has a default",
+    )
 
 
 def _index_checks(connection: Connection, catalog: Catalog) -> list[Check]:

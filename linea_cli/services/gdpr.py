@@ -8,19 +8,22 @@ may be added, none removed or renamed without a new version):
 
     {"format", "version", "generated_at",
      "subject": {"email", "user_id"},
-     "user": {id, email, name, role, created_at, updated_at, deleted_at} | null,
-     "sessions": [{id, fingerprint, expires_at, created_at, updated_at, deleted_at}],
+     "user": {id, email, name, role, created_at, updated_at, deleted_at, ...} | null,
+     "sessions": [{id, fingerprint, expires_at, created_at, updated_at, deleted_at, ...}],
      "waitlist_entries": [{id, email, event_id, event_slug, event_title, user_id, status,
-                           created_at, updated_at, deleted_at}],
+                           created_at, updated_at, deleted_at, ...}],
      "owned_events": [{id, title, slug, description, status, start_date, end_date, capacity,
                        youtube_url, map_lat, map_lng, map_zoom, venue_id, created_at, updated_at,
-                       deleted_at}],
+                       deleted_at, ...}],
      "audit_logs": [{id, action, resource, resource_id, user_id, ip_address, user_agent,
-                     metadata, created_at}]}
+                     metadata, created_at, ...}],
+     "platform_rows": {table: [{every column}]}}
 
+`...` are the columns the platform added that linea does not model: every row is exported whole.
 Sessions carry no token (not even its digest), only the short fingerprint `sessions list` shows.
 Audit rows are those made by the person, about them (their user, sessions or waitlist entries),
-or mentioning one of their email addresses in `metadata`.
+or mentioning one of their email addresses (current or past) in `metadata`. `platform_rows` holds
+the rows of tables linea does not model that point at the user or hold one of their addresses.
 
 Erasure keeps every row and removes the person from it: see `anonymize_person`. Both loop over
 the kinds of personal data in `services/personal_data.py`, each of which exports and erases its part.
@@ -31,16 +34,18 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session
 
-from linea_cli.db.models import User, UserRole
+from linea_cli.db.models import AuditLog, User, UserRole
+from linea_cli.db.platform_columns import platform_tables
 from linea_cli.errors import NotFound
 from linea_cli.services import audit_log
 from linea_cli.services.actors import Actor, require_admin, require_self_or_admin
 from linea_cli.services.audit_log import AuditAction
 from linea_cli.services.emails import normalize_email
-from linea_cli.services.personal_data import KINDS, Person, identify, identify_for_erasure
-from linea_cli.services.traces import Identifiers, TraceReport, find_traces
+from linea_cli.services.personal_data import KINDS, Person, identify
+from linea_cli.services.traces import Identifiers, Trace, TraceReport, find_traces
 from linea_cli.services.users import find_user, refuse_last_admin
 from linea_cli.timeutil import utc_now
 
@@ -68,6 +73,27 @@ def find_subject(session: Session, reference: str) -> Subject:
     return Subject(user, user.email)
 
 
+def _past_owner(session: Session, email: str) -> User | None:
+    """The one user whose recorded changes show `email` as an address they had, if exactly one."""
+    logs = AuditLog.__table__
+    change = logs.c["metadata"]["changes"]["email"]
+    owners = session.execute(
+        sa.select(logs.c.resource_id)
+        .where(
+            logs.c.resource == "User",
+            sa.or_(sa.func.lower(change["before"].astext) == email, sa.func.lower(change["after"].astext) == email),
+        )
+        .distinct()
+        .limit(2)
+    ).scalars().all()
+    if len(owners) != 1:
+        return None
+    try:
+        return find_user(session, owners[0], include_deleted=True)
+    except NotFound:
+        return None
+
+
 def with_related_rows(session: Session, person: Person) -> Person:
     """The person with the ids of their rows that audit rows may be about, read before any erasing."""
     return replace(person, related_ids=frozenset(i for kind in KINDS for i in kind.row_ids(session, person)))
@@ -80,11 +106,12 @@ def export_person(session: Session, *, reference: str, actor: Actor | None) -> d
     """Everything linea holds about a person, as one JSON-ready document; the export is audited."""
     subject = find_subject(session, reference)
     require_self_or_admin(actor, subject.user.id if subject.user else None, "export their own data")
-    person = with_related_rows(session, identify(subject.user, subject.email))
+    person = with_related_rows(session, identify(session, subject.user, subject.email))
     parts = {kind.key: kind.export(session, person) for kind in KINDS}
-    if person.user is None and not parts["waitlist_entries"] and not parts["audit_logs"]:
+    if person.user is None and not parts["waitlist_entries"] and not parts["audit_logs"] and not parts["platform_rows"]:
         raise NotFound(f"linea holds nothing about {subject.email!r}")
-    counts = {key: len(part) for key, part in parts.items() if key != "user"}
+    counts = {key: len(part) for key, part in parts.items() if key not in ("user", "platform_rows")}
+    counts.update({f"platform_rows.{table}": len(rows) for table, rows in parts["platform_rows"].items()})
     entry_ids = [entry["id"] for entry in parts["waitlist_entries"]]
     audit_log.record(
         session,
@@ -115,6 +142,7 @@ class AnonymizeResult:
     sessions_deleted: int
     waitlist_entries_anonymized: int
     audit_rows_scrubbed: int
+    platform_rows_erased: int
     changed: bool
 
 
@@ -140,7 +168,7 @@ def anonymize_person(session: Session, *, reference: str, actor: Actor | None) -
         subject = Subject(user, user.email)
         if user.role == UserRole.ADMIN and user.deleted_at is None:
             refuse_last_admin(session, user, "anonymize")
-    person = with_related_rows(session, identify_for_erasure(session, user, subject.email))
+    person = with_related_rows(session, identify(session, user, subject.email))
     now = utc_now()
     erased = {kind.key: kind.erase(session, person, now=now) for kind in KINDS}
     changed = any(erased.values())
@@ -150,6 +178,7 @@ def anonymize_person(session: Session, *, reference: str, actor: Actor | None) -
         sessions_deleted=erased["sessions"],
         waitlist_entries_anonymized=erased["waitlist_entries"],
         audit_rows_scrubbed=erased["audit_logs"],
+        platform_rows_erased=erased["platform_rows"],
         changed=changed,
     )
     if changed:
@@ -163,23 +192,45 @@ def anonymize_person(session: Session, *, reference: str, actor: Actor | None) -
                 "sessions_deleted": result.sessions_deleted,
                 "waitlist_entries_anonymized": result.waitlist_entries_anonymized,
                 "audit_rows_scrubbed": result.audit_rows_scrubbed,
+                "platform_rows_erased": result.platform_rows_erased,
             },
         )
-    return result, find_traces(session, Identifiers.of(person))
+    return result, _with_remaining(session, person, find_traces(session, Identifiers.of(person)))
+
+
+def _with_remaining(session: Session, person: Person, report: TraceReport) -> TraceReport:
+    """The search's traces after what the person's own rows still hold in columns linea does not
+    know (a search for identifiers cannot see a phone number).
+
+    A foreign key to `users.id` in a platform's table keeps pointing at the anonymized user, as
+    linea's own tables do: the id alone there is not a trace (the rows' data is checked instead).
+    """
+    remaining = [
+        Trace(table=r.table, column=r.column, row_id=r.row_id, found=r.found)
+        for kind in KINDS
+        for r in kind.remaining(session, person)
+    ]
+    links = {(table.shown, column) for table in platform_tables(session.connection()) for column in table.user_columns}
+    kept = [trace for trace in report.traces if not (trace.found == "id" and (trace.table, trace.column) in links)]
+    return replace(report, traces=[*remaining, *kept])
 
 
 # --- proof of erasure --------------------------------------------------------------------------
 
 
 def verify_erased(session: Session, *, reference: str, actor: Actor | None) -> TraceReport:
-    """Search every table for what identifies the person now: changes nothing.
+    """Search every table for what identifies the person now, and check what their own rows still
+    hold: changes nothing.
 
-    After an erasure that is the address given (any case), or the user id given (in the tables
-    linea does not model); before one, everything `anonymize` would erase. Names, IP addresses,
-    user agents and tokens are known only before erasing: `anonymize_person` runs the same search
-    with them at the end of the erasure.
+    The person is identified as `anonymize` identifies them, whether named by id, by their address
+    or by a past address of theirs: every address, name and token they had (current and past,
+    from the audit log), and the address given. After an erasure linea no longer knows them (it
+    erased them, history included): the address given (any case) and the user id given (in the
+    tables linea does not model) are what is searched for, and the user's own rows are checked.
     """
     require_admin(actor, "verify erasures")
     subject = find_subject(session, reference)
-    person = identify_for_erasure(session, subject.user, subject.email)
-    return find_traces(session, Identifiers.of(person))
+    also = normalize_email(reference) if "@" in reference else None
+    user = subject.user or (_past_owner(session, also) if also else None)
+    person = with_related_rows(session, identify(session, user, user.email if user else subject.email, also=also))
+    return _with_remaining(session, person, find_traces(session, Identifiers.of(person)))

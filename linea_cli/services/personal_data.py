@@ -1,8 +1,17 @@
 """Personal data by kind: the user row, login sessions, waitlist entries, owned events, audit rows.
 
-Each kind knows which of its rows are the person's, how to export its part and how to erase it,
-as pretix's data shredders do. `services/gdpr.py` identifies the person once (`identify`,
-`identify_for_erasure`) and loops over `KINDS` for `users export` and `users anonymize`.
+Each kind knows which of its rows are the person's, how to export its part, how to erase it, and
+what its rows still hold that erasure could not remove, as pretix's data shredders do.
+`services/gdpr.py` identifies the person once (`identify`) and loops over `KINDS` for
+`users export`, `users anonymize` and `users verify-erased`.
+
+The platform adds columns and tables linea does not model. Those are found from the catalog
+(`db/platform_columns.py`), never from a list: a column linea does not know on the person's own
+rows (their user row, their waitlist entries, rows of any table with a foreign key to their
+`users.id`) is personal data until shown otherwise, exported whole and erased (NULL where
+nullable, else its default); one that is NOT NULL without a default cannot be erased and is named
+as remaining. A column of a table linea does not model (or one linea does not know on its own
+tables) whose whole value is one of the person's addresses is exported and erased the same way.
 """
 
 from __future__ import annotations
@@ -20,10 +29,12 @@ from sqlmodel import Session
 
 from linea_cli.db.models import AuditLog, Event, User, WaitlistEntry
 from linea_cli.db.models import Session as LoginSession
+from linea_cli.db.platform_columns import ColumnInfo, PlatformTable, platform_tables, quoted, unknown_columns
 from linea_cli.ids import new_id
 from linea_cli.services.sessions import token_fingerprint
 from linea_cli.services.users import (
     ANONYMIZED_DOMAIN,
+    RECORD_FIELDS,
     is_anonymized,
     placeholder_address,
     placeholder_address_sql,
@@ -57,20 +68,18 @@ class Person:
         return self.user.id if self.user is not None else None
 
 
-def identify(user: User | None, email: str) -> Person:
-    """The person as an export sees them: the address they are known by now, and their user."""
-    return Person(user=user, email=email, emails=frozenset({email.lower()}), own_emails=frozenset({email.lower()}))
-
-
-def identify_for_erasure(session: Session, user: User | None, email: str) -> Person:
-    """Everything that identifies the person, read before anything is erased.
+def identify(session: Session, user: User | None, email: str, *, also: str | None = None) -> Person:
+    """Everything that identifies the person, read before anything is erased: the same for an
+    export, an erasure and a proof of erasure, whether the person was named by id or by address.
 
     Past addresses and names come from the user's recorded changes; IP addresses and user agents
     from the audit rows they made; a past address that another user holds now is that user's.
+    `also` is an address the request named (a past one of the user's, say).
     """
     logs, sessions = AuditLog.__table__, LoginSession.__table__
     user_id = user.id if user is not None else None
     emails: set[str] = set() if user is not None and is_anonymized(user) else {email}
+    emails.update([also] if also else [])
     names: set[str] = {user.name} if user is not None and user.name else set()
     ips: set[str] = set()
     agents: set[str] = set()
@@ -102,10 +111,29 @@ def identify_for_erasure(session: Session, user: User | None, email: str) -> Per
     )
 
 
+@dataclass(frozen=True)
+class Remaining:
+    """A value on the person's own rows that erasure did not (or could not) remove."""
+
+    table: str
+    column: str
+    row_id: str
+    found: str
+
+
+# What `Remaining.found` says.
+NOT_ERASED = "data in a column linea does not know"
+NOT_ERASABLE = "data in a column linea cannot erase (NOT NULL without a default)"
+
+
 class PersonalData:
     """One kind of personal data. `key` names its part of the export document."""
 
     key: str
+
+    def remaining(self, session: Session, person: Person) -> list[Remaining]:
+        """What the person's rows of this kind still hold in columns linea does not know."""
+        return []
 
     def row_ids(self, session: Session, person: Person) -> list[str]:
         """The person's rows of this kind that audit rows may be about."""
@@ -129,11 +157,20 @@ class UserRow(PersonalData):
         return [person.user_id] if person.user_id else []
 
     def export(self, session: Session, person: Person) -> dict[str, Any] | None:
-        return user_record(person.user) if person.user is not None else None
+        """The whole row: linea's fields, then every column the platform added."""
+        if person.user is None:
+            return None
+        users = User.__table__
+        extra = session.execute(sa.select(_extra_columns("users", RECORD_FIELDS)).where(users.c.id == person.user_id)).scalar()
+        return {**user_record(person.user), **(extra or {})}
 
     def erase(self, session: Session, person: Person, *, now: datetime) -> int:
         user = person.user
-        if user is None or (user.email == person.placeholder and user.name is None and user.deleted_at is not None):
+        if user is None:
+            return 0
+        unknown = unknown_columns(session.connection(), "users")
+        cleared = _erase_columns(session, "public", "users", unknown, "id = :user_id", {"user_id": user.id})
+        if user.email == person.placeholder and user.name is None and user.deleted_at is not None and not cleared:
             return 0
         user.email, user.name = person.placeholder, None
         user.deleted_at = user.deleted_at or now
@@ -141,6 +178,12 @@ class UserRow(PersonalData):
         session.add(user)
         session.flush()
         return 1
+
+    def remaining(self, session: Session, person: Person) -> list[Remaining]:
+        if person.user_id is None:
+            return []
+        unknown = unknown_columns(session.connection(), "users")
+        return _held(session, "public", "users", ("id",), unknown, "id = :user_id", {"user_id": person.user_id})
 
 
 class LoginSessions(PersonalData):
@@ -159,16 +202,18 @@ class LoginSessions(PersonalData):
         sessions = LoginSession.__table__
         if not person.user_id:
             return []
+        known = ("id", "user_id", "token", "expires_at", "created_at", "updated_at", "deleted_at")
         query = (
             sa.select(
                 sessions.c.id,
                 token_fingerprint(sessions.c.token).label("fingerprint"),
                 sessions.c.expires_at, sessions.c.created_at, sessions.c.updated_at, sessions.c.deleted_at,
+                _extra_columns("sessions", known),
             )
             .where(sessions.c.user_id == person.user_id)
             .order_by(sessions.c.created_at, sessions.c.id)
         )
-        return [dict(row) for row in session.execute(query).mappings()]
+        return [_with_extra(row) for row in session.execute(query).mappings()]
 
     def erase(self, session: Session, person: Person, *, now: datetime) -> int:
         sessions = LoginSession.__table__
@@ -194,17 +239,32 @@ class WaitlistEntries(PersonalData):
                 entries.c.id, entries.c.email, entries.c.event_id, events.c.slug.label("event_slug"),
                 events.c.title.label("event_title"), entries.c.user_id, entries.c.status,
                 entries.c.created_at, entries.c.updated_at, entries.c.deleted_at,
+                _extra_columns("waitlist_entries", tuple(entries.c.keys())),
             )
             .join(events, events.c.id == entries.c.event_id)
             .where(_entries_of(entries, person))
             .order_by(entries.c.created_at, entries.c.id)
         )
-        return [dict(row) for row in session.execute(query).mappings()]
+        return [_with_extra(row) for row in session.execute(query).mappings()]
+
+    def remaining(self, session: Session, person: Person) -> list[Remaining]:
+        # After an erasure an entry found only by address no longer carries it: its id, read
+        # before erasing, is among the related ids.
+        entry_ids = sorted(set(self.row_ids(session, person)) | person.related_ids)
+        if not entry_ids:
+            return []
+        unknown = unknown_columns(session.connection(), "waitlist_entries")
+        return _held(session, "public", "waitlist_entries", ("id",), unknown, "id = ANY(:ids)", {"ids": entry_ids})
 
     def erase(self, session: Session, person: Person, *, now: datetime) -> int:
         entry_ids = self.row_ids(session, person)
         if not entry_ids:
             return 0
+        unknown = unknown_columns(session.connection(), "waitlist_entries")
+        cleared = _erase_columns(session, "public", "waitlist_entries", unknown, "id = ANY(:ids)", {"ids": entry_ids})
+        return max(cleared, self._erase_known(session, person, entry_ids, now=now))
+
+    def _erase_known(self, session: Session, person: Person, entry_ids: list[str], *, now: datetime) -> int:
         # (email, event_id) is unique: when one event has two of the person's entries (an old and a
         # new address), the second gets a placeholder of its own.
         return session.execute(
@@ -246,11 +306,11 @@ class OwnedEvents(PersonalData):
         if not person.user_id:
             return []
         query = (
-            sa.select(*(events.c[name] for name in EVENT_FIELDS))
+            sa.select(*(events.c[name] for name in EVENT_FIELDS), _extra_columns("events", tuple(events.c.keys())))
             .where(events.c.owner_id == person.user_id)
             .order_by(events.c.created_at, events.c.id)
         )
-        return [dict(row) for row in session.execute(query).mappings()]
+        return [_with_extra(row) for row in session.execute(query).mappings()]
 
     def erase(self, session: Session, person: Person, *, now: datetime) -> int:
         return 0
@@ -272,8 +332,9 @@ class AuditRows(PersonalData):
         query = sa.select(
             logs.c.id, logs.c.action, logs.c.resource, logs.c.resource_id, logs.c.user_id,
             logs.c.ip_address, logs.c.user_agent, logs.c["metadata"], logs.c.created_at,
+            _extra_columns("audit_logs", tuple(logs.c.keys())),
         ).order_by(logs.c.created_at, logs.c.id)
-        return [dict(row) for row, _ in self._rows(session, person, query)]
+        return [_with_extra(row) for row, _ in self._rows(session, person, query)]
 
     def erase(self, session: Session, person: Person, *, now: datetime) -> int:
         logs = AuditLog.__table__
@@ -327,8 +388,188 @@ class AuditRows(PersonalData):
                 yield row, is_related
 
 
+# linea's tables in which a column linea does not know may hold an address: all but the audit
+# log, which only the scrub may rewrite.
+ADDRESS_CHECKED_TABLES = ("users", "venues", "events", "waitlist_entries", "sessions")
+
+
+class PlatformRows(PersonalData):
+    """Rows of tables linea does not model that are the person's, found from the catalog: those
+    with a foreign key to their `users.id`, and those with a column whose whole value is one of
+    their addresses (any case); and rows of linea's own tables with such a column among those
+    linea does not know. Exported whole, as `{table: [row, ...]}`.
+
+    Erasure keeps the rows. A row pointing at the person by a foreign key is theirs: every column
+    but its primary key and its foreign keys is emptied (NULL, or its default). Elsewhere only the
+    column holding the address is. Columns linea does not know on its own tables that hold the
+    address are emptied too (never in `audit_logs`, which only the scrub may rewrite). A column
+    that can be neither NULL nor its default is named as remaining.
+    """
+
+    key = "platform_rows"
+
+    def export(self, session: Session, person: Person) -> dict[str, list[dict[str, Any]]]:
+        found: dict[str, list[dict[str, Any]]] = {}
+        addresses = sorted(person.own_emails)
+        selections = [(table, *_rows_of(table, person.user_id, addresses)) for table in _readable_platform_tables(session)]
+        for name in ADDRESS_CHECKED_TABLES:
+            own = PlatformTable("public", name, unknown_columns(session.connection(), name), ("id",), ())
+            selections.append((own, *_rows_of(own, None, addresses)))
+        for table, condition, params in selections:
+            if condition is None:
+                continue
+            order = ", ".join(quoted(k) for k in table.key) if table.key else "ctid"
+            rows = session.execute(
+                sa.text(f"SELECT to_jsonb(t) FROM {quoted(table.schema, table.name)} AS t WHERE {condition} ORDER BY {order}"),
+                params,
+            ).scalars().all()
+            if rows:
+                found.setdefault(table.shown, []).extend(rows)
+        return found
+
+    def erase(self, session: Session, person: Person, *, now: datetime) -> int:
+        changed = 0
+        addresses = sorted(person.own_emails)
+        for table in _readable_platform_tables(session):
+            for column in table.user_columns if person.user_id else ():
+                changed += _erase_columns(session, table.schema, table.name, table.data_columns,
+                                          f"{quoted(column)} = :user_id", {"user_id": person.user_id})
+            changed += _erase_addresses(session, table.schema, table.name, table.columns, addresses)
+        for name in ADDRESS_CHECKED_TABLES:
+            changed += _erase_addresses(session, "public", name, unknown_columns(session.connection(), name), addresses)
+        return changed
+
+    def remaining(self, session: Session, person: Person) -> list[Remaining]:
+        if not person.user_id:
+            return []
+        held = []
+        for table in _readable_platform_tables(session):
+            for column in table.user_columns:
+                held += _held(session, table.schema, table.name, table.key, table.data_columns,
+                              f"{quoted(column)} = :user_id", {"user_id": person.user_id})
+        return held
+
+
 # In export order: the document's keys follow it.
-KINDS: tuple[PersonalData, ...] = (UserRow(), LoginSessions(), WaitlistEntries(), OwnedEvents(), AuditRows())
+KINDS: tuple[PersonalData, ...] = (
+    UserRow(), LoginSessions(), WaitlistEntries(), OwnedEvents(), AuditRows(), PlatformRows(),
+)
+
+
+# --- columns linea does not know ---------------------------------------------------------------
+
+
+def _extra_columns(table: str, known: Iterable[str]) -> Any:
+    """The columns of `table` that are not in `known`, as one JSON object labelled `extra`."""
+    names = ", ".join("'" + name.replace("'", "''") + "'" for name in known)
+    return sa.literal_column(f'to_jsonb("{table}") - ARRAY[{names}]::text[]', JSONB).label("extra")
+
+
+def _with_extra(row: Any) -> dict[str, Any]:
+    """A row of known columns followed by the `extra` ones."""
+    record = {key: value for key, value in row.items() if key != "extra"}
+    return {**record, **(row["extra"] or {})}
+
+
+def _readable_platform_tables(session: Session) -> list[PlatformTable]:
+    return [table for table in platform_tables(session.connection()) if table.readable]
+
+
+def _rows_of(table: PlatformTable, user_id: str | None, addresses: list[str]) -> tuple[str | None, dict[str, Any]]:
+    """SQL selecting the rows of `table` that point at the user or hold one of the addresses whole."""
+    conditions = [f"{quoted(column)} = :user_id" for column in table.user_columns] if user_id else []
+    if addresses:
+        conditions += [f"lower(btrim({quoted(c.name)}::text)) = ANY(:addresses)" for c in table.columns if c.text_like]
+    return (" OR ".join(conditions) or None), {"user_id": user_id, "addresses": addresses}
+
+
+def _emptied(column: ColumnInfo) -> str:
+    return f"{quoted(column.name)} = {'NULL' if column.nullable else 'DEFAULT'}"
+
+
+def _holds(column: ColumnInfo) -> str | None:
+    """SQL true when the column holds something erasure would remove; None when that cannot be
+    told (a default that is new every time, such as now())."""
+    name = quoted(column.name)
+    if column.nullable:
+        return f"{name} IS NOT NULL"
+    if not column.erasable:
+        return "true"
+    if column.constant_default:
+        return f"{name}::text IS DISTINCT FROM ({_literal(str(column.default))})::text"
+    return None
+
+
+def _erase_columns(
+    session: Session, schema: str, table: str, columns: Iterable[ColumnInfo], where: str, params: dict[str, Any]
+) -> int:
+    """Empty the erasable columns of the rows `where` selects; returns how many rows changed.
+
+    A change the table's constraints refuse (a unique key over a default, a CHECK) is rolled
+    back to its savepoint and left: `remaining` names what it left.
+    """
+    erasable = [c for c in columns if c.erasable]
+    differs = [held for held in map(_holds, erasable) if held is not None]
+    if not differs:
+        return 0
+    statement = sa.text(
+        f"UPDATE {quoted(schema, table)} SET {', '.join(map(_emptied, erasable))} WHERE ({where}) AND ({' OR '.join(differs)})"
+    )
+    try:
+        with session.begin_nested():
+            return session.execute(statement, params).rowcount
+    except sa.exc.IntegrityError:
+        return 0
+
+
+def _erase_addresses(session: Session, schema: str, table: str, columns: Iterable[ColumnInfo], addresses: list[str]) -> int:
+    """Empty each erasable text column whose whole value is one of the addresses (any case): one
+    UPDATE, one pass over the table, each column emptied only in the rows where it holds one."""
+    erasable = [c for c in columns if c.text_like and c.erasable]
+    if not erasable or not addresses:
+        return 0
+    holds = {c.name: f"lower(btrim({quoted(c.name)}::text)) = ANY(:addresses)" for c in erasable}
+    sets = ", ".join(
+        f"{quoted(c.name)} = CASE WHEN {holds[c.name]} THEN {_empty_value(c)} ELSE {quoted(c.name)} END" for c in erasable
+    )
+    statement = sa.text(f"UPDATE {quoted(schema, table)} SET {sets} WHERE {' OR '.join(holds.values())}")
+    try:
+        with session.begin_nested():
+            return session.execute(statement, {"addresses": addresses}).rowcount
+    except sa.exc.IntegrityError:
+        return 0
+
+
+def _empty_value(column: ColumnInfo) -> str:
+    """What erasure leaves in a column, as an expression: NULL, or its default."""
+    return "NULL" if column.nullable else f"({_literal(str(column.default))})"
+
+
+def _literal(expression: str) -> str:
+    """An expression from the catalog inside `sa.text`: a colon in it is no bind parameter."""
+    return expression.replace(":", "\\:")
+
+
+def _held(
+    session: Session, schema: str, table: str, key: tuple[str, ...], columns: Iterable[ColumnInfo],
+    where: str, params: dict[str, Any],
+) -> list[Remaining]:
+    """What the selected rows still hold in `columns`: one `Remaining` per row and column."""
+    checked = [(column, held) for column in columns if column.writable and (held := _holds(column)) is not None]
+    if not checked:
+        return []
+    row_id = "concat_ws(',', " + ", ".join(f"{quoted(k)}::text" for k in key) + ")" if key else "'ctid ' || ctid::text"
+    flags = ", ".join(f"({held}) AS h{number}" for number, (_, held) in enumerate(checked))
+    rows = session.execute(
+        sa.text(f"SELECT {row_id} AS row_id, {flags} FROM {quoted(schema, table)} WHERE {where} ORDER BY 1"), params
+    ).all()
+    shown = table if schema == "public" else f"{schema}.{table}"
+    return [
+        Remaining(shown, column.name, row[0], NOT_ERASED if column.erasable else NOT_ERASABLE)
+        for row in rows
+        for number, (column, _) in enumerate(checked)
+        if row[number + 1]
+    ]
 
 
 def _entries_of(entries: sa.Table, person: Person) -> Any:

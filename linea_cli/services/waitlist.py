@@ -20,6 +20,7 @@ from sqlmodel import Session, select
 
 from linea_cli.db.like import like_pattern
 from linea_cli.db.models import INTEGER_MAX, Event, EventStatus, User, WaitlistEntry, WaitlistStatus
+from linea_cli.db.platform_columns import refuse_unfillable
 from linea_cli.errors import Conflict, InvalidInput, NotFound, shown
 from linea_cli.ids import new_id
 from linea_cli.services import audit_log
@@ -423,6 +424,9 @@ def import_waitlist(
     if on_duplicate not in ON_DUPLICATE:
         raise InvalidInput(f"--on-duplicate must be skip or update, not {shown(on_duplicate)}")
     event = _managed_event(session, event_ref, actor=actor, action="import into")
+    # Before reading a byte of the file: a column the platform added that linea cannot fill would
+    # fail the insert only after the whole file was read.
+    refuse_unfillable(session.connection(), "waitlist_entries")
     stats = stage_import(
         session, source, delimiter=delimiter, timezone=timezone, keep_writing_after_invalid=skip_invalid,
         on_invalid=on_invalid, on_progress=on_progress, sample_size=ERROR_SAMPLE,
