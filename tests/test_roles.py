@@ -492,3 +492,15 @@ def test_a_not_null_column_without_a_value_is_a_conflict_not_a_crash(linea: CliR
                    exit_code=4)
     assert result.stderr.startswith("error: venues.website needs a value (NOT NULL) and was given none"), result.stderr
     assert db.count("venues") == 0
+
+
+def test_a_role_that_may_not_connect_is_refused(
+    linea: CliRun, db: Database, role_prefix: str, direct_database_url: URL
+) -> None:
+    login = f"{role_prefix}_outsider"
+    admin_execute(direct_database_url, f"CREATE ROLE \"{login}\" LOGIN PASSWORD '{PASSWORD}'")
+    db.execute(f'REVOKE CONNECT ON DATABASE "{direct_database_url.database}" FROM PUBLIC')
+    result = _as(linea, direct_database_url, login)("events", "list", exit_code=6)
+    pattern = rf'error: role {login!r} may not connect to .*permission denied for database "?linea_test_\w+"?'
+    assert re.match(pattern, result.stderr), result.stderr
+    assert len(result.stderr.splitlines()) == 2, result.stderr  # the line and its hint

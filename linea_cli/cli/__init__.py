@@ -206,7 +206,9 @@ def _database_error(exc: BaseException, current: CliState) -> LineaError | None:
         if isinstance(original, psycopg.errors.QueryCanceled):
             return DatabaseUnavailable(f"statement timed out: {reason}")
         if "permission denied" in reason:  # "for database x: User does not have CONNECT privilege"
-            return PermissionDenied(f"cannot use {_target(current)}: {reason}", hint=ROLES_HINT)
+            role = _role(current)
+            who = f"role {role!r}" if role else "the database role"
+            return PermissionDenied(f"{who} may not connect to {_target(current)}: {reason}", hint=ROLES_HINT)
         return DatabaseUnavailable(f"cannot use {_target(current)}: {reason}")
     if isinstance(original, psycopg.DataError):
         # SQLSTATE class 22: a value the column cannot hold (a number out of range, ...).
@@ -252,7 +254,13 @@ def _role(current: CliState) -> str | None:
     """The role linea connected as (the URL's user), to name it in a refused privilege."""
     if current._database is not None:
         return current._database.url.username
-    return None
+    try:  # the connection itself was refused: the URL it was given
+        from linea_cli.db.urls import parse_database_url
+
+        raw = current.settings().database_url
+        return parse_database_url(raw).username if raw else None
+    except Exception:  # noqa: BLE001 - naming the role must never hide the real error
+        return None
 
 
 def _target(current: CliState) -> str:
