@@ -40,7 +40,8 @@ def privilege_refusal(error: Any, statement: str | None, role: str | None) -> Pe
         privilege = _privilege(kind, name, statement or "")
         message = f"{who} lacks the {privilege} privilege on {kind} {name} ({primary})"
     else:  # the server's (or a trigger's) own words: "audit_logs is append-only: DELETE is not allowed"
-        message = f"{who} may not do this: {primary}"
+        hint = getattr(getattr(error, "diag", None), "message_hint", None)
+        return PermissionDenied(f"{who} may not do this: {primary}; its transaction was rolled back", hint=hint)
     return PermissionDenied(f"{message}; its transaction was rolled back", hint=ROLES_HINT)
 
 
