@@ -206,7 +206,7 @@ WHOLE_READS: dict[str, Callable[[World], list[str]]] = {
 }
 # Tested elsewhere, or not about the database's privileges.
 ELSEWHERE = {
-    "users verify-erased",  # its own exit code for what it may not read (tests/test_gdpr.py)
+    "users verify-erased",  # a table it may not read is its own outcome, "not verified" (issue 17, item 4)
     "db upgrade", "db restore",  # below, from a database behind head and from an archive
     "db prisma-schema", "db server status", "db server start", "db server stop",  # no database privileges involved
 }
