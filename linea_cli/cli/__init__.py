@@ -3,8 +3,10 @@
 Every error ends here: a `LineaError` becomes one line on stderr and its exit code; database
 driver errors become "database unavailable" (5) naming host and database, never the password; a
 value the database refuses (SQLSTATE class 22: out of range, invalid text, datetime overflow...)
-is invalid input (1) without SQL; anything unexpected is one line and exit 70, with a traceback
-only under --debug. Driver text is shown with URLs masked and cut short; the whole output with the
+is invalid input (1) without SQL; a privilege the database role lacks is permission denied (6)
+naming it and the table; a constraint violation no service expected is a conflict (4) saying
+what the constraint means (linea_cli.db.refusals); anything unexpected is one line and exit 70,
+with a traceback only under --debug. Driver text is shown with URLs masked and cut short; the whole output with the
 password masked wherever it stands as a word. A reader that closed stdout (`linea ... | head -1`)
 ends linea quietly with exit 141, as it would end `yes`.
 """
@@ -35,6 +37,7 @@ from linea_cli.errors import (
     Interrupted,
     InvalidInput,
     LineaError,
+    PermissionDenied,
     Terminated,
     WriteFailed,
     cut,
@@ -187,6 +190,8 @@ def _database_error(exc: BaseException, current: CliState) -> LineaError | None:
         from sqlalchemy import exc as sa_exc
     except ImportError:  # pragma: no cover - both are dependencies
         return None
+    from linea_cli.db.refusals import ROLES_HINT, constraint_refusal, privilege_refusal
+
     original = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
     if isinstance(original, psycopg.DataError):
         # SQLSTATE class 22 (numeric value out of range, invalid text representation, datetime
@@ -200,10 +205,18 @@ def _database_error(exc: BaseException, current: CliState) -> LineaError | None:
             return DatabaseUnavailable(f"gave up waiting for a lock: {reason}", hint="retry when the database is less busy")
         if isinstance(original, psycopg.errors.QueryCanceled):
             return DatabaseUnavailable(f"statement timed out: {reason}")
+        if "permission denied" in reason:  # "for database x: User does not have CONNECT privilege"
+            role = _role(current)
+            who = f"role {role!r}" if role else "the database role"
+            return PermissionDenied(f"{who} may not connect to {_target(current)}: {reason}", hint=ROLES_HINT)
         return DatabaseUnavailable(f"cannot use {_target(current)}: {reason}")
     if isinstance(original, psycopg.DataError):
         # SQLSTATE class 22: a value the column cannot hold (a number out of range, ...).
         return InvalidInput(f"the database refused a value: {_first_line(original)}")
+    if isinstance(original, psycopg.errors.InsufficientPrivilege):
+        return privilege_refusal(original, getattr(exc, "statement", None), _role(current))
+    if isinstance(original, psycopg.IntegrityError):  # one no service expected (they catch their own)
+        return constraint_refusal(original)
     if isinstance(original, psycopg.errors.UndefinedTable | psycopg.errors.UndefinedObject):
         return DatabaseUnavailable(
             f"{_target(current)} lacks linea's schema: {_first_line(original)}",
@@ -235,6 +248,19 @@ def _driver_text(text: object) -> str:
     from linea_cli.db.urls import mask_url_text
 
     return cut(mask_url_text(str(text)), limit=SHOWN_DRIVER_TEXT)
+
+
+def _role(current: CliState) -> str | None:
+    """The role linea connected as (the URL's user), to name it in a refused privilege."""
+    if current._database is not None:
+        return current._database.url.username
+    try:  # the connection itself was refused: the URL it was given
+        from linea_cli.db.urls import parse_database_url
+
+        raw = current.settings().database_url
+        return parse_database_url(raw).username if raw else None
+    except Exception:  # noqa: BLE001 - naming the role must never hide the real error
+        return None
 
 
 def _target(current: CliState) -> str:

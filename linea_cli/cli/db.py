@@ -240,6 +240,57 @@ def reset(
     say(f"{database.target} was reset to an empty schema at head")
 
 
+@app.command()
+def roles(
+    sql: Annotated[bool, typer.Option("--sql", help="Print the SQL instead of running it (for review).")] = False,
+    prefix: Annotated[
+        str, typer.Option("--prefix", metavar="PREFIX", help="Name the roles PREFIX_reader, PREFIX_operator, ...")
+    ] = "linea",
+    force: Annotated[
+        bool, typer.Option("--force", help="Allow changing roles on a server other than the embedded one.")
+    ] = False,
+    yes: YesOption = False,
+    fmt: FormatOption = OutputFormat.table,
+    as_json: JsonOption = False,
+    fields: FieldsOption = None,
+) -> None:
+    """Create or update least-privilege PostgreSQL roles for linea's jobs.
+
+    Four NOLOGIN group roles: PREFIX_reader (every read command; never sessions.token),
+    PREFIX_operator (the write commands; audit_logs only grows), PREFIX_eraser (the operator,
+    and the audit-row scrub of `users anonymize`), PREFIX_migrator (the schema). Grants name the
+    tables that exist now: run it again after the platform adds tables. Running it again changes
+    nothing else. The system or an ADMIN only; on a server other than the embedded one it needs
+    --force and the database name typed (or --force --yes). --sql prints the SQL instead.
+
+    Example: linea db roles --sql > roles.sql
+    """
+    from linea_cli.db.roles import RoleNames, plan_roles
+    from linea_cli.output import write_stdout
+
+    names = RoleNames.with_prefix(prefix)
+    columns = ["role", Column("may", wrap=True)]
+    select_columns(columns, fields)
+    database = state().database(for_migrations=True)
+    if sql:
+        with database.connect() as connection:
+            write_stdout(plan_roles(connection, names).sql())
+        return
+    require_admin_for(database, "create database roles")
+    if not database.is_embedded:
+        shown_names = ", ".join(vars(names).values())
+        _confirm_destruction(database, f"creates or changes the roles {shown_names} and their grants", force=force, yes=yes)
+    from linea_cli.services.actors import resolve_actor
+    from linea_cli.services.roles import apply_roles
+
+    with database.unit_of_work() as session:
+        plan = apply_roles(session, names=names, actor=resolve_actor(session, state().settings().actor))
+    for note in plan.notes:
+        warn(note)
+    say(f"granted on the {len(plan.tables)} tables that exist in {database.target}; run it again after the platform adds tables")
+    render(plan.summary(), columns, chosen_format(fmt, as_json), title="Roles", fields=fields)
+
+
 OutputOption = Annotated[
     str | None,
     typer.Option(

@@ -40,7 +40,8 @@ def run_copy(session: Any, statement: Any, body: Callable[[Any], T]) -> T:
     (CPython bpo-29988) would otherwise leave the connection's lock held, and the rollback that
     follows would wait forever. During `body` (reading the file, streaming rows) they act at once.
     """
-    manager = driver_connection(session).cursor().copy(statement)
+    connection = driver_connection(session)
+    manager = connection.cursor().copy(statement)
     try:
         with interrupts_held():
             copy = manager.__enter__()
@@ -51,8 +52,21 @@ def run_copy(session: Any, statement: Any, body: Callable[[Any], T]) -> T:
         if inspect.getgeneratorstate(manager.gen) == inspect.GEN_SUSPENDED:
             with interrupts_held():
                 manager.__exit__(type(exc), exc, exc.__traceback__)  # fails the COPY, frees the lock
-        raise
+        raise as_statement_error(exc, statement, connection) from exc
     return result
+
+
+def as_statement_error(exc: BaseException, statement: Any, connection: Any) -> BaseException:
+    """A psycopg error raised outside SQLAlchemy, wrapped as SQLAlchemy wraps the others: with the
+    statement, so the error boundary names what a refused privilege was needed for (COPY ... FROM
+    is INSERT, COPY ... TO is SELECT) exactly as for any other statement."""
+    import psycopg
+    from sqlalchemy.exc import DBAPIError
+
+    if not isinstance(exc, psycopg.Error):
+        return exc
+    text = statement if isinstance(statement, str) else statement.as_string(connection)
+    return DBAPIError.instance(text, None, exc, psycopg.Error)
 
 
 def copy_in(session: Any, statement: str, produce: Callable[[Callable[[str], Any]], T]) -> T:
@@ -66,12 +80,18 @@ def copy_out_csv(session: Any, query: str, params: dict[str, Any], out: BinaryIO
     PostgreSQL writes each row as one chunk ending in LF; the LF becomes CRLF here. A name's own
     newlines are inside quotes and stay as they are.
     """
+    import psycopg
     from psycopg import sql
 
     selected = sql.SQL(query).format(**{key: sql.Literal(value) for key, value in params.items()})
     # Take the query's table locks with an ordinary statement first: a lock wait inside the COPY's
     # start would happen while run_copy holds Ctrl-C back, leaving linea deaf to it meanwhile.
-    driver_connection(session).execute(sql.SQL("SELECT 1 FROM ({}) AS take_locks LIMIT 0").format(selected))
+    connection = driver_connection(session)
+    take_locks = sql.SQL("SELECT 1 FROM ({}) AS take_locks LIMIT 0").format(selected)
+    try:
+        connection.execute(take_locks)
+    except psycopg.Error as exc:
+        raise as_statement_error(exc, take_locks, connection) from exc
     buffer = bytearray(",".join(header).encode() + b"\r\n")
     write = out.write
     statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv, ENCODING 'UTF8')").format(selected)

@@ -41,6 +41,7 @@ class AuditAction(StrEnum):
     PURGE = "PURGE"
     SEED = "SEED"
     ANONYMIZE = "ANONYMIZE"
+    GRANT = "GRANT"
 
 
 def changed_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

@@ -46,6 +46,15 @@ def token_fingerprint(token_column: Any) -> Any:
     """
     digest = sa.func.encode(sa.func.sha256(sa.func.convert_to(token_column, "UTF8")), "hex")
     return sa.func.left(digest, FINGERPRINT_LENGTH)
+
+
+def readable_fingerprint(session: Session) -> Any:
+    """The fingerprint, or NULL for a role that may not read `sessions.token` (`linea db roles`'
+    reader): listing sessions must not need the one column the reading role is denied."""
+    readable = session.execute(sa.text("SELECT has_column_privilege('public.sessions', 'token', 'SELECT')")).scalar()
+    return token_fingerprint(LoginSession.__table__.c.token) if readable else sa.null()
+
+
 DEFAULT_BATCH_SIZE = 50_000
 
 _DURATION_PART = re.compile(r"(\d+)\s*(w|d|h|m|s)")
@@ -101,7 +110,7 @@ def list_sessions(
     query = sa.select(
         sessions.c.id,
         users.c.email.label("user_email"),
-        token_fingerprint(sessions.c.token).label("fingerprint"),
+        readable_fingerprint(session).label("fingerprint"),
         state.label("state"),
         sessions.c.expires_at,
         sessions.c.created_at,

@@ -1,0 +1,203 @@
+"""Least-privilege PostgreSQL roles for linea's jobs, planned from the tables that exist.
+
+The database role, not `--as`, is what the server enforces: a cron job that only reads runs as a
+member of the reading role and cannot write whatever linea's code does. Four group roles
+(NOLOGIN; LOGIN roles are made members of them):
+
+- reader: SELECT on every table in `public` except `sessions.token` (column grants), and on
+  linea's bookkeeping; every read command works with it.
+- operator: what linea's write commands need: SELECT, INSERT, UPDATE, DELETE on the platform's
+  tables, only SELECT and INSERT on `audit_logs`, sequences, temporary tables (imports).
+- eraser: the operator plus the one rewrite of audit rows `users anonymize` makes (UPDATE of
+  ip_address, user_agent, metadata, resource_id), which the append-only trigger confines.
+- migrator: DDL: creates in the database and its schemas, and acts as the owner of linea's objects
+  and the platform's tables where that owner is not a superuser (PostgreSQL lets only an owner
+  alter a table; a superuser's tables are named in a comment instead).
+
+Grants name the tables that exist when the plan is made: a table the platform adds later gets
+nothing until the plan runs again. Each run first revokes what these roles hold on the schemas'
+tables, then grants: the result is the same however often it runs.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from linea_cli.db.catalog import LINEA_SCHEMA, PLATFORM_SCHEMA
+from linea_cli.errors import InvalidInput, shown
+
+DEFAULT_PREFIX = "linea"
+_PREFIX = re.compile(r"[a-z_][a-z0-9_]{0,40}")
+AUDIT_TABLE = "audit_logs"
+SECRET_COLUMNS = {"sessions": ("token",)}  # never readable by the reading role
+# What the erasure rewrites in audit rows (services/personal_data.py's AuditRows.erase).
+AUDIT_SCRUB_COLUMNS = ("ip_address", "user_agent", "metadata", "resource_id")
+READ_ONLY_TABLES = ("_prisma_migrations",)  # the platform's migration history: nobody but the migrator writes it
+
+
+@dataclass(frozen=True)
+class RoleNames:
+    reader: str
+    operator: str
+    eraser: str
+    migrator: str
+
+    @classmethod
+    def with_prefix(cls, prefix: str) -> RoleNames:
+        if not _PREFIX.fullmatch(prefix):
+            raise InvalidInput(
+                f"--prefix {shown(prefix)} is not a role name prefix", hint="lower-case letters, digits and _, up to 41"
+            )
+        return cls(f"{prefix}_reader", f"{prefix}_operator", f"{prefix}_eraser", f"{prefix}_migrator")
+
+
+@dataclass
+class RolePlan:
+    names: RoleNames
+    database: str
+    tables: list[str] = field(default_factory=list)  # in public, as they exist now
+    statements: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # comments in the SQL: what the plan could not grant
+
+    def sql(self) -> str:
+        header = [
+            f"-- linea's least-privilege roles for database {self.database}",
+            f"-- grants on the {len(self.tables)} tables in {PLATFORM_SCHEMA} that exist now: {', '.join(self.tables) or 'none'}",
+            "-- a table added later gets nothing until `linea db roles` runs again",
+            *(f"-- {note}" for note in self.notes),
+        ]
+        return "\n".join([*header, "BEGIN;", *(f"{statement};" for statement in self.statements), "COMMIT;"]) + "\n"
+
+    def summary(self) -> list[dict[str, str]]:
+        names = self.names
+        return [
+            {"role": names.reader, "may": "read every table, except sessions.token; no writes"},
+            {"role": names.operator, "may": "read and write the platform's tables; only add to audit_logs"},
+            {"role": names.eraser, "may": f"what {names.operator} may, and scrub personal data from audit rows (users anonymize)"},
+            {"role": names.migrator, "may": "change the schema (db upgrade, downgrade, reset, restore)"},
+        ]
+
+
+def quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def plan_roles(connection: Connection, names: RoleNames) -> RolePlan:
+    """The statements that leave the four roles as described above, for the database `connection` is in."""
+    database = connection.execute(text("SELECT current_database()")).scalar_one()
+    plan = RolePlan(names=names, database=database)
+    plan.tables = list(connection.execute(
+        text(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = :schema AND c.relkind IN ('r', 'p', 'v', 'm', 'f') ORDER BY c.relname"
+        ),
+        {"schema": PLATFORM_SCHEMA},
+    ).scalars())
+    has_linea = bool(connection.execute(text("SELECT to_regnamespace(:schema) IS NOT NULL"), {"schema": LINEA_SCHEMA}).scalar())
+    schemas = [PLATFORM_SCHEMA, *([LINEA_SCHEMA] if has_linea else [])]
+    if not has_linea:
+        plan.notes.append(f"no {LINEA_SCHEMA} schema yet: run `linea db upgrade`, then `linea db roles` again")
+    for role in (names.reader, names.operator, names.eraser, names.migrator):
+        literal = role.replace("'", "''")
+        plan.statements.append(
+            f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{literal}') "
+            f"THEN CREATE ROLE {quoted(role)} NOLOGIN; END IF; END $$"
+        )
+        if role == names.migrator:
+            continue  # it may own tables (ALTER ... OWNER TO): revoking would take an owner's rights
+        for schema in schemas:  # the exact grants below, however often this runs
+            plan.statements.append(f"REVOKE ALL ON ALL TABLES IN SCHEMA {quoted(schema)} FROM {quoted(role)}")
+            plan.statements.append(f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA {quoted(schema)} FROM {quoted(role)}")
+    _reader(plan, connection, schemas)
+    _operator(plan, schemas)
+    _eraser(plan, connection)
+    _migrator(plan, connection, schemas)
+    return plan
+
+
+def _table(name: str) -> str:
+    return f"{quoted(PLATFORM_SCHEMA)}.{quoted(name)}"
+
+
+def _tables(names: list[str]) -> str:
+    return ", ".join(_table(name) for name in names)
+
+
+def _reader(plan: RolePlan, connection: Connection, schemas: list[str]) -> None:
+    add, reader = plan.statements.append, quoted(plan.names.reader)
+    add(f"GRANT CONNECT ON DATABASE {quoted(plan.database)} TO {reader}")
+    add(f"GRANT USAGE ON SCHEMA {', '.join(quoted(schema) for schema in schemas)} TO {reader}")
+    whole = [name for name in plan.tables if name not in SECRET_COLUMNS]
+    if whole:
+        add(f"GRANT SELECT ON {_tables(whole)} TO {reader}")
+    for name, secret in SECRET_COLUMNS.items():
+        if name in plan.tables:
+            columns = [column for column in _columns(connection, name) if column not in secret]
+            add(f"GRANT SELECT ({', '.join(quoted(column) for column in columns)}) ON {_table(name)} TO {reader}")
+    if LINEA_SCHEMA in schemas:
+        add(f"GRANT SELECT ON ALL TABLES IN SCHEMA {quoted(LINEA_SCHEMA)} TO {reader}")
+
+
+def _operator(plan: RolePlan, schemas: list[str]) -> None:
+    add, operator = plan.statements.append, quoted(plan.names.operator)
+    add(f"GRANT CONNECT, TEMPORARY ON DATABASE {quoted(plan.database)} TO {operator}")
+    add(f"GRANT USAGE ON SCHEMA {', '.join(quoted(schema) for schema in schemas)} TO {operator}")
+    writable = [name for name in plan.tables if name not in (AUDIT_TABLE, *READ_ONLY_TABLES)]
+    if writable:
+        add(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {_tables(writable)} TO {operator}")
+    if AUDIT_TABLE in plan.tables:
+        add(f"GRANT SELECT, INSERT ON {_table(AUDIT_TABLE)} TO {operator}")
+    read_only = [name for name in READ_ONLY_TABLES if name in plan.tables]
+    if read_only:
+        add(f"GRANT SELECT ON {_tables(read_only)} TO {operator}")
+    add(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {quoted(PLATFORM_SCHEMA)} TO {operator}")
+    if LINEA_SCHEMA in schemas:
+        add(f"GRANT SELECT ON ALL TABLES IN SCHEMA {quoted(LINEA_SCHEMA)} TO {operator}")
+
+
+def _eraser(plan: RolePlan, connection: Connection) -> None:
+    add, eraser = plan.statements.append, quoted(plan.names.eraser)
+    add(f"GRANT {quoted(plan.names.operator)} TO {eraser}")
+    if AUDIT_TABLE in plan.tables:
+        present = set(_columns(connection, AUDIT_TABLE))
+        scrubbed = [column for column in AUDIT_SCRUB_COLUMNS if column in present]
+        add(f"GRANT UPDATE ({', '.join(quoted(column) for column in scrubbed)}) ON {_table(AUDIT_TABLE)} TO {eraser}")
+
+
+def _migrator(plan: RolePlan, connection: Connection, schemas: list[str]) -> None:
+    add, migrator = plan.statements.append, quoted(plan.names.migrator)
+    add(f"GRANT CONNECT, CREATE, TEMPORARY ON DATABASE {quoted(plan.database)} TO {migrator}")
+    add(f"GRANT USAGE, CREATE ON SCHEMA {', '.join(quoted(schema) for schema in schemas)} TO {migrator}")
+    owners = connection.execute(
+        text(
+            "SELECT DISTINCT r.rolname, r.rolsuper FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "JOIN pg_roles r ON r.oid = c.relowner WHERE n.nspname = ANY(:schemas) AND c.relkind IN ('r', 'p') ORDER BY 1"
+        ),
+        {"schemas": schemas},
+    )
+    for owner, superuser in owners:
+        if owner == plan.names.migrator:
+            continue
+        if superuser:
+            plan.notes.append(
+                f"tables here belong to the superuser {owner}: {plan.names.migrator} cannot alter them; run migrations "
+                f"as {owner}, or make {plan.names.migrator} their owner (ALTER TABLE ... OWNER TO {plan.names.migrator})"
+            )
+        else:
+            add(f"GRANT {quoted(owner)} TO {migrator}")
+
+
+def _columns(connection: Connection, table: str) -> list[str]:
+    return [
+        name for (name,) in connection.execute(
+            text(
+                "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(:table) AND attnum > 0 "
+                "AND NOT attisdropped ORDER BY attnum"
+            ),
+            {"table": _table(table)},
+        )
+    ]

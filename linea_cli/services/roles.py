@@ -1,0 +1,25 @@
+"""`linea db roles`: create or update the least-privilege roles (linea_cli.db.roles) and audit it."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlmodel import Session
+
+from linea_cli.db.roles import RoleNames, RolePlan, plan_roles
+from linea_cli.services import audit_log
+from linea_cli.services.actors import Actor
+
+
+def apply_roles(session: Session, *, names: RoleNames, actor: Actor | None) -> RolePlan:
+    """Run the plan in the session's transaction, with one GRANT row in the audit log (when the
+    database has one): the roles and grants and their record commit together, or neither."""
+    connection = session.connection()
+    plan = plan_roles(connection, names)
+    for statement in plan.statements:
+        connection.exec_driver_sql(statement)
+    if session.execute(text("SELECT to_regclass('public.audit_logs') IS NOT NULL")).scalar():
+        audit_log.record(
+            session, action=audit_log.AuditAction.GRANT, resource="Database", resource_id=plan.database, actor=actor,
+            details={"roles": [row["role"] for row in plan.summary()], "tables": plan.tables},
+        )
+    return plan
