@@ -28,6 +28,7 @@ from linea_cli.db.catalog import (
     current_linea_revision,
     read_catalog,
 )
+from linea_cli.db import guard
 from linea_cli.db.ddl import OUTSIDE_TRANSACTION_MARK, Statement, plan_index
 from linea_cli.db.engine import Database, check_server_version
 from linea_cli.db.indexes import LINEA_INDEXES
@@ -326,6 +327,9 @@ def _attempt(
             _print_planned(out, _FORGET_LINEA, timeout_ms)
         if direction == "upgrade":
             _print_planned(out, _index_repairs(catalog), timeout_ms)
+            with database.connect() as connection:
+                state = guard.read_state(connection, guarded=includes_revision(current, guard.REVISION))
+            _print_planned(out, [Statement(sql) for sql in guard.repairs(state)], timeout_ms)
         return
     _execute_planned(database, prelude, timeout_ms)
     # A connection outside any transaction: each revision runs in a transaction of its own, and
@@ -336,7 +340,33 @@ def _attempt(
     if direction == "downgrade" and _to_base(revision):
         _execute_planned(database, _FORGET_LINEA, timeout_ms)
     if direction == "upgrade":
-        _execute_planned(database, _index_repairs(read_database_catalog(database)), timeout_ms)
+        _repair(database, timeout_ms, on_note)
+
+
+def repair(database: Database, *, locks: LockPolicy | None = None, on_note: Callable[[str], None] = lambda note: None) -> None:
+    """Give the database back what linea promises, whatever an archive or a session changed: linea's
+    indexes (rebuilt when missing or invalid), the audit log's append-only guard (recreated when
+    missing, disabled or different) and no PUBLIC privilege on the platform's tables. Nothing runs
+    when nothing differs; `on_note` hears what was repaired."""
+    _repair(database, (locks or LockPolicy()).first_timeout_ms, on_note)
+
+
+def _repair(database: Database, timeout_ms: int, on_note: Callable[[str], None]) -> None:
+    catalog = read_database_catalog(database)
+    _execute_planned(database, _index_repairs(catalog), timeout_ms)
+    with database.connect() as connection:
+        state = guard.read_state(connection, guarded=includes_revision(catalog.revision, guard.REVISION))
+    statements = guard.repairs(state)
+    if statements:
+        _execute_planned(database, [Statement(sql) for sql in statements], timeout_ms)
+        on_note(f"repaired {'; '.join(guard.described(state))}")
+
+
+def includes_revision(current: str | None, revision: str) -> bool:
+    """Whether the database at `current` has had `revision` applied (is at it or after it)."""
+    if current is None or current not in known_revisions():
+        return False
+    return any(script.revision == revision for script in script_directory().iterate_revisions(current, "base"))
 
 
 def _index_repairs(catalog: Catalog) -> list[Statement]:
