@@ -484,7 +484,11 @@ def _table_kept(entry: Entry) -> bool:
     name, index = _qualified(first, start) if start >= 0 else (None, 0)
     if name != (entry.schema, entry.tag) or index >= len(first) or first[index].text != "(":
         return False
-    if _words(first[_closing(first, index) + 1 :], 2) not in ([], ["WITH", "("]):
+    try:
+        closing = _closing(first, index)
+    except NotPlain:
+        return False
+    if _words(first[closing + 1 :], 2) not in ([], ["WITH", "("]):
         return False  # INHERITS, PARTITION BY, USING another access method, TABLESPACE...
     for statement in rest:  # pg_dump's per-column settings (statistics, storage, compression)
         start = _after(statement, "ALTER", "TABLE", "[ONLY]")
@@ -568,32 +572,43 @@ def _kept(
             and (owner[0].name, owner[2].name) in tables
         )
     if kind in ("DEFAULT", "CONSTRAINT", "CHECK CONSTRAINT", "FK CONSTRAINT"):
-        start = _after(statement, "ALTER", "TABLE", "[ONLY]")
-        table, index = _qualified(statement, start) if start >= 0 else (None, 0)
-        words = _words(statement[index:], 4)
-        if table not in tables or table != (entry.schema, entry.table):
-            return False
-        if kind == "DEFAULT":
-            return words[:2] == ["ALTER", "COLUMN"] and words[3:4] == ["SET"]
-        if words[:2] != ["ADD", "CONSTRAINT"]:
-            return False
-        referenced = [
-            _qualified(statement, position + 1)[0] for position, token in enumerate(statement) if token.word == "REFERENCES"
-        ]
-        return all(target in tables for target in referenced)
+        return _table_change_kept(entry, statement, tables)
     if kind == "INDEX":
-        start = _after(statement, "CREATE", "[UNIQUE]", "INDEX")
-        if start < 0 or statement[start].name != entry.tag or _words(statement[start + 1 :], 1) != ["ON"]:
-            return False
-        index = start + 2 + (statement[start + 2].word == "ONLY")
-        table, index = _qualified(statement, index)
-        return (
-            table in tables and table[0] == entry.schema and _words(statement[index:], 1) == ["USING"]
-            and statement[index + 1].word in ("BTREE", "HASH", "GIN", "GIST", "BRIN", "SPGIST")
-        )
+        return _index_kept(entry, statement, tables)
     if kind == "COMMENT":
         return _comment_kept(entry, statement, tables=tables, sequences=sequences, enums=enums)
     return False
+
+
+def _table_change_kept(entry: Entry, statement: list[Token], tables: set[tuple[str | None, str]]) -> bool:
+    """A column default or a constraint: ALTER TABLE [ONLY] t ALTER COLUMN c SET DEFAULT ... /
+    ADD CONSTRAINT ..., on a table linea restores (and referencing only such tables)."""
+    start = _after(statement, "ALTER", "TABLE", "[ONLY]")
+    table, index = _qualified(statement, start) if start >= 0 else (None, 0)
+    words = _words(statement[index:], 4)
+    if table not in tables or table != (entry.schema, entry.table):
+        return False
+    if entry.kind == "DEFAULT":
+        return words[:2] == ["ALTER", "COLUMN"] and words[3:4] == ["SET"]
+    if words[:2] != ["ADD", "CONSTRAINT"]:
+        return False
+    referenced = [
+        _qualified(statement, position + 1)[0] for position, token in enumerate(statement) if token.word == "REFERENCES"
+    ]
+    return all(target in tables for target in referenced)
+
+
+def _index_kept(entry: Entry, statement: list[Token], tables: set[tuple[str | None, str]]) -> bool:
+    """CREATE [UNIQUE] INDEX i ON [ONLY] t USING method (...), on a table linea restores."""
+    start = _after(statement, "CREATE", "[UNIQUE]", "INDEX")
+    if start < 0 or statement[start].name != entry.tag or _words(statement[start + 1 :], 1) != ["ON"]:
+        return False
+    index = start + 2 + (statement[start + 2].word == "ONLY")
+    table, index = _qualified(statement, index)
+    return (
+        table in tables and table[0] == entry.schema and _words(statement[index:], 1) == ["USING"]
+        and statement[index + 1].word in ("BTREE", "HASH", "GIN", "GIST", "BRIN", "SPGIST")
+    )
 
 
 def _setval(entry: Entry) -> bool:

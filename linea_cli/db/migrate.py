@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
+from linea_cli.db import guard
 from linea_cli.db.catalog import (
     BASELINE_CREATED,
     LINEA_SCHEMA,
@@ -28,7 +29,6 @@ from linea_cli.db.catalog import (
     current_linea_revision,
     read_catalog,
 )
-from linea_cli.db import guard
 from linea_cli.db.ddl import OUTSIDE_TRANSACTION_MARK, Statement, plan_index
 from linea_cli.db.engine import Database, check_server_version
 from linea_cli.db.indexes import LINEA_INDEXES
