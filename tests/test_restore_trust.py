@@ -181,6 +181,25 @@ def test_a_table_the_platform_added_is_restored_with_its_sequence(
         target.close()
 
 
+def test_an_archive_of_an_older_linea_layout_restores_and_upgrades(
+    linea: CliRun, empty_database_url: URL, direct_server_url: URL, fresh_database: tuple[URL, URL],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """linea's functions and triggers in `public` (before the `linea` schema) are linea's: recreated, not refused."""
+    from tests.harness import admin_execute
+    from tests.test_adoption import REFERENCE
+
+    old = (empty_database_url, direct_server_url.set(database=empty_database_url.database))
+    admin_execute(old[1], REFERENCE.joinpath("linea_old_layout.sql").read_text())
+    archive = tmp_path / "old.dump"
+    pointed_at(linea, old)("db", "backup", "-o", str(archive))
+    restoring = pointed_at(linea, fresh_database)
+    restoring("db", "restore", str(archive))
+    assert guard_triggers(fresh_database[1]) == {"audit_logs_append_only", "audit_logs_no_truncate"}
+    restoring("db", "upgrade")
+    restoring("db", "doctor")
+
+
 @pytest.mark.parametrize(
     "breakage",
     [

@@ -39,6 +39,11 @@ LINEA_TABLES = ("alembic_version", "objects")
 LINEA_FUNCTIONS = ("audit_logs_append_only", "audit_logs_no_truncate")
 LINEA_TRIGGERS = ("audit_logs_append_only", "audit_logs_no_truncate")
 PRISMA_TABLE = "_prisma_migrations"
+# What linea kept in `public` before revision 5f3c8e1a7b20 (its next upgrade moves or drops them).
+OLD_LINEA_FUNCTIONS = ("linea_audit_logs_append_only()", "linea_audit_logs_no_truncate()", "linea_set_updated_at()")
+OLD_LINEA_TRIGGERS = tuple(
+    f"{table} {table}_set_updated_at" for table in ("users", "events", "venues", "waitlist_entries", "sessions")
+)
 
 # Built-in functions a column default, CHECK constraint or index expression may call and still be
 # restored: none of them reads files, runs SQL text (query_to_xml does), or reaches the server.
@@ -201,9 +206,7 @@ def split_script(script: str, entries: Iterable[Entry]) -> str:
     for number, header in enumerate(headers):
         dump_id = int(header.group(1))
         if dump_id not in wanted or dump_id in seen:
-            raise InvalidInput(
-                "the archive's SQL does not match its table of contents (an entry that is not pg_dump's); nothing was restored"
-            )
+            raise _tampered()
         seen.add(dump_id)
         end = headers[number + 1].start() if number + 1 < len(headers) else len(script)
         wanted[dump_id].sql = _entry_sql(script[header.end() : end], last=number + 1 == len(headers))
@@ -256,6 +259,61 @@ _DROP_LINE = re.compile(
 def check_drops(preamble: str) -> None:
     """The drops a replacing restore runs first: only pg_dump's plain DROPs of kept objects."""
     _check_preamble(preamble)
+
+
+def check_data(lines: Iterable[bytes], entries: Iterable[Entry]) -> None:
+    """pg_restore's text output for the data `entries` (line by line): each must be pg_dump's own
+    `COPY schema.table (columns) FROM stdin;` of the table it belongs to, followed by rows up to
+    `\\.`; a data entry of a hand-made archive could hold any SQL instead (`COPY ... FROM PROGRAM`)."""
+    wanted = {entry.dump_id: entry for entry in entries}
+    seen: set[int] = set()
+    current: Entry | None = None
+    in_rows = False
+    for line in lines:
+        if in_rows:
+            in_rows = line != b"\\.\n"
+            continue
+        text = line.decode("utf-8", "replace").rstrip("\n")
+        header = _HEADER.fullmatch(text)
+        if header:
+            dump_id = int(header.group(1))
+            if dump_id not in wanted or dump_id in seen:
+                raise _tampered()
+            seen.add(dump_id)
+            current = wanted[dump_id]
+        elif current is not None and text.startswith("COPY "):
+            if not _plain_copy(text, current):
+                raise InvalidInput(
+                    f"the archive's data for {current.name} is not loaded by pg_dump's COPY ... FROM stdin "
+                    f"but by {shown(cut(text, limit=120))}; nothing was restored"
+                )
+            current, in_rows = None, True
+        elif text.strip() and not text.startswith("--") and not _SETTING_LINES.fullmatch(text):
+            raise InvalidInput(
+                f"the archive's data holds SQL, not rows: {shown(cut(text, limit=120))}; nothing was restored",
+                hint="linea restores archives whose rows pg_dump wrote as COPY (not --inserts)",
+            )
+
+
+def _plain_copy(text: str, entry: Entry) -> bool:
+    try:
+        [statement] = statements(text)
+    except (NotPlain, ValueError):
+        return False
+    table, index = _qualified(statement, 1)
+    if statement[0].word != "COPY" or table != (entry.schema, entry.tag) or index >= len(statement):
+        return False
+    rest = statement[index:]
+    return (
+        [token.text for token in rest[:1]] == ["("] and _words(rest[-3:], 3) == [")", "FROM", "STDIN"]
+        and all(token.kind in ("word", "quoted") or token.text == "," for token in rest[1:-3])
+    )
+
+
+def _tampered() -> InvalidInput:
+    return InvalidInput(
+        "the archive's SQL does not match its table of contents (an entry that is not pg_dump's); nothing was restored"
+    )
 
 
 # --- reading SQL -------------------------------------------------------------------------------
@@ -426,7 +484,7 @@ def classify(entries: list[Entry], *, platform_tables: Iterable[str] = PLATFORM_
             )
             contents.foreign.append(entry)
     contents.extra_tables = sorted(
-        name for schema, name in tables if schema == PLATFORM_SCHEMA and name not in known
+        name for schema, name in tables if schema == PLATFORM_SCHEMA and name not in known | {"alembic_version"}
     )
     return contents
 
@@ -461,10 +519,15 @@ def _plain(entry: Entry) -> list[list[Token]] | None:
 
 
 def _linea_guard(entry: Entry) -> bool:
+    """linea's functions and triggers (today's, and the older layout's in `public`): never restored."""
     if entry.kind == "FUNCTION":
-        return entry.schema == LINEA_SCHEMA and entry.tag in {f"{name}()" for name in LINEA_FUNCTIONS}
+        return (entry.schema == LINEA_SCHEMA and entry.tag in {f"{name}()" for name in LINEA_FUNCTIONS}) or (
+            entry.schema == PLATFORM_SCHEMA and entry.tag in OLD_LINEA_FUNCTIONS
+        )
     if entry.kind == "TRIGGER":
-        return entry.schema == PLATFORM_SCHEMA and entry.tag in {f"audit_logs {name}" for name in LINEA_TRIGGERS}
+        return entry.schema == PLATFORM_SCHEMA and entry.tag in {
+            *(f"audit_logs {name}" for name in LINEA_TRIGGERS), *OLD_LINEA_TRIGGERS
+        }
     if entry.kind == "COMMENT":
         return entry.tag in {*(f"FUNCTION {name}()" for name in LINEA_FUNCTIONS),
                              *(f"TRIGGER {name} ON audit_logs" for name in LINEA_TRIGGERS)}

@@ -31,7 +31,16 @@ from typing import BinaryIO
 from sqlalchemy import text
 from sqlalchemy.engine import URL, Connection
 
-from linea_cli.db.archive import DATA_KINDS, Contents, Entry, check_drops, classify, parse_list, split_script
+from linea_cli.db.archive import (
+    DATA_KINDS,
+    Contents,
+    Entry,
+    check_data,
+    check_drops,
+    classify,
+    parse_list,
+    split_script,
+)
 from linea_cli.db.catalog import LINEA_SCHEMA
 from linea_cli.db.engine import Database, server_version_num
 from linea_cli.db.urls import mask_passwords, mask_url_text
@@ -297,11 +306,13 @@ def restore(
     if replace and _has_schema(database, LINEA_SCHEMA):
         chosen = "".join(line + "\n" for line in chosen.splitlines() if not _is_schema_entry(line, LINEA_SCHEMA))
     options = ["--clean", "--if-exists"] if replace else []
+    kept = [entry for entry in contents.kept if entry.line in set(chosen.splitlines())]
     if replace and not include_foreign:
         # The drops come from the archive too: only pg_dump's plain DROPs of what is restored.
-        lines = set(chosen.splitlines())
-        schema = [entry for entry in contents.kept if entry.kind not in DATA_KINDS and entry.line in lines]
+        schema = [entry for entry in kept if entry.kind not in DATA_KINDS]
         check_drops(split_script(_read_listed(tool, database, path, schema, options), schema))
+    # So do the statements that load the rows: only COPY ... FROM stdin into the table's own name.
+    _check_data(tool, database, path, [entry for entry in kept if entry.kind == "TABLE DATA"])
     conninfo, environment = libpq_connection(database.url, application_name="linea/db restore")
     with tempfile.NamedTemporaryFile("w", suffix=".list", encoding="utf-8") as listing:
         listing.write(chosen)
@@ -314,6 +325,22 @@ def restore(
             if process.wait() != 0:
                 raise _failure(tool, errors, database, default=Conflict, what="the restore failed; nothing was changed")
     return ArchiveSummary(tool=tool, size=size, tables=database_tables(database))
+
+
+def _check_data(tool: Tool, database: Database, path: str, entries: list[Entry]) -> None:
+    """Read the rows of `entries` once as pg_restore prints them (no database): each must be a
+    plain COPY of its own table (archive.check_data). The rows pass through, unkept."""
+    if not entries:
+        return
+    with tempfile.NamedTemporaryFile("w", suffix=".list", encoding="utf-8") as listing:
+        listing.write("".join(f"{entry.line}\n" for entry in entries))
+        listing.flush()
+        arguments = [tool.path, "--verbose", f"--use-list={listing.name}", "--file=-", _as_argument(path)]
+        with _running(arguments, dict(os.environ), stdout=subprocess.PIPE) as (process, errors):
+            assert process.stdout is not None
+            check_data(process.stdout, entries)
+            if process.wait() != 0:
+                raise _failure(tool, errors, database, default=InvalidInput, what=f"{shown(path)} cannot be read")
 
 
 def _read_listed(tool: Tool, database: Database, path: str, entries: list[Entry], options: list[str]) -> str:

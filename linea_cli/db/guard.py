@@ -154,7 +154,8 @@ def _exists(connection: Connection, table: str) -> bool:
 
 def repairs(state: GuardState) -> list[str]:
     """The statements that give the database back what `state` says differs (none when nothing does)."""
-    statements = [create_function(name, replace=True) for name in state.functions]
+    statements = [f"CREATE SCHEMA IF NOT EXISTS {LINEA_SCHEMA}"] if state.functions else []  # an older layout has none
+    statements += [create_function(name, replace=True) for name in state.functions]
     statements += [create_trigger(name, replace=True) for name in state.triggers]
     statements += [f"REVOKE ALL ON TABLE {table} FROM PUBLIC" for table in state.public]
     return statements
