@@ -200,6 +200,57 @@ def test_an_archive_of_an_older_linea_layout_restores_and_upgrades(
     restoring("db", "doctor")
 
 
+def patched(archive: Path, old: bytes, new: bytes, *, after: bytes = b"") -> Path:
+    """A hand-made archive: `old` (the first after `after`) replaced by `new`, as long, in the
+    table of contents (which a custom-format archive keeps uncompressed)."""
+    assert len(old) == len(new)
+    data = archive.read_bytes()
+    start = data.index(old, data.index(after))
+    target = archive.with_name(f"patched-{len(list(archive.parent.iterdir()))}.dump")
+    target.write_bytes(data[:start] + new + data[start + len(old) :])
+    return target
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "after", "refusal"),
+    [
+        (b"set_config('search_path', '', false);", b"set_config('search_path', 'a',true); ", b"",
+         "sets up its session with SQL pg_dump does not write"),
+        (b"FROM stdin;\n", b"FROM '/x' ;\n", b"COPY public.venues (",
+         "the archive's data for public.venues is not loaded by pg_dump's COPY ... FROM stdin"),
+        (b"USING btree (role);", b"USING btree (a(b));", b"",
+         "indexes calling functions linea does not know: public.idx_users_role (a)"),
+        (b"CREATE TYPE public.\"UserRole\" AS ENUM", b"DROP   TYPE public.\"UserRole\" CASCADE", b"",
+         "types: public.UserRole"),
+    ],
+    ids=["search_path", "copy", "index", "type"],
+)
+def test_a_hand_made_archive_is_judged_by_the_sql_it_holds(
+    linea: CliRun, fresh_database: tuple[URL, URL], tmp_path: Path,  # noqa: F811
+    old: bytes, new: bytes, after: bytes, refusal: str,
+) -> None:
+    linea("db", "seed", "--users", "3", "--events", "2", "--waitlist", "4", "--sessions", "1")
+    archive = tmp_path / "linea.dump"
+    linea("db", "backup", "-o", str(archive))
+    restoring = pointed_at(linea, fresh_database)
+    result = restoring("db", "restore", str(patched(archive, old, new, after=after)), exit_code=1)
+    assert refusal in result.stderr and "nothing was restored" in result.stderr
+    assert relations(fresh_database[1]) == []
+
+
+def test_a_hand_made_drop_is_refused_before_replacing(linea: CliRun, db: Database, tmp_path: Path) -> None:
+    linea("db", "seed", "--users", "3", "--events", "2", "--waitlist", "4", "--sessions", "1")
+    archive = tmp_path / "linea.dump"
+    linea("db", "backup", "-o", str(archive))
+    before = db.count("users")
+    # pg_restore --clean runs each entry's DROP statement, which the archive holds too.
+    hostile = patched(archive, b"DROP TABLE public.venues;", b"DROP ROLE postgres;      ")
+    result = linea("db", "restore", str(hostile), "--force", "--yes", exit_code=1)
+    assert "replaces tables with SQL pg_dump does not write" in result.stderr
+    assert db.count("users") == before
+    linea("db", "restore", str(archive), "--force", "--yes")  # the untouched archive replaces as before
+
+
 @pytest.mark.parametrize(
     "breakage",
     [

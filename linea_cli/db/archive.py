@@ -196,10 +196,10 @@ _SETTING_LINES = re.compile(
 _SEARCH_PATH = "SELECT pg_catalog.set_config('search_path', '', false);"
 
 
-def split_script(script: str, entries: Iterable[Entry]) -> str:
-    """Give each entry its SQL from pg_restore's text output; return the preamble (before the first
-    entry). Refused unless every header is one of `entries`, once, and the preamble holds only
-    pg_dump's session settings with an empty search_path."""
+def split_script(script: str, entries: Iterable[Entry], *, what: str = "sets up its session with") -> None:
+    """Give each entry its SQL from pg_restore's text output. Refused unless every header is one of
+    `entries`, once, and what comes before the first entry is only pg_dump's session settings with
+    an empty search_path (and, with --clean, pg_dump's plain DROPs: `what` says which it was)."""
     wanted = {entry.dump_id: entry for entry in entries}
     headers = list(_HEADER.finditer(script))
     seen: set[int] = set()
@@ -211,8 +211,7 @@ def split_script(script: str, entries: Iterable[Entry]) -> str:
         end = headers[number + 1].start() if number + 1 < len(headers) else len(script)
         wanted[dump_id].sql = _entry_sql(script[header.end() : end], last=number + 1 == len(headers))
     preamble = script[: headers[0].start()] if headers else script
-    _check_preamble(preamble)
-    return preamble
+    _check_preamble(preamble, what=what)
 
 
 def _entry_sql(block: str, *, last: bool) -> str:
@@ -231,12 +230,13 @@ def _entry_sql(block: str, *, last: bool) -> str:
     return "\n".join(body).strip()
 
 
-def _check_preamble(preamble: str) -> None:
+def _check_preamble(preamble: str, *, what: str) -> None:
+    """Only pg_dump's session settings (and the drops of --clean) before the first entry."""
     lines = [line for line in preamble.splitlines() if line.strip() and not line.startswith("--")]
     odd = [line for line in lines if not _SETTING_LINES.fullmatch(line) and not _DROP_LINE.fullmatch(line)]
     if odd:
         raise InvalidInput(
-            f"the archive sets up its session with SQL pg_dump does not write: {shown(cut(odd[0], limit=120))}; nothing was restored"
+            f"the archive {what} SQL pg_dump does not write: {shown(cut(odd[0], limit=120))}; nothing was restored"
         )
     if _SEARCH_PATH not in lines:
         raise InvalidInput(
@@ -254,11 +254,6 @@ _DROP_LINE = re.compile(
     rf"|ALTER TABLE IF EXISTS (?:ONLY )?{_QUALIFIED} ALTER COLUMN {_NAME} DROP DEFAULT;"
     rf"|ALTER TABLE IF EXISTS (?:ONLY )?{_QUALIFIED} ALTER COLUMN {_NAME} DROP IDENTITY(?: IF EXISTS)?;"
 )
-
-
-def check_drops(preamble: str) -> None:
-    """The drops a replacing restore runs first: only pg_dump's plain DROPs of kept objects."""
-    _check_preamble(preamble)
 
 
 def check_data(lines: Iterable[bytes], entries: Iterable[Entry]) -> None:

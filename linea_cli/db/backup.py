@@ -36,7 +36,6 @@ from linea_cli.db.archive import (
     Contents,
     Entry,
     check_data,
-    check_drops,
     classify,
     parse_list,
     split_script,
@@ -310,7 +309,7 @@ def restore(
     if replace and not include_foreign:
         # The drops come from the archive too: only pg_dump's plain DROPs of what is restored.
         schema = [entry for entry in kept if entry.kind not in DATA_KINDS]
-        check_drops(split_script(_read_listed(tool, database, path, schema, options), schema))
+        split_script(_read_listed(tool, database, path, schema, options), schema, what="replaces tables with")
     # So do the statements that load the rows: only COPY ... FROM stdin into the table's own name.
     _check_data(tool, database, path, [entry for entry in kept if entry.kind == "TABLE DATA"])
     conninfo, environment = libpq_connection(database.url, application_name="linea/db restore")
