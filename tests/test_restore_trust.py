@@ -148,7 +148,9 @@ def test_grants_and_dropped_triggers_in_an_archive_do_not_survive_the_restore(
     result = restoring("db", "restore", str(archive))
     assert "not restored (owners and privileges never are): " in result.stderr
     # linea's own guard never comes from an archive: recreated from linea's definitions.
-    assert "note: repaired " in result.stderr and "trigger audit_logs_append_only on audit_logs is missing" in result.stderr
+    assert "note: made linea's own objects as linea defines them: " in result.stderr
+    assert "trigger audit_logs_append_only on audit_logs is missing" in result.stderr
+    assert "GRANTs on TABLE public.audit_logs" in result.stderr
     assert without_restore_row(table_contents(fresh_database[1])) == table_contents(direct_database_url)
     assert public_privileges(fresh_database[1]) == []
     assert guard_triggers(fresh_database[1]) == {"audit_logs_append_only", "audit_logs_no_truncate"}
@@ -270,6 +272,7 @@ def test_doctor_fails_on_a_broken_append_only_guard_and_upgrade_at_head_repairs_
     assert checks["audit log append-only"]["status"] == "FAIL"
     assert "linea db upgrade" in checks["audit log append-only"]["detail"]
 
+    assert 'CREATE OR REPLACE ' in linea("db", "upgrade", "--sql").stdout  # the repair, for review
     result = linea("db", "upgrade")
     assert "note: repaired " in result.stderr
     for statement in ("DELETE FROM audit_logs", "TRUNCATE audit_logs", "UPDATE audit_logs SET action = 'X'"):

@@ -403,14 +403,17 @@ def restore(
             flags="--include-foreign-objects --yes",
         )
     if contents.never:
-        say(f"not restored (owners and privileges never are): {', '.join(entry.name for entry in contents.never)}")
+        say(f"not restored (owners and privileges never are): {', '.join(contents.never_names())}")
     if contents.extra_tables:
         say(f"the platform's tables the data model does not name are restored too: {', '.join(contents.extra_tables)}")
     say(f"restoring {file} into {database.display_url} with {tool}")
     summary = backups.restore(
         database, file, tool=tool, contents=contents, replace=bool(existing), include_foreign=include_foreign
     )
-    migrate.repair(database, locks=_lock_policy(), on_note=lambda note: say(f"note: {note}"))
+    # linea's guard is never taken from the archive: recreated here, with anything else that differs.
+    repaired = migrate.repair(database, locks=_lock_policy())
+    if repaired:
+        say(f"note: made linea's own objects as linea defines them: {'; '.join(repaired)}")
     with database.unit_of_work() as session:
         database_service.record_restore(
             session, actor_reference=settings.actor, archive=file, tables=summary.tables,

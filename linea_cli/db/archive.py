@@ -154,6 +154,15 @@ class Contents:
         order = {kind: index for index, kind in enumerate(_FIRST)}
         return dict(sorted(kinds.items(), key=lambda item: (order.get(item[0], len(order)), item[0])))
 
+    def never_names(self) -> list[str]:
+        """The privileges and database settings left out, as "GRANTs on TABLE public.users"."""
+        named = []
+        for entry in self.never:
+            what, _, target = entry.tag.partition(" ")
+            thing = f"{what} {entry.schema + '.' if entry.schema else ''}{target}" if target else entry.tag
+            named.append(f"GRANTs on {thing}" if "ACL" in entry.kind else f"{entry.kind.lower()} {thing}")
+        return named
+
     def foreign_lines(self, *, limit: int = 400) -> tuple[str, ...]:
         return tuple(cut(f"{kind}: {', '.join(names)}", limit=limit) for kind, names in self.foreign_by_kind().items())
 
@@ -461,6 +470,7 @@ def classify(entries: list[Entry], *, platform_tables: Iterable[str] = PLATFORM_
     }
     refused = {(entry.schema, entry.tag) for entry in entries if entry.kind == "TABLE"} - tables
     sequences = {(entry.schema, entry.tag) for entry in entries if entry.kind == "SEQUENCE" and _sequence_kept(entry, tables)}
+    refused |= {(entry.schema, entry.tag) for entry in entries if entry.kind == "SEQUENCE"} - sequences
     enums = {(entry.schema, entry.tag) for entry in entries if entry.kind == "TYPE" and _enum_kept(entry)}
     for entry in entries:
         if entry.kind in NEVER_RESTORED:
@@ -489,6 +499,8 @@ def _table_of(entry: Entry) -> str | None:
     if entry.kind == "COMMENT":
         what, _, target = entry.tag.partition(" ")
         return {"TABLE": target, "COLUMN": target.split(".", 1)[0], "CONSTRAINT": target.rsplit(" ON ", 1)[-1]}.get(what)
+    if entry.kind in ("SEQUENCE SET", "SEQUENCE OWNED BY"):
+        return entry.tag
     if entry.kind == "INDEX":
         match = re.search(r" ON (?:ONLY )?(?:[^ .]+)\.([^ ]+) USING ", entry.sql)
         return match.group(1).strip('"') if match else None

@@ -340,26 +340,30 @@ def _attempt(
     if direction == "downgrade" and _to_base(revision):
         _execute_planned(database, _FORGET_LINEA, timeout_ms)
     if direction == "upgrade":
-        _repair(database, timeout_ms, on_note)
+        repaired = _repair(database, timeout_ms)
+        if repaired:
+            on_note(f"repaired {'; '.join(repaired)}")
 
 
-def repair(database: Database, *, locks: LockPolicy | None = None, on_note: Callable[[str], None] = lambda note: None) -> None:
+def repair(database: Database, *, locks: LockPolicy | None = None) -> list[str]:
     """Give the database back what linea promises, whatever an archive or a session changed: linea's
     indexes (rebuilt when missing or invalid), the audit log's append-only guard (recreated when
     missing, disabled or different) and no PUBLIC privilege on the platform's tables. Nothing runs
-    when nothing differs; `on_note` hears what was repaired."""
-    _repair(database, (locks or LockPolicy()).first_timeout_ms, on_note)
+    when nothing differs; returns what was repaired, in words."""
+    return _repair(database, (locks or LockPolicy()).first_timeout_ms)
 
 
-def _repair(database: Database, timeout_ms: int, on_note: Callable[[str], None]) -> None:
+def _repair(database: Database, timeout_ms: int) -> list[str]:
     catalog = read_database_catalog(database)
-    _execute_planned(database, _index_repairs(catalog), timeout_ms)
+    indexes = _index_repairs(catalog)
+    _execute_planned(database, indexes, timeout_ms)
     with database.connect() as connection:
         state = guard.read_state(connection, guarded=includes_revision(catalog.revision, guard.REVISION))
     statements = guard.repairs(state)
     if statements:
         _execute_planned(database, [Statement(sql) for sql in statements], timeout_ms)
-        on_note(f"repaired {'; '.join(guard.described(state))}")
+    rebuilt = sorted({spec.name for spec in LINEA_INDEXES if any(f'"{spec.name}"' in s.sql for s in indexes)})
+    return ([f"index {', '.join(rebuilt)} rebuilt"] if rebuilt else []) + guard.described(state)
 
 
 def includes_revision(current: str | None, revision: str) -> bool:
