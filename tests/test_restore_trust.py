@@ -297,3 +297,31 @@ def test_doctor_fails_when_every_role_may_write_the_audit_log_or_read_tokens(lin
     assert db.scalar("SELECT has_table_privilege('public', 'audit_logs', 'INSERT')") is False
     assert db.scalar("SELECT has_column_privilege('public', 'sessions', 'token', 'SELECT')") is False
     linea("db", "doctor")
+
+
+@pytest.mark.parametrize(
+    ("sql", "calls"),
+    [
+        ("ALTER TABLE ONLY public.users ADD CONSTRAINT c CHECK ((lower(email) <> ''::text));", []),
+        ("ALTER TABLE ONLY public.users ALTER COLUMN id SET DEFAULT nextval('public.s'::regclass);", []),
+        ("CREATE INDEX i ON public.users USING btree (pg_catalog.upper(email), created_at);", []),
+        # PostgreSQL reads 'a\' as a whole string (standard_conforming_strings): the call is code.
+        ("ALTER TABLE ONLY public.users ALTER COLUMN name SET DEFAULT ('a\\' || attacker.f() || '');", ["attacker.f"]),
+        ("ALTER TABLE ONLY public.venues ADD CONSTRAINT c CHECK ((query_to_xml('x', true, true, '') IS NOT NULL));",
+         ["query_to_xml"]),
+        ('ALTER TABLE ONLY public.events ADD CONSTRAINT c CHECK ("public"."f"(title));', ["public.f"]),
+        ("ALTER TABLE ONLY public.events ADD CONSTRAINT c CHECK ((capacity OPERATOR(attacker.+++) 1));",
+         ["OPERATOR(attacker.+++)"]),
+        # A comment hidden in an operator would hide what follows it from a naive reader: not plain.
+        ("ALTER TABLE ONLY public.users ALTER COLUMN name SET DEFAULT (1 <-- '\n|| attacker.f() || '\n);", None),
+        ("ALTER TABLE ONLY public.users ALTER COLUMN name SET DEFAULT $$x$$;", None),
+    ],
+)
+def test_what_counts_as_a_call_is_what_postgresql_would_call(sql: str, calls: list[str] | None) -> None:
+    from linea_cli.db.archive import NotPlain, foreign_calls, statements
+
+    if calls is None:
+        with pytest.raises(NotPlain):
+            statements(sql)
+        return
+    assert [call for statement in statements(sql) for call in foreign_calls(statement)] == calls

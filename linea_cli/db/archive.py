@@ -193,14 +193,18 @@ def parse_list(text: str) -> list[Entry]:
 # --- the SQL pg_restore prints ---------------------------------------------------------------
 
 _HEADER = re.compile(r"^-- TOC entry (\d+) \(class \d+ OID \d+\)$", re.M)
-# The session settings pg_restore starts with (and changes between entries), as pg_dump 10.3+ writes them.
+# What pg_restore sets between entries (from the archive's tablespace and access method, quoted).
+_BETWEEN_ENTRIES = re.compile(
+    r"SET default_tablespace = ('([a-z_][a-z0-9_]*)?'|\"[^\"\n]*\"|[a-z_][a-z0-9_]*);|SET default_table_access_method = heap;"
+)
+# The session settings pg_restore starts with, as pg_dump 10.3+ writes them.
 _SETTING_LINES = re.compile(
+    rf"{_BETWEEN_ENTRIES.pattern}|"
     r"SET (statement_timeout|lock_timeout|idle_in_transaction_session_timeout|transaction_timeout) = 0;"
-    r"|SET client_encoding = '[A-Za-z0-9_]+';|SET standard_conforming_strings = (on|off);"
+    r"|SET client_encoding = '[A-Za-z0-9_]+';|SET standard_conforming_strings = on;"
     r"|SELECT pg_catalog\.set_config\('search_path', '', false\);|SET check_function_bodies = false;"
     r"|SET xmloption = content;|SET client_min_messages = warning;|SET row_security = off;"
-    r"|SET default_with_oids = false;|SET default_tablespace = ('([a-z_][a-z0-9_]*)?'|\"[^\"\n]*\"|[a-z_][a-z0-9_]*);"
-    r"|SET default_table_access_method = heap;|\\(un)?restrict [A-Za-z0-9]+"
+    r"|SET default_with_oids = false;|\\(un)?restrict [A-Za-z0-9]+"
 )
 _SEARCH_PATH = "SELECT pg_catalog.set_config('search_path', '', false);"
 
@@ -232,8 +236,8 @@ def _entry_sql(block: str, *, last: bool) -> str:
         index += 1
         if lines[index - 1] == "--":
             break
-    body = [line for line in lines[index:] if not _SETTING_LINES.fullmatch(line)]
-    closing = ("-- Completed on", "-- PostgreSQL database dump complete") if last else ()
+    body = [line for line in lines[index:] if not _BETWEEN_ENTRIES.fullmatch(line)]
+    closing = ("-- Completed on", "-- PostgreSQL database dump complete", "\\unrestrict ") if last else ()
     while body and (not body[-1].strip() or body[-1] == "--" or (closing and body[-1].startswith(closing))):
         body.pop()  # the `--` opening the next entry's header, or the script's closing comments
     return "\n".join(body).strip()
@@ -324,7 +328,8 @@ def _tampered() -> InvalidInput:
 
 _TOKEN = re.compile(
     r"""(?P<space>\s+)
-    |(?P<string>(?:[EeBbXxNn]|[Uu]&)?'(?:[^'\\]|''|\\.)*')
+    |(?P<escaped>[Ee]'(?:[^'\\]|''|\\.)*')
+    |(?P<string>(?:[BbXxNn]|[Uu]&)?'(?:[^']|'')*')
     |(?P<quoted>"(?:[^"]|"")+")
     |(?P<dollar>\$(?:[A-Za-z_][A-Za-z_0-9]*)?\$)
     |(?P<comment>--|/\*)
@@ -360,15 +365,19 @@ class NotPlain(Exception):
 
 
 def tokens(sql: str) -> list[Token]:
-    """The SQL's tokens, spaces left out; anything pg_dump would not write in an object's
-    definition (a comment, a dollar-quoted body, an unknown character) is NotPlain."""
+    """The SQL's tokens, spaces left out, read as PostgreSQL reads them with
+    standard_conforming_strings on (a backslash escapes only in E'...'); anything pg_dump would
+    not write in an object's definition (a comment, also inside an operator, a dollar-quoted body,
+    an unknown character) is NotPlain."""
     found, position = [], 0
     while position < len(sql):
         match = _TOKEN.match(sql, position)
-        if not match or match.lastgroup in ("comment", "dollar"):
+        if not match or match.lastgroup in ("comment", "dollar") or (
+            match.lastgroup == "operator" and ("--" in match.group() or "/*" in match.group())
+        ):
             raise NotPlain(sql[position : position + 20])
         if match.lastgroup != "space":
-            found.append(Token(match.lastgroup or "", match.group()))
+            found.append(Token("string" if match.lastgroup == "escaped" else match.lastgroup or "", match.group()))
         position = match.end()
     return found
 
