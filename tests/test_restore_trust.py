@@ -28,6 +28,11 @@ CREATE INDEX events_keyed ON events (attacker.key(title));
 CREATE FUNCTION public.backdoor() RETURNS text SECURITY DEFINER LANGUAGE sql AS 'SELECT current_user';
 GRANT EXECUTE ON FUNCTION public.backdoor() TO PUBLIC;
 CREATE VIEW public.everyone AS SELECT email FROM users;
+CREATE FUNCTION attacker.copy_token() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO attacker.marker VALUES (NEW.token, current_database()); RETURN NEW; END $$;
+CREATE TRIGGER sessions_copied BEFORE INSERT ON sessions FOR EACH ROW EXECUTE FUNCTION attacker.copy_token();
+CREATE RULE venues_noticed AS ON INSERT TO venues DO ALSO NOTIFY attacker;
+CREATE POLICY everyone_reads ON users USING (true);
 ALTER TABLE venues ADD CONSTRAINT venues_path CHECK (set_config('search_path', 'attacker, pg_catalog', false) <> '');
 """
 GRANTS_AND_NO_GUARD = """
@@ -96,8 +101,11 @@ def test_an_archive_holding_an_attackers_code_is_refused_by_kind_and_nothing_run
     assert lines[0].startswith(f"error: {archive} holds objects linea did not make") and "nothing was restored" in lines[0]
     kinds = {line.strip().split(": ", 1)[0]: line.strip().split(": ", 1)[1] for line in lines[1:-1]}
     assert set(kinds["functions"].split(", ")) == {
-        "attacker.key(text)", "attacker.note(text)", "public.backdoor()", *(["attacker.on_ddl()"] if event_trigger else [])
+        "attacker.copy_token()", "attacker.key(text)", "attacker.note(text)", "public.backdoor()",
+        *(["attacker.on_ddl()"] if event_trigger else []),
     }
+    assert kinds["triggers"] == "public.sessions sessions_copied"  # not linea's: refused
+    assert kinds["rules"] == "public.venues venues_noticed" and kinds["policies"] == "public.users everyone_reads"
     assert kinds["tables calling functions linea does not know"] == (
         "public.users (attacker.note), public.venues (set_config)"
     )

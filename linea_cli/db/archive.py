@@ -95,6 +95,12 @@ KIND_NAMES = {
     "TABLE": "tables", "SEQUENCE": "sequences", "INDEX": "indexes", "DEFAULT": "column defaults",
     "CONSTRAINT": "constraints", "CHECK CONSTRAINT": "constraints", "FK CONSTRAINT": "constraints",
 }
+# Kinds that go with their table (or sequence) when it is refused, named once with it; code
+# (a trigger, a rule, a policy, anything calling a function) is always named on its own.
+_FOLLOWING = frozenset(
+    {"TABLE DATA", "CONSTRAINT", "FK CONSTRAINT", "CHECK CONSTRAINT", "DEFAULT", "INDEX", "SEQUENCE SET",
+     "SEQUENCE OWNED BY", "COMMENT"}
+)
 # The order kinds are listed in a refusal: code first.
 _FIRST = ("functions", "procedures", "event triggers", "triggers", "extensions", "casts", "operators")
 
@@ -492,7 +498,7 @@ def classify(entries: list[Entry], *, platform_tables: Iterable[str] = PLATFORM_
             if entry.schema in (PLATFORM_SCHEMA, LINEA_SCHEMA):
                 entry.calls = tuple(foreign_calls_of(entry))
             referenced = set(re.findall(r'REFERENCES ([^ (.]+)\.([^ (]+)\(', entry.sql))
-            entry.follows = entry.kind != "TABLE" and (
+            entry.follows = entry.kind in _FOLLOWING and not entry.calls and (
                 (entry.schema, _table_of(entry)) in refused
                 or any((schema, name.strip('"')) in refused for schema, name in referenced)
             )
