@@ -362,7 +362,7 @@ def restore(
 
     from linea_cli.db import backup as backups
     from linea_cli.db import migrate
-    from linea_cli.errors import InvalidInput, PermissionDenied
+    from linea_cli.errors import PermissionDenied
     from linea_cli.services import database as database_service
 
     columns = ["table", Column("rows", justify="right")]
@@ -374,15 +374,9 @@ def restore(
     tools = backups.find_tools("pg_restore", server_major=backups.server_major(database), configured=settings.pg_restore)
     tool = backups.readable_by(file, tools, database)  # a damaged archive is refused before anyone is asked
     contents = backups.inspect(file, tool=tool, database=database)
+    if not include_foreign:
+        backups.refuse_foreign(contents, file, database)  # one line per kind, nothing restored
     foreign = contents.foreign_lines()
-    if foreign and not include_foreign:
-        raise InvalidInput(
-            f"{file} holds objects linea did not make, which would run as {database.url.username or 'the restoring role'}; "
-            "nothing was restored",
-            details=foreign,
-            hint="restore from an archive of the platform's database as linea backs it up, or, having read the list, "
-            "pass --include-foreign-objects (it asks first)",
-        )
     existing = backups.database_tables(database)
     if existing:
         what = f"replaces {len(existing)} tables holding {sum(existing.values())} rows"
@@ -417,7 +411,7 @@ def restore(
     with database.unit_of_work() as session:
         database_service.record_restore(
             session, actor_reference=settings.actor, archive=file, tables=summary.tables,
-            foreign=[line for line in foreign] if include_foreign else [],
+            foreign=list(foreign),
         )
     say(f"restored {file} ({decimal(summary.size)}): {len(summary.tables)} tables, {sum(summary.tables.values())} rows")
     render(

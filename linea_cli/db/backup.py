@@ -292,6 +292,19 @@ def inspect(path: str, *, tool: Tool, database: Database) -> Contents:
     return classify(entries)
 
 
+def refuse_foreign(contents: Contents, path: str, database: Database) -> None:
+    """Stop, naming each kind of object linea did not make (one line each), when the archive holds any."""
+    foreign = contents.foreign_lines()
+    if foreign:
+        role = database.url.username or "the restoring role"
+        raise InvalidInput(
+            f"{path} holds objects linea did not make, which would run as {role}; nothing was restored",
+            details=foreign,
+            hint="restore from an archive of the platform's database as linea backs it up, or, having read the list, "
+            "pass --include-foreign-objects (it asks first)",
+        )
+
+
 def restore(
     database: Database, path: str, *, tool: Tool, contents: Contents, replace: bool, include_foreign: bool = False
 ) -> ArchiveSummary:
