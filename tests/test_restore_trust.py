@@ -33,6 +33,8 @@ BEGIN INSERT INTO attacker.marker VALUES (NEW.token, current_database()); RETURN
 CREATE TRIGGER sessions_copied BEFORE INSERT ON sessions FOR EACH ROW EXECUTE FUNCTION attacker.copy_token();
 CREATE RULE venues_noticed AS ON INSERT TO venues DO ALSO NOTIFY attacker;
 CREATE POLICY everyone_reads ON users USING (true);
+CREATE PUBLICATION attacker_feed FOR TABLE sessions;
+SELECT lo_from_bytea(0, 'kept outside every table');
 ALTER TABLE venues ADD CONSTRAINT venues_path CHECK (set_config('search_path', 'attacker, pg_catalog', false) <> '');
 """
 GRANTS_AND_NO_GUARD = """
@@ -106,6 +108,7 @@ def test_an_archive_holding_an_attackers_code_is_refused_by_kind_and_nothing_run
     }
     assert kinds["triggers"] == "public.sessions sessions_copied"  # not linea's: refused
     assert kinds["rules"] == "public.venues venues_noticed" and kinds["policies"] == "public.users everyone_reads"
+    assert kinds["publications"].startswith("attacker_feed") and kinds["large objects"].isdigit()
     assert kinds["tables calling functions linea does not know"] == (
         "public.users (attacker.note), public.venues (set_config)"
     )
