@@ -35,18 +35,25 @@ ForceOption = Annotated[
 
 def _confirm_destruction(database, what: str, *, force: bool, yes: bool) -> None:  # noqa: ANN001
     """Off the embedded server: --force, then the database name typed at the prompt (or --yes)."""
-    from linea_cli.errors import InvalidInput, PermissionDenied, shown
+    from linea_cli.errors import PermissionDenied
 
-    name = database.url.database or ""
     if not force:
         raise PermissionDenied(
             f"refusing: this {what} in {database.target}, which is not the embedded server",
             hint="pass --force, and type the database name when asked (or --force --yes in scripts)",
         )
+    _confirm_by_name(database, what, yes=yes, flags="--force --yes")
+
+
+def _confirm_by_name(database, what: str, *, yes: bool, flags: str) -> None:  # noqa: ANN001
+    """The database name typed at the prompt (or --yes); without a terminal, a hint naming `flags`."""
+    from linea_cli.errors import InvalidInput, shown
+
+    name = database.url.database or ""
     if yes:
         return
     if not sys.stdin.isatty():
-        raise InvalidInput(f"this {what} in {database.target} and needs confirmation: pass --force --yes")
+        raise InvalidInput(f"this {what} in {database.target} and needs confirmation: pass {flags}")
     typed = typer.prompt(f"This {what} in {database.target}. Type the database name", err=True)
     if typed != name:
         raise InvalidInput(f"{shown(typed)} is not {shown(name)}; nothing was changed")
@@ -381,6 +388,13 @@ def restore(
     force: Annotated[
         bool, typer.Option("--force", help="Replace the contents of a database that is not empty.")
     ] = False,
+    include_foreign: Annotated[
+        bool,
+        typer.Option(
+            "--include-foreign-objects",
+            help="Also restore what linea did not make (functions, triggers, views...), after listing it and asking.",
+        ),
+    ] = False,
     yes: YesOption = False,
     fmt: FormatOption = OutputFormat.table,
     as_json: JsonOption = False,
@@ -388,16 +402,22 @@ def restore(
 ) -> None:
     """Restore a pg_dump archive into the database, in one transaction (all of it or nothing).
 
-    Into an empty database it just restores. A database holding tables needs --force, and then
-    the confirmation `db reset` asks for: on the embedded server a yes (or --yes), anywhere else
-    the database name typed at the prompt (or --yes). ADMIN only. The restored audit log gets
-    one RESTORE row naming the archive.
+    Only what linea knows is restored: the platform's tables and linea's, their rows, indexes,
+    constraints and sequences. An archive holding anything else (functions, triggers, event
+    triggers, extensions, views, other schemas, or constraints, defaults and indexes calling
+    functions linea does not know) is refused, naming those objects, unless
+    --include-foreign-objects, which lists them and asks for the database name (or --yes).
+    Owners and privileges are never restored; linea's own triggers and functions are recreated
+    from its definitions. Into an empty database it just restores. A database holding tables
+    needs --force, and then the confirmation `db reset` asks for. ADMIN only. The restored audit
+    log gets one RESTORE row naming the archive.
 
     Example: linea db restore backups/linea-20260101T020000Z.dump --force
     """
     from rich.filesize import decimal
 
     from linea_cli.db import backup as backups
+    from linea_cli.db import migrate
     from linea_cli.errors import PermissionDenied
     from linea_cli.services import database as database_service
 
@@ -409,6 +429,10 @@ def restore(
     settings = state().settings()
     tools = backups.find_tools("pg_restore", server_major=backups.server_major(database), configured=settings.pg_restore)
     tool = backups.readable_by(file, tools, database)  # a damaged archive is refused before anyone is asked
+    contents = backups.inspect(file, tool=tool, database=database)
+    if not include_foreign:
+        backups.refuse_foreign(contents, file, database)  # one line per kind, nothing restored
+    foreign = contents.foreign_lines()
     existing = backups.database_tables(database)
     if existing:
         what = f"replaces {len(existing)} tables holding {sum(existing.values())} rows"
@@ -421,10 +445,30 @@ def restore(
             confirm_or_stop(f"Restore {file} over {database.target} ({what})", yes=yes)
         else:
             _confirm_destruction(database, what, force=force, yes=yes)
+    if foreign:
+        for line in foreign:
+            warn(f"not made by linea, restored as asked: {line}")
+        _confirm_by_name(
+            database, f"restore runs code linea did not make ({len(foreign)} kinds, listed above)", yes=yes,
+            flags="--include-foreign-objects --yes",
+        )
+    if contents.never:
+        say(f"not restored (owners and privileges never are): {', '.join(contents.never_names())}")
+    if contents.extra_tables:
+        say(f"the platform's tables the data model does not name are restored too: {', '.join(contents.extra_tables)}")
     say(f"restoring {file} into {database.display_url} with {tool}")
-    summary = backups.restore(database, file, tool=tool, replace=bool(existing))
+    summary = backups.restore(
+        database, file, tool=tool, contents=contents, replace=bool(existing), include_foreign=include_foreign
+    )
+    # linea's guard is never taken from the archive: recreated here, with anything else that differs.
+    repaired = migrate.repair(database, locks=_lock_policy())
+    if repaired:
+        say(f"note: made linea's own objects as linea defines them: {'; '.join(repaired)}")
     with database.unit_of_work() as session:
-        database_service.record_restore(session, actor_reference=settings.actor, archive=file, tables=summary.tables)
+        database_service.record_restore(
+            session, actor_reference=settings.actor, archive=file, tables=summary.tables,
+            foreign=list(foreign),
+        )
     say(f"restored {file} ({decimal(summary.size)}): {len(summary.tables)} tables, {sum(summary.tables.values())} rows")
     render(
         ({"table": table, "rows": rows} for table, rows in summary.tables.items()),

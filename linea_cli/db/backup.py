@@ -31,6 +31,16 @@ from typing import BinaryIO
 from sqlalchemy import text
 from sqlalchemy.engine import URL, Connection
 
+from linea_cli.db.archive import (
+    DATA_KINDS,
+    Contents,
+    Entry,
+    check_data,
+    classify,
+    parse_list,
+    split_script,
+)
+from linea_cli.db.catalog import LINEA_SCHEMA
 from linea_cli.db.engine import Database, server_version_num
 from linea_cli.db.urls import mask_passwords, mask_url_text
 from linea_cli.errors import (
@@ -272,20 +282,108 @@ def database_tables(database: Database) -> dict[str, int]:
         return table_row_counts(connection)
 
 
-def restore(database: Database, path: str, *, tool: Tool, replace: bool) -> ArchiveSummary:
-    """Restore the archive at `path` (checked with `readable_by`) in one transaction: all of it,
-    or (on any error) nothing. `replace` drops the archive's objects before recreating them
-    (--clean --if-exists).
+def inspect(path: str, *, tool: Tool, database: Database) -> Contents:
+    """The archive's table of contents and the SQL of each entry but the data, sorted by what
+    linea knows (linea_cli.db.archive); nothing runs and no database is reached."""
+    entries = parse_list(_read([tool.path, "--list", _as_argument(path)], tool, database, path))
+    schema = [entry for entry in entries if entry.kind not in DATA_KINDS]
+    script = _read_listed(tool, database, path, schema, [])
+    split_script(script, schema)
+    return classify(entries)
+
+
+def refuse_foreign(contents: Contents, path: str, database: Database) -> None:
+    """Stop, naming each kind of object linea did not make (one line each), when the archive holds any."""
+    foreign = contents.foreign_lines()
+    if foreign:
+        role = database.url.username or "the restoring role"
+        raise InvalidInput(
+            f"{path} holds objects linea did not make, which would run as {role}; nothing was restored",
+            details=foreign,
+            hint="restore from an archive of the platform's database as linea backs it up, or, having read the list, "
+            "pass --include-foreign-objects (it asks first)",
+        )
+
+
+def restore(
+    database: Database, path: str, *, tool: Tool, contents: Contents, replace: bool, include_foreign: bool = False
+) -> ArchiveSummary:
+    """Restore what linea keeps of the archive at `path` (read by `inspect`), and the foreign
+    objects too when `include_foreign`, in one transaction: all of it, or (on any error) nothing.
+    Never the archive's owners or privileges. `replace` drops the restored objects first
+    (--clean --if-exists); linea's schema, when the database has it already, stays as it is.
     """
     size = check_archive(path)
+    chosen = contents.restore_list(include_foreign=include_foreign)
+    if replace and _has_schema(database, LINEA_SCHEMA):
+        chosen = "".join(line + "\n" for line in chosen.splitlines() if not _is_schema_entry(line, LINEA_SCHEMA))
+    options = ["--clean", "--if-exists"] if replace else []
+    kept = [entry for entry in contents.kept if entry.line in set(chosen.splitlines())]
+    if replace and not include_foreign:
+        # The drops come from the archive too: only pg_dump's plain DROPs of what is restored.
+        schema = [entry for entry in kept if entry.kind not in DATA_KINDS]
+        split_script(_read_listed(tool, database, path, schema, options), schema, what="replaces tables with")
+    # So do the statements that load the rows: only COPY ... FROM stdin into the table's own name.
+    _check_data(tool, database, path, [entry for entry in kept if entry.kind == "TABLE DATA"])
     conninfo, environment = libpq_connection(database.url, application_name="linea/db restore")
-    arguments = [tool.path, "--single-transaction", "--exit-on-error", "--no-owner", f"--dbname={conninfo}"]
-    if replace:
-        arguments += ["--clean", "--if-exists"]
-    with _running([*arguments, _as_argument(path)], environment, stdout=subprocess.DEVNULL) as (process, errors):
-        if process.wait() != 0:
-            raise _failure(tool, errors, database, default=Conflict, what="the restore failed; nothing was changed")
+    with tempfile.NamedTemporaryFile("w", suffix=".list", encoding="utf-8") as listing:
+        listing.write(chosen)
+        listing.flush()
+        arguments = [
+            tool.path, "--single-transaction", "--exit-on-error", "--no-owner", "--no-privileges",
+            f"--use-list={listing.name}", *options, f"--dbname={conninfo}", _as_argument(path),
+        ]
+        with _running(arguments, environment, stdout=subprocess.DEVNULL) as (process, errors):
+            if process.wait() != 0:
+                raise _failure(tool, errors, database, default=Conflict, what="the restore failed; nothing was changed")
     return ArchiveSummary(tool=tool, size=size, tables=database_tables(database))
+
+
+def _check_data(tool: Tool, database: Database, path: str, entries: list[Entry]) -> None:
+    """Read the rows of `entries` once as pg_restore prints them (no database): each must be a
+    plain COPY of its own table (archive.check_data). The rows pass through, unkept."""
+    if not entries:
+        return
+    with tempfile.NamedTemporaryFile("w", suffix=".list", encoding="utf-8") as listing:
+        listing.write("".join(f"{entry.line}\n" for entry in entries))
+        listing.flush()
+        arguments = [tool.path, "--verbose", f"--use-list={listing.name}", "--file=-", _as_argument(path)]
+        with _running(arguments, dict(os.environ), stdout=subprocess.PIPE) as (process, errors):
+            assert process.stdout is not None
+            check_data(process.stdout, entries)
+            if process.wait() != 0:
+                raise _failure(tool, errors, database, default=InvalidInput, what=f"{shown(path)} cannot be read")
+
+
+def _read_listed(tool: Tool, database: Database, path: str, entries: list[Entry], options: list[str]) -> str:
+    """The SQL pg_restore would run for `entries` (with `options`), as text, each under its header."""
+    with tempfile.NamedTemporaryFile("w", suffix=".list", encoding="utf-8") as listing:
+        listing.write("".join(f"{entry.line}\n" for entry in entries))
+        listing.flush()
+        return _read(
+            [tool.path, "--verbose", "--no-owner", "--no-privileges", f"--use-list={listing.name}", *options,
+             "--file=-", _as_argument(path)],
+            tool, database, path,
+        )
+
+
+def _read(arguments: list[str], tool: Tool, database: Database, path: str) -> str:
+    """What pg_restore prints without a database (a list, or SQL)."""
+    with _running(arguments, dict(os.environ), stdout=subprocess.PIPE) as (process, errors):
+        assert process.stdout is not None
+        output = process.stdout.read()
+        if process.wait() != 0:
+            raise _failure(tool, errors, database, default=InvalidInput, what=f"{shown(path)} cannot be read")
+    return output.decode("utf-8", "replace")
+
+
+def _has_schema(database: Database, schema: str) -> bool:
+    with database.connect() as connection:
+        return bool(connection.execute(text("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = :s)"), {"s": schema}).scalar())
+
+
+def _is_schema_entry(line: str, schema: str) -> bool:
+    return bool(re.fullmatch(rf"\d+; \d+ \d+ SCHEMA - {schema} .*", line))
 
 
 def readable_by(path: str, tools: list[Tool], database: Database) -> Tool:

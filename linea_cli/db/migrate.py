@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
+from linea_cli.db import guard
 from linea_cli.db.catalog import (
     BASELINE_CREATED,
     LINEA_SCHEMA,
@@ -326,6 +327,9 @@ def _attempt(
             _print_planned(out, _FORGET_LINEA, timeout_ms)
         if direction == "upgrade":
             _print_planned(out, _index_repairs(catalog), timeout_ms)
+            with database.connect() as connection:
+                state = guard.read_state(connection, guarded=includes_revision(current, guard.REVISION))
+            _print_planned(out, [Statement(sql) for sql in guard.repairs(state)], timeout_ms)
         return
     _execute_planned(database, prelude, timeout_ms)
     # A connection outside any transaction: each revision runs in a transaction of its own, and
@@ -336,7 +340,37 @@ def _attempt(
     if direction == "downgrade" and _to_base(revision):
         _execute_planned(database, _FORGET_LINEA, timeout_ms)
     if direction == "upgrade":
-        _execute_planned(database, _index_repairs(read_database_catalog(database)), timeout_ms)
+        repaired = _repair(database, timeout_ms)
+        if repaired:
+            on_note(f"repaired {'; '.join(repaired)}")
+
+
+def repair(database: Database, *, locks: LockPolicy | None = None) -> list[str]:
+    """Give the database back what linea promises, whatever an archive or a session changed: linea's
+    indexes (rebuilt when missing or invalid), the audit log's append-only guard (recreated when
+    missing, disabled or different) and no PUBLIC privilege on the platform's tables. Nothing runs
+    when nothing differs; returns what was repaired, in words."""
+    return _repair(database, (locks or LockPolicy()).first_timeout_ms)
+
+
+def _repair(database: Database, timeout_ms: int) -> list[str]:
+    catalog = read_database_catalog(database)
+    indexes = _index_repairs(catalog)
+    _execute_planned(database, indexes, timeout_ms)
+    with database.connect() as connection:
+        state = guard.read_state(connection, guarded=includes_revision(catalog.revision, guard.REVISION))
+    statements = guard.repairs(state)
+    if statements:
+        _execute_planned(database, [Statement(sql) for sql in statements], timeout_ms)
+    rebuilt = sorted({spec.name for spec in LINEA_INDEXES if any(f'"{spec.name}"' in s.sql for s in indexes)})
+    return ([f"index {', '.join(rebuilt)} rebuilt"] if rebuilt else []) + guard.described(state)
+
+
+def includes_revision(current: str | None, revision: str) -> bool:
+    """Whether the database at `current` has had `revision` applied (is at it or after it)."""
+    if current is None or current not in known_revisions():
+        return False
+    return any(script.revision == revision for script in script_directory().iterate_revisions(current, "base"))
 
 
 def _index_repairs(catalog: Catalog) -> list[Statement]:

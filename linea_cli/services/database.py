@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from linea_cli.db import migrate
+from linea_cli.db import guard, migrate
 from linea_cli.db.catalog import BASELINE_ADOPTED, Catalog, read_catalog
 from linea_cli.db.engine import MINIMUM_SERVER_VERSION, Database, server_version_num
 from linea_cli.db.indexes import DATA_MODEL_INDEXES, LINEA_INDEXES
@@ -133,6 +133,7 @@ def doctor(database: Database) -> list[Check]:
             )
         checks.append(_unfillable_check(connection))
         checks.extend(_index_checks(connection, catalog))
+        checks.extend(_guard_checks(connection, catalog))
         existing = _existing_tables(connection)
         if "sessions" in existing:
             expired = connection.execute(
@@ -208,6 +209,34 @@ def _index_checks(connection: Connection, catalog: Catalog) -> list[Check]:
     ]
 
 
+def _guard_checks(connection: Connection, catalog: Catalog) -> list[Check]:
+    """The audit log's append-only triggers (once linea's revision has them), and PUBLIC's
+    privileges on the platform's tables and linea's: what a restored archive or a stray GRANT breaks."""
+    guarded = migrate.includes_revision(catalog.revision, guard.REVISION)
+    state = guard.read_state(connection, guarded=guarded)
+    checks = []
+    if guarded and catalog.has_platform_tables:
+        problems = state.guard_problems
+        checks.append(
+            Check(
+                "audit log append-only",
+                FAIL if problems else OK,
+                f"{'; '.join(problems)}: run `linea db upgrade` (it recreates them)" if problems
+                else "triggers refuse UPDATE, DELETE and TRUNCATE on audit_logs",
+            )
+        )
+    public = [f"{table} ({', '.join(privileges)})" for table, privileges in state.public.items()]
+    checks.append(
+        Check(
+            "public privileges",
+            FAIL if public else OK,
+            f"every role (PUBLIC) may use {'; '.join(public)}: run `linea db upgrade` (it revokes them)" if public
+            else "PUBLIC holds no privilege on the platform's tables or linea's",
+        )
+    )
+    return checks
+
+
 def reset_schema(database: Database, *, locks: migrate.LockPolicy | None = None) -> None:
     """Drop everything in the public schema and linea's, and build it again at head.
 
@@ -226,13 +255,16 @@ def reset_schema(database: Database, *, locks: migrate.LockPolicy | None = None)
     migrate.upgrade(database, "head", locks=locks)
 
 
-def record_restore(session: Session, *, actor_reference: str | None, archive: str, tables: dict[str, int]) -> bool:
+def record_restore(
+    session: Session, *, actor_reference: str | None, archive: str, tables: dict[str, int], foreign: list[str] | None = None
+) -> bool:
     """One audit row in the restored database saying it was restored, from which archive, by whom.
 
     The restore replaced the audit log with the archive's, which ends before everything the
     restore discarded: this row is the log's only trace of that. The acting user is linked when
     the restored data has them; otherwise the row names the reference they were given by.
-    False when the restored database has no audit log to write to.
+    `foreign` names the objects linea did not make that the restore brought back as asked
+    (--include-foreign-objects), by kind. False when the restored database has no audit log to write to.
     """
     from linea_cli.services.actors import resolve_actor
     from linea_cli.services.audit_log import AuditAction, record
@@ -240,6 +272,8 @@ def record_restore(session: Session, *, actor_reference: str | None, archive: st
     if not session.execute(text("SELECT to_regclass('public.audit_logs') IS NOT NULL")).scalar():
         return False
     details: dict[str, Any] = {"archive": archive, "rows": sum(tables.values()), "tables": len(tables)}
+    if foreign:
+        details["foreign_objects"] = foreign
     try:
         actor = resolve_actor(session, actor_reference)
     except PermissionDenied:

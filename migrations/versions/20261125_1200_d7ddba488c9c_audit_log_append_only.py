@@ -20,45 +20,19 @@ Create Date: 2026-11-25 12:00:00
 
 from collections.abc import Sequence
 
-from linea_cli.db import ddl
+from linea_cli.db import ddl, guard
 
 revision: str = "d7ddba488c9c"
 down_revision: str | None = "1a0c2f5e8b01"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# The definitions live in linea_cli.db.guard: `db upgrade` and every restore recreate them from there.
 UPGRADE = [
-    """
-    CREATE FUNCTION linea.audit_logs_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        IF TG_OP = 'UPDATE' AND current_setting('linea.audit_scrub', true) = 'on' THEN
-            IF NEW.id IS DISTINCT FROM OLD.id
-               OR NEW.action IS DISTINCT FROM OLD.action
-               OR NEW.resource IS DISTINCT FROM OLD.resource
-               OR NEW.created_at IS DISTINCT FROM OLD.created_at THEN
-                RAISE EXCEPTION 'the audit scrub may only clear personal data in audit_logs'
-                    USING ERRCODE = 'insufficient_privilege';
-            END IF;
-            RETURN NEW;
-        END IF;
-        RAISE EXCEPTION 'audit_logs is append-only: % is not allowed', TG_OP
-            USING ERRCODE = 'insufficient_privilege',
-                  HINT = 'only the GDPR erasure (linea users anonymize) may scrub personal data';
-    END
-    $$""",
-    """
-    CREATE TRIGGER "audit_logs_append_only" BEFORE UPDATE OR DELETE ON "audit_logs"
-        FOR EACH ROW EXECUTE FUNCTION linea.audit_logs_append_only()""",
-    """
-    CREATE FUNCTION linea.audit_logs_no_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        RAISE EXCEPTION 'audit_logs is append-only: TRUNCATE is not allowed'
-            USING ERRCODE = 'insufficient_privilege';
-    END
-    $$""",
-    """
-    CREATE TRIGGER "audit_logs_no_truncate" BEFORE TRUNCATE ON "audit_logs"
-        FOR EACH STATEMENT EXECUTE FUNCTION linea.audit_logs_no_truncate()""",
+    guard.create_function("audit_logs_append_only"),
+    guard.create_trigger("audit_logs_append_only"),
+    guard.create_function("audit_logs_no_truncate"),
+    guard.create_trigger("audit_logs_no_truncate"),
 ]
 
 DOWNGRADE = [
