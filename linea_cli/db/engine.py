@@ -22,6 +22,10 @@ from linea_cli.interrupts import interrupts_held
 
 MINIMUM_SERVER_VERSION = 150000
 USER_AGENT = f"linea-cli/{__version__}"
+# A connection whose `info` holds a snapshot id under this key (`services/traces.py` puts one
+# there) begins each transaction in that snapshot, as the transaction that exported it sees the
+# database: SET TRANSACTION SNAPSHOT must be the transaction's first statement.
+SNAPSHOT_INFO = "linea.snapshot"
 
 
 @dataclass
@@ -222,6 +226,9 @@ def build_engine(url: URL, *, settings: Settings, application_name: str) -> Engi
     # SET LOCAL per transaction rather than startup options: PgBouncer rejects `options=-c ...`.
     @event.listens_for(engine, "begin")
     def _set_transaction_timeouts(connection: Connection) -> None:
+        snapshot = connection.info.get(SNAPSHOT_INFO)
+        if snapshot is not None:  # an id PostgreSQL made, checked by its taker: SET takes no parameter
+            connection.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
         connection.exec_driver_sql(
             "SELECT set_config('lock_timeout', %(lock)s, true), "
             "set_config('statement_timeout', %(statement)s, true)",

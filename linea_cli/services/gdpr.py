@@ -40,7 +40,7 @@ from linea_cli.services.actors import Actor, require_admin, require_self_or_admi
 from linea_cli.services.audit_log import AuditAction
 from linea_cli.services.emails import normalize_email
 from linea_cli.services.personal_data import KINDS, Person, identify, identify_for_erasure
-from linea_cli.services.traces import Identifiers, TraceReport, find_traces
+from linea_cli.services.traces import Identifiers
 from linea_cli.services.users import find_user, refuse_last_admin
 from linea_cli.timeutil import utc_now
 
@@ -118,14 +118,15 @@ class AnonymizeResult:
     changed: bool
 
 
-def anonymize_person(session: Session, *, reference: str, actor: Actor | None) -> tuple[AnonymizeResult, TraceReport]:
+def anonymize_person(session: Session, *, reference: str, actor: Actor | None) -> tuple[AnonymizeResult, Identifiers]:
     """Remove a person's personal data from every table, keeping every row but their sessions, in
-    one transaction; returns what was done, and what still identifies them afterwards.
+    one transaction; returns what was done, and everything that identified the person before.
 
-    What each kind of data does is in `services/personal_data.py`. The proof searches every table,
-    the platform's that linea does not model included, for everything that identified the person
-    before erasing (`services/traces.py`): a trace there is left for the caller to report, and the
-    erasure of everything else still commits.
+    What each kind of data does is in `services/personal_data.py`. The caller commits, then proves
+    the erasure with `traces.find_traces(connect, identifiers)`: it searches every table, the
+    platform's that linea does not model included, for everything returned here, in short
+    transactions of its own; a trace there is left for the caller to report, and the erasure of
+    everything else stays committed.
 
     Running it again changes nothing and writes nothing (an address linea holds nothing about, for
     instance one already anonymized, is not an error: the goal state holds). The last ADMIN cannot
@@ -165,21 +166,22 @@ def anonymize_person(session: Session, *, reference: str, actor: Actor | None) -
                 "audit_rows_scrubbed": result.audit_rows_scrubbed,
             },
         )
-    return result, find_traces(session, Identifiers.of(person))
+    return result, Identifiers.of(person)
 
 
 # --- proof of erasure --------------------------------------------------------------------------
 
 
-def verify_erased(session: Session, *, reference: str, actor: Actor | None) -> TraceReport:
-    """Search every table for what identifies the person now: changes nothing.
+def verify_erased(session: Session, *, reference: str, actor: Actor | None) -> Identifiers:
+    """What identifies the person now, for `traces.find_traces` to search every table for, once
+    this transaction ended: changes nothing.
 
     After an erasure that is the address given (any case), or the user id given (in the tables
     linea does not model); before one, everything `anonymize` would erase. Names, IP addresses,
-    user agents and tokens are known only before erasing: `anonymize_person` runs the same search
-    with them at the end of the erasure.
+    user agents and tokens are known only before erasing: `anonymize_person` returns them for the
+    same search right after the erasure.
     """
     require_admin(actor, "verify erasures")
     subject = find_subject(session, reference)
     person = identify_for_erasure(session, subject.user, subject.email)
-    return find_traces(session, Identifiers.of(person))
+    return Identifiers.of(person)
