@@ -26,6 +26,8 @@ USER_AGENT = f"linea-cli/{__version__}"
 # there) begins each transaction in that snapshot, as the transaction that exported it sees the
 # database: SET TRANSACTION SNAPSHOT must be the transaction's first statement.
 SNAPSHOT_INFO = "linea.snapshot"
+# ... and applies these settings ({name: value}) to each transaction, over the configured timeouts.
+TRANSACTION_SETTINGS_INFO = "linea.transaction_settings"
 
 
 @dataclass
@@ -227,13 +229,20 @@ def build_engine(url: URL, *, settings: Settings, application_name: str) -> Engi
     @event.listens_for(engine, "begin")
     def _set_transaction_timeouts(connection: Connection) -> None:
         snapshot = connection.info.get(SNAPSHOT_INFO)
-        if snapshot is not None:  # an id PostgreSQL made, checked by its taker: SET takes no parameter
-            connection.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
-        connection.exec_driver_sql(
-            "SELECT set_config('lock_timeout', %(lock)s, true), "
-            "set_config('statement_timeout', %(statement)s, true)",
-            {"lock": lock_timeout, "statement": statement_timeout},
-        )
+        overrides = connection.info.get(TRANSACTION_SETTINGS_INFO)
+        if snapshot is None and not overrides:
+            connection.exec_driver_sql(
+                "SELECT set_config('lock_timeout', %(lock)s, true), "
+                "set_config('statement_timeout', %(statement)s, true)",
+                {"lock": lock_timeout, "statement": statement_timeout},
+            )
+            return
+        # One round trip for a job of many short transactions (the proof of erasure's ranges): the
+        # snapshot (an id PostgreSQL made, checked by its taker: SET takes no parameter) and the
+        # settings as literals, in one simple-protocol statement.
+        values = {"lock_timeout": lock_timeout, "statement_timeout": statement_timeout, **(overrides or {})}
+        sets = ", ".join(f"set_config('{name}', '{value.replace(chr(39), chr(39) * 2)}', true)" for name, value in values.items())
+        connection.exec_driver_sql((f"SET TRANSACTION SNAPSHOT '{snapshot}'; " if snapshot else "") + f"SELECT {sets}")
 
     return engine
 

@@ -70,7 +70,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
-from linea_cli.db.engine import SNAPSHOT_INFO, USER_AGENT
+from linea_cli.db.engine import SNAPSHOT_INFO, TRANSACTION_SETTINGS_INFO, USER_AGENT
 from linea_cli.services.personal_data import Person, email_pattern, ip_pattern, name_pattern
 
 # linea's bookkeeping: its revision and the names of what its migrations made; never personal data.
@@ -192,6 +192,8 @@ def find_traces(connect: Connect, identifiers: Identifiers) -> TraceReport:
     with connect() as worker, connect() as exporter:
         for connection in (worker, exporter):
             connection.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        # The OR of strpos calls takes PostgreSQL's JIT longer to compile than to run.
+        worker.info[TRANSACTION_SETTINGS_INFO] = {"lock_timeout": LOCK_WAIT, "jit": "off"}
         with worker.begin():
             tables = _searched_tables(worker)
         search = _Search(worker, exporter, identifiers)
@@ -235,6 +237,7 @@ class _Table:
     key: tuple[str, ...]  # the primary key's columns, if readable; else rows are named by ctid
     leaves: tuple[int, ...]  # the relations holding its rows: itself, or a partitioned table's partitions
     whole_table_select: bool  # SELECT on the table (not only on columns): ctid ranges can be read
+    remote: bool  # a foreign table, or a partitioned table with a foreign partition: not read
     unverified: str | None  # why the search cannot fully see it, from the catalog
 
     @property
@@ -243,7 +246,7 @@ class _Table:
 
     @property
     def searchable(self) -> bool:
-        return bool(self.columns) and self.relkind != "f"
+        return bool(self.columns) and not self.remote
 
 
 _TABLES_SQL = """
@@ -309,7 +312,7 @@ def _searched_tables(connection: Connection) -> list[_Table]:
             oid=row["oid"], schema=row["schema"], name=row["name"], relkind=row["relkind"],
             columns=tuple(_Column(c["name"], *kind) for c, kind in searched if c in visible),
             key=key, leaves=tuple(row["partitions"] or (row["oid"],)), whole_table_select=bool(readable),
-            unverified=unverified,
+            remote=row["relkind"] == "f" or bool(row["foreign_partitions"]), unverified=unverified,
         ))
     return tables
 
@@ -425,6 +428,10 @@ def _escapes(needle: str) -> set[str]:
     return {needle, json.dumps(needle, ensure_ascii=False)[1:-1], needle.replace("\\", "\\\\").replace('"', '""')}
 
 
+# What every form of one encoding holds, and the name of its parameter.
+_MARKERS = {"%": "marker_percent", "\\u": "marker_json", "&#": "marker_html"}
+
+
 def _bytea_escaped(text: str) -> str:
     """`text`'s UTF-8 bytes as `encode(bytes, 'escape')` writes them."""
     return "".join(
@@ -494,7 +501,7 @@ class _Search:
         self.matchers = _Matchers(identifiers)
 
     def table(self, table: _Table) -> None:
-        if not table.searchable or (table.unverified and table.relkind == "p" and "foreign" in table.unverified):
+        if not table.searchable:
             return
         query = _Query(table, self.identifiers, modelled=(table.schema, table.name) in self.modelled)
         if query.statement is None:
@@ -556,18 +563,15 @@ class _Search:
         steps aside when the table's lock is not free."""
         for attempt in range(1, LOCK_ATTEMPTS + 1):
             try:
-                with self.worker.begin():
-                    self.worker.execute(
-                        sa.text("SELECT set_config('lock_timeout', :wait, true), set_config('jit', 'off', true)"),
-                        {"wait": LOCK_WAIT},
-                    )
+                with self.worker.begin():  # its lock_timeout, jit and snapshot: see find_traces and _walk
                     if pages is None:
                         pages = self.worker.execute(sa.text(_PAGES_SQL), {"leaves": list(table.leaves)}).scalar_one()
                     # Without SELECT on the whole table, ctid cannot be read: the table in one transaction.
                     last = not table.whole_table_select or page + span >= pages
-                    rows = self.worker.execute(query.statement, {**query.params, **_range(page, None if last else span)}).all()
-                    if self.worker.execute(sa.text(_REWRITTEN_SQL), {"leaves": list(table.leaves)}).scalar_one():
-                        raise _Restart
+                    params = {**query.params, **_range(page, None if last else span), "leaves": list(table.leaves)}
+                    rows = self.worker.execute(query.statement, params).all()
+                if rows and rows[-1][0] is None:  # the row _REWRITTEN_SQL adds
+                    raise _Restart
                 return pages, last, rows
             except sa.exc.DBAPIError as exc:
                 state = getattr(exc.orig, "sqlstate", None)
@@ -601,8 +605,10 @@ _PAGES_SQL = """
 # Whether a relation holding the table's rows got a new file since the snapshot (VACUUM FULL, a
 # rewriting ALTER, TRUNCATE): its rows moved, or this snapshot no longer sees them. pg_class as
 # the snapshot saw it, against the file the relation has now (current once its lock is held).
+# Checked in the range's own statement, after the rows: one row with a NULL row id when so.
 _REWRITTEN_SQL = """
-    SELECT count(*) FROM pg_class WHERE oid = ANY(CAST(:leaves AS oid[])) AND relfilenode <> pg_relation_filenode(oid)
+    SELECT NULL, {nulls} WHERE EXISTS (
+        SELECT FROM pg_class WHERE oid = ANY(CAST(:leaves AS oid[])) AND relfilenode <> pg_relation_filenode(oid))
 """
 
 
@@ -621,46 +627,50 @@ def _quote(name: str) -> str:
 
 
 class _Query:
-    """The SELECT that keeps a range's rows holding an identifier, in any encoding searched."""
+    """The SELECT that keeps a range's rows holding an identifier, in any encoding searched.
+
+    The filter is row-wide (the text of all its columns, lowered once): one strpos per form of
+    each identifier per row, not per column; which column holds what, and whether it counts, is
+    decided here for the few rows it keeps (`_row_traces`).
+    """
 
     def __init__(self, table: _Table, identifiers: Identifiers, *, modelled: bool) -> None:
         self.table, self.modelled = table, modelled
-        self.params: dict[str, Any] = {"ids": sorted(identifiers.ids)}
-        names: dict[str, str] = {}
-        numbers = {column.name: number for number, column in enumerate(table.columns)}
-        unicode_columns: set[int] = set()
+        self.params: dict[str, Any] = {}
+        self.unicode = False
+        has_bytea = any(column.kind == "bytea" for column in table.columns)
+        has_hex = any(column.nested_bytea for column in table.columns)
 
-        def hits(column: _Column, needles: Iterable[str], *, full: bool) -> list[str]:
+        def hits(needles: Iterable[str], *, full: bool) -> list[str]:
             variants = {v for n in needles for v in (_encodings(n) if full else _escapes(n))}
-            if column.kind == "bytea":
-                variants = {_bytea_escaped(v) for v in variants}
-            if column.nested_bytea:
+            if has_bytea:
+                variants |= {_bytea_escaped(v) for v in variants}
+            if has_hex:
                 variants |= {h for n in needles for h in _hex(n)}
-            number, found = numbers[column.name], []
+            groups: dict[str | None, list[str]] = {}
             for variant in sorted(variants):
-                name = names.setdefault(variant, f"n{len(names)}")
+                name = f"n{len(self.params)}"
                 self.params[name] = variant
-                if not variant.isascii():
-                    unicode_columns.add(number)
-                found.append(f"strpos({'a' if variant.isascii() else 'u'}{number}, :{name}) > 0")
+                self.unicode |= not variant.isascii()
+                marker = next((m for m in _MARKERS if m in variant), None)
+                groups.setdefault(marker, []).append(f"strpos({'a' if variant.isascii() else 'u'}, :{name}) > 0")
+            # An encoded form is looked for only in a row that holds its marker (`%`, `\u`, `&#`):
+            # most hold none, and one strpos for the marker spares those for every form.
+            found = groups.pop(None, [])
+            for marker, terms in groups.items():
+                self.params[_MARKERS[marker]] = marker
+                found.append(f"(strpos(a, :{_MARKERS[marker]}) > 0 AND ({' OR '.join(terms)}))")
             return found
 
-        strong, ids, weak = [], [], []
-        for column in table.columns:
-            strong += hits(column, identifiers.addresses | identifiers.names, full=True)
-            strong += hits(column, identifiers.tokens, full=False)
-            ids += hits(column, identifiers.ids, full=False)
-            column_weak = hits(column, identifiers.ips | identifiers.agents, full=False)
-            actor = ACTOR_COLUMNS.get((table.schema, table.name, column.name))
-            if actor in numbers and column_weak:
-                column_weak = [f"(({' OR '.join(column_weak)}) AND a{numbers[actor]} = ANY(:ids))"]
-            weak += column_weak
+        strong = hits(identifiers.addresses | identifiers.names, full=True) + hits(identifiers.tokens, full=False)
+        ids = hits(identifiers.ids, full=False)
+        weak = hits(identifiers.ips | identifiers.agents, full=False)
         conditions = [*strong, *(ids if not modelled else [])]
-        if weak and ids:
+        if weak and (strong or ids):
             conditions.append(f"(({' OR '.join(weak)}) AND ({' OR '.join(strong + ids)}))")
-        self.statement = self._statement(conditions, unicode_columns) if conditions else None
+        self.statement = self._statement(conditions) if conditions else None
 
-    def _statement(self, conditions: list[str], unicode_columns: set[int]) -> sa.TextClause:
+    def _statement(self, conditions: list[str]) -> sa.TextClause:
         table = self.table
         partitioned = table.relkind == "p"
         if table.key:
@@ -673,20 +683,22 @@ class _Query:
             (f"encode({_quote(c.name)}, 'escape')" if c.kind == "bytea" else f"{_quote(c.name)}::text") + f" AS t{n}"
             for n, c in enumerate(table.columns)
         )
-        lowered = ", ".join(
-            f't{n}, lower(t{n} COLLATE "C") AS a{n}' + (f', lower(t{n} COLLATE "default") AS u{n}' if n in unicode_columns else "")
-            for n in range(len(table.columns))
-        )
+        outer = ", ".join(f"t{n}" for n in range(len(table.columns)))
+        # The row's text, columns apart (chr(1)), lowered once: `a` with the "C" collation, which
+        # lowers A-Z only and is three times faster, for forms that are all ASCII; `u` with the
+        # database's own rules, only when some form is not.
+        row = f"concat_ws(chr(1), {outer})"
+        lowered = f'lower({row} COLLATE "C") AS a' + (f', lower({row} COLLATE "default") AS u' if self.unicode else "")
         pages = " WHERE ctid >= CAST(:low AS tid) AND ctid < CAST(:high AS tid)" if table.whole_table_select else ""
         only = "" if partitioned else "ONLY "
-        outer = ", ".join(f"t{n}" for n in range(len(table.columns)))
-        # Each column is written as text once per row and lowered once, in subqueries PostgreSQL
-        # does not flatten (OFFSET 0): a0, a1, ... with the "C" collation, which lowers A-Z only and
-        # is three times faster, for needles that are all ASCII; u0, ... with the database's rules.
+        # Each column is written as text once per row, in subqueries PostgreSQL does not flatten (OFFSET 0).
+        # The rewritten check comes last (UNION ALL runs its parts in order), once the table is locked.
+        nulls = ", ".join("NULL" for _ in table.columns)
         return sa.text(
-            f"SELECT row_id, {outer} FROM (SELECT row_id, {lowered} FROM ("
+            f"SELECT row_id, {outer} FROM (SELECT row_id, {outer}, {lowered} FROM ("
             f"SELECT {row_id} AS row_id, {texts} FROM {only}{_quote(table.schema)}.{_quote(table.name)}{pages} "
             f"OFFSET 0) AS texts OFFSET 0) AS lowered WHERE {' OR '.join(conditions)}"
+            f" UNION ALL {_REWRITTEN_SQL.format(nulls=nulls)}"
         )
 
 
