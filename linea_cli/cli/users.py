@@ -231,7 +231,8 @@ def anonymize(
     """Erase a person's personal data for good (GDPR erasure).
 
     Every row stays; the person's email, name, IP addresses and user agents leave every table.
-    Then every table is searched for them: exit 7 names what linea could not erase.
+    Once that committed, every table is searched for them: exit 7 names what linea could not
+    erase, exit 8 the tables it could not fully search.
 
     Example: linea users anonymize ann@example.com --yes
     """
@@ -268,8 +269,10 @@ def verify_erased(
 ) -> None:
     """Prove an erasure: search every table for the person; exit 7 naming each trace.
 
-    Reads every text and JSON column of every table, the platform's too, and changes nothing.
-    Each trace is a table, a column and a row id; no trace prints one OK line. Give the
+    Reads every column that can hold text (JSON, XML, arrays, composites, bytea...) of every
+    table, the platform's too, in the common encodings, and changes nothing. Each trace is a
+    table, a column and a row id; no trace prints one OK line. A table it could not fully search
+    (row-level security, a foreign table, no privilege) is named, and exits 8. Give the
     address the request named, or the user id `anonymize` printed (searched in the tables
     linea does not model). For cron after each erasure.
 
