@@ -246,11 +246,12 @@ def anonymize(
     with transaction() as (session, actor):
         result, identifiers = anonymize_person(session, reference=person, actor=actor)
         select_fields(asdict(result), fields)  # an unknown --fields name stops the change before its commit
-    # The erasure is committed; the proof reads what others now see, in short transactions of its own.
-    report = find_traces(open_database().connect, identifiers)
     if not result.changed:
         say(f"nothing to anonymize: linea holds no personal data for {person.strip()} (already anonymized?)")
     render_record(asdict(result), chosen_format(fmt, as_json), title="Anonymized", fields=fields)
+    # The erasure is committed (and said); the proof reads what others now see, in short
+    # transactions of its own.
+    report = find_traces(open_database().connect, identifiers)
     # The erasure is committed: keeping the rest of the person's data would not be better.
     _raise_unless_proven(
         report,
