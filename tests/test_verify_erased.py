@@ -247,11 +247,16 @@ def test_a_foreign_table_is_not_verified(linea: CliRun, db: Database, erased: di
     db.execute("""
         CREATE SERVER linea_test_remote FOREIGN DATA WRAPPER linea_test_wrapper;
         CREATE FOREIGN TABLE remote_contacts (email TEXT) SERVER linea_test_remote;
+        CREATE TABLE mail_log (sent DATE NOT NULL, body TEXT) PARTITION BY RANGE (sent);
+        CREATE TABLE mail_log_2026 PARTITION OF mail_log FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+        CREATE FOREIGN TABLE mail_log_archive PARTITION OF mail_log FOR VALUES FROM ('2000-01-01') TO ('2026-01-01')
+            SERVER linea_test_remote;
     """)
     try:
         result = linea("users", "verify-erased", EMAIL, exit_code=8)
         assert _unverified(result.stderr) == {
-            "remote_contacts": "a foreign table: its rows are on another server; not searched"
+            "remote_contacts": "a foreign table: its rows are on another server; not searched",
+            "mail_log": "a foreign partition (mail_log_archive): its rows are on another server; not searched",
         }
     finally:
         db.execute("DROP FOREIGN DATA WRAPPER linea_test_wrapper CASCADE")
@@ -266,7 +271,7 @@ def _big_table(db: Database, rows: int = 2000, *, trace_rows: tuple[int, ...] | 
     db.execute(
         "INSERT INTO platform_log SELECT n, CASE WHEN n = ANY(:traces) THEN 'sent to ' || :email || repeat(' ', 180) "
         "ELSE repeat('x', 200) END FROM generate_series(1, :rows) AS n",
-        traces=list(trace_rows or (rows,)), email=EMAIL, rows=rows,
+        traces=list((rows,) if trace_rows is None else trace_rows), email=EMAIL, rows=rows,
     )
 
 
@@ -346,6 +351,22 @@ def test_a_table_someone_holds_a_lock_on_is_stepped_around_then_searched(
     result = linea("users", "verify-erased", EMAIL, exit_code=7)
     assert _traces(result.stdout) == {("platform_log", "body", "50", "address")}
     assert calls[:2] == [1, 2]
+
+
+def test_anonymize_commits_its_erasure_and_exits_8_when_a_table_could_not_be_searched(
+    linea: CliRun, db: Database, autocommit: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    erin = make_user(db, email=EMAIL, name=NAME)
+    _big_table(db, rows=50, trace_rows=())
+    monkeypatch.setattr(traces, "STEP_ASIDE_SECONDS", 0)
+    autocommit.execute("BEGIN")
+    autocommit.execute("LOCK TABLE platform_log IN ACCESS EXCLUSIVE MODE")
+    result = linea("users", "anonymize", EMAIL, "--yes", exit_code=8)
+    assert "error: erased what linea models, but the erasure could not be verified" in result.stderr
+    assert set(_unverified(result.stderr)) == {"platform_log"}
+    assert db.scalar("SELECT email FROM users WHERE id = :id", id=erin["id"]).startswith("deleted-")
+    autocommit.execute("ROLLBACK")
+    assert linea("users", "verify-erased", EMAIL).stdout.startswith("OK: ")
 
 
 def test_a_row_the_platform_moves_during_the_search_is_still_found(

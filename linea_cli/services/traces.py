@@ -37,10 +37,10 @@ the platform updates meanwhile is still seen where it was, not missed because it
 went to a page already searched. A table rewritten meanwhile (its file changed) is searched again
 from the start in a new snapshot.
 
-Set-based. One SELECT per range: PostgreSQL keeps the rows in which some column holds an
-identifier (`strpos` on the lowered text, an OR over the columns and encodings), and only those
-rows come back, to be checked whole-word here in each decoded form (ann@x.com is not a trace of
-anyone inside joann@x.com).
+Set-based. One SELECT per range: PostgreSQL keeps the rows whose text holds an identifier
+(`strpos` on the row's columns' text, lowered once, an OR over the identifiers' forms), and only
+those rows come back, to be checked column by column and whole-word here, in each decoded form
+(ann@x.com is not a trace of anyone inside joann@x.com, nor inside joann%40x.com).
 
 What counts as a trace:
 - the person's addresses (whole, any case), names of two words or more (whole words, any case),
