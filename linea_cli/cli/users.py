@@ -249,10 +249,9 @@ def anonymize(
     if not result.changed:
         say(f"nothing to anonymize: linea holds no personal data for {person.strip()} (already anonymized?)")
     render_record(asdict(result), chosen_format(fmt, as_json), title="Anonymized", fields=fields)
-    # The erasure is committed (and said); the proof reads what others now see, in short
-    # transactions of its own.
+    # The erasure is committed (and said): keeping the rest of the person's data would not be
+    # better than what the proof finds. It reads what others now see, in short transactions.
     report = find_traces(open_database().connect, identifiers)
-    # The erasure is committed: keeping the rest of the person's data would not be better.
     _raise_unless_proven(
         report,
         prefix="erased what linea models, but ",
