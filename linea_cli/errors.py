@@ -16,6 +16,9 @@ EXIT_UNAVAILABLE = 5
 EXIT_DENIED = 6
 # `users verify-erased` (and `users anonymize`, which runs it) found what identified a person.
 EXIT_TRACES_REMAIN = 7
+# ... or could not see every row of some table (row-level security, a foreign table, no SELECT
+# privilege, a lock it could not get without making the platform wait). Traces found win (7).
+EXIT_NOT_VERIFIED = 8
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
@@ -33,6 +36,7 @@ EXIT_CODE_MEANINGS: tuple[tuple[str, str], ...] = (
     ("5", "database unavailable, too old, or not migrated"),
     ("6", "permission denied (by linea's rules, or a privilege the database role lacks)"),
     ("7", "an erased person's traces remain (users verify-erased, users anonymize)"),
+    ("8", "the erasure could not be verified: some table could not be fully searched"),
     ("70", "internal error (a bug: run again with --debug and report it)"),
     ("130 / 143", "interrupted by SIGINT / SIGTERM; nothing uncommitted was kept"),
     ("141", "stdout was closed by its reader"),
@@ -110,6 +114,12 @@ class TracesRemain(LineaError):
     """What identified an erased person is still in the database; `details` name table, column and row."""
 
     exit_code = EXIT_TRACES_REMAIN
+
+
+class NotVerified(LineaError):
+    """No trace was found, but some table could not be fully searched; `details` say which and why."""
+
+    exit_code = EXIT_NOT_VERIFIED
 
 
 class Interrupted(LineaError):

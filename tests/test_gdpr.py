@@ -432,7 +432,7 @@ def test_verify_erased_searches_names_in_any_case_but_not_a_name_another_user_ha
 def test_a_table_linea_may_not_read_is_not_verified(
     linea: CliRun, db: Database, database_url: Any, owned_server: object
 ) -> None:
-    """A search that cannot read a table proves nothing about it: it says so, and exits 7."""
+    """A search that cannot read a table proves nothing about it: it says so, and exits 8 (not 0)."""
     from tests.harness import plain_url
 
     role = f"verifier_{database_url.database}"
@@ -442,8 +442,9 @@ def test_a_table_linea_may_not_read_is_not_verified(
         db.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA linea, public TO "{role}"')
         db.execute("CREATE TABLE private_notes (id TEXT PRIMARY KEY, body TEXT)")
         as_verifier = {"LINEA_DATABASE_URL": plain_url(database_url.set(username=role, password=None))}
-        result = linea("users", "verify-erased", EMAIL, env=as_verifier, exit_code=7)
-        assert _traces(result.stdout) == {("private_notes", "*", "-", "not readable by linea: not verified")}
+        result = linea("users", "verify-erased", EMAIL, env=as_verifier, exit_code=8)
+        assert result.stdout == ""
+        assert "  not verified: private_notes: no SELECT privilege on it; not searched" in result.stderr.splitlines()
     finally:
         db.execute(f'DROP OWNED BY "{role}"')
         db.execute(f'DROP ROLE "{role}"')

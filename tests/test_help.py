@@ -91,7 +91,7 @@ def test_root_help_ends_with_the_environment_and_the_exit_codes(linea: CliRun) -
     for name, _meaning in ENVIRONMENT_VARIABLES:
         assert name in environment
     codes = [line.split()[0] for line in exit_codes.splitlines() if line.strip() and line.startswith("  ") and line[2] != " "]
-    assert codes == ["0", "1", "2", "3", "4", "5", "6", "7", "70", "130", "141"]
+    assert codes == ["0", "1", "2", "3", "4", "5", "6", "7", "8", "70", "130", "141"]
 
 
 def test_the_readme_names_the_same_variables_and_exit_codes_as_the_help() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -21,6 +21,9 @@ from linea_cli.cli.options import (
 )
 from linea_cli.enums import UserRole
 from linea_cli.output import Column, OutputFormat, render, render_record, say, select_fields
+
+if TYPE_CHECKING:
+    from linea_cli.services.traces import TraceReport
 
 app = typer.Typer(help="Manage users, and answer data-protection requests.", no_args_is_help=True)
 
@@ -228,29 +231,32 @@ def anonymize(
     """Erase a person's personal data for good (GDPR erasure).
 
     Every row stays; the person's email, name, IP addresses and user agents leave every table.
-    Then every table is searched for them: exit 7 names what linea could not erase.
+    Once that committed, every table is searched for them: exit 7 names what linea could not
+    erase, exit 8 the tables it could not fully search.
 
     Example: linea users anonymize ann@example.com --yes
     """
     from dataclasses import asdict
 
-    from linea_cli.errors import TracesRemain
+    from linea_cli.cli.context import open_database
     from linea_cli.services.gdpr import anonymize_person
 
     confirm_or_stop(f"Anonymize {person.strip()} (erases their personal data for good)", yes=yes)
     with transaction() as (session, actor):
-        result, report = anonymize_person(session, reference=person, actor=actor)
+        result, proof = anonymize_person(session, reference=person, actor=actor)
         select_fields(asdict(result), fields)  # an unknown --fields name stops the change before its commit
     if not result.changed:
         say(f"nothing to anonymize: linea holds no personal data for {person.strip()} (already anonymized?)")
     render_record(asdict(result), chosen_format(fmt, as_json), title="Anonymized", fields=fields)
-    if report.traces:
-        # The erasure is committed: keeping the rest of the person's data would not be better.
-        raise TracesRemain(
-            f"erased what linea models, but {_traces_summary(report)}",
-            details=tuple(f"{t.table}.{t.column} row {t.row_id}: {t.found}" for t in report.traces),
-            hint="erase them with the platform's own tooling, then check with `linea users verify-erased`",
-        )
+    # The erasure is committed (and said): keeping the rest of the person's data would not be
+    # better than what the proof finds. It reads what others now see, in short transactions.
+    report = proof.search(open_database().connect)
+    _raise_unless_proven(
+        report,
+        prefix="erased what linea models, but ",
+        details=tuple(f"{t.table}.{t.column} row {t.row_id}: {t.found}" for t in report.traces),
+        hint="erase them with the platform's own tooling, then check with `linea users verify-erased`",
+    )
 
 
 @app.command("verify-erased")
@@ -262,30 +268,51 @@ def verify_erased(
 ) -> None:
     """Prove an erasure: search every table for the person; exit 7 naming each trace.
 
-    Reads every text and JSON column of every table, the platform's too, and changes nothing.
-    Each trace is a table, a column and a row id; no trace prints one OK line. Give the
+    Reads every column that can hold text (JSON, XML, arrays, composites, bytea...) of every
+    table, the platform's too, in the common encodings, and changes nothing. Each trace is a
+    table, a column and a row id; no trace prints one OK line. A table it could not fully search
+    (row-level security, a foreign table, no privilege) is named, and exits 8. Give the
     address the request named, or the user id `anonymize` printed (searched in the tables
     linea does not model). For cron after each erasure.
 
     Example: linea users verify-erased ann@example.com
     """
-    from linea_cli.errors import TracesRemain
+    from linea_cli.cli.context import open_database
     from linea_cli.output import select_columns, write_stdout
-    from linea_cli.services.gdpr import verify_erased as search
+    from linea_cli.services.gdpr import verify_erased as what_to_prove
 
     output = chosen_format(fmt, as_json)
     select_columns(TRACE_COLUMNS, fields)  # an unknown --fields name stops before the search
     with transaction() as (session, actor):
-        report = search(session, reference=person, actor=actor)
-    if report.traces:
+        proof = what_to_prove(session, reference=person, actor=actor)
+    report = proof.search(open_database().connect)
+    if report.traces or output not in (OutputFormat.table, OutputFormat.wide):
         render((vars(trace) for trace in report.traces), TRACE_COLUMNS, output, title="Traces", fields=fields)
-        raise TracesRemain(_traces_summary(report))
+    _raise_unless_proven(report)
     if output in (OutputFormat.table, OutputFormat.wide):
-        write_stdout(f"OK: no trace in {report.tables} tables ({report.columns} text and JSON columns searched)\n")
-    else:
-        render([], TRACE_COLUMNS, output, fields=fields)
+        write_stdout(f"OK: no trace in {report.tables} tables ({report.columns_searched()})\n")
 
 
-def _traces_summary(report) -> str:  # noqa: ANN001 - the type lives in a module imported lazily
-    tables = len({trace.table for trace in report.traces})
-    return f"{len(report.traces)} trace(s) of the person remain in {tables} table(s)"
+def _raise_unless_proven(
+    report: TraceReport, *, prefix: str = "", details: tuple[str, ...] = (), hint: str | None = None
+) -> None:
+    """Exit 7 when traces remain; else exit 8 when some table could not be fully searched.
+
+    Traces win: what was found is certain, what was not searched only a doubt. Either way each
+    table not verified is a line of its own, with the reason.
+    """
+    from linea_cli.errors import NotVerified, TracesRemain
+
+    unverified = tuple(f"not verified: {u.table}: {u.reason}" for u in report.not_verified)
+    if report.traces:
+        tables = len({trace.table for trace in report.traces})
+        summary = f"{len(report.traces)} trace(s) of the person remain in {tables} table(s)"
+        raise TracesRemain(prefix + summary, details=details + unverified, hint=hint)
+    if report.not_verified:
+        raise NotVerified(
+            f"{prefix}the erasure could not be verified: {len(report.not_verified)} table(s) "
+            f"could not be fully searched (no trace in the {report.tables} searched, {report.columns_searched()})",
+            details=unverified,
+            hint="search as a role that may read every row of them (their owner, or one with BYPASSRLS), "
+            "or retry when the database is less busy",
+        )

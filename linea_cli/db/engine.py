@@ -23,6 +23,12 @@ from linea_cli.interrupts import interrupts_held
 
 MINIMUM_SERVER_VERSION = 150000
 USER_AGENT = f"linea-cli/{__version__}"
+# A connection whose `info` holds a snapshot id under this key (`services/traces.py` puts one
+# there) begins each transaction in that snapshot, as the transaction that exported it sees the
+# database: SET TRANSACTION SNAPSHOT must be the transaction's first statement.
+SNAPSHOT_INFO = "linea.snapshot"
+# ... and applies these settings ({name: value}) to each transaction, over the configured timeouts.
+TRANSACTION_SETTINGS_INFO = "linea.transaction_settings"
 
 
 @dataclass
@@ -223,11 +229,21 @@ def build_engine(url: URL, *, settings: Settings, application_name: str) -> Engi
     # SET LOCAL per transaction rather than startup options: PgBouncer rejects `options=-c ...`.
     @event.listens_for(engine, "begin")
     def _set_transaction_timeouts(connection: Connection) -> None:
-        connection.exec_driver_sql(
-            "SELECT set_config('lock_timeout', %(lock)s, true), "
-            "set_config('statement_timeout', %(statement)s, true)",
-            {"lock": lock_timeout, "statement": statement_timeout},
-        )
+        snapshot = connection.info.get(SNAPSHOT_INFO)
+        overrides = connection.info.get(TRANSACTION_SETTINGS_INFO)
+        if snapshot is None and not overrides:
+            connection.exec_driver_sql(
+                "SELECT set_config('lock_timeout', %(lock)s, true), "
+                "set_config('statement_timeout', %(statement)s, true)",
+                {"lock": lock_timeout, "statement": statement_timeout},
+            )
+            return
+        # One round trip for a job of many short transactions (the proof of erasure's ranges): the
+        # snapshot (an id PostgreSQL made, checked by its taker: SET takes no parameter) and the
+        # settings as literals, in one simple-protocol statement.
+        values = {"lock_timeout": lock_timeout, "statement_timeout": statement_timeout, **(overrides or {})}
+        sets = ", ".join(f"set_config('{name}', '{value.replace(chr(39), chr(39) * 2)}', true)" for name, value in values.items())
+        connection.exec_driver_sql((f"SET TRANSACTION SNAPSHOT '{snapshot}'; " if snapshot else "") + f"SELECT {sets}")
 
     # An insert that fails on a NOT NULL column the platform added and linea cannot fill is one
     # line and exit 5 wherever it happens, not a conflict nor an internal error.

@@ -45,7 +45,7 @@ from linea_cli.services.actors import Actor, require_admin, require_self_or_admi
 from linea_cli.services.audit_log import AuditAction
 from linea_cli.services.emails import normalize_email
 from linea_cli.services.personal_data import KINDS, Person, identify
-from linea_cli.services.traces import Identifiers, Trace, TraceReport, find_traces
+from linea_cli.services.traces import Connect, Identifiers, Trace, TraceReport, find_traces
 from linea_cli.services.users import find_user, refuse_last_admin
 from linea_cli.timeutil import utc_now
 
@@ -146,14 +146,17 @@ class AnonymizeResult:
     changed: bool
 
 
-def anonymize_person(session: Session, *, reference: str, actor: Actor | None) -> tuple[AnonymizeResult, TraceReport]:
+def anonymize_person(
+    session: Session, *, reference: str, actor: Actor | None
+) -> tuple[AnonymizeResult, ProofOfErasure]:
     """Remove a person's personal data from every table, keeping every row but their sessions, in
-    one transaction; returns what was done, and what still identifies them afterwards.
+    one transaction; returns what was done, and everything that identified the person before.
 
-    What each kind of data does is in `services/personal_data.py`. The proof searches every table,
-    the platform's that linea does not model included, for everything that identified the person
-    before erasing (`services/traces.py`): a trace there is left for the caller to report, and the
-    erasure of everything else still commits.
+    What each kind of data does is in `services/personal_data.py`. The caller commits, then proves
+    the erasure with the returned `ProofOfErasure.search(connect)`: it searches every table, the
+    platform's that linea does not model included, for everything returned here, in short
+    transactions of its own; a trace there is left for the caller to report, and the erasure of
+    everything else stays committed.
 
     Running it again changes nothing and writes nothing (an address linea holds nothing about, for
     instance one already anonymized, is not an error: the goal state holds). The last ADMIN cannot
@@ -195,32 +198,47 @@ def anonymize_person(session: Session, *, reference: str, actor: Actor | None) -
                 "platform_rows_erased": result.platform_rows_erased,
             },
         )
-    return result, _with_remaining(session, person, find_traces(session, Identifiers.of(person)))
+    return result, _proof(session, person)
 
 
-def _with_remaining(session: Session, person: Person, report: TraceReport) -> TraceReport:
-    """The search's traces after what the person's own rows still hold in columns linea does not
-    know (a search for identifiers cannot see a phone number).
+@dataclass(frozen=True)
+class ProofOfErasure:
+    """What to search every table for (`identifiers`), and what the person's own rows still hold
+    in columns linea does not know (`remaining`: a search for identifiers cannot see a phone
+    number), read in the command's transaction; `search` runs once that transaction has ended.
 
-    A foreign key to `users.id` in a platform's table keeps pointing at the anonymized user, as
-    linea's own tables do: the id alone there is not a trace (the rows' data is checked instead).
+    A foreign key to `users.id` in a platform's table (`links`) keeps pointing at the anonymized
+    user, as linea's own tables do: the id alone there is not a trace (the rows' data is checked).
     """
-    remaining = [
+
+    identifiers: Identifiers
+    remaining: tuple[Trace, ...]
+    links: frozenset[tuple[str, str]]
+
+    def search(self, connect: Connect) -> TraceReport:
+        report = find_traces(connect, self.identifiers)
+        kept = [trace for trace in report.traces if not (trace.found == "id" and (trace.table, trace.column) in self.links)]
+        return replace(report, traces=[*self.remaining, *kept])
+
+
+def _proof(session: Session, person: Person) -> ProofOfErasure:
+    remaining = tuple(
         Trace(table=r.table, column=r.column, row_id=r.row_id, found=r.found)
         for kind in KINDS
         for r in kind.remaining(session, person)
-    ]
-    links = {(table.shown, column) for table in platform_tables(session.connection()) for column in table.user_columns}
-    kept = [trace for trace in report.traces if not (trace.found == "id" and (trace.table, trace.column) in links)]
-    return replace(report, traces=[*remaining, *kept])
+    )
+    links = frozenset(
+        (table.shown, column) for table in platform_tables(session.connection()) for column in table.user_columns
+    )
+    return ProofOfErasure(Identifiers.of(person), remaining, links)
 
 
 # --- proof of erasure --------------------------------------------------------------------------
 
 
-def verify_erased(session: Session, *, reference: str, actor: Actor | None) -> TraceReport:
-    """Search every table for what identifies the person now, and check what their own rows still
-    hold: changes nothing.
+def verify_erased(session: Session, *, reference: str, actor: Actor | None) -> ProofOfErasure:
+    """What identifies the person now, and what their own rows still hold, for
+    `ProofOfErasure.search` once this transaction ended: changes nothing.
 
     The person is identified as `anonymize` identifies them, whether named by id, by their address
     or by a past address of theirs: every address, name and token they had (current and past,
@@ -233,4 +251,4 @@ def verify_erased(session: Session, *, reference: str, actor: Actor | None) -> T
     also = normalize_email(reference) if "@" in reference else None
     user = subject.user or (_past_owner(session, also) if also else None)
     person = with_related_rows(session, identify(session, user, user.email if user else subject.email, also=also))
-    return _with_remaining(session, person, find_traces(session, Identifiers.of(person)))
+    return _proof(session, person)
