@@ -310,7 +310,14 @@ def test_verify_erased_finds_an_address_left_in_a_json_column_in_any_case(
     linea("users", "anonymize", EMAIL, "--yes")
     ok = linea("users", "verify-erased", EMAIL)
     assert ok.stdout.startswith("OK: no trace in ") and len(ok.stdout.splitlines()) == 1
-    linea("users", "verify-erased", person_everywhere["erin"]["id"])
+    by_id = linea("users", "verify-erased", person_everywhere["erin"]["id"], exit_code=8)
+    assert by_id.stdout == ""
+    assert [line.strip() for line in by_id.stderr.splitlines()[1:]] == [
+        f"not searched for: the addresses and names user {person_everywhere['erin']['id']} had: erased with them, "
+        "so linea cannot search for them; name the address the request named (linea users verify-erased ADDRESS)",
+        "hint: run it with the address the request named: linea users verify-erased ADDRESS",
+    ]
+    assert by_id.stderr.startswith("error: the erasure could not be verified: the erased user's addresses and names are not known")
 
     # Something the platform writes later, with the address as the person typed it.
     late = make_audit_row(db, action="newsletter.bounce", metadata={"to": {"addr": ["Erin.PERSON@Example.com"]}})
@@ -401,7 +408,7 @@ def test_anonymize_names_what_it_cannot_erase_in_the_platforms_own_tables(
     platform_db.execute("DELETE FROM crm_contacts WHERE id IN ('c1', 'c4')")
     platform_db.execute("""TRUNCATE marketing."notes\x1b[2J\"""")
     assert adopted("users", "verify-erased", VERA["email"]).stdout.startswith("OK: no trace in 9 tables")
-    adopted("users", "verify-erased", VERA["id"])
+    assert "not searched for: the addresses and names user" in adopted("users", "verify-erased", VERA["id"], exit_code=8).stderr
 
 
 def test_after_anonymize_on_the_platforms_database_verify_exits_0(adopted: CliRun, platform_db: Database) -> None:
@@ -410,7 +417,7 @@ def test_after_anonymize_on_the_platforms_database_verify_exits_0(adopted: CliRu
     for person in (VERA, MAL):
         adopted("users", "anonymize", person["email"].upper(), "--yes")
         assert adopted("users", "verify-erased", person["email"]).stdout.startswith("OK: ")
-        adopted("users", "verify-erased", person["id"])
+        adopted("users", "verify-erased", person["id"], exit_code=8)  # by id alone: addresses unknown
 
 
 def test_verify_erased_searches_names_in_any_case_but_not_a_name_another_user_has(linea: CliRun, db: Database) -> None:

@@ -171,8 +171,10 @@ def test_anonymize_erases_what_the_platform_added_and_verify_checks_the_persons_
     anonymize_row = platform_db.one("SELECT metadata FROM audit_logs WHERE action = 'ANONYMIZE'")
     assert anonymize_row.metadata["platform_rows_erased"] == 2
 
-    for reference in (VERA["id"], VERA["email"]):
-        assert evolved("users", "verify-erased", reference).stdout.startswith("OK: ")
+    assert evolved("users", "verify-erased", VERA["email"]).stdout.startswith("OK: ")
+    # By id alone the rows are checked (no trace), but the erased addresses cannot be searched for.
+    by_id = evolved("users", "verify-erased", VERA["id"], exit_code=8)
+    assert by_id.stdout == "" and "not searched for: the addresses and names user" in by_id.stderr
     again = evolved("users", "anonymize", VERA["id"], "--yes", "--json").json
     assert again["changed"] is False
 
@@ -203,7 +205,8 @@ def test_a_column_linea_cannot_erase_is_named_as_remaining(evolved: CliRun, plat
 
     # The platform shows that the column holds no personal data: then it is not a trace.
     platform_db.execute("COMMENT ON COLUMN waitlist_entries.source IS 'linea: not personal (the sign-up channel)'")
-    assert evolved("users", "verify-erased", VERA["id"]).stdout.startswith("OK: ")
+    assert evolved("users", "verify-erased", VERA["email"]).stdout.startswith("OK: ")
+    assert "not searched for: the addresses" in evolved("users", "verify-erased", VERA["id"], exit_code=8).stderr
     assert evolved("users", "anonymize", VERA["id"], "--yes", "--json").json["changed"] is False
 
 
@@ -308,4 +311,4 @@ def test_rows_pointing_at_the_user_are_found_in_any_schema(evolved: CliRun, plat
     assert platform_db.all("SELECT user_id, note FROM crm.user_notes ORDER BY user_id") == [
         (VERA["id"], None), (OLGA["id"], "vip"),
     ]
-    evolved("users", "verify-erased", VERA["id"])
+    evolved("users", "verify-erased", VERA["email"])

@@ -272,8 +272,9 @@ def verify_erased(
     table, the platform's too, in the common encodings, and changes nothing. Each trace is a
     table, a column and a row id; no trace prints one OK line. A table it could not fully search
     (row-level security, a foreign table, no privilege) is named, and exits 8. Give the
-    address the request named, or the user id `anonymize` printed (searched in the tables
-    linea does not model). For cron after each erasure.
+    address the request named: after an erasure linea no longer knows a user's addresses, so
+    the user id `anonymize` printed, alone, checks their rows and the id but exits 8 (the
+    addresses not searched for). For cron after each erasure.
 
     Example: linea users verify-erased ann@example.com
     """
@@ -296,23 +297,29 @@ def verify_erased(
 def _raise_unless_proven(
     report: TraceReport, *, prefix: str = "", details: tuple[str, ...] = (), hint: str | None = None
 ) -> None:
-    """Exit 7 when traces remain; else exit 8 when some table could not be fully searched.
+    """Exit 7 when traces remain; else exit 8 when some table could not be fully searched, or the
+    erased user's addresses could not be searched for (named by id alone).
 
     Traces win: what was found is certain, what was not searched only a doubt. Either way each
     table not verified is a line of its own, with the reason.
     """
     from linea_cli.errors import NotVerified, TracesRemain
 
-    unverified = tuple(f"not verified: {u.table}: {u.reason}" for u in report.not_verified)
+    unverified = tuple(f"not verified: {u.table}: {u.reason}" for u in report.not_verified) + tuple(
+        f"not searched for: {what}" for what in report.unknown
+    )
     if report.traces:
         tables = len({trace.table for trace in report.traces})
         summary = f"{len(report.traces)} trace(s) of the person remain in {tables} table(s)"
         raise TracesRemain(prefix + summary, details=details + unverified, hint=hint)
-    if report.not_verified:
+    if unverified:
+        doubts = [f"{len(report.not_verified)} table(s) could not be fully searched"] if report.not_verified else []
+        doubts += ["the erased user's addresses and names are not known"] if report.unknown else []
         raise NotVerified(
-            f"{prefix}the erasure could not be verified: {len(report.not_verified)} table(s) "
-            f"could not be fully searched (no trace in the {report.tables} searched, {report.columns_searched()})",
+            f"{prefix}the erasure could not be verified: {' and '.join(doubts)} "
+            f"(no trace in the {report.tables} searched, {report.columns_searched()})",
             details=unverified,
             hint="search as a role that may read every row of them (their owner, or one with BYPASSRLS), "
-            "or retry when the database is less busy",
+            "or retry when the database is less busy" if report.not_verified
+            else "run it with the address the request named: linea users verify-erased ADDRESS",
         )

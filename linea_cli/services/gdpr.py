@@ -46,7 +46,7 @@ from linea_cli.services.audit_log import AuditAction
 from linea_cli.services.emails import normalize_email
 from linea_cli.services.personal_data import KINDS, Person, identify
 from linea_cli.services.traces import Connect, Identifiers, Trace, TraceReport, find_traces
-from linea_cli.services.users import find_user, refuse_last_admin
+from linea_cli.services.users import find_user, placeholder_address, refuse_last_admin
 from linea_cli.timeutil import utc_now
 
 EXPORT_FORMAT = "linea.personal-data-export"
@@ -214,11 +214,12 @@ class ProofOfErasure:
     identifiers: Identifiers
     remaining: tuple[Trace, ...]
     links: frozenset[tuple[str, str]]
+    unknown: tuple[str, ...] = ()
 
     def search(self, connect: Connect) -> TraceReport:
         report = find_traces(connect, self.identifiers)
         kept = [trace for trace in report.traces if not (trace.found == "id" and (trace.table, trace.column) in self.links)]
-        return replace(report, traces=[*self.remaining, *kept])
+        return replace(report, traces=[*self.remaining, *kept], unknown=[*report.unknown, *self.unknown])
 
 
 def _proof(session: Session, person: Person) -> ProofOfErasure:
@@ -244,11 +245,20 @@ def verify_erased(session: Session, *, reference: str, actor: Actor | None) -> P
     or by a past address of theirs: every address, name and token they had (current and past,
     from the audit log), and the address given. After an erasure linea no longer knows them (it
     erased them, history included): the address given (any case) and the user id given (in the
-    tables linea does not model) are what is searched for, and the user's own rows are checked.
+    tables linea does not model) are what is searched for, and the user's own rows are checked;
+    named by id alone, the erased addresses are reported as not searched for (`unknown`).
     """
     require_admin(actor, "verify erasures")
     subject = find_subject(session, reference)
     also = normalize_email(reference) if "@" in reference else None
     user = subject.user or (_past_owner(session, also) if also else None)
     person = with_related_rows(session, identify(session, user, user.email if user else subject.email, also=also))
-    return _proof(session, person)
+    proof = _proof(session, person)
+    if also is None and user is not None and user.email == placeholder_address(user.id):
+        # Named by id after the erasure: what their addresses and names were is erased too, so no
+        # table can be searched for them. Saying OK would claim a search that never happened.
+        proof = replace(proof, unknown=(
+            f"the addresses and names user {user.id} had: erased with them, so linea cannot search for them; "
+            "name the address the request named (linea users verify-erased ADDRESS)",
+        ))
+    return proof

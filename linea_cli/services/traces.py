@@ -170,6 +170,8 @@ class TraceReport:
     columns: int  # columns searched, all kinds
     kinds: dict[str, int] = field(default_factory=dict)  # columns searched, by kind (COLUMN_KINDS)
     not_verified: list[UnverifiedTable] = field(default_factory=list)
+    # What the search could not look for at all (what an erased user's addresses were), and why.
+    unknown: list[str] = field(default_factory=list)
 
     def columns_searched(self) -> str:
         """ "41 text, 6 json, 2 bytea columns" """
