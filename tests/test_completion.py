@@ -1,7 +1,8 @@
 """Shell completion: what Tab offers after `linea events show `, `--owner `, `--status `, ...
 
-Driven the way the shells drive it (Typer's `_LINEA_COMPLETE` protocol): bash through COMP_WORDS
-and COMP_CWORD, zsh and fish through `_TYPER_COMPLETE_ARGS`.
+Driven the way linea's scripts drive it (the `_LINEA_COMPLETE` protocol): bash through COMP_LINE,
+COMP_POINT and readline's word, zsh and fish through `_TYPER_COMPLETE_ARGS`; and by typing Tab
+in a real bash and zsh on a pseudo-terminal.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from tests.factories import days_from_now, make_event, make_user, make_venue, ma
 from tests.harness import CliRun, Database, plain_url, run_linea_process
 
 
-def bash_complete(linea: CliRun, line: str, env: dict[str, str] | None = None) -> list[str]:
-    """The candidates bash gets for `line` (the word being completed is its last, maybe empty)."""
-    words = line.split(" ")
-    result = linea(env={"_LINEA_COMPLETE": "complete_bash", "COMP_WORDS": line, "COMP_CWORD": str(len(words) - 1),
-                        **(env or {})})
-    # Typer answers "no candidates" with an empty line; a failure must look exactly like that.
+def bash_complete(linea: CliRun, line: str, env: dict[str, str] | None = None, *, text: str | None = None) -> list[str]:
+    """What bash inserts for `line` (the cursor at its end), in place of readline's word `text`
+    (by default the whole last word)."""
+    completion_env = {"_LINEA_COMPLETE": "complete_bash", "COMP_LINE": line, "COMP_POINT": str(len(line))}
+    if text is not None:
+        completion_env["_LINEA_COMP_TEXT"] = text
+    result = linea(env={**completion_env, **(env or {})})
+    # "No candidates" is an empty line; a failure must look exactly like that.
     assert result.stderr == ""
     return [candidate for candidate in result.stdout.splitlines() if candidate]
 
@@ -69,13 +72,18 @@ def test_statuses_complete_from_their_choices(linea: CliRun) -> None:
     assert bash_complete(linea, "linea waitlist list some-event --status c") == ["CONFIRMED", "CANCELLED"]
 
 
-def test_hostile_values_are_left_out_and_help_is_escaped(linea: CliRun, db: Database) -> None:
+def test_values_no_quoting_carries_are_left_out_and_help_is_escaped(linea: CliRun, db: Database) -> None:
     make_event(db, slug="evil\x1b]0;pwned\x07", title="Evil")
+    make_event(db, slug="evil\nrm", title="Newline")
+    make_event(db, slug="evil\u202etxt", title="Bidi")
+    make_event(db, slug="evil\u2028x", title="Line separator")
     make_event(db, slug="evil two", title="Two")
     make_event(db, slug="evil-3", title="Three\x1b[2J")
-    assert bash_complete(linea, "linea events show evil") == ["evil-3"]
+    make_event(db, slug="-evil", title="An option look-alike")
+    assert bash_complete(linea, "linea events show evil") == ["evil\\ two", "evil-3"]
+    assert "-evil" not in bash_complete(linea, "linea events show ")
     zsh = linea(env={"_LINEA_COMPLETE": "complete_zsh", "_TYPER_COMPLETE_ARGS": "linea events show evil"})
-    assert "evil-3" in zsh.stdout and "\x1b" not in zsh.stdout and "Three\\x1b[2J" in zsh.stdout
+    assert zsh.stdout.splitlines() == ["evil two:Two", "evil-3:Three\\x1b[2J"]
 
 
 def test_failures_complete_nothing_and_print_nothing(linea: CliRun, empty_database_url: URL, tmp_path: Path) -> None:
@@ -85,7 +93,7 @@ def test_failures_complete_nothing_and_print_nothing(linea: CliRun, empty_databa
         "not a url",
         "mysql://root@localhost/linea",
     ):
-        result = linea(env={"_LINEA_COMPLETE": "complete_bash", "COMP_WORDS": "linea events show s", "COMP_CWORD": "3",
+        result = linea(env={"_LINEA_COMPLETE": "complete_bash", "COMP_LINE": "linea events show s", "COMP_POINT": "19",
                             "LINEA_DATABASE_URL": url})
         assert (result.stdout.strip(), result.stderr) == ("", ""), url
     assert bash_complete(linea, "linea --database-url postgresql://x@127.0.0.1:1/x users show a") == []
@@ -104,6 +112,59 @@ def test_zsh_and_fish_get_candidates_with_their_help(linea: CliRun, db: Database
     env = {**linea.env, "_TYPER_COMPLETE_ARGS": "linea events show sum"}
     zsh = run_linea_process([], env={**env, "_LINEA_COMPLETE": "complete_zsh"})
     assert zsh.returncode == 0 and zsh.stderr == ""
-    assert '"summer-fest":"Summer\\\\: the fest"' in zsh.stdout
+    assert zsh.stdout.splitlines() == ["summer-fest:Summer: the fest"]
     fish = run_linea_process([], env={**env, "_LINEA_COMPLETE": "complete_fish", "_TYPER_COMPLETE_FISH_ACTION": "get-args"})
     assert fish.returncode == 0 and fish.stdout.splitlines() == ["summer-fest\tSummer: the fest"]
+
+
+HOSTILE = "Z`touch${IFS}pwned`@x.org"  # a legal address; unquoted, bash runs `touch pwned`
+
+
+def test_bash_gets_each_value_quoted_for_the_quote_it_is_typed_in(linea: CliRun, db: Database) -> None:
+    event = make_event(db, slug="summer-fest")
+    make_waitlist_entry(db, event=event, email=HOSTILE)
+    make_waitlist_entry(db, event=event, email="o'hara!$x@x.org")
+    make_waitlist_entry(db, event=event, email="ann@example.net")
+
+    line = "linea waitlist remove summer-fest "
+    assert bash_complete(linea, line + "Z") == ["Z\\`touch\\$\\{IFS\\}pwned\\`@x.org"]
+    # In an open quote readline replaces what follows the quote, and closes the quote itself
+    # unless the answer does.
+    assert bash_complete(linea, line + "'Z", text="Z") == ["Z`touch${IFS}pwned`@x.org'"]
+    assert bash_complete(linea, line + '"Z', text="Z") == ['Z\\`touch\\${IFS}pwned\\`@x.org"']
+    assert bash_complete(linea, line + "o", text="o") == ["o\\'hara\\!\\$x@x.org"]
+    assert bash_complete(linea, line + "'o", text="o") == ["o'\\''hara!$x@x.org'"]
+    assert bash_complete(linea, line + '"o', text="o") == ['o\'hara"\\!"\\$x@x.org"']
+    assert bash_complete(linea, line + "o\\'h", text="o\\'h") == ["o\\'hara\\!\\$x@x.org"]
+    # `@` starts readline's word: the answer replaces only from there.
+    assert bash_complete(linea, line + "ann@ex", text="@ex") == ["@example.net"]
+    assert bash_complete(linea, line + "Z\\`touch", text="Z\\`touch") == ["Z\\`touch\\$\\{IFS\\}pwned\\`@x.org"]
+
+
+def test_completion_shows_only_what_the_acting_user_may_see(linea: CliRun, db: Database) -> None:
+    make_user(db, email="admin@example.com", role="ADMIN")
+    vera = make_user(db, email="vera@example.com", role="VISITOR")
+    make_user(db, email="victor@example.com", role="VISITOR")
+    olga = make_user(db, email="olga@example.com", role="OWNER")
+    oscar = make_user(db, email="oscar@example.com", role="OWNER")
+    mine = make_event(db, owner=olga, slug="olgas-fest")
+    theirs = make_event(db, owner=oscar, slug="oscars-fest")
+    make_waitlist_entry(db, event=mine, email="ann@example.net")
+    make_waitlist_entry(db, event=theirs, email="amy@example.net")
+
+    everyone = ["vera@example.com", "victor@example.com"]
+    assert bash_complete(linea, "linea users show v") == everyone  # the system
+    assert bash_complete(linea, "linea --as admin@example.com users show v") == everyone
+    assert bash_complete(linea, "linea --as vera@example.com users show v") == ["vera@example.com"]
+    assert bash_complete(linea, "linea users show v", env={"LINEA_ACTOR": vera["id"]}) == ["vera@example.com"]
+    assert bash_complete(linea, "linea --as vera@example.com events list --owner ") == ["vera@example.com"]
+    assert bash_complete(linea, "linea --as olga@example.com sessions list --user o") == ["olga@example.com"]
+    assert bash_complete(linea, "linea --as nobody@example.com users show v") == []  # refused, as the command
+    # A waitlist completes only where `waitlist list` lets the actor read it.
+    assert bash_complete(linea, "linea --as olga@example.com waitlist remove olgas-fest a") == ["ann@example.net"]
+    assert bash_complete(linea, "linea --as olga@example.com waitlist remove oscars-fest a") == []
+    assert bash_complete(linea, "linea waitlist remove oscars-fest a", env={"LINEA_ACTOR": "vera@example.com"}) == []
+    assert bash_complete(linea, "linea waitlist remove oscars-fest a") == ["amy@example.net"]
+    assert bash_complete(linea, f"linea --as admin@example.com waitlist remove {theirs['id']} a") == ["amy@example.net"]
+    # Events and venues are anyone's to list.
+    assert bash_complete(linea, "linea --as vera@example.com events show o") == ["olgas-fest", "oscars-fest"]
