@@ -7,13 +7,25 @@ in a real bash and zsh on a pseudo-terminal.
 
 from __future__ import annotations
 
+import fcntl
+import os
+import pty
+import re
+import select
+import shutil
+import struct
+import subprocess
+import sys
 import tempfile
+import termios
+import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy.engine import URL
 
 from tests.factories import days_from_now, make_event, make_user, make_venue, make_waitlist_entry
-from tests.harness import CliRun, Database, plain_url, run_linea_process
+from tests.harness import HANG_GUARD_SECONDS, CliRun, Database, plain_url, run_linea_process
 
 
 def bash_complete(linea: CliRun, line: str, env: dict[str, str] | None = None, *, text: str | None = None) -> list[str]:
@@ -168,3 +180,143 @@ def test_completion_shows_only_what_the_acting_user_may_see(linea: CliRun, db: D
     assert bash_complete(linea, f"linea --as admin@example.com waitlist remove {theirs['id']} a") == ["amy@example.net"]
     # Events and venues are anyone's to list.
     assert bash_complete(linea, "linea --as vera@example.com events show o") == ["olgas-fest", "oscars-fest"]
+
+
+# --- Tab in a real shell on a pseudo-terminal ---------------------------------------------------
+
+# What a line editor writes besides text: CSI and OSC sequences, keypad modes, carriage returns, bells.
+_TERMINAL_CONTROL = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[=>]|[\r\x07\x08]")
+
+
+class Terminal:
+    """A shell on a pseudo-terminal, typed into like a person would."""
+
+    def __init__(self, argv: list[str], *, env: dict[str, str], cwd: Path) -> None:
+        self.primary, secondary = pty.openpty()
+        fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 400, 0, 0))
+        self.process = subprocess.Popen(
+            argv, stdin=secondary, stdout=secondary, stderr=secondary, cwd=cwd, env=env, start_new_session=True,
+            preexec_fn=_take_terminal,  # the shell's job control needs its terminal
+        )
+        os.close(secondary)
+        self.shown = b""  # every byte the shell wrote
+        self.screen = ""  # ... as text, terminal control stripped
+        self.read_up_to = 0
+
+    def type(self, text: str) -> None:
+        os.write(self.primary, text.encode())
+
+    def wait_for(self, pattern: str) -> re.Match[str]:
+        """Read until `pattern` shows after what earlier waits consumed (bounded only against a hang)."""
+        started = time.monotonic()
+        while True:
+            match = re.compile(pattern).search(self.screen, self.read_up_to)
+            if match:
+                self.read_up_to = match.end()
+                return match
+            if time.monotonic() - started > HANG_GUARD_SECONDS:
+                pytest.fail(f"never saw {pattern!r}; the terminal showed:\n{self.screen}")
+            ready, _, _ = select.select([self.primary], [], [], 1)
+            if ready:
+                try:
+                    self.shown += os.read(self.primary, 65536)
+                except OSError:  # the shell is gone
+                    pytest.fail(f"the shell ended before {pattern!r}; it showed:\n{self.screen}")
+                self.screen = _TERMINAL_CONTROL.sub("", self.shown.decode(errors="replace"))
+
+    def close(self) -> None:
+        self.process.kill()
+        self.process.wait(timeout=HANG_GUARD_SECONDS)
+        os.close(self.primary)
+
+
+def _take_terminal() -> None:
+    """In the child, in its new session: make the pseudo-terminal (stdin) its controlling terminal."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def shell_environment(linea: CliRun, home: Path) -> dict[str, str]:
+    linea_bin = Path(sys.executable).parent  # this venv's `linea`
+    assert (linea_bin / "linea").exists()
+    return {
+        "PATH": f"{linea_bin}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+        "HOME": str(home), "ZDOTDIR": str(home), "HISTFILE": "/dev/null", "INPUTRC": "/dev/null",
+        "TERM": "dumb", "LANG": "C.UTF-8", "NO_COLOR": "1",
+        "LINEA_DATABASE_URL": linea.env["LINEA_DATABASE_URL"], "LINEA_DATA_DIR": linea.env["LINEA_DATA_DIR"],
+    }
+
+
+def completion_script(linea: CliRun, shell: str) -> str:
+    """What `linea --show-completion SHELL` prints (a process of its own: Typer reads the variable
+    that takes the shell as a value when it builds the command)."""
+    result = run_linea_process(
+        ["--show-completion", shell], env={**linea.env, "_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"}
+    )
+    assert result.returncode == 0 and "_LINEA_COMPLETE=complete_" in result.stdout, result.stderr
+    return result.stdout
+
+
+def tab_then_enter(
+    linea: CliRun, db: Database, tmp_path: Path, shell: list[str], setup: str, typed: str, address: str,
+    status: str = "$?",
+) -> None:
+    """Type `linea waitlist remove summer-fest TYPED<Tab><Enter>` in `shell`: the one address
+    that completes must reach linea as it is (its entry removed), and nothing in it may run."""
+    event = make_event(db, slug="summer-fest")
+    make_waitlist_entry(db, event=event, email=address)
+    home = tmp_path / "home"
+    home.mkdir()
+    terminal = Terminal(shell, env=shell_environment(linea, home), cwd=tmp_path)
+    try:
+        terminal.type(f"{setup}; echo load''ed\n")
+        terminal.wait_for(r"\bloaded\b")
+        terminal.type(f"linea waitlist remove summer-fest {typed}\t")
+        terminal.wait_for(r"@x\.org")  # the completion is on the line
+        terminal.type("\n")
+        terminal.type(f"echo exit:{status}\n")
+        exit_code = terminal.wait_for(r"exit:(\d+)")
+    finally:
+        terminal.close()
+    assert not (tmp_path / "pwned").exists(), "the completed address ran its command substitution"
+    assert exit_code.group(1) == "0", terminal.screen
+    assert db.scalar("SELECT deleted_at IS NOT NULL FROM waitlist_entries WHERE email = :e", e=address) is True
+    assert "Removed waitlist entry" in terminal.screen
+
+
+QUOTES = "o'hara!{x}$y@x.org"  # quotes, history expansion, braces and a variable
+
+
+@pytest.mark.parametrize("typed", ["Z", "'Z", '"Z', "Z\\`touch"], ids=["bare", "single-quote", "double-quote", "escaped"])
+def test_tab_in_bash_inserts_a_hostile_address_quoted(linea: CliRun, db: Database, tmp_path: Path, typed: str) -> None:
+    script = tmp_path / "linea.bash"
+    script.write_text(completion_script(linea, "bash"))
+    tab_then_enter(linea, db, tmp_path, ["bash", "--norc", "--noprofile", "-i"], f"source {script}", typed, HOSTILE)
+
+
+@pytest.mark.parametrize("typed", ["o", "'o", '"o'], ids=["bare", "single-quote", "double-quote"])
+def test_tab_in_bash_keeps_quotes_and_bangs(linea: CliRun, db: Database, tmp_path: Path, typed: str) -> None:
+    script = tmp_path / "linea.bash"
+    script.write_text(completion_script(linea, "bash"))
+    tab_then_enter(linea, db, tmp_path, ["bash", "--norc", "--noprofile", "-i"], f"source {script}", typed, QUOTES)
+
+
+@pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed")
+@pytest.mark.parametrize(("typed", "address"), [("Z", HOSTILE), ("'Z", HOSTILE), ("o", QUOTES)], ids=["bare", "single-quote", "quotes"])
+def test_tab_in_zsh_inserts_a_hostile_address_quoted(
+    linea: CliRun, db: Database, tmp_path: Path, typed: str, address: str
+) -> None:
+    script = tmp_path / "linea.zsh"
+    script.write_text(completion_script(linea, "zsh"))
+    setup = f"autoload -Uz compinit; compinit -u -D; source {script}"
+    tab_then_enter(linea, db, tmp_path, ["zsh", "-f", "-i"], setup, typed, address)
+
+
+@pytest.mark.skipif(shutil.which("fish") is None, reason="fish is not installed")
+@pytest.mark.parametrize(("typed", "address"), [("Z", HOSTILE), ("o", QUOTES)], ids=["hostile", "quotes"])
+def test_tab_in_fish_inserts_a_hostile_address_quoted(
+    linea: CliRun, db: Database, tmp_path: Path, typed: str, address: str
+) -> None:
+    script = tmp_path / "linea.fish"
+    script.write_text(completion_script(linea, "fish"))
+    shell = ["fish", "--no-config", "--interactive"]
+    tab_then_enter(linea, db, tmp_path, shell, f"source {script}", typed, address, status="$status")
