@@ -320,3 +320,11 @@ def test_tab_in_fish_inserts_a_hostile_address_quoted(
     script.write_text(completion_script(linea, "fish"))
     shell = ["fish", "--no-config", "--interactive"]
     tab_then_enter(linea, db, tmp_path, shell, f"source {script}", typed, address, status="$status")
+
+
+def test_bash_scripts_installed_before_linea_had_its_own_complete_nothing(linea: CliRun, db: Database) -> None:
+    # Typer's script sent COMP_WORDS and inserted the answers into its command line unquoted.
+    make_event(db, slug="summer-fest")
+    old = linea(env={"_LINEA_COMPLETE": "complete_bash", "COMP_WORDS": "linea\nevents\nshow\ns", "COMP_CWORD": "3"})
+    assert (old.stdout.strip(), old.stderr) == ("", "")
+    assert bash_complete(linea, "linea events show s") == ["summer-fest"]

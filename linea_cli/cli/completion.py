@@ -294,6 +294,8 @@ class LineaBashComplete(BashComplete):
         return bash_quoted(rest, self.quote) if rest or self.quote else ""
 
     def complete(self) -> str:
+        if "COMP_LINE" not in os.environ:  # Typer's script, installed before linea had its own
+            return ""
         args, incomplete = self.get_completion_args()
         answers = (self.format_completion(item) for item in self.get_completions(args, incomplete))
         return "\n".join(answer for answer in answers if answer)
