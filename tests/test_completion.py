@@ -261,7 +261,8 @@ def tab_then_enter(
     status: str = "$?",
 ) -> None:
     """Type `linea waitlist remove summer-fest TYPED<Tab><Enter>` in `shell`: the one address
-    that completes must reach linea as it is (its entry removed), and nothing in it may run."""
+    that completes must reach linea as it is (its entry removed), and nothing in it may run. A
+    quote left open shows the continuation prompt (`setup` sets PS2 to CONTINUED> ): a failure, at once."""
     event = make_event(db, slug="summer-fest")
     make_waitlist_entry(db, event=event, email=address)
     home = tmp_path / "home"
@@ -274,10 +275,11 @@ def tab_then_enter(
         terminal.wait_for(r"@x\.org")  # the completion is on the line
         terminal.type("\n")
         terminal.type(f"echo exit:{status}\n")
-        exit_code = terminal.wait_for(r"exit:(\d+)")
+        exit_code = terminal.wait_for(r"exit:(\d+)|CONTINUED> ")
     finally:
         terminal.close()
     assert not (tmp_path / "pwned").exists(), "the completed address ran its command substitution"
+    assert exit_code.group(1) is not None, f"the completion left a quote open:\n{terminal.screen}"
     assert exit_code.group(1) == "0", terminal.screen
     assert db.scalar("SELECT deleted_at IS NOT NULL FROM waitlist_entries WHERE email = :e", e=address) is True
     assert "Removed waitlist entry" in terminal.screen
@@ -290,14 +292,16 @@ QUOTES = "o'hara!{x}$y@x.org"  # quotes, history expansion, braces and a variabl
 def test_tab_in_bash_inserts_a_hostile_address_quoted(linea: CliRun, db: Database, tmp_path: Path, typed: str) -> None:
     script = tmp_path / "linea.bash"
     script.write_text(completion_script(linea, "bash"))
-    tab_then_enter(linea, db, tmp_path, ["bash", "--norc", "--noprofile", "-i"], f"source {script}", typed, HOSTILE)
+    shell = ["bash", "--norc", "--noprofile", "-i"]
+    tab_then_enter(linea, db, tmp_path, shell, f"PS2='CONTINUED> '; source {script}", typed, HOSTILE)
 
 
 @pytest.mark.parametrize("typed", ["o", "'o", '"o'], ids=["bare", "single-quote", "double-quote"])
 def test_tab_in_bash_keeps_quotes_and_bangs(linea: CliRun, db: Database, tmp_path: Path, typed: str) -> None:
     script = tmp_path / "linea.bash"
     script.write_text(completion_script(linea, "bash"))
-    tab_then_enter(linea, db, tmp_path, ["bash", "--norc", "--noprofile", "-i"], f"source {script}", typed, QUOTES)
+    shell = ["bash", "--norc", "--noprofile", "-i"]
+    tab_then_enter(linea, db, tmp_path, shell, f"PS2='CONTINUED> '; source {script}", typed, QUOTES)
 
 
 @pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed")
@@ -307,7 +311,7 @@ def test_tab_in_zsh_inserts_a_hostile_address_quoted(
 ) -> None:
     script = tmp_path / "linea.zsh"
     script.write_text(completion_script(linea, "zsh"))
-    setup = f"autoload -Uz compinit; compinit -u -D; source {script}"
+    setup = f"PS2='CONTINUED> '; autoload -Uz compinit; compinit -u -D; source {script}"
     tab_then_enter(linea, db, tmp_path, ["zsh", "-f", "-i"], setup, typed, address)
 
 
