@@ -79,7 +79,8 @@ def test_users_venues_and_waitlist_addresses_complete(linea: CliRun, db: Databas
     assert bash_complete(linea, "linea waitlist cancel summer-fest ") == ["ann@example.net", "bob@example.net"]
 
 
-def test_statuses_complete_from_their_choices(linea: CliRun) -> None:
+def test_statuses_and_options_complete_from_their_choices(linea: CliRun) -> None:
+    assert bash_complete(linea, "linea events list --sta") == ["--status"]
     assert bash_complete(linea, "linea events list --status p") == ["PUBLISHED"]
     assert bash_complete(linea, "linea waitlist list some-event --status c") == ["CONFIRMED", "CANCELLED"]
 

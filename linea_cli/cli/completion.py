@@ -142,7 +142,11 @@ def _candidates(ctx: Any, query: str, incomplete: str, *, scope: Scope | None = 
         return []
     from linea_cli.output import visible
 
-    return [(value, visible(_shortened(help_text or ""))) for value, help_text in rows if insertable(value)]
+    # A value starting with `-` would reach the command as an option: not offered.
+    return [
+        (value, visible(_shortened(help_text or ""))) for value, help_text in rows
+        if insertable(value) and not value.startswith("-")
+    ]
 
 
 def _limit_time(connection: Any) -> None:
@@ -173,9 +177,9 @@ def _rows_as_actor(connection: Any, reference: str, query: str, params: dict[str
 
 
 def insertable(value: str | None) -> bool:
-    """Whether a value can be offered at all: printable (spaces aside, no control, format or
-    separator characters) and not taken for an option."""
-    return bool(value) and value.isprintable() and not value.startswith("-")  # type: ignore[union-attr]
+    """Whether a value can be offered to a shell at all: printable (spaces aside, no control,
+    format or separator characters)."""
+    return bool(value) and value.isprintable()  # type: ignore[union-attr]
 
 
 def _shortened(text: str) -> str:
