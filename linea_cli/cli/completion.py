@@ -4,7 +4,8 @@ Typer calls these while the user presses Tab (`linea --install-completion` sets 
 zsh and fish); statuses and formats complete from their choices without them. A completion must
 answer at once and must never get in the way, so it is deliberately unlike a command:
 
-- it connects with psycopg alone, a 2 s connect timeout and a 2 s statement timeout;
+- it connects with psycopg (checks for an acting user run on that same connection), a 2 s
+  connect timeout and a 2 s statement timeout;
 - it never starts the embedded server (a stopped server completes nothing) and never migrates;
 - it asks for at most `LIMIT` candidates, filtered by prefix in SQL (Typer then keeps those that
   start with exactly what was typed);
@@ -28,8 +29,8 @@ linea answers each shell in its own terms, with its own scripts (`SCRIPTS`) in p
 - zsh and fish quote what they insert themselves: linea hands them the value as it is (zsh through
   `_describe`, never through `eval`).
 - A candidate no quoting can carry safely is left out: control characters, other invisible or
-  bidirectional characters, line and paragraph separators, and values starting with `-` (the
-  command would take them for an option). The help shown beside a candidate (zsh, fish) has its
+  bidirectional characters, line and paragraph separators, and database values starting with `-`
+  (the command would take them for an option). The help shown beside a candidate (zsh, fish) has its
   control characters escaped.
 """
 
