@@ -1,26 +1,41 @@
 """Shell completion: what Tab offers after `linea events show `, `--owner `, `--status `, ...
 
-Driven the way the shells drive it (Typer's `_LINEA_COMPLETE` protocol): bash through COMP_WORDS
-and COMP_CWORD, zsh and fish through `_TYPER_COMPLETE_ARGS`.
+Driven the way linea's scripts drive it (the `_LINEA_COMPLETE` protocol): bash through COMP_LINE,
+COMP_POINT and readline's word, zsh and fish through `_TYPER_COMPLETE_ARGS`; and by typing Tab
+in a real bash and zsh on a pseudo-terminal.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
+import pty
+import re
+import select
+import shutil
+import struct
+import subprocess
+import sys
 import tempfile
+import termios
+import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy.engine import URL
 
 from tests.factories import days_from_now, make_event, make_user, make_venue, make_waitlist_entry
-from tests.harness import CliRun, Database, plain_url, run_linea_process
+from tests.harness import HANG_GUARD_SECONDS, CliRun, Database, plain_url, run_linea_process
 
 
-def bash_complete(linea: CliRun, line: str, env: dict[str, str] | None = None) -> list[str]:
-    """The candidates bash gets for `line` (the word being completed is its last, maybe empty)."""
-    words = line.split(" ")
-    result = linea(env={"_LINEA_COMPLETE": "complete_bash", "COMP_WORDS": line, "COMP_CWORD": str(len(words) - 1),
-                        **(env or {})})
-    # Typer answers "no candidates" with an empty line; a failure must look exactly like that.
+def bash_complete(linea: CliRun, line: str, env: dict[str, str] | None = None, *, text: str | None = None) -> list[str]:
+    """What bash inserts for `line` (the cursor at its end), in place of readline's word `text`
+    (by default the whole last word)."""
+    completion_env = {"_LINEA_COMPLETE": "complete_bash", "COMP_LINE": line, "COMP_POINT": str(len(line))}
+    if text is not None:
+        completion_env["_LINEA_COMP_TEXT"] = text
+    result = linea(env={**completion_env, **(env or {})})
+    # "No candidates" is an empty line; a failure must look exactly like that.
     assert result.stderr == ""
     return [candidate for candidate in result.stdout.splitlines() if candidate]
 
@@ -64,18 +79,24 @@ def test_users_venues_and_waitlist_addresses_complete(linea: CliRun, db: Databas
     assert bash_complete(linea, "linea waitlist cancel summer-fest ") == ["ann@example.net", "bob@example.net"]
 
 
-def test_statuses_complete_from_their_choices(linea: CliRun) -> None:
+def test_statuses_and_options_complete_from_their_choices(linea: CliRun) -> None:
+    assert bash_complete(linea, "linea events list --sta") == ["--status"]
     assert bash_complete(linea, "linea events list --status p") == ["PUBLISHED"]
     assert bash_complete(linea, "linea waitlist list some-event --status c") == ["CONFIRMED", "CANCELLED"]
 
 
-def test_hostile_values_are_left_out_and_help_is_escaped(linea: CliRun, db: Database) -> None:
+def test_values_no_quoting_carries_are_left_out_and_help_is_escaped(linea: CliRun, db: Database) -> None:
     make_event(db, slug="evil\x1b]0;pwned\x07", title="Evil")
+    make_event(db, slug="evil\nrm", title="Newline")
+    make_event(db, slug="evil\u202etxt", title="Bidi")
+    make_event(db, slug="evil\u2028x", title="Line separator")
     make_event(db, slug="evil two", title="Two")
     make_event(db, slug="evil-3", title="Three\x1b[2J")
-    assert bash_complete(linea, "linea events show evil") == ["evil-3"]
+    make_event(db, slug="-evil", title="An option look-alike")
+    assert bash_complete(linea, "linea events show evil") == ["evil\\ two", "evil-3"]
+    assert "-evil" not in bash_complete(linea, "linea events show ")
     zsh = linea(env={"_LINEA_COMPLETE": "complete_zsh", "_TYPER_COMPLETE_ARGS": "linea events show evil"})
-    assert "evil-3" in zsh.stdout and "\x1b" not in zsh.stdout and "Three\\x1b[2J" in zsh.stdout
+    assert zsh.stdout.splitlines() == ["evil two:Two", "evil-3:Three\\x1b[2J"]
 
 
 def test_failures_complete_nothing_and_print_nothing(linea: CliRun, empty_database_url: URL, tmp_path: Path) -> None:
@@ -85,7 +106,7 @@ def test_failures_complete_nothing_and_print_nothing(linea: CliRun, empty_databa
         "not a url",
         "mysql://root@localhost/linea",
     ):
-        result = linea(env={"_LINEA_COMPLETE": "complete_bash", "COMP_WORDS": "linea events show s", "COMP_CWORD": "3",
+        result = linea(env={"_LINEA_COMPLETE": "complete_bash", "COMP_LINE": "linea events show s", "COMP_POINT": "19",
                             "LINEA_DATABASE_URL": url})
         assert (result.stdout.strip(), result.stderr) == ("", ""), url
     assert bash_complete(linea, "linea --database-url postgresql://x@127.0.0.1:1/x users show a") == []
@@ -104,6 +125,211 @@ def test_zsh_and_fish_get_candidates_with_their_help(linea: CliRun, db: Database
     env = {**linea.env, "_TYPER_COMPLETE_ARGS": "linea events show sum"}
     zsh = run_linea_process([], env={**env, "_LINEA_COMPLETE": "complete_zsh"})
     assert zsh.returncode == 0 and zsh.stderr == ""
-    assert '"summer-fest":"Summer\\\\: the fest"' in zsh.stdout
+    assert zsh.stdout.splitlines() == ["summer-fest:Summer: the fest"]
     fish = run_linea_process([], env={**env, "_LINEA_COMPLETE": "complete_fish", "_TYPER_COMPLETE_FISH_ACTION": "get-args"})
     assert fish.returncode == 0 and fish.stdout.splitlines() == ["summer-fest\tSummer: the fest"]
+
+
+HOSTILE = "Z`touch${IFS}pwned`@x.org"  # a legal address; unquoted, bash runs `touch pwned`
+
+
+def test_bash_gets_each_value_quoted_for_the_quote_it_is_typed_in(linea: CliRun, db: Database) -> None:
+    event = make_event(db, slug="summer-fest")
+    make_waitlist_entry(db, event=event, email=HOSTILE)
+    make_waitlist_entry(db, event=event, email="o'hara!$x@x.org")
+    make_waitlist_entry(db, event=event, email="ann@example.net")
+
+    line = "linea waitlist remove summer-fest "
+    assert bash_complete(linea, line + "Z") == ["Z\\`touch\\$\\{IFS\\}pwned\\`@x.org"]
+    # In an open quote readline replaces what follows the quote, and closes the quote itself
+    # unless the answer does.
+    assert bash_complete(linea, line + "'Z", text="Z") == ["Z`touch${IFS}pwned`@x.org'"]
+    assert bash_complete(linea, line + '"Z', text="Z") == ['Z\\`touch\\${IFS}pwned\\`@x.org"']
+    assert bash_complete(linea, line + "o", text="o") == ["o\\'hara\\!\\$x@x.org"]
+    assert bash_complete(linea, line + "'o", text="o") == ["o'\\''hara!$x@x.org'"]
+    assert bash_complete(linea, line + '"o', text="o") == ['o\'hara"\\!"\\$x@x.org"']
+    assert bash_complete(linea, line + "o\\'h", text="o\\'h") == ["o\\'hara\\!\\$x@x.org"]
+    # `@` starts readline's word: the answer replaces only from there.
+    assert bash_complete(linea, line + "ann@ex", text="@ex") == ["@example.net"]
+    assert bash_complete(linea, line + "Z\\`touch", text="Z\\`touch") == ["Z\\`touch\\$\\{IFS\\}pwned\\`@x.org"]
+
+
+def test_completion_shows_only_what_the_acting_user_may_see(linea: CliRun, db: Database) -> None:
+    make_user(db, email="admin@example.com", role="ADMIN")
+    vera = make_user(db, email="vera@example.com", role="VISITOR")
+    make_user(db, email="victor@example.com", role="VISITOR")
+    olga = make_user(db, email="olga@example.com", role="OWNER")
+    oscar = make_user(db, email="oscar@example.com", role="OWNER")
+    mine = make_event(db, owner=olga, slug="olgas-fest")
+    theirs = make_event(db, owner=oscar, slug="oscars-fest")
+    make_waitlist_entry(db, event=mine, email="ann@example.net")
+    make_waitlist_entry(db, event=theirs, email="amy@example.net")
+
+    everyone = ["vera@example.com", "victor@example.com"]
+    assert bash_complete(linea, "linea users show v") == everyone  # the system
+    assert bash_complete(linea, "linea --as admin@example.com users show v") == everyone
+    assert bash_complete(linea, "linea --as vera@example.com users show v") == ["vera@example.com"]
+    assert bash_complete(linea, "linea users show v", env={"LINEA_ACTOR": vera["id"]}) == ["vera@example.com"]
+    assert bash_complete(linea, "linea --as vera@example.com events list --owner ") == ["vera@example.com"]
+    assert bash_complete(linea, "linea --as olga@example.com sessions list --user o") == ["olga@example.com"]
+    assert bash_complete(linea, "linea --as nobody@example.com users show v") == []  # refused, as the command
+    # A waitlist completes only where `waitlist list` lets the actor read it.
+    assert bash_complete(linea, "linea --as olga@example.com waitlist remove olgas-fest a") == ["ann@example.net"]
+    assert bash_complete(linea, "linea --as olga@example.com waitlist remove oscars-fest a") == []
+    assert bash_complete(linea, "linea waitlist remove oscars-fest a", env={"LINEA_ACTOR": "vera@example.com"}) == []
+    assert bash_complete(linea, "linea waitlist remove oscars-fest a") == ["amy@example.net"]
+    assert bash_complete(linea, f"linea --as admin@example.com waitlist remove {theirs['id']} a") == ["amy@example.net"]
+    # Events and venues are anyone's to list.
+    assert bash_complete(linea, "linea --as vera@example.com events show o") == ["olgas-fest", "oscars-fest"]
+
+
+# --- Tab in a real shell on a pseudo-terminal ---------------------------------------------------
+
+# What a line editor writes besides text: CSI and OSC sequences, keypad modes, carriage returns, bells.
+_TERMINAL_CONTROL = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[=>]|[\r\x07\x08]")
+
+
+class Terminal:
+    """A shell on a pseudo-terminal, typed into like a person would."""
+
+    def __init__(self, argv: list[str], *, env: dict[str, str], cwd: Path) -> None:
+        self.primary, secondary = pty.openpty()
+        fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 400, 0, 0))
+        self.process = subprocess.Popen(
+            argv, stdin=secondary, stdout=secondary, stderr=secondary, cwd=cwd, env=env, start_new_session=True,
+            preexec_fn=_take_terminal,  # the shell's job control needs its terminal
+        )
+        os.close(secondary)
+        self.shown = b""  # every byte the shell wrote
+        self.screen = ""  # ... as text, terminal control stripped
+        self.read_up_to = 0
+
+    def type(self, text: str) -> None:
+        os.write(self.primary, text.encode())
+
+    def wait_for(self, pattern: str) -> re.Match[str]:
+        """Read until `pattern` shows after what earlier waits consumed (bounded only against a hang)."""
+        started = time.monotonic()
+        while True:
+            match = re.compile(pattern).search(self.screen, self.read_up_to)
+            if match:
+                self.read_up_to = match.end()
+                return match
+            if time.monotonic() - started > HANG_GUARD_SECONDS:
+                pytest.fail(f"never saw {pattern!r}; the terminal showed:\n{self.screen}")
+            ready, _, _ = select.select([self.primary], [], [], 1)
+            if ready:
+                try:
+                    self.shown += os.read(self.primary, 65536)
+                except OSError:  # the shell is gone
+                    pytest.fail(f"the shell ended before {pattern!r}; it showed:\n{self.screen}")
+                self.screen = _TERMINAL_CONTROL.sub("", self.shown.decode(errors="replace"))
+
+    def close(self) -> None:
+        self.process.kill()
+        self.process.wait(timeout=HANG_GUARD_SECONDS)
+        os.close(self.primary)
+
+
+def _take_terminal() -> None:
+    """In the child, in its new session: make the pseudo-terminal (stdin) its controlling terminal."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def shell_environment(linea: CliRun, home: Path) -> dict[str, str]:
+    linea_bin = Path(sys.executable).parent  # this venv's `linea`
+    assert (linea_bin / "linea").exists()
+    return {
+        "PATH": f"{linea_bin}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+        "HOME": str(home), "ZDOTDIR": str(home), "HISTFILE": "/dev/null", "INPUTRC": "/dev/null",
+        "TERM": "dumb", "LANG": "C.UTF-8", "NO_COLOR": "1",
+        "LINEA_DATABASE_URL": linea.env["LINEA_DATABASE_URL"], "LINEA_DATA_DIR": linea.env["LINEA_DATA_DIR"],
+    }
+
+
+def completion_script(linea: CliRun, shell: str) -> str:
+    """What `linea --show-completion SHELL` prints (a process of its own: Typer reads the variable
+    that takes the shell as a value when it builds the command)."""
+    result = run_linea_process(
+        ["--show-completion", shell], env={**linea.env, "_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"}
+    )
+    assert result.returncode == 0 and "_LINEA_COMPLETE=complete_" in result.stdout, result.stderr
+    return result.stdout
+
+
+def tab_then_enter(
+    linea: CliRun, db: Database, tmp_path: Path, shell: list[str], setup: str, typed: str, address: str,
+    status: str = "$?",
+) -> None:
+    """Type `linea waitlist remove summer-fest TYPED<Tab><Enter>` in `shell`: the one address
+    that completes must reach linea as it is (its entry removed), and nothing in it may run. A
+    quote left open shows the continuation prompt (`setup` sets PS2 to CONTINUED> ): a failure, at once."""
+    event = make_event(db, slug="summer-fest")
+    make_waitlist_entry(db, event=event, email=address)
+    home = tmp_path / "home"
+    home.mkdir()
+    terminal = Terminal(shell, env=shell_environment(linea, home), cwd=tmp_path)
+    try:
+        terminal.type(f"{setup}; echo load''ed\n")
+        terminal.wait_for(r"\bloaded\b")
+        terminal.type(f"linea waitlist remove summer-fest {typed}\t")
+        terminal.wait_for(r"@x\.org")  # the completion is on the line
+        terminal.type("\n")
+        terminal.type(f"echo exit:{status}\n")
+        exit_code = terminal.wait_for(r"exit:(\d+)|CONTINUED> ")
+    finally:
+        terminal.close()
+    assert not (tmp_path / "pwned").exists(), "the completed address ran its command substitution"
+    assert exit_code.group(1) is not None, f"the completion left a quote open:\n{terminal.screen}"
+    assert exit_code.group(1) == "0", terminal.screen
+    assert db.scalar("SELECT deleted_at IS NOT NULL FROM waitlist_entries WHERE email = :e", e=address) is True
+    assert "Removed waitlist entry" in terminal.screen
+
+
+QUOTES = "o'hara!{x}$y@x.org"  # quotes, history expansion, braces and a variable
+
+
+@pytest.mark.parametrize("typed", ["Z", "'Z", '"Z', "Z\\`touch"], ids=["bare", "single-quote", "double-quote", "escaped"])
+def test_tab_in_bash_inserts_a_hostile_address_quoted(linea: CliRun, db: Database, tmp_path: Path, typed: str) -> None:
+    script = tmp_path / "linea.bash"
+    script.write_text(completion_script(linea, "bash"))
+    shell = ["bash", "--norc", "--noprofile", "-i"]
+    tab_then_enter(linea, db, tmp_path, shell, f"PS2='CONTINUED> '; source {script}", typed, HOSTILE)
+
+
+@pytest.mark.parametrize("typed", ["o", "'o", '"o'], ids=["bare", "single-quote", "double-quote"])
+def test_tab_in_bash_keeps_quotes_and_bangs(linea: CliRun, db: Database, tmp_path: Path, typed: str) -> None:
+    script = tmp_path / "linea.bash"
+    script.write_text(completion_script(linea, "bash"))
+    shell = ["bash", "--norc", "--noprofile", "-i"]
+    tab_then_enter(linea, db, tmp_path, shell, f"PS2='CONTINUED> '; source {script}", typed, QUOTES)
+
+
+@pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed")
+@pytest.mark.parametrize(("typed", "address"), [("Z", HOSTILE), ("'Z", HOSTILE), ("o", QUOTES)], ids=["bare", "single-quote", "quotes"])
+def test_tab_in_zsh_inserts_a_hostile_address_quoted(
+    linea: CliRun, db: Database, tmp_path: Path, typed: str, address: str
+) -> None:
+    script = tmp_path / "linea.zsh"
+    script.write_text(completion_script(linea, "zsh"))
+    setup = f"PS2='CONTINUED> '; autoload -Uz compinit; compinit -u -D; source {script}"
+    tab_then_enter(linea, db, tmp_path, ["zsh", "-f", "-i"], setup, typed, address)
+
+
+@pytest.mark.skipif(shutil.which("fish") is None, reason="fish is not installed")
+@pytest.mark.parametrize(("typed", "address"), [("Z", HOSTILE), ("o", QUOTES)], ids=["hostile", "quotes"])
+def test_tab_in_fish_inserts_a_hostile_address_quoted(
+    linea: CliRun, db: Database, tmp_path: Path, typed: str, address: str
+) -> None:
+    script = tmp_path / "linea.fish"
+    script.write_text(completion_script(linea, "fish"))
+    shell = ["fish", "--no-config", "--interactive"]
+    tab_then_enter(linea, db, tmp_path, shell, f"source {script}", typed, address, status="$status")
+
+
+def test_bash_scripts_installed_before_linea_had_its_own_complete_nothing(linea: CliRun, db: Database) -> None:
+    # Typer's script sent COMP_WORDS and inserted the answers into its command line unquoted.
+    make_event(db, slug="summer-fest")
+    old = linea(env={"_LINEA_COMPLETE": "complete_bash", "COMP_WORDS": "linea\nevents\nshow\ns", "COMP_CWORD": "3"})
+    assert (old.stdout.strip(), old.stderr) == ("", "")
+    assert bash_complete(linea, "linea events show s") == ["summer-fest"]

@@ -80,6 +80,12 @@ class LineaGroup(TyperGroup):
         except UsageError as exc:  # linea's root options
             raise typer.Exit(show_usage_error(exc)) from None
 
+    def _main_shell_completion(self, ctx_args: Any, prog_name: str, complete_var: str | None = None) -> None:
+        # linea's completion classes and scripts (cli/completion.py): quoted for each shell.
+        from linea_cli.cli.completion import shell_complete
+
+        shell_complete(self, ctx_args, prog_name, complete_var)
+
     def format_epilog(self, ctx: Any, formatter: Any) -> None:
         # Definition lists, not an epilog paragraph: Click would rewrap the table into prose.
         with formatter.section("Environment"):
@@ -285,6 +291,9 @@ def _raise_terminated(signum: int, frame: object) -> None:
 
 
 def _root_app() -> typer.Typer:
+    from linea_cli.cli.completion import use_linea_scripts
+
+    use_linea_scripts()  # for --install-completion and --show-completion
     return typer.Typer(
         cls=LineaGroup,
         name="linea",

@@ -4,22 +4,43 @@ Typer calls these while the user presses Tab (`linea --install-completion` sets 
 zsh and fish); statuses and formats complete from their choices without them. A completion must
 answer at once and must never get in the way, so it is deliberately unlike a command:
 
-- it connects with psycopg alone, a 2 s connect timeout and a 2 s statement timeout;
+- it connects with psycopg (checks for an acting user run on that same connection), a 2 s
+  connect timeout and a 2 s statement timeout;
 - it never starts the embedded server (a stopped server completes nothing) and never migrates;
 - it asks for at most `LIMIT` candidates, filtered by prefix in SQL (Typer then keeps those that
   start with exactly what was typed);
-- any failure (no database, no schema, a bad URL or setting, a timeout) completes nothing and
-  prints nothing: a message in the middle of the user's command line would only garble it.
+- any failure (no database, no schema, a bad URL or setting, a timeout, an acting user who does
+  not exist) completes nothing and prints nothing: a message in the middle of the user's command
+  line would only garble it.
 
-Values come from the platform and may be hostile: a candidate holding whitespace or control
-characters is left out (the shell would insert it as it is), and the help shown beside a
-candidate (zsh, fish) has its control characters escaped.
+It shows only what the command would: with an acting user (--as / LINEA_ACTOR) it loads the
+services and asks their permission checks (someone other than an ADMIN completes only their own
+address, and an event's waitlist only where `waitlist list` lets them read it); without one linea
+acts as the system, as commands do, and the services are not loaded.
+
+Values come from the platform and may be hostile (``Z`touch${IFS}x`@x.org`` is a legal address).
+A shell inserts what completion answers into the command line, where it would be run on Enter, so
+linea answers each shell in its own terms, with its own scripts (`SCRIPTS`) in place of Typer's:
+
+- bash inserts the answer as it is: linea quotes each candidate for the quoting the user is in
+  (backslashes outside quotes; inside an open `'` or `"`, that quote's rules, closing it), and
+  replaces exactly the text readline replaces (which starts after a `:`, `=` or open quote, or at
+  `@`). Its script reads the answers with `mapfile` (no word splitting or globbing of them).
+- zsh and fish quote what they insert themselves: linea hands them the value as it is (zsh through
+  `_describe`, never through `eval`).
+- A candidate no quoting can carry safely is left out: control characters, other invisible or
+  bidirectional characters, line and paragraph separators, and database values starting with `-`
+  (the command would take them for an option). The help shown beside a candidate (zsh, fish) has its
+  control characters escaped.
 """
 
 from __future__ import annotations
 
-import re
+import os
+from collections.abc import Callable, MutableMapping
 from typing import Any
+
+from typer._completion_classes import BashComplete, FishComplete, ZshComplete
 
 from linea_cli.db.like import like_escaped
 
@@ -34,8 +55,10 @@ _EVENTS = (
     "SELECT slug, title FROM events WHERE deleted_at IS NULL"
     " AND lower(slug) LIKE lower(%(prefix)s) || '%%' ORDER BY slug LIMIT %(limit)s"
 )
+# `only`: the one user the actor may see (NULL: everyone).
 _USERS = (
     "SELECT email, name FROM users WHERE deleted_at IS NULL"
+    " AND (%(only)s::text IS NULL OR id = %(only)s::text)"
     " AND lower(email) LIKE lower(%(prefix)s) || '%%' ORDER BY lower(email), id LIMIT %(limit)s"
 )
 _VENUES = (
@@ -45,18 +68,22 @@ _VENUES = (
 # The addresses on the waitlist of the event named earlier on the command line (slug or id).
 _WAITLIST = (
     "SELECT w.email, NULL FROM waitlist_entries AS w JOIN events AS e ON e.id = w.event_id"
-    " WHERE w.deleted_at IS NULL AND (e.slug = %(event)s OR e.id = %(event)s)"
+    " WHERE w.deleted_at IS NULL AND e.deleted_at IS NULL AND (e.slug = %(event)s OR e.id = %(event)s)"
     " AND lower(w.email) LIKE lower(%(prefix)s) || '%%' ORDER BY lower(w.email), w.id LIMIT %(limit)s"
 )
-_NOT_INSERTABLE = re.compile(r"[\s\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+# What the acting user may complete: the query's parameters, or None for nothing. Called with a
+# SQLModel session, the resolved actor and the parameters so far.
+Scope = Callable[[Any, Any, dict[str, Any]], "dict[str, Any] | None"]
 
 
 def complete_event(ctx: Any, incomplete: str) -> list[tuple[str, str]]:
+    # Anyone may list and show events (services/events.py takes no actor there).
     return _candidates(ctx, _EVENTS, incomplete)
 
 
 def complete_user(ctx: Any, incomplete: str) -> list[tuple[str, str]]:
-    return _candidates(ctx, _USERS, incomplete)
+    return _candidates(ctx, _USERS, incomplete, scope=_users_scope, only=None)
 
 
 def complete_venue(ctx: Any, incomplete: str) -> list[tuple[str, str]]:
@@ -67,65 +94,307 @@ def complete_waitlist_email(ctx: Any, incomplete: str) -> list[tuple[str, str]]:
     event = ctx.params.get("event")
     if not isinstance(event, str) or not event:
         return []
-    return _candidates(ctx, _WAITLIST, incomplete, event=event)
+    return _candidates(ctx, _WAITLIST, incomplete, scope=_waitlist_scope, event=event.strip())
 
 
-def _candidates(ctx: Any, query: str, incomplete: str, **params: str) -> list[tuple[str, str]]:
+def _users_scope(session: Any, actor: Any, params: dict[str, Any]) -> dict[str, Any] | None:
+    """`users show`'s rule: an ADMIN (or the system) sees everyone, anyone else only themselves."""
+    from linea_cli.errors import PermissionDenied
+    from linea_cli.services.actors import require_self_or_admin
+
     try:
-        conninfo = _conninfo(ctx)
+        require_self_or_admin(actor, None, "show themselves")
+    except PermissionDenied:
+        return {**params, "only": actor.user_id}
+    return params
+
+
+def _waitlist_scope(session: Any, actor: Any, params: dict[str, Any]) -> dict[str, Any] | None:
+    """`waitlist list`'s rule: only the waitlist of an event the actor may manage."""
+    from linea_cli.errors import LineaError
+    from linea_cli.services.waitlist import listable_event
+
+    try:
+        event = listable_event(session, params["event"], actor=actor)
+    except LineaError:  # refused, or no such event
+        return None
+    return {**params, "event": event.id}
+
+
+def _candidates(ctx: Any, query: str, incomplete: str, *, scope: Scope | None = None, **params: Any) -> list[tuple[str, str]]:
+    try:
+        conninfo, actor_reference = _conninfo_and_actor(ctx)
         if conninfo is None:
             return []
         import psycopg
 
+        params = {"prefix": like_escaped(incomplete), "limit": LIMIT, **params}
         with psycopg.connect(
             conninfo, connect_timeout=CONNECT_TIMEOUT_SECONDS, prepare_threshold=None,
             application_name="linea/completion",
         ) as connection:
-            # SET LOCAL-style (third argument true): nothing outlives the transaction behind PgBouncer.
-            connection.execute(
-                "SELECT set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true)",
-                (STATEMENT_TIMEOUT, STATEMENT_TIMEOUT),
-            )
-            rows = connection.execute(query, {"prefix": like_escaped(incomplete), "limit": LIMIT, **params}).fetchall()
+            if actor_reference is None:  # the system: every check passes
+                _limit_time(connection)
+                rows = connection.execute(query, params).fetchall()
+            else:
+                rows = _rows_as_actor(connection, actor_reference, query, params, scope)
             connection.rollback()
     except Exception:  # noqa: BLE001 - deliberate: a completion that fails completes nothing, silently
         return []
     from linea_cli.output import visible
 
+    # A value starting with `-` would reach the command as an option: not offered.
     return [
-        (value, visible(_shortened(help_text or "")))
-        for value, help_text in rows
-        if value and not _NOT_INSERTABLE.search(value)
+        (value, visible(_shortened(help_text or ""))) for value, help_text in rows
+        if insertable(value) and not value.startswith("-")
     ]
+
+
+def _limit_time(connection: Any) -> None:
+    # SET LOCAL-style (third argument true): nothing outlives the transaction behind PgBouncer.
+    connection.execute(
+        "SELECT set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true)",
+        (STATEMENT_TIMEOUT, STATEMENT_TIMEOUT),
+    )
+
+
+def _rows_as_actor(connection: Any, reference: str, query: str, params: dict[str, Any], scope: Scope | None) -> list[Any]:
+    """The rows the acting user may see, checked by the services on this same connection."""
+    import sqlalchemy as sa
+    from sqlmodel import Session
+
+    from linea_cli.services.actors import resolve_actor
+
+    engine = sa.create_engine("postgresql+psycopg://", creator=lambda: connection, poolclass=sa.pool.StaticPool)
+    with Session(engine) as session:
+        # The engine's first connect ends in a rollback: the time limits come after it.
+        driver = session.connection().connection.driver_connection
+        _limit_time(driver)
+        actor = resolve_actor(session, reference)  # refused (unknown, ambiguous): nothing
+        scoped = params if scope is None else scope(session, actor, params)
+        if scoped is None:
+            return []
+        return driver.execute(query, scoped).fetchall()
+
+
+def insertable(value: str | None) -> bool:
+    """Whether a value can be offered to a shell at all: printable (spaces aside, no control,
+    format or separator characters)."""
+    return bool(value) and value.isprintable()  # type: ignore[union-attr]
 
 
 def _shortened(text: str) -> str:
     return text if len(text) <= HELP_LENGTH else text[: HELP_LENGTH - 1] + "…"
 
 
-def _conninfo(ctx: Any) -> str | None:
-    """The configured database as a libpq conninfo, or the embedded server's if it is running."""
+def _conninfo_and_actor(ctx: Any) -> tuple[str | None, str | None]:
+    """The configured database as a libpq conninfo (or the embedded server's if it is running),
+    and the acting user's reference (None: the system)."""
     from pathlib import Path
 
     from psycopg.conninfo import make_conninfo
 
-    from linea_cli.config import load_settings
+    from linea_cli.config import actor_reference, load_settings
     from linea_cli.db import embedded
     from linea_cli.db.urls import parse_database_url
 
     root = ctx.find_root()
     # Silent about an ignored .env: a warning would be drawn into the line being completed.
-    settings = load_settings(database_url=root.params.get("database_url"), warn=lambda message: None)
+    settings = load_settings(
+        database_url=root.params.get("database_url"), actor=root.params.get("acting_as"), warn=lambda message: None
+    )
+    reference = actor_reference(settings.actor)  # an empty one is an error: nothing
     if settings.database_url is not None:
         url = parse_database_url(settings.database_url)
     else:
         server = embedded.status(Path(settings.data_dir))
         if not server.running or server.socket_directory is None:
-            return None  # never started just to complete a word
+            return None, reference  # never started just to complete a word
         url = embedded.socket_url(server.socket_directory)
     parts: dict[str, Any] = {
         "host": url.host, "port": url.port, "user": url.username, "password": url.password, "dbname": url.database,
     }
     for key, value in url.query.items():
         parts[key] = value if isinstance(value, str) else value[-1]
-    return make_conninfo(**{key: str(value) for key, value in parts.items() if value is not None})
+    return make_conninfo(**{key: str(value) for key, value in parts.items() if value is not None}), reference
+
+
+# --- quoting for bash --------------------------------------------------------------------------
+
+# Characters bash never interprets in an unquoted word (`@`, `:` and `=` only split words for
+# readline's completion, which `_BashWord` accounts for); anything else ASCII gets a backslash.
+_BASH_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-")
+UNQUOTED, SINGLE, DOUBLE = "", "'", '"'
+
+
+def bash_quoted(text: str, quote: str = UNQUOTED) -> str:
+    """`text` as bash reads it back literally, written where the user's line is in `quote`
+    (nothing open, or an open `'` or `"`, which the result closes). `text` is printable."""
+    if quote == SINGLE:
+        return text.replace("'", "'\\''") + "'"
+    if quote == DOUBLE:
+        # `!` would expand history even inside double quotes: leave them for it.
+        return "".join("\\" + c if c in '$`"\\' else '"\\!"' if c == "!" else c for c in text) + '"'
+    return "".join(c if c in _BASH_PLAIN or not c.isascii() else "\\" + c for c in text)
+
+
+class _BashWord:
+    """A bash command line up to the cursor: its words as the command will receive them."""
+
+    def __init__(self, line: str) -> None:
+        self.words: list[str] = []  # the finished words, unquoted
+        self.current = ""  # the word being typed, unquoted
+        self.current_raw = ""  # ... as typed
+        self.quote = UNQUOTED  # the quote open at the end of the line
+        started, i = False, 0
+        while i < len(line):
+            c, step = line[i], 1
+            following = line[i + 1 : i + 2]
+            if self.quote == SINGLE:
+                self.quote = UNQUOTED if c == "'" else SINGLE
+                self.current += "" if c == "'" else c
+            elif self.quote == DOUBLE:
+                if c == '"':
+                    self.quote = UNQUOTED
+                elif c == "\\" and following and following in '$`"\\':
+                    self.current, step = self.current + following, 2
+                else:
+                    self.current += c
+            elif c in " \t\n":
+                if started:
+                    self.words.append(self.current)
+                self.current, self.current_raw, started = "", "", False
+                i += 1
+                continue
+            elif c == "\\":
+                self.current, step = self.current + following, 2
+            elif c in "'\"":
+                self.quote = c
+            else:
+                self.current += c
+            started = True
+            self.current_raw += line[i : i + step]
+            i += step
+
+
+class LineaBashComplete(BashComplete):
+    """bash: the line and cursor (COMP_LINE, COMP_POINT) and readline's own word ($2), so that
+    each answer is quoted for the quoting at its start and replaces exactly readline's word."""
+
+    def get_completion_args(self) -> tuple[list[str], str]:
+        line = os.environ.get("COMP_LINE", "")
+        point = int(os.environ.get("COMP_POINT", len(line)))
+        typed = _BashWord(line[:point])
+        text = os.environ.get("_LINEA_COMP_TEXT", typed.current_raw)
+        # readline replaces `text`, the end of the word; what comes before it stays on the line.
+        self.kept: str | None = None
+        if typed.current_raw.endswith(text):
+            before = _BashWord(typed.current_raw[: len(typed.current_raw) - len(text)])
+            if not before.words:  # no space inside the current word
+                self.kept, self.quote = before.current, before.quote
+        return typed.words[1:], typed.current
+
+    def format_completion(self, item: Any) -> str:
+        value = str(item.value)
+        if self.kept is None or not insertable(value) or not value.startswith(self.kept):
+            return ""
+        rest = value[len(self.kept):]
+        return bash_quoted(rest, self.quote) if rest or self.quote else ""
+
+    def complete(self) -> str:
+        if "COMP_LINE" not in os.environ:  # Typer's script, installed before linea had its own
+            return ""
+        args, incomplete = self.get_completion_args()
+        answers = (self.format_completion(item) for item in self.get_completions(args, incomplete))
+        return "\n".join(answer for answer in answers if answer)
+
+
+class LineaZshComplete(ZshComplete):
+    """zsh: `value:help` lines for `_describe` (`:` and `\\` escaped), which quotes what it inserts."""
+
+    def format_completion(self, item: Any) -> str:
+        value = str(item.value).replace("\\", "\\\\").replace(":", "\\:")
+        return f"{value}:{item.help}" if item.help else value
+
+    def complete(self) -> str:
+        args, incomplete = self.get_completion_args()
+        return "\n".join(
+            self.format_completion(item) for item in self.get_completions(args, incomplete) if insertable(str(item.value))
+        )
+
+
+class LineaFishComplete(FishComplete):
+    """fish: `value<TAB>help` lines, as Typer's; fish escapes what it inserts."""
+
+    def format_completion(self, item: Any) -> str:
+        return super().format_completion(item) if insertable(str(item.value)) else ""
+
+
+# Typer's templates, linea's scripts: %(complete_func)s, %(autocomplete_var)s and %(prog_name)s are
+# filled in by Typer (a literal % is written %%).
+SCRIPTS = {
+    "bash": """
+%(complete_func)s() {
+    local answer
+    local -a answers
+    COMPREPLY=()
+    mapfile -t answers < <(env COMP_LINE="$COMP_LINE" COMP_POINT="$COMP_POINT" _LINEA_COMP_TEXT="$2" \\
+                           %(autocomplete_var)s=complete_bash "$1" 2>/dev/null)
+    for answer in "${answers[@]}"; do
+        [[ -n $answer ]] && COMPREPLY+=("$answer")
+    done
+    return 0
+}
+
+complete -o default -F %(complete_func)s %(prog_name)s
+""",
+    "zsh": """
+#compdef %(prog_name)s
+
+%(complete_func)s() {
+  local output
+  local -a answers
+  output="$(env _TYPER_COMPLETE_ARGS="${words[1,$CURRENT]}" %(autocomplete_var)s=complete_zsh %(prog_name)s 2>/dev/null)"
+  if [[ -n $output ]]; then
+    answers=("${(@f)output}")
+    _describe -t values value answers
+  else
+    _files
+  fi
+}
+
+compdef %(complete_func)s %(prog_name)s
+""",
+}
+_CLASSES: dict[str, type[Any]] = {"bash": LineaBashComplete, "zsh": LineaZshComplete, "fish": LineaFishComplete}
+for _shell, _class in _CLASSES.items():
+    if _shell in SCRIPTS:
+        _class.source_template = SCRIPTS[_shell]
+
+
+def use_linea_scripts() -> None:
+    """Make `--install-completion` and `--show-completion` write linea's scripts, not Typer's."""
+    from typer import _completion_shared
+
+    _completion_shared._completion_scripts.update(SCRIPTS)
+
+
+def shell_complete(cli: Any, ctx_args: MutableMapping[str, Any], prog_name: str, complete_var: str | None) -> None:
+    """Answer the shell's completion request (`_LINEA_COMPLETE=complete_bash` ...), if this is one."""
+    import sys
+
+    import typer
+
+    complete_var = complete_var or f"_{prog_name}_COMPLETE".replace("-", "_").upper()
+    instruction = os.environ.get(complete_var)
+    if not instruction:
+        return
+    action, _, shell = instruction.partition("_")
+    completion_class = _CLASSES.get(shell)
+    if completion_class is None or action not in ("complete", "source"):
+        from typer.completion import shell_complete as typers
+
+        sys.exit(typers(cli, ctx_args, prog_name, complete_var, instruction))  # powershell, and Typer's errors
+    comp = completion_class(cli, ctx_args, prog_name, complete_var)
+    typer.echo(comp.complete() if action == "complete" else comp.source())
+    sys.exit(0)

@@ -62,6 +62,11 @@ def _managed_event(session: Session, reference: str, *, actor: Actor | None, act
     return event
 
 
+def listable_event(session: Session, reference: str, *, actor: Actor | None) -> Event:
+    """The event whose waitlist the actor may list (`waitlist list`, and what Tab completes from)."""
+    return _managed_event(session, reference, actor=actor, action="list")
+
+
 def _find_entry(session: Session, event: Event, email: str, *, include_deleted: bool = False) -> WaitlistEntry:
     canonical = normalize_email(email)
     entry = _entry_for(session, event, canonical)
@@ -229,7 +234,7 @@ def list_entries(
     session: Session, *, event_ref: str, filters: WaitlistFilter, actor: Actor | None, limit: int = 50, after: str | None = None
 ) -> Page[dict]:
     """Entries in sign-up order (the order `promote` follows), a page at a time."""
-    event = _managed_event(session, event_ref, actor=actor, action="list")
+    event = listable_event(session, event_ref, actor=actor)
     entries, users = WaitlistEntry.__table__, User.__table__
     query = sa.select(
         entries.c.email, entries.c.status, users.c.name, entries.c.created_at, entries.c.updated_at,
