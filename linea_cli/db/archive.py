@@ -146,8 +146,11 @@ class Contents:
     def foreign_by_kind(self) -> dict[str, list[str]]:
         """Refused objects by kind, each named once ("functions": ["attacker.note(text)", ...])."""
         kinds: dict[str, list[str]] = {}
+        # pg_dump 15 writes a data entry named "BLOBS" beside each large object's own "BLOB <oid>":
+        # the objects are named by their oids, their data is not another object.
+        named_objects = any(entry.kind in ("BLOB", "BLOB METADATA", "LARGE OBJECT") for entry in self.foreign)
         for entry in self.foreign:
-            if entry.follows:
+            if entry.follows or (named_objects and entry.kind in ("BLOBS", "LARGE OBJECTS")):
                 continue
             kind = KIND_NAMES.get(entry.kind, entry.kind.lower())
             if entry.calls and entry.kind in ("TABLE", "INDEX", "DEFAULT", "CONSTRAINT", "CHECK CONSTRAINT"):
