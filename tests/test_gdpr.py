@@ -315,9 +315,9 @@ def test_verify_erased_finds_an_address_left_in_a_json_column_in_any_case(
     assert [line.strip() for line in by_id.stderr.splitlines()[1:]] == [
         f"not searched for: the addresses and names user {person_everywhere['erin']['id']} had: erased with them, "
         "so linea cannot search for them; name the address the request named (linea users verify-erased ADDRESS)",
-        "hint: run it with the address the request named: linea users verify-erased ADDRESS",
+        "hint: run it both ways: with the address the request named, and with the user id anonymize printed",
     ]
-    assert by_id.stderr.startswith("error: the erasure could not be verified: the erased user's addresses and names are not known")
+    assert by_id.stderr.startswith("error: the erasure could not be verified: part of what identifies the person could not be searched for")
 
     # Something the platform writes later, with the address as the person typed it.
     late = make_audit_row(db, action="newsletter.bounce", metadata={"to": {"addr": ["Erin.PERSON@Example.com"]}})

@@ -202,6 +202,11 @@ def test_a_column_linea_cannot_erase_is_named_as_remaining(evolved: CliRun, plat
     assert platform_db.count("audit_logs", "action = 'ANONYMIZE'") == 1
     by_id = evolved("users", "verify-erased", VERA["id"], exit_code=7)
     assert {t[:2] for t in _traces(by_id.stdout)} == {("waitlist_entries", "source")}
+    # Her address no longer leads to those rows; a proof by address alone must not say OK.
+    by_address = evolved("users", "verify-erased", VERA["email"], exit_code=8)
+    assert by_address.stdout == ""
+    assert ("not searched for: whether the rows of this address's erased user still hold data: 2 value(s) on "
+            "erased people's rows (waitlist_entries.source) may be theirs") in by_address.stderr
 
     # The platform shows that the column holds no personal data: then it is not a trace.
     platform_db.execute("COMMENT ON COLUMN waitlist_entries.source IS 'linea: not personal (the sign-up channel)'")

@@ -314,12 +314,12 @@ def _raise_unless_proven(
         raise TracesRemain(prefix + summary, details=details + unverified, hint=hint)
     if unverified:
         doubts = [f"{len(report.not_verified)} table(s) could not be fully searched"] if report.not_verified else []
-        doubts += ["the erased user's addresses and names are not known"] if report.unknown else []
+        doubts += ["part of what identifies the person could not be searched for"] if report.unknown else []
         raise NotVerified(
             f"{prefix}the erasure could not be verified: {' and '.join(doubts)} "
-            f"(no trace in the {report.tables} searched, {report.columns_searched()})",
+            f"(no trace in the {report.tables} tables searched, {report.columns_searched()})",
             details=unverified,
             hint="search as a role that may read every row of them (their owner, or one with BYPASSRLS), "
             "or retry when the database is less busy" if report.not_verified
-            else "run it with the address the request named: linea users verify-erased ADDRESS",
+            else "run it both ways: with the address the request named, and with the user id anonymize printed",
         )

@@ -44,7 +44,7 @@ from linea_cli.services import audit_log
 from linea_cli.services.actors import Actor, require_admin, require_self_or_admin
 from linea_cli.services.audit_log import AuditAction
 from linea_cli.services.emails import normalize_email
-from linea_cli.services.personal_data import KINDS, Person, identify
+from linea_cli.services.personal_data import KINDS, Person, erased_remains, identify
 from linea_cli.services.traces import Connect, Identifiers, Trace, TraceReport, find_traces
 from linea_cli.services.users import find_user, placeholder_address, refuse_last_admin
 from linea_cli.timeutil import utc_now
@@ -254,7 +254,18 @@ def verify_erased(session: Session, *, reference: str, actor: Actor | None) -> P
     user = subject.user or (_past_owner(session, also) if also else None)
     person = with_related_rows(session, identify(session, user, user.email if user else subject.email, also=also))
     proof = _proof(session, person)
-    if also is None and user is not None and user.email == placeholder_address(user.id):
+    if user is None and also is not None:
+        # An address that leads to no user any more: if it was an erased user's, their rows are
+        # not found by it. Anyone's erased rows still holding data may be theirs: not proven.
+        left = erased_remains(session)
+        if left:
+            places = ", ".join(sorted({f"{r.table}.{r.column}" for r in left}))
+            proof = replace(proof, unknown=(
+                f"whether the rows of this address's erased user still hold data: {len(left)} value(s) on "
+                f"erased people's rows ({places}) may be theirs; name the user id anonymize printed "
+                "(linea users verify-erased ID)",
+            ))
+    elif also is None and user is not None and user.email == placeholder_address(user.id):
         # Named by id after the erasure: what their addresses and names were is erased too, so no
         # table can be searched for them. Saying OK would claim a search that never happened.
         proof = replace(proof, unknown=(
