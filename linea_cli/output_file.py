@@ -4,7 +4,8 @@
 - A regular file, or a new one: written to a temporary `.NAME.*.part` in the same directory and
   renamed over it only when complete, so readers never see half a file and a failure (an error,
   Ctrl-C, a full disk) leaves whatever was there before. An existing file keeps its mode (and,
-  when linea may, its owner); a new one gets the mode the umask gives, like `>` in a shell.
+  when linea may, its owner); a new one gets the mode the umask gives, like `>` in a shell, or
+  0600 when the caller says it is private.
 - A symbolic link is followed: the temporary file goes beside the file it points to and is
   renamed over that file, so the link stays a link.
 - In a shared directory (sticky and world-writable, like /tmp) linea does what the kernel's
@@ -44,10 +45,12 @@ def writes_to_stdout(path: str | None) -> bool:
 
 @contextmanager
 def output_file(
-    path: str | None, *, option: str = "--output", keep_on: tuple[type[BaseException], ...] = ()
+    path: str | None, *, option: str = "--output", keep_on: tuple[type[BaseException], ...] = (), private: bool = False
 ) -> Iterator[BinaryIO]:
     """Bytes to `path` as described above; on an exception in `keep_on` the file is still completed
-    (the errors file of an import that was refused is the report of that refusal)."""
+    (the errors file of an import that was refused is the report of that refusal). A `private`
+    new file (a backup, a person's whole data) is mode 0600 whatever the umask: an admin's umask
+    of 022 would otherwise let every local user read session tokens and addresses."""
     if writes_to_stdout(path):
         sys.stdout.flush()  # whatever was printed before comes first
         yield sys.stdout.buffer
@@ -74,7 +77,7 @@ def output_file(
     directory, name = os.path.split(target)
     folder = _pinned_directory(path, option, directory)
     try:
-        fd, temporary = _temporary_beside(path, folder, name, existing)
+        fd, temporary = _temporary_beside(path, folder, name, existing, private=private)
         out = _Writer(fd, path)
         try:
             try:
@@ -226,9 +229,11 @@ def _pinned_directory(path: str, option: str, directory: str) -> _Directory:
     return _Directory(fd, directory)
 
 
-def _temporary_beside(path: str, folder: _Directory, name: str, existing: os.stat_result | None) -> tuple[int, str]:
+def _temporary_beside(
+    path: str, folder: _Directory, name: str, existing: os.stat_result | None, *, private: bool
+) -> tuple[int, str]:
     # Mode 0666 lets the umask decide for a new file; an existing file's mode is copied below.
-    mode = 0o666 if existing is None else 0o600
+    mode = 0o666 if existing is None and not private else 0o600
     while True:
         temporary = f".{name[:100]}.{secrets.token_hex(4)}.part"
         try:

@@ -74,11 +74,27 @@ def test_an_overwritten_file_keeps_its_mode_and_a_new_one_follows_the_umask(line
     assert stat.S_IMODE(existing.stat().st_mode) == 0o644
     previous = os.umask(0o027)
     try:
-        linea("audit", "export", "-o", str(tmp_path / "new.ndjson"))
+        linea("waitlist", "export", fest["slug"], "-o", str(tmp_path / "new.csv"))
     finally:
         os.umask(previous)
-    assert stat.S_IMODE((tmp_path / "new.ndjson").stat().st_mode) == 0o640
+    assert stat.S_IMODE((tmp_path / "new.csv").stat().st_mode) == 0o640
     assert leftovers(tmp_path) == []
+
+
+def test_a_new_backup_or_export_of_everyones_or_a_persons_data_is_private_whatever_the_umask(
+    linea: CliRun, fest: dict, tmp_path: Path
+) -> None:
+    # A backup holds every session token, an export a person's whole data or the whole audit log:
+    # an admin's usual umask (022) must not leave them readable by every local user.
+    previous = os.umask(0o022)
+    try:
+        linea("db", "backup", "-o", str(tmp_path / "all.dump"))
+        linea("users", "export", PERSON, "-o", str(tmp_path / "person.json"))
+        linea("audit", "export", "-o", str(tmp_path / "audit.ndjson"))
+    finally:
+        os.umask(previous)
+    for name in ("all.dump", "person.json", "audit.ndjson"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name
 
 
 def test_a_fifo_is_written_through_not_replaced(linea: CliRun, fest: dict, tmp_path: Path) -> None:

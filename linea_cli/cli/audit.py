@@ -131,7 +131,7 @@ def export(
     select_columns(EXPORT_COLUMNS, fields)  # an unknown --fields name stops before the EXPORT audit row
     with transaction() as (session, actor):
         rows = stream_audit(session, filters=filters, actor=actor)
-        with output_file(output) as out:
+        with output_file(output, private=True) as out:
             count = render(rows, EXPORT_COLUMNS, chosen_format(fmt, as_json), stream=text_writer(out), fields=fields)
     if not writes_to_stdout(output):
         say(f"wrote {count} audit row(s) to {output}")

@@ -354,7 +354,7 @@ def _back_up(database, output: str | None, *, label: str | None):  # noqa: ANN00
     tool = backups.find_tool("pg_dump", server_major=backups.server_major(database), configured=settings.pg_dump)
     target = output if output is not None else str(backups.new_backup_path(settings.backups_path, database, label))
     shown_target = "stdout" if writes_to_stdout(target) else target
-    with output_file(target, option="--output") as out:
+    with output_file(target, option="--output", private=True) as out:
         # Said once the target opened: an -o that cannot be written is then the only line.
         say(f"backing up {database.display_url} with {tool} to {shown_target}")
         with _byte_progress("pg_dump") as progress:

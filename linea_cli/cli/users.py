@@ -214,7 +214,7 @@ def export(
 
     with transaction() as (session, actor):
         document = export_person(session, reference=person, actor=actor)
-        with output_file(output) as out:
+        with output_file(output, private=True) as out:
             out.write((dumps(document, indent=2) + "\n").encode())
     if not writes_to_stdout(output):
         say(f"wrote the export to {output}")
