@@ -377,3 +377,18 @@ def test_every_command_has_help_and_an_example(linea: CliRun) -> None:
         assert doc.strip().splitlines()[0].strip(), command.name
         assert "Example: linea waitlist" in doc, command.name
     linea("waitlist", "--help")
+
+
+def test_an_entry_the_platform_stored_as_typed_is_managed_even_when_todays_validator_refuses_it(
+    linea: CliRun, db: Database
+) -> None:
+    # The platform's sign-up kept what people typed; Tab completion offers it as stored.
+    event = make_event(db, slug="typed-fest")
+    make_waitlist_entry(db, event=event, email="Vera..Visitor@Example.com")
+    cancelled = linea("waitlist", "cancel", "typed-fest", "vera..visitor@example.com", "--json").json
+    assert cancelled["status"] == "CANCELLED"
+    linea("waitlist", "remove", "typed-fest", "Vera..Visitor@Example.com")
+    assert db.scalar("SELECT deleted_at IS NOT NULL FROM waitlist_entries WHERE email = 'Vera..Visitor@Example.com'")
+    # An address that is on no list is still checked as typed: one line, exit 1.
+    refused = linea("waitlist", "remove", "typed-fest", "nobody..here@example.com", exit_code=1)
+    assert refused.stderr.startswith("error: invalid email 'nobody..here@example.com'")

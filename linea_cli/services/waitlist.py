@@ -68,8 +68,11 @@ def listable_event(session: Session, reference: str, *, actor: Actor | None) -> 
 
 
 def _find_entry(session: Session, event: Event, email: str, *, include_deleted: bool = False) -> WaitlistEntry:
-    canonical = normalize_email(email)
-    entry = _entry_for(session, event, canonical)
+    # An address the platform stored as someone typed it may not pass today's validator (and Tab
+    # completion offers it): the entry is found as stored first, and only else is the input checked.
+    entry = _entry_for(session, event, email.strip()) if email.strip() else None
+    canonical = entry.email if entry is not None else normalize_email(email)
+    entry = entry or _entry_for(session, event, canonical)
     if entry is None or (entry.deleted_at is not None and not include_deleted):
         removed = " (it was removed)" if entry is not None else ""
         raise NotFound(f"{canonical} is not on the waitlist of {event.slug}{removed}")
