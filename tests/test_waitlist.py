@@ -392,3 +392,10 @@ def test_an_entry_the_platform_stored_as_typed_is_managed_even_when_todays_valid
     # An address that is on no list is still checked as typed: one line, exit 1.
     refused = linea("waitlist", "remove", "typed-fest", "nobody..here@example.com", exit_code=1)
     assert refused.stderr.startswith("error: invalid email 'nobody..here@example.com'")
+
+
+def test_a_search_that_matches_nothing_says_no_entries_not_no_waitlist(linea: CliRun, db: Database) -> None:
+    event = make_event(db, slug="quiet-fest")
+    make_waitlist_entry(db, event=event, email="ann@example.com")
+    result = linea("waitlist", "list", "quiet-fest", "--search", "nomatch")
+    assert result.stderr == "no waitlist entries found\n" and len(result.stdout.splitlines()) == 1  # the header

@@ -89,7 +89,7 @@ def list_(
         limit=limit, after=after, every_page=every_page,
     )
     columns = (*LIST_COLUMNS, Column("deleted_at", priority=1)) if include_deleted else LIST_COLUMNS
-    render(rows, columns, chosen_format(fmt, as_json), title="Waitlist", paginated=True, next_cursor=next_cursor, fields=fields)
+    render(rows, columns, chosen_format(fmt, as_json), title="Waitlist entries", paginated=True, next_cursor=next_cursor, fields=fields)
 
 
 @app.command()
