@@ -6,6 +6,8 @@ PUBLIC privileges) that a restored archive or a stray session can break.
 
 from __future__ import annotations
 
+import os
+import uuid
 from pathlib import Path
 
 import psycopg
@@ -132,7 +134,12 @@ def test_an_archive_holding_an_attackers_code_is_refused_by_kind_and_nothing_run
     assert relations(fresh_database[1]) == []
 
     result = restoring("db", "restore", str(archive), "--include-foreign-objects", "--yes")
-    assert "warning: not made by linea, restored as asked: functions: " in result.stderr
+    assert "warning: not made by linea, to be restored as asked: functions: " in result.stderr
+    assert "warning: restored what linea did not make, as asked: functions, " in result.stderr
+    [callable_by] = [line for line in result.stderr.splitlines() if line.startswith("note: restored functions ")]
+    assert "public.backdoor()" in callable_by and "attacker.note(value text)" in callable_by
+    assert "are callable only by their owner" in callable_by
+    assert_no_one_else_may_call_the_backdoor(fresh_database[1])
     target = Database(fresh_database[1])
     try:
         # The restore ran the attacker's CHECK on every restored user: that is what was refused before.
@@ -147,6 +154,25 @@ def test_an_archive_holding_an_attackers_code_is_refused_by_kind_and_nothing_run
         target.close()
 
 
+def assert_no_one_else_may_call_the_backdoor(url: URL) -> None:
+    """A SECURITY DEFINER function restored from an archive: PUBLIC may not execute it (PostgreSQL's
+    default for a new function), so a role with no privileges cannot call it; nor read the
+    attacker's schema. The restoring role's default privileges are as they were."""
+    role, password = f"nobody_{uuid.uuid4().hex[:10]}", "no-privileges"
+    run_sql(url, f"CREATE ROLE \"{role}\" LOGIN PASSWORD '{password}'")
+    try:
+        # Straight to the server: a pooler would not know this new role.
+        with psycopg.connect(libpq_conninfo(url.set(username=role, password=password)), autocommit=True) as conn:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied for function backdoor"):
+                conn.execute("SELECT public.backdoor()")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied for schema attacker"):
+                conn.execute("SELECT * FROM attacker.marker")
+    finally:
+        run_sql(url, f'DROP ROLE "{role}"')
+    with psycopg.connect(libpq_conninfo(url)) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_default_acl").fetchone() == (0,)
+
+
 def test_grants_and_dropped_triggers_in_an_archive_do_not_survive_the_restore(
     linea: CliRun, db: Database, direct_database_url: URL, fresh_database: tuple[URL, URL], tmp_path: Path  # noqa: F811
 ) -> None:
@@ -159,8 +185,8 @@ def test_grants_and_dropped_triggers_in_an_archive_do_not_survive_the_restore(
     result = restoring("db", "restore", str(archive))
     assert "not restored (owners and privileges never are): " in result.stderr
     # linea's own guard never comes from an archive: recreated from linea's definitions.
-    assert "note: made linea's own objects as linea defines them: " in result.stderr
-    assert "trigger audit_logs_append_only on audit_logs is missing" in result.stderr
+    assert "recreated linea's append-only guard on audit_logs" in result.stderr.splitlines()
+    assert "note: " not in result.stderr  # nothing else to repair: --no-privileges left no grant behind
     assert "GRANTs on TABLE public.audit_logs" in result.stderr
     assert without_restore_row(table_contents(fresh_database[1])) == table_contents(direct_database_url)
     assert public_privileges(fresh_database[1]) == []
@@ -264,6 +290,14 @@ def test_a_hand_made_drop_is_refused_before_replacing(linea: CliRun, db: Databas
     linea("db", "restore", str(archive), "--force", "--yes")  # the untouched archive replaces as before
 
 
+REPAIRED = {
+    "DROP TRIGGER audit_logs_append_only ON audit_logs": "trigger audit_logs_append_only on audit_logs was missing",
+    "ALTER TABLE audit_logs DISABLE TRIGGER audit_logs_no_truncate": "trigger audit_logs_no_truncate on audit_logs was disabled",
+    "CREATE OR REPLACE FUNCTION linea.audit_logs_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN RETURN COALESCE(NEW, OLD); END $$": "function linea.audit_logs_append_only differed from linea's",
+}
+
+
 @pytest.mark.parametrize(
     "breakage",
     [
@@ -285,7 +319,7 @@ def test_doctor_fails_on_a_broken_append_only_guard_and_upgrade_at_head_repairs_
 
     assert 'CREATE OR REPLACE ' in linea("db", "upgrade", "--sql").stdout  # the repair, for review
     result = linea("db", "upgrade")
-    assert "note: repaired " in result.stderr
+    assert f"note: repaired: {REPAIRED[breakage]}" in result.stderr.splitlines()
     for statement in ("DELETE FROM audit_logs", "TRUNCATE audit_logs", "UPDATE audit_logs SET action = 'X'"):
         with pytest.raises(Exception, match="append-only"):
             db.execute(statement)
@@ -304,7 +338,9 @@ def test_doctor_fails_when_every_role_may_write_the_audit_log_or_read_tokens(lin
     assert checks["public privileges"]["status"] == "FAIL"
     assert "audit_logs (DELETE, INSERT)" in detail and "sessions (SELECT (token))" in detail
 
-    assert "note: repaired " in linea("db", "upgrade").stderr
+    assert "note: repaired: PUBLIC's DELETE, INSERT on audit_logs revoked; PUBLIC's SELECT (token) on sessions revoked" in (
+        linea("db", "upgrade").stderr.splitlines()
+    )
     assert db.scalar("SELECT has_table_privilege('public', 'audit_logs', 'INSERT')") is False
     assert db.scalar("SELECT has_column_privilege('public', 'sessions', 'token', 'SELECT')") is False
     linea("db", "doctor")
@@ -336,3 +372,74 @@ def test_what_counts_as_a_call_is_what_postgresql_would_call(sql: str, calls: li
             statements(sql)
         return
     assert [call for statement in statements(sql) for call in foreign_calls(statement)] == calls
+
+
+@pytest.mark.parametrize("swap", ["renamed over it", "rewritten in place"])
+def test_the_archive_restored_is_the_archive_checked(
+    linea: CliRun, db: Database, direct_database_url: URL, fresh_database: tuple[URL, URL],  # noqa: F811
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, swap: str,
+) -> None:
+    """pg_restore reads an archive several times (its list, its SQL, its rows, the restore). Whoever
+    controls the file or its directory puts a hostile archive in its place once linea has checked
+    it, while the confirmation is asked: the restore still reads the bytes that were checked."""
+    linea("db", "seed", "--users", "6", "--venues", "3", "--events", "3", "--waitlist", "12", "--sessions", "3")
+    padding = "A" * 40
+    db.execute(f"ALTER TABLE venues ADD CONSTRAINT venues_named CHECK (name <> '{padding}')")
+    shared = tmp_path / "shared"  # a directory someone else may write to
+    shared.mkdir()
+    archive = shared / "linea.dump"
+    linea("db", "backup", "-o", str(archive))
+    checked = table_contents(direct_database_url)
+    # The same archive but for that CHECK, now calling a function on every restored venue (it leaves
+    # a large object behind each time: proof that it ran).
+    written = f"name <> '{padding}'::text".encode()
+    hostile = patched(archive, written, b"lo_from_bytea(0, 'ran') <> 0".ljust(len(written)))
+    planted = hostile.read_bytes()
+    restoring = pointed_at(linea, fresh_database)
+    restoring("db", "restore", str(archive))  # so that the next restore replaces tables, and asks first
+    if swap == "rewritten in place":
+        archive.chmod(0o666)  # writable by others: its bytes could change under an open file
+
+    import linea_cli.cli.db as db_commands
+
+    def swapped_while_asking(original):  # noqa: ANN001, ANN202
+        def confirm(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            if swap == "renamed over it":
+                os.rename(hostile, archive)
+            else:
+                with archive.open("r+b") as file:
+                    file.truncate(0)
+                    file.write(planted)
+            swaps.append(swap)
+            return original(*args, **kwargs)
+        return confirm
+
+    swaps: list[str] = []
+    monkeypatch.setattr(db_commands, "_confirm_destruction", swapped_while_asking(db_commands._confirm_destruction))
+    monkeypatch.setattr(db_commands, "confirm_or_stop", swapped_while_asking(db_commands.confirm_or_stop))
+    restoring("db", "restore", str(archive), "--force", "--yes")
+    assert swaps == [swap] and archive.read_bytes() == planted
+    # What was checked was restored: the rows of the archive as it was, and the CHECK never ran.
+    assert without_restore_row(table_contents(fresh_database[1])) == checked
+    target = Database(fresh_database[1])
+    try:
+        assert target.scalar("SELECT count(*) FROM pg_largeobject_metadata") == 0
+    finally:
+        target.close()
+    # Given again, the file now there is checked as any other: refused.
+    monkeypatch.undo()
+    refused = restoring("db", "restore", str(archive), "--force", "--yes", exit_code=1)
+    assert "tables calling functions linea does not know: public.venues (lo_from_bytea)" in refused.stderr
+
+
+def test_an_archive_without_tables_says_so(
+    linea: CliRun, empty_database_url: URL, direct_server_url: URL, fresh_database: tuple[URL, URL],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    empty = (empty_database_url, direct_server_url.set(database=empty_database_url.database))
+    archive = tmp_path / "empty.dump"
+    pointed_at(linea, empty)("db", "backup", "-o", str(archive))
+    result = pointed_at(linea, fresh_database)("db", "restore", str(archive))
+    assert f"restored {archive} (" in result.stderr and "it held no tables, and " in result.stderr
+    assert "no restored found" not in result.stderr and result.stdout == ""
+    assert pointed_at(linea, fresh_database)("db", "restore", str(archive), "--json").json == []

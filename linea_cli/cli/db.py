@@ -407,8 +407,9 @@ def restore(
     triggers, extensions, views, other schemas, or constraints, defaults and indexes calling
     functions linea does not know) is refused, naming those objects, unless
     --include-foreign-objects, which lists them and asks for the database name (or --yes).
-    Owners and privileges are never restored; linea's own triggers and functions are recreated
-    from its definitions. Into an empty database it just restores. A database holding tables
+    Owners and privileges are never restored (functions restored that way are callable by their
+    owner only); linea's own triggers and functions are recreated from its definitions. Every
+    pass reads the file opened once (a copy, when others may write to it). Into an empty database it just restores. A database holding tables
     needs --force, and then the confirmation `db reset` asks for. ADMIN only. The restored audit
     log gets one RESTORE row naming the archive.
 
@@ -417,37 +418,45 @@ def restore(
     from rich.filesize import decimal
 
     from linea_cli.db import backup as backups
-    from linea_cli.db import migrate
-    from linea_cli.errors import PermissionDenied
-    from linea_cli.services import database as database_service
 
     columns = ["table", Column("rows", justify="right")]
     select_columns(columns, fields)
     database = state().database(for_migrations=True)
     require_admin_for(database, "restore the database")
-    backups.check_archive(file)
+    settings = state().settings()
+    # Opened once: every pass of pg_restore reads these bytes, whatever is renamed over FILE meanwhile.
+    with backups.opened_archive(file, copy_into=settings.backups_path) as archive:
+        summary = _restore(database, archive, force=force, include_foreign=include_foreign, yes=yes)
+    if not summary.tables:
+        say(f"restored {file} ({decimal(summary.size)}): it held no tables, and {database.target} has none")
+    else:
+        say(f"restored {file} ({decimal(summary.size)}): {len(summary.tables)} tables, {sum(summary.tables.values())} rows")
+    fmt = chosen_format(fmt, as_json)
+    if summary.tables or fmt not in (OutputFormat.table, OutputFormat.wide):
+        render(
+            ({"table": table, "rows": rows} for table, rows in summary.tables.items()),
+            columns, fmt, title="Restored", fields=fields,
+        )
+
+
+def _restore(database, archive, *, force: bool, include_foreign: bool, yes: bool):  # noqa: ANN001, ANN202 (lazy types)
+    """`db restore` once the archive is open: checked, confirmed, restored, linea's guarantees put back, recorded."""
+    from linea_cli.db import backup as backups
+    from linea_cli.db import migrate
+    from linea_cli.services import database as database_service
+
+    file = archive.name
     settings = state().settings()
     tools = backups.find_tools("pg_restore", server_major=backups.server_major(database), configured=settings.pg_restore)
-    tool = backups.readable_by(file, tools, database)  # a damaged archive is refused before anyone is asked
-    contents = backups.inspect(file, tool=tool, database=database)
+    tool = backups.readable_by(archive, tools, database)  # a damaged archive is refused before anyone is asked
+    contents = backups.inspect(archive, tool=tool, database=database)
     if not include_foreign:
         backups.refuse_foreign(contents, file, database)  # one line per kind, nothing restored
     foreign = contents.foreign_lines()
-    existing = backups.database_tables(database)
-    if existing:
-        what = f"replaces {len(existing)} tables holding {sum(existing.values())} rows"
-        if not force:
-            raise PermissionDenied(
-                f"refusing: {database.target} is not empty ({len(existing)} tables, {sum(existing.values())} rows); nothing was changed",
-                hint="pass --force to replace its contents with the archive's (it asks first), or restore into an empty database",
-            )
-        if database.is_embedded:
-            confirm_or_stop(f"Restore {file} over {database.target} ({what})", yes=yes)
-        else:
-            _confirm_destruction(database, what, force=force, yes=yes)
+    replace = _confirm_replacing(database, file, force=force, yes=yes)
     if foreign:
         for line in foreign:
-            warn(f"not made by linea, restored as asked: {line}")
+            warn(f"not made by linea, to be restored as asked: {line}")
         _confirm_by_name(
             database, f"restore runs code linea did not make ({len(foreign)} kinds, listed above)", yes=yes,
             flags="--include-foreign-objects --yes",
@@ -458,22 +467,50 @@ def restore(
         say(f"the platform's tables the data model does not name are restored too: {', '.join(contents.extra_tables)}")
     say(f"restoring {file} into {database.display_url} with {tool}")
     summary = backups.restore(
-        database, file, tool=tool, contents=contents, replace=bool(existing), include_foreign=include_foreign
+        database, archive, tool=tool, contents=contents, replace=replace, include_foreign=include_foreign
     )
+    if foreign:
+        kinds = ", ".join(line.split(": ", 1)[0] for line in foreign)
+        warn(f"restored what linea did not make, as asked: {kinds} (listed above)")
+    if summary.routines:
+        owner = database.url.username or "the restoring role"
+        named = ", ".join(summary.routines[:20]) + (f" and {len(summary.routines) - 20} more" if len(summary.routines) > 20 else "")
+        say(f"note: restored functions {named} are callable only by their owner, {owner}: EXECUTE revoked from PUBLIC")
     # linea's guard is never taken from the archive: recreated here, with anything else that differs.
     repaired = migrate.repair(database, locks=_lock_policy())
-    if repaired:
-        say(f"note: made linea's own objects as linea defines them: {'; '.join(repaired)}")
+    rest = repaired.words
+    if repaired.guard and repaired.guard_was_absent:  # as after every restore: the archive's copy is never taken
+        say("recreated linea's append-only guard on audit_logs")
+        rest = repaired.other
+    if rest:
+        say(f"note: repaired: {'; '.join(rest)}")
     with database.unit_of_work() as session:
         database_service.record_restore(
             session, actor_reference=settings.actor, archive=file, tables=summary.tables,
             foreign=list(foreign),
         )
-    say(f"restored {file} ({decimal(summary.size)}): {len(summary.tables)} tables, {sum(summary.tables.values())} rows")
-    render(
-        ({"table": table, "rows": rows} for table, rows in summary.tables.items()),
-        columns, chosen_format(fmt, as_json), title="Restored", fields=fields,
-    )
+    return summary
+
+
+def _confirm_replacing(database, file: str, *, force: bool, yes: bool) -> bool:  # noqa: ANN001
+    """Whether the restore replaces tables; a database holding any needs --force, then the confirmation `db reset` asks."""
+    from linea_cli.db import backup as backups
+    from linea_cli.errors import PermissionDenied
+
+    existing = backups.database_tables(database)
+    if not existing:
+        return False
+    what = f"replaces {len(existing)} tables holding {sum(existing.values())} rows"
+    if not force:
+        raise PermissionDenied(
+            f"refusing: {database.target} is not empty ({len(existing)} tables, {sum(existing.values())} rows); nothing was changed",
+            hint="pass --force to replace its contents with the archive's (it asks first), or restore into an empty database",
+        )
+    if database.is_embedded:
+        confirm_or_stop(f"Restore {file} over {database.target} ({what})", yes=yes)
+    else:
+        _confirm_destruction(database, what, force=force, yes=yes)
+    return True
 
 
 @app.command()

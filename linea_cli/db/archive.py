@@ -90,7 +90,7 @@ KIND_NAMES = {
     "SUBSCRIPTION": "subscriptions", "FOREIGN DATA WRAPPER": "foreign data wrappers", "SERVER": "foreign servers",
     "FOREIGN SERVER": "foreign servers", "USER MAPPING": "user mappings", "FOREIGN TABLE": "foreign tables",
     "LARGE OBJECT": "large objects", "LARGE OBJECTS": "large objects", "BLOB": "large objects",
-    "BLOBS": "large objects", "TYPE": "types", "DOMAIN": "domains", "CAST": "casts", "OPERATOR": "operators",
+    "BLOBS": "large objects", "BLOB METADATA": "large objects", "TYPE": "types", "DOMAIN": "domains", "CAST": "casts", "OPERATOR": "operators",
     "COLLATION": "collations", "PROCEDURAL LANGUAGE": "languages", "COMMENT": "comments",
     "TABLE": "tables", "SEQUENCE": "sequences", "INDEX": "indexes", "DEFAULT": "column defaults",
     "CONSTRAINT": "constraints", "CHECK CONSTRAINT": "constraints", "FK CONSTRAINT": "constraints",

@@ -19,10 +19,11 @@ import glob
 import os
 import re
 import shutil
+import stat
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -84,6 +85,7 @@ class ArchiveSummary:
     tool: Tool
     size: int
     tables: dict[str, int] = field(default_factory=dict)
+    routines: list[str] = field(default_factory=list)  # functions a restore made, callable by their owner only
 
 
 def tool_version(path: str, name: str) -> Tool | None:
@@ -259,22 +261,104 @@ def new_backup_path(directory: Path, database: Database, label: str | None) -> P
     return candidate
 
 
-def check_archive(path: str) -> int:
-    """The archive's size; one line when `path` is not a custom-format pg_dump archive."""
+@dataclass(frozen=True)
+class Archive:
+    """An archive opened once, for every pass pg_restore makes over it: `name` as the user gave it
+    (for messages), `source` the file pg_restore reads (`/proc/self/fd/N` of the one open file, or
+    of linea's private copy), `descriptor` that open file (pg_restore inherits it)."""
+
+    name: str
+    source: str
+    size: int
+    descriptor: int
+
+    @property
+    def shown(self) -> str:
+        return shown(self.name)
+
+
+@contextmanager
+def opened_archive(path: str, *, copy_into: Path | None = None) -> Iterator[Archive]:
+    """The archive at `path`, opened once, so that what is checked is what is restored.
+
+    pg_restore reads an archive by its name four or five times (its list, its SQL, its data, the
+    restore); whoever controls the file or its directory could put another archive under that
+    name between two of them (a rename during the confirmation prompt), and the restore would run
+    what was never checked. So each pass reads the one file opened here, through
+    `/proc/self/fd/N` (on Linux, a new open of the same inode, with its own offset, whatever is
+    renamed meanwhile). A file someone else may write to (owned by another user but root, or
+    writable by group or others) could still change in place: its bytes are first copied into an
+    unnamed private file (in `copy_into` when it is a directory, else TMPDIR; gone when closed,
+    on any error, Ctrl-C or kill), and every pass reads the copy. One line, exit 1, when it is
+    not a custom-format pg_dump archive.
+    """
     try:
-        with open(path, "rb") as source:
-            head = source.read(len(ARCHIVE_MAGIC))
-            size = os.fstat(source.fileno()).st_size
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)  # a FIFO does not block
     except IsADirectoryError:
         raise InvalidInput(f"{shown(path)} is a directory, not a pg_dump archive") from None
     except OSError as exc:
         raise InvalidInput(f"cannot read {shown(path)}: {exc.strerror or exc}") from None
-    if head != ARCHIVE_MAGIC:
+    try:
+        status = os.fstat(descriptor)
+        if stat.S_ISDIR(status.st_mode):
+            raise InvalidInput(f"{shown(path)} is a directory, not a pg_dump archive")
+        if not stat.S_ISREG(status.st_mode):
+            raise InvalidInput(f"{shown(path)} is not a regular file, so not a pg_dump archive")
+        if not _REOPEN.is_dir():
+            raise InvalidInput(f"cannot restore {shown(path)} here: linea gives pg_restore the archive it checked "
+                               f"through {_REOPEN}, which this system lacks")
+        if not _writable_by_others(status):
+            yield _checked(Archive(name=path, source=_reopened(descriptor), size=status.st_size, descriptor=descriptor))
+            return
+        with _private_copy(descriptor, path, copy_into) as copy:
+            size = os.fstat(copy.fileno()).st_size
+            yield _checked(Archive(name=path, source=_reopened(copy.fileno()), size=size, descriptor=copy.fileno()))
+    finally:
+        os.close(descriptor)
+
+
+# Where Linux shows a process's open files: opening /proc/self/fd/N opens that file anew.
+_REOPEN = Path("/proc/self/fd")
+
+
+def _reopened(descriptor: int) -> str:
+    return str(_REOPEN / str(descriptor))
+
+
+def _writable_by_others(status: os.stat_result) -> bool:
+    """Whether anyone but this user (and root) may change the file's bytes: its owner if another
+    user, or group and others by its mode (a POSIX ACL granting write shows in the group bits)."""
+    return status.st_uid not in (os.geteuid(), 0) or bool(status.st_mode & (stat.S_IWGRP | stat.S_IWOTH))
+
+
+@contextmanager
+def _private_copy(descriptor: int, path: str, directory: Path | None) -> Iterator[BinaryIO]:
+    """The open file's bytes copied into an unnamed file only this user can open."""
+    place = str(directory) if directory is not None and directory.is_dir() else None
+    try:
+        copy = tempfile.TemporaryFile(dir=place)
+    except OSError as exc:
+        raise WriteFailed(f"cannot make a private copy of {shown(path)} to restore from: {exc.strerror or exc}") from None
+    with copy:
+        try:
+            offset = 0
+            while chunk := os.pread(descriptor, _CHUNK, offset):
+                copy.write(chunk)
+                offset += len(chunk)
+            copy.flush()
+        except OSError as exc:
+            raise WriteFailed(f"cannot make a private copy of {shown(path)} to restore from: {exc.strerror or exc}") from None
+        yield copy
+
+
+def _checked(archive: Archive) -> Archive:
+    """The archive, once its first bytes say it is a custom-format pg_dump archive."""
+    if os.pread(archive.descriptor, len(ARCHIVE_MAGIC), 0) != ARCHIVE_MAGIC:
         raise InvalidInput(
-            f"{shown(path)} is not a pg_dump archive (custom format)",
+            f"{archive.shown} is not a pg_dump archive (custom format)",
             hint="linea restores what `linea db backup` (or pg_dump -Fc) wrote; a plain SQL dump is restored with psql",
         )
-    return size
+    return archive
 
 
 def database_tables(database: Database) -> dict[str, int]:
@@ -282,12 +366,12 @@ def database_tables(database: Database) -> dict[str, int]:
         return table_row_counts(connection)
 
 
-def inspect(path: str, *, tool: Tool, database: Database) -> Contents:
+def inspect(archive: Archive, *, tool: Tool, database: Database) -> Contents:
     """The archive's table of contents and the SQL of each entry but the data, sorted by what
     linea knows (linea_cli.db.archive); nothing runs and no database is reached."""
-    entries = parse_list(_read([tool.path, "--list", _as_argument(path)], tool, database, path))
+    entries = parse_list(_read([tool.path, "--list", archive.source], tool, database, archive))
     schema = [entry for entry in entries if entry.kind not in DATA_KINDS]
-    script = _read_listed(tool, database, path, schema, [])
+    script = _read_listed(tool, database, archive, schema, [])
     split_script(script, schema)
     return classify(entries)
 
@@ -306,14 +390,14 @@ def refuse_foreign(contents: Contents, path: str, database: Database) -> None:
 
 
 def restore(
-    database: Database, path: str, *, tool: Tool, contents: Contents, replace: bool, include_foreign: bool = False
+    database: Database, archive: Archive, *, tool: Tool, contents: Contents, replace: bool, include_foreign: bool = False
 ) -> ArchiveSummary:
-    """Restore what linea keeps of the archive at `path` (read by `inspect`), and the foreign
-    objects too when `include_foreign`, in one transaction: all of it, or (on any error) nothing.
-    Never the archive's owners or privileges. `replace` drops the restored objects first
-    (--clean --if-exists); linea's schema, when the database has it already, stays as it is.
+    """Restore what linea keeps of `archive` (read by `inspect`: every pass reads the same bytes),
+    and the foreign objects too when `include_foreign`, in one transaction: all of it, or (on any
+    error) nothing. Never the archive's owners or privileges, and the functions and procedures it
+    makes are callable by their owner only (`_owner_only_routines`). `replace` drops the restored
+    objects first (--clean --if-exists); linea's schema, when the database has it already, stays as it is.
     """
-    size = check_archive(path)
     chosen = contents.restore_list(include_foreign=include_foreign)
     if replace and _has_schema(database, LINEA_SCHEMA):
         chosen = "".join(line + "\n" for line in chosen.splitlines() if not _is_schema_entry(line, LINEA_SCHEMA))
@@ -322,24 +406,78 @@ def restore(
     if replace and not include_foreign:
         # The drops come from the archive too: only pg_dump's plain DROPs of what is restored.
         schema = [entry for entry in kept if entry.kind not in DATA_KINDS]
-        split_script(_read_listed(tool, database, path, schema, options), schema, what="replaces tables with")
+        split_script(_read_listed(tool, database, archive, schema, options), schema, what="replaces tables with")
     # So do the statements that load the rows: only COPY ... FROM stdin into the table's own name.
-    _check_data(tool, database, path, [entry for entry in kept if entry.kind == "TABLE DATA"])
+    _check_data(tool, database, archive, [entry for entry in kept if entry.kind == "TABLE DATA"])
     conninfo, environment = libpq_connection(database.url, application_name="linea/db restore")
+    routines: list[str] = []
     with tempfile.NamedTemporaryFile("w", suffix=".list", encoding="utf-8") as listing:
         listing.write(chosen)
         listing.flush()
         arguments = [
             tool.path, "--single-transaction", "--exit-on-error", "--no-owner", "--no-privileges",
-            f"--use-list={listing.name}", *options, f"--dbname={conninfo}", _as_argument(path),
+            f"--use-list={listing.name}", *options, f"--dbname={conninfo}", archive.source,
         ]
-        with _running(arguments, environment, stdout=subprocess.DEVNULL) as (process, errors):
-            if process.wait() != 0:
-                raise _failure(tool, errors, database, default=Conflict, what="the restore failed; nothing was changed")
-    return ArchiveSummary(tool=tool, size=size, tables=database_tables(database))
+        with _owner_only_routines(database, routines) if include_foreign else nullcontext():
+            with _running(arguments, environment, stdout=subprocess.DEVNULL, archive=archive) as (process, errors):
+                if process.wait() != 0:
+                    raise _failure(tool, errors, database, default=Conflict, what="the restore failed; nothing was changed")
+    return ArchiveSummary(tool=tool, size=archive.size, tables=database_tables(database), routines=routines)
 
 
-def _check_data(tool: Tool, database: Database, path: str, entries: list[Entry]) -> None:
+# The functions and procedures of a database that are not PostgreSQL's or an extension's.
+_ROUTINES = """
+    SELECT p.oid, format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid))
+    FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND NOT EXISTS (
+        SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
+"""
+# Whether functions the current role makes are PUBLIC's to execute (PostgreSQL's default, unless
+# the role's default privileges say otherwise).
+_PUBLIC_EXECUTES_NEW_ROUTINES = """
+    SELECT coalesce((SELECT bool_or(a.grantee = 0 AND a.privilege_type = 'EXECUTE')
+                     FROM pg_default_acl d, aclexplode(d.defaclacl) a
+                     WHERE d.defaclrole = (SELECT oid FROM pg_roles WHERE rolname = current_user)
+                       AND d.defaclnamespace = 0 AND d.defaclobjtype = 'f'), true)
+"""
+
+
+@contextmanager
+def _owner_only_routines(database: Database, made: list[str]) -> Iterator[None]:
+    """Around a restore: the functions and procedures it makes are callable by their owner only,
+    never by PUBLIC, and `made` names them ("schema.name(arguments)").
+
+    PostgreSQL lets PUBLIC execute a new function unless told otherwise, and --no-privileges leaves
+    the restored ones at that default, so a SECURITY DEFINER function from an archive would be
+    anyone's to call as the restoring role. The role's default privileges say otherwise while the
+    restore runs (so not even for a moment after its commit), and are given back as they were
+    afterwards; then EXECUTE is revoked from PUBLIC on every routine the restore made, whoever's
+    default privileges made it. Only a restore with --include-foreign-objects makes any.
+    """
+    with database.engine.begin() as connection:
+        before = {oid for oid, _ in connection.execute(text(_ROUTINES))}
+        public_executes = bool(connection.execute(text(_PUBLIC_EXECUTES_NEW_ROUTINES)).scalar())
+        if public_executes:
+            connection.execute(text("ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC"))
+    try:
+        yield
+        with database.engine.begin() as connection:
+            new = sorted((name, int(oid)) for oid, name in connection.execute(text(_ROUTINES)) if oid not in before)
+            if new:  # by oid, each named by PostgreSQL itself: a name is never SQL text here
+                oids = ",".join(str(oid) for _, oid in new)
+                connection.execute(text(
+                    "DO $$ DECLARE routine regprocedure; BEGIN FOR routine IN SELECT p.oid::regprocedure FROM pg_proc p "
+                    f"WHERE p.oid = ANY('{{{oids}}}'::oid[]) LOOP "
+                    "EXECUTE format('REVOKE EXECUTE ON ROUTINE %s FROM PUBLIC', routine); END LOOP; END $$"
+                ))
+        made.extend(name for name, _ in new)
+    finally:
+        if public_executes:
+            with database.engine.begin() as connection:
+                connection.execute(text("ALTER DEFAULT PRIVILEGES GRANT EXECUTE ON FUNCTIONS TO PUBLIC"))
+
+
+def _check_data(tool: Tool, database: Database, archive: Archive, entries: list[Entry]) -> None:
     """Read the rows of `entries` once as pg_restore prints them (no database): each must be a
     plain COPY of its own table (archive.check_data). The rows pass through, unkept."""
     if not entries:
@@ -347,33 +485,33 @@ def _check_data(tool: Tool, database: Database, path: str, entries: list[Entry])
     with tempfile.NamedTemporaryFile("w", suffix=".list", encoding="utf-8") as listing:
         listing.write("".join(f"{entry.line}\n" for entry in entries))
         listing.flush()
-        arguments = [tool.path, "--verbose", f"--use-list={listing.name}", "--file=-", _as_argument(path)]
-        with _running(arguments, dict(os.environ), stdout=subprocess.PIPE) as (process, errors):
+        arguments = [tool.path, "--verbose", f"--use-list={listing.name}", "--file=-", archive.source]
+        with _running(arguments, dict(os.environ), stdout=subprocess.PIPE, archive=archive) as (process, errors):
             assert process.stdout is not None
             check_data(process.stdout, entries)
             if process.wait() != 0:
-                raise _failure(tool, errors, database, default=InvalidInput, what=f"{shown(path)} cannot be read")
+                raise _failure(tool, errors, database, default=InvalidInput, what=f"{archive.shown} cannot be read")
 
 
-def _read_listed(tool: Tool, database: Database, path: str, entries: list[Entry], options: list[str]) -> str:
+def _read_listed(tool: Tool, database: Database, archive: Archive, entries: list[Entry], options: list[str]) -> str:
     """The SQL pg_restore would run for `entries` (with `options`), as text, each under its header."""
     with tempfile.NamedTemporaryFile("w", suffix=".list", encoding="utf-8") as listing:
         listing.write("".join(f"{entry.line}\n" for entry in entries))
         listing.flush()
         return _read(
             [tool.path, "--verbose", "--no-owner", "--no-privileges", f"--use-list={listing.name}", *options,
-             "--file=-", _as_argument(path)],
-            tool, database, path,
+             "--file=-", archive.source],
+            tool, database, archive,
         )
 
 
-def _read(arguments: list[str], tool: Tool, database: Database, path: str) -> str:
+def _read(arguments: list[str], tool: Tool, database: Database, archive: Archive) -> str:
     """What pg_restore prints without a database (a list, or SQL)."""
-    with _running(arguments, dict(os.environ), stdout=subprocess.PIPE) as (process, errors):
+    with _running(arguments, dict(os.environ), stdout=subprocess.PIPE, archive=archive) as (process, errors):
         assert process.stdout is not None
         output = process.stdout.read()
         if process.wait() != 0:
-            raise _failure(tool, errors, database, default=InvalidInput, what=f"{shown(path)} cannot be read")
+            raise _failure(tool, errors, database, default=InvalidInput, what=f"{archive.shown} cannot be read")
     return output.decode("utf-8", "replace")
 
 
@@ -386,26 +524,32 @@ def _is_schema_entry(line: str, schema: str) -> bool:
     return bool(re.fullmatch(rf"\d+; \d+ \d+ SCHEMA - {schema} .*", line))
 
 
-def readable_by(path: str, tools: list[Tool], database: Database) -> Tool:
+def readable_by(archive: Archive, tools: list[Tool], database: Database) -> Tool:
     """The first of `tools` that reads the archive's table of contents (no connection needed; a
     newer pg_dump's archive needs a newer pg_restore): a damaged archive, or one no pg_restore
     here can read, is refused before the database is touched."""
     failure: LineaError | None = None
     for tool in tools:
-        with _running([tool.path, "--list", _as_argument(path)], dict(os.environ), stdout=subprocess.DEVNULL) as (process, errors):
+        arguments = [tool.path, "--list", archive.source]
+        with _running(arguments, dict(os.environ), stdout=subprocess.DEVNULL, archive=archive) as (process, errors):
             if process.wait() == 0:
                 return tool
-            failure = _failure(tool, errors, database, default=InvalidInput, what=f"{shown(path)} cannot be read")
+            failure = _failure(tool, errors, database, default=InvalidInput, what=f"{archive.shown} cannot be read")
     assert failure is not None
     raise failure
 
 
 @contextmanager
-def _running(arguments: list[str], environment: dict[str, str], *, stdout: int) -> Iterator[tuple[subprocess.Popen, BinaryIO]]:
+def _running(
+    arguments: list[str], environment: dict[str, str], *, stdout: int, archive: Archive | None = None
+) -> Iterator[tuple[subprocess.Popen, BinaryIO]]:
     """The process with its stderr in a temporary file; stopped (and waited for) if the caller
-    leaves early: an error, a closed pipe, Ctrl-C or SIGTERM."""
+    leaves early: an error, a closed pipe, Ctrl-C or SIGTERM. It inherits the `archive`'s open file."""
     with tempfile.TemporaryFile() as errors:
-        process = subprocess.Popen(arguments, stdin=subprocess.DEVNULL, stdout=stdout, stderr=errors, env=environment)
+        process = subprocess.Popen(
+            arguments, stdin=subprocess.DEVNULL, stdout=stdout, stderr=errors, env=environment,
+            pass_fds=(archive.descriptor,) if archive is not None else (),
+        )
         try:
             yield process, errors  # type: ignore[misc]
         finally:
@@ -414,11 +558,6 @@ def _running(arguments: list[str], environment: dict[str, str], *, stdout: int) 
                 process.wait()
             if process.stdout is not None:
                 process.stdout.close()
-
-
-def _as_argument(path: str) -> str:
-    """The path as pg_restore's file argument: absolute, so a name such as `--dbname=x` is a file."""
-    return os.path.abspath(path)
 
 
 def _milliseconds_set(duration: str) -> bool:

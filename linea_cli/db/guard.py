@@ -161,6 +161,22 @@ def repairs(state: GuardState) -> list[str]:
     return statements
 
 
-def described(state: GuardState) -> list[str]:
-    """What `repairs(state)` repairs, in words, one item each."""
-    return state.guard_problems + [f"PUBLIC's {', '.join(privileges)} on {table}" for table, privileges in state.public.items()]
+# How a repair tells what it found, once repaired.
+_WAS = {"is missing": "was missing", "is disabled": "was disabled", "differs from linea's": "differed from linea's"}
+
+
+def described(state: GuardState) -> tuple[list[str], list[str]]:
+    """What `repairs(state)` repairs, in words, one item each: (the append-only guard's functions
+    and triggers, as they were: "trigger audit_logs_append_only on audit_logs was missing"; PUBLIC's
+    privileges revoked)."""
+    recreated = [f"function linea.{name} {_WAS[why]}" for name, why in state.functions.items()] + [
+        f"trigger {name} on audit_logs {_WAS[why]}" for name, why in state.triggers.items()
+    ]
+    revoked = [f"PUBLIC's {', '.join(privileges)} on {table} revoked" for table, privileges in state.public.items()]
+    return recreated, revoked
+
+
+def only_missing(state: GuardState) -> bool:
+    """Whether the guard was simply absent (as after every restore, which never takes it from an
+    archive), rather than changed."""
+    return all(why == "is missing" for why in (*state.functions.values(), *state.triggers.values()))

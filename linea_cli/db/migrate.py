@@ -341,19 +341,34 @@ def _attempt(
         _execute_planned(database, _FORGET_LINEA, timeout_ms)
     if direction == "upgrade":
         repaired = _repair(database, timeout_ms)
-        if repaired:
-            on_note(f"repaired {'; '.join(repaired)}")
+        if repaired.words:
+            on_note(f"repaired: {'; '.join(repaired.words)}")
 
 
-def repair(database: Database, *, locks: LockPolicy | None = None) -> list[str]:
+@dataclass(frozen=True)
+class Repaired:
+    """What a repair put back, in words: the append-only guard's functions and triggers (`guard`,
+    as they were; `guard_was_absent` when it was simply missing, not changed), and the rest
+    (`other`: indexes rebuilt, PUBLIC's privileges revoked)."""
+
+    guard: list[str]
+    guard_was_absent: bool
+    other: list[str]
+
+    @property
+    def words(self) -> list[str]:
+        return self.guard + self.other
+
+
+def repair(database: Database, *, locks: LockPolicy | None = None) -> Repaired:
     """Give the database back what linea promises, whatever an archive or a session changed: linea's
     indexes (rebuilt when missing or invalid), the audit log's append-only guard (recreated when
     missing, disabled or different) and no PUBLIC privilege on the platform's tables. Nothing runs
-    when nothing differs; returns what was repaired, in words."""
+    when nothing differs; returns what was repaired."""
     return _repair(database, (locks or LockPolicy()).first_timeout_ms)
 
 
-def _repair(database: Database, timeout_ms: int) -> list[str]:
+def _repair(database: Database, timeout_ms: int) -> Repaired:
     catalog = read_database_catalog(database)
     indexes = _index_repairs(catalog)
     _execute_planned(database, indexes, timeout_ms)
@@ -363,7 +378,11 @@ def _repair(database: Database, timeout_ms: int) -> list[str]:
     if statements:
         _execute_planned(database, [Statement(sql) for sql in statements], timeout_ms)
     rebuilt = sorted({spec.name for spec in LINEA_INDEXES if any(f'"{spec.name}"' in s.sql for s in indexes)})
-    return ([f"index {', '.join(rebuilt)} rebuilt"] if rebuilt else []) + guard.described(state)
+    recreated, revoked = guard.described(state)
+    return Repaired(
+        guard=recreated, guard_was_absent=guard.only_missing(state),
+        other=([f"index {', '.join(rebuilt)} rebuilt"] if rebuilt else []) + revoked,
+    )
 
 
 def includes_revision(current: str | None, revision: str) -> bool:
