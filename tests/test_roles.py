@@ -213,7 +213,10 @@ ELSEWHERE = {
 
 _REFUSED = re.compile(
     r"^error: role '[^']+' (lacks the (SELECT|INSERT|UPDATE|DELETE|TRUNCATE|USAGE|CREATE|TEMPORARY) privilege on "
-    r"(table|sequence|schema|database) \w+|does not own \w[\w ]* \w+|may not do this: .+)"
+    r"(table|sequence|schema|database) \w+"
+    # a schema change or a GRANT, in words: what it tried to do to which object, and what that needs
+    r"|may not [a-z ]+ (table|index|sequence|schema|database|view) \w+: (must be its owner|needs the TRIGGER privilege)[^(]* \("
+    r"|may not do this: .+)"
     # pg_dump's and pg_restore's own words (db backup, db restore)
     r"|^error: (.+: )?pg_(dump|restore): .*ERROR: +(permission denied for \w+ \w+|must be owner of \w+ \w+)$"
 )
@@ -337,8 +340,25 @@ def test_operator_cannot_change_the_schema(roles: Roles, linea: CliRun, db: Data
     # A database behind head: the operator cannot migrate it either.
     linea("db", "downgrade", "-1", "--force", "--yes")
     revision = db.scalar("SELECT version_num FROM linea.alembic_version")
-    assert_refused(roles.operator, ["db", "upgrade", "--no-backup"], db)
+    line = assert_refused(roles.operator, ["db", "upgrade", "--no-backup"], db)
+    assert "lacks the SELECT privilege" not in line, line
     assert db.scalar("SELECT version_num FROM linea.alembic_version") == revision
+
+
+def test_operator_refused_a_repair_says_what_it_tried(roles: Roles, linea: CliRun, db: Database, tmp_path: Path) -> None:
+    """At head with nothing to repair `db upgrade` changes nothing and succeeds for any role; a
+    repair (the audit log's append-only trigger dropped) is a schema change the operator may not
+    make: said as what it tried, not as a SELECT it never lacked."""
+    make_world(db, tmp_path)
+    roles.operator("db", "upgrade", "--no-backup")
+    roles.reader("db", "upgrade", "--no-backup")
+    db.execute("DROP TRIGGER audit_logs_append_only ON audit_logs")
+    line = assert_refused(roles.operator, ["db", "upgrade", "--no-backup"], db)
+    assert re.match(
+        rf"error: role '{roles.logins['operator']}' may not create a trigger on table audit_logs: needs the TRIGGER "
+        r"privilege, or to be its owner \(permission denied for table audit_logs\)", line
+    ), line
+    assert not db.scalar("SELECT count(*) FROM pg_trigger WHERE tgname = 'audit_logs_append_only'")
 
 
 def test_operator_cannot_restore_an_archive(roles: Roles, linea: CliRun, db: Database, tmp_path: Path) -> None:
@@ -415,6 +435,143 @@ def test_roles_need_an_admin_and_confirmation(linea: CliRun, db: Database, role_
     linea("db", "roles", "--prefix", "Bad-Prefix", "--force", "--yes", exit_code=1)
     assert db.scalar("SELECT count(*) FROM pg_roles WHERE rolname LIKE :like", like=role_prefix + "\\_%") == 0
     assert db.scalar("SELECT count(*) FROM audit_logs WHERE action = 'GRANT'") == 0
+
+
+def test_roles_refuse_existing_roles_linea_did_not_make(
+    linea: CliRun, db: Database, role_prefix: str, direct_database_url: URL
+) -> None:
+    """Roles someone else made under linea's names are neither trusted nor altered: granting to a
+    LOGIN SUPERUSER "reader" would put a superuser behind a table that says "no writes"."""
+    reader, operator, eraser = (f"{role_prefix}_{job}" for job in ("reader", "operator", "eraser"))
+    admin_execute(
+        direct_database_url,
+        f'CREATE ROLE "{reader}" LOGIN SUPERUSER; GRANT pg_write_all_data TO "{reader}"; '
+        f'CREATE ROLE "{role_prefix}_other" NOLOGIN; CREATE ROLE "{operator}" NOLOGIN NOINHERIT IN ROLE "{role_prefix}_other"; '
+        f'CREATE ROLE "{eraser}" NOLOGIN',
+    )
+    db.execute(f'CREATE TABLE crm_notes (id text PRIMARY KEY); ALTER TABLE crm_notes OWNER TO "{eraser}"')
+    before = privileges(db, role_prefix)
+    result = linea("db", "roles", "--prefix", role_prefix, "--force", "--yes", exit_code=4)
+    lines = result.stderr.splitlines()
+    assert lines[0] == "error: 3 of the roles exist and are not what linea makes; nothing was changed", result.stderr
+    assert lines[1:4] == [
+        f"  {reader}: SUPERUSER; LOGIN; a member of pg_write_all_data",
+        f"  {operator}: NOINHERIT; a member of {role_prefix}_other",
+        f"  {eraser}: the owner of crm_notes",
+    ], result.stderr
+    assert lines[4].startswith("hint: drop them") and "--prefix" in lines[4] and len(lines) == 5
+    # Nothing granted, created or altered, and no GRANT in the audit log.
+    assert privileges(db, role_prefix) == before
+    assert db.scalar("SELECT rolsuper AND rolcanlogin FROM pg_roles WHERE rolname = :r", r=reader)
+    assert db.scalar("SELECT count(*) FROM pg_roles WHERE rolname = :r", r=f"{role_prefix}_migrator") == 0
+    assert db.scalar("SELECT count(*) FROM audit_logs WHERE action = 'GRANT'") == 0
+    # --sql says so in comments, and the printed SQL itself stops at its check when run by hand.
+    sql = linea("db", "roles", "--sql", "--prefix", role_prefix).stdout
+    assert f"-- {reader}: SUPERUSER; LOGIN; a member of pg_write_all_data: this script stops at its check" in sql
+    with psycopg.connect(plain_url(db.url)) as conn, pytest.raises(psycopg.errors.RaiseException, match=f"role {reader} exists"):
+        conn.execute(sql.replace("BEGIN;", "").replace("COMMIT;", ""))
+    assert privileges(db, role_prefix) == before
+    # Once they are gone (or under another prefix), the roles are made as linea makes them.
+    _drop_roles(direct_database_url, [reader, operator, eraser])
+    linea("db", "roles", "--prefix", role_prefix, "--force", "--yes")
+    assert not db.scalar("SELECT bool_or(rolsuper OR rolcanlogin) FROM pg_roles WHERE rolname LIKE :like", like=role_prefix + "\\_%")
+
+
+@pytest.mark.parametrize("prefix", ["pg", "pg_x", "Bad-Prefix", "9lives", "_x", "x" * 55, "caf\u00e9"])
+def test_roles_refuse_a_prefix_the_server_would_refuse_or_cut(linea: CliRun, db: Database, prefix: str) -> None:
+    for args in (["--sql"], ["--force", "--yes"]):
+        result = linea("db", "roles", "--prefix", prefix, *args, exit_code=1)
+        assert result.stdout == "" and result.stderr.startswith("error: --prefix "), result.stderr
+        assert [line.split(":")[0] for line in result.stderr.splitlines()] == ["error", "hint"], result.stderr
+    assert db.scalar("SELECT count(*) FROM audit_logs WHERE action = 'GRANT'") == 0
+
+
+def test_roles_take_the_longest_prefix_postgresql_keeps(linea: CliRun, db: Database, role_prefix: str) -> None:
+    longest = f"{role_prefix}_" + "x" * (54 - len(role_prefix) - 1)
+    linea("db", "roles", "--prefix", longest, "--force", "--yes")
+    names = {row.rolname for row in db.all("SELECT rolname FROM pg_roles WHERE rolname LIKE :like", like=longest + "\\_%")}
+    assert names == {f"{longest}_{job}" for job in ("reader", "operator", "eraser", "migrator")}
+    assert max(len(name) for name in names) == 63
+    linea("db", "roles", "--prefix", longest + "x", "--sql", exit_code=1)
+
+
+def test_a_reserved_name_the_server_refuses_is_invalid_input(db: Database) -> None:
+    """Whatever statement meets it, a name the server reserves (pg_...) is exit 1, not 70."""
+    from linea_cli.cli import translate_error
+    from linea_cli.cli.context import CliState
+
+    with psycopg.connect(plain_url(db.url)) as conn, pytest.raises(psycopg.errors.ReservedName) as raised:
+        conn.execute("CREATE SCHEMA pg_linea_test")
+    error = translate_error(raised.value, CliState())
+    assert error.exit_code == 1 and error.message.startswith("the database refused a name: "), error.message
+
+
+def test_a_refused_schema_change_or_grant_is_said_in_words(
+    db: Database, role_prefix: str, direct_database_url: URL
+) -> None:
+    """The privilege is derived only from statements that read or write rows; a GRANT, an ALTER or
+    a statement linea cannot see is said as what it was, never as a SELECT it did not lack."""
+    from linea_cli.db.refusals import privilege_refusal
+
+    login = f"{role_prefix}_bare"
+    admin_execute(direct_database_url, f"CREATE ROLE \"{login}\" LOGIN PASSWORD '{PASSWORD}'")
+    db.execute(f'GRANT USAGE ON SCHEMA linea TO "{login}"')
+    url = direct_database_url.set(username=login, password=PASSWORD)
+    cases = [
+        ('GRANT SELECT ON "public"."events", "public"."users" TO PUBLIC',
+         "may not grant privileges on table events: must be its owner, or hold the privileges WITH GRANT OPTION "
+         "(permission denied for table events)"),
+        ("ALTER TABLE users ADD COLUMN nickname text",
+         "may not alter table users: must be its owner (must be owner of table users)"),
+        ("CREATE INDEX ON venues (city)", "may not create an index on table venues: must be its owner (must be owner of table venues)"),
+        ('ALTER TABLE ONLY "public"."venues" ADD COLUMN x text', "may not alter table venues: must be its owner"),
+        ("UPDATE events SET title = 'x'", "lacks the UPDATE privilege on table events (permission denied for table events)"),
+        ("SELECT id FROM events FOR UPDATE", "lacks the UPDATE privilege on table events"),
+        ("COPY waitlist_entries FROM STDIN", "lacks the INSERT privilege on table waitlist_entries"),
+        # several statements at once, or a DO block: which one was refused is unknown
+        ("DO $$ BEGIN EXECUTE 'GRANT SELECT ON events TO PUBLIC'; END $$",
+         "may not do this: permission denied for table events"),
+    ]
+    for statement, words in cases:
+        with psycopg.connect(plain_url(url)) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege) as raised:
+            conn.execute(statement)
+        message = privilege_refusal(raised.value, statement, login).message
+        assert message.startswith(f"role '{login}' {words}"), (statement, message)
+    # No statement at all (an error raised outside SQLAlchemy): the server's words, the role named.
+    message = privilege_refusal(raised.value, None, login).message
+    assert message == f"role '{login}' may not do this: permission denied for table events; its transaction was rolled back"
+
+
+def test_roles_applied_by_a_role_that_may_not_grant_says_so(
+    roles: Roles, linea: CliRun, db: Database, direct_database_url: URL, tmp_path: Path
+) -> None:
+    make_world(db, tmp_path)
+    login = f"{roles.prefix}_granter"
+    admin_execute(direct_database_url, f"CREATE ROLE \"{login}\" LOGIN CREATEROLE PASSWORD '{PASSWORD}'")
+    run = _as(linea, direct_database_url, login)
+    line = assert_refused(run, ["db", "roles", "--prefix", roles.prefix, "--force", "--yes"], db)
+    assert re.match(
+        rf"error: role '{login}' may not (revoke|grant) privileges on table \w+: must be its owner, or hold the "
+        r"privileges WITH GRANT OPTION \(permission denied for table \w+\)", line
+    ), line
+
+
+def test_a_backup_row_level_security_would_cut_short_is_refused(
+    roles: Roles, linea: CliRun, db: Database, tmp_path: Path
+) -> None:
+    make_world(db, tmp_path)
+    db.execute("CREATE TABLE crm_notes (id text PRIMARY KEY, body text); INSERT INTO crm_notes VALUES ('n1', 'hidden'); "
+               "ALTER TABLE crm_notes ENABLE ROW LEVEL SECURITY; CREATE POLICY own_notes ON crm_notes USING (false)")
+    linea("db", "roles", "--prefix", roles.prefix, "--force", "--yes")  # the operator may read the new table
+    archive = tmp_path / "backup.dump"
+    result = roles.operator("db", "backup", "-o", str(archive), exit_code=6)
+    errors = [line for line in result.stderr.splitlines() if line.startswith(("error:", "hint:"))]
+    assert errors[0].startswith(
+        f"error: pg_dump: row-level security applies to role '{roles.logins['operator']}' on table crm_notes, "
+        "so the archive would miss the rows it hides"
+    ), result.stderr
+    assert errors[1] == "hint: back up as a role with BYPASSRLS, or as the owner of the tables", result.stderr
+    assert not archive.exists()
 
 
 # --- a privilege missing on one table, found through COPY ---------------------------------------

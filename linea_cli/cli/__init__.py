@@ -219,6 +219,8 @@ def _database_error(exc: BaseException, current: CliState) -> LineaError | None:
     if isinstance(original, psycopg.DataError):
         # SQLSTATE class 22: a value the column cannot hold (a number out of range, ...).
         return InvalidInput(f"the database refused a value: {_first_line(original)}")
+    if isinstance(original, psycopg.errors.ReservedName):  # a role or schema named pg_...: the server keeps those
+        return InvalidInput(f"the database refused a name: {_first_line(original)}", hint="choose a name not starting with pg_")
     if isinstance(original, psycopg.errors.InsufficientPrivilege):
         return privilege_refusal(original, getattr(exc, "statement", None), _role(current))
     if isinstance(original, psycopg.IntegrityError):  # one no service expected (they catch their own)

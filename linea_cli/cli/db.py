@@ -267,8 +267,10 @@ def roles(
     PREFIX_operator (the write commands; audit_logs only grows), PREFIX_eraser (the operator,
     and the audit-row scrub of `users anonymize`), PREFIX_migrator (the schema). Grants name the
     tables that exist now: run it again after the platform adds tables. Running it again changes
-    nothing else. The system or an ADMIN only; on a server other than the embedded one it needs
-    --force and the database name typed (or --force --yes). --sql prints the SQL instead.
+    nothing else. Existing roles of these names that linea did not make (other attributes,
+    memberships, owned tables) are refused, exit 4, and left as they are. The system or an ADMIN
+    only; on a server other than the embedded one it needs --force and the database name typed
+    (or --force --yes). --sql prints the SQL instead.
 
     Example: linea db roles --sql > roles.sql
     """

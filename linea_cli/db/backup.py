@@ -577,6 +577,14 @@ def _failure(
     kind: type[LineaError] = default
     if "connection to server" in lowered or "could not connect" in lowered or "server version mismatch" in lowered:
         kind = DatabaseUnavailable
+    elif "row-level security" in lowered:  # pg_dump refuses a table whose policies would hide rows from it
+        table = re.search(r'row-level security policy for table "?(?P<name>[^"\s]+)', complaint)
+        who = f"role {database.url.username!r}" if database.url.username else "the database role"
+        return PermissionDenied(
+            f"{what + ': ' if what else ''}{tool.name}: row-level security applies to {who} on "
+            f"{'table ' + table['name'] if table else 'a table'}, so the archive would miss the rows it hides ({complaint})",
+            hint="back up as a role with BYPASSRLS, or as the owner of the tables",
+        )
     elif "permission denied" in lowered or "must be owner" in lowered:
         kind = PermissionDenied
     elif "input file" in lowered or "archive" in lowered:  # truncated, damaged, or from a newer pg_dump

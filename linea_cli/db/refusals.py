@@ -27,22 +27,93 @@ ROLES_HINT = "grant it to the role, or connect as a role that has it (`linea db 
 
 
 def privilege_refusal(error: Any, statement: str | None, role: str | None) -> PermissionDenied:
-    """`error` (SQLSTATE 42501) as one line: which privilege on which object the role lacks."""
+    """`error` (SQLSTATE 42501) as one line: which privilege on which object the role lacks.
+
+    The privilege is derived from the statement only for what reads or writes rows (SELECT,
+    INSERT, UPDATE, DELETE, TRUNCATE, COPY, and SELECT ... FOR UPDATE). A schema change or a GRANT
+    refused on a table is said in words (`may not create a trigger on table audit_logs`); any other
+    statement, or one linea cannot see, in the server's own words with the role named.
+    """
     primary = _primary(error)
     who = f"role {role!r}" if role else "the database role"
     owned = _MUST_OWN.search(primary)
-    denied = _DENIED.search(primary)
-    if owned:
-        kind, name = owned["kind"], owned["name"]
-        message = f"{who} does not own {kind} {name}, which changing its structure needs ({primary})"
-    elif denied:
-        kind, name = denied["kind"], denied["name"]
-        privilege = _privilege(kind, name, statement or "")
-        message = f"{who} lacks the {privilege} privilege on {kind} {name} ({primary})"
-    else:  # the server's (or a trigger's) own words: "audit_logs is append-only: DELETE is not allowed"
+    refused = owned or _DENIED.search(primary)
+    if refused is None:  # the server's (or a trigger's) own words: "audit_logs is append-only: DELETE is not allowed"
         hint = getattr(getattr(error, "diag", None), "message_hint", None)
         return PermissionDenied(f"{who} may not do this: {primary}; its transaction was rolled back", hint=hint)
+    kind, name = refused["kind"], refused["name"]
+    command = _single_statement(statement or "")
+    action = _action(command, kind, name, owned=owned is not None) if command is not None else None
+    if command is not None and not owned and _DML.match(command):
+        message = f"{who} lacks the {_privilege(kind, name, command)} privilege on {kind} {name} ({primary})"
+    elif action is not None:
+        words, needs = action
+        message = f"{who} may not {words} {kind} {name}: {needs} ({primary})"
+    elif owned:
+        message = f"{who} may not change {kind} {name}: {_OWNER} ({primary})"
+    else:
+        message = f"{who} may not do this: {primary}"
     return PermissionDenied(f"{message}; its transaction was rolled back", hint=ROLES_HINT)
+
+
+# What reads or writes rows: the only statements whose refused privilege can be told from the SQL.
+_DML = re.compile(r"(?:WITH|SELECT|INSERT|UPDATE|DELETE|MERGE|TRUNCATE|COPY|TABLE|VALUES)\b", re.IGNORECASE)
+_OWNER = "must be its owner"
+# Other statements, by how they begin: what the role tried, in words, and what that needs.
+_ACTIONS: tuple[tuple[str, str, str], ...] = (
+    (r"CREATE\s+(?:OR\s+REPLACE\s+)?(?:CONSTRAINT\s+)?TRIGGER\b", "create a trigger on", "needs the TRIGGER privilege, or to be its owner"),
+    (r"CREATE\s+(?:UNIQUE\s+)?INDEX\b", "create an index on", _OWNER),
+    (r"CREATE\s+POLICY\b", "create a policy on", _OWNER),
+    (r"CREATE\s+(?:OR\s+REPLACE\s+)?RULE\b", "create a rule on", _OWNER),
+    (r"ALTER\s+POLICY\b", "alter a policy on", _OWNER),
+    (r"DROP\s+TRIGGER\b", "drop a trigger on", _OWNER),
+    (r"DROP\s+POLICY\b", "drop a policy on", _OWNER),
+    (r"DROP\s+RULE\b", "drop a rule on", _OWNER),
+    (r"ALTER\b", "alter", _OWNER),
+    (r"DROP\b", "drop", _OWNER),
+    (r"GRANT\b", "grant privileges on", "must be its owner, or hold the privileges WITH GRANT OPTION"),
+    (r"REVOKE\b", "revoke privileges on", "must be its owner, or hold the privileges WITH GRANT OPTION"),
+    (r"COMMENT\s+ON\b", "comment on", _OWNER),
+    (r"REFRESH\s+MATERIALIZED\s+VIEW\b", "refresh", _OWNER),
+    (r"(?:VACUUM|ANALYZE|CLUSTER|REINDEX)\b", "maintain", _OWNER),
+    (r"LOCK\b", "lock", "needs a privilege on it that this lock mode requires"),
+)
+
+
+def _single_statement(statement: str) -> str | None:
+    """`statement` without leading comments and blanks, or None when it holds several statements
+    (a migration's script, a DO block): which of them was refused is then unknown."""
+    text = statement.strip()
+    while text.startswith("--") or text.startswith("/*"):
+        end = text.find("\n") if text.startswith("--") else text.find("*/")
+        text = "" if end < 0 else text[end + (1 if text.startswith("--") else 2):].strip()
+    text = text.rstrip(";").strip()
+    if not text or ";" in text or re.match(r"DO\b", text, re.IGNORECASE):
+        return None
+    return text
+
+
+def _action(command: str, kind: str, name: str, *, owned: bool) -> tuple[str, str] | None:
+    """What `command` tried to do to `name`, when `name` is what it acts on; else None (a table it
+    only refers to, `REFERENCES users`, or a function or schema it uses). "must be owner of" is
+    only ever said of what a statement acts on."""
+    for pattern, words, _needs in _ACTIONS if owned else ():
+        if re.match(pattern, command, re.IGNORECASE):
+            return words, _OWNER
+    if owned or kind not in _TABLE_KINDS:
+        return None
+    granted = re.match(r"(?:GRANT|REVOKE)\b.*?\bON\b(?P<objects>.*?)\b(?:TO|FROM)\b", command, re.IGNORECASE | re.DOTALL)
+    if granted:  # the objects between ON and TO (the privileges before them name no table)
+        acted_on = granted["objects"]
+    else:  # what comes before the tables a statement only refers to or reads
+        acted_on = re.split(r"\b(?:REFERENCES|EXECUTE|SELECT|USING|WHERE|AS)\b", command, maxsplit=1, flags=re.IGNORECASE)[0]
+    every = re.match(r"\s*ALL\s+(?:TABLES|SEQUENCES)\s+IN\s+SCHEMA\b", acted_on, re.IGNORECASE)
+    if not every and not re.search(rf'(?<![\w"])"?{re.escape(name)}"?(?![\w"])', acted_on):
+        return None
+    for pattern, words, needs in _ACTIONS:
+        if re.match(pattern, command, re.IGNORECASE):
+            return words, needs
+    return None
 
 
 def _privilege(kind: str, name: str, statement: str) -> str:

@@ -17,6 +17,11 @@ member of the reading role and cannot write whatever linea's code does. Four gro
 Grants name the tables that exist when the plan is made: a table the platform adds later gets
 nothing until the plan runs again. Each run first revokes what these roles hold on the schemas'
 tables, then grants: the result is the same however often it runs.
+
+Roles of these names that exist already must be what the plan makes (attributes, memberships,
+owning nothing): one that is not (a LOGIN SUPERUSER "reader", a member of pg_write_all_data) is
+named in `RolePlan.mismatches` and is neither granted to nor altered; the SQL checks the same
+before it grants.
 """
 
 from __future__ import annotations
@@ -31,7 +36,12 @@ from linea_cli.db.catalog import LINEA_SCHEMA, PLATFORM_SCHEMA
 from linea_cli.errors import InvalidInput, shown
 
 DEFAULT_PREFIX = "linea"
-_PREFIX = re.compile(r"[a-z_][a-z0-9_]{0,40}")
+_PREFIX = re.compile(r"[a-z][a-z0-9_]*")
+JOBS = ("reader", "operator", "eraser", "migrator")
+# PostgreSQL keeps NAMEDATALEN - 1 bytes of a name and cuts the rest: two long prefixes would
+# name the same roles. A prefix is ASCII, so characters are bytes.
+MAX_NAME_BYTES = 63
+MAX_PREFIX = MAX_NAME_BYTES - max(len(f"_{job}") for job in JOBS)
 AUDIT_TABLE = "audit_logs"
 SECRET_COLUMNS = {"sessions": ("token",)}  # never readable by the reading role
 # What the erasure rewrites in audit rows (services/personal_data.py's AuditRows.erase).
@@ -48,11 +58,48 @@ class RoleNames:
 
     @classmethod
     def with_prefix(cls, prefix: str) -> RoleNames:
+        """The roles named with `prefix`, checked before anything reads the database: a name the
+        server would refuse (`pg_...` is reserved) or cut short is one line, exit 1."""
         if not _PREFIX.fullmatch(prefix):
             raise InvalidInput(
-                f"--prefix {shown(prefix)} is not a role name prefix", hint="lower-case letters, digits and _, up to 41"
+                f"--prefix {shown(prefix)} is not a role name prefix",
+                hint="lower-case letters, digits and _, starting with a letter",
             )
-        return cls(f"{prefix}_reader", f"{prefix}_operator", f"{prefix}_eraser", f"{prefix}_migrator")
+        if prefix == "pg" or prefix.startswith("pg_"):
+            raise InvalidInput(
+                f"--prefix {shown(prefix)} would name roles pg_...: PostgreSQL reserves those names", hint="choose another --prefix"
+            )
+        if len(prefix) > MAX_PREFIX:
+            raise InvalidInput(
+                f"--prefix {shown(prefix)} is {len(prefix)} characters: role names longer than {MAX_NAME_BYTES} bytes "
+                f"would be cut short",
+                hint=f"a prefix of at most {MAX_PREFIX} characters",
+            )
+        return cls(*(f"{prefix}_{job}" for job in JOBS))
+
+
+@dataclass(frozen=True)
+class RoleMismatch:
+    """A role that exists under one of linea's names but is not what `db roles` makes: someone else
+    made it, or changed it. linea neither trusts nor alters it."""
+
+    role: str
+    differences: tuple[str, ...]
+
+    def line(self) -> str:
+        return f"{self.role}: {'; '.join(self.differences)}"
+
+
+# What linea's roles are (CREATE ROLE ... NOLOGIN): (pg_roles column, the value linea makes, its keyword).
+ATTRIBUTES: tuple[tuple[str, bool, str], ...] = (
+    ("rolsuper", False, "SUPERUSER"),
+    ("rolcanlogin", False, "LOGIN"),
+    ("rolcreatedb", False, "CREATEDB"),
+    ("rolcreaterole", False, "CREATEROLE"),
+    ("rolreplication", False, "REPLICATION"),
+    ("rolbypassrls", False, "BYPASSRLS"),
+    ("rolinherit", True, "INHERIT"),
+)
 
 
 @dataclass
@@ -62,6 +109,8 @@ class RolePlan:
     tables: list[str] = field(default_factory=list)  # in public, as they exist now
     statements: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # comments in the SQL: what the plan could not grant
+    # Roles of these names that exist already and are not what linea makes: applying is refused.
+    mismatches: list[RoleMismatch] = field(default_factory=list)
 
     def sql(self) -> str:
         header = [
@@ -101,12 +150,16 @@ def plan_roles(connection: Connection, names: RoleNames) -> RolePlan:
     schemas = [PLATFORM_SCHEMA, *([LINEA_SCHEMA] if has_linea else [])]
     if not has_linea:
         plan.notes.append(f"no {LINEA_SCHEMA} schema yet: run `linea db upgrade`, then `linea db roles` again")
+    owners = _table_owners(connection, schemas)
+    memberships = {  # the roles each of linea's roles is made a member of, and no other
+        names.reader: [], names.operator: [], names.eraser: [names.operator],
+        names.migrator: [owner for owner, superuser in owners if not superuser and owner != names.migrator],
+    }
+    plan.mismatches = existing_mismatches(connection, memberships, owner_allowed={names.migrator})
+    for mismatch in plan.mismatches:
+        plan.notes.append(f"{mismatch.line()}: this script stops at its check (drop the role, or choose another prefix)")
     for role in (names.reader, names.operator, names.eraser, names.migrator):
-        literal = role.replace("'", "''")
-        plan.statements.append(
-            f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{literal}') "
-            f"THEN CREATE ROLE {quoted(role)} NOLOGIN; END IF; END $$"
-        )
+        plan.statements.append(_create_or_check(role, memberships[role], may_own=role == names.migrator))
         if role == names.migrator:
             continue  # it may own tables (ALTER ... OWNER TO): revoking would take an owner's rights
         for schema in schemas:  # the exact grants below, however often this runs
@@ -115,8 +168,82 @@ def plan_roles(connection: Connection, names: RoleNames) -> RolePlan:
     _reader(plan, connection, schemas)
     _operator(plan, schemas)
     _eraser(plan, connection)
-    _migrator(plan, connection, schemas)
+    _migrator(plan, owners, schemas)
     return plan
+
+
+def existing_mismatches(
+    connection: Connection, memberships: dict[str, list[str]], *, owner_allowed: set[str]
+) -> list[RoleMismatch]:
+    """How each role of `memberships` that exists differs from what linea makes: its attributes
+    (ATTRIBUTES), the roles it is a member of beyond `memberships[role]`, and (except for
+    `owner_allowed`) relations it owns in this database."""
+    columns = ", ".join(column for column, _, _ in ATTRIBUTES)
+    rows = connection.execute(
+        text(
+            f"SELECT r.rolname, {columns}, "
+            "ARRAY(SELECT g.rolname::text FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid "
+            "      WHERE m.member = r.oid ORDER BY 1) AS member_of, "
+            "ARRAY(SELECT c.relname::text FROM pg_class c WHERE c.relowner = r.oid AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') "
+            "      ORDER BY 1) AS owns "
+            "FROM pg_roles r WHERE r.rolname = ANY(:names) ORDER BY array_position(:names, r.rolname::text)"
+        ),
+        {"names": list(memberships)},
+    ).mappings()
+    mismatches = []
+    for row in rows:
+        role = row["rolname"]
+        differences = [
+            keyword if row[column] else f"NO{keyword}" for column, wanted, keyword in ATTRIBUTES if row[column] != wanted
+        ]
+        extra = [name for name in row["member_of"] if name not in memberships[role]]
+        if extra:
+            differences.append(f"a member of {', '.join(extra)}")
+        if row["owns"] and role not in owner_allowed:
+            shown_owned = ", ".join(row["owns"][:5]) + (f" and {len(row['owns']) - 5} more" if len(row["owns"]) > 5 else "")
+            differences.append(f"the owner of {shown_owned}")
+        if differences:
+            mismatches.append(RoleMismatch(role, tuple(differences)))
+    return mismatches
+
+
+def _create_or_check(role: str, member_of: list[str], *, may_own: bool) -> str:
+    """Create `role` as linea makes it, or, when it exists, stop unless it is exactly that: the same
+    check as `existing_mismatches`, inside the transaction that grants (and in the printed SQL)."""
+    literal = _literal(role)
+    differs = " OR ".join(
+        [f"{'NOT ' if wanted else ''}r.{column}" for column, wanted, _ in ATTRIBUTES]
+        + [
+            "EXISTS (SELECT FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid"
+            + (f" AND g.rolname NOT IN ({', '.join(_literal(name) for name in member_of)})" if member_of else "")
+            + ")",
+            *([] if may_own else ["EXISTS (SELECT FROM pg_class c WHERE c.relowner = r.oid)"]),
+        ]
+    )
+    message = f"role {role} exists and is not what linea makes (attributes, memberships or ownership): drop it or choose another prefix"
+    return (
+        f"DO $$ DECLARE r record; BEGIN SELECT * INTO r FROM pg_roles WHERE rolname = {literal}; "
+        f"IF NOT FOUND THEN CREATE ROLE {quoted(role)} NOLOGIN; "
+        f"ELSIF {differs} THEN RAISE EXCEPTION USING MESSAGE = {_literal(message)}; END IF; END $$"
+    )
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _table_owners(connection: Connection, schemas: list[str]) -> list[tuple[str, bool]]:
+    """The roles owning tables in `schemas`, and whether each is a superuser."""
+    return [
+        (owner, superuser) for owner, superuser in connection.execute(
+            text(
+                "SELECT DISTINCT r.rolname, r.rolsuper FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "JOIN pg_roles r ON r.oid = c.relowner WHERE n.nspname = ANY(:schemas) AND c.relkind IN ('r', 'p') "
+                "ORDER BY 1"
+            ),
+            {"schemas": schemas},
+        )
+    ]
 
 
 def _table(name: str) -> str:
@@ -168,17 +295,10 @@ def _eraser(plan: RolePlan, connection: Connection) -> None:
         add(f"GRANT UPDATE ({', '.join(quoted(column) for column in scrubbed)}) ON {_table(AUDIT_TABLE)} TO {eraser}")
 
 
-def _migrator(plan: RolePlan, connection: Connection, schemas: list[str]) -> None:
+def _migrator(plan: RolePlan, owners: list[tuple[str, bool]], schemas: list[str]) -> None:
     add, migrator = plan.statements.append, quoted(plan.names.migrator)
     add(f"GRANT CONNECT, CREATE, TEMPORARY ON DATABASE {quoted(plan.database)} TO {migrator}")
     add(f"GRANT USAGE, CREATE ON SCHEMA {', '.join(quoted(schema) for schema in schemas)} TO {migrator}")
-    owners = connection.execute(
-        text(
-            "SELECT DISTINCT r.rolname, r.rolsuper FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "JOIN pg_roles r ON r.oid = c.relowner WHERE n.nspname = ANY(:schemas) AND c.relkind IN ('r', 'p') ORDER BY 1"
-        ),
-        {"schemas": schemas},
-    )
     for owner, superuser in owners:
         if owner == plan.names.migrator:
             continue

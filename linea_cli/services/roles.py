@@ -6,6 +6,7 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from linea_cli.db.roles import RoleNames, RolePlan, plan_roles
+from linea_cli.errors import Conflict
 from linea_cli.services import audit_log
 from linea_cli.services.actors import Actor
 
@@ -15,6 +16,14 @@ def apply_roles(session: Session, *, names: RoleNames, actor: Actor | None) -> R
     database has one): the roles and grants and their record commit together, or neither."""
     connection = session.connection()
     plan = plan_roles(connection, names)
+    if plan.mismatches:
+        # Someone made (or changed) a role of these names: granting to it would hand linea's grants
+        # to a role that can do more (LOGIN SUPERUSER, pg_write_all_data...). Not altered: not ours.
+        raise Conflict(
+            f"{len(plan.mismatches)} of the roles exist and are not what linea makes; nothing was changed",
+            details=tuple(mismatch.line() for mismatch in plan.mismatches),
+            hint="drop them (DROP OWNED BY ...; DROP ROLE ...), or choose another --prefix",
+        )
     for statement in plan.statements:
         connection.exec_driver_sql(statement)
     if session.execute(text("SELECT to_regclass('public.audit_logs') IS NOT NULL")).scalar():
