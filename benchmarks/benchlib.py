@@ -85,3 +85,37 @@ def write_readme_section(section: str) -> None:
     else:
         text = text.rstrip() + "\n\n" + section.rstrip() + "\n"
     readme.write_text(text)
+
+
+POSTGRES_15 = Path("/usr/lib/postgresql/15/bin")
+
+
+@contextmanager
+def postgres15_server(port: int = 54399) -> Iterator[str]:
+    """A private PostgreSQL 15 (Debian's binaries) in a temporary directory, on loopback only,
+    stopped and removed afterwards: the production server version, for benchmarks where the
+    version matters (the embedded server is PostgreSQL 18). Run as the `postgres` user when root."""
+    import shutil
+    import tempfile
+
+    if not (POSTGRES_15 / "postgres").exists():
+        raise SystemExit(f"PostgreSQL 15 is not installed ({POSTGRES_15}); apt-get install postgresql-15")
+    directory = Path(tempfile.mkdtemp(prefix="linea-pg15-"))
+    as_root = os.geteuid() == 0
+
+    def run(*command: str) -> None:
+        text = " ".join(f"'{part}'" for part in command)
+        full = ["su", "postgres", "-s", "/bin/bash", "-c", text] if as_root else list(command)
+        subprocess.run(full, check=True, capture_output=True)
+
+    if as_root:
+        shutil.chown(directory, "postgres")
+    data = directory / "pg"
+    run(str(POSTGRES_15 / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8")
+    options = f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={directory} -c fsync=off"
+    run(str(POSTGRES_15 / "pg_ctl"), "-D", str(data), "-l", str(directory / "log"), "-w", "start", "-o", options)
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        run(str(POSTGRES_15 / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(directory, ignore_errors=True)
