@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchlib import ROOT, postgres15_server, progress, throwaway_database, write_readme_section
+from benchlib import POSTGRES_15, ROOT, postgres15_server, progress, throwaway_database, write_readme_section
 from platform_load import LoadReport, PlatformLoad, Window
 
 SECTION = "## Heavy jobs beside live traffic"
@@ -104,7 +104,8 @@ def expire_sessions(db, count: int) -> None:  # noqa: ANN001
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--server", choices=("pg15", "embedded"), default="pg15")
+    # PostgreSQL 15 as production runs, where Debian's binaries are installed; else the embedded server.
+    parser.add_argument("--server", choices=("pg15", "embedded"), default="pg15" if (POSTGRES_15 / "postgres").exists() else "embedded")
     parser.add_argument("--timeout", type=float, default=300.0, help="stop a job after this many seconds")
     parser.add_argument("--jobs", default="import,promote,purge,anonymize", help="which jobs, comma-separated")
     parser.add_argument("--readme", action="store_true")
