@@ -43,10 +43,14 @@ def default_data_dir() -> Path:
     return own
 
 
+ENV_FILE = ".env"
+ENV_PREFIX = "LINEA_"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         # No env_file: `load_settings` reads a .env itself, after checking who could have written it.
-        env_prefix="LINEA_", env_file=None, extra="ignore"
+        env_prefix=ENV_PREFIX, env_file=None, extra="ignore"
     )
 
     # None means the embedded server under data_dir.
@@ -99,10 +103,6 @@ def actor_reference(reference: str | None) -> str | None:
             hint="name a user by email or id, or leave LINEA_ACTOR unset to act as the system",
         )
     return text
-
-
-ENV_FILE = ".env"
-ENV_PREFIX = "LINEA_"
 
 
 def env_file_values(path: Path, warn: Callable[[str], None]) -> dict[str, str]:

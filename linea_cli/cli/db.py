@@ -249,7 +249,7 @@ def reset(
 
 @app.command()
 def roles(
-    sql: Annotated[bool, typer.Option("--sql", help="Print the SQL instead of running it (for review).")] = False,
+    sql: SqlOption = False,
     prefix: Annotated[
         str, typer.Option("--prefix", metavar="PREFIX", help="Name the roles PREFIX_reader, PREFIX_operator, ...")
     ] = "linea",

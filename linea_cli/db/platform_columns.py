@@ -94,6 +94,11 @@ def quoted(*names: str) -> str:
     return ".".join('"' + name.replace('"', '""').replace(":", "\\:") + '"' for name in names)
 
 
+def key_text(key: tuple[str, ...]) -> str:
+    """SQL: a row's primary key as the row id linea names it by (`a,b` for a composite key)."""
+    return "concat_ws(',', " + ", ".join(f"{quoted(k)}::text" for k in key) + ")"
+
+
 _COLUMNS_SQL = """
 SELECT n.nspname AS schema, c.relname AS table, a.attname::text AS name, NOT a.attnotnull AS nullable,
        pg_get_expr(d.adbin, d.adrelid) AS "default",

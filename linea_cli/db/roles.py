@@ -132,6 +132,8 @@ class RolePlan:
 
 
 def quoted(name: str) -> str:
+    # Not platform_columns.quoted: these statements run as they are (exec_driver_sql), where a
+    # colon is not a parameter and an escaping backslash would become part of the name.
     return '"' + name.replace('"', '""') + '"'
 
 

@@ -46,7 +46,7 @@ from linea_cli.services.audit_log import AuditAction
 from linea_cli.services.emails import normalize_email
 from linea_cli.services.personal_data import KINDS, Person, erased_remains, identify
 from linea_cli.services.traces import Connect, Identifiers, Trace, TraceReport, find_traces
-from linea_cli.services.users import find_user, placeholder_address, refuse_last_admin
+from linea_cli.services.users import find_user, is_anonymized, refuse_last_admin
 from linea_cli.timeutil import utc_now
 
 EXPORT_FORMAT = "linea.personal-data-export"
@@ -265,7 +265,7 @@ def verify_erased(session: Session, *, reference: str, actor: Actor | None) -> P
                 f"erased people's rows ({places}) may be theirs; name the user id anonymize printed "
                 "(linea users verify-erased ID)",
             ))
-    elif also is None and user is not None and user.email == placeholder_address(user.id):
+    elif also is None and user is not None and is_anonymized(user):
         # Named by id after the erasure: what their addresses and names were is erased too, so no
         # table can be searched for them. Saying OK would claim a search that never happened.
         proof = replace(proof, unknown=(

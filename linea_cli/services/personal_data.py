@@ -29,12 +29,20 @@ from sqlmodel import Session
 
 from linea_cli.db.models import AuditLog, Event, User, WaitlistEntry
 from linea_cli.db.models import Session as LoginSession
-from linea_cli.db.platform_columns import ColumnInfo, PlatformTable, platform_tables, quoted, unknown_columns
+from linea_cli.db.platform_columns import (
+    ColumnInfo,
+    PlatformTable,
+    key_text,
+    platform_tables,
+    quoted,
+    unknown_columns,
+)
 from linea_cli.ids import new_id
 from linea_cli.services.sessions import token_fingerprint
 from linea_cli.services.users import (
     ANONYMIZED_DOMAIN,
     RECORD_FIELDS,
+    anonymized_sql,
     is_anonymized,
     placeholder_address,
     placeholder_address_sql,
@@ -454,7 +462,7 @@ def erased_remains(session: Session) -> list[Remaining]:
     """What the rows of every erased person (a placeholder address on the reserved domain) still
     hold in columns linea does not know: after an erasure an address no longer leads to its rows,
     so a proof by address alone can only say whether anyone's erased rows hold something."""
-    erased = f"email LIKE 'deleted-%@{ANONYMIZED_DOMAIN}'"
+    erased = anonymized_sql("email")
     held = _held(session, "public", "users", ("id",), unknown_columns(session.connection(), "users"), erased, {})
     held += _held(session, "public", "waitlist_entries", ("id",),
                   unknown_columns(session.connection(), "waitlist_entries"), erased, {})
@@ -573,7 +581,7 @@ def _held(
     checked = [(column, held) for column in columns if column.writable and (held := _holds(column)) is not None]
     if not checked:
         return []
-    row_id = "concat_ws(',', " + ", ".join(f"{quoted(k)}::text" for k in key) + ")" if key else "'ctid ' || ctid::text"
+    row_id = key_text(key) if key else "'ctid ' || ctid::text"
     flags = ", ".join(f"({held}) AS h{number}" for number, (_, held) in enumerate(checked))
     rows = session.execute(
         sa.text(f"SELECT {row_id} AS row_id, {flags} FROM {quoted(schema, table)} WHERE {where} ORDER BY 1"), params

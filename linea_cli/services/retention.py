@@ -42,7 +42,7 @@ from linea_cli.services import audit_log
 from linea_cli.services.actors import Actor, UnitOfWork, require_admin
 from linea_cli.services.audit_log import AuditAction
 from linea_cli.services.sessions import parse_duration
-from linea_cli.services.users import ANONYMIZED_DOMAIN, placeholder_address_sql
+from linea_cli.services.users import anonymized_sql, placeholder_address_sql
 from linea_cli.timeutil import parse_datetime, utc_now
 
 DEFAULT_BATCH_SIZE = 5_000
@@ -76,7 +76,7 @@ def parse_cutoff(text: str, *, field: str = "--ended-before") -> datetime:
 _ERASABLE = f"""
     coalesce(e.end_date, e.start_date) < :cutoff
     AND w.user_id IS NULL
-    AND right(lower(w.email), {len(ANONYMIZED_DOMAIN) + 1}) <> '@{ANONYMIZED_DOMAIN}'
+    AND NOT {anonymized_sql("w.email")}
     -- services/emails.same_address, column against column; on idx_users_lower_email
     AND NOT EXISTS (
         SELECT 1 FROM users u WHERE lower(u.email) = lower(w.email) AND u.deleted_at IS NULL

@@ -71,6 +71,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 from linea_cli.db.engine import SNAPSHOT_INFO, TRANSACTION_SETTINGS_INFO, USER_AGENT
+from linea_cli.db.platform_columns import key_text, quoted
 from linea_cli.services.personal_data import Person, email_pattern, ip_pattern, name_pattern
 
 # linea's bookkeeping: its revision and the names of what its migrations made; never personal data.
@@ -623,11 +624,6 @@ def _first_line(exc: BaseException) -> str:
     return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
 
 
-def _quote(name: str) -> str:
-    """A quoted identifier; a colon escaped, or `sa.text` would take what follows for a parameter."""
-    return '"' + name.replace('"', '""').replace(":", "\\:") + '"'
-
-
 class _Query:
     """The SELECT that keeps a range's rows holding an identifier, in any encoding searched.
 
@@ -676,13 +672,13 @@ class _Query:
         table = self.table
         partitioned = table.relkind == "p"
         if table.key:
-            row_id = "concat_ws(',', " + ", ".join(f"{_quote(k)}::text" for k in table.key) + ")"
+            row_id = key_text(table.key)
         elif not table.whole_table_select:
             row_id = "'-'"
         else:
             row_id = ("tableoid::regclass::text || ' ' || " if partitioned else "") + "'ctid ' || ctid::text"
         texts = ", ".join(
-            (f"encode({_quote(c.name)}, 'escape')" if c.kind == "bytea" else f"{_quote(c.name)}::text") + f" AS t{n}"
+            (f"encode({quoted(c.name)}, 'escape')" if c.kind == "bytea" else f"{quoted(c.name)}::text") + f" AS t{n}"
             for n, c in enumerate(table.columns)
         )
         outer = ", ".join(f"t{n}" for n in range(len(table.columns)))
@@ -698,7 +694,7 @@ class _Query:
         nulls = ", ".join("NULL" for _ in table.columns)
         return sa.text(
             f"SELECT row_id, {outer} FROM (SELECT row_id, {outer}, {lowered} FROM ("
-            f"SELECT {row_id} AS row_id, {texts} FROM {only}{_quote(table.schema)}.{_quote(table.name)}{pages} "
+            f"SELECT {row_id} AS row_id, {texts} FROM {only}{quoted(table.schema, table.name)}{pages} "
             f"OFFSET 0) AS texts OFFSET 0) AS lowered WHERE {' OR '.join(conditions)}"
             f" UNION ALL {_REWRITTEN_SQL.format(nulls=nulls)}"
         )

@@ -72,6 +72,11 @@ def is_anonymized(user: User) -> bool:
     return user.email.endswith("@" + ANONYMIZED_DOMAIN)
 
 
+def anonymized_sql(email_column: str) -> str:
+    """`is_anonymized` in SQL, for an address column: it holds a placeholder (any case)."""
+    return f"right(lower({email_column}), {len(ANONYMIZED_DOMAIN) + 1}) = '@{ANONYMIZED_DOMAIN}'"
+
+
 @dataclass(frozen=True)
 class UserFilter:
     role: UserRole | None = None
