@@ -178,10 +178,12 @@ def test_a_long_data_path_gets_a_private_socket_directory(private_parents: Path)
     assert {rule[-1] for rule in rules if rule[0] == "host"} == {"scram-sha-256"}
     if os.geteuid() == 0:
         # Another local user, trying the socket `trust` is configured on, gets nowhere.
-        from linea_cli.db.embedded import binaries_path
+        from linea_cli.db.embedded import binaries_path, programs_for
 
+        # A psql `nobody` may run even when the wheel sits below a private directory (a checkout
+        # in a 0700 temporary directory): the copy linea runs the server from then.
         attempt = subprocess.run(
-            [str(binaries_path() / "psql"), "-X", "-h", str(socket_directory), "-U", "postgres", "-c", "SELECT 1"],
+            [str(programs_for("nobody", binaries_path()) / "psql"), "-X", "-h", str(socket_directory), "-U", "postgres", "-c", "SELECT 1"],
             user=65534, group=65534, extra_groups=[], cwd="/", capture_output=True, text=True, timeout=120,
         )
         assert attempt.returncode != 0 and "Permission denied" in attempt.stderr, attempt
@@ -197,7 +199,16 @@ def test_a_server_an_older_linea_left_on_a_shared_socket_is_moved_to_a_private_o
     data_dir = private_parents / ("d" * 60)
     data_dir.mkdir()
     # Started the way linea started it before: through the wheel, its socket in a shared directory.
-    older = _pgserver().get_server(data_dir / "postgres", cleanup_mode=None)
+    # As root the wheel opens every parent of its programs (this checkout's, too): put them back.
+    from linea_cli.db.embedded import binaries_path
+
+    parents = list(binaries_path().parents)
+    modes = {parent: stat.S_IMODE(parent.stat().st_mode) for parent in parents}
+    try:
+        older = _pgserver().get_server(data_dir / "postgres", cleanup_mode=None)
+    finally:
+        for parent, mode in modes.items():
+            parent.chmod(mode)
     shared = Path(older.get_postmaster_info().socket_dir)
     assert shared.parent == Path("/tmp") and shared.stat().st_mode & 0o077  # 0777 as root, 0755 otherwise
     run = CliRun(env=server_env(data_dir))  # type: ignore[arg-type]

