@@ -168,7 +168,10 @@ def plan_roles(connection: Connection, names: RoleNames) -> RolePlan:
             plan.statements.append(f"REVOKE ALL ON ALL TABLES IN SCHEMA {quoted(schema)} FROM {quoted(role)}")
             plan.statements.append(f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA {quoted(schema)} FROM {quoted(role)}")
     _reader(plan, connection, schemas)
-    has_journal = has_linea and bool(connection.execute(text("SELECT to_regclass('linea.imports') IS NOT NULL")).scalar())
+    has_journal = bool(connection.execute(text(
+        "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = :schema AND c.relname = 'imports')"
+    ), {"schema": LINEA_SCHEMA}).scalar())
     _operator(plan, schemas, has_journal=has_journal)
     _eraser(plan, connection)
     _migrator(plan, owners, schemas)

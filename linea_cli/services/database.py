@@ -164,9 +164,9 @@ def doctor(database: Database) -> list[Check]:
 def _import_check(connection: Connection) -> Check:
     """Unfinished `waitlist import`s (linea_cli.services.import_journal): a journal row no running
     linea holds is an import stopped halfway (kill -9, a lost connection), its entries partly written."""
-    from linea_cli.services.import_journal import LOCK_KEY
+    from linea_cli.services.import_journal import JOURNAL_EXISTS, LOCK_KEY
 
-    if not connection.execute(text("SELECT to_regclass('linea.imports') IS NOT NULL")).scalar():
+    if not connection.execute(text(JOURNAL_EXISTS)).scalar():
         return Check("unfinished imports", OK, "none")
     rows = connection.execute(text(
         f"SELECT event_slug, source, started_at, written, to_write, pg_try_advisory_xact_lock({LOCK_KEY.format('id')}) "

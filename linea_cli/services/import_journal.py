@@ -66,6 +66,11 @@ UnitOfWork = Callable[[], AbstractContextManager[tuple[Session, Any]]]
 
 # The advisory lock a running import holds, as SQL over the journal row's id (`id` column or `:id`).
 LOCK_KEY = "hashtextextended('linea.import:' || {}, 0)"
+# Whether the journal's table exists, read from the catalog (to_regclass needs USAGE on the schema).
+JOURNAL_EXISTS = (
+    "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE n.nspname = 'linea' AND c.relname = 'imports')"
+)
 ENTRY_ID_LENGTH = 25  # 'c', 12 hex digits of the import's time, 8 of the file's line, 4 random
 
 
@@ -175,7 +180,7 @@ def _locked(session: Session, import_id: str, *, skip_locked: bool = False) -> J
 
 def unfinished(session: Session, *, event_id: str | None = None) -> list[Journal]:
     """The journal rows in the database (running imports included), oldest first."""
-    if not session.execute(sa.text("SELECT to_regclass('linea.imports') IS NOT NULL")).scalar():
+    if not session.execute(sa.text(JOURNAL_EXISTS)).scalar():
         return []
     rows = session.execute(
         sa.text(f"SELECT {_COLUMNS} FROM linea.imports" + (" WHERE event_id = :event_id" if event_id else "")
