@@ -339,3 +339,12 @@ def test_a_large_import_beside_the_platforms_writers_keeps_its_speed(
     assert writers.failures == []
     assert during > 0  # the platform went on writing meanwhile
     assert live_emails(db, event) == LOAD_ROWS + writers.done
+
+
+def test_a_bad_row_at_the_end_of_a_large_file_writes_nothing(linea: CliRun, db: Database, tmp_path: Path) -> None:
+    event = make_event(db)
+    path = tmp_path / "bad-end.csv"
+    path.write_text("email\n" + "".join(f"row{n}@example.com\n" for n in range(ROWS)) + "not an address\n")
+    result = linea("waitlist", "import", event["slug"], str(path), exit_code=1)
+    assert f"line {ROWS + 2}" in result.stderr and "nothing was imported" in result.stderr
+    assert live_emails(db, event) == 0 and journal_rows(db) == 0 and db.count("audit_logs") == 0
