@@ -19,6 +19,7 @@ CSV) and in SQL (`neutralized_sql`, for CSV that COPY writes).
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import os
 import re
@@ -116,6 +117,41 @@ class _Utf16AsUtf8(io.RawIOBase):
         buffer[:size] = self._pending[:size]
         self._pending = self._pending[size:]
         return size
+
+
+class HashedInput(io.RawIOBase):
+    """A binary source read through, its bytes' SHA-256 kept (to know the same file again)."""
+
+    def __init__(self, source: BinaryIO) -> None:
+        self._source = source
+        # read1: what is there now (a pipe's rows go on as they come, as without the hash)
+        self._read_some = getattr(source, "read1", source.read)
+        self._hash = hashlib.sha256()
+        self._read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._read_some(len(buffer))
+        if not data:
+            return 0
+        self._hash.update(data)
+        self._read += len(data)
+        buffer[: len(data)] = data
+        return len(data)
+
+    def tell(self) -> int:
+        return self._read
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
+def hashed_input(source: BinaryIO) -> tuple[BinaryIO, HashedInput]:
+    """`source` as a buffered reader, and the HashedInput under it (its `hexdigest()` once read)."""
+    hashed = HashedInput(source)
+    return io.BufferedReader(hashed, 1 << 20), hashed  # type: ignore[return-value]
 
 
 def read_records(source: BinaryIO, *, delimiter: str = ",") -> Iterator[tuple[int, list[str]]]:

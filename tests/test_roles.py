@@ -316,6 +316,17 @@ def test_operator_runs_every_write_command(roles: Roles, db: Database, tmp_path:
     assert {row["fingerprint"] is not None for row in roles.operator("sessions", "list", "--json").json["items"]} == {True}
 
 
+def test_operator_runs_a_large_import_through_its_journal(roles: Roles, db: Database, tmp_path: Path) -> None:
+    world = make_world(db, tmp_path)
+    big = tmp_path / "big.csv"
+    big.write_text("email\n" + "".join(f"bulk{n}@example.net\n" for n in range(12_000)))
+    counts = roles.operator("waitlist", "import", world.spare_event["slug"], str(big), "--json").json
+    assert counts["inserted"] == 12_000
+    assert db.scalar("SELECT count(*) FROM linea.imports") == 0  # the journal row came and went
+    checks = roles.reader("db", "doctor", "--json").json  # the reader may read the journal
+    assert next(check for check in checks if check["check"] == "unfinished imports")["status"] == "OK"
+
+
 def test_operator_may_only_add_to_the_audit_log(roles: Roles, db: Database, tmp_path: Path, direct_database_url: URL) -> None:
     world = make_world(db, tmp_path)
     url = direct_database_url.set(username=roles.logins["operator"], password=PASSWORD)

@@ -30,7 +30,7 @@ DATA_MODEL_INDEXES = set(REFERENCE.joinpath("data_model_index_names.txt").read_t
 # What linea adds on purpose, beyond Prisma's DDL.
 LINEA_TRIGGERS = {("audit_logs", "audit_logs_append_only"), ("audit_logs", "audit_logs_no_truncate")}
 LINEA_FUNCTIONS = {"audit_logs_append_only", "audit_logs_no_truncate"}
-LINEA_TABLES = {"alembic_version", "objects"}
+LINEA_TABLES = {"alembic_version", "objects", "imports"}
 
 
 def catalog(url: URL) -> dict[str, object]:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from linea_cli.cli.completion import complete_event, complete_waitlist_email
-from linea_cli.cli.context import batch_progress, listed_rows, state, transaction, transactions
+from linea_cli.cli.context import batch_progress, listed_rows, open_database, state, transaction, transactions
 from linea_cli.cli.options import (
     AfterOption,
     AllOption,
@@ -22,6 +22,7 @@ from linea_cli.cli.options import (
     chosen_format,
 )
 from linea_cli.enums import WaitlistStatus
+from linea_cli.errors import UsageProblem, shown
 from linea_cli.output import (
     Column,
     OutputFormat,
@@ -288,6 +289,10 @@ def import_(
     skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="Import the valid rows and report the rest (default: all or nothing).")] = False,
     errors_file: Annotated[str | None, typer.Option("--errors-file", metavar="PATH", help="Write every invalid row (line,email,reason) to this CSV.")] = None,
     dry_run: DryRunOption = False,
+    resume: Annotated[
+        bool,
+        typer.Option("--resume", help="Finish the event's unfinished import of this same file (left by a killed linea) instead of undoing it."),
+    ] = False,
     fmt: FormatOption = OutputFormat.table,
     as_json: JsonOption = False,
     fields: FieldsOption = None,
@@ -303,6 +308,14 @@ def import_(
     from linea_cli.output_file import output_file, text_writer
     from linea_cli.services.waitlist import ImportRejected, import_waitlist
 
+    if resume and dry_run:
+        raise UsageProblem("--resume finishes an unfinished import: it cannot be a --dry-run")
+
+    def before_commit(summary) -> None:  # noqa: ANN001 - ImportSummary, imported lazily
+        select_fields(summary.counts(), fields)  # an unknown --fields name stops the change before its commit
+        if out is not None:
+            out.flush()  # an errors file that cannot be written stops the import before it commits
+
     with contextlib.ExitStack() as stack:
         on_invalid, out = None, None
         if errors_file is not None:
@@ -315,26 +328,26 @@ def import_(
         if file == "-" and sys.stdin.isatty():
             say("reading CSV from the terminal: type or paste it, header first, and end with Ctrl-D")
         bar = stack.enter_context(_progress_bar(csvio.input_size(file)))
-        with transaction() as (session, actor):
+        with transactions() as unit_of_work:
             summary = import_waitlist(
-                session,
+                unit_of_work,
+                connect=open_database().connect,
                 event_ref=event,
                 source=source,
-                actor=actor,
                 source_name=file,
                 delimiter=None if delimiter is None else csvio.parse_delimiter(delimiter),
                 on_duplicate=on_duplicate.value,
                 skip_invalid=skip_invalid,
                 dry_run=dry_run,
+                resume=resume,
                 timezone=state().settings().timezone,
                 errors_file=errors_file,
                 on_invalid=on_invalid,
                 on_progress=bar.advance if bar else None,
                 on_phase=bar.phase if bar else None,
+                on_undone=_say_undone,
+                before_commit=before_commit,
             )
-            select_fields(summary.counts(), fields)  # an unknown --fields name stops the change before its commit
-            if out is not None:
-                out.flush()  # an errors file that cannot be written stops the import before it commits
     if summary.unknown_columns:
         warn("ignored unknown column(s): " + ", ".join(summary.unknown_columns))
     if summary.named_rows:
@@ -345,6 +358,12 @@ def import_(
     if summary.invalid > len(summary.first_invalid):
         say(f"... and {summary.invalid - len(summary.first_invalid)} more invalid rows" + (f" (see {errors_file})" if errors_file else ""))
     render_record(summary.counts(), chosen_format(fmt, as_json), title="Import (dry run)" if dry_run else "Import", fields=fields)
+
+
+def _say_undone(undone) -> None:  # noqa: ANN001 - import_journal.Undone, imported lazily
+    journal = undone.journal
+    warn(f"undid an unfinished import into {journal.event_slug} (file {shown(journal.source)}, started "
+         f"{journal.started_at:%Y-%m-%d %H:%M:%S} UTC): removed the {undone.removed} entries it had written")
 
 
 class _ImportProgress:

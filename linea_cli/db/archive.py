@@ -9,7 +9,7 @@ header and connects to nothing), and sorts each entry:
 
 - kept: what linea knows and restores through a filtered list (`pg_restore -L`): tables of the
   platform's schema (`public`: the data model's, `_prisma_migrations`, tables the platform's
-  Prisma added) and linea's own (`linea.alembic_version`, `linea.objects`), their data, enum
+  Prisma added) and linea's own (`linea.alembic_version`, `linea.objects`, `linea.imports`), their data, enum
   types, sequences (ownership and values), column defaults, constraints, indexes, and comments on
   them; each only when its SQL has the plain form pg_dump writes and calls no function but a
   built-in one known to be harmless (see `SAFE_FUNCTIONS`): a constraint, default or index
@@ -35,7 +35,7 @@ from linea_cli.db.catalog import LINEA_SCHEMA, PLATFORM_SCHEMA, PLATFORM_TABLES
 from linea_cli.errors import InvalidInput, cut, shown
 
 # linea's own objects: its bookkeeping tables, and the audit log's guard (recreated, never restored).
-LINEA_TABLES = ("alembic_version", "objects")
+LINEA_TABLES = ("alembic_version", "objects", "imports")
 LINEA_FUNCTIONS = ("audit_logs_append_only", "audit_logs_no_truncate")
 LINEA_TRIGGERS = ("audit_logs_append_only", "audit_logs_no_truncate")
 PRISMA_TABLE = "_prisma_migrations"

@@ -5,4 +5,4 @@ cost a third of a second per command. tests/test_schema.py fails when a new migr
 and this is not updated.
 """
 
-HEAD_REVISION = "5f3c8e1a7b20"
+HEAD_REVISION = "7c4e2a9d1f30"

@@ -168,7 +168,11 @@ def plan_roles(connection: Connection, names: RoleNames) -> RolePlan:
             plan.statements.append(f"REVOKE ALL ON ALL TABLES IN SCHEMA {quoted(schema)} FROM {quoted(role)}")
             plan.statements.append(f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA {quoted(schema)} FROM {quoted(role)}")
     _reader(plan, connection, schemas)
-    _operator(plan, schemas)
+    has_journal = bool(connection.execute(text(
+        "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = :schema AND c.relname = 'imports')"
+    ), {"schema": LINEA_SCHEMA}).scalar())
+    _operator(plan, schemas, has_journal=has_journal)
     _eraser(plan, connection)
     _migrator(plan, owners, schemas)
     return plan
@@ -271,7 +275,7 @@ def _reader(plan: RolePlan, connection: Connection, schemas: list[str]) -> None:
         add(f"GRANT SELECT ON ALL TABLES IN SCHEMA {quoted(LINEA_SCHEMA)} TO {reader}")
 
 
-def _operator(plan: RolePlan, schemas: list[str]) -> None:
+def _operator(plan: RolePlan, schemas: list[str], *, has_journal: bool) -> None:
     add, operator = plan.statements.append, quoted(plan.names.operator)
     add(f"GRANT CONNECT, TEMPORARY ON DATABASE {quoted(plan.database)} TO {operator}")
     add(f"GRANT USAGE ON SCHEMA {', '.join(quoted(schema) for schema in schemas)} TO {operator}")
@@ -286,6 +290,8 @@ def _operator(plan: RolePlan, schemas: list[str]) -> None:
     add(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {quoted(PLATFORM_SCHEMA)} TO {operator}")
     if LINEA_SCHEMA in schemas:
         add(f"GRANT SELECT ON ALL TABLES IN SCHEMA {quoted(LINEA_SCHEMA)} TO {operator}")
+    if has_journal:  # a large `waitlist import` keeps its journal there (services/import_journal.py)
+        add(f"GRANT INSERT, UPDATE, DELETE ON {quoted(LINEA_SCHEMA)}.imports TO {operator}")
 
 
 def _eraser(plan: RolePlan, connection: Connection) -> None:

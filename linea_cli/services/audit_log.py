@@ -36,6 +36,7 @@ class AuditAction(StrEnum):
     COMPLETE = "COMPLETE"
     PROMOTE = "PROMOTE"
     IMPORT = "IMPORT"
+    IMPORT_UNDONE = "IMPORT_UNDONE"  # an unfinished import's entries removed (services/import_journal.py)
     EXPORT = "EXPORT"
     REVOKE = "REVOKE"
     PURGE = "PURGE"

@@ -14,7 +14,7 @@ from linea_cli.db.engine import MINIMUM_SERVER_VERSION, Database, server_version
 from linea_cli.db.indexes import DATA_MODEL_INDEXES, LINEA_INDEXES
 from linea_cli.db.models import TABLES_IN_DEPENDENCY_ORDER
 from linea_cli.db.platform_columns import unfillable_columns
-from linea_cli.errors import PermissionDenied
+from linea_cli.errors import PermissionDenied, shown
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -134,6 +134,7 @@ def doctor(database: Database) -> list[Check]:
         checks.append(_unfillable_check(connection))
         checks.extend(_index_checks(connection, catalog))
         checks.extend(_guard_checks(connection, catalog))
+        checks.append(_import_check(connection))
         existing = _existing_tables(connection)
         if "sessions" in existing:
             expired = connection.execute(
@@ -158,6 +159,33 @@ def doctor(database: Database) -> list[Check]:
         if sizes:
             checks.append(Check("table sizes", OK, ", ".join(f"{name} {size}" for name, size in sizes)))
     return checks
+
+
+def _import_check(connection: Connection) -> Check:
+    """Unfinished `waitlist import`s (linea_cli.services.import_journal): a journal row no running
+    linea holds is an import stopped halfway (kill -9, a lost connection), its entries partly written."""
+    from linea_cli.services.import_journal import JOURNAL_EXISTS, LOCK_KEY
+
+    if not connection.execute(text(JOURNAL_EXISTS)).scalar():
+        return Check("unfinished imports", OK, "none")
+    rows = connection.execute(text(
+        f"SELECT event_slug, source, started_at, written, to_write, pg_try_advisory_xact_lock({LOCK_KEY.format('id')}) "
+        "AS abandoned FROM linea.imports ORDER BY started_at, id"
+    )).all()
+    abandoned = [row for row in rows if row.abandoned]
+    running = len(rows) - len(abandoned)
+    if not abandoned:
+        return Check("unfinished imports", OK, "none" + (f" ({running} running)" if running else ""))
+    detail = "; ".join(
+        f"into {shown(row.event_slug)} from {shown(row.source)} started {row.started_at:%Y-%m-%d %H:%M:%S} UTC "
+        f"({row.written} of its {row.to_write} rows written)"
+        for row in abandoned
+    )
+    return Check(
+        "unfinished imports", FAIL,
+        f"{detail}: `linea waitlist import EVENT FILE --resume` with the same file finishes it; "
+        "any other `linea waitlist import` into that event undoes it",
+    )
 
 
 def _unfillable_check(connection: Connection) -> Check:

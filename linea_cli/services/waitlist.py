@@ -10,6 +10,9 @@ foreign key check only takes KEY SHARE), so concurrent runs never exceed the cap
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
@@ -18,12 +21,13 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from linea_cli.csvio import hashed_input
 from linea_cli.db.like import like_pattern
 from linea_cli.db.models import INTEGER_MAX, Event, EventStatus, User, WaitlistEntry, WaitlistStatus
 from linea_cli.db.platform_columns import refuse_unfillable
 from linea_cli.errors import Conflict, InvalidInput, NotFound, shown
 from linea_cli.ids import new_id
-from linea_cli.services import audit_log
+from linea_cli.services import audit_log, import_journal
 from linea_cli.services.actors import Actor, require_manager_of
 from linea_cli.services.audit_log import AuditAction
 from linea_cli.services.emails import normalize_email, same_address
@@ -31,9 +35,11 @@ from linea_cli.services.events import confirmed_count, find_event, places_left
 from linea_cli.services.pagination import Page, paginate
 from linea_cli.services.waitlist_csv import (
     ON_DUPLICATE,
+    STAGE_TABLE,
     InvalidRow,
     StreamStats,
     copy_export_csv,
+    dry_run_counts,
     export_records,
     merge_staged,
     stage_import,
@@ -408,67 +414,201 @@ class ImportSummary:
 
 
 def import_waitlist(
-    session: Session,
+    unit_of_work: import_journal.UnitOfWork,
     *,
+    connect: import_journal.Connect,
     event_ref: str,
     source: BinaryIO,
-    actor: Actor | None,
     source_name: str = "-",
     delimiter: str | None = None,
     on_duplicate: str = "skip",
     skip_invalid: bool = False,
     dry_run: bool = False,
+    resume: bool = False,
     timezone: str = "UTC",
     errors_file: str | None = None,
     on_invalid: Callable[[InvalidRow], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
     on_phase: Callable[[str], None] | None = None,
+    on_undone: Callable[[import_journal.Undone], None] | None = None,
+    before_commit: Callable[[ImportSummary], None] | None = None,
 ) -> ImportSummary:
-    """Load a CSV into the waitlist in one transaction: COPY to a temporary table, then set-based SQL
+    """Load a CSV into the waitlist, all or nothing: COPY to a temporary table, then set-based SQL
     (linea_cli.services.waitlist_csv: the format, the duplicates rules).
 
-    With invalid rows and without `skip_invalid`, nothing is written.
+    With invalid rows and without `skip_invalid`, nothing is written. Fewer than
+    JOURNAL_FROM_ROWS rows to write are written in the transaction that read them; more are
+    written in short transactions under a journal (linea_cli.services.import_journal: why, and
+    how an interrupted import is undone or resumed). `resume` finishes the event's unfinished
+    import of the same file; any other import first undoes the event's unfinished imports that no
+    running linea holds (`on_undone` hears of each). `before_commit` sees the summary before the
+    import's last commit (an error there undoes it).
     """
     if on_duplicate not in ON_DUPLICATE:
         raise InvalidInput(f"--on-duplicate must be skip or update, not {shown(on_duplicate)}")
-    event = _managed_event(session, event_ref, actor=actor, action="import into")
-    # Before reading a byte of the file: a column the platform added that linea cannot fill would
-    # fail the insert only after the whole file was read.
-    refuse_unfillable(session.connection(), "waitlist_entries")
-    stats = stage_import(
-        session, source, delimiter=delimiter, timezone=timezone, keep_writing_after_invalid=skip_invalid,
-        on_invalid=on_invalid, on_progress=on_progress, sample_size=ERROR_SAMPLE,
-    )
-    summary = ImportSummary(
-        event=event.slug, rows=stats.rows, invalid=stats.invalid, dry_run=dry_run,
-        unknown_columns=stats.unknown_columns, named_rows=stats.named_rows, first_invalid=stats.first_invalid,
-    )
-    if stats.invalid and not skip_invalid:
-        raise ImportRejected(
-            f"{stats.invalid} of {summary.rows} rows are invalid; nothing was imported:",
-            details=_rejected_rows(stats), hint=_rejection_hint(errors_file),
-        )
-    if stats.valid == 0:
-        return summary
-    if on_phase is not None:
-        on_phase("writing")  # the file is read; the set-based statements take the rest of the time
-    savepoint = session.begin_nested() if dry_run else None
+    source, hashed = hashed_input(source)
+    with contextlib.ExitStack() as holding:
+        with unit_of_work() as (session, actor):
+            event = _managed_event(session, event_ref, actor=actor, action="import into")
+            # Before reading a byte of the file: a column the platform added that linea cannot fill would
+            # fail the insert only after the whole file was read.
+            refuse_unfillable(session.connection(), "waitlist_entries")
+            resumed = _take_over(session, holding, connect, event) if resume else None
+            if resumed is not None:
+                on_duplicate, skip_invalid = resumed.on_duplicate, resumed.skip_invalid
+            elif not dry_run:
+                for undone in _undo_unfinished(session, event, actor):
+                    if on_undone is not None:
+                        on_undone(undone)
+            stats = stage_import(
+                session, source, delimiter=delimiter, timezone=timezone, keep_writing_after_invalid=skip_invalid,
+                on_invalid=on_invalid, on_progress=on_progress, sample_size=ERROR_SAMPLE,
+            )
+            summary = ImportSummary(
+                event=event.slug, rows=stats.rows, invalid=stats.invalid, dry_run=dry_run,
+                unknown_columns=stats.unknown_columns, named_rows=stats.named_rows, first_invalid=stats.first_invalid,
+            )
+            if stats.invalid and not skip_invalid:
+                raise ImportRejected(
+                    f"{stats.invalid} of {summary.rows} rows are invalid; nothing was imported:",
+                    details=_rejected_rows(stats), hint=_rejection_hint(errors_file),
+                )
+            if stats.valid and on_phase is not None:
+                on_phase("writing")  # the file is read; the set-based statements take the rest of the time
+            if dry_run:
+                summary.inserted, summary.updated = dry_run_counts(session, event_id=event.id, on_duplicate=on_duplicate)
+                summary.skipped = stats.valid - summary.inserted - summary.updated
+                return summary
+            if resumed is None and stats.valid < import_journal.JOURNAL_FROM_ROWS:
+                _merge_at_once(session, summary, event=event, staged=stats.valid, actor=actor, source_name=source_name,
+                               on_duplicate=on_duplicate, skip_invalid=skip_invalid)
+                if before_commit is not None:
+                    before_commit(summary)
+                return summary
+            spool = holding.enter_context(tempfile.TemporaryFile())  # unnamed, private, gone with linea
+            to_write = import_journal.spool_rows(session, STAGE_TABLE, spool)
+            if resumed is not None:
+                journal = _same_file(resumed, file_sha256=hashed.hexdigest(), to_write=to_write, source_name=source_name)
+            else:
+                journal = import_journal.open_journal(
+                    session, event_id=event.id, event_slug=event.slug, source=source_name,
+                    file_sha256=hashed.hexdigest(), on_duplicate=on_duplicate, skip_invalid=skip_invalid,
+                    rows=stats.rows, invalid=stats.invalid, valid=stats.valid, to_write=to_write,
+                    ignored_columns=list(stats.unknown_columns), now=utc_now(),
+                    started_by=actor.user_id if actor is not None else None,
+                )
+                # Held before the journal row commits: no other linea ever sees it unheld while this one runs.
+                holding.enter_context(import_journal.held(connect, journal.id))
+        return _write_journal(unit_of_work, journal, summary, spool=spool, holding=holding, before_commit=before_commit)
+
+
+def _merge_at_once(
+    session: Session, summary: ImportSummary, *, event: Event, staged: int, actor: Actor | None, source_name: str,
+    on_duplicate: str, skip_invalid: bool,
+) -> None:
+    """A small import: the merge in the transaction that read the file."""
+    if staged == 0:
+        return
     summary.inserted, summary.updated = merge_staged(
-        session, event_id=event.id, staged=stats.valid, on_duplicate=on_duplicate, now=utc_now()
+        session, event_id=event.id, staged=staged, on_duplicate=on_duplicate, now=utc_now()
     )
-    summary.skipped = stats.valid - summary.inserted - summary.updated
-    if savepoint is not None:
-        savepoint.rollback()
-        return summary
+    summary.skipped = staged - summary.inserted - summary.updated
+    _record_import(session, summary, event_id=event.id, actor=actor, source_name=source_name,
+                   on_duplicate=on_duplicate, skip_invalid=skip_invalid)
+
+
+def _record_import(
+    session: Session, summary: ImportSummary, *, event_id: str, actor: Actor | None, source_name: str,
+    on_duplicate: str, skip_invalid: bool,
+) -> None:
     if summary.inserted or summary.updated:
         audit_log.record(
-            session, action=AuditAction.IMPORT, resource="Event", resource_id=event.id, actor=actor,
+            session, action=AuditAction.IMPORT, resource="Event", resource_id=event_id, actor=actor,
             details={
                 **summary.counts(), "file": source_name, "on_duplicate": on_duplicate, "skip_invalid": skip_invalid,
                 "ignored_columns": list(summary.unknown_columns),
             },
         )
+
+
+def _write_journal(
+    unit_of_work: import_journal.UnitOfWork, journal: import_journal.Journal, summary: ImportSummary, *,
+    spool: Any, holding: contextlib.ExitStack, before_commit: Callable[[ImportSummary], None] | None,
+) -> ImportSummary:
+    """The spooled rows into the waitlist, a short transaction per batch, then the last one; on any
+    error or interrupt, the import is undone (its lock released first, so that the undo may take it)."""
+    try:
+        next_rows = import_journal.spooled_batches(spool, skip=journal.written)
+        size = import_journal.FIRST_BATCH_ROWS
+        while rows := next_rows(size):
+            started = time.perf_counter()
+            with unit_of_work() as (session, _):
+                import_journal.write_batch(session, journal, rows)
+            size = import_journal.next_batch_rows(size, time.perf_counter() - started)
+        with unit_of_work() as (session, actor):
+            import_journal.finish(session, journal)
+            summary.inserted, summary.updated = journal.inserted, journal.updated
+            summary.skipped = journal.valid - journal.inserted - journal.updated
+            _record_import(session, summary, event_id=journal.event_id, actor=actor, source_name=journal.source,
+                           on_duplicate=journal.on_duplicate, skip_invalid=journal.skip_invalid)
+            if before_commit is not None:
+                before_commit(summary)
+    except BaseException:
+        holding.close()
+        with contextlib.suppress(Exception), unit_of_work() as (session, actor):
+            undone = import_journal.undo(session, journal.id)
+            if undone is not None:
+                _record_undo(session, undone, actor)
+        raise
+    holding.close()
     return summary
+
+
+def _same_file(journal: import_journal.Journal, *, file_sha256: str, to_write: int, source_name: str) -> import_journal.Journal:
+    """The unfinished import `--resume` goes on with, once the file is known to be its file."""
+    if file_sha256 != journal.file_sha256 or to_write != journal.to_write:
+        raise InvalidInput(
+            f"{source_name} is not the file of the unfinished import into {journal.event_slug} "
+            f"(that was {shown(journal.source)}, started {journal.started_at:%Y-%m-%d %H:%M:%S} UTC)",
+            hint="give --resume the same file; without --resume the unfinished import is undone first",
+        )
+    return journal
+
+
+def _take_over(session: Session, holding: contextlib.ExitStack, connect: import_journal.Connect, event: Event) -> import_journal.Journal:
+    """The event's unfinished import, its lock now held by this linea (`--resume`)."""
+    journals = import_journal.unfinished(session, event_id=event.id)
+    for journal in journals:
+        with contextlib.ExitStack() as attempt:
+            if attempt.enter_context(import_journal.held(connect, journal.id, wait=False)):
+                holding.push(attempt.pop_all())
+                return journal
+    if journals:
+        raise Conflict(f"the import into {event.slug} is still running (started {journals[0].started_at:%Y-%m-%d %H:%M:%S} UTC)")
+    raise NotFound(f"there is no unfinished import into {event.slug} to resume")
+
+
+def _undo_unfinished(session: Session, event: Event, actor: Actor | None) -> list[import_journal.Undone]:
+    """Undo the event's unfinished imports that no running linea holds, in the caller's transaction."""
+    undone = []
+    for journal in import_journal.unfinished(session, event_id=event.id):
+        result = import_journal.undo(session, journal.id, wait=False)
+        if result is not None:
+            _record_undo(session, result, actor)
+            undone.append(result)
+    return undone
+
+
+def _record_undo(session: Session, undone: import_journal.Undone, actor: Actor | None) -> None:
+    journal = undone.journal
+    audit_log.record(
+        session, action=AuditAction.IMPORT_UNDONE, resource="Event", resource_id=journal.event_id, actor=actor,
+        details={
+            "event": journal.event_slug, "file": journal.source, "removed": undone.removed, "written": journal.written,
+            "rows": journal.rows, "started_by": journal.started_by,
+            "started_at": f"{journal.started_at:%Y-%m-%dT%H:%M:%S}Z" if journal.started_at else None,
+        },
+    )
 
 
 def _rejected_rows(stats: StreamStats) -> tuple[str, ...]:

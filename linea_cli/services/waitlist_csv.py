@@ -232,7 +232,7 @@ class _Batches:
 
 # --- import: stage, then merge ---------------------------------------------------------------
 
-_STAGE = "linea_waitlist_import"
+STAGE_TABLE = _STAGE = "linea_waitlist_import"
 # cuid-shaped ids that sort like the file: rows without created_at share one timestamp, and
 # (created_at, id) is the sign-up order `promote` follows, so the file's order is kept.
 _IMPORT_ID = (
@@ -302,6 +302,22 @@ def merge_staged(session: Session, *, event_id: str, staged: int, on_duplicate: 
         ON CONFLICT (email, event_id) DO NOTHING
     """), params).rowcount
     return inserted, updated
+
+
+def dry_run_counts(session: Session, *, event_id: str, on_duplicate: str) -> tuple[int, int]:
+    """What merge_staged would write, (inserted, updated), found by reading only: a dry run takes
+    no lock on the event row (a long one beside the platform's updates is what short batches avoid)."""
+    row = session.execute(sa.text(f"""
+        WITH s AS (SELECT DISTINCT ON (email) email, status FROM {_STAGE} ORDER BY email, line)
+        SELECT
+          (SELECT count(*) FROM s LEFT JOIN LATERAL (
+              SELECT 1 AS found FROM waitlist_entries AS w WHERE lower(w.email) = s.email AND w.event_id = :event_id LIMIT 1
+           ) AS listed ON true WHERE listed.found IS NULL) AS inserted,
+          (SELECT count(*) FROM s JOIN waitlist_entries AS w ON lower(w.email) = s.email
+           WHERE :update AND w.event_id = :event_id AND w.deleted_at IS NULL
+             AND s.status IS NOT NULL AND w.status <> s.status) AS updated
+    """), {"event_id": event_id, "update": on_duplicate == "update"}).one()
+    return row.inserted, row.updated
 
 
 # --- export ----------------------------------------------------------------------------------
