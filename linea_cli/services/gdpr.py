@@ -41,7 +41,7 @@ from sqlmodel import Session
 
 from linea_cli.db.models import AuditLog, User, UserRole
 from linea_cli.db.platform_columns import platform_tables
-from linea_cli.errors import DatabaseUnavailable, NotFound
+from linea_cli.errors import Conflict, DatabaseUnavailable, NotFound
 from linea_cli.services import audit_log
 from linea_cli.services.actors import Actor, require_admin, require_self_or_admin
 from linea_cli.services.audit_log import AuditAction
@@ -258,7 +258,7 @@ def _lock_user_row(session: Session, user_id: str) -> None:
                     sa.text("SELECT set_config('lock_timeout', :wait, true), set_config('statement_timeout', :bound, true)"),
                     {"wait": LOCK_WAIT, "bound": LOCK_WAIT},
                 )
-                session.execute(sa.select(users.c.id).where(users.c.id == user_id).with_for_update())
+                found = session.execute(sa.select(users.c.id).where(users.c.id == user_id).with_for_update()).first()
             break
         except sa.exc.OperationalError as exc:
             if not isinstance(exc.orig, psycopg.errors.LockNotAvailable | psycopg.errors.QueryCanceled):
@@ -274,6 +274,9 @@ def _lock_user_row(session: Session, user_id: str) -> None:
         sa.text("SELECT set_config('lock_timeout', :lock, true), set_config('statement_timeout', :statement, true)"),
         {"lock": lock_timeout, "statement": statement_timeout},
     )
+    if found is None:
+        raise Conflict(f"user {user_id} was deleted while linea erased them; nothing was erased",
+                       hint="run the command again")
 
 
 @dataclass(frozen=True)
