@@ -38,6 +38,7 @@ def ann(linea: CliRun, db: Database) -> dict[str, Any]:
     ann = make_user(db, email=EMAIL, name=NAME)
     event = make_event(db)
     make_waitlist_entry(db, event=event, email=EMAIL, user_id=ann["id"])
+    ann["event_id"], ann["other_event_id"] = event["id"], make_event(db)["id"]
     for _ in range(3):
         make_session(db, user=ann)
         make_audit_row(db, action="LOGIN", resource="User", resource_id=ann["id"], user_id=ann["id"],
@@ -76,6 +77,23 @@ class Platform:
             (f"cpla{tag}", self.user_id, self.user_id, IP, AGENT, json.dumps({"email": email, "name": NAME})),
         )
         return f"cpla{tag}"
+
+    def mention(self, connection: psycopg.Connection, event_id: str) -> tuple[str, str]:
+        """Rows holding the person's address without pointing at the user: someone else's audit row
+        naming them, and a waitlist sign-up with their address and no account."""
+        self._number += 1
+        tag = f"{self._number}-{connection.info.backend_pid}"
+        connection.execute(
+            "INSERT INTO audit_logs (id, action, resource, resource_id, metadata, created_at) "
+            "VALUES (%s, 'INVITE', 'Event', %s, %s, now())",
+            (f"cplm{tag}", event_id, json.dumps({"invited": [EMAIL.upper()]})),
+        )
+        connection.execute(
+            "INSERT INTO waitlist_entries (id, email, event_id, status, created_at, updated_at) "
+            "VALUES (%s, %s, %s, 'PENDING', now(), now())",
+            (f"cplw{tag}", EMAIL, event_id),
+        )
+        return f"cplm{tag}", f"cplw{tag}"
 
     def beside(self, linea_pid: int, what: str, write: Callable[[psycopg.Connection], None]) -> bool:
         """Run `write` (then commit) on a connection of its own while linea's transaction is open;
@@ -141,12 +159,17 @@ def test_the_platform_never_waits_for_the_erasure_while_it_reads_whole_tables(
     linea: CliRun, db: Database, direct_database_url: URL, ann: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """After each kind's erase, the platform logs Ann in: it goes through at once (nothing holds
-    the user row against its foreign-key checks), and what it wrote is erased all the same."""
+    the user row against its foreign-key checks), and what it wrote is erased all the same, as are
+    an audit row and a sign-up holding only her address, written after the audit log was read."""
     platform = Platform(direct_database_url, ann["id"], db)
+    mentions: list[tuple[str, str]] = []
 
     def log_in(session: Any, kind: str) -> None:
-        platform.beside(backend_pid(session), f"login after erasing {kind}",
-                        lambda connection: platform.written.append(platform.login(connection)))
+        def write(connection: psycopg.Connection) -> None:
+            platform.written.append(platform.login(connection))
+            if kind == "audit_logs":
+                mentions.append(platform.mention(connection, ann["other_event_id"]))
+        platform.beside(backend_pid(session), f"login after erasing {kind}", write)
 
     after_first({"sessions", "waitlist_entries", "owned_events", "audit_logs", "platform_rows"}, log_in, monkeypatch)
     record = linea("--as", "root@example.com", "users", "anonymize", EMAIL, "--yes", "--json").json
@@ -155,6 +178,10 @@ def test_the_platform_never_waits_for_the_erasure_while_it_reads_whole_tables(
     assert len(platform.written) == 5
     assert record["sessions_deleted"] == 3 + 5
     ann_is_erased(db, linea, ann, platform.written)
+    [(audit_id, entry_id)] = mentions
+    assert EMAIL not in db.scalar("SELECT lower(metadata::text) FROM audit_logs WHERE id = :id", id=audit_id)
+    entry = db.one("SELECT email, status::text AS status FROM waitlist_entries WHERE id = :id", id=entry_id)
+    assert entry.email.endswith("@anonymized.invalid") and entry.status == "CANCELLED"
 
 
 def test_linea_steps_aside_for_a_platform_transaction_holding_the_user_and_erases_what_it_wrote(
@@ -235,3 +262,37 @@ def test_a_platform_transaction_holding_the_user_throughout_makes_it_give_up_wit
     assert db.scalar("SELECT email FROM users WHERE id = :id", id=ann["id"]) == EMAIL
     assert db.count("sessions", "user_id = :id", id=ann["id"]) == 3
     assert db.count("audit_logs", "user_id = :id AND ip_address = :ip", id=ann["id"], ip=IP) == 3
+
+
+def test_a_platform_transaction_that_holds_the_user_and_waits_for_the_erasure_makes_it_give_up_at_once(
+    linea: CliRun, db: Database, direct_database_url: URL, ann: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ann logs in and, in the same platform transaction, her waitlist entry is confirmed, just
+    after linea anonymized it: the confirmation waits for linea (the entry's row lock), and linea
+    cannot lock her user row before that transaction ends. linea gives up at once, erasing
+    nothing, rather than keep the platform waiting for LINEA_LOCK_TIMEOUT."""
+    platform = Platform(direct_database_url, ann["id"], db)
+
+    def log_in_and_confirm(session: Any, kind: str) -> None:
+        def write(connection: psycopg.Connection) -> None:
+            platform.written.append(platform.login(connection))
+            connection.execute(
+                "UPDATE waitlist_entries SET status = 'CONFIRMED', updated_at = now() WHERE event_id = %s AND user_id = %s",
+                (ann["event_id"], ann["id"]),
+            )
+        platform.beside(backend_pid(session), "login and confirmation", write)
+
+    after_first({"waitlist_entries"}, log_in_and_confirm, monkeypatch)
+    result = linea("--as", "root@example.com", "users", "anonymize", EMAIL, "--yes",
+                   env={"LINEA_LOCK_TIMEOUT": "120s"}, exit_code=5)
+
+    assert platform.waited_for_linea == ["login and confirmation"]  # on the entry, as before
+    assert "waits for this erasure" in result.stderr and "nothing was erased" in result.stderr
+    deadline = time.monotonic() + PATIENCE
+    while db.count("waitlist_entries", "user_id = :id AND status = 'CONFIRMED'", id=ann["id"]) == 0:
+        assert time.monotonic() < deadline, "the platform's confirmation never committed"
+        time.sleep(0.01)  # the platform's transaction goes on once linea's has ended
+    assert db.scalar("SELECT email FROM users WHERE id = :id", id=ann["id"]) == EMAIL
+    assert db.scalar("SELECT email FROM waitlist_entries WHERE user_id = :id", id=ann["id"]) == EMAIL
+    assert db.count("sessions", "user_id = :id", id=ann["id"]) == 3 + 1
+

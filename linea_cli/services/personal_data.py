@@ -92,13 +92,17 @@ class Person:
         )
 
 
-def identify(session: Session, user: User | None, email: str, *, also: str | None = None) -> Person:
+def identify(
+    session: Session, user: User | None, email: str, *, also: str | None = None, known: Person | None = None
+) -> Person:
     """Everything that identifies the person, read before anything is erased: the same for an
     export, an erasure and a proof of erasure, whether the person was named by id or by address.
 
     Past addresses and names come from the user's recorded changes; IP addresses and user agents
     from the audit rows they made; a past address that another user holds now is that user's.
-    `also` is an address the request named (a past one of the user's, say).
+    `also` is an address the request named (a past one of the user's, say). `known` is an earlier
+    identification of the same person: names it already told apart from other users' are not
+    compared again (that reads the users table whole; an erasure identifies again under a lock).
     """
     logs, sessions = AuditLog.__table__, LoginSession.__table__
     user_id = user.id if user is not None else None
@@ -126,7 +130,7 @@ def identify(session: Session, user: User | None, email: str, *, also: str | Non
         emails=lowered,
         own_emails=lowered - _held_by_others(session, lowered, user_id),
         names=frozenset(names - {REDACTED}),
-        own_names=frozenset(names - {REDACTED} - _names_of_others(session, names, user_id)),
+        own_names=_own_names(session, frozenset(names - {REDACTED}), user_id, known),
         ips=frozenset(ips),
         agents=frozenset(agents),
         tokens=frozenset(tokens.values()),
@@ -654,6 +658,14 @@ def _held_by_others(session: Session, emails: frozenset[str], user_id: str | Non
     if user_id:
         query = query.where(users.c.id != user_id)
     return frozenset(session.execute(query).scalars())
+
+
+def _own_names(session: Session, names: frozenset[str], user_id: str | None, known: Person | None) -> frozenset[str]:
+    """The names no other user has now; those `known` already compared keep its answer."""
+    compared = names & known.names if known is not None else frozenset()
+    kept = compared & known.own_names if known is not None else frozenset()
+    fresh = set(names - compared)
+    return frozenset(kept | (fresh - _names_of_others(session, fresh, user_id)))
 
 
 def _names_of_others(session: Session, names: set[str], user_id: str | None) -> set[str]:
