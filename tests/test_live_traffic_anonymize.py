@@ -68,12 +68,12 @@ class Platform:
         tag = f"{self._number}-{connection.info.backend_pid}"
         connection.execute(
             "INSERT INTO sessions (id, user_id, token, expires_at, created_at, updated_at) "
-            "VALUES (%s, %s, %s, now() + interval '30 days', now(), now())",
+            "VALUES (%s, %s, %s, now() + interval '30 days', now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')",
             (f"cpls{tag}", self.user_id, f"platform-token-{tag}-{'x' * 24}"),
         )
         connection.execute(
             "INSERT INTO audit_logs (id, action, resource, resource_id, user_id, ip_address, user_agent, metadata, created_at) "
-            "VALUES (%s, 'LOGIN', 'User', %s, %s, %s, %s, %s, now())",
+            "VALUES (%s, 'LOGIN', 'User', %s, %s, %s, %s, %s, now() AT TIME ZONE 'UTC')",
             (f"cpla{tag}", self.user_id, self.user_id, IP, AGENT, json.dumps({"email": email, "name": NAME})),
         )
         return f"cpla{tag}"
@@ -85,12 +85,12 @@ class Platform:
         tag = f"{self._number}-{connection.info.backend_pid}"
         connection.execute(
             "INSERT INTO audit_logs (id, action, resource, resource_id, metadata, created_at) "
-            "VALUES (%s, 'INVITE', 'Event', %s, %s, now())",
+            "VALUES (%s, 'INVITE', 'Event', %s, %s, now() AT TIME ZONE 'UTC')",
             (f"cplm{tag}", event_id, json.dumps({"invited": [EMAIL.upper()]})),
         )
         connection.execute(
             "INSERT INTO waitlist_entries (id, email, event_id, status, created_at, updated_at) "
-            "VALUES (%s, %s, %s, 'PENDING', now(), now())",
+            "VALUES (%s, %s, %s, 'PENDING', now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')",
             (f"cplw{tag}", EMAIL, event_id),
         )
         return f"cplm{tag}", f"cplw{tag}"
@@ -235,7 +235,7 @@ def test_an_address_changed_while_the_erasure_reads_is_erased_too(
 
     def change_address(session: Any, kind: str) -> None:
         def write(connection: psycopg.Connection) -> None:
-            connection.execute("UPDATE users SET email = %s, updated_at = now() WHERE id = %s", (NEW_EMAIL, ann["id"]))
+            connection.execute("UPDATE users SET email = %s, updated_at = now() AT TIME ZONE 'UTC' WHERE id = %s", (NEW_EMAIL, ann["id"]))
             platform.written.append(platform.login(connection, email=NEW_EMAIL))
         platform.beside(backend_pid(session), "address change", write)
 
@@ -277,7 +277,7 @@ def test_a_platform_transaction_that_holds_the_user_and_waits_for_the_erasure_ma
         def write(connection: psycopg.Connection) -> None:
             platform.written.append(platform.login(connection))
             connection.execute(
-                "UPDATE waitlist_entries SET status = 'CONFIRMED', updated_at = now() WHERE event_id = %s AND user_id = %s",
+                "UPDATE waitlist_entries SET status = 'CONFIRMED', updated_at = now() AT TIME ZONE 'UTC' WHERE event_id = %s AND user_id = %s",
                 (ann["event_id"], ann["id"]),
             )
         platform.beside(backend_pid(session), "login and confirmation", write)

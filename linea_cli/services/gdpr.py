@@ -179,8 +179,9 @@ def anonymize_person(
     subject = find_subject(session, reference)
     user = subject.user
     # Rows created from here on are looked at again in the second pass; the margin covers a
-    # platform transaction that began a little before and commits during the first pass.
-    since = session.execute(sa.select(sa.func.now() - SECOND_PASS_MARGIN)).scalar_one()
+    # platform transaction that began a little before and commits during the first pass. The
+    # server's clock, in UTC as the platform's timestamps are.
+    since = session.execute(sa.select(sa.func.timezone("UTC", sa.func.now()) - SECOND_PASS_MARGIN)).scalar_one()
     person = with_related_rows(session, identify(session, user, subject.email))
     now = utc_now()
     erased = {kind.key: kind.erase(session, person, now=now) for kind in KINDS if kind.key != "user"}
@@ -231,9 +232,11 @@ SECOND_PASS_MARGIN = sa.text("interval '1 minute'")
 LOCK_WAIT = "50ms"
 STEP_ASIDE_SECONDS, STEP_ASIDE_MAX = 0.02, 0.2
 CYCLE_TRIES = 3
-# Whether another transaction waits for this one.
+# Whether another transaction waits for this one to end (for a row it wrote; not for a table's
+# lock, as a deploy's ALTER TABLE would, which holds no row of the user's).
 _WAITED_FOR = sa.text(
-    "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND pg_backend_pid() = ANY(pg_blocking_pids(pid)))"
+    "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND wait_event = 'transactionid' "
+    "AND pg_backend_pid() = ANY(pg_blocking_pids(pid)))"
 )
 
 
