@@ -31,15 +31,17 @@ the kinds of personal data in `services/personal_data.py`, each of which exports
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from sqlmodel import Session
 
 from linea_cli.db.models import AuditLog, User, UserRole
 from linea_cli.db.platform_columns import platform_tables
-from linea_cli.errors import NotFound
+from linea_cli.errors import Conflict, DatabaseUnavailable, NotFound
 from linea_cli.services import audit_log
 from linea_cli.services.actors import Actor, require_admin, require_self_or_admin
 from linea_cli.services.audit_log import AuditAction
@@ -158,6 +160,17 @@ def anonymize_person(
     transactions of its own; a trace there is left for the caller to report, and the erasure of
     everything else stays committed.
 
+    Beside the platform's live traffic, in two passes. Changing the user's unique `email` takes
+    the user row FOR UPDATE, which every foreign-key check of a row pointing at the user (a new
+    session, an audit row) waits for, until the commit. So the first pass, which reads whole
+    tables (the audit log's JSON, the platform's tables), erases everything but the user row
+    holding no lock on it. Then the row is locked (`_lock_user_row`, stepping aside while the
+    platform holds it) and the second pass, on indexes only, erases what the platform added for
+    the person meanwhile: every row pointing at the user committed before the lock was granted
+    (its foreign-key check held the row until then), and any later one waits for the commit. The
+    person is identified again under the lock; an address or a name the first pass did not know
+    (a `users update` that slipped in) makes the second pass a whole one.
+
     Running it again changes nothing and writes nothing (an address linea holds nothing about, for
     instance one already anonymized, is not an error: the goal state holds). The last ADMIN cannot
     be anonymized.
@@ -165,15 +178,24 @@ def anonymize_person(
     require_admin(actor, "anonymize people")
     subject = find_subject(session, reference)
     user = subject.user
-    if user is not None:
-        # Lock the user row: a concurrent `users update --email` must not slip in between.
-        session.refresh(user, with_for_update=True)
-        subject = Subject(user, user.email)
-        if user.role == UserRole.ADMIN and user.deleted_at is None:
-            refuse_last_admin(session, user, "anonymize")
+    # Rows created from here on are looked at again in the second pass; the margin covers a
+    # platform transaction that began a little before and commits during the first pass. The
+    # server's clock, in UTC as the platform's timestamps are.
+    since = session.execute(sa.select(sa.func.timezone("UTC", sa.func.now()) - SECOND_PASS_MARGIN)).scalar_one()
     person = with_related_rows(session, identify(session, user, subject.email))
     now = utc_now()
-    erased = {kind.key: kind.erase(session, person, now=now) for kind in KINDS}
+    erased = {kind.key: kind.erase(session, person, now=now) for kind in KINDS if kind.key != "user"}
+    erased["user"] = 0
+    if user is not None:
+        _lock_user_row(session, user.id)
+        session.refresh(user)
+        if user.role == UserRole.ADMIN and user.deleted_at is None:
+            refuse_last_admin(session, user, "anonymize")
+        again = person.merged(with_related_rows(session, identify(session, user, user.email, known=person)))
+        whole = not (again.emails <= person.emails and again.names <= person.names)
+        person = again
+        for kind in KINDS:
+            erased[kind.key] += kind.erase(session, person, now=now, since=None if whole else since)
     changed = any(erased.values())
     result = AnonymizeResult(
         user_id=person.user_id,
@@ -199,6 +221,79 @@ def anonymize_person(
             },
         )
     return result, _proof(session, person)
+
+
+# How far before the erasure began the second pass looks for new audit rows (their created_at is
+# the platform transaction's start).
+SECOND_PASS_MARGIN = sa.text("interval '1 minute'")
+# Each try for the user row's lock waits at most this long for the platform's transactions that
+# hold it (shorter than deadlock_timeout), then steps aside for STEP_ASIDE_SECONDS times the try's
+# number (at most STEP_ASIDE_MAX), until the transaction's own lock_timeout has passed in all.
+LOCK_WAIT = "50ms"
+STEP_ASIDE_SECONDS, STEP_ASIDE_MAX = 0.02, 0.2
+CYCLE_TRIES = 3
+# Whether another transaction waits for this one to end (for a row it wrote; not for a table's
+# lock, as a deploy's ALTER TABLE would, which holds no row of the user's).
+_WAITED_FOR = sa.text(
+    "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND wait_event = 'transactionid' "
+    "AND pg_backend_pid() = ANY(pg_blocking_pids(pid)))"
+)
+
+
+def _lock_user_row(session: Session, user_id: str) -> None:
+    """Lock the user row FOR UPDATE without queueing in front of the platform.
+
+    A FOR UPDATE waiter waits for the transactions holding the row FOR KEY SHARE (the platform's
+    foreign-key checks), and new ones keep joining them without waiting: a plain wait can last
+    as long as the platform is busy. Each try is bounded (`lock_timeout` for one wait,
+    `statement_timeout` for the whole statement, which may wait again and again), in a savepoint
+    that a failed try rolls back to, then linea steps aside and tries again. The transaction's
+    `lock_timeout` (LINEA_LOCK_TIMEOUT) bounds the tries in all; then it gives up (exit 5, nothing
+    erased). It gives up sooner when, after CYCLE_TRIES tries in a row, another transaction is
+    waiting for this one: most likely the one holding the row (a platform transaction that wrote
+    for the person, then a row the erasure changed, such as their address on a waitlist it
+    anonymized), which can end only after linea does; waiting longer would only make it wait.
+    """
+    users = User.__table__
+    budget, lock_timeout, statement_timeout = session.execute(sa.text(
+        "SELECT extract(epoch FROM current_setting('lock_timeout')::interval), "
+        "current_setting('lock_timeout'), current_setting('statement_timeout')"
+    )).one()
+    deadline = time.monotonic() + float(budget) if float(budget) > 0 else None
+    tries = 0
+    while True:
+        tries += 1
+        try:
+            with session.begin_nested():
+                session.execute(
+                    sa.text("SELECT set_config('lock_timeout', :wait, true), set_config('statement_timeout', :bound, true)"),
+                    {"wait": LOCK_WAIT, "bound": LOCK_WAIT},
+                )
+                found = session.execute(sa.select(users.c.id).where(users.c.id == user_id).with_for_update()).first()
+            break
+        except sa.exc.OperationalError as exc:
+            if not isinstance(exc.orig, psycopg.errors.LockNotAvailable | psycopg.errors.QueryCanceled):
+                raise
+            if tries >= CYCLE_TRIES and session.execute(_WAITED_FOR).scalar_one():
+                raise DatabaseUnavailable(
+                    f"gave up waiting for a lock: user {user_id}'s row is held by a transaction that waits for this "
+                    "erasure (it writes something the erasure changed); nothing was erased",
+                    hint="run the command again",
+                ) from None
+            if deadline is not None and time.monotonic() >= deadline:
+                raise DatabaseUnavailable(
+                    f"gave up waiting for a lock: user {user_id}'s row stayed in use by others for {lock_timeout} "
+                    f"({tries} tries); nothing was erased",
+                    hint="retry when the database is less busy, or raise LINEA_LOCK_TIMEOUT",
+                ) from None
+            time.sleep(min(STEP_ASIDE_SECONDS * tries, STEP_ASIDE_MAX))
+    session.execute(
+        sa.text("SELECT set_config('lock_timeout', :lock, true), set_config('statement_timeout', :statement, true)"),
+        {"lock": lock_timeout, "statement": statement_timeout},
+    )
+    if found is None:
+        raise Conflict(f"user {user_id} was deleted while linea erased them; nothing was erased",
+                       hint="run the command again")
 
 
 @dataclass(frozen=True)

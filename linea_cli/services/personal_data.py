@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -75,14 +75,34 @@ class Person:
     def user_id(self) -> str | None:
         return self.user.id if self.user is not None else None
 
+    def merged(self, later: Person) -> Person:
+        """The same person identified again later (`later`, the same user): what either knew."""
+        return replace(
+            later,
+            emails=self.emails | later.emails,
+            own_emails=self.own_emails | later.own_emails,
+            names=self.names | later.names,
+            own_names=self.own_names | later.own_names,
+            ips=self.ips | later.ips,
+            agents=self.agents | later.agents,
+            tokens=self.tokens | later.tokens,
+            session_ids=self.session_ids | later.session_ids,
+            related_ids=self.related_ids | later.related_ids,
+            placeholder=self.placeholder,
+        )
 
-def identify(session: Session, user: User | None, email: str, *, also: str | None = None) -> Person:
+
+def identify(
+    session: Session, user: User | None, email: str, *, also: str | None = None, known: Person | None = None
+) -> Person:
     """Everything that identifies the person, read before anything is erased: the same for an
     export, an erasure and a proof of erasure, whether the person was named by id or by address.
 
     Past addresses and names come from the user's recorded changes; IP addresses and user agents
     from the audit rows they made; a past address that another user holds now is that user's.
-    `also` is an address the request named (a past one of the user's, say).
+    `also` is an address the request named (a past one of the user's, say). `known` is an earlier
+    identification of the same person: names it already told apart from other users' are not
+    compared again (that reads the users table whole; an erasure identifies again under a lock).
     """
     logs, sessions = AuditLog.__table__, LoginSession.__table__
     user_id = user.id if user is not None else None
@@ -110,7 +130,7 @@ def identify(session: Session, user: User | None, email: str, *, also: str | Non
         emails=lowered,
         own_emails=lowered - _held_by_others(session, lowered, user_id),
         names=frozenset(names - {REDACTED}),
-        own_names=frozenset(names - {REDACTED} - _names_of_others(session, names, user_id)),
+        own_names=_own_names(session, frozenset(names - {REDACTED}), user_id, known),
         ips=frozenset(ips),
         agents=frozenset(agents),
         tokens=frozenset(tokens.values()),
@@ -150,8 +170,14 @@ class PersonalData:
     def export(self, session: Session, person: Person) -> Any:
         raise NotImplementedError
 
-    def erase(self, session: Session, person: Person, *, now: datetime) -> int:
-        """Remove the person from this kind of data; returns how many rows changed."""
+    def erase(self, session: Session, person: Person, *, now: datetime, since: datetime | None = None) -> int:
+        """Remove the person from this kind of data; returns how many rows changed.
+
+        `since` marks the second pass of an erasure (`gdpr.anonymize_person`), run once the user
+        row is locked: only what the platform may have added for the person while the first pass
+        ran needs erasing, found on indexes (rows pointing at the user, rows created from `since`
+        on), not by reading whole tables again.
+        """
         raise NotImplementedError
 
 
@@ -172,7 +198,7 @@ class UserRow(PersonalData):
         extra = session.execute(sa.select(_extra_columns("users", RECORD_FIELDS)).where(users.c.id == person.user_id)).scalar()
         return {**user_record(person.user), **(extra or {})}
 
-    def erase(self, session: Session, person: Person, *, now: datetime) -> int:
+    def erase(self, session: Session, person: Person, *, now: datetime, since: datetime | None = None) -> int:
         user = person.user
         if user is None:
             return 0
@@ -223,7 +249,7 @@ class LoginSessions(PersonalData):
         )
         return [_with_extra(row) for row in session.execute(query).mappings()]
 
-    def erase(self, session: Session, person: Person, *, now: datetime) -> int:
+    def erase(self, session: Session, person: Person, *, now: datetime, since: datetime | None = None) -> int:
         sessions = LoginSession.__table__
         if not person.user_id:
             return 0
@@ -264,7 +290,7 @@ class WaitlistEntries(PersonalData):
         unknown = unknown_columns(session.connection(), "waitlist_entries")
         return _held(session, "public", "waitlist_entries", ("id",), unknown, "id = ANY(:ids)", {"ids": entry_ids})
 
-    def erase(self, session: Session, person: Person, *, now: datetime) -> int:
+    def erase(self, session: Session, person: Person, *, now: datetime, since: datetime | None = None) -> int:
         entry_ids = self.row_ids(session, person)
         if not entry_ids:
             return 0
@@ -320,7 +346,7 @@ class OwnedEvents(PersonalData):
         )
         return [_with_extra(row) for row in session.execute(query).mappings()]
 
-    def erase(self, session: Session, person: Person, *, now: datetime) -> int:
+    def erase(self, session: Session, person: Person, *, now: datetime, since: datetime | None = None) -> int:
         return 0
 
 
@@ -344,7 +370,10 @@ class AuditRows(PersonalData):
         ).order_by(logs.c.created_at, logs.c.id)
         return [_with_extra(row) for row, _ in self._rows(session, person, query)]
 
-    def erase(self, session: Session, person: Person, *, now: datetime) -> int:
+    def erase(self, session: Session, person: Person, *, now: datetime, since: datetime | None = None) -> int:
+        """Scrub the rows; with `since`, only rows the person made that still hold an IP address or
+        a user agent (the first pass emptied those of every row they made) and rows created from
+        `since` on: both on an index, never the whole log's JSON again."""
         logs = AuditLog.__table__
         # Everything below rewrites audit rows; the append-only trigger lets this transaction do so.
         session.execute(sa.text("SELECT set_config('linea.audit_scrub', 'on', true)"))
@@ -352,6 +381,11 @@ class AuditRows(PersonalData):
         own_patterns = _patterns(emails=person.emails, **identifiers)
         mention_patterns = _patterns(emails=person.own_emails, **identifiers)
         query = sa.select(logs.c.id, logs.c.user_id, logs.c.resource_id, logs.c["metadata"])
+        if since is not None:
+            unscrubbed = sa.and_(
+                logs.c.user_id == person.user_id, sa.or_(logs.c.ip_address.is_not(None), logs.c.user_agent.is_not(None))
+            ) if person.user_id else sa.false()
+            query = query.where(sa.or_(unscrubbed, logs.c.created_at >= since))
         updates = []
         for row, is_related in self._rows(session, person, query):
             metadata = _scrub(row["metadata"], own_patterns if is_related else mention_patterns)
@@ -360,12 +394,19 @@ class AuditRows(PersonalData):
             if metadata != row["metadata"] or resource_id != row["resource_id"]:
                 updates.append({"row_id": row["id"], "new_metadata": metadata, "new_resource_id": resource_id})
         if updates:
+            # A row they made loses its IP address and user agent in the same UPDATE: a second
+            # UPDATE of a row version this transaction wrote would check its foreign key, locking
+            # the user row FOR KEY SHARE until the commit (the platform could not change the
+            # user's address meanwhile, and each of its own checks would share the lock in a multixact).
+            made_by_them = logs.c.user_id == person.user_id if person.user_id else sa.false()
             session.execute(
                 sa.update(logs)
                 .where(logs.c.id == sa.bindparam("row_id"))
                 .values({
                     logs.c["metadata"]: sa.bindparam("new_metadata", type_=JSONB),
                     logs.c.resource_id: sa.bindparam("new_resource_id"),
+                    logs.c.ip_address: sa.case((made_by_them, sa.null()), else_=logs.c.ip_address),
+                    logs.c.user_agent: sa.case((made_by_them, sa.null()), else_=logs.c.user_agent),
                 }),
                 updates,
             )
@@ -435,15 +476,17 @@ class PlatformRows(PersonalData):
                 found.setdefault(table.shown, []).extend(rows)
         return found
 
-    def erase(self, session: Session, person: Person, *, now: datetime) -> int:
+    def erase(self, session: Session, person: Person, *, now: datetime, since: datetime | None = None) -> int:
+        """With `since` (the second pass), only rows pointing at the user: a row the platform wrote
+        meanwhile holding an address alone is for the proof of erasure to find."""
         changed = 0
-        addresses = sorted(person.own_emails)
+        addresses = sorted(person.own_emails) if since is None else []
         for table in _readable_platform_tables(session):
             for column in table.user_columns if person.user_id else ():
                 changed += _erase_columns(session, table.schema, table.name, table.data_columns,
                                           f"{quoted(column)} = :user_id", {"user_id": person.user_id})
             changed += _erase_addresses(session, table.schema, table.name, table.columns, addresses)
-        for name in ADDRESS_CHECKED_TABLES:
+        for name in ADDRESS_CHECKED_TABLES if addresses else ():
             changed += _erase_addresses(session, "public", name, unknown_columns(session.connection(), name), addresses)
         return changed
 
@@ -615,6 +658,14 @@ def _held_by_others(session: Session, emails: frozenset[str], user_id: str | Non
     if user_id:
         query = query.where(users.c.id != user_id)
     return frozenset(session.execute(query).scalars())
+
+
+def _own_names(session: Session, names: frozenset[str], user_id: str | None, known: Person | None) -> frozenset[str]:
+    """The names no other user has now; those `known` already compared keep its answer."""
+    compared = names & known.names if known is not None else frozenset()
+    kept = compared & known.own_names if known is not None else frozenset()
+    fresh = set(names - compared)
+    return frozenset(kept | (fresh - _names_of_others(session, fresh, user_id)))
 
 
 def _names_of_others(session: Session, names: set[str], user_id: str | None) -> set[str]:
