@@ -16,15 +16,15 @@ person), `export` (`waitlist export -o FILE` of the event, topped up to `--entri
 default 500,000), `retention` (`waitlist retention --ended-before 180d` of `--past-entries`
 account-less entries, default 100,000, in 20 events that ended 400 days ago), `verify`
 (`users verify-erased` of the person, anonymized first when `anonymize` did not run), `seed`
-(`db seed --append` of 10,000 users, 100 events, 150,000 waitlist entries into all the events,
-and 20,000 sessions), `backup` (`db backup -o FILE`). Each job runs quiet, then at once beside a
+(`db seed --append` of 10,000 users, 100 events, `--seed-entries` waitlist entries, default
+150,000, and 20,000 sessions), `backup` (`db backup -o FILE`). Each job runs quiet, then at once beside a
 load started for it (so both runs see the same database), with the data it works on made anew
 before each run. While a job runs beside the load, the platform's transactions older than
 200 ms are sampled from pg_stat_activity (wait event, and who blocks them) and summed up on
 stderr: a lock or multixact wait shows there, CPU starvation shows as `cpu`.
 
 Usage: .venv/bin/python benchmarks/bench_live_traffic.py [--jobs KEYS] [--rows N] [--entries N]
-       [--past-entries N] [--server pg15|embedded] [--port P] [--timeout S] [--readme]
+       [--past-entries N] [--seed-entries N] [--server pg15|embedded] [--port P] [--timeout S] [--readme]
 """
 
 from __future__ import annotations
@@ -218,6 +218,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=100_000, help="rows of the import")
     parser.add_argument("--entries", type=int, default=500_000, help="live entries of the exported event")
+    parser.add_argument("--seed-entries", type=int, default=150_000, help="waitlist entries of the appending seed")
     parser.add_argument("--past-entries", type=int, default=100_000, help="entries of ended events for the retention")
     # PostgreSQL 15 as production runs, where Debian's binaries are installed; else the embedded server.
     parser.add_argument("--server", choices=("pg15", "embedded"), default="pg15" if (POSTGRES_15 / "postgres").exists() else "embedded")
@@ -283,9 +284,9 @@ def main() -> int:
                     lambda: past_events(db, slug, options.past_entries)),
                 Job("verify", "`users verify-erased` of the person, erased", ["users", "verify-erased", address],
                     lambda: erase_first(url, db, person, address, options.timeout), exit_codes=(0, 7, 8)),
-                Job("seed", "`db seed --append` (10,000 users, 100 events, 150,000 entries, 20,000 sessions)",
+                Job("seed", f"`db seed --append` (10,000 users, 100 events, {options.seed_entries:,} entries, 20,000 sessions)",
                     ["db", "seed", "--append", "--users", "10000", "--venues", "10", "--events", "100",
-                     "--waitlist", "150000", "--sessions", "20000", "--json"]),
+                     "--waitlist", str(options.seed_entries), "--sessions", "20000", "--json"]),
                 Job("backup", "`db backup -o FILE`", ["db", "backup", "-o", str(workdir / f"backup-{slug}.dump"), "--json"]),
             ] if job.key in chosen]
 
