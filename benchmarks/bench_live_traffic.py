@@ -9,26 +9,40 @@ writers, each about 45 transactions a second: a waitlist sign-up that also updat
 the job works on. For each job: both wall times, their ratio, and what the platform saw while the
 job ran beside it (transactions, p99 and worst latency, failures).
 
-Jobs: `waitlist import` of N rows (default 100,000) into one event, `waitlist promote --count
-500` of that event, `sessions purge` of 100,000 expired sessions, `users anonymize` of the person
-(5,000 audit rows of theirs in an audit log grown to `--audit-rows` rows, default 1,000,000, as
-a platform's larger database holds). Beside the load, the platform goes on writing sessions and
-audit rows for the person after the erasure committed: the proof that `anonymize` runs then finds
-them, and its exit 7 is expected there (counted, not an error).
+Jobs (`--jobs`, comma-separated keys; all by default): `import` (`waitlist import` of N rows,
+default 100,000, into one event), `promote` (`waitlist promote --count 500` of that event),
+`purge` (`sessions purge` of 1,000,000 expired sessions), `anonymize` (`users anonymize` of the
+person), `export` (`waitlist export -o FILE` of the event, topped up to `--entries` live entries,
+default 500,000), `retention` (`waitlist retention --ended-before 180d` of `--past-entries`
+account-less entries, default 100,000, in 20 events that ended 400 days ago), `verify`
+(`users verify-erased` of the person, anonymized first when `anonymize` did not run), `seed`
+(`db seed --append` of 10,000 users, 100 events, `--seed-entries` waitlist entries, default
+150,000, and 20,000 sessions), `backup` (`db backup -o FILE`). Each job runs quiet, then at once beside a
+load started for it (so both runs see the same database), with the data it works on made anew
+before each run. While a job runs beside the load, the platform's transactions older than
+200 ms are sampled from pg_stat_activity (wait event, and who blocks them) and summed up on
+stderr: a lock or multixact wait shows there, CPU starvation shows as `cpu`.
 
-Usage: .venv/bin/python benchmarks/bench_live_traffic.py [--rows N] [--audit-rows N]
-       [--server pg15|embedded] [--port P] [--jobs import,promote,purge,anonymize] [--timeout S] [--readme]
+`anonymize` and `verify` find the person's 5,000 audit rows in an audit log grown to
+`--audit-rows` rows (default 1,000,000, as a platform's larger database holds). Beside the load,
+the platform goes on writing sessions and audit rows for the person after the erasure committed:
+the proof that `anonymize` runs then finds them, and its exit 7 is expected there.
+
+Usage: .venv/bin/python benchmarks/bench_live_traffic.py [--jobs KEYS] [--rows N] [--entries N]
+       [--past-entries N] [--seed-entries N] [--audit-rows N] [--server pg15|embedded] [--port P] [--timeout S] [--readme]
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -117,19 +131,125 @@ def expire_sessions(db, count: int) -> None:  # noqa: ANN001
         "OFFSET (g %% 500) LIMIT 1) u ON true",
         (count,),
     )
+    # What autovacuum does between two cron runs: the quiet run's million dead rows would
+    # otherwise slow the next purge several times over, load or not.
+    db.execute("VACUUM ANALYZE sessions")
+
+
+def fill_event(db, event: str, count: int) -> None:  # noqa: ANN001
+    """Top the event's waitlist up to `count` live entries (account-less, PENDING, signed up over a week)."""
+    have = db.execute("SELECT count(*) FROM waitlist_entries WHERE event_id = %s AND deleted_at IS NULL", (event,)).fetchone()[0]
+    db.execute(
+        "INSERT INTO waitlist_entries (id, email, event_id, status, created_at, updated_at) "
+        "SELECT 'cfw' || h, 'fill.' || h || '@fill.example', %s, 'PENDING', now() - g * interval '5 seconds', now() "
+        "FROM generate_series(1, %s) g CROSS JOIN LATERAL (SELECT md5(random()::text || g) AS h) x",
+        (event, max(0, count - have)),
+    )
+    db.execute("VACUUM ANALYZE waitlist_entries")
+
+
+def past_events(db, tag: str, entries: int, events: int = 20) -> None:  # noqa: ANN001
+    """`events` events that ended 400 days ago with `entries` account-less entries in all: work for
+    `waitlist retention --ended-before 180d` (made anew before each run, which erases them)."""
+    db.execute(
+        "INSERT INTO events (id, title, slug, status, start_date, end_date, owner_id, updated_at) "
+        "SELECT 'cre' || %s || lpad(g::text, 4, '0'), 'Past ' || %s || ' ' || g, 'past-' || %s || '-' || g, 'COMPLETED', "
+        "now() - interval '400 days', now() - interval '400 days' + interval '3 hours', 'cbenchowner', now() "
+        "FROM generate_series(1, %s) g",
+        (tag, tag, tag, events),
+    )
+    db.execute(
+        "INSERT INTO waitlist_entries (id, email, event_id, status, created_at, updated_at) "
+        "SELECT 'crw' || h, 'old.' || h || '@past.example', 'cre' || %s || lpad((1 + g %% %s)::text, 4, '0'), "
+        "(ARRAY['PENDING','CONFIRMED','CANCELLED']::\"WaitlistStatus\"[])[1 + g %% 3], "
+        "now() - interval '420 days', now() - interval '410 days' "
+        "FROM generate_series(1, %s) g CROSS JOIN LATERAL (SELECT md5(random()::text || g) AS h) x",
+        (tag, events, entries),
+    )
+    db.execute("VACUUM ANALYZE waitlist_entries")
+
+
+def erase_first(url: str, db, person: str, address: str, timeout: float) -> None:  # noqa: ANN001
+    """`users anonymize` of the person, unless the `anonymize` job already did it."""
+    if db.execute("SELECT email FROM users WHERE id = %s", (person,)).fetchone()[0] == address:
+        run_job(url, ["users", "anonymize", address, "--yes", "--json"], timeout, exit_codes=(0, 7))
+
+
+class Waits:
+    """What the platform's slow transactions waited on while a job ran: every 20 ms, each platform
+    backend (no application_name; linea names its own) whose transaction is older than 200 ms,
+    counted by wait event and by what blocks it (`pg_blocking_pids`, named by application)."""
+
+    def __init__(self, url: str) -> None:
+        import threading
+
+        self.url, self.seen = url, collections.Counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> Waits:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _watch(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as watcher:
+            while not self._stop.wait(0.02):
+                for wait, blockers in watcher.execute(
+                    "SELECT coalesce(a.wait_event_type || ':' || a.wait_event, 'cpu'), "
+                    "(SELECT string_agg(DISTINCT coalesce(nullif(b.application_name, ''), 'platform'), ',') "
+                    " FROM pg_stat_activity b WHERE b.pid = ANY (pg_blocking_pids(a.pid))) "
+                    "FROM pg_stat_activity a WHERE a.backend_type = 'client backend' AND a.application_name = '' "
+                    "AND a.pid <> pg_backend_pid() AND a.state = 'active' AND now() - a.xact_start > interval '200 ms'"
+                ):
+                    self.seen[f"{wait}" + (f" behind {blockers}" if blockers else "")] += 1
+
+    def summary(self) -> str:
+        return ", ".join(f"{what} x{count}" for what, count in self.seen.most_common(4)) or "none"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+JOB_KEYS = ("import", "promote", "purge", "anonymize", "retention", "verify", "seed", "backup", "export")
+
+
+@dataclass
+class Job:
+    key: str
+    name: str
+    args: list[str]
+    before: Callable[[], None] | None = None
+    exit_codes: tuple[int, ...] = (0,)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--rows", type=int, default=100_000, help="rows of the import")
+    parser.add_argument("--entries", type=int, default=500_000, help="live entries of the exported event")
+    parser.add_argument("--seed-entries", type=int, default=150_000, help="waitlist entries of the appending seed")
+    parser.add_argument("--past-entries", type=int, default=100_000, help="entries of ended events for the retention")
     # PostgreSQL 15 as production runs, where Debian's binaries are installed; else the embedded server.
     parser.add_argument("--server", choices=("pg15", "embedded"), default="pg15" if (POSTGRES_15 / "postgres").exists() else "embedded")
-    parser.add_argument("--port", type=int, default=54399, help="the private PostgreSQL 15's port")
+    parser.add_argument("--port", type=int, default=0, help="the private PostgreSQL 15's port (default: a free one)")
     parser.add_argument("--audit-rows", type=int, default=1_000_000, help="other people's audit rows")
     parser.add_argument("--timeout", type=float, default=300.0, help="stop a job after this many seconds")
-    parser.add_argument("--jobs", default="import,promote,purge,anonymize", help="which jobs, comma-separated")
+    parser.add_argument("--jobs", default=",".join(JOB_KEYS), help=f"which jobs, comma-separated: {','.join(JOB_KEYS)}")
     parser.add_argument("--readme", action="store_true")
     options = parser.parse_args()
+    chosen = options.jobs.split(",")
+    if unknown := sorted(set(chosen) - set(JOB_KEYS)):
+        parser.error(f"unknown jobs: {', '.join(unknown)} (choose from {', '.join(JOB_KEYS)})")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the private server on the way out
 
     import psycopg
@@ -138,13 +258,15 @@ def main() -> int:
     source = workdir / "waitlist.csv"
     with source.open("w", encoding="utf-8", newline="") as handle:
         handle.write("email,status\r\n")
-        for n in range(options.rows):
+        for n in range(options.rows if "import" in chosen else 0):
             handle.write(f"guest.{n:07d}@mail{n % 500}.example.com,PENDING\r\n")
 
     results: list[tuple[str, Outcome, Outcome, LoadReport | None]] = []
+    loads: list[LoadReport] = []
+    load_averages: list[float] = [os.getloadavg()[0]]
     with ExitStack() as stack:
         if options.server == "pg15":
-            server = stack.enter_context(postgres15_server(options.port))
+            server = stack.enter_context(postgres15_server(options.port or free_port()))
             with psycopg.connect(server, autocommit=True) as admin:
                 admin.execute("CREATE DATABASE live")
                 version = admin.execute("SHOW server_version").fetchone()[0]
@@ -159,43 +281,59 @@ def main() -> int:
                       "--waitlist", "50000", "--sessions", "5000"], options.timeout)
         db = psycopg.connect(url, autocommit=True)
         db.execute("INSERT INTO users (id, email, name, role, updated_at) "
-                   "VALUES ('cbenchowner', 'owner@bench.example', 'Owner', 'OWNER', now())")
+                   "VALUES ('cbenchowner', 'owner@bench.example', 'Owner', 'OWNER', now()), "
+                   "('cbenchadmin', 'admin@bench.example', 'Admin', 'ADMIN', now())")
         quiet_event, quiet_person = arrange(db, "quiet")
         load_event, load_person = arrange(db, "load")
-        if "anonymize" in options.jobs.split(","):
+        if {"anonymize", "verify"} & set(chosen):
             grow_audit_log(db, options.audit_rows)
         db.execute("VACUUM ANALYZE")
 
-        def jobs(event: str, person: str) -> list[tuple[str, list[str], object]]:
+        def jobs(event: str, person: str) -> list[Job]:
             slug = event.removeprefix("cev")
-            chosen = options.jobs.split(",")
-            return [job for key, job in zip(("import", "promote", "purge", "anonymize"), [
-                (f"`waitlist import` of {options.rows:,} rows into the event", ["waitlist", "import", f"live-{slug}", str(source), "--json"], None),
-                ("`waitlist promote --count 500` of that event", ["waitlist", "promote", f"live-{slug}", "--count", "500", "--json"], None),
-                ("`sessions purge` (100,000 expired)", ["sessions", "purge", "--json"], lambda: expire_sessions(db, 100_000)),
-                (f"`users anonymize` of the person (5,000 audit rows of theirs among {options.audit_rows:,})", ["users", "anonymize", f"person.{slug}@bench.example", "--yes", "--json"], None),
-            ], strict=True) if key in chosen]
+            address = f"person.{slug}@bench.example"
+            return [job for job in [
+                Job("import", f"`waitlist import` of {options.rows:,} rows into the event", ["waitlist", "import", f"live-{slug}", str(source), "--json"]),
+                Job("promote", "`waitlist promote --count 500` of that event", ["waitlist", "promote", f"live-{slug}", "--count", "500", "--json"],
+                    lambda: fill_event(db, event, 1_000)),
+                Job("purge", "`sessions purge` (1,000,000 expired)", ["sessions", "purge", "--json"], lambda: expire_sessions(db, 1_000_000)),
+                Job("anonymize", f"`users anonymize` of the person (5,000 audit rows of theirs among {options.audit_rows:,})", ["users", "anonymize", address, "--yes", "--json"], exit_codes=(0, 7)),
+                Job("retention", f"`waitlist retention --ended-before 180d` ({options.past_entries:,} entries, 20 ended events)",
+                    ["--as", "admin@bench.example", "waitlist", "retention", "--ended-before", "180d", "--json"],
+                    lambda: past_events(db, slug, options.past_entries)),
+                Job("verify", "`users verify-erased` of the person, erased", ["users", "verify-erased", address],
+                    lambda: erase_first(url, db, person, address, options.timeout), exit_codes=(0, 7, 8)),
+                Job("seed", f"`db seed --append` (10,000 users, 100 events, {options.seed_entries:,} entries, 20,000 sessions)",
+                    ["db", "seed", "--append", "--users", "10000", "--venues", "10", "--events", "100",
+                     "--waitlist", str(options.seed_entries), "--sessions", "20000", "--json"]),
+                Job("backup", "`db backup -o FILE`", ["db", "backup", "-o", str(workdir / f"backup-{slug}.dump"), "--json"]),
+                # Last: its waitlist makes the platform's own counts of the event heavy for every job after it.
+                Job("export", f"`waitlist export -o FILE` of the event ({options.entries:,} entries)",
+                    ["waitlist", "export", f"live-{slug}", "-o", str(workdir / f"export-{slug}.csv")],
+                    lambda: fill_event(db, event, options.entries)),
+            ] if job.key in chosen]
 
-        quiet: dict[str, Outcome] = {}
-        for name, args, before in jobs(quiet_event, quiet_person):
-            if before:
-                before()
+        # Each job quiet, then beside a load started for it: both runs see the same database (the
+        # jobs before it grew it alike), the quiet one on its own event and person.
+        for quiet_job, load_job in zip(jobs(quiet_event, quiet_person), jobs(load_event, load_person), strict=True):
+            if quiet_job.before:
+                quiet_job.before()
             db.execute("CHECKPOINT")
-            quiet[name] = run_job(url, args, options.timeout)
-            progress(f"quiet: {name}: {quiet[name].seconds:.1f} s")
-        with PlatformLoad(url, event_id=load_event, user_id=load_person, max_seconds=3 * options.timeout + 600) as load:
-            time.sleep(2)
-            for name, args, before in jobs(load_event, load_person):
-                if before:
-                    before()
-                db.execute("CHECKPOINT")
-                with Window(load) as window:
-                    # The platform writes for the person after the erasure: the proof finds that (exit 7).
-                    outcome = run_job(url, args, options.timeout, (0, 7) if args[:2] == ["users", "anonymize"] else (0,))
-                progress(f"beside the load: {name}: {outcome.seconds:.1f} s; platform {window.report.row()}")
-                results.append((name, quiet[name], outcome, window.report))
-        total = load.report()
-        load_average = os.getloadavg()
+            alone = run_job(url, quiet_job.args, options.timeout, quiet_job.exit_codes)
+            progress(f"quiet: {quiet_job.name}: {alone.seconds:.1f} s {alone.detail}")
+            if load_job.before:
+                load_job.before()
+            db.execute("CHECKPOINT")
+            with PlatformLoad(url, event_id=load_event, user_id=load_person, max_seconds=options.timeout + 600) as load:
+                time.sleep(2)
+                with Waits(url) as waits, Window(load) as window:
+                    outcome = run_job(url, load_job.args, options.timeout, load_job.exit_codes)
+            loads.append(load.report())
+            load_averages.append(os.getloadavg()[0])
+            progress(f"beside the load: {load_job.name}: {outcome.seconds:.1f} s {outcome.detail}; "
+                     f"platform {window.report.row()}; slow platform transactions waited on: {waits.summary()}; "
+                     f"load average {load_averages[-1]:.1f}")
+            results.append((load_job.name, alone, outcome, window.report))
         db.close()
 
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -203,7 +341,8 @@ def main() -> int:
     for name, alone, beside, report in results:
         ratio = beside.seconds / alone.seconds
         shown = f"{beside.seconds:.1f} s" if beside.finished else f"**not finished** ({beside.detail})"
-        shown += f" ({beside.detail})" if beside.finished and beside.detail.startswith("exit") else ""
+        if beside.finished and beside.detail.startswith("exit "):
+            shown += f" ({beside.detail})"
         ratio_text = f"{ratio:.1f}x" if beside.finished else f"> {ratio:.0f}x"
         rows.append(
             f"| {name} | {alone.seconds:.1f} s | {shown} | {ratio_text} | {report.transactions:,} | "
@@ -214,10 +353,12 @@ def main() -> int:
         "|---|---|---|---|---|---|---|---|",
         *rows,
     ])
+    total = (f"{sum(r.transactions for r in loads):,} tx, {sum(r.failures for r in loads)} failed, "
+             f"max {max((r.worst for r in loads), default=0) * 1000:.0f} ms")
     notes = (
         f"Measured {stamp} on PostgreSQL {version} ({'a private Debian PostgreSQL 15, fsync off' if options.server == 'pg15' else 'embedded'}), "
-        f"{os.cpu_count()} cores shared with other work (load average {load_average[0]:.1f} / {load_average[1]:.1f} at the end). "
-        f"The platform load over the whole run: {total.row()}."
+        f"{os.cpu_count()} cores shared with other work (1-minute load average {min(load_averages):.1f} to "
+        f"{max(load_averages):.1f} over the run). The platform load over all the loaded runs: {total}."
     )
     print(notes)
     print()
@@ -228,8 +369,8 @@ def main() -> int:
 
 
 README_TEXT = """\
-`benchmarks/bench_live_traffic.py` (about 3 minutes): each heavy job as a real `linea` process on
-a quiet database, then beside the platform's live traffic (`benchmarks/platform_load.py`: three
+`benchmarks/bench_live_traffic.py` (about 10 minutes for all its jobs): each heavy job as a real
+`linea` process on a quiet database, then at once beside the platform's live traffic (`benchmarks/platform_load.py`: three
 writers, each about 45 transactions a second; most are a waitlist sign-up that inserts an entry
 and sets the event's `updated_at` in one transaction, one in five inserts a session and an audit
 row for one person, one in ten counts the event's entries), aimed at the job's own event and

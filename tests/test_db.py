@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
+import psycopg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
-from tests.harness import CliRun, Database, plain_url
+from tests.harness import CliRun, Database, libpq_conninfo, plain_url, wait_until
 
 
 def test_status_json_reports_head_and_row_counts(linea: CliRun) -> None:
@@ -64,7 +69,7 @@ def test_seed_never_confirms_more_entries_than_an_event_holds(linea: CliRun, db:
     """) == db.count("events", "capacity IS NOT NULL AND deleted_at IS NULL")
     assert db.count("waitlist_entries", "status = 'CONFIRMED'") > 0
     first = db.all("SELECT id, status::text FROM waitlist_entries ORDER BY id")
-    # --append counts the places earlier rows already hold.
+    # --append keeps the rule.
     linea("db", "seed", "--append", "--users", "1", "--events", "1", "--waitlist", "20000", "--seed", "3",
           "--anchor", "2026-06-01")
     assert db.scalar(over_capacity) == 0
@@ -72,6 +77,43 @@ def test_seed_never_confirms_more_entries_than_an_event_holds(linea: CliRun, db:
     linea("db", "reset", "--force", "--yes")
     linea("db", "seed", "--events", "5", "--waitlist", "20000", "--seed", "3", "--anchor", "2026-06-01")
     assert db.all("SELECT id, status::text FROM waitlist_entries ORDER BY id") == first
+
+
+def test_seed_append_holds_no_lock_on_the_events_the_platform_updates(
+    linea: CliRun, db: Database, direct_database_url: URL
+) -> None:
+    """Beside live traffic (issue 18): the platform updates an event's row at every sign-up, and an
+    appending seed's long transaction must hold no lock on it (each of those updates would carry
+    the lock forward in a new multixact). Held mid-transaction by a lock the test holds on
+    `sessions` (its last step), the seed has locked none of the events that were there before it,
+    and its waitlist entries went into the events it seeded itself."""
+    linea("db", "seed", "--users", "5", "--events", "3", "--waitlist", "0", "--sessions", "0", "--seed", "3")
+    existing = [row.id for row in db.all("SELECT id FROM events")]
+    holder = psycopg.connect(libpq_conninfo(direct_database_url))
+    holder.execute("LOCK TABLE sessions IN SHARE MODE")
+    seeding = subprocess.Popen(
+        [sys.executable, "-m", "linea_cli", "db", "seed", "--append", "--users", "5", "--events", "2",
+         "--waitlist", "300", "--sessions", "5", "--seed", "3"],
+        env={**os.environ, **linea.env, "LINEA_LOCK_TIMEOUT": "0"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        holder_pid = holder.info.backend_pid
+        wait_until(
+            lambda: db.scalar("SELECT count(*) FROM pg_stat_activity WHERE :holder = ANY(pg_blocking_pids(pid))",
+                              holder=holder_pid),
+            what="the seed waited for sessions, its waitlist entries inserted", processes=[seeding],
+        )
+        with psycopg.connect(libpq_conninfo(direct_database_url)) as platform:
+            for event in existing:  # conflicts with any lock the seed might hold on the row
+                platform.execute("SELECT 1 FROM events WHERE id = %s FOR UPDATE NOWAIT", (event,))
+            platform.rollback()
+    finally:
+        holder.close()
+        _, stderr = seeding.communicate(timeout=600)
+    assert seeding.returncode == 0, stderr
+    assert db.count("waitlist_entries") > 0
+    assert db.count("waitlist_entries", "event_id = ANY(:existing)", existing=existing) == 0
 
 
 def test_seed_refuses_a_populated_database_unless_append(linea: CliRun, db: Database) -> None:

@@ -119,7 +119,9 @@ def seed_database(
                 f"{option} {count:,}: earlier seeds numbered {offsets[table]:,} {table}, "
                 f"and seeded row numbers stop at {MAX_SEED_ROWS:,}"
             )
-    params = {"seed": str(plan.seed), "anchor": anchor}
+    # The events this run numbers (see WAITLIST_SQL: its entries go into these only).
+    params = {"seed": str(plan.seed), "anchor": anchor,
+              "events_first": offsets["events"] + 1, "events_last": offsets["events"] + plan.events}
 
     def run(step: str, sql: str, start: int, count: int) -> int:
         on_step(step)
@@ -330,9 +332,21 @@ def _part(hash_column: str, index: int) -> str:
 
 # Events and people are picked by joining on a row number, not by subscripting an array_agg:
 # subscripting a large array of text walks it element by element, once per generated row.
+#
+# The entries go into the events this same run seeds (numbered events_first..events_last; a first
+# seed's events are all the events), never into one that was there before (issue 18). Each
+# entry's foreign key check locks its event row (FOR KEY SHARE) until the seed commits; on an
+# existing event, which the platform updates at every sign-up, each of those updates then makes a
+# multixact the long transaction keeps alive, and the checks and the platform's statements walk
+# an ever longer chain of row versions: a 1,000,000-entry `--append` beside three sign-up writers
+# took 239 s against 50 s alone (benchmarks/README.md). The seed's own events are invisible to the
+# platform until the seed commits: nobody else updates them, and their locks cost nothing.
 WAITLIST_SQL = f"""
 WITH ev AS (
-    SELECT id, row_number() OVER (ORDER BY id) AS rn FROM events WHERE deleted_at IS NULL
+    SELECT id, row_number() OVER (ORDER BY id) AS rn FROM events
+    WHERE deleted_at IS NULL
+      AND id COLLATE "C" BETWEEN {_cuid('event', 'CAST(:events_first AS int)')}
+                             AND {_cuid('event', 'CAST(:events_last AS int)')}
 ), pp AS (
     SELECT id, email, row_number() OVER (ORDER BY id) AS rn FROM users WHERE deleted_at IS NULL
 ), totals AS (
@@ -366,9 +380,10 @@ ON CONFLICT (email, event_id) DO NOTHING
 
 # Seeded data keeps the rules the commands enforce: no event has more CONFIRMED entries (not
 # removed) than its capacity. The rows just inserted (ids numbered first..last) take the places
-# left after the entries already there (for --append); those past the capacity become PENDING,
-# like people `promote` could not place. Only confirmed rows are ranked and only the excess is
-# updated, so the insert above keeps appending in id order at full speed.
+# left after any entries already there (none today: they go into this run's events only); those
+# past the capacity become PENDING, like people `promote` could not place. Only confirmed rows are
+# ranked and only the excess is updated, so the insert above keeps appending in id order at full
+# speed.
 WAITLIST_CAPACITY_SQL = f"""
 WITH seeded AS (
     SELECT {_cuid('wait', 'CAST(:first AS int)')} COLLATE "C" AS first_id,
