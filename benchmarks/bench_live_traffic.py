@@ -77,8 +77,7 @@ def run_job(url: str, args: list[str], timeout: float, exit_codes: tuple[int, ..
     elapsed = time.perf_counter() - started
     if process.returncode not in exit_codes:
         raise SystemExit(f"linea {' '.join(args)} failed ({process.returncode}): {err}")
-    detail = f"exit {process.returncode}" if process.returncode else (out.strip().splitlines()[-1][:80] if out.strip() else "")
-    return Outcome(elapsed, True, detail)
+    return Outcome(elapsed, True, f"exit {process.returncode}" if process.returncode else "")
 
 
 def arrange(db, slug: str) -> tuple[str, str]:  # noqa: ANN001

@@ -178,14 +178,22 @@ def test_a_killed_import_is_reported_then_undone_or_resumed(
     if then == "another import undoes it":
         small = tmp_path / "small.csv"
         small.write_text("email\nsomeone@example.com\n")
+        # A dry run says that its counts include the unfinished import's entries.
+        dry = linea("waitlist", "import", event["slug"], str(small), "--dry-run", "--json")
+        assert f"an unfinished import into {event['slug']} wrote {written} entries" in dry.stderr
+        # Meanwhile an admin confirmed one of its entries and removed another: theirs now, kept.
+        linea("waitlist", "confirm", event["slug"], "row2@example.com")
+        linea("waitlist", "remove", event["slug"], "row3@example.com")
         result = linea("waitlist", "import", event["slug"], str(small), "--json")
         assert "undid an unfinished import into " + event["slug"] in result.stderr
-        assert f"removed the {written} entries" in result.stderr
-        assert sorted(row.email for row in db.all("SELECT email FROM waitlist_entries WHERE event_id = :e", e=event["id"])) == [
-            "before@example.com", "someone@example.com"]
+        assert f"removed the {written - 2} entries it had written; kept 2 that were changed since" in result.stderr
+        left = {row.email: (row.status, row.deleted_at is not None) for row in db.all(
+            "SELECT email, status::text, deleted_at FROM waitlist_entries WHERE event_id = :e", e=event["id"])}
+        assert left == {"before@example.com": ("PENDING", False), "someone@example.com": ("PENDING", False),
+                        "row2@example.com": ("CONFIRMED", False), "row3@example.com": ("PENDING", True)}
         assert db.count("audit_logs", "action = 'IMPORT'") == 1  # the small import's own
         undone = db.all("SELECT metadata FROM audit_logs WHERE action = 'IMPORT_UNDONE'")
-        assert len(undone) == 1 and undone[0].metadata["removed"] == written
+        assert len(undone) == 1 and (undone[0].metadata["removed"], undone[0].metadata["kept"]) == (written - 2, 2)
     else:
         other_file = tmp_path / "other.csv"
         other_file.write_text(Path(path).read_text().replace("row9@", "row9x@"))
@@ -200,6 +208,28 @@ def test_a_killed_import_is_reported_then_undone_or_resumed(
     others_failing = any(check["status"] == "FAIL" and check["check"] != "unfinished imports" for check in doctor)
     after = linea("db", "doctor", "--json", exit_code=5 if others_failing else 0).json
     assert next(check for check in after if check["check"] == "unfinished imports")["status"] == "OK"
+
+
+def test_one_import_into_an_event_at_a_time(
+    linea: CliRun, db: Database, database_url, gate: sa.Connection, tmp_path: Path,  # noqa: ANN001
+) -> None:
+    event, other = make_event(db), make_event(db)
+    process = start_import(database_url, tmp_path, event["slug"], big_file(tmp_path), "--json")
+    wait_at_gate(db, process)
+    written = live_emails(db, event)
+    # A second import into that event while the first runs would skip its rows as already listed
+    # (and lose them if the first were then undone): refused, nothing changed.
+    again = tmp_path / "again.csv"
+    again.write_text("email\nrow2@example.com\nnew@example.com\n")
+    refused = linea("waitlist", "import", event["slug"], str(again), exit_code=4)
+    assert f"an import into {event['slug']} is running" in refused.stderr
+    assert live_emails(db, event) == written
+    linea("waitlist", "import", other["slug"], str(again))  # another event's import is not held up
+    open_gate(gate)
+    code, stdout, stderr = finish(process)
+    assert code == 0, stderr
+    assert json.loads(stdout)["inserted"] == ROWS
+    assert live_emails(db, event) == ROWS and live_emails(db, other) == 2
 
 
 def test_sigterm_mid_import_undoes_what_its_batches_committed(

@@ -348,6 +348,9 @@ def import_(
                 on_undone=_say_undone,
                 before_commit=before_commit,
             )
+    if summary.unfinished_written:
+        warn(f"an unfinished import into {summary.event} wrote {summary.unfinished_written} entries: the real import "
+             "undoes it first, so these counts (which include its entries) will differ")
     if summary.unknown_columns:
         warn("ignored unknown column(s): " + ", ".join(summary.unknown_columns))
     if summary.named_rows:
@@ -362,8 +365,9 @@ def import_(
 
 def _say_undone(undone) -> None:  # noqa: ANN001 - import_journal.Undone, imported lazily
     journal = undone.journal
+    kept = f"; kept {undone.kept} that were changed since (confirmed, cancelled or removed)" if undone.kept else ""
     warn(f"undid an unfinished import into {journal.event_slug} (file {shown(journal.source)}, started "
-         f"{journal.started_at:%Y-%m-%d %H:%M:%S} UTC): removed the {undone.removed} entries it had written")
+         f"{journal.started_at:%Y-%m-%d %H:%M:%S} UTC): removed the {undone.removed} entries it had written{kept}")
 
 
 class _ImportProgress:

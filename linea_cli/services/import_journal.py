@@ -239,7 +239,7 @@ def write_batch(session: Session, journal: Journal, rows: list[tuple[int, str, s
         updated = session.execute(sa.text(f"""
             UPDATE waitlist_entries AS w SET status = b.status::"WaitlistStatus", updated_at = :now
             FROM {_BATCH}
-            WHERE w.event_id = :event_id AND lower(w.email) = b.email AND w.deleted_at IS NULL
+            WHERE w.event_id || '' = :event_id AND lower(w.email) = b.email AND w.deleted_at IS NULL
               AND b.status IS NOT NULL AND w.status <> b.status::"WaitlistStatus" AND w.id NOT LIKE :own
         """), params).rowcount
     inserted = session.execute(sa.text(f"""
@@ -251,10 +251,12 @@ def write_batch(session: Session, journal: Journal, rows: list[tuple[int, str, s
         LEFT JOIN LATERAL (
             SELECT id FROM users WHERE lower(email) = b.email AND deleted_at IS NULL ORDER BY created_at, id LIMIT 1
         ) AS u ON true
-        -- One index lookup per row, whatever the statistics say (they are stale while the import
-        -- runs: an anti-join planned for an empty event rescans the event's entries per row).
+        -- One lookup per row in the lower(email) index, whatever the statistics say: they are
+        -- stale while the import runs, and planned for an empty event an anti-join, or the
+        -- event_id index, rescans the event's growing entries for every row. `|| ''` keeps the
+        -- event_id index out (an address is on few lists; an event may have millions of entries).
         LEFT JOIN LATERAL (
-            SELECT 1 AS found FROM waitlist_entries AS w WHERE lower(w.email) = b.email AND w.event_id = :event_id LIMIT 1
+            SELECT 1 AS found FROM waitlist_entries AS w WHERE lower(w.email) = b.email AND w.event_id || '' = :event_id LIMIT 1
         ) AS listed ON true
         WHERE listed.found IS NULL
         ORDER BY b.line
@@ -281,6 +283,17 @@ def finish(session: Session, journal: Journal) -> None:
 class Undone:
     journal: Journal
     removed: int
+    kept: int = 0  # entries of the import that someone changed since: theirs now
+
+
+def claim_event(session: Session, event_id: str, event_slug: str) -> None:
+    """Make this the only import into the event, for the caller's transaction (the one that reads
+    the file) and, through the journal's lock, for its batches: two imports into one event at once
+    would skip each other's rows as already listed, and an undo of one would then lose them."""
+    if not session.execute(
+        sa.text(f"SELECT pg_try_advisory_xact_lock({LOCK_KEY.format(':key')})"), {"key": "event:" + event_id}
+    ).scalar():
+        raise Conflict(f"another import into {event_slug} is starting; try again when it is done")
 
 
 def undo(session: Session, import_id: str, *, wait: bool = True) -> Undone | None:
@@ -292,11 +305,19 @@ def undo(session: Session, import_id: str, *, wait: bool = True) -> Undone | Non
     journal = _locked(session, import_id, skip_locked=not wait)
     if journal is None:
         return None
-    removed = session.execute(sa.text(
-        "DELETE FROM waitlist_entries WHERE event_id = :event_id AND id LIKE :own AND length(id) = :length"
-    ), {"event_id": journal.event_id, "own": journal.own_entries, "length": ENTRY_ID_LENGTH}).rowcount
+    # Only the entries as the import wrote them: one someone confirmed, cancelled or removed since
+    # (its updated_at moved on) is theirs now, kept and counted.
+    removed, kept = session.execute(sa.text("""
+        WITH own AS (
+            SELECT id, updated_at = :now AND deleted_at IS NULL AS untouched FROM waitlist_entries
+            WHERE event_id = :event_id AND id LIKE :own AND length(id) = :length
+        ), gone AS (
+            DELETE FROM waitlist_entries AS w USING own WHERE w.id = own.id AND own.untouched RETURNING 1
+        )
+        SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM own WHERE NOT untouched)
+    """), {"event_id": journal.event_id, "own": journal.own_entries, "length": ENTRY_ID_LENGTH, "now": journal.now}).one()
     session.execute(sa.text("DELETE FROM linea.imports WHERE id = :id"), {"id": import_id})
-    return Undone(journal, removed)
+    return Undone(journal, removed, kept)
 
 
 def next_batch_rows(rows: int, seconds: float) -> int:

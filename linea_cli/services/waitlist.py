@@ -404,6 +404,7 @@ class ImportSummary:
     dry_run: bool = False
     unknown_columns: tuple[str, ...] = ()
     named_rows: int = 0  # valid rows whose name was not imported (an entry has no name of its own)
+    unfinished_written: int = 0  # a dry run: entries of unfinished imports the real run would undo first
     first_invalid: list[InvalidRow] = field(default_factory=list)
 
     def counts(self) -> dict[str, Any]:
@@ -453,13 +454,11 @@ def import_waitlist(
             # Before reading a byte of the file: a column the platform added that linea cannot fill would
             # fail the insert only after the whole file was read.
             refuse_unfillable(session.connection(), "waitlist_entries")
-            resumed = _take_over(session, holding, connect, event) if resume else None
+            resumed, unfinished_written = _unfinished_imports(
+                session, holding, connect, event, actor=actor, resume=resume, dry_run=dry_run, on_undone=on_undone
+            )
             if resumed is not None:
                 on_duplicate, skip_invalid = resumed.on_duplicate, resumed.skip_invalid
-            elif not dry_run:
-                for undone in _undo_unfinished(session, event, actor):
-                    if on_undone is not None:
-                        on_undone(undone)
             stats = stage_import(
                 session, source, delimiter=delimiter, timezone=timezone, keep_writing_after_invalid=skip_invalid,
                 on_invalid=on_invalid, on_progress=on_progress, sample_size=ERROR_SAMPLE,
@@ -476,6 +475,7 @@ def import_waitlist(
             if stats.valid and on_phase is not None:
                 on_phase("writing")  # the file is read; the set-based statements take the rest of the time
             if dry_run:
+                summary.unfinished_written = unfinished_written
                 summary.inserted, summary.updated = dry_run_counts(session, event_id=event.id, on_duplicate=on_duplicate)
                 summary.skipped = stats.valid - summary.inserted - summary.updated
                 return summary
@@ -564,6 +564,24 @@ def _write_journal(
     return summary
 
 
+def _unfinished_imports(
+    session: Session, holding: contextlib.ExitStack, connect: import_journal.Connect, event: Event, *,
+    actor: Actor | None, resume: bool, dry_run: bool, on_undone: Callable[[import_journal.Undone], None] | None,
+) -> tuple[import_journal.Journal | None, int]:
+    """Before the file is read: the event's import claimed for this linea, and its unfinished
+    imports taken over (`--resume`) or undone. Returns (the import resumed, or None; for a dry
+    run, which claims and changes nothing, the entries unfinished imports wrote)."""
+    if dry_run:
+        return None, sum(journal.written for journal in import_journal.unfinished(session, event_id=event.id))
+    import_journal.claim_event(session, event.id, event.slug)
+    if resume:
+        return _take_over(session, holding, connect, event), 0
+    for undone in _undo_unfinished(session, event, actor):
+        if on_undone is not None:
+            on_undone(undone)
+    return None, 0
+
+
 def _same_file(journal: import_journal.Journal, *, file_sha256: str, to_write: int, source_name: str) -> import_journal.Journal:
     """The unfinished import `--resume` goes on with, once the file is known to be its file."""
     if file_sha256 != journal.file_sha256 or to_write != journal.to_write:
@@ -593,9 +611,14 @@ def _undo_unfinished(session: Session, event: Event, actor: Actor | None) -> lis
     undone = []
     for journal in import_journal.unfinished(session, event_id=event.id):
         result = import_journal.undo(session, journal.id, wait=False)
-        if result is not None:
-            _record_undo(session, result, actor)
-            undone.append(result)
+        if result is None:  # its linea still holds it (or its backend is still ending after a kill)
+            raise Conflict(
+                f"an import into {event.slug} is running (from {shown(journal.source)}, started "
+                f"{journal.started_at:%Y-%m-%d %H:%M:%S} UTC, {journal.written} of {journal.to_write} rows written)",
+                hint="wait for it; if its linea was killed, try again in a moment (`linea db doctor` shows it)",
+            )
+        _record_undo(session, result, actor)
+        undone.append(result)
     return undone
 
 
@@ -604,7 +627,8 @@ def _record_undo(session: Session, undone: import_journal.Undone, actor: Actor |
     audit_log.record(
         session, action=AuditAction.IMPORT_UNDONE, resource="Event", resource_id=journal.event_id, actor=actor,
         details={
-            "event": journal.event_slug, "file": journal.source, "removed": undone.removed, "written": journal.written,
+            "event": journal.event_slug, "file": journal.source, "removed": undone.removed, "kept": undone.kept,
+            "written": journal.written,
             "rows": journal.rows, "started_by": journal.started_by,
             "started_at": f"{journal.started_at:%Y-%m-%dT%H:%M:%S}Z" if journal.started_at else None,
         },

@@ -311,7 +311,7 @@ def dry_run_counts(session: Session, *, event_id: str, on_duplicate: str) -> tup
         WITH s AS (SELECT DISTINCT ON (email) email, status FROM {_STAGE} ORDER BY email, line)
         SELECT
           (SELECT count(*) FROM s LEFT JOIN LATERAL (
-              SELECT 1 AS found FROM waitlist_entries AS w WHERE lower(w.email) = s.email AND w.event_id = :event_id LIMIT 1
+              SELECT 1 AS found FROM waitlist_entries AS w WHERE lower(w.email) = s.email AND w.event_id || '' = :event_id LIMIT 1
            ) AS listed ON true WHERE listed.found IS NULL) AS inserted,
           (SELECT count(*) FROM s JOIN waitlist_entries AS w ON lower(w.email) = s.email
            WHERE :update AND w.event_id = :event_id AND w.deleted_at IS NULL
