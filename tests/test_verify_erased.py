@@ -3,6 +3,7 @@ encoding, tables the role cannot fully see, and a platform that must never wait 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from linea_cli.services import traces
-from tests.factories import make_event, make_user, make_waitlist_entry
+from tests.factories import make_event, make_session, make_user, make_waitlist_entry
 from tests.harness import CliRun, Database, libpq_conninfo, plain_url
 
 EMAIL, NAME = "erin.person@example.com", "Erin Quixote"
@@ -134,6 +135,36 @@ def test_anonymize_finds_the_name_form_encoded_in_a_platform_table(linea: CliRun
     result = linea("users", "anonymize", EMAIL, "--yes", exit_code=7)
     assert {line.strip() for line in result.stderr.splitlines() if line.startswith("  ")} == {
         "signups.query row s1: name", "signups.query row s2: name",
+    }
+
+
+def test_anonymize_finds_a_copy_of_any_of_many_session_tokens_whole_or_in_pieces(linea: CliRun, db: Database) -> None:
+    """Many tokens are looked for only in rows holding a long enough run of their characters, and a
+    whole token through its payload and signature, which it holds: each kind of copy is still found."""
+    import base64
+    import hashlib
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    erin = make_user(db, email=EMAIL, name=NAME)
+    header, tokens = b64(b'{"alg":"HS256","typ":"JWT"}'), []
+    for n in range(12):
+        payload = b64(json.dumps({"sub": erin["id"], "device": n}).encode())
+        tokens.append(f"{header}.{payload}.{b64(hashlib.sha256(payload.encode()).digest())}")
+        make_session(db, user=erin, token=tokens[-1])
+    db.execute("CREATE TABLE devices (id TEXT PRIMARY KEY, note TEXT, blob BYTEA)")
+    db.execute(
+        "INSERT INTO devices (id, note, blob) VALUES "
+        "('d1', :whole, NULL), ('d2', :signature, NULL), ('d3', NULL, convert_to(:raw, 'UTF8')), "
+        # A long run of the tokens' characters, no token: read, not reported.
+        "('d4', :lookalike, convert_to(:lookalike, 'UTF8'))",
+        whole=f"Authorization: Bearer {tokens[0]}", signature=f"sig={tokens[5].split('.')[2]};",
+        raw=tokens[7].split(".")[1], lookalike=b64(hashlib.sha256(b"someone else").digest()) * 4,
+    )
+    result = linea("users", "anonymize", EMAIL, "--yes", exit_code=7)
+    assert {line.strip() for line in result.stderr.splitlines() if line.startswith("  ")} == {
+        "devices.note row d1: token", "devices.note row d2: token", "devices.blob row d3: token",
     }
 
 

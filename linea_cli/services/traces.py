@@ -40,7 +40,11 @@ from the start in a new snapshot.
 Set-based. One SELECT per range: PostgreSQL keeps the rows whose text holds an identifier
 (`strpos` on the row's columns' text, lowered once, an OR over the identifiers' forms), and only
 those rows come back, to be checked column by column and whole-word here, in each decoded form
-(ann@x.com is not a trace of anyone inside joann@x.com, nor inside joann%40x.com).
+(ann@x.com is not a trace of anyone inside joann@x.com, nor inside joann%40x.com). The OR is
+made cheaper without changing which rows it keeps: a form that holds another form is left out (a
+row holding it holds the other), and many forms (a person's session tokens) are looked for only
+in rows holding a run of their characters as long as the shortest of them (one regular
+expression per row, instead of hundreds of strpos over rows that cannot hold any).
 
 What counts as a trace:
 - the person's addresses (whole, any case), names of two words or more (whole words, any case),
@@ -80,6 +84,10 @@ SKIPPED_SCHEMAS = ("pg_catalog", "information_schema", "linea")
 ACTOR_COLUMNS = {("public", "audit_logs", "ip_address"): "user_id", ("public", "audit_logs", "user_agent"): "user_id"}
 # Shorter pieces of a token could be anyone's.
 TOKEN_FRAGMENT_MIN = 16
+# Forms of identifiers looked for only in rows holding a run of their characters (see _Query),
+# from this many on: below, the regular expression costs about as much as the strpos it spares.
+RUN_FILTER_MIN_FORMS = 8
+RUN_MAX = 255  # the largest bound of a repetition in PostgreSQL's regular expressions
 
 # Each range of pages is sized to hold its table's lock about this long, whatever the machine.
 RANGE_SECONDS = 0.05
@@ -431,6 +439,26 @@ def _escapes(needle: str) -> set[str]:
     return {needle, json.dumps(needle, ensure_ascii=False)[1:-1], needle.replace("\\", "\\\\").replace('"', '""')}
 
 
+def _shortest_forms(forms: Iterable[str]) -> list[str]:
+    """The forms (sorted) less each that holds another one searched in the same lowered text
+    (`a` for ASCII forms, `u` for the others): a row holding it holds the other, and is kept for
+    that one. A JWT holds its payload and signature, which are searched for too."""
+    kept: list[str] = []
+    for form in sorted(set(forms), key=lambda f: (len(f), f)):
+        if not any(shorter in form and shorter.isascii() == form.isascii() for shorter in kept):
+            kept.append(form)
+    return sorted(kept)
+
+
+def _run_of(forms: list[str]) -> str:
+    """A regular expression that a text holding any of `forms` (ASCII) matches: a run of their
+    characters as long as the shortest (at most RUN_MAX). Letters and digits as they are, any other
+    character as a `\\u` escape (valid inside a bracket expression, and never a range or negation)."""
+    chars = sorted(set("".join(forms)))
+    written = "".join(c if c.isascii() and c.isalnum() else f"\\u{ord(c):04x}" for c in chars)
+    return f"[{written}]{{{min(RUN_MAX, *map(len, forms))}}}"
+
+
 # What every form of one encoding holds, and the name of its parameter.
 _MARKERS = {"%": "marker_percent", "\\u": "marker_json", "&#": "marker_html"}
 
@@ -646,19 +674,31 @@ class _Query:
             if has_hex:
                 variants |= {h for n in needles for h in _hex(n)}
             groups: dict[str | None, list[str]] = {}
-            for variant in sorted(variants):
-                name = f"n{len(self.params)}"
-                self.params[name] = variant
-                self.unicode |= not variant.isascii()
+            for variant in _shortest_forms(variants):
                 marker = next((m for m in _MARKERS if m in variant), None)
-                groups.setdefault(marker, []).append(f"strpos({'a' if variant.isascii() else 'u'}, :{name}) > 0")
+                groups.setdefault(marker, []).append(variant)
+            # Many plain forms (tokens: hundreds) are looked for only in a row holding a run of
+            # their characters as long as the shortest: a row holding one holds such a run.
+            unmarked = groups.pop(None, [])
+            plain = [v for v in unmarked if v.isascii()]
+            found = [term(v) for v in unmarked if not v.isascii()]
+            if len(plain) >= RUN_FILTER_MIN_FORMS:
+                self.params[run := f"n{len(self.params)}"] = _run_of(plain)
+                found.append(f"(a ~ :{run} AND ({' OR '.join(map(term, plain))}))")
+            else:
+                found += map(term, plain)
             # An encoded form is looked for only in a row that holds its marker (`%`, `\u`, `&#`):
             # most hold none, and one strpos for the marker spares those for every form.
-            found = groups.pop(None, [])
-            for marker, terms in groups.items():
+            for marker, forms in groups.items():
                 self.params[_MARKERS[marker]] = marker
-                found.append(f"(strpos(a, :{_MARKERS[marker]}) > 0 AND ({' OR '.join(terms)}))")
+                found.append(f"(strpos(a, :{_MARKERS[marker]}) > 0 AND ({' OR '.join(map(term, forms))}))")
             return found
+
+        def term(variant: str) -> str:
+            name = f"n{len(self.params)}"
+            self.params[name] = variant
+            self.unicode |= not variant.isascii()
+            return f"strpos({'a' if variant.isascii() else 'u'}, :{name}) > 0"
 
         strong = hits(identifiers.addresses | identifiers.names, full=True) + hits(identifiers.tokens, full=False)
         ids = hits(identifiers.ids, full=False)
