@@ -250,16 +250,19 @@ def test_sigterm_mid_import_undoes_what_its_batches_committed(
     assert [row.action for row in db.all("SELECT action FROM audit_logs")] == ["IMPORT_UNDONE"]
 
 
+def statuses_file(tmp_path: Path) -> Path:
+    """ROWS addresses to confirm, then a second row for row7 (a duplicate in the file: the first row wins)."""
+    path = tmp_path / "statuses.csv"
+    path.write_text("email,status\n" + "".join(f"row{n}@example.com,CONFIRMED\n" for n in range(ROWS))
+                    + "row7@example.com,CANCELLED\n", encoding="utf-8")
+    return path
+
+
 def test_update_of_duplicates_and_skip_counts_through_the_journal(linea: CliRun, db: Database, tmp_path: Path) -> None:
     event = make_event(db)
     make_waitlist_entry(db, event=event, email="row5@example.com", status="PENDING")
     make_waitlist_entry(db, event=event, email="row6@example.com", status="CANCELLED")
-    path = tmp_path / "statuses.csv"
-    with path.open("w", encoding="utf-8") as handle:
-        handle.write("email,status\n")
-        for n in range(ROWS):
-            handle.write(f"row{n}@example.com,CONFIRMED\n")
-        handle.write("row7@example.com,CANCELLED\n")  # a duplicate in the file: the first row wins
+    path = statuses_file(tmp_path)
     counts = linea("waitlist", "import", event["slug"], str(path), "--on-duplicate", "update", "--json").json
     assert (counts["inserted"], counts["updated"], counts["skipped"]) == (ROWS - 2, 2, 1)
     statuses = dict(db.all("SELECT email, status::text FROM waitlist_entries WHERE event_id = :e AND email IN "
@@ -280,12 +283,7 @@ def test_resume_needs_an_unfinished_import_of_that_event(linea: CliRun, db: Data
 def test_a_large_dry_run_counts_without_writing_or_locking(linea: CliRun, db: Database, tmp_path: Path) -> None:
     event = make_event(db)
     make_waitlist_entry(db, event=event, email="Row5@Example.com", status="PENDING")
-    path = tmp_path / "statuses.csv"
-    with path.open("w", encoding="utf-8") as handle:
-        handle.write("email,status\n")
-        for n in range(ROWS):
-            handle.write(f"row{n}@example.com,CONFIRMED\n")
-        handle.write("row7@example.com,CANCELLED\n")
+    path = statuses_file(tmp_path)
     counts = linea("waitlist", "import", event["slug"], str(path), "--on-duplicate", "update", "--dry-run", "--json").json
     assert (counts["inserted"], counts["updated"], counts["skipped"], counts["dry_run"]) == (ROWS - 1, 1, 1, True)
     assert live_emails(db, event) == 1 and journal_rows(db) == 0 and db.count("audit_logs") == 0
