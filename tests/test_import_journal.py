@@ -135,8 +135,8 @@ def test_a_large_import_commits_batch_by_batch_and_leaves_the_event_row_free_bet
     platform_signup(db, event, "platform@example.com")
     # The connection holding the import's lock keeps no snapshot: no dead version of the event row
     # outlives a batch because of it (a bound parameter once left its portal, and an xmin, open).
-    keeper = db.all("SELECT backend_xmin FROM pg_stat_activity WHERE application_name LIKE 'linea/%' "
-                    "AND state = 'idle in transaction'")
+    keeper = db.all("SELECT backend_xmin FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND application_name LIKE 'linea/%' AND state = 'idle in transaction'")
     assert len(keeper) == 1 and keeper[0].backend_xmin is None
     open_gate(gate)
     code, stdout, stderr = finish(process)
