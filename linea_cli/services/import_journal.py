@@ -54,6 +54,7 @@ from linea_cli.db import copy as db_copy
 from linea_cli.errors import Conflict
 from linea_cli.ids import new_id
 from linea_cli.interrupts import interrupts_held
+from linea_cli.services.waitlist_csv import listed_join
 
 # Fewer rows to write than this: one transaction, as before (written before a chain can grow).
 JOURNAL_FROM_ROWS = 10_000
@@ -251,13 +252,7 @@ def write_batch(session: Session, journal: Journal, rows: list[tuple[int, str, s
         LEFT JOIN LATERAL (
             SELECT id FROM users WHERE lower(email) = b.email AND deleted_at IS NULL ORDER BY created_at, id LIMIT 1
         ) AS u ON true
-        -- One lookup per row in the lower(email) index, whatever the statistics say: they are
-        -- stale while the import runs, and planned for an empty event an anti-join, or the
-        -- event_id index, rescans the event's growing entries for every row. `|| ''` keeps the
-        -- event_id index out (an address is on few lists; an event may have millions of entries).
-        LEFT JOIN LATERAL (
-            SELECT 1 AS found FROM waitlist_entries AS w WHERE lower(w.email) = b.email AND w.event_id || '' = :event_id LIMIT 1
-        ) AS listed ON true
+        {listed_join("b.email")}
         WHERE listed.found IS NULL
         ORDER BY b.line
         ON CONFLICT (email, event_id) DO NOTHING

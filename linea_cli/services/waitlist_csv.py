@@ -304,15 +304,28 @@ def merge_staged(session: Session, *, event_id: str, staged: int, on_duplicate: 
     return inserted, updated
 
 
+def listed_join(address: str) -> str:
+    """A LEFT JOIN LATERAL giving `listed.found` (NULL: `address` has no entry in the event
+    `:event_id`, removed ones included), for set-based statements over many rows.
+
+    One lookup per row in the lower(email) index, whatever the statistics say: they are stale
+    while an import runs, and planned for an empty event an anti-join, or the event_id index,
+    rescans the event's growing entries for every row. `|| ''` keeps the event_id index out (an
+    address is on few lists; an event may have millions of entries).
+    """
+    return (
+        "LEFT JOIN LATERAL (SELECT 1 AS found FROM waitlist_entries AS w "
+        f"WHERE lower(w.email) = {address} AND w.event_id || '' = :event_id LIMIT 1) AS listed ON true"
+    )
+
+
 def dry_run_counts(session: Session, *, event_id: str, on_duplicate: str) -> tuple[int, int]:
     """What merge_staged would write, (inserted, updated), found by reading only: a dry run takes
     no lock on the event row (a long one beside the platform's updates is what short batches avoid)."""
     row = session.execute(sa.text(f"""
         WITH s AS (SELECT DISTINCT ON (email) email, status FROM {_STAGE} ORDER BY email, line)
         SELECT
-          (SELECT count(*) FROM s LEFT JOIN LATERAL (
-              SELECT 1 AS found FROM waitlist_entries AS w WHERE lower(w.email) = s.email AND w.event_id || '' = :event_id LIMIT 1
-           ) AS listed ON true WHERE listed.found IS NULL) AS inserted,
+          (SELECT count(*) FROM s {listed_join("s.email")} WHERE listed.found IS NULL) AS inserted,
           (SELECT count(*) FROM s JOIN waitlist_entries AS w ON lower(w.email) = s.email
            WHERE :update AND w.event_id = :event_id AND w.deleted_at IS NULL
              AND s.status IS NOT NULL AND w.status <> s.status) AS updated
