@@ -256,6 +256,8 @@ def open_input(path: str) -> Iterator[BinaryIO]:
     if path == "-":
         yield sys.stdin.buffer
         return
+    if not path:
+        raise InvalidInput("the file name is empty: name a CSV file, or - for stdin")
     try:
         handle = open(path, "rb", buffering=1 << 20)  # closed in the finally below
     except FileNotFoundError:

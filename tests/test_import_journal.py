@@ -376,3 +376,10 @@ def test_a_bad_row_at_the_end_of_a_large_file_writes_nothing(linea: CliRun, db: 
     result = linea("waitlist", "import", event["slug"], str(path), exit_code=1)
     assert f"line {ROWS + 2}" in result.stderr and "nothing was imported" in result.stderr
     assert live_emails(db, event) == 0 and journal_rows(db) == 0 and db.count("audit_logs") == 0
+
+
+def test_an_empty_file_name_is_one_clear_line(linea: CliRun, db: Database) -> None:
+    event = make_event(db)
+    result = linea("waitlist", "import", event["slug"], "", exit_code=1)
+    assert result.stderr.strip() == "error: the file name is empty: name a CSV file, or - for stdin"
+    assert live_emails(db, event) == 0
