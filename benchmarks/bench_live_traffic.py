@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import collections
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -60,11 +61,83 @@ class Outcome:
     seconds: float
     finished: bool
     detail: str = ""
+    busy: float = 0.0  # the machine's cores in use during the job, on average (all processes)
+    client_cpu: float = 0.0  # CPU seconds of the linea process itself (user + system)
+    server_cpu: float = 0.0  # CPU seconds of linea's server backends and their parallel workers (sampled)
+
+
+def _cpu_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies of all cores since boot, from /proc/stat."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+class ServerCpu:
+    """CPU seconds of the job's server processes: every 20 ms, linea's backends (application_name
+    `linea/...`, and pg_dump's) and their parallel workers, each process's last seen user + system
+    time from /proc (the server runs on this machine). What a process spent after the last sample
+    is missed, so this is a lower bound; the same for the quiet run and the loaded one."""
+
+    TICK = os.sysconf("SC_CLK_TCK")
+
+    def __init__(self, url: str) -> None:
+        import threading
+
+        self.url, self.seen = url, {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> ServerCpu:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.seen.values()) / self.TICK
+
+    def _watch(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as watcher:
+            while True:
+                pids = [pid for (pid,) in watcher.execute(
+                    "SELECT a.pid FROM pg_stat_activity a LEFT JOIN pg_stat_activity l ON l.pid = a.leader_pid "
+                    "WHERE coalesce(l.application_name, a.application_name) LIKE 'linea/%' "
+                    "OR coalesce(l.application_name, a.application_name) = 'pg_dump'"
+                )]
+                for pid in pids:
+                    try:
+                        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                    except OSError:
+                        continue
+                    self.seen[pid] = max(self.seen.get(pid, 0), int(fields[11]) + int(fields[12]))
+                if self._stop.wait(0.02):
+                    return
+
+
+class CpuWindow:
+    """How many of the machine's cores were busy, on average, between enter and exit."""
+
+    def __enter__(self) -> CpuWindow:
+        self._start = _cpu_ticks()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        busy, total = (end - start for end, start in zip(_cpu_ticks(), self._start, strict=True))
+        self.cores = (busy / total * (os.cpu_count() or 1)) if total else 0.0
 
 
 def run_job(url: str, args: list[str], timeout: float, exit_codes: tuple[int, ...] = (0,)) -> Outcome:
     env = {**os.environ, "LINEA_DATABASE_URL": url, "NO_COLOR": "1"}
     env.pop("LINEA_ACTOR", None)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = CpuWindow().__enter__()
+    server = ServerCpu(url).__enter__()
     started = time.perf_counter()
     process = subprocess.Popen([sys.executable, "-m", "linea_cli", *args], env=env, cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -75,9 +148,13 @@ def run_job(url: str, args: list[str], timeout: float, exit_codes: tuple[int, ..
         out, err = process.communicate()
         return Outcome(time.perf_counter() - started, False, f"stopped after {timeout:.0f} s")
     elapsed = time.perf_counter() - started
+    cpu.__exit__()
+    server.__exit__()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    client = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
     if process.returncode not in exit_codes:
         raise SystemExit(f"linea {' '.join(args)} failed ({process.returncode}): {err}")
-    return Outcome(elapsed, True, f"exit {process.returncode}" if process.returncode else "")
+    return Outcome(elapsed, True, f"exit {process.returncode}" if process.returncode else "", cpu.cores, client, server.seconds)
 
 
 def arrange(db, slug: str) -> tuple[str, str]:  # noqa: ANN001
@@ -260,7 +337,7 @@ def main() -> int:
         for n in range(options.rows if "import" in chosen else 0):
             handle.write(f"guest.{n:07d}@mail{n % 500}.example.com,PENDING\r\n")
 
-    results: list[tuple[str, Outcome, Outcome, LoadReport | None]] = []
+    results: list[tuple[str, Outcome, Outcome, LoadReport, float]] = []
     loads: list[LoadReport] = []
     load_averages: list[float] = [os.getloadavg()[0]]
     with ExitStack() as stack:
@@ -319,25 +396,28 @@ def main() -> int:
                 quiet_job.before()
             db.execute("CHECKPOINT")
             alone = run_job(url, quiet_job.args, options.timeout, quiet_job.exit_codes)
-            progress(f"quiet: {quiet_job.name}: {alone.seconds:.1f} s {alone.detail}")
+            progress(f"quiet: {quiet_job.name}: {alone.seconds:.1f} s {alone.detail}; "
+                     f"cores busy {alone.busy:.1f}, linea's CPU {alone.client_cpu:.1f} s + server {alone.server_cpu:.1f} s")
             if load_job.before:
                 load_job.before()
             db.execute("CHECKPOINT")
             with PlatformLoad(url, event_id=load_event, user_id=load_person, max_seconds=options.timeout + 600) as load:
-                time.sleep(2)
+                with CpuWindow() as load_alone:
+                    time.sleep(2)
                 with Waits(url) as waits, Window(load) as window:
                     outcome = run_job(url, load_job.args, options.timeout, load_job.exit_codes)
             loads.append(load.report())
             load_averages.append(os.getloadavg()[0])
             progress(f"beside the load: {load_job.name}: {outcome.seconds:.1f} s {outcome.detail}; "
                      f"platform {window.report.row()}; slow platform transactions waited on: {waits.summary()}; "
-                     f"load average {load_averages[-1]:.1f}")
-            results.append((load_job.name, alone, outcome, window.report))
+                     f"load average {load_averages[-1]:.1f}; cores busy {load_alone.cores:.1f} with the load alone, "
+                     f"{outcome.busy:.1f} with the job; linea's CPU {outcome.client_cpu:.1f} s + server {outcome.server_cpu:.1f} s")
+            results.append((load_job.name, alone, outcome, window.report, load_alone.cores))
         db.close()
 
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     rows = []
-    for name, alone, beside, report in results:
+    for name, alone, beside, report, load_cores in results:
         ratio = beside.seconds / alone.seconds
         shown = f"{beside.seconds:.1f} s" if beside.finished else f"**not finished** ({beside.detail})"
         if beside.finished and beside.detail.startswith("exit "):
@@ -345,11 +425,13 @@ def main() -> int:
         ratio_text = f"{ratio:.1f}x" if beside.finished else f"> {ratio:.0f}x"
         rows.append(
             f"| {name} | {alone.seconds:.1f} s | {shown} | {ratio_text} | {report.transactions:,} | "
-            f"{report.p99 * 1000:.0f} ms | {report.worst * 1000:.0f} ms | {report.failures} |"
+            f"{report.p99 * 1000:.0f} ms | {report.worst * 1000:.0f} ms | {report.failures} | "
+            f"{alone.busy:.1f} / {load_cores:.1f} / {beside.busy:.1f} | "
+            f"{alone.client_cpu + alone.server_cpu:.1f} s / {beside.client_cpu + beside.server_cpu:.1f} s |"
         )
     table = "\n".join([
-        "| job (same event, same person as the platform's writers) | quiet | beside the platform | ratio | platform transactions during the job | platform p99 | platform max | platform failures |",
-        "|---|---|---|---|---|---|---|---|",
+        "| job (same event, same person as the platform's writers) | quiet | beside the platform | ratio | platform transactions during the job | platform p99 | platform max | platform failures | cores busy: job quiet / load alone / both | linea's CPU (client + server): quiet / beside |",
+        "|---|---|---|---|---|---|---|---|---|---|",
         *rows,
     ])
     total = (f"{sum(r.transactions for r in loads):,} tx, {sum(r.failures for r in loads)} failed, "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -359,6 +360,22 @@ def test_between_two_ranges_the_search_holds_no_lock_and_a_deploy_goes_through(
     assert _traces(result.stdout) == {("platform_log", "body", "2000", "address")}
     assert deployed == [2] and len(calls) > 10  # the ALTER went through mid-way, the walk went on
     assert db.scalar("SELECT count(*) FROM information_schema.columns WHERE column_name = 'deployed'") == 1
+
+
+def test_slow_work_between_ranges_does_not_shrink_them_below_64_pages(
+    linea: CliRun, db: Database, erased: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 18: beside the platform's load, time outside the search's transactions (checking the
+    rows found, a machine whose CPU is shared) made the ranges shrink to 8 pages, and each range's
+    own cost (a transaction, the snapshot, the statement) doubled the server's work. The ranges are
+    sized by their transactions only, and never below 64 pages."""
+    _big_table(db, rows=20_000, trace_rows=(20_000,))
+    pages = db.scalar("SELECT pg_relation_size('platform_log') / current_setting('block_size')::int")
+    assert pages > 500
+    calls = _on_table(monkeypatch, "platform_log", lambda _call: time.sleep(0.2))
+    result = linea("users", "verify-erased", EMAIL, exit_code=7)
+    assert _traces(result.stdout) == {("platform_log", "body", "20000", "address")}
+    assert 1 <= len(calls) <= -(-pages // 64)
 
 
 def test_a_table_someone_holds_a_lock_on_is_stepped_around_then_searched(

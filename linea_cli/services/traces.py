@@ -25,17 +25,17 @@ a table it could not lock for reading without making others wait (below), or one
 (VACUUM FULL, a rewriting ALTER) each time it was searched. What it can read of such a table is
 still searched.
 
-How, without making the platform wait. The search never holds a table's lock for long: each
-table is read in ranges of its pages (`ctid`, as `sessions purge` walks a table), each range in a
-short read-only transaction of its own, sized to take about RANGE_SECONDS; between two ranges it
-holds no lock at all, so a deploy's `ALTER TABLE` waits at most one range. Each lock is taken with
-a short `lock_timeout` (LOCK_WAIT): if someone holds or waits for a conflicting lock, the search
-steps aside (rolls back, waits a little, tries again, LOCK_ATTEMPTS times), and then reports the
-table as not verified rather than queueing. All the ranges of a table see one snapshot, exported
-by a transaction on a second connection that touches no table (so it holds no lock): a row that
-the platform updates meanwhile is still seen where it was, not missed because its new version
-went to a page already searched. A table rewritten meanwhile (its file changed) is searched again
-from the start in a new snapshot.
+How, without making the platform wait. The search never holds a table's lock for long: each table
+is read in ranges of its pages (`ctid`, as `sessions purge` walks a table), each range in a short
+read-only transaction of its own, sized to take about RANGE_SECONDS (at least MIN_SPAN pages);
+between two ranges it holds no lock at all, so a deploy's `ALTER TABLE` waits at most one range.
+Each lock is taken with a short `lock_timeout` (LOCK_WAIT): if someone holds or waits for a
+conflicting lock, the search steps aside (rolls back, waits a little, tries again, LOCK_ATTEMPTS
+times), and then reports the table as not verified rather than queueing. All the ranges of a table
+see one snapshot, exported by a transaction on a second connection that touches no table (so it
+holds no lock): a row that the platform updates meanwhile is still seen where it was, not missed
+because its new version went to a page already searched. A table rewritten meanwhile (its file
+changed) is searched again from the start in a new snapshot.
 
 Set-based. One SELECT per range: PostgreSQL keeps the rows whose text holds an identifier
 (`strpos` on the row's columns' text, lowered once, an OR over the identifiers' forms), and only
@@ -89,9 +89,13 @@ TOKEN_FRAGMENT_MIN = 16
 RUN_FILTER_MIN_FORMS = 8
 RUN_MAX = 255  # the largest bound of a repetition in PostgreSQL's regular expressions
 
-# Each range of pages is sized to hold its table's lock about this long, whatever the machine.
-RANGE_SECONDS = 0.05
-FIRST_SPAN, MIN_SPAN, MAX_SPAN = 64, 8, 16_384  # pages per range (8 kB each)
+# Each range of pages is sized to hold its table's lock about this long, whatever the machine,
+# but never below MIN_SPAN pages: each range costs a few milliseconds of its own (a transaction,
+# the snapshot, the statement's planning), and on a machine whose CPU the platform shares,
+# smaller ranges would only add work to the search and to the server (beside the platform's
+# load, eight-page ranges doubled the server's CPU time of `users anonymize`).
+RANGE_SECONDS = 0.1
+FIRST_SPAN, MIN_SPAN, MAX_SPAN = 64, 64, 16_384  # pages per range (8 kB each)
 # How long a range waits for its table's lock before stepping aside; shorter than deadlock_timeout.
 LOCK_WAIT = "100ms"
 LOCK_ATTEMPTS = 5
@@ -579,11 +583,12 @@ class _Search:
         while not last:
             started = time.perf_counter()
             pages, last, rows = self._one_range(table, query, page=page, span=span, pages=pages)
+            # Sized by the transaction alone (the lock's time), not by the rows' checks below.
+            factor = min(2.0, max(0.5, RANGE_SECONDS / max(time.perf_counter() - started, 0.001)))
             between_transactions(table.shown)
             for row in rows:
                 yield from _row_traces(table, query, row, self.matchers, self.identifiers)
             page += span
-            factor = min(2.0, max(0.5, RANGE_SECONDS / max(time.perf_counter() - started, 0.001)))
             span = min(MAX_SPAN, max(MIN_SPAN, int(span * factor)))
 
     def _one_range(
