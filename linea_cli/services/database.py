@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
@@ -15,11 +16,9 @@ from sqlalchemy.engine import URL, Connection
 from linea_cli.config import Settings, load_settings
 from linea_cli.db import guard
 from linea_cli.db import migrate as _migrate
-from linea_cli.db.catalog import BASELINE_ADOPTED, Catalog, read_catalog
+from linea_cli.db.catalog import BASELINE_ADOPTED, PLATFORM_TABLES, Catalog, read_catalog
 from linea_cli.db.engine import MINIMUM_SERVER_VERSION, Database, server_version_num
 from linea_cli.db.indexes import DATA_MODEL_INDEXES, LINEA_INDEXES
-from linea_cli.db.models import TABLES_IN_DEPENDENCY_ORDER
-from linea_cli.db.platform_columns import unfillable_columns
 from linea_cli.errors import InvalidInput, PermissionDenied, shown
 
 if TYPE_CHECKING:
@@ -129,14 +128,18 @@ def _existing_tables(connection: Connection) -> set[str]:
 def row_counts(connection: Connection) -> dict[str, int | None]:
     existing = _existing_tables(connection)
     counts: dict[str, int | None] = {}
-    for table in TABLES_IN_DEPENDENCY_ORDER:
+    for table in PLATFORM_TABLES:
         counts[table] = (
             connection.execute(text(f'SELECT count(*) FROM "{table}"')).scalar_one() if table in existing else None
         )
     return counts
 
 
-def status(database: Database) -> dict[str, Any]:
+def status(database: Database, *, data_dir: Path | None = None) -> dict[str, Any]:
+    """What `db status` shows: the server, the masked URL, the revisions, row counts; the embedded
+    server's data directory (`data_dir`) too."""
+    from linea_cli.db.platform_columns import unfillable_columns  # the data model: not for opening a database
+
     with database.connect() as connection:
         version = connection.execute(text("SHOW server_version")).scalar_one()
         counts = row_counts(connection)
@@ -145,7 +148,7 @@ def status(database: Database) -> dict[str, Any]:
     current = catalog.revision
     head = _migrate.head_revision()
     pending = _migrate.pending_revisions(current) if current in _migrate.known_revisions() else []
-    return {
+    record = {
         "url": database.display_url,
         "mode": "embedded" if database.is_embedded else "external",
         "server_version": version,
@@ -158,6 +161,9 @@ def status(database: Database) -> dict[str, Any]:
         # NOT NULL columns without a default that the platform added: inserts into them fail.
         "unfillable_columns": unfillable,
     }
+    if database.is_embedded and data_dir is not None:
+        record["data_directory"] = str(data_dir)
+    return record
 
 
 @dataclass(frozen=True)
@@ -233,7 +239,7 @@ def doctor(database: Database) -> list[Check]:
                 "WHERE n.nspname = current_schema() AND c.relkind = 'r' AND c.relname = ANY(:tables) "
                 "ORDER BY pg_total_relation_size(c.oid) DESC"
             ),
-            {"tables": list(TABLES_IN_DEPENDENCY_ORDER)},
+            {"tables": list(PLATFORM_TABLES)},
         ).all()
         if sizes:
             checks.append(Check("table sizes", OK, ", ".join(f"{name} {size}" for name, size in sizes)))
@@ -270,6 +276,8 @@ def _import_check(connection: Connection) -> Check:
 def _unfillable_check(connection: Connection) -> Check:
     """A NOT NULL column without a default that linea does not know fails every insert linea makes
     into its table (`waitlist add`, `waitlist import`, `users create`...): a failure, not a warning."""
+    from linea_cli.db.platform_columns import unfillable_columns
+
     found = unfillable_columns(connection)
     return Check(
         "columns linea can fill",
