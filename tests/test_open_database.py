@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy.engine import URL
 
 import linea_cli
+from tests.factories import make_user
 from tests.harness import ROOT, CliRun, Database, plain_url
 
 
@@ -54,6 +55,31 @@ def test_upgrade_to_base_on_an_empty_database_says_base(linea: CliRun, empty_dat
     empty = Database(empty_database_url)
     assert empty.scalar("SELECT to_regclass('public.events')") is None
     empty.close()
+
+
+def test_a_script_backs_up_and_restores_through_the_services(
+    db: Database, direct_database_url: URL, direct_server_url: URL, empty_database_url: URL, tmp_path: Path
+) -> None:
+    """What `db backup` and `db restore` do, from Python: the services the commands call."""
+    make_user(db, email="kept@example.com")
+    archive_path = tmp_path / "nightly.dump"
+    with linea_cli.open_database(plain_url(direct_database_url)) as source:
+        done = linea_cli.services.backups.back_up(source, str(archive_path), directory=tmp_path, lock_timeout="5s")
+    assert done.target == str(archive_path)
+    assert done.summary.tables["users"] == 1 and done.summary.size == archive_path.stat().st_size
+    empty_url = direct_server_url.set(database=empty_database_url.database)
+    with (
+        linea_cli.open_database(plain_url(empty_url), check_schema=False) as target,
+        linea_cli.services.backups.opened_archive(str(archive_path)) as archive,
+    ):
+        plan = linea_cli.services.backups.plan_restore(target, archive)
+        assert plan.existing == {} and plan.foreign == ()
+        restored = linea_cli.services.backups.restore(target, plan, actor_reference=None)
+    assert restored.recorded and restored.summary.tables["users"] == 1
+    check = Database(empty_url)
+    assert check.scalar("SELECT email FROM users") == "kept@example.com"
+    assert check.scalar("SELECT metadata->>'archive' FROM audit_logs WHERE action = 'RESTORE'") == str(archive_path)
+    check.close()
 
 
 def test_db_commands_reach_the_database_layer_through_services() -> None:

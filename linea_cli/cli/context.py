@@ -118,10 +118,9 @@ def state() -> CliState:
 
 
 def open_database(*, require_schema: bool = True) -> Database:
-    """The command's database, checked: reachable, PostgreSQL 15+, and at the migrations' head.
-
-    On the embedded server a database behind head is migrated on the spot; anywhere else linea
-    never migrates implicitly and tells the user to run `linea db upgrade`.
+    """The command's database, checked once as a script's is (`services.database.ensure_schema`):
+    reachable, PostgreSQL 15+, and at the migrations' head (the embedded server's migrated on the
+    spot, said here; anywhere else the error says to run `linea db upgrade`).
     """
     current = state()
     database = current.database()
