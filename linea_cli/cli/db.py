@@ -162,7 +162,9 @@ def status(fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False, 
     from linea_cli.services import database as database_service
 
     database = open_database(require_schema=False)
-    record = database_service.status(database, data_dir=state().settings().data_dir)
+    record = database_service.status(database)
+    if database.is_embedded:
+        record["data_directory"] = str(state().settings().data_dir)
     render_record(record, chosen_format(fmt, as_json), title="Database", fields=fields)
     if record["unfillable_columns"]:
         warn(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
@@ -135,9 +134,7 @@ def row_counts(connection: Connection) -> dict[str, int | None]:
     return counts
 
 
-def status(database: Database, *, data_dir: Path | None = None) -> dict[str, Any]:
-    """What `db status` shows: the server, the masked URL, the revisions, row counts; the embedded
-    server's data directory (`data_dir`) too."""
+def status(database: Database) -> dict[str, Any]:
     from linea_cli.db.platform_columns import unfillable_columns  # the data model: not for opening a database
 
     with database.connect() as connection:
@@ -148,7 +145,7 @@ def status(database: Database, *, data_dir: Path | None = None) -> dict[str, Any
     current = catalog.revision
     head = _migrate.head_revision()
     pending = _migrate.pending_revisions(current) if current in _migrate.known_revisions() else []
-    record = {
+    return {
         "url": database.display_url,
         "mode": "embedded" if database.is_embedded else "external",
         "server_version": version,
@@ -161,9 +158,6 @@ def status(database: Database, *, data_dir: Path | None = None) -> dict[str, Any
         # NOT NULL columns without a default that the platform added: inserts into them fail.
         "unfillable_columns": unfillable,
     }
-    if database.is_embedded and data_dir is not None:
-        record["data_directory"] = str(data_dir)
-    return record
 
 
 @dataclass(frozen=True)
