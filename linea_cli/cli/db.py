@@ -597,9 +597,9 @@ def server_status(fmt: FormatOption = OutputFormat.table, as_json: JsonOption = 
 
     Example: linea db server status
     """
-    from linea_cli.services.server import server_status
+    from linea_cli.services import server as embedded
 
-    current = server_status(state().settings().data_dir)
+    current = embedded.status(state().settings().data_dir)
     render_record(vars(current), chosen_format(fmt, as_json), title="Embedded PostgreSQL", fields=fields)
 
 
@@ -609,9 +609,9 @@ def server_start() -> None:
 
     Example: linea db server start
     """
-    from linea_cli.services.server import start_server
+    from linea_cli.services import server as embedded
 
-    data_directory, started = start_server(state().settings().data_dir)
+    data_directory, started = embedded.start(state().settings().data_dir)
     say(("started" if started else "already running") + f": embedded PostgreSQL in {data_directory}")
 
 
@@ -621,9 +621,9 @@ def server_stop() -> None:
 
     Example: linea db server stop
     """
-    from linea_cli.services.server import stop_server
+    from linea_cli.services import server as embedded
 
-    stopped = stop_server(state().settings().data_dir)
+    stopped = embedded.stop(state().settings().data_dir)
     say("stopped the embedded PostgreSQL server" if stopped else "the embedded PostgreSQL server was not running")
 
 

@@ -10,20 +10,20 @@ from pathlib import Path
 from linea_cli.db import embedded
 from linea_cli.db.embedded import EmbeddedStatus
 
-__all__ = ["EmbeddedStatus", "server_status", "start_server", "stop_server"]
+__all__ = ["EmbeddedStatus", "start", "status", "stop"]
 
 
-def server_status(data_dir: Path) -> EmbeddedStatus:
+def status(data_dir: Path) -> EmbeddedStatus:
     """Whether the server of `data_dir` is initialized and running, and where its data lives."""
     return embedded.status(data_dir)
 
 
-def start_server(data_dir: Path) -> tuple[Path, bool]:
+def start(data_dir: Path) -> tuple[Path, bool]:
     """Start the server of `data_dir` unless it runs: its data directory, and whether it was started now."""
     _, started = embedded.ensure_running(data_dir)
     return embedded.pgdata_path(data_dir), started
 
 
-def stop_server(data_dir: Path) -> bool:
+def stop(data_dir: Path) -> bool:
     """Stop the server of `data_dir`; False when it was not running."""
     return embedded.stop(data_dir)
