@@ -17,11 +17,11 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from linea_cli.version import __version__
 
 # name -> the module that defines it
 _PUBLIC = {
-    "open_database": "linea_cli.db.engine",
+    "open_database": "linea_cli.services.database",
     "Database": "linea_cli.db.engine",
     "temporary_server": "linea_cli.db.embedded",
     "TemporaryServer": "linea_cli.db.embedded",
@@ -37,8 +37,9 @@ __all__ = [
 if TYPE_CHECKING:
     from linea_cli import enums, errors, services
     from linea_cli.db.embedded import TemporaryServer, temporary_server
-    from linea_cli.db.engine import Database, open_database
+    from linea_cli.db.engine import Database
     from linea_cli.errors import LineaError
+    from linea_cli.services.database import open_database
 
 
 def __getattr__(name: str) -> Any:

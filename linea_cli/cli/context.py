@@ -70,10 +70,11 @@ class CliState:
 
     def database(self, *, for_migrations: bool = False) -> Database:
         if self._database is None:
-            from linea_cli.db.engine import Database
+            from linea_cli.services.database import open_database as open_unchecked
 
-            self._database = Database.open(
-                self.settings(), command=self.command_name, for_migrations=for_migrations, on_start=_say_started
+            self._database = open_unchecked(
+                settings=self.settings(), name=self.command_name, for_migrations=for_migrations, check_schema=False,
+                on_start=_say_started,
             )
             start_up_done()
         return self._database
@@ -117,17 +118,16 @@ def state() -> CliState:
 
 
 def open_database(*, require_schema: bool = True) -> Database:
-    """The command's database, checked: reachable, PostgreSQL 15+, and at the migrations' head.
-
-    On the embedded server a database behind head is migrated on the spot; anywhere else linea
-    never migrates implicitly and tells the user to run `linea db upgrade`.
+    """The command's database, checked once as a script's is (`services.database.ensure_schema`):
+    reachable, PostgreSQL 15+, and at the migrations' head (the embedded server's migrated on the
+    spot, said here; anywhere else the error says to run `linea db upgrade`).
     """
     current = state()
     database = current.database()
     if require_schema and not current._schema_checked:
-        from linea_cli.db.migrate import check_schema
+        from linea_cli.services.database import ensure_schema
 
-        migrated = check_schema(database, migrate=database.is_embedded, stdout=sys.stderr)
+        migrated = ensure_schema(database)
         if migrated:
             from linea_cli.output import say
 
@@ -138,23 +138,10 @@ def open_database(*, require_schema: bool = True) -> Database:
 
 def require_admin_for(database: Database, action: str) -> None:
     """Commands that change the schema: the system (no --as) or an ADMIN, checked before anything runs."""
-    from sqlalchemy import text
-
     from linea_cli.config import actor_reference
-    from linea_cli.errors import PermissionDenied
-    from linea_cli.services.actors import require_admin, resolve_actor
+    from linea_cli.services.database import require_admin
 
-    reference = actor_reference(state().settings().actor)
-    if reference is None:
-        return
-    with database.unit_of_work() as session:
-        if not session.execute(text("SELECT to_regclass('public.users') IS NOT NULL")).scalar():
-            raise PermissionDenied(
-                f"acting user {reference!r} cannot be checked: {database.target} has no users table yet",
-                hint="run it without --as / LINEA_ACTOR, as the system",
-            )
-        actor = resolve_actor(session, reference)
-    require_admin(actor, action)
+    require_admin(database, actor_reference(state().settings().actor), action)
 
 
 @contextmanager
@@ -165,11 +152,11 @@ def transaction() -> Iterator[tuple[Session, Actor | None]]:
     current = state()
     database = current.database()
     if not current._schema_checked:
-        from linea_cli.db.migrate import at_head
+        from linea_cli.services.database import schema_is_current
 
         # The schema check in the command's own transaction: one connection when all is well.
         with database.unit_of_work() as session:
-            current._schema_checked = at_head(session.connection(), database.target)
+            current._schema_checked = schema_is_current(session, database)
             if current._schema_checked:
                 yield session, resolve_actor(session, current.settings().actor)
         if current._schema_checked:

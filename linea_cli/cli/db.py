@@ -20,7 +20,7 @@ server_app = typer.Typer(help="Start, stop and inspect the embedded PostgreSQL s
 app.add_typer(server_app, name="server")
 
 def _lock_policy():  # noqa: ANN202  (the type lives behind a lazy import)
-    from linea_cli.db.migrate import LockPolicy
+    from linea_cli.services.migrations import LockPolicy
 
     settings = state().settings()
     return LockPolicy.from_settings(settings.migration_lock_timeout, settings.migration_attempts)
@@ -70,22 +70,13 @@ class RevisionCommand(TyperCommand):
         return super().parse_args(ctx, args)
 
 
-@contextmanager
-def _revision_refusals(direction: str, revision: str) -> Iterator[None]:
-    """Alembic's refusals of a target (`-3` with two migrations applied, downgrade to head...) are
-    about the revision the user gave: invalid input, not an internal error."""
-    from alembic.util import CommandError
-
-    from linea_cli.errors import InvalidInput, cut, shown
+def _refuse_the_other_way(direction: str, revision: str) -> None:
+    """`db upgrade -1` (or `db downgrade +1`): the user asked the other command."""
+    from linea_cli.errors import InvalidInput
 
     if _RELATIVE.fullmatch(revision) and (revision[0] == "-") == (direction == "upgrade"):
         other = "downgrade" if direction == "upgrade" else "upgrade"
         raise InvalidInput(f"db {direction} {revision} goes the other way: use `linea db {other} {revision}`")
-    try:
-        yield
-    except CommandError as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "refused by Alembic"
-        raise InvalidInput(f"cannot {direction} to {shown(revision)}: {cut(reason, limit=300)}") from exc
 
 
 @app.command(cls=RevisionCommand)
@@ -104,29 +95,30 @@ def upgrade(
 
     Example: linea db upgrade
     """
-    from linea_cli.db import migrate
+    from linea_cli.services import migrations
 
-    with _revision_refusals("upgrade", revision):
-        database = state().database(for_migrations=True)
-        if not sql:
-            require_admin_for(database, "migrate the database")
-        if not sql and not no_backup and not database.is_embedded:
-            from linea_cli.db.backup import needs_backup_before_upgrade
-
-            if needs_backup_before_upgrade(database):
-                from linea_cli.errors import LineaError
-
-                try:
-                    _back_up(database, None, label="before-upgrade")
-                except LineaError as exc:
-                    exc.message = f"nothing was migrated: the backup before it failed: {exc.message}"
-                    exc.hint = (f"{exc.hint}; " if exc.hint else "") + "or migrate without one: --no-backup"
-                    raise
-        migrate.upgrade(
-            database, revision, sql=sql, locks=_lock_policy(), on_retry=warn, on_note=lambda note: say(f"note: {note}")
-        )
+    _refuse_the_other_way("upgrade", revision)
+    database = state().database(for_migrations=True)
     if not sql:
-        say(f"{database.target} is at {migrate.current_revision(database)}")
+        require_admin_for(database, "migrate the database")
+    now_at = migrations.upgrade(
+        database, revision, sql=sql, locks=_lock_policy(), back_up=None if no_backup else lambda: _back_up_first(database),
+        on_retry=warn, on_note=lambda note: say(f"note: {note}"),
+    )
+    if not sql:
+        say(f"{database.target} is at {now_at or 'base'}")
+
+
+def _back_up_first(database) -> None:  # noqa: ANN001 (a lazy type)
+    """The backup `db upgrade` takes first; when it fails, nothing is migrated."""
+    from linea_cli.errors import LineaError
+
+    try:
+        _back_up(database, None, label="before-upgrade")
+    except LineaError as exc:
+        exc.message = f"nothing was migrated: the backup before it failed: {exc.message}"
+        exc.hint = (f"{exc.hint}; " if exc.hint else "") + "or migrate without one: --no-backup"
+        raise
 
 
 @app.command(cls=RevisionCommand)
@@ -145,19 +137,20 @@ def downgrade(
 
     Example: linea db downgrade -1
     """
-    from linea_cli.db import migrate
+    from linea_cli.services import migrations
 
-    with _revision_refusals("downgrade", revision):
-        database = state().database(for_migrations=True)
-        if not sql:
-            require_admin_for(database, "migrate the database")
-        if not sql and not database.is_embedded:
-            doomed = migrate.tables_dropped_with_rows(database, revision)
-            if doomed:
-                _confirm_destruction(database, f"drops {', '.join(doomed)} with their rows", force=force, yes=yes)
-        migrate.downgrade(database, revision, sql=sql, locks=_lock_policy(), on_retry=warn)
+    _refuse_the_other_way("downgrade", revision)
+    database = state().database(for_migrations=True)
     if not sql:
-        say(f"{database.target} is at {migrate.current_revision(database) or 'base'}")
+        require_admin_for(database, "migrate the database")
+    now_at = migrations.downgrade(
+        database, revision, sql=sql, locks=_lock_policy(), on_retry=warn,
+        confirm_dropping=lambda doomed: _confirm_destruction(
+            database, f"drops {', '.join(doomed)} with their rows", force=force, yes=yes
+        ),
+    )
+    if not sql:
+        say(f"{database.target} is at {now_at or 'base'}")
 
 
 @app.command()
@@ -186,11 +179,10 @@ def history(fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False,
 
     Example: linea db history
     """
-    from linea_cli.db import migrate
+    from linea_cli.services.migrations import history as migrations
 
     database = open_database(require_schema=False)
-    current = migrate.current_revision(database)
-    rows = (vars(info) for info in migrate.history(current))
+    rows = (vars(info) for info in migrations(database))
     render(
         rows,
         [
@@ -274,16 +266,15 @@ def roles(
 
     Example: linea db roles --sql > roles.sql
     """
-    from linea_cli.db.roles import RoleNames, plan_roles
     from linea_cli.output import write_stdout
+    from linea_cli.services.roles import RoleNames, roles_sql
 
     names = RoleNames.with_prefix(prefix)
     columns = ["role", Column("may", wrap=True)]
     select_columns(columns, fields)
     database = state().database(for_migrations=True)
     if sql:
-        with database.connect() as connection:
-            write_stdout(plan_roles(connection, names).sql())
+        write_stdout(roles_sql(database, names))
         return
     require_admin_for(database, "create database roles")
     if not database.is_embedded:
@@ -349,20 +340,18 @@ def _back_up(database, output: str | None, *, label: str | None):  # noqa: ANN00
     what, where to and how much."""
     from rich.filesize import decimal
 
-    from linea_cli.db import backup as backups
-    from linea_cli.output_file import output_file, writes_to_stdout
+    from linea_cli.services.backups import back_up
 
     settings = state().settings()
-    tool = backups.find_tool("pg_dump", server_major=backups.server_major(database), configured=settings.pg_dump)
-    target = output if output is not None else str(backups.new_backup_path(settings.backups_path, database, label))
-    shown_target = "stdout" if writes_to_stdout(target) else target
-    with output_file(target, option="--output", private=True) as out:
-        # Said once the target opened: an -o that cannot be written is then the only line.
-        say(f"backing up {database.display_url} with {tool} to {shown_target}")
-        with _byte_progress("pg_dump") as progress:
-            summary = backups.backup(database, out, tool=tool, lock_timeout=settings.lock_timeout, on_bytes=progress)
-    rows = sum(summary.tables.values())
-    say(f"wrote {shown_target}: {decimal(summary.size)} ({summary.size} bytes), {len(summary.tables)} tables, {rows} rows")
+    with _byte_progress("pg_dump") as progress:
+        done = back_up(
+            database, output, directory=settings.backups_path, label=label, pg_dump=settings.pg_dump,
+            lock_timeout=settings.lock_timeout, on_bytes=progress,
+            # Said once the target opened: an -o that cannot be written is then the only line.
+            on_start=lambda tool, target: say(f"backing up {database.display_url} with {tool} to {target}"),
+        )
+    summary = done.summary
+    say(f"wrote {done.target}: {decimal(summary.size)} ({summary.size} bytes), {len(summary.tables)} tables, {sum(summary.tables.values())} rows")
     return summary
 
 
@@ -419,7 +408,7 @@ def restore(
     """
     from rich.filesize import decimal
 
-    from linea_cli.db import backup as backups
+    from linea_cli.services import backups
 
     columns = ["table", Column("rows", justify="right")]
     select_columns(columns, fields)
@@ -428,7 +417,14 @@ def restore(
     settings = state().settings()
     # Opened once: every pass of pg_restore reads these bytes, whatever is renamed over FILE meanwhile.
     with backups.opened_archive(file, copy_into=settings.backups_path) as archive:
-        summary = _restore(database, archive, force=force, include_foreign=include_foreign, yes=yes)
+        plan = backups.plan_restore(database, archive, pg_restore=settings.pg_restore)
+        _confirm_restore(database, plan, force=force, include_foreign=include_foreign, yes=yes)
+        say(f"restoring {file} into {database.display_url} with {plan.tool}")
+        restored = backups.restore(
+            database, plan, include_foreign=include_foreign, actor_reference=settings.actor, locks=_lock_policy()
+        )
+    _say_restored(database, plan, restored)
+    summary = restored.summary
     if not summary.tables:
         say(f"restored {file} ({decimal(summary.size)}): it held no tables, and {database.target} has none")
     else:
@@ -441,21 +437,21 @@ def restore(
         )
 
 
-def _restore(database, archive, *, force: bool, include_foreign: bool, yes: bool):  # noqa: ANN001, ANN202 (lazy types)
-    """`db restore` once the archive is open: checked, confirmed, restored, linea's guarantees put back, recorded."""
-    from linea_cli.db import backup as backups
-    from linea_cli.db import migrate
-    from linea_cli.services import database as database_service
+def _confirm_restore(database, plan, *, force: bool, include_foreign: bool, yes: bool) -> None:  # noqa: ANN001 (lazy types)
+    """What `db restore` asks and says before anything runs: foreign objects refused unless asked
+    for, a database holding tables replaced only when confirmed, foreign objects confirmed by name."""
+    from linea_cli.errors import InvalidInput
 
-    file = archive.name
-    settings = state().settings()
-    tools = backups.find_tools("pg_restore", server_major=backups.server_major(database), configured=settings.pg_restore)
-    tool = backups.readable_by(archive, tools, database)  # a damaged archive is refused before anyone is asked
-    contents = backups.inspect(archive, tool=tool, database=database)
-    if not include_foreign:
-        backups.refuse_foreign(contents, file, database)  # one line per kind, nothing restored
-    foreign = contents.foreign_lines()
-    replace = _confirm_replacing(database, file, force=force, yes=yes)
+    file, foreign = plan.archive.name, plan.foreign
+    if foreign and not include_foreign:  # one line per kind, nothing restored
+        role = database.url.username or "the restoring role"
+        raise InvalidInput(
+            f"{file} holds objects linea did not make, which would run as {role}; nothing was restored",
+            details=foreign,
+            hint="restore from an archive of the platform's database as linea backs it up, or, having read the list, "
+            "pass --include-foreign-objects (it asks first)",
+        )
+    _confirm_replacing(database, file, plan.existing, force=force, yes=yes)
     if foreign:
         for line in foreign:
             warn(f"not made by linea, to be restored as asked: {line}")
@@ -463,45 +459,37 @@ def _restore(database, archive, *, force: bool, include_foreign: bool, yes: bool
             database, f"restore runs code linea did not make ({len(foreign)} kinds, listed above)", yes=yes,
             flags="--include-foreign-objects --yes",
         )
-    if contents.never:
-        say(f"not restored (owners and privileges never are): {', '.join(contents.never_names())}")
-    if contents.extra_tables:
-        say(f"the platform's tables the data model does not name are restored too: {', '.join(contents.extra_tables)}")
-    say(f"restoring {file} into {database.display_url} with {tool}")
-    summary = backups.restore(
-        database, archive, tool=tool, contents=contents, replace=replace, include_foreign=include_foreign
-    )
-    if foreign:
-        kinds = ", ".join(line.split(": ", 1)[0] for line in foreign)
+    if plan.contents.never:
+        say(f"not restored (owners and privileges never are): {', '.join(plan.contents.never_names())}")
+    if plan.contents.extra_tables:
+        say(f"the platform's tables the data model does not name are restored too: {', '.join(plan.contents.extra_tables)}")
+
+
+def _say_restored(database, plan, restored) -> None:  # noqa: ANN001 (lazy types)
+    """What a restore brought back that the user must know: foreign objects, owner-only functions, repairs."""
+    if plan.foreign:
+        kinds = ", ".join(line.split(": ", 1)[0] for line in plan.foreign)
         warn(f"restored what linea did not make, as asked: {kinds} (listed above)")
-    if summary.routines:
+    routines = restored.summary.routines
+    if routines:
         owner = database.url.username or "the restoring role"
-        named = ", ".join(summary.routines[:20]) + (f" and {len(summary.routines) - 20} more" if len(summary.routines) > 20 else "")
+        named = ", ".join(routines[:20]) + (f" and {len(routines) - 20} more" if len(routines) > 20 else "")
         say(f"note: restored functions {named} are callable only by their owner, {owner}: EXECUTE revoked from PUBLIC")
-    # linea's guard is never taken from the archive: recreated here, with anything else that differs.
-    repaired = migrate.repair(database, locks=_lock_policy())
+    repaired = restored.repaired
     rest = repaired.words
     if repaired.guard and repaired.guard_was_absent:  # as after every restore: the archive's copy is never taken
         say("recreated linea's append-only guard on audit_logs")
         rest = repaired.other
     if rest:
         say(f"note: repaired: {'; '.join(rest)}")
-    with database.unit_of_work() as session:
-        database_service.record_restore(
-            session, actor_reference=settings.actor, archive=file, tables=summary.tables,
-            foreign=list(foreign),
-        )
-    return summary
 
 
-def _confirm_replacing(database, file: str, *, force: bool, yes: bool) -> bool:  # noqa: ANN001
-    """Whether the restore replaces tables; a database holding any needs --force, then the confirmation `db reset` asks."""
-    from linea_cli.db import backup as backups
+def _confirm_replacing(database, file: str, existing: dict[str, int], *, force: bool, yes: bool) -> None:  # noqa: ANN001
+    """A database holding tables (`existing`) is replaced only with --force, then the confirmation `db reset` asks."""
     from linea_cli.errors import PermissionDenied
 
-    existing = backups.database_tables(database)
     if not existing:
-        return False
+        return
     what = f"replaces {len(existing)} tables holding {sum(existing.values())} rows"
     if not force:
         raise PermissionDenied(
@@ -512,7 +500,6 @@ def _confirm_replacing(database, file: str, *, force: bool, yes: bool) -> bool: 
         confirm_or_stop(f"Restore {file} over {database.target} ({what})", yes=yes)
     else:
         _confirm_destruction(database, what, force=force, yes=yes)
-    return True
 
 
 @app.command()
@@ -590,9 +577,9 @@ def prisma_schema(
 
     Example: linea db prisma-schema --from apps/api/prisma/schema.prisma > schema.prisma.new
     """
-    from linea_cli.db.prisma_schema import prisma_schema as schema_text
     from linea_cli.errors import InvalidInput, shown
     from linea_cli.output import write_stdout
+    from linea_cli.services.migrations import prisma_schema as schema_text
 
     text = None
     if platform_schema is not None:
@@ -610,7 +597,7 @@ def server_status(fmt: FormatOption = OutputFormat.table, as_json: JsonOption = 
 
     Example: linea db server status
     """
-    from linea_cli.db import embedded
+    from linea_cli.services import server as embedded
 
     current = embedded.status(state().settings().data_dir)
     render_record(vars(current), chosen_format(fmt, as_json), title="Embedded PostgreSQL", fields=fields)
@@ -622,11 +609,10 @@ def server_start() -> None:
 
     Example: linea db server start
     """
-    from linea_cli.db import embedded
+    from linea_cli.services import server as embedded
 
-    data_dir = state().settings().data_dir
-    _, started = embedded.ensure_running(data_dir)
-    say(("started" if started else "already running") + f": embedded PostgreSQL in {embedded.pgdata_path(data_dir)}")
+    data_directory, started = embedded.start(state().settings().data_dir)
+    say(("started" if started else "already running") + f": embedded PostgreSQL in {data_directory}")
 
 
 @server_app.command("stop")
@@ -635,10 +621,9 @@ def server_stop() -> None:
 
     Example: linea db server stop
     """
-    from linea_cli.db import embedded
+    from linea_cli.services import server as embedded
 
-    data_dir = state().settings().data_dir
-    stopped = embedded.stop(data_dir)
+    stopped = embedded.stop(state().settings().data_dir)
     say("stopped the embedded PostgreSQL server" if stopped else "the embedded PostgreSQL server was not running")
 
 

@@ -234,16 +234,6 @@ def backup(
     return ArchiveSummary(tool=tool, size=written, tables=tables)
 
 
-def needs_backup_before_upgrade(database: Database) -> bool:
-    """Rows to lose and something to migrate (behind head, or not adopted yet): the data model's
-    "backup before production migrations", done rather than remembered. An up-to-date or empty
-    database needs none."""
-    from linea_cli.db import migrate
-
-    catalog = migrate.read_database_catalog(database)
-    return catalog.revision != migrate.head_revision() and any(catalog.tables.values())
-
-
 def new_backup_path(directory: Path, database: Database, label: str | None) -> Path:
     """DATABASE-TIME[-LABEL].dump in `directory` (made, private, when missing), never an existing file."""
     try:
@@ -374,19 +364,6 @@ def inspect(archive: Archive, *, tool: Tool, database: Database) -> Contents:
     script = _read_listed(tool, database, archive, schema, [])
     split_script(script, schema)
     return classify(entries)
-
-
-def refuse_foreign(contents: Contents, path: str, database: Database) -> None:
-    """Stop, naming each kind of object linea did not make (one line each), when the archive holds any."""
-    foreign = contents.foreign_lines()
-    if foreign:
-        role = database.url.username or "the restoring role"
-        raise InvalidInput(
-            f"{path} holds objects linea did not make, which would run as {role}; nothing was restored",
-            details=foreign,
-            hint="restore from an archive of the platform's database as linea backs it up, or, having read the list, "
-            "pass --include-foreign-objects (it asks first)",
-        )
 
 
 def restore(

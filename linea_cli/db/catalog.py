@@ -20,7 +20,7 @@ LINEA_SCHEMA = "linea"
 VERSION_TABLE = "alembic_version"
 OBJECTS_TABLE = f"{LINEA_SCHEMA}.objects"
 PLATFORM_SCHEMA = "public"
-PLATFORM_TABLES = ("users", "venues", "events", "waitlist_entries", "sessions", "audit_logs")
+PLATFORM_TABLES = ("users", "venues", "events", "waitlist_entries", "sessions", "audit_logs")  # in dependency order
 
 # linea.objects rows: ('baseline', 'created' | 'adopted') says who made the platform's tables;
 # ('index', name) lists each index linea built, the only ones a downgrade may drop.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
@@ -14,12 +13,12 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session
 
-from linea_cli import __version__
-from linea_cli.config import Settings, load_settings
+from linea_cli.config import Settings
 from linea_cli.db import embedded
 from linea_cli.db.urls import describe_target, display_url, parse_database_url, url_secrets
 from linea_cli.errors import DatabaseUnavailable, InvalidInput, cut
 from linea_cli.interrupts import interrupts_held
+from linea_cli.version import __version__
 
 MINIMUM_SERVER_VERSION = 150000
 USER_AGENT = f"linea-cli/{__version__}"
@@ -169,32 +168,6 @@ class Database:
         self.engine.dispose()
 
     dispose = close
-
-
-def open_database(
-    url: str | URL | None = None, *, migrate: bool = False, name: str = "script", settings: Settings | None = None
-) -> Database:
-    """linea's database for a script, checked the way every command checks it.
-
-    `url` is a `postgresql://` URL; without one, the database the command line would use
-    (`LINEA_DATABASE_URL`, the user's own `.env`, else the embedded server, started on demand). The server must be
-    PostgreSQL 15 or newer and the schema at linea's newest revision: the embedded server's is
-    migrated on the spot, any other only with `migrate=True` (what `linea db upgrade` does),
-    else DatabaseUnavailable. `name` shows in pg_stat_activity as `linea/NAME`.
-    """
-    if settings is None:
-        raw = url.render_as_string(hide_password=False) if isinstance(url, URL) else url
-        # A URL given means that database for everything, migrations included, as --database-url.
-        settings = load_settings(database_url=raw, migration_database_url=raw)
-    database = Database.open(settings, command=name)
-    try:
-        from linea_cli.db.migrate import check_schema
-
-        check_schema(database, migrate=migrate or database.is_embedded, stdout=sys.stderr)
-    except BaseException:
-        database.close()
-        raise
-    return database
 
 
 _ON_COMMIT = "linea.on_commit"

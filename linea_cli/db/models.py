@@ -197,5 +197,3 @@ class AuditLog(SQLModel, table=True):
     metadata_: dict[str, Any] | None = Field(default=None, sa_column=sa.Column("metadata", JSONB, nullable=True))
     created_at: datetime = _timestamp("created_at", nullable=False, server_now=True)
 
-
-TABLES_IN_DEPENDENCY_ORDER = ("users", "venues", "events", "waitlist_entries", "sessions", "audit_logs")

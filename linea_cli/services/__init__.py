@@ -1,7 +1,8 @@
 """The rules. Plain functions that take a database session first and keyword-only values.
 
 They flush, never commit (the command's unit of work commits), raise `linea_cli.errors` kinds,
-and neither print nor import Typer or Rich.
+and neither print nor import Typer or Rich. Those of `linea db` (database, migrations, backups,
+server) take the `Database` instead: migrations, pg_dump and pg_restore run outside any one transaction.
 """
 
 import importlib

@@ -1,25 +1,102 @@
-"""Facts about the database for `db status` and `db doctor`, and the reset that rebuilds it."""
+"""The database as every command and script reaches it: opened and checked (`open_database`, the
+library's front door and the commands' one way in), its facts for `db status` and `db doctor`,
+and the reset that rebuilds it."""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import URL, Connection
 
-from linea_cli.db import guard, migrate
-from linea_cli.db.catalog import BASELINE_ADOPTED, Catalog, read_catalog
+from linea_cli.config import Settings, load_settings
+from linea_cli.db import guard
+from linea_cli.db import migrate as _migrate
+from linea_cli.db.catalog import BASELINE_ADOPTED, PLATFORM_TABLES, Catalog, read_catalog
 from linea_cli.db.engine import MINIMUM_SERVER_VERSION, Database, server_version_num
 from linea_cli.db.indexes import DATA_MODEL_INDEXES, LINEA_INDEXES
-from linea_cli.db.models import TABLES_IN_DEPENDENCY_ORDER
-from linea_cli.db.platform_columns import unfillable_columns
-from linea_cli.errors import PermissionDenied, shown
+from linea_cli.errors import InvalidInput, PermissionDenied, shown
 
 if TYPE_CHECKING:
     from sqlmodel import Session
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"  # upper case, like every enum value linea prints
+
+
+def open_database(
+    url: str | URL | None = None,
+    *,
+    migrate: bool = False,
+    name: str = "script",
+    settings: Settings | None = None,
+    for_migrations: bool = False,
+    check_schema: bool = True,
+    on_start: Callable[[URL], None] = lambda url: None,
+) -> Database:
+    """linea's database, checked the way every command checks it.
+
+    `url` is a `postgresql://` URL; without one, what `settings` name (by default the database the
+    command line would use: `LINEA_DATABASE_URL`, the user's own `.env`, else the embedded server,
+    started on demand; `on_start` hears when it starts). The server must be PostgreSQL 15 or newer
+    and the schema at linea's newest revision (`ensure_schema`; not checked with
+    `check_schema=False`, for a command that migrates or inspects whatever is there). `name` shows
+    in pg_stat_activity as `linea/NAME`; `for_migrations` prefers LINEA_MIGRATION_DATABASE_URL.
+    """
+    if settings is None:
+        raw = url.render_as_string(hide_password=False) if isinstance(url, URL) else url
+        if raw is not None and not raw.strip():
+            raise InvalidInput("the database URL is empty", hint="give a postgresql:// URL, or none for the configured database")
+        # A URL given means that database for everything, migrations included, as --database-url.
+        settings = load_settings(database_url=raw, migration_database_url=raw)
+    for setting, value in (
+        ("LINEA_DATABASE_URL", settings.database_url), ("LINEA_MIGRATION_DATABASE_URL", settings.migration_database_url)
+    ):
+        # Most likely a script's unset variable: the embedded server instead would be the wrong database.
+        if value is not None and not value.strip():
+            raise InvalidInput(f"{setting} is empty", hint="give a postgresql:// URL, or unset it to use the embedded server")
+    database = Database.open(settings, command=name, for_migrations=for_migrations, on_start=on_start)
+    if check_schema:
+        try:
+            ensure_schema(database, migrate=migrate)
+        except BaseException:
+            database.close()
+            raise
+    return database
+
+
+def ensure_schema(database: Database, *, migrate: bool = False) -> str | None:
+    """Refuse a database linea cannot use now (older than PostgreSQL 15, or not at the newest
+    revision); returns the revision it was migrated to, if it was.
+
+    The embedded server's database is migrated on the spot; any other only with `migrate=True`
+    (what `linea db upgrade` does): linea never migrates a server of someone else's implicitly.
+    """
+    return _migrate.check_schema(database, migrate=migrate or database.is_embedded, stdout=sys.stderr)
+
+
+def schema_is_current(session: Session, database: Database) -> bool:
+    """`ensure_schema`'s check in a unit of work of the command's own (no error: False when behind)."""
+    return _migrate.at_head(session.connection(), database.target)
+
+
+def require_admin(database: Database, actor_reference: str | None, action: str) -> None:
+    """Commands that change the schema: the system (no acting user) or an ADMIN, checked before anything runs."""
+    from linea_cli.services.actors import require_admin as require_admin_actor
+    from linea_cli.services.actors import resolve_actor
+
+    if actor_reference is None:
+        return
+    with database.unit_of_work() as session:
+        if not session.execute(text("SELECT to_regclass('public.users') IS NOT NULL")).scalar():
+            raise PermissionDenied(
+                f"acting user {actor_reference!r} cannot be checked: {database.target} has no users table yet",
+                hint="run it without --as / LINEA_ACTOR, as the system",
+            )
+        actor = resolve_actor(session, actor_reference)
+    require_admin_actor(actor, action)
 
 
 def schema_owner(catalog: Catalog) -> dict[str, Any]:
@@ -50,7 +127,7 @@ def _existing_tables(connection: Connection) -> set[str]:
 def row_counts(connection: Connection) -> dict[str, int | None]:
     existing = _existing_tables(connection)
     counts: dict[str, int | None] = {}
-    for table in TABLES_IN_DEPENDENCY_ORDER:
+    for table in PLATFORM_TABLES:
         counts[table] = (
             connection.execute(text(f'SELECT count(*) FROM "{table}"')).scalar_one() if table in existing else None
         )
@@ -58,14 +135,16 @@ def row_counts(connection: Connection) -> dict[str, int | None]:
 
 
 def status(database: Database) -> dict[str, Any]:
+    from linea_cli.db.platform_columns import unfillable_columns  # the data model: not for opening a database
+
     with database.connect() as connection:
         version = connection.execute(text("SHOW server_version")).scalar_one()
         counts = row_counts(connection)
         catalog = read_catalog(connection)
         unfillable = unfillable_columns(connection)
     current = catalog.revision
-    head = migrate.head_revision()
-    pending = migrate.pending_revisions(current) if current in migrate.known_revisions() else []
+    head = _migrate.head_revision()
+    pending = _migrate.pending_revisions(current) if current in _migrate.known_revisions() else []
     return {
         "url": database.display_url,
         "mode": "embedded" if database.is_embedded else "external",
@@ -103,7 +182,7 @@ def doctor(database: Database) -> list[Check]:
         )
         catalog = read_catalog(connection)
         current = catalog.revision
-        head = migrate.head_revision()
+        head = _migrate.head_revision()
         checks.append(
             Check(
                 "schema revision",
@@ -154,7 +233,7 @@ def doctor(database: Database) -> list[Check]:
                 "WHERE n.nspname = current_schema() AND c.relkind = 'r' AND c.relname = ANY(:tables) "
                 "ORDER BY pg_total_relation_size(c.oid) DESC"
             ),
-            {"tables": list(TABLES_IN_DEPENDENCY_ORDER)},
+            {"tables": list(PLATFORM_TABLES)},
         ).all()
         if sizes:
             checks.append(Check("table sizes", OK, ", ".join(f"{name} {size}" for name, size in sizes)))
@@ -191,6 +270,8 @@ def _import_check(connection: Connection) -> Check:
 def _unfillable_check(connection: Connection) -> Check:
     """A NOT NULL column without a default that linea does not know fails every insert linea makes
     into its table (`waitlist add`, `waitlist import`, `users create`...): a failure, not a warning."""
+    from linea_cli.db.platform_columns import unfillable_columns
+
     found = unfillable_columns(connection)
     return Check(
         "columns linea can fill",
@@ -240,7 +321,7 @@ def _index_checks(connection: Connection, catalog: Catalog) -> list[Check]:
 def _guard_checks(connection: Connection, catalog: Catalog) -> list[Check]:
     """The audit log's append-only triggers (once linea's revision has them), and PUBLIC's
     privileges on the platform's tables and linea's: what a restored archive or a stray GRANT breaks."""
-    guarded = migrate.includes_revision(catalog.revision, guard.REVISION)
+    guarded = _migrate.includes_revision(catalog.revision, guard.REVISION)
     state = guard.read_state(connection, guarded=guarded)
     checks = []
     if guarded and catalog.has_platform_tables:
@@ -265,7 +346,7 @@ def _guard_checks(connection: Connection, catalog: Catalog) -> list[Check]:
     return checks
 
 
-def reset_schema(database: Database, *, locks: migrate.LockPolicy | None = None) -> None:
+def reset_schema(database: Database, *, locks: _migrate.LockPolicy | None = None) -> None:
     """Drop everything in the public schema and linea's, and build it again at head.
 
     Never on a database whose tables the platform made: linea does not drop what it did not create.
@@ -280,33 +361,4 @@ def reset_schema(database: Database, *, locks: migrate.LockPolicy | None = None)
         connection.execute(text("DROP SCHEMA IF EXISTS linea CASCADE"))
         connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
         connection.execute(text("CREATE SCHEMA public"))
-    migrate.upgrade(database, "head", locks=locks)
-
-
-def record_restore(
-    session: Session, *, actor_reference: str | None, archive: str, tables: dict[str, int], foreign: list[str] | None = None
-) -> bool:
-    """One audit row in the restored database saying it was restored, from which archive, by whom.
-
-    The restore replaced the audit log with the archive's, which ends before everything the
-    restore discarded: this row is the log's only trace of that. The acting user is linked when
-    the restored data has them; otherwise the row names the reference they were given by.
-    `foreign` names the objects linea did not make that the restore brought back as asked
-    (--include-foreign-objects), by kind. False when the restored database has no audit log to write to.
-    """
-    from linea_cli.services.actors import resolve_actor
-    from linea_cli.services.audit_log import AuditAction, record
-
-    if not session.execute(text("SELECT to_regclass('public.audit_logs') IS NOT NULL")).scalar():
-        return False
-    details: dict[str, Any] = {"archive": archive, "rows": sum(tables.values()), "tables": len(tables)}
-    if foreign:
-        details["foreign_objects"] = foreign
-    try:
-        actor = resolve_actor(session, actor_reference)
-    except PermissionDenied:
-        actor = None
-        details["actor_reference"] = actor_reference
-    name = session.execute(text("SELECT current_database()")).scalar_one()
-    record(session, action=AuditAction.RESTORE, resource="Database", resource_id=name, actor=actor, details=details)
-    return True
+    _migrate.upgrade(database, "head", locks=locks)

@@ -5,10 +5,19 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlmodel import Session
 
+from linea_cli.db.engine import Database
 from linea_cli.db.roles import RoleNames, RolePlan, plan_roles
 from linea_cli.errors import Conflict
 from linea_cli.services import audit_log
 from linea_cli.services.actors import Actor
+
+__all__ = ["RoleNames", "RolePlan", "apply_roles", "roles_sql"]
+
+
+def roles_sql(database: Database, names: RoleNames) -> str:
+    """The SQL `apply_roles` would run on `database` now, for review; nothing runs."""
+    with database.connect() as connection:
+        return plan_roles(connection, names).sql()
 
 
 def apply_roles(session: Session, *, names: RoleNames, actor: Actor | None) -> RolePlan:
