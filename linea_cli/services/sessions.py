@@ -27,8 +27,8 @@ from sqlmodel import Session
 from linea_cli.db.engine import on_commit
 from linea_cli.db.models import Session as LoginSession
 from linea_cli.db.models import User
-from linea_cli.errors import Conflict, InvalidInput, NotFound, shown
-from linea_cli.services import audit_log
+from linea_cli.errors import InvalidInput, NotFound, shown
+from linea_cli.services import audit_log, soft_delete
 from linea_cli.services.actors import Actor, UnitOfWork, require_admin, require_self_or_admin
 from linea_cli.services.audit_log import AuditAction
 from linea_cli.services.pagination import Page, paginate
@@ -135,20 +135,9 @@ def revoke_session(session: Session, *, session_id: str, actor: Actor | None) ->
     if login is None:
         raise NotFound(f"no session {shown(session_id)}")
     require_self_or_admin(actor, login.user_id, "revoke their own sessions")
-    if login.deleted_at is not None:
-        raise Conflict(f"session {login.id} is already revoked")
-    now = utc_now()
-    login.deleted_at = login.updated_at = now
-    session.add(login)
-    session.flush()
-    audit_log.record(
-        session,
-        action=AuditAction.REVOKE,
-        resource="Session",
-        resource_id=login.id,
-        actor=actor,
-        changes=audit_log.changed_fields({"deleted_at": None}, {"deleted_at": now}),
-        details={"user_id": login.user_id},
+    soft_delete.soft_delete(
+        session, login, resource="Session", actor=actor, name=f"session {login.id}", state="revoked",
+        action=AuditAction.REVOKE, details={"user_id": login.user_id},
     )
     return {"id": login.id, "user_id": login.user_id, "revoked": 1}
 
