@@ -11,8 +11,10 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperCommand
 
-from linea_cli.cli.context import confirm_or_stop, open_database, require_admin_for, state, transaction
+from linea_cli.cli.confirm import confirm_or_stop
+from linea_cli.cli.context import open_database, require_admin_for, state, transaction
 from linea_cli.cli.options import FieldsOption, FormatOption, JsonOption, YesOption, chosen_format
+from linea_cli.cli.progress import byte_progress
 from linea_cli.output import Column, Kind, OutputFormat, render, render_record, say, select_columns, warn
 
 app = typer.Typer(help="Migrate, inspect, seed and reset the database; manage the embedded server.", no_args_is_help=True)
@@ -42,21 +44,7 @@ def _confirm_destruction(database, what: str, *, force: bool, yes: bool) -> None
             f"refusing: this {what} in {database.target}, which is not the embedded server",
             hint="pass --force, and type the database name when asked (or --force --yes in scripts)",
         )
-    _confirm_by_name(database, what, yes=yes, flags="--force --yes")
-
-
-def _confirm_by_name(database, what: str, *, yes: bool, flags: str) -> None:  # noqa: ANN001
-    """The database name typed at the prompt (or --yes); without a terminal, a hint naming `flags`."""
-    from linea_cli.errors import InvalidInput, shown
-
-    name = database.url.database or ""
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        raise InvalidInput(f"this {what} in {database.target} and needs confirmation: pass {flags}")
-    typed = typer.prompt(f"This {what} in {database.target}. Type the database name", err=True)
-    if typed != name:
-        raise InvalidInput(f"{shown(typed)} is not {shown(name)}; nothing was changed")
+    confirm_or_stop(f"this {what} in {database.target}", yes=yes, flags="--force --yes", type_back=database.url.database or "")
 
 
 class RevisionCommand(TyperCommand):
@@ -359,29 +347,13 @@ def _back_up(database, output: str | None, *, label: str | None):  # noqa: ANN00
     with output_file(target, option="--output", private=True) as out:
         # Said once the target opened: an -o that cannot be written is then the only line.
         say(f"backing up {database.display_url} with {tool} to {shown_target}")
-        with _byte_progress("pg_dump") as progress:
-            summary = backups.backup(database, out, tool=tool, lock_timeout=settings.lock_timeout, on_bytes=progress)
+        with byte_progress("pg_dump") as bar:
+            summary = backups.backup(
+                database, out, tool=tool, lock_timeout=settings.lock_timeout, on_bytes=bar.advance if bar else lambda written: None
+            )
     rows = sum(summary.tables.values())
     say(f"wrote {shown_target}: {decimal(summary.size)} ({summary.size} bytes), {len(summary.tables)} tables, {rows} rows")
     return summary
-
-
-@contextmanager
-def _byte_progress(what: str) -> Iterator[Any]:
-    """A callback showing bytes written so far on a terminal's stderr; a no-op anywhere else."""
-    if not sys.stderr.isatty():
-        yield lambda written: None
-        return
-    from rich.progress import FileSizeColumn, Progress, SpinnerColumn, TimeElapsedColumn, TransferSpeedColumn
-
-    from linea_cli.output import error_console
-
-    with Progress(
-        SpinnerColumn(), "[progress.description]{task.description}", FileSizeColumn(), TransferSpeedColumn(),
-        TimeElapsedColumn(), console=error_console(), transient=True,
-    ) as progress:
-        task = progress.add_task(what, total=None)
-        yield lambda written: progress.update(task, completed=written)
 
 
 @app.command()
@@ -459,9 +431,9 @@ def _restore(database, archive, *, force: bool, include_foreign: bool, yes: bool
     if foreign:
         for line in foreign:
             warn(f"not made by linea, to be restored as asked: {line}")
-        _confirm_by_name(
-            database, f"restore runs code linea did not make ({len(foreign)} kinds, listed above)", yes=yes,
-            flags="--include-foreign-objects --yes",
+        confirm_or_stop(
+            f"this restore runs code linea did not make ({len(foreign)} kinds, listed above) in {database.target}",
+            yes=yes, flags="--include-foreign-objects --yes", type_back=database.url.database or "",
         )
     if contents.never:
         say(f"not restored (owners and privileges never are): {', '.join(contents.never_names())}")
