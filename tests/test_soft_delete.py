@@ -108,3 +108,22 @@ def test_an_already_deleted_venue_is_refused_before_its_upcoming_events_are_coun
     assert f"venue {venue['id']} is already deleted" in stderr
     assert db.scalar("SELECT venue_id FROM events WHERE slug = 'soon'") == venue["id"]
     assert db.count("audit_logs") == 0
+
+
+def test_a_removed_waitlist_entry_added_again_is_restored_with_its_new_status(linea: CliRun, db: Database) -> None:
+    event = make_event(db, slug="fest")
+    entry = make_waitlist_entry(db, event=event, email="bo@example.com", status="CANCELLED",
+                                deleted_at=days_from_now(-1).replace(microsecond=456000))
+    before = stored(db, "waitlist_entries", entry["id"])
+    linea("waitlist", "add", "fest", "bo@example.com")
+    assert stored(db, "waitlist_entries", entry["id"]) is None
+    assert db.scalar("SELECT status::text FROM waitlist_entries WHERE id = :id", id=entry["id"]) == "PENDING"
+    assert audit_row(db, "WaitlistEntry", entry["id"], "RESTORE") == {
+        "actor": "system",
+        "changes": {
+            "status": {"before": "CANCELLED", "after": "PENDING"},
+            "deleted_at": {"before": before.strftime("%Y-%m-%dT%H:%M:%S.456+00:00"), "after": None},
+        },
+        "event": "fest",
+        "email": "bo@example.com",
+    }

@@ -50,7 +50,10 @@ def soft_delete(
     require_live(row, name=name, hint=hint, state=state)
     now = now or utc_now()
     row.deleted_at = row.updated_at = now
-    _write(session, row, action=action, resource=resource, actor=actor, before=None, after=now, details=details)
+    _write(
+        session, row, action=action, resource=resource, actor=actor, before={"deleted_at": None}, after={"deleted_at": now},
+        details=details,
+    )
     return now
 
 
@@ -68,21 +71,30 @@ def restore(
     actor: Actor | None,
     name: str,
     refuse: Callable[[], None] | None = None,
+    also: Mapping[str, Any] | None = None,
     details: Mapping[str, Any] | None = None,
 ) -> datetime:
     """Empty the row's `deleted_at` and record it; returns the `deleted_at` it had.
 
     A row that is not deleted is a conflict, "`name` is not deleted"; `refuse`, when given, is
     the resource's further rule, checked once the row is known to be deleted (it raises to stop).
+    `also`: other columns set in the same change (a waitlist entry comes back in a new status),
+    whose changes join the audit row's.
     """
     if row.deleted_at is None:
         raise Conflict(f"{name} is not deleted")
     if refuse is not None:
         refuse()
-    before = row.deleted_at
+    also = dict(also or {})
+    before = {column: getattr(row, column) for column in also} | {"deleted_at": row.deleted_at}
+    for column, value in also.items():
+        setattr(row, column, value)
     row.deleted_at, row.updated_at = None, utc_now()
-    _write(session, row, action=AuditAction.RESTORE, resource=resource, actor=actor, before=before, after=None, details=details)
-    return before
+    _write(
+        session, row, action=AuditAction.RESTORE, resource=resource, actor=actor, before=before,
+        after=also | {"deleted_at": None}, details=details,
+    )
+    return before["deleted_at"]
 
 
 def _write(
@@ -92,13 +104,13 @@ def _write(
     action: AuditAction,
     resource: str,
     actor: Actor | None,
-    before: datetime | None,
-    after: datetime | None,
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
     details: Mapping[str, Any] | None,
 ) -> None:
     session.add(row)
     session.flush()
     audit_log.record(
         session, action=action, resource=resource, resource_id=row.id, actor=actor,
-        changes=audit_log.changed_fields({"deleted_at": before}, {"deleted_at": after}), details=details,
+        changes=audit_log.changed_fields(before, after), details=details,
     )

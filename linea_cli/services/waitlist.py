@@ -154,16 +154,11 @@ def add_entry(
         raise Conflict(
             f"{existing.email} is already on the waitlist of {event.slug} ({WaitlistStatus(existing.status).name})"
         )
-    if existing is not None:
-        before = {"status": existing.status, "deleted_at": existing.deleted_at}
-        existing.status, existing.deleted_at, existing.updated_at = status, None, now
+    if existing is not None:  # removed: it comes back, in the status given
         existing.user_id = existing.user_id or _user_id_for(session, canonical)
-        session.add(existing)
-        session.flush()
-        audit_log.record(
-            session, action=AuditAction.RESTORE, resource=RESOURCE, resource_id=existing.id, actor=actor,
-            changes=audit_log.changed_fields(before, {"status": status, "deleted_at": None}),
-            details={"event": event.slug, "email": canonical},
+        soft_delete.restore(
+            session, existing, resource=RESOURCE, actor=actor, name=f"{existing.email} on the waitlist of {event.slug}",
+            also={"status": status}, details={"event": event.slug, "email": canonical},
         )
         return entry_record(session, existing, event)
     entry = WaitlistEntry(
