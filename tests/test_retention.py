@@ -233,3 +233,26 @@ def test_an_interrupted_run_still_records_what_it_anonymized(db: Database, datab
     assert rows[newer["id"]].metadata["waitlist_entries_anonymized"] == 2
     assert rows[newer["id"]].metadata["batches"] == 1
     assert rows[newer["id"]].metadata["interrupted"] is True
+
+
+def test_the_library_names_its_own_parameter_and_the_command_its_option(linea: CliRun, db: Database) -> None:
+    import pytest
+
+    from linea_cli.errors import InvalidInput
+    from linea_cli.services.retention import apply_retention
+    from linea_cli.services.sessions import purge_expired_sessions
+
+    def no_transaction():  # noqa: ANN202 - refused before any transaction opens
+        raise AssertionError("a transaction was opened")
+
+    for job in (
+        lambda: apply_retention(no_transaction, cutoff=days_from_now(-180), batch_size=0),
+        lambda: purge_expired_sessions(no_transaction, batch_size=0),
+    ):
+        with pytest.raises(InvalidInput) as refused:
+            job()
+        assert refused.value.message == "batch_size must be at least 1"
+    make_user(db, email=ADMIN, role="ADMIN")
+    assert "--batch-size" in retention(linea, "--ended-before", "180d", "--batch-size", "0", exit_code=2).stderr
+    assert "--batch-size" in linea("sessions", "purge", "--batch-size", "0", exit_code=2).stderr
+    assert db.count("audit_logs") == 0

@@ -162,7 +162,7 @@ def apply_retention(
     some of an event's batches committed, it still records them before the error surfaces.
     """
     if batch_size < 1:
-        raise InvalidInput("--batch-size must be at least 1")
+        raise InvalidInput("batch_size must be at least 1")  # the command's --batch-size stops 0 first (exit 2)
     with unit_of_work() as (session, actor):
         require_acting_admin(actor, "apply the waitlist retention")
         events = ended_events(session, cutoff=cutoff)

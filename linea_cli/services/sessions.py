@@ -307,7 +307,7 @@ def purge_expired_sessions(
     the error surfaces.
     """
     if batch_size < 1:
-        raise InvalidInput("--batch-size must be at least 1")
+        raise InvalidInput("batch_size must be at least 1")  # the command's --batch-size stops 0 first (exit 2)
     cutoff = utc_now() - older_than
     if dry_run:
         with unit_of_work() as (session, actor):
