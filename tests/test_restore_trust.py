@@ -415,7 +415,7 @@ def test_the_archive_restored_is_the_archive_checked(
         return confirm
 
     swaps: list[str] = []
-    monkeypatch.setattr(db_commands, "_confirm_destruction", swapped_while_asking(db_commands._confirm_destruction))
+    # Every question (y/N on the embedded server, the database name elsewhere) is this one.
     monkeypatch.setattr(db_commands, "confirm_or_stop", swapped_while_asking(db_commands.confirm_or_stop))
     restoring("db", "restore", str(archive), "--force", "--yes")
     assert swaps == [swap] and archive.read_bytes() == planted

@@ -185,3 +185,74 @@ def test_on_the_platforms_database(adopted: CliRun, platform_db: Database) -> No
     row = platform_db.one("SELECT resource_id, user_id, metadata FROM audit_logs WHERE action = 'ANONYMIZE'")
     assert (row.resource_id, row.user_id) == (PAST_EVENT_ID, ADAM["id"])
     assert row.metadata["waitlist_entries_anonymized"] == 1
+
+
+def test_an_interrupted_run_still_records_what_it_anonymized(db: Database, database_url) -> None:  # noqa: ANN001
+    """Ctrl-C during a batch: the event done before keeps its audit row, the event in hand gets one
+    marked interrupted with what committed, and nothing of the interrupted batch is kept."""
+    from collections.abc import Iterator
+    from contextlib import contextmanager
+
+    import pytest
+
+    import linea_cli
+    from linea_cli.services.actors import resolve_actor
+    from linea_cli.services.retention import apply_retention
+
+    admin = make_user(db, email=ADMIN, role="ADMIN")
+    older = make_event(db, start_date=days_from_now(-400))
+    newer = make_event(db, start_date=days_from_now(-300))
+    for _ in range(2):
+        make_waitlist_entry(db, event=older)
+    for _ in range(5):
+        make_waitlist_entry(db, event=newer)
+    linea_db = linea_cli.open_database(database_url, name="tests")
+    calls = 0
+
+    @contextmanager
+    def unit_of_work() -> Iterator[tuple]:
+        nonlocal calls
+        calls += 1
+        with linea_db.unit_of_work() as session:
+            yield session, resolve_actor(session, ADMIN)
+            # 1: the list of events; 2, 3: the older event's batches (2 rows, then none); 4, 5: the newer one's.
+            if calls == 5:
+                raise KeyboardInterrupt  # SIGINT during the newer event's second batch: it rolls back
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            apply_retention(unit_of_work, cutoff=days_from_now(-180), batch_size=2)
+    finally:
+        linea_db.close()
+    assert db.count("waitlist_entries", "email LIKE 'deleted-%'") == 4
+    rows = {row.resource_id: row for row in db.all("SELECT action, user_id, resource_id, metadata FROM audit_logs")}
+    assert set(rows) == {older["id"], newer["id"]}
+    assert {(row.action, row.user_id) for row in rows.values()} == {("ANONYMIZE", admin["id"])}
+    assert rows[older["id"]].metadata["waitlist_entries_anonymized"] == 2
+    assert "interrupted" not in rows[older["id"]].metadata
+    assert rows[newer["id"]].metadata["waitlist_entries_anonymized"] == 2
+    assert rows[newer["id"]].metadata["batches"] == 1
+    assert rows[newer["id"]].metadata["interrupted"] is True
+
+
+def test_the_library_names_its_own_parameter_and_the_command_its_option(linea: CliRun, db: Database) -> None:
+    import pytest
+
+    from linea_cli.errors import InvalidInput
+    from linea_cli.services.retention import apply_retention
+    from linea_cli.services.sessions import purge_expired_sessions
+
+    def no_transaction():  # noqa: ANN202 - refused before any transaction opens
+        raise AssertionError("a transaction was opened")
+
+    for job in (
+        lambda: apply_retention(no_transaction, cutoff=days_from_now(-180), batch_size=0),
+        lambda: purge_expired_sessions(no_transaction, batch_size=0),
+    ):
+        with pytest.raises(InvalidInput) as refused:
+            job()
+        assert refused.value.message == "batch_size must be at least 1"
+    make_user(db, email=ADMIN, role="ADMIN")
+    assert "--batch-size" in retention(linea, "--ended-before", "180d", "--batch-size", "0", exit_code=2).stderr
+    assert "--batch-size" in linea("sessions", "purge", "--batch-size", "0", exit_code=2).stderr
+    assert db.count("audit_logs") == 0

@@ -6,14 +6,11 @@ Everything here is lazy so that `linea --help` needs neither a configuration nor
 from __future__ import annotations
 
 import gc
-import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-
-import typer
 
 from linea_cli.errors import InvalidInput
 
@@ -183,15 +180,6 @@ def transactions() -> Iterator[UnitOfWork]:
         yield one
 
 
-def batch_progress(verb: str, *, quiet: bool) -> Callable[[int], None]:
-    """For a job of many batches: "<verb> N so far..." after each one on a terminal, else nothing."""
-    if quiet or not sys.stderr.isatty():
-        return lambda done: None
-    from linea_cli.output import say
-
-    return lambda done: say(f"{verb} {done} so far...")
-
-
 def listed_rows(
     fetch: Callable[[Session, Actor | None, int, str | None], Page], *, limit: int, after: str | None, every_page: bool
 ) -> tuple[Iterable[dict], str | None]:
@@ -221,14 +209,3 @@ def _following_pages(fetch: Callable[[Session, Actor | None, int, str | None], P
         with transaction() as (session, actor):
             page = fetch(session, actor, ALL_PAGE_SIZE, cursor)
 
-
-def confirm_or_stop(prompt: str, *, yes: bool) -> None:
-    """Ask on a terminal; without one and without --yes, stop with a hint instead of hanging."""
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        raise InvalidInput(f"{prompt} needs confirmation: pass --yes to run without a terminal")
-    from linea_cli.output import visible
-
-    if not typer.confirm(visible(prompt), default=False, err=True):
-        raise typer.Abort()

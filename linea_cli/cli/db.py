@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
 from typer.core import TyperCommand
 
-from linea_cli.cli.context import confirm_or_stop, open_database, require_admin_for, state, transaction
+from linea_cli.cli.confirm import confirm_or_stop
+from linea_cli.cli.context import open_database, require_admin_for, state, transaction
 from linea_cli.cli.options import FieldsOption, FormatOption, JsonOption, YesOption, chosen_format
+from linea_cli.cli.progress import byte_progress
 from linea_cli.output import Column, Kind, OutputFormat, render, render_record, say, select_columns, warn
 
 app = typer.Typer(help="Migrate, inspect, seed and reset the database; manage the embedded server.", no_args_is_help=True)
@@ -42,21 +42,7 @@ def _confirm_destruction(database, what: str, *, force: bool, yes: bool) -> None
             f"refusing: this {what} in {database.target}, which is not the embedded server",
             hint="pass --force, and type the database name when asked (or --force --yes in scripts)",
         )
-    _confirm_by_name(database, what, yes=yes, flags="--force --yes")
-
-
-def _confirm_by_name(database, what: str, *, yes: bool, flags: str) -> None:  # noqa: ANN001
-    """The database name typed at the prompt (or --yes); without a terminal, a hint naming `flags`."""
-    from linea_cli.errors import InvalidInput, shown
-
-    name = database.url.database or ""
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        raise InvalidInput(f"this {what} in {database.target} and needs confirmation: pass {flags}")
-    typed = typer.prompt(f"This {what} in {database.target}. Type the database name", err=True)
-    if typed != name:
-        raise InvalidInput(f"{shown(typed)} is not {shown(name)}; nothing was changed")
+    confirm_or_stop(f"this {what} in {database.target}", yes=yes, flags="--force --yes", type_back=database.url.database or "")
 
 
 class RevisionCommand(TyperCommand):
@@ -343,34 +329,16 @@ def _back_up(database, output: str | None, *, label: str | None):  # noqa: ANN00
     from linea_cli.services.backups import back_up
 
     settings = state().settings()
-    with _byte_progress("pg_dump") as progress:
+    with byte_progress("pg_dump") as bar:
         done = back_up(
             database, output, directory=settings.backups_path, label=label, pg_dump=settings.pg_dump,
-            lock_timeout=settings.lock_timeout, on_bytes=progress,
+            lock_timeout=settings.lock_timeout, on_bytes=bar.advance if bar else lambda written: None,
             # Said once the target opened: an -o that cannot be written is then the only line.
             on_start=lambda tool, target: say(f"backing up {database.display_url} with {tool} to {target}"),
         )
     summary = done.summary
     say(f"wrote {done.target}: {decimal(summary.size)} ({summary.size} bytes), {len(summary.tables)} tables, {sum(summary.tables.values())} rows")
     return summary
-
-
-@contextmanager
-def _byte_progress(what: str) -> Iterator[Any]:
-    """A callback showing bytes written so far on a terminal's stderr; a no-op anywhere else."""
-    if not sys.stderr.isatty():
-        yield lambda written: None
-        return
-    from rich.progress import FileSizeColumn, Progress, SpinnerColumn, TimeElapsedColumn, TransferSpeedColumn
-
-    from linea_cli.output import error_console
-
-    with Progress(
-        SpinnerColumn(), "[progress.description]{task.description}", FileSizeColumn(), TransferSpeedColumn(),
-        TimeElapsedColumn(), console=error_console(), transient=True,
-    ) as progress:
-        task = progress.add_task(what, total=None)
-        yield lambda written: progress.update(task, completed=written)
 
 
 @app.command()
@@ -455,9 +423,9 @@ def _confirm_restore(database, plan, *, force: bool, include_foreign: bool, yes:
     if foreign:
         for line in foreign:
             warn(f"not made by linea, to be restored as asked: {line}")
-        _confirm_by_name(
-            database, f"restore runs code linea did not make ({len(foreign)} kinds, listed above)", yes=yes,
-            flags="--include-foreign-objects --yes",
+        confirm_or_stop(
+            f"this restore runs code linea did not make ({len(foreign)} kinds, listed above) in {database.target}",
+            yes=yes, flags="--include-foreign-objects --yes", type_back=database.url.database or "",
         )
     if plan.contents.never:
         say(f"not restored (owners and privileges never are): {', '.join(plan.contents.never_names())}")

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from linea_cli.cli.completion import complete_user
-from linea_cli.cli.context import batch_progress, listed_rows, transaction, transactions
+from linea_cli.cli.context import listed_rows, transaction, transactions
 from linea_cli.cli.options import (
     AfterOption,
     AllOption,
@@ -18,6 +18,7 @@ from linea_cli.cli.options import (
     LimitOption,
     chosen_format,
 )
+from linea_cli.cli.progress import batch_progress
 from linea_cli.output import Column, OutputFormat, render, render_record, select_columns, select_fields
 
 app = typer.Typer(help="List, revoke and purge login sessions.", no_args_is_help=True)

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from linea_cli.cli.completion import complete_user
-from linea_cli.cli.context import confirm_or_stop, listed_rows, transaction
+from linea_cli.cli.confirm import confirm_or_stop
+from linea_cli.cli.context import listed_rows, transaction
 from linea_cli.cli.options import (
     AfterOption,
     AllOption,

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from linea_cli.cli.completion import complete_event, complete_waitlist_email
-from linea_cli.cli.context import batch_progress, listed_rows, open_database, state, transaction, transactions
+from linea_cli.cli.context import listed_rows, open_database, state, transaction, transactions
 from linea_cli.cli.options import (
     AfterOption,
     AllOption,
@@ -21,6 +21,7 @@ from linea_cli.cli.options import (
     LimitOption,
     chosen_format,
 )
+from linea_cli.cli.progress import batch_progress, byte_progress
 from linea_cli.enums import WaitlistStatus
 from linea_cli.errors import UsageProblem, shown
 from linea_cli.output import (
@@ -327,7 +328,8 @@ def import_(
         source = stack.enter_context(csvio.open_input(file))
         if file == "-" and sys.stdin.isatty():
             say("reading CSV from the terminal: type or paste it, header first, and end with Ctrl-D")
-        bar = stack.enter_context(_progress_bar(csvio.input_size(file)))
+        size = csvio.input_size(file)
+        bar = stack.enter_context(byte_progress("reading", total=size, show=size is not None and size >= PROGRESS_THRESHOLD))
         with transactions() as unit_of_work:
             summary = import_waitlist(
                 unit_of_work,
@@ -368,46 +370,6 @@ def _say_undone(undone) -> None:  # noqa: ANN001 - import_journal.Undone, import
     kept = f"; kept {undone.kept} that were changed since (confirmed, cancelled or removed)" if undone.kept else ""
     warn(f"undid an unfinished import into {journal.event_slug} (file {shown(journal.source)}, started "
          f"{journal.started_at:%Y-%m-%d %H:%M:%S} UTC): removed the {undone.removed} entries it had written{kept}")
-
-
-class _ImportProgress:
-    """The bar on stderr: bytes read, then an open-ended "writing" phase while PostgreSQL inserts."""
-
-    def __init__(self, progress, task) -> None:  # noqa: ANN001 - rich objects, imported lazily
-        self.progress, self.task = progress, task
-
-    def advance(self, done: int) -> None:
-        self.progress.update(self.task, completed=done)
-
-    def phase(self, name: str) -> None:
-        self.progress.update(self.task, description=name, total=None)
-
-
-def _progress_bar(size: int | None):  # noqa: ANN202 - a context manager yielding _ImportProgress or None
-    import contextlib
-
-    @contextlib.contextmanager
-    def bar():  # noqa: ANN202
-        if size is None or size < PROGRESS_THRESHOLD or not sys.stderr.isatty():
-            yield None
-            return
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TimeElapsedColumn,
-            TransferSpeedColumn,
-        )
-
-        from linea_cli.output import error_console
-
-        with Progress(
-            "[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-            TimeElapsedColumn(), console=error_console(), transient=True,
-        ) as progress:
-            yield _ImportProgress(progress, progress.add_task("reading", total=size))
-
-    return bar()
 
 
 @app.command()

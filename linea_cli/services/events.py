@@ -30,7 +30,7 @@ from linea_cli.db.models import (
 )
 from linea_cli.errors import Conflict, InvalidInput, NotFound, shown
 from linea_cli.ids import new_id
-from linea_cli.services import audit_log
+from linea_cli.services import audit_log, soft_delete
 from linea_cli.services.actors import (
     Actor,
     require_admin,
@@ -580,14 +580,9 @@ def delete_event(session: Session, reference: str, *, actor: Actor | None) -> di
     """Soft-delete: set deleted_at; the row stays for the audit trail and `restore`."""
     event = _locked_event(session, reference, include_deleted=True)
     require_manager_of(actor, owner_id=event.owner_id, action=f"delete event {shown(event.slug)}")
-    if event.deleted_at is not None:
-        raise Conflict(f"event {shown(event.slug)} is already deleted", hint=f"linea events restore {event.slug}")
-    now = utc_now()
-    event.deleted_at, event.updated_at = now, now
-    session.flush()
-    audit_log.record(
-        session, action=AuditAction.DELETE, resource=RESOURCE, resource_id=event.id, actor=actor,
-        changes={"deleted_at": {"before": None, "after": now}},
+    soft_delete.soft_delete(
+        session, event, resource=RESOURCE, actor=actor, name=f"event {shown(event.slug)}",
+        hint=f"linea events restore {event.slug}",
     )
     return event_record(session, event)
 
@@ -596,15 +591,7 @@ def restore_event(session: Session, reference: str, *, actor: Actor | None) -> d
     """Undo a soft delete."""
     event = _locked_event(session, reference, include_deleted=True)
     require_manager_of(actor, owner_id=event.owner_id, action=f"restore event {shown(event.slug)}")
-    if event.deleted_at is None:
-        raise Conflict(f"event {shown(event.slug)} is not deleted")
-    before = event.deleted_at
-    event.deleted_at, event.updated_at = None, utc_now()
-    session.flush()
-    audit_log.record(
-        session, action=AuditAction.RESTORE, resource=RESOURCE, resource_id=event.id, actor=actor,
-        changes={"deleted_at": {"before": before, "after": None}},
-    )
+    soft_delete.restore(session, event, resource=RESOURCE, actor=actor, name=f"event {shown(event.slug)}")
     return event_record(session, event)
 
 

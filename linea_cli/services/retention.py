@@ -25,20 +25,17 @@ and left for the next run. A batch stays within one event, and each event gets o
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from linea_cli.db.engine import on_commit
 from linea_cli.errors import InvalidInput, PermissionDenied, shown
-from linea_cli.services import audit_log
+from linea_cli.services import audit_log, batched_jobs
 from linea_cli.services.actors import Actor, UnitOfWork, require_admin
 from linea_cli.services.audit_log import AuditAction
 from linea_cli.services.sessions import parse_duration
@@ -165,73 +162,43 @@ def apply_retention(
     some of an event's batches committed, it still records them before the error surfaces.
     """
     if batch_size < 1:
-        raise InvalidInput("--batch-size must be at least 1")
+        raise InvalidInput("batch_size must be at least 1")  # the command's --batch-size stops 0 first (exit 2)
     with unit_of_work() as (session, actor):
         require_acting_admin(actor, "apply the waitlist retention")
         events = ended_events(session, cutoff=cutoff)
     if dry_run:
         return RetentionResult(cutoff, events, sum(event.entries for event in events), 0, dry_run=True)
-    tally = _RetentionTally()
-    try:
-        for event in events:
-            tally.start(event)
-            while True:
-                with unit_of_work() as (session, actor):
-                    require_acting_admin(actor, "apply the waitlist retention")
-                    changed = anonymize_entries_batch(session, event_id=event.id, cutoff=cutoff, batch_size=batch_size)
-                    last = changed < batch_size
-                    if last and tally.of_event + changed:
-                        _record(session, actor=actor, event=event, count=tally.of_event + changed,
-                                batches=tally.event_batches + (1 if changed else 0), cutoff=cutoff)
-                    # Counted in the commit's uninterruptible step (see on_commit).
-                    on_commit(session, functools.partial(tally.committed, changed, recorded=last))
-                if last:
-                    break
-                on_batch(tally.anonymized)
-    except BaseException:
-        if tally.event is not None and tally.of_event and not tally.recorded:
-            with contextlib.suppress(Exception), unit_of_work() as (session, actor):
-                _record(session, actor=actor, event=tally.event, count=tally.of_event, batches=tally.event_batches,
-                        cutoff=cutoff, interrupted=True)
-        raise
-    changed = [replace(e, entries=tally.per_event[e.id]) for e in events if e.id in tally.per_event]
-    return RetentionResult(cutoff, changed, tally.anonymized, tally.batches)
+    anonymized, batches, changed = 0, 0, []
+    for event in events:
+        # One run per event: its audit row commits with its last batch (or, interrupted, after it).
+        tally = batched_jobs.run_batches(
+            unit_of_work, _EventRetention(event, cutoff, batch_size),
+            on_batch=lambda rows, before=anonymized: on_batch(before + rows),  # the run's total so far
+        )
+        anonymized, batches = anonymized + tally.rows, batches + tally.batches
+        if tally.rows:
+            changed.append(replace(event, entries=tally.rows))
+    return RetentionResult(cutoff, changed, anonymized, batches)
 
 
-@dataclass
-class _RetentionTally:
-    """What committed: in all, and for the event in hand (whose audit row may still be due)."""
+class _EventRetention(batched_jobs.BatchedJob):
+    """One event's erasable entries, a batch at a time."""
 
-    anonymized: int = 0
-    batches: int = 0
-    event: EndedEvent | None = None
-    of_event: int = 0
-    event_batches: int = 0
-    recorded: bool = True
-    per_event: dict[str, int] = field(default_factory=dict)
+    def __init__(self, event: EndedEvent, cutoff: datetime, batch_size: int) -> None:
+        self.event, self.cutoff, self.batch_size = event, cutoff, batch_size
 
-    def start(self, event: EndedEvent) -> None:
-        self.event, self.of_event, self.event_batches, self.recorded = event, 0, 0, True
+    def batch(self, session: Session, actor: Actor | None) -> tuple[int, bool]:
+        require_acting_admin(actor, "apply the waitlist retention")
+        changed = anonymize_entries_batch(session, event_id=self.event.id, cutoff=self.cutoff, batch_size=self.batch_size)
+        return changed, changed < self.batch_size
 
-    def committed(self, changed: int, *, recorded: bool) -> None:
-        self.anonymized += changed
-        self.of_event += changed
-        if changed:
-            self.batches += 1
-            self.event_batches += 1
-            if self.event is not None:
-                self.per_event[self.event.id] = self.of_event
-        self.recorded = recorded or not self.of_event
-
-
-def _record(
-    session: Session, *, actor: Actor | None, event: EndedEvent, count: int, batches: int, cutoff: datetime,
-    interrupted: bool = False,
-) -> None:
-    details: dict[str, Any] = {
-        "retention": True, "waitlist_entries_anonymized": count, "batches": batches,
-        "ended": event.ended, "ended_before": cutoff,
-    }
-    if interrupted:
-        details["interrupted"] = True
-    audit_log.record(session, action=AuditAction.ANONYMIZE, resource="Event", resource_id=event.id, actor=actor, details=details)
+    def record(self, session: Session, actor: Actor | None, tally: batched_jobs.Tally, *, interrupted: bool) -> None:
+        details: dict[str, Any] = {
+            "retention": True, "waitlist_entries_anonymized": tally.rows, "batches": tally.batches,
+            "ended": self.event.ended, "ended_before": self.cutoff,
+        }
+        if interrupted:
+            details["interrupted"] = True
+        audit_log.record(
+            session, action=AuditAction.ANONYMIZE, resource="Event", resource_id=self.event.id, actor=actor, details=details
+        )

@@ -12,10 +12,7 @@ LOCKED` lets two cron hosts run it at once, each deleting rows the other has not
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,11 +21,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from linea_cli.db.engine import on_commit
 from linea_cli.db.models import Session as LoginSession
 from linea_cli.db.models import User
-from linea_cli.errors import Conflict, InvalidInput, NotFound, shown
-from linea_cli.services import audit_log
+from linea_cli.errors import InvalidInput, NotFound, shown
+from linea_cli.services import audit_log, batched_jobs, soft_delete
 from linea_cli.services.actors import Actor, UnitOfWork, require_admin, require_self_or_admin
 from linea_cli.services.audit_log import AuditAction
 from linea_cli.services.pagination import Page, paginate
@@ -135,20 +131,9 @@ def revoke_session(session: Session, *, session_id: str, actor: Actor | None) ->
     if login is None:
         raise NotFound(f"no session {shown(session_id)}")
     require_self_or_admin(actor, login.user_id, "revoke their own sessions")
-    if login.deleted_at is not None:
-        raise Conflict(f"session {login.id} is already revoked")
-    now = utc_now()
-    login.deleted_at = login.updated_at = now
-    session.add(login)
-    session.flush()
-    audit_log.record(
-        session,
-        action=AuditAction.REVOKE,
-        resource="Session",
-        resource_id=login.id,
-        actor=actor,
-        changes=audit_log.changed_fields({"deleted_at": None}, {"deleted_at": now}),
-        details={"user_id": login.user_id},
+    soft_delete.soft_delete(
+        session, login, resource="Session", actor=actor, name=f"session {login.id}", state="revoked",
+        action=AuditAction.REVOKE, details={"user_id": login.user_id},
     )
     return {"id": login.id, "user_id": login.user_id, "revoked": 1}
 
@@ -322,70 +307,51 @@ def purge_expired_sessions(
     the error surfaces.
     """
     if batch_size < 1:
-        raise InvalidInput("--batch-size must be at least 1")
+        raise InvalidInput("batch_size must be at least 1")  # the command's --batch-size stops 0 first (exit 2)
     cutoff = utc_now() - older_than
     if dry_run:
         with unit_of_work() as (session, actor):
             require_admin(actor, "purge sessions")
             return PurgeResult(count_expired_sessions(session, cutoff=cutoff), 0, cutoff, dry_run=True)
-    tally = _PurgeTally()
-    plan: _PurgePlan | None = None
-    try:
-        while True:
-            started = time.perf_counter()
-            try:
-                with unit_of_work() as (session, actor):
-                    require_admin(actor, "purge sessions")
-                    if plan is None:
-                        plan = _PurgePlan.for_table(session, cutoff=cutoff, batch_size=batch_size)
-                    deleted, last, next_page = plan.delete_batch(session, cutoff=cutoff)
-                    total, batches = tally.purged + deleted, tally.batches + (1 if deleted else 0)
-                    if last and total:
-                        _record_purge(session, actor=actor, purged=total, batches=batches, cutoff=cutoff)
-                    # Counted as part of the commit (no signal lands in between), so that an
-                    # interruption from here on records exactly what committed.
-                    on_commit(session, functools.partial(tally.committed, deleted, recorded=last))
-            except sa.exc.OperationalError as exc:
-                if plan is None or not plan.walk or plan.skip_locked or _sqlstate(exc) != _LOCK_NOT_AVAILABLE:
-                    raise
-                plan.skip_locked = True  # the same range again, skipping what is held
-                continue
-            if last:  # its audit row committed with it
-                return PurgeResult(tally.purged, tally.batches, cutoff)
-            plan.advance(next_page, time.perf_counter() - started, batch_size=batch_size)
-            on_batch(tally.purged)
-    except BaseException:
-        if tally.purged and not tally.recorded:
-            # The committed batches must not go unaudited; the original error is what the user sees.
-            with contextlib.suppress(Exception), unit_of_work() as (session, actor):
-                _record_purge(
-                    session, actor=actor, purged=tally.purged, batches=tally.batches, cutoff=cutoff, interrupted=True
-                )
-        raise
+    tally = batched_jobs.run_batches(unit_of_work, _Purge(cutoff, batch_size), on_batch=on_batch)
+    return PurgeResult(tally.rows, tally.batches, cutoff)
+
+
+class _Purge(batched_jobs.BatchedJob):
+    """The purge's batches: the plan is made in the first one's transaction, then followed."""
+
+    def __init__(self, cutoff: datetime, batch_size: int) -> None:
+        self.cutoff, self.batch_size = cutoff, batch_size
+        self.plan: _PurgePlan | None = None
+        self.next_page = 0
+
+    def batch(self, session: Session, actor: Actor | None) -> tuple[int, bool]:
+        require_admin(actor, "purge sessions")
+        if self.plan is None:
+            self.plan = _PurgePlan.for_table(session, cutoff=self.cutoff, batch_size=self.batch_size)
+        deleted, last, self.next_page = self.plan.delete_batch(session, cutoff=self.cutoff)
+        return deleted, last
+
+    def pace(self, seconds: float) -> None:
+        if self.plan is not None:  # made by the first batch
+            self.plan.advance(self.next_page, seconds, batch_size=self.batch_size)
+
+    def retry(self, error: Exception) -> bool:
+        """A walking batch that waited LOCK_WAIT in vain runs the same range again, skipping what is held."""
+        plan = self.plan
+        if not isinstance(error, sa.exc.OperationalError) or plan is None or not plan.walk or plan.skip_locked:
+            return False
+        if _sqlstate(error) != _LOCK_NOT_AVAILABLE:
+            return False
+        plan.skip_locked = True
+        return True
+
+    def record(self, session: Session, actor: Actor | None, tally: batched_jobs.Tally, *, interrupted: bool) -> None:
+        details: dict[str, Any] = {"purged": tally.rows, "batches": tally.batches, "expired_before": self.cutoff}
+        if interrupted:
+            details["interrupted"] = True
+        audit_log.record(session, action=AuditAction.PURGE, resource="Session", resource_id="expired", actor=actor, details=details)
 
 
 def _sqlstate(exc: sa.exc.DBAPIError) -> str | None:
     return getattr(exc.orig, "sqlstate", None)
-
-
-@dataclass
-class _PurgeTally:
-    """What purge's committed batches deleted, and whether the PURGE row committed with them."""
-
-    purged: int = 0
-    batches: int = 0
-    recorded: bool = False
-
-    def committed(self, deleted: int, *, recorded: bool) -> None:
-        self.purged += deleted
-        self.batches += 1 if deleted else 0
-        self.recorded = recorded and self.purged > 0
-
-
-def _record_purge(
-    session: Session, *, actor: Actor | None, purged: int, batches: int, cutoff: datetime, interrupted: bool = False
-) -> None:
-    details: dict[str, Any] = {"purged": purged, "batches": batches, "expired_before": cutoff}
-    if interrupted:
-        details["interrupted"] = True
-    audit_log.record(session, action=AuditAction.PURGE, resource="Session", resource_id="expired", actor=actor, details=details)

@@ -19,7 +19,7 @@ from linea_cli.db.models import AuditLog, Event, User, UserRole, WaitlistEntry
 from linea_cli.db.models import Session as LoginSession
 from linea_cli.errors import Conflict, InvalidInput, NotFound, shown
 from linea_cli.ids import new_id
-from linea_cli.services import audit_log
+from linea_cli.services import audit_log, soft_delete
 from linea_cli.services.actors import Actor, require_admin, require_self_or_admin
 from linea_cli.services.audit_log import AuditAction
 from linea_cli.services.emails import normalize_email, same_address
@@ -230,17 +230,8 @@ def delete_user(session: Session, *, reference: str, actor: Actor | None) -> tup
         refuse_last_admin(session, user, "delete")
     now = utc_now()
     revoked = revoke_live_sessions(session, user_id=user.id, now=now)
-    user.deleted_at = user.updated_at = now
-    session.add(user)
-    session.flush()
-    audit_log.record(
-        session,
-        action=AuditAction.DELETE,
-        resource="User",
-        resource_id=user.id,
-        actor=actor,
-        changes=audit_log.changed_fields({"deleted_at": None}, {"deleted_at": now}),
-        details={"sessions_revoked": revoked},
+    soft_delete.soft_delete(
+        session, user, resource="User", actor=actor, name=user.email, details={"sessions_revoked": revoked}, now=now
     )
     return user, revoked
 
@@ -248,20 +239,8 @@ def delete_user(session: Session, *, reference: str, actor: Actor | None) -> tup
 def restore_user(session: Session, *, reference: str, actor: Actor | None) -> User:
     require_admin(actor, "restore users")
     user = find_user(session, reference, include_deleted=True)
-    if user.deleted_at is None:
-        raise Conflict(f"{user.email} is not deleted")
-    _refuse_if_anonymized(user, "restored")
-    before = user.deleted_at
-    user.deleted_at, user.updated_at = None, utc_now()
-    session.add(user)
-    session.flush()
-    audit_log.record(
-        session,
-        action=AuditAction.RESTORE,
-        resource="User",
-        resource_id=user.id,
-        actor=actor,
-        changes=audit_log.changed_fields({"deleted_at": before}, {"deleted_at": None}),
+    soft_delete.restore(
+        session, user, resource="User", actor=actor, name=user.email, refuse=lambda: _refuse_if_anonymized(user, "restored")
     )
     return user
 

@@ -16,7 +16,7 @@ from linea_cli.db.like import like_pattern
 from linea_cli.db.models import Event, EventStatus, Venue
 from linea_cli.errors import Conflict, InvalidInput, NotFound, shown
 from linea_cli.ids import new_id
-from linea_cli.services import audit_log
+from linea_cli.services import audit_log, soft_delete
 from linea_cli.services.actors import Actor, require_admin
 from linea_cli.services.audit_log import AuditAction
 from linea_cli.services.pagination import Page, paginate
@@ -191,8 +191,8 @@ def delete_venue(session: Session, venue_id: str, *, actor: Actor | None, force:
     """
     require_admin(actor, "delete venues")
     venue = find_venue(session, venue_id, include_deleted=True, lock=True)
-    if venue.deleted_at is not None:
-        raise Conflict(f"venue {venue.id} is already deleted", hint=f"linea venues restore {venue.id}")
+    name, hint = f"venue {venue.id}", f"linea venues restore {venue.id}"
+    soft_delete.require_live(venue, name=name, hint=hint)  # before any event is detached
     events = Event.__table__
     upcoming = _upcoming(venue.id)
     detached: list[str] = []
@@ -217,12 +217,8 @@ def delete_venue(session: Session, venue_id: str, *, actor: Actor | None, force:
                 changes={"venue_id": {"before": venue.id, "after": None}},
                 details={"reason": "venue deleted with --force"},
             )
-    now = utc_now()
-    venue.deleted_at, venue.updated_at = now, now
-    session.flush()
-    audit_log.record(
-        session, action=AuditAction.DELETE, resource=RESOURCE, resource_id=venue.id, actor=actor,
-        changes={"deleted_at": {"before": None, "after": now}},
+    soft_delete.soft_delete(
+        session, venue, resource=RESOURCE, actor=actor, name=name, hint=hint,
         details={"detached_events": len(detached)} if force else None,
     )
     return {**venue_record(session, venue), "detached_events": len(detached)}
@@ -232,13 +228,5 @@ def restore_venue(session: Session, venue_id: str, *, actor: Actor | None) -> di
     """Undo a soft delete (events detached by a forced delete stay detached)."""
     require_admin(actor, "restore venues")
     venue = find_venue(session, venue_id, include_deleted=True, lock=True)
-    if venue.deleted_at is None:
-        raise Conflict(f"venue {venue.id} is not deleted")
-    before = venue.deleted_at
-    venue.deleted_at, venue.updated_at = None, utc_now()
-    session.flush()
-    audit_log.record(
-        session, action=AuditAction.RESTORE, resource=RESOURCE, resource_id=venue.id, actor=actor,
-        changes={"deleted_at": {"before": before, "after": None}},
-    )
+    soft_delete.restore(session, venue, resource=RESOURCE, actor=actor, name=f"venue {venue.id}")
     return venue_record(session, venue)

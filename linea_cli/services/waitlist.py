@@ -27,7 +27,7 @@ from linea_cli.db.models import INTEGER_MAX, Event, EventStatus, User, WaitlistE
 from linea_cli.db.platform_columns import refuse_unfillable
 from linea_cli.errors import Conflict, InvalidInput, NotFound, shown
 from linea_cli.ids import new_id
-from linea_cli.services import audit_log, import_journal
+from linea_cli.services import audit_log, import_journal, soft_delete
 from linea_cli.services.actors import Actor, require_manager_of
 from linea_cli.services.audit_log import AuditAction
 from linea_cli.services.emails import normalize_email, same_address
@@ -154,16 +154,11 @@ def add_entry(
         raise Conflict(
             f"{existing.email} is already on the waitlist of {event.slug} ({WaitlistStatus(existing.status).name})"
         )
-    if existing is not None:
-        before = {"status": existing.status, "deleted_at": existing.deleted_at}
-        existing.status, existing.deleted_at, existing.updated_at = status, None, now
+    if existing is not None:  # removed: it comes back, in the status given
         existing.user_id = existing.user_id or _user_id_for(session, canonical)
-        session.add(existing)
-        session.flush()
-        audit_log.record(
-            session, action=AuditAction.RESTORE, resource=RESOURCE, resource_id=existing.id, actor=actor,
-            changes=audit_log.changed_fields(before, {"status": status, "deleted_at": None}),
-            details={"event": event.slug, "email": canonical},
+        soft_delete.restore(
+            session, existing, resource=RESOURCE, actor=actor, name=f"{existing.email} on the waitlist of {event.slug}",
+            also={"status": status}, details={"event": event.slug, "email": canonical},
         )
         return entry_record(session, existing, event)
     entry = WaitlistEntry(
@@ -219,13 +214,9 @@ def remove_entry(session: Session, *, event_ref: str, email: str, actor: Actor |
     """Soft-delete an entry: it leaves lists, counts and exports; `add` brings it back."""
     event = _managed_event(session, event_ref, actor=actor, action="remove entries from")
     entry = _find_entry(session, event, email)
-    now = utc_now()
-    entry.deleted_at, entry.updated_at = now, now
-    session.add(entry)
-    session.flush()
-    audit_log.record(
-        session, action=AuditAction.DELETE, resource=RESOURCE, resource_id=entry.id, actor=actor,
-        changes={"deleted_at": {"before": None, "after": now}}, details={"event": event.slug, "email": entry.email},
+    soft_delete.soft_delete(
+        session, entry, resource=RESOURCE, actor=actor, name=f"{entry.email} on the waitlist of {event.slug}",
+        state="removed", details={"event": event.slug, "email": entry.email},
     )
     return entry_record(session, entry, event)
 
