@@ -14,7 +14,7 @@ import functools
 import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, TextIO
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -134,26 +134,16 @@ class Output:
         )
 
     def rows(
-        self,
-        rows: Iterable[Mapping[str, Any]],
-        columns: Sequence[ColumnSpec] | None = None,
-        *,
-        title: str | None = None,
-        paginated: bool = False,
-        next_cursor: str | None = None,
-        include_deleted: bool = False,
-        raw_csv: bool = False,
-        stream: TextIO | None = None,
+        self, rows: Iterable[Mapping[str, Any]], columns: Sequence[ColumnSpec] | None = None, *, title: str | None = None,
+        **how: Any,
     ) -> int:
-        """Rows in the chosen format (see `output.render`), the declared columns and title unless
-        given; returns how many were written."""
+        """Rows in the chosen format, the declared columns and title unless given; `how` is what
+        else `output.render` takes (paginated, next_cursor, include_deleted, raw_csv, stream).
+        Returns how many were written."""
         specs = columns if columns is not None else self.columns
         if specs is None:
             raise TypeError("Output.rows needs columns: pass them or declare them in @output_options")
-        return render(
-            rows, specs, self.format, title=title or _title(self.title, None), paginated=paginated,
-            next_cursor=next_cursor, include_deleted=include_deleted, raw_csv=raw_csv, stream=stream, fields=self.fields,
-        )
+        return render(rows, specs, self.format, title=title or _title(self.title, None), fields=self.fields, **how)
 
 
 def _title(title: Title, record: Mapping[str, Any] | None) -> str | None:
