@@ -73,3 +73,18 @@ def test_the_errors_file_is_csv_with_the_addresses_neutralized(linea: CliRun, db
         b"3,'=cmd|x,invalid email '=cmd|x': An email address must have an @-sign.\r\n"
         b"4,'-bad,invalid email '-bad': An email address must have an @-sign.\r\n"
     )
+
+
+def test_an_unknown_field_stops_a_large_import_before_it_reads_the_file(
+    linea: CliRun, db: Database, tmp_path: Path
+) -> None:
+    # It was checked when the last batch committed: 12,000 entries written, then undone (IMPORT_UNDONE).
+    event = make_event(db)
+    source = tmp_path / "large.csv"
+    source.write_text("email\n" + "".join(f"guest{n}@example.com\n" for n in range(12_000)), encoding="utf-8")
+    result = linea("waitlist", "import", event["slug"], str(source), "--fields", "inserted,nope", exit_code=2)
+    assert result.stderr.startswith("error: unknown field for --fields: 'nope'\n"), result.stderr
+    assert "undid" not in result.stderr
+    assert db.count("waitlist_entries") == 0 and db.count("audit_logs") == 0
+    dry = linea("waitlist", "import", event["slug"], str(source), "--dry-run", "--fields", "nope", exit_code=2)
+    assert dry.stderr.startswith("error: unknown field for --fields: 'nope'\n"), dry.stderr

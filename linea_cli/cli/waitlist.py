@@ -263,13 +263,14 @@ def import_(
     from linea_cli import csvio
     from linea_cli.output import csv_rows
     from linea_cli.output_file import output_file, text_writer
-    from linea_cli.services.waitlist import ImportRejected, import_waitlist
+    from linea_cli.services.waitlist import ImportRejected, ImportSummary, import_waitlist
 
     if resume and dry_run:
         raise UsageProblem("--resume finishes an unfinished import: it cannot be a --dry-run")
+    # Before the file is read: a large import commits its batches as it goes.
+    out.check(ImportSummary(event="").counts())
 
-    def before_commit(summary) -> None:  # noqa: ANN001 - ImportSummary, imported lazily
-        out.check(summary.counts())  # an unknown --fields name stops the import before its commit
+    def before_commit(_summary: ImportSummary) -> None:
         if errors_out is not None:
             errors_out.flush()  # an errors file that cannot be written stops the import before it commits
 
