@@ -305,6 +305,13 @@ def import_(
                 on_undone=_say_undone,
                 before_commit=before_commit,
             )
+    _say_import_notes(summary, errors_file)
+    out.record(summary.counts(), title="Import (dry run)" if dry_run else "Import")
+
+
+def _say_import_notes(summary, errors_file: str | None) -> None:  # noqa: ANN001 - ImportSummary, imported lazily
+    """What people should know about an import beside its counts: columns and names left out, the
+    first invalid rows."""
     if summary.unfinished_written:
         warn(f"an unfinished import into {summary.event} wrote {summary.unfinished_written} entries: the real import "
              "undoes it first, so these counts (which include its entries) will differ")
@@ -317,7 +324,6 @@ def import_(
         say(f"line {row.line}: {row.reason}")
     if summary.invalid > len(summary.first_invalid):
         say(f"... and {summary.invalid - len(summary.first_invalid)} more invalid rows" + (f" (see {errors_file})" if errors_file else ""))
-    out.record(summary.counts(), title="Import (dry run)" if dry_run else "Import")
 
 
 def _say_undone(undone) -> None:  # noqa: ANN001 - import_journal.Undone, imported lazily
