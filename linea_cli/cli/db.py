@@ -11,9 +11,17 @@ from typer.core import TyperCommand
 
 from linea_cli.cli.confirm import confirm_or_stop
 from linea_cli.cli.context import open_database, require_admin_for, state, transaction
-from linea_cli.cli.options import FieldsOption, FormatOption, JsonOption, YesOption, chosen_format
+from linea_cli.cli.options import (
+    FieldsOption,
+    FormatOption,
+    JsonOption,
+    Output,
+    YesOption,
+    chosen_format,
+    output_options,
+)
 from linea_cli.cli.progress import byte_progress
-from linea_cli.output import Column, Kind, OutputFormat, render, render_record, say, select_columns, warn
+from linea_cli.output import Column, Kind, OutputFormat, render, say, select_columns, warn
 
 app = typer.Typer(help="Migrate, inspect, seed and reset the database; manage the embedded server.", no_args_is_help=True)
 server_app = typer.Typer(help="Start, stop and inspect the embedded PostgreSQL server.", no_args_is_help=True)
@@ -140,7 +148,8 @@ def downgrade(
 
 
 @app.command()
-def status(fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False, fields: FieldsOption = None) -> None:
+@output_options(title="Database")
+def status(*, out: Output) -> None:
     """Show the server, the masked URL, the schema revision and row counts.
 
     Example: linea db status --json
@@ -151,7 +160,7 @@ def status(fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False, 
     record = database_service.status(database)
     if database.is_embedded:
         record["data_directory"] = str(state().settings().data_dir)
-    render_record(record, chosen_format(fmt, as_json), title="Database", fields=fields)
+    out.record(record)
     if record["unfillable_columns"]:
         warn(
             f"{', '.join(record['unfillable_columns'])}: NOT NULL without a default, unknown to linea; "
@@ -160,7 +169,8 @@ def status(fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False, 
 
 
 @app.command()
-def history(fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False, fields: FieldsOption = None) -> None:
+@output_options(title="Migrations")
+def history(*, out: Output) -> None:
     """List the migrations, newest first, marking the current one.
 
     Example: linea db history
@@ -169,20 +179,15 @@ def history(fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False,
 
     database = open_database(require_schema=False)
     rows = (vars(info) for info in migrations(database))
-    render(
-        rows,
-        [
-            Column("revision", kind=Kind.id), Column("down_revision", kind=Kind.id, priority=3), Column("description", wrap=True),
-            Column("is_head", priority=2), Column("is_current", priority=1),
-        ],
-        chosen_format(fmt, as_json),
-        title="Migrations",
-        fields=fields,
-    )
+    out.rows(rows, [
+        Column("revision", kind=Kind.id), Column("down_revision", kind=Kind.id, priority=3), Column("description", wrap=True),
+        Column("is_head", priority=2), Column("is_current", priority=1),
+    ])
 
 
 @app.command()
-def doctor(fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False, fields: FieldsOption = None) -> None:
+@output_options(title="Checks")
+def doctor(*, out: Output) -> None:
     """Check that the database is fit for linea and cron jobs; exit 5 when a check fails.
 
     Example: linea db doctor
@@ -192,10 +197,7 @@ def doctor(fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False, 
 
     database = open_database(require_schema=False)
     checks = database_service.doctor(database)
-    render(
-        (vars(check) for check in checks), ["check", "status", Column("detail", wrap=True)], chosen_format(fmt, as_json),
-        title="Checks", fields=fields,
-    )
+    out.rows((vars(check) for check in checks), ["check", "status", Column("detail", wrap=True)])
     failed = [check.check for check in checks if check.status == database_service.FAIL]
     if failed:
         raise DatabaseUnavailable(f"{len(failed)} check(s) failed: {', '.join(failed)}")
@@ -560,7 +562,8 @@ def prisma_schema(
 
 
 @server_app.command("status")
-def server_status(fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False, fields: FieldsOption = None) -> None:
+@output_options(title="Embedded PostgreSQL")
+def server_status(*, out: Output) -> None:
     """Show whether the embedded server is running, and where its data lives.
 
     Example: linea db server status
@@ -568,7 +571,7 @@ def server_status(fmt: FormatOption = OutputFormat.table, as_json: JsonOption = 
     from linea_cli.services import server as embedded
 
     current = embedded.status(state().settings().data_dir)
-    render_record(vars(current), chosen_format(fmt, as_json), title="Embedded PostgreSQL", fields=fields)
+    out.record(vars(current))
 
 
 @server_app.command("start")

@@ -30,7 +30,7 @@ from linea_cli.output import (
     say,
     select_columns,
     select_fields,
-    warn_if_overbooked,
+    warn,
 )
 
 app = typer.Typer(help="List and manage events.", no_args_is_help=True)
@@ -132,11 +132,12 @@ def show(
 
     Example: linea events show summer-fest --json
     """
-    from linea_cli.services.events import show_event
+    from linea_cli.services.events import over_capacity, show_event
 
     with transaction() as (session, _actor):
         record = show_event(session, event, include_deleted=include_deleted)
-    warn_if_overbooked(record["slug"], record["capacity"], record["places_left"])
+    if overbooked := over_capacity(record["slug"], record["capacity"], record["places_left"]):
+        warn(overbooked)
     render_record(record, chosen_format(fmt, as_json), title=f"Event {record['slug']}", fields=fields)
 
 
@@ -213,7 +214,7 @@ def update(
 
     Example: linea events update summer-fest --capacity 250 --clear youtube-url
     """
-    from linea_cli.services.events import EventFields, update_event
+    from linea_cli.services.events import EventFields, over_capacity, update_event
 
     changes = EventFields(
         title=title, slug=slug, description=description, start_date=_date(start, "--start"),
@@ -223,7 +224,8 @@ def update(
     with transaction() as (session, actor):
         record = update_event(session, event, fields_=changes, clear=tuple(clear or ()), actor=actor, force=force)
         select_fields(record, fields)  # an unknown --fields name stops the change before its commit
-    warn_if_overbooked(record["slug"], record["capacity"], record["places_left"])
+    if overbooked := over_capacity(record["slug"], record["capacity"], record["places_left"]):
+        warn(overbooked)
     render_record(record, chosen_format(fmt, as_json), title=f"Event {record['slug']}", fields=fields)
 
 
