@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import re
 import shlex
 import uuid
@@ -78,9 +79,9 @@ def test_the_help_check_finds_what_is_missing() -> None:
 
 
 def test_version(linea: CliRun) -> None:
-    from linea_cli import __version__
-
-    assert linea("--version").stdout.strip() == f"linea {__version__}"
+    # The installed package's version (what pip shows), not the module's own constant.
+    assert linea("--version").stdout == f"linea {importlib.metadata.version('linea-cli')}\n"
+    assert re.fullmatch(r"linea \d+\.\d+\.\d+\n", linea("--version").stdout)
 
 
 def test_help_needs_no_database(linea: CliRun) -> None:
