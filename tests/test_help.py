@@ -74,13 +74,26 @@ def test_help_has_no_type_noise_and_whole_command_lines(linea: CliRun) -> None:
         assert "..." not in commands, group
 
 
+# Commands that print no record: a document of their own (users export, db prisma-schema), or
+# only messages.
+WITHOUT_FORMAT = {
+    "users export", "db upgrade", "db downgrade", "db reset", "db prisma-schema", "db server start", "db server stop",
+}
+LISTS = {"events list", "venues list", "waitlist list", "users list", "sessions list", "audit list"}
+
+
 def test_every_record_command_takes_format_json_and_fields(linea: CliRun) -> None:
+    without, lists = set(), set()
     for path, command in leaf_commands():
         options = {opt for param in command.params for opt in getattr(param, "opts", ())}
         if "--format" in options:
-            assert {"--json", "--fields"} <= options, path
-        if path[-1] == "list":
-            assert {"--all", "--limit", "--after"} <= options, path
+            assert {"-f", "--json", "--fields"} <= options, path
+        else:
+            without.add(" ".join(path))
+        if {"--all", "--limit", "--after"} <= options:
+            lists.add(" ".join(path))
+    assert without == WITHOUT_FORMAT
+    assert lists == LISTS
 
 
 # The variables linea reads and its exit codes, as `linea --help` and the README list them.
