@@ -161,7 +161,8 @@ def invoke(args: Sequence[str], *, env: dict[str, str], input: str | None = None
             exit_code, exception = 1, exc
         finally:
             sys.argv, sys.excepthook = saved_argv, saved_hook
-            signal.signal(signal.SIGTERM, saved_handler)
+            if saved_handler is not None:  # None: a handler not set from Python, left alone
+                signal.signal(signal.SIGTERM, saved_handler)
             gc.unfreeze()
             if gc_was_enabled:
                 gc.enable()
