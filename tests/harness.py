@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -113,8 +115,8 @@ class CliRun:
 
 @functools.cache
 def linea_command() -> Any:
-    """The Click command Typer builds from linea's app: built once, since building it costs more
-    than most commands take to run."""
+    """The Click command Typer builds from linea's whole app, for walking the command tree (built
+    once: building it costs more than most commands take to run)."""
     import typer.main
 
     from linea_cli.cli import app
@@ -133,12 +135,22 @@ def leaf_commands(group: Any = None, prefix: tuple[str, ...] = ()) -> Iterator[t
 
 
 def invoke(args: Sequence[str], *, env: dict[str, str], input: str | None = None, catch_exceptions: bool = False) -> Run:
-    """`linea ARGS` in-process, as typer's CliRunner.invoke runs it (without rebuilding the command)."""
+    """`linea ARGS` in-process through `main()`, the function the `linea` script runs: the same
+    root (one group's, or every group's), error boundary, signal handler and final flush.
+
+    What `main()` changes for a whole process (sys.argv, the SIGTERM handler, the garbage
+    collector held during start-up and frozen after it, Typer's excepthook) is put back afterwards.
+    """
+    from linea_cli.cli import main
+
     runner = CliRunner()
     exit_code, exception = 0, None
+    saved_argv, saved_hook = sys.argv, sys.excepthook
+    saved_handler, gc_was_enabled = signal.getsignal(signal.SIGTERM), gc.isenabled()
     with runner.isolation(input=input, env=env) as (stdout, stderr, output):
+        sys.argv = ["linea", *args]
         try:
-            linea_command().main(args=list(args), prog_name="linea")
+            main()
         except SystemExit as exc:
             code = 0 if exc.code is None else exc.code
             exit_code = code if isinstance(code, int) else 1
@@ -148,6 +160,12 @@ def invoke(args: Sequence[str], *, env: dict[str, str], input: str | None = None
                 raise
             exit_code, exception = 1, exc
         finally:
+            sys.argv, sys.excepthook = saved_argv, saved_hook
+            if saved_handler is not None:  # None: a handler not set from Python, left alone
+                signal.signal(signal.SIGTERM, saved_handler)
+            gc.unfreeze()
+            if gc_was_enabled:
+                gc.enable()
             sys.stdout.flush()
             sys.stderr.flush()
             streams = stdout.getvalue(), stderr.getvalue(), output.getvalue()

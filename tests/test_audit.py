@@ -198,10 +198,3 @@ def test_an_export_failing_midway_leaves_no_file(
     assert [p.name for p in tmp_path.iterdir() if "audit" in p.name] == []  # nor a temporary one
     assert not target.exists()
 
-
-def test_every_audit_command_has_help_and_an_example() -> None:
-    from linea_cli.cli import audit
-
-    for command in audit.app.registered_commands:
-        doc = command.callback.__doc__ or ""
-        assert doc.strip() and "Example: linea audit" in doc, command.name

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+import re
+import shlex
 import uuid
 from urllib.parse import quote
 
@@ -13,20 +16,72 @@ from tests.harness import CliRun, admin_execute, leaf_commands, plain_url, run_l
 UNREACHABLE = "postgresql://u:secret@127.0.0.1:1/x"
 
 
-def test_every_command_has_help_and_an_example() -> None:
-    missing = []
+# Root options an example may put before the command (`linea --as ann@example.com events create`).
+ROOT_OPTIONS_WITH_A_VALUE = ("--as", "--database-url")
+
+
+def help_problems(path: tuple[str, ...], shown: str, options: set[str]) -> list[str]:
+    """What `linea PATH --help` (`shown`) lacks: a one-line help text, and an `Example:` that runs
+    this very command with options it has (`options`). Empty when nothing is missing."""
+    paragraphs = [" ".join(line.strip() for line in part.splitlines()) for part in shown.split("\n\n")]
+    summary = paragraphs[1] if len(paragraphs) > 1 and paragraphs[0].startswith("Usage: ") else ""
+    if not summary or summary.startswith(("Example:", "Options:", "Arguments:")):
+        return ["no help text"]
+    problems = [] if summary[0].isupper() else [f"its help text starts in lower case: {summary!r}"]
+    examples = [part.strip().removeprefix("Example: ") for part in shown.split("\n\n") if part.strip().startswith("Example: linea ")]
+    if not examples:
+        return [*problems, "no `Example: linea ...`"]
+    for example in examples:
+        if "\n" in example:  # a command line to copy: a line break in it runs half of it
+            problems.append(f"its example is wrapped: {example!r}")
+            example = " ".join(line.strip() for line in example.splitlines())
+        words = shlex.split(example)[1:]
+        while words and words[0] in (*ROOT_OPTIONS_WITH_A_VALUE, "--debug"):
+            words = words[1:] if words[0] == "--debug" else words[2:]
+        if tuple(words[: len(path)]) != path:
+            problems.append(f"its example runs another command: {example!r}")
+        unknown = [word for word in words[len(path):] if re.match(r"--?[a-z]", word) and word.split("=")[0] not in options]
+        if unknown:
+            problems.append(f"its example has options the command lacks {unknown}: {example!r}")
+    return problems
+
+
+def test_every_command_has_help_and_an_example(linea: CliRun) -> None:
+    missing = {}
     for path, command in leaf_commands():
-        text = command.help or ""
-        first_line = text.strip().splitlines()[0] if text.strip() else ""
-        if not first_line or "Example: linea " not in text:
-            missing.append(" ".join(path))
-    assert missing == [], f"commands without a one-line help and an Example: {missing}"
+        options = {opt for param in command.params for opt in (*getattr(param, "opts", ()), *getattr(param, "secondary_opts", ()))}
+        problems = help_problems(path, linea(*path, "--help").stdout, options)
+        problems += [f"{param.name} has no help" for param in command.params if param.name != "help" and not getattr(param, "help", None)]
+        if problems:
+            missing[" ".join(path)] = problems
+    assert missing == {}, f"commands without a one-line help, an Example or option help: {missing}"
+    groups = {path[:depth] for path, _ in leaf_commands() for depth in range(1, len(path))}
+    assert {("events",), ("db",), ("db", "server")} <= groups
+    for group in groups:
+        assert help_problems(group, linea(*group, "--help").stdout, set()) == ["no `Example: linea ...`"], group
+
+
+def test_the_help_check_finds_what_is_missing() -> None:
+    usage = "Usage: linea events show [OPTIONS] {SLUG|ID}\n\n"
+    assert help_problems(("events", "show"), usage + "Options:\n  --json  JSON.\n", {"--json"}) == ["no help text"]
+    assert help_problems(("events", "show"), usage + "  Show one event.\n\nOptions:\n", {"--json"}) == [
+        "no `Example: linea ...`"
+    ]
+    assert help_problems(("events", "show"), usage + "  Show one event.\n\n  Example: linea events show gala --json\n", {"--json"}) == []
+    assert help_problems(("events", "show"), usage + "  show one event.\n\n  Example: linea --as a@b.c events show\n  gala --jsn -1\n", {"--json"}) == [
+        "its help text starts in lower case: 'show one event.'",
+        "its example is wrapped: 'linea --as a@b.c events show\\n  gala --jsn -1'",
+        "its example has options the command lacks ['--jsn']: 'linea --as a@b.c events show gala --jsn -1'",
+    ]
+    assert help_problems(("events", "show"), usage + "  Show one event.\n\n  Example: linea events list\n", set()) == [
+        "its example runs another command: 'linea events list'"
+    ]
 
 
 def test_version(linea: CliRun) -> None:
-    from linea_cli import __version__
-
-    assert linea("--version").stdout.strip() == f"linea {__version__}"
+    # The installed package's version (what pip shows), not the module's own constant.
+    assert linea("--version").stdout == f"linea {importlib.metadata.version('linea-cli')}\n"
+    assert re.fullmatch(r"linea \d+\.\d+\.\d+\n", linea("--version").stdout)
 
 
 def test_help_needs_no_database(linea: CliRun) -> None:

@@ -126,6 +126,7 @@ class Platform:
 def after_first(kinds: set[str], act: Callable[[sa.orm.Session, str], None], monkeypatch: pytest.MonkeyPatch) -> None:
     """Run `act(session, kind)` once right after the erasure's first erase of each kind in `kinds`."""
     seen: set[str] = set()
+    assert kinds <= {kind.key for kind in personal_data.KINDS}, "a kind the erasure does not have: nothing would run"
     for kind in personal_data.KINDS:
         if kind.key not in kinds:
             continue

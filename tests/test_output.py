@@ -209,5 +209,11 @@ def test_one_timestamp_format_everywhere(linea: CliRun, db: Database) -> None:
 def test_python_and_sql_timestamp_formats_agree(db: Database) -> None:
     from linea_cli.timeutil import SQL_ISO_TIMESTAMP, iso_timestamp
 
-    for moment in (datetime(2026, 1, 2, 3, 4, 5, 6000), datetime(1999, 12, 31, 23, 59, 59), datetime(2026, 6, 1, 0, 0, 0, 999000)):
-        assert db.scalar(f"SELECT to_char(CAST(:m AS timestamp(3)), {SQL_ISO_TIMESTAMP})", m=moment) == iso_timestamp(moment)
+    written = {
+        datetime(2026, 1, 2, 3, 4, 5, 6000): "2026-01-02T03:04:05.006+00:00",
+        datetime(1999, 12, 31, 23, 59, 59): "1999-12-31T23:59:59.000+00:00",
+        datetime(2026, 6, 1, 0, 0, 0, 999000): "2026-06-01T00:00:00.999+00:00",
+    }
+    for moment, text in written.items():
+        assert iso_timestamp(moment) == text
+        assert db.scalar(f"SELECT to_char(CAST(:m AS timestamp(3)), {SQL_ISO_TIMESTAMP})", m=moment) == text

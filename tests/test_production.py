@@ -215,11 +215,14 @@ def _fire_sigterm_on_call(nth: int) -> tuple[list[int], object]:
 
 
 @pytest.fixture
-def sigterm_raises() -> object:
-    """SIGTERM handled in this process as `linea` handles it (main() installs it; CliRunner does not)."""
-    from linea_cli.cli import _raise_terminated
+def sigterm_handled_by_linea() -> object:
+    """A SIGTERM that linea's own handler does not take fails the test: `linea` (main(), which the
+    in-process runner goes through) installs that handler for the run; the test process has none."""
 
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    def not_linea(signum: int, frame: object) -> None:
+        pytest.fail("SIGTERM reached a handler other than linea's: the run did not go through main()")
+
+    previous = signal.signal(signal.SIGTERM, not_linea)
     yield
     signal.signal(signal.SIGTERM, previous)
 
@@ -259,7 +262,7 @@ SIGNAL_POINTS = [("commit", 1), ("commit", 2), ("commit", 3), ("reset", 1), ("re
 
 @pytest.mark.parametrize(("point", "nth"), SIGNAL_POINTS)
 def test_purge_stopped_at_any_commit_or_close_audits_exactly_what_it_deleted(
-    point: str, nth: int, linea: CliRun, db: Database, sigterm_raises: None,
+    point: str, nth: int, linea: CliRun, db: Database, sigterm_handled_by_linea: None,
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
 ) -> None:
     """One session per batch; SIGTERM lands right after a batch's COMMIT, or while a connection closes."""
@@ -292,7 +295,7 @@ def test_purge_stopped_at_any_commit_or_close_audits_exactly_what_it_deleted(
     ids=["users create", "events complete-past", "db seed", "waitlist import"],
 )
 def test_a_signal_at_commit_or_close_keeps_the_change_and_its_audit_row_together(
-    point: str, nth: int, args: list[str], linea: CliRun, db: Database, sigterm_raises: None,
+    point: str, nth: int, args: list[str], linea: CliRun, db: Database, sigterm_handled_by_linea: None,
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path,  # noqa: ANN001
 ) -> None:
     from tests.factories import days_from_now, make_event

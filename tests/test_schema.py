@@ -19,13 +19,35 @@ from sqlmodel import SQLModel
 
 import linea_cli.db.models  # noqa: F401
 from linea_cli.db import migrate
-from linea_cli.db.indexes import DATA_MODEL_INDEXES as DATA_MODEL_INDEX_SPECS
-from linea_cli.db.indexes import LINEA_INDEXES
 from tests.harness import CliRun, plain_url
 
 REFERENCE = Path(__file__).parent / "reference"
 SHARED_DOCS = Path(__file__).resolve().parents[2] / "shared" / "docs"
-DATA_MODEL_INDEXES = set(REFERENCE.joinpath("data_model_index_names.txt").read_text().split())
+_CREATE_INDEX = re.compile(r"CREATE INDEX (idx_\w+) ON (\w+)\(([\w, ]+)\);")
+
+
+def data_model_indexes(text: str) -> dict[str, tuple[str, str]]:
+    """The data model's indexes, name -> (table, definition as pg_get_indexdef prints it after USING)."""
+    found = _CREATE_INDEX.findall(text)
+    assert len(found) == text.count("CREATE INDEX"), "a CREATE INDEX this test cannot read"
+    return {name: (table, f"btree ({columns})") for name, table, columns in found}
+
+
+# The "Performance Indexes" of ../shared/docs/data-model.md.
+DATA_MODEL_INDEXES = data_model_indexes(REFERENCE.joinpath("data_model_indexes.sql").read_text())
+# What linea adds to what Prisma made: the data model's indexes Prisma has no index with the same
+# definition of, and the lower(email) indexes behind case-insensitive lookups.
+LINEA_INDEXES = {
+    "idx_users_role": ("users", "btree (role)"),
+    "idx_users_deleted_at": ("users", "btree (deleted_at)"),
+    "idx_events_owner_id": ("events", "btree (owner_id)"),
+    "idx_events_venue_id": ("events", "btree (venue_id)"),
+    "idx_events_deleted_at": ("events", "btree (deleted_at)"),
+    "idx_waitlist_entries_status": ("waitlist_entries", "btree (status)"),
+    "idx_sessions_user_id": ("sessions", "btree (user_id)"),
+    "idx_users_lower_email": ("users", "btree (lower(email))"),
+    "idx_waitlist_entries_lower_email": ("waitlist_entries", "btree (lower(email), event_id)"),
+}
 
 # What linea adds on purpose, beyond Prisma's DDL.
 LINEA_TRIGGERS = {("audit_logs", "audit_logs_append_only"), ("audit_logs", "audit_logs_no_truncate")}
@@ -106,8 +128,7 @@ def test_reference_copies_match_the_shared_contract() -> None:
         pytest.skip("../shared is not beside this checkout")
     shared_ddl = SHARED_DOCS.joinpath("prisma-reference", "prisma_ddl.sql").read_text()
     assert REFERENCE.joinpath("prisma_ddl.sql").read_text() == shared_ddl
-    names = set(re.findall(r"CREATE INDEX (idx_\w+)", SHARED_DOCS.joinpath("data-model.md").read_text()))
-    assert names == DATA_MODEL_INDEXES
+    assert data_model_indexes(SHARED_DOCS.joinpath("data-model.md").read_text()) == DATA_MODEL_INDEXES
 
 
 def test_tables_columns_and_enums_match_prisma(prisma_catalog: dict, linea_catalog: dict) -> None:
@@ -128,8 +149,14 @@ def test_constraints_and_unique_indexes_match_prisma(prisma_catalog: dict, linea
 def test_indexes_are_prismas_by_name_plus_linea_additions(prisma_catalog: dict, linea_catalog: dict) -> None:
     linea_plain = {name: (table, definition) for table, name, definition in linea_catalog["plain_indexes"]}
     prisma_plain = {name: (table, definition) for table, name, definition in prisma_catalog["plain_indexes"]}
-    additions = {spec.name: (spec.table, spec.definition) for spec in LINEA_INDEXES}
-    assert linea_plain == prisma_plain | additions
+    assert linea_plain == prisma_plain | LINEA_INDEXES
+    # The data model's that Prisma lacks are exactly linea's, by the reference's definitions.
+    prisma_definitions = set(prisma_plain.values()) | {
+        (table, re.sub(r"^.* USING ", "", definition)) for table, _, definition in prisma_catalog["unique_indexes"]
+    }
+    lacking = {name for name, spec in DATA_MODEL_INDEXES.items() if spec not in prisma_definitions}
+    assert lacking == set(LINEA_INDEXES) - {"idx_users_lower_email", "idx_waitlist_entries_lower_email"}
+    assert {name: LINEA_INDEXES[name] for name in lacking} == {name: DATA_MODEL_INDEXES[name] for name in lacking}
     # linea never holds two non-unique indexes with the same definition.
     assert len(set(linea_plain.values())) == len(linea_plain)
 
@@ -137,9 +164,9 @@ def test_indexes_are_prismas_by_name_plus_linea_additions(prisma_catalog: dict, 
 def test_every_data_model_index_exists_by_definition(linea_catalog: dict) -> None:
     plain = {(table, definition) for table, _, definition in linea_catalog["plain_indexes"]}
     unique = {(table, re.sub(r"^.* USING ", "", definition)) for table, _, definition in linea_catalog["unique_indexes"]}
-    for spec in DATA_MODEL_INDEX_SPECS:
-        assert (spec.table, spec.definition) in plain | unique, f"{spec.name} is not satisfied"
-    assert {spec.name for spec in DATA_MODEL_INDEX_SPECS} == DATA_MODEL_INDEXES
+    for name, spec in DATA_MODEL_INDEXES.items():
+        assert spec in plain | unique, f"{name} is not satisfied"
+    assert len(DATA_MODEL_INDEXES) == 18
 
 
 def test_only_the_audit_triggers_are_added_and_functions_live_in_linea(prisma_catalog: dict, linea_catalog: dict) -> None:

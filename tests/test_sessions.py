@@ -293,11 +293,3 @@ def test_purge_from_two_processes_at_once(db: Database, database_url: URL, tmp_p
     assert sorted(r.count for r in db.all(
         "SELECT (metadata->>'purged')::int AS count FROM audit_logs WHERE action = 'PURGE'"
     )) == sorted(purged)
-
-
-def test_every_sessions_command_has_help_and_an_example() -> None:
-    from linea_cli.cli import sessions
-
-    for command in sessions.app.registered_commands:
-        doc = command.callback.__doc__ or ""
-        assert doc.strip() and "Example: linea sessions" in doc, command.name

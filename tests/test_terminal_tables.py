@@ -6,11 +6,12 @@ import csv
 import io
 import json
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 import pytest
 from rich.cells import cell_len
 
-from linea_cli.output import Kind, kind_of
 from tests.factories import (
     days_from_now,
     make_audit_row,
@@ -51,62 +52,105 @@ def long_rows(db: Database) -> dict:
     return {"owner": owner, "venue": venue, "event": event, "audit": audit}
 
 
-def list_views(rows: dict) -> dict[tuple[str, ...], str]:
-    """Each list command, with the key that names its rows (shown at any width)."""
+@dataclass(frozen=True)
+class ListView:
+    """A list command as a terminal shows it.
+
+    `name` is the key naming its rows (always shown); `copied` are the keys of the JSON items whose
+    values people copy back into commands (ids, slugs, emails): a table shows them whole or not at
+    all, never a piece; `headers` are the column titles a terminal 80 and 120 columns wide shows.
+    """
+
+    name: str
+    copied: tuple[str, ...]
+    headers: dict[int, tuple[str, ...]]
+
+
+EVENT_COLUMNS = ("slug", "title", "status")
+DOCTOR_COLUMNS = ("check", "status", "detail")
+HISTORY_COLUMNS = ("revision", "down revision", "description", "is head", "is current")
+
+LIST_VIEWS = {
+    ("events", "list"): ListView("slug", ("slug", "owner_email", "id"), {
+        80: EVENT_COLUMNS, 120: (*EVENT_COLUMNS, "start date (UTC)", "capacity")}),
+    ("events", "list", "--include-deleted"): ListView("slug", ("slug", "owner_email", "id"), {
+        80: EVENT_COLUMNS, 120: (*EVENT_COLUMNS, "start date (UTC)")}),
+    ("events", "complete-past", "--dry-run"): ListView("slug", ("slug", "id"), {
+        80: ("slug", "title"), 120: ("slug", "title", "start date (UTC)", "end date (UTC)")}),
+    ("--as", OWNER_EMAIL, "waitlist", "retention", "--ended-before", "1d", "--dry-run"): ListView(
+        "slug", ("slug", "event_id"), {
+            80: ("slug", "ended at (UTC)"), 120: ("slug", "ended at (UTC)", "entries", "event id")}),
+    ("users", "list"): ListView("email", ("email", "id"), {
+        80: ("email", "role"), 120: ("email", "name", "role", "created at (UTC)")}),
+    ("venues", "list"): ListView("id", ("id",), {
+        80: ("id", "name", "city", "country", "address"),
+        120: ("id", "name", "city", "country", "address", "website")}),
+    ("waitlist", "list", LONG_SLUG): ListView("email", ("email",), {
+        80: ("email", "status"), 120: ("email", "status", "name", "created at (UTC)")}),
+    ("sessions", "list"): ListView("id", ("id", "user_email"), {
+        80: ("id", "state", "expires at (UTC)", "created at (UTC)"),
+        120: ("id", "user email", "state", "expires at (UTC)")}),
+    ("audit", "list"): ListView("created_at", ("resource_id", "actor_email", "id"), {
+        80: ("created at (UTC)", "action", "resource", "resource id"),
+        120: ("created at (UTC)", "action", "resource", "resource id", "actor email")}),
+    ("db", "history"): ListView("revision", (), {80: HISTORY_COLUMNS, 120: HISTORY_COLUMNS}),
+    ("db", "doctor"): ListView("check", (), {80: DOCTOR_COLUMNS, 120: DOCTOR_COLUMNS}),
+}
+
+def show_views(rows: dict) -> dict[tuple[str, ...], tuple[str, ...]]:
+    """Each record view, with the keys of its JSON whose values are ids, slugs or emails: all
+    shown, whole, at any width (a record wraps its long values instead of leaving them out)."""
     return {
-        ("events", "list"): "slug",
-        ("events", "list", "--include-deleted"): "slug",
-        ("events", "complete-past", "--dry-run"): "slug",
-        ("--as", OWNER_EMAIL, "waitlist", "retention", "--ended-before", "1d", "--dry-run"): "slug",
-        ("users", "list"): "email",
-        ("venues", "list"): "id",
-        ("waitlist", "list", LONG_SLUG): "email",
-        ("sessions", "list"): "id",
-        ("audit", "list"): "created_at",
-        ("db", "history"): "revision",
-        ("db", "doctor"): "check",
+        ("events", "show", LONG_SLUG): ("id", "slug", "owner_id", "owner_email", "venue_id"),
+        ("users", "show", OWNER_EMAIL): ("id", "email"),
+        ("venues", "show", rows["venue"]["id"]): ("id",),
+        ("audit", "show", rows["audit"]["id"]): ("id", "resource_id", "user_id", "actor_email"),
+        ("waitlist", "stats", LONG_SLUG): ("event",),
     }
 
 
-def show_views(rows: dict) -> list[tuple[str, ...]]:
-    return [
-        ("events", "show", LONG_SLUG),
-        ("users", "show", OWNER_EMAIL),
-        ("venues", "show", rows["venue"]["id"]),
-        ("audit", "show", rows["audit"]["id"]),
-        ("waitlist", "stats", LONG_SLUG),
-    ]
+def header_titles(line: str) -> tuple[str, ...]:
+    """A table's header line as its column titles (columns stand two spaces or more apart)."""
+    return tuple(re.split(r" {2,}", line.strip()))
 
 
-def whole_values(record: dict) -> set[str]:
-    """The ids, slugs and emails of a record, by linea's column names (`owner_email`, `venue_id`)."""
-    return {value for key, value in record.items()
-            if isinstance(value, str) and value and kind_of(key) in (Kind.id, Kind.slug, Kind.email)}
-
-
-def assert_fits(shown: str, columns: int, values: set[str], args: tuple[str, ...]) -> None:
+def assert_fits(
+    shown: str, columns: int, args: tuple[str, ...], *, whole: set[str], absent: Iterable[str] = ()
+) -> None:
+    """No line wider than the terminal; each of `whole` on one line, whole; no piece of `absent`."""
     lines = shown.splitlines()
     assert lines, args
     too_wide = [line for line in lines if cell_len(line) > columns]
     assert not too_wide, f"`linea {' '.join(args)}` at {columns} columns:\n" + "\n".join(too_wide)
-    for value in values:
-        # Shown whole on one line, or not at all: never a piece of it.
-        if not any(value in line for line in lines):
-            assert value[:10] not in shown, f"{value} broken in `linea {' '.join(args)}` at {columns}:\n{shown}"
+    for value in whole:
+        assert value, args  # an empty value would be found anywhere
+        assert any(value in line for line in lines), f"{value} not shown whole in `linea {' '.join(args)}` at {columns}:\n{shown}"
+    for value in set(absent) - whole:
+        assert value[:10] not in shown, f"a piece of {value} in `linea {' '.join(args)}` at {columns}:\n{shown}"
+
+
+def values_of(record: dict, keys: tuple[str, ...]) -> set[str]:
+    """The values under `keys` (null ones left out: a record need not have a venue)."""
+    return {record[key] for key in keys if record[key] is not None}
 
 
 @pytest.mark.parametrize("columns", [80, 120])
 def test_list_views_fit_the_terminal_and_keep_ids_whole(linea: CliRun, long_rows: dict, columns: int) -> None:
-    for args, key in list_views(long_rows).items():
+    for args, view in LIST_VIEWS.items():
         data = linea(*args, "--json").json
         items = data["items"] if isinstance(data, dict) else data
         assert items, args
         code, shown, stderr = run_linea_in_terminal(args, env=linea.env, columns=columns)
         assert code == 0, stderr
-        assert_fits(shown, columns, set().union(*(whole_values(item) for item in items)), args)
+        _caption, header, *_ = shown.splitlines()
+        assert header_titles(header) == view.headers[columns], (args, shown)
+        shown_keys = {title.removesuffix(" (UTC)").replace(" ", "_") for title in view.headers[columns]}
+        whole = {value for item in items for value in values_of(item, tuple(k for k in view.copied if k in shown_keys))}
+        absent = {value for item in items for value in values_of(item, tuple(k for k in view.copied if k not in shown_keys))}
+        assert_fits(shown, columns, args, whole=whole, absent=absent)
         for item in items:  # the column naming the rows is always there, whole
-            name = item[key]
-            assert any((name if key != "created_at" else name[:10]) in line for line in shown.splitlines()), (args, name)
+            name = item[view.name]
+            assert any((name if view.name != "created_at" else name[:10]) in line for line in shown.splitlines()), (args, name)
         assert not FULL_TIMESTAMP.search(shown), args  # to the minute for people
     _, shown, _ = run_linea_in_terminal(("audit", "list"), env=linea.env, columns=columns)
     assert SHORT_TIMESTAMP.search(shown) and "created at (UTC)" in shown
@@ -117,13 +161,11 @@ def test_list_views_fit_the_terminal_and_keep_ids_whole(linea: CliRun, long_rows
 
 @pytest.mark.parametrize("columns", [80, 120])
 def test_show_views_fit_the_terminal_and_wrap_long_values(linea: CliRun, long_rows: dict, columns: int) -> None:
-    for args in show_views(long_rows):
+    for args, keys in show_views(long_rows).items():
         record = linea(*args, "--json").json
         code, shown, stderr = run_linea_in_terminal(args, env=linea.env, columns=columns)
         assert code == 0, stderr
-        values = whole_values(record)
-        assert_fits(shown, columns, values, args)
-        assert all(any(value in line for line in shown.splitlines()) for value in values), (args, shown)
+        assert_fits(shown, columns, args, whole=values_of(record, keys))
     _, shown, _ = run_linea_in_terminal(("events", "show", LONG_SLUG), env=linea.env, columns=columns)
     assert "Everything In Between" in shown  # wrapped, not cut
     assert FULL_TIMESTAMP.search(shown)
@@ -139,8 +181,7 @@ def test_a_long_field_name_wraps_so_that_an_email_beside_it_stays_whole(linea: C
     assert code == 0, stderr
     placeholder = db.scalar("SELECT email FROM users WHERE id = :id", id=guest_id)
     assert placeholder.startswith("deleted-") and len(placeholder) > 80 - len("waitlist entries anonymized") - 2
-    assert_fits(shown, 80, {placeholder, guest_id}, args)
-    assert any(placeholder in line for line in shown.splitlines()), shown
+    assert_fits(shown, 80, args, whole={placeholder, guest_id})
 
 
 def test_no_color_means_plain_and_a_terminal_otherwise_gets_bold(linea: CliRun, long_rows: dict) -> None:

@@ -239,11 +239,3 @@ def test_restoring_an_anonymized_user_is_refused(linea: CliRun, db: Database) ->
     user = make_user(db, email="ann@example.com")
     linea("users", "anonymize", "ann@example.com", "--yes")
     assert "anonymized" in linea("users", "restore", user["id"], exit_code=4).stderr
-
-
-def test_every_users_command_has_help_and_an_example(linea: CliRun) -> None:
-    from linea_cli.cli import users
-
-    for command in users.app.registered_commands:
-        doc = command.callback.__doc__ or ""
-        assert doc.strip() and "Example: linea users" in doc, command.name

@@ -369,16 +369,6 @@ def test_permissions(linea: CliRun, db: Database) -> None:
     assert rival["id"] != owner["id"]
 
 
-def test_every_command_has_help_and_an_example(linea: CliRun) -> None:
-    from linea_cli.cli.waitlist import app
-
-    for command in app.registered_commands:
-        doc = command.callback.__doc__ or ""
-        assert doc.strip().splitlines()[0].strip(), command.name
-        assert "Example: linea waitlist" in doc, command.name
-    linea("waitlist", "--help")
-
-
 def test_an_entry_the_platform_stored_as_typed_is_managed_even_when_todays_validator_refuses_it(
     linea: CliRun, db: Database
 ) -> None:

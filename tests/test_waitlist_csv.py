@@ -559,7 +559,6 @@ def test_progress_bar_only_on_a_terminal_for_large_files(db: Database, database_
     import subprocess
     import sys
 
-    from linea_cli.cli.waitlist import PROGRESS_THRESHOLD
     from tests.harness import ROOT, plain_url, run_linea_on_terminal
 
     event = make_event(db)
@@ -567,7 +566,7 @@ def test_progress_bar_only_on_a_terminal_for_large_files(db: Database, database_
     with path.open("w", encoding="utf-8") as handle:
         handle.write("email\n")
         n = 0
-        while handle.tell() <= PROGRESS_THRESHOLD:
+        while handle.tell() <= 4 * 1024 * 1024:  # "files over 4 MB" (README)
             handle.write(f"someone.with.a.longer.address.{n}@example.com\n")
             n += 1
     env = {**os.environ, "LINEA_DATABASE_URL": plain_url(database_url), "LINEA_DATA_DIR": str(tmp_path)}

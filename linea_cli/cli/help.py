@@ -20,12 +20,17 @@ _METAVARS = {int: "N", float: "NUMBER", str: "TEXT"}
 
 def tidy_help(command: Any) -> None:
     """Give every parameter under `command` a plain placeholder (`N`, `TEXT`, `DRAFT|PUBLISHED`)
-    instead of Typer's `<str>` / `<int range>`, ranges in words, and each command's whole first
-    help line in its group's list (Click cuts it at 45 characters)."""
+    instead of Typer's `<str>` / `<int range>`, ranges in words, each command's whole first
+    help line in its group's list (Click cuts it at 45 characters), and its example unwrapped."""
     for sub in getattr(command, "commands", {}).values():
         first_line = (sub.help or "").strip().split("\n\n")[0]
         if first_line and not sub.short_help:
             sub.short_help = " ".join(first_line.split())
+        if sub.help and "\n\nExample: " in sub.help:
+            # An example is a command line to copy: shown as written, on one line (rewrapped, it
+            # ran half a command when pasted, and `--skip-invalid` broke at its hyphen). \b is
+            # Click's mark for a paragraph it must not rewrap.
+            sub.help = sub.help.replace("\n\nExample: ", "\n\n\b\nExample: ")
         tidy_help(sub)
     for param in getattr(command, "params", ()):
         if param.param_type_name == "argument":

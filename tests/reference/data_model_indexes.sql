@@ -1,0 +1,18 @@
+CREATE INDEX idx_users_email ON users(email);
+CREATE INDEX idx_users_role ON users(role);
+CREATE INDEX idx_users_deleted_at ON users(deleted_at);
+CREATE INDEX idx_events_slug ON events(slug);
+CREATE INDEX idx_events_start_date ON events(start_date);
+CREATE INDEX idx_events_status ON events(status);
+CREATE INDEX idx_events_owner_id ON events(owner_id);
+CREATE INDEX idx_events_venue_id ON events(venue_id);
+CREATE INDEX idx_events_deleted_at ON events(deleted_at);
+CREATE INDEX idx_waitlist_entries_event_id ON waitlist_entries(event_id);
+CREATE INDEX idx_waitlist_entries_email ON waitlist_entries(email);
+CREATE INDEX idx_waitlist_entries_status ON waitlist_entries(status);
+CREATE INDEX idx_sessions_token ON sessions(token);
+CREATE INDEX idx_sessions_expires_at ON sessions(expires_at);
+CREATE INDEX idx_sessions_user_id ON sessions(user_id);
+CREATE INDEX idx_audit_logs_resource ON audit_logs(resource, resource_id);
+CREATE INDEX idx_audit_logs_user_id ON audit_logs(user_id);
+CREATE INDEX idx_audit_logs_created_at ON audit_logs(created_at);
