@@ -7,18 +7,9 @@ from typing import Annotated
 import typer
 
 from linea_cli.cli.completion import complete_user
-from linea_cli.cli.context import batch_progress, listed_rows, transaction, transactions
-from linea_cli.cli.options import (
-    AfterOption,
-    AllOption,
-    DryRunOption,
-    FieldsOption,
-    FormatOption,
-    JsonOption,
-    LimitOption,
-    chosen_format,
-)
-from linea_cli.output import Column, OutputFormat, render, render_record, select_columns, select_fields
+from linea_cli.cli.context import batch_progress, transactions
+from linea_cli.cli.options import DryRunOption, Output, output_options
+from linea_cli.output import Column
 
 app = typer.Typer(help="List, revoke and purge login sessions.", no_args_is_help=True)
 
@@ -30,17 +21,14 @@ LIST_COLUMNS = (
 
 
 @app.command("list")
+@output_options(columns=LIST_COLUMNS, title="Sessions", pages=True)
 def list_(
     user: Annotated[str | None, typer.Option("--user", metavar="EMAIL", help="Only this user's sessions.", autocompletion=complete_user)] = None,
     expired: Annotated[bool, typer.Option("--expired", help="Only expired sessions.")] = False,
     live: Annotated[bool, typer.Option("--live", help="Only live sessions (neither expired nor revoked).")] = False,
     include_revoked: Annotated[bool, typer.Option("--include-revoked", help="Include revoked sessions.")] = False,
-    limit: LimitOption = 50,
-    after: AfterOption = None,
-    fmt: FormatOption = OutputFormat.table,
-    as_json: JsonOption = False,
-    fields: FieldsOption = None,
-    every_page: AllOption = False,
+    *,
+    out: Output,
 ) -> None:
     """List sessions, newest first, without their tokens.
 
@@ -49,21 +37,20 @@ def list_(
     from linea_cli.services.sessions import SessionFilter, list_sessions
 
     filters = SessionFilter(user=user, expired=expired, live=live, include_revoked=include_revoked)
-    rows, next_cursor = listed_rows(
-        lambda session, actor, size, cursor: list_sessions(session, filters=filters, actor=actor, limit=size, after=cursor),
-        limit=limit, after=after, every_page=every_page,
+    rows, next_cursor = out.page(
+        lambda session, actor, size, cursor: list_sessions(session, filters=filters, actor=actor, limit=size, after=cursor)
     )
-    render(rows, LIST_COLUMNS, chosen_format(fmt, as_json), title="Sessions", paginated=True, next_cursor=next_cursor, fields=fields)
+    out.rows(rows, paginated=True, next_cursor=next_cursor)
 
 
 @app.command()
+@output_options(title="Revoked")
 def revoke(
     session_id: Annotated[str | None, typer.Argument(metavar="[ID]", help="The session to revoke.")] = None,
     user: Annotated[str | None, typer.Option("--user", metavar="EMAIL", help="Revoke every live session of this user.", autocompletion=complete_user)] = None,
-    fmt: FormatOption = OutputFormat.table,
-    as_json: JsonOption = False,
-    fields: FieldsOption = None,
-) -> None:
+    *,
+    out: Output,
+) -> dict:
     """Revoke one session by id, or every live session of a user.
 
     Example: linea sessions revoke --user ann@example.com
@@ -73,16 +60,13 @@ def revoke(
 
     if (session_id is None) == (user is None):
         raise InvalidInput("pass either a session ID or --user EMAIL")
-    with transaction() as (session, actor):
-        if session_id is not None:
-            result = revoke_session(session, session_id=session_id, actor=actor)
-        else:
-            result = revoke_user_sessions(session, user=user or "", actor=actor)
-        select_fields(result, fields)  # an unknown --fields name stops the change before its commit
-    render_record(result, chosen_format(fmt, as_json), title="Revoked", fields=fields)
+    if session_id is not None:
+        return out.change(lambda session, actor: revoke_session(session, session_id=session_id, actor=actor))
+    return out.change(lambda session, actor: revoke_user_sessions(session, user=user or "", actor=actor))
 
 
 @app.command()
+@output_options()
 def purge(
     older_than: Annotated[
         str, typer.Option("--older-than", metavar="DURATION", help="Only sessions expired longer ago than this (e.g. 7d, 12h).")
@@ -92,9 +76,8 @@ def purge(
     ] = 50_000,
     dry_run: DryRunOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success (for cron).")] = False,
-    fmt: FormatOption = OutputFormat.table,
-    as_json: JsonOption = False,
-    fields: FieldsOption = None,
+    *,
+    out: Output,
 ) -> None:
     """Delete expired sessions in batches (for cron).
 
@@ -104,7 +87,7 @@ def purge(
     """
     from linea_cli.services.sessions import parse_duration, purge_expired_sessions
 
-    select_columns(("would_purge" if dry_run else "purged", "batches", "expired_before"), fields)  # before any batch
+    out.check(("would_purge" if dry_run else "purged", "batches", "expired_before"))  # before any batch
     with transactions() as unit_of_work:
         result = purge_expired_sessions(
             unit_of_work,
@@ -120,4 +103,4 @@ def purge(
         "batches": result.batches,
         "expired_before": result.cutoff,
     }
-    render_record(record, chosen_format(fmt, as_json), title="Session purge" + (" (dry run)" if dry_run else ""), fields=fields)
+    out.record(record, title="Session purge" + (" (dry run)" if dry_run else ""))
