@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Any
 
 from linea_cli.enums import EventStatus, UserRole
-from linea_cli.errors import InvalidInput, NotFound
+from linea_cli.errors import InvalidInput, LineaError, NotFound
 
 
 @dataclass(frozen=True)
@@ -177,17 +177,17 @@ def given(resource: Iterable[Field], values: Any) -> dict[str, Any]:
     return {name: value for name, value in found.items() if value is not None}
 
 
-class NamesField:
+class NamesField(LineaError):
     """An error about the value given for one field. Its message names the field: a service by the
     key (`map_lat: latitude 91.0 is outside [-90, 90]`), a command by the option that gave it
     (`--lat: ...`): the command renames it (`rename`), so services speak of fields, not flags."""
 
     def __init__(self, field: str, *, before: str = "", after: str = "", hint: str | None = None) -> None:
-        super().__init__(before + field + after, hint=hint)  # type: ignore[call-arg]  # the LineaError beside it
+        super().__init__(before + field + after, hint=hint)
         self.field, self.before, self.after = field, before, after
 
     def rename(self, name: str) -> None:
-        self.message = self.before + name + self.after  # type: ignore[misc]  # LineaError.message
+        self.message = self.before + name + self.after
         self.args = (self.message,)
 
 

@@ -78,15 +78,15 @@ def _is_argument(parameter: inspect.Parameter) -> bool:
     return any(isinstance(meta, ArgumentInfo) for meta in getattr(parameter.annotation, "__metadata__", ()))
 
 
-def naming_options(resource: Iterable[Field]) -> Callable[[Callable[..., None]], Callable[..., None]]:
+def naming_options(resource: Iterable[Field]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Errors the command's services raise about a field name the field's option instead (`--lat`)."""
     flags = {field.key: field.flag for field in resource}
 
-    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(command)
-        def named(*args: Any, **kwargs: Any) -> None:
+        def named(*args: Any, **kwargs: Any) -> Any:
             try:
-                command(*args, **kwargs)
+                return command(*args, **kwargs)
             except NamesField as exc:
                 if exc.field in flags:
                     exc.rename(flags[exc.field])
@@ -99,13 +99,13 @@ def naming_options(resource: Iterable[Field]) -> Callable[[Callable[..., None]],
 
 def field_options(
     resource: tuple[Field, ...], *, creating: bool = False, clearing: bool = False
-) -> Callable[[Callable[..., None]], Callable[..., None]]:
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Add the resource's editable fields as options (after the command's arguments); the command
     takes `given` (and with `clearing`, `clear`) instead. See the module's docstring."""
     fields = editable(resource)
     emptied = clearable(resource)
 
-    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
         own = [
             parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY)
             for parameter in inspect.signature(command, eval_str=True).parameters.values()
@@ -115,11 +115,11 @@ def field_options(
         added = [_option(field, creating=creating) for field in fields] + ([_clear_option(emptied)] if clearing else [])
         rest = [parameter for parameter in own if not _is_argument(parameter)]
 
-        def with_fields(**kwargs: Any) -> None:
+        def with_fields(**kwargs: Any) -> Any:
             given = {field.name_given: _parsed(field, kwargs.pop(field.key)) for field in fields}
             if clearing:
                 kwargs["clear"] = _cleared(emptied, kwargs.pop("clear"))
-            command(given=given, **kwargs)
+            return command(given=given, **kwargs)
 
         functools.update_wrapper(with_fields, command)
         wrapped = naming_options(resource)(with_fields)

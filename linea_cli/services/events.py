@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from linea_cli import fields
 from linea_cli.db.like import like_pattern
 from linea_cli.db.models import (
     INTEGER_MAX,
@@ -28,7 +29,6 @@ from linea_cli.db.models import (
     WaitlistEntry,
     WaitlistStatus,
 )
-from linea_cli import fields
 from linea_cli.errors import Conflict, InvalidInput, NotFound, shown
 from linea_cli.fields import EVENTS, FieldNotFound, InvalidField
 from linea_cli.ids import new_id

@@ -14,10 +14,10 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from linea_cli import fields
 from linea_cli.db.like import like_pattern
 from linea_cli.db.models import AuditLog, Event, User, UserRole, WaitlistEntry
 from linea_cli.db.models import Session as LoginSession
-from linea_cli import fields
 from linea_cli.errors import Conflict, InvalidInput, NotFound, shown
 from linea_cli.fields import USERS
 from linea_cli.ids import new_id

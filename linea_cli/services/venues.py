@@ -12,9 +12,9 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from linea_cli import fields
 from linea_cli.db.like import like_pattern
 from linea_cli.db.models import Event, EventStatus, Venue
-from linea_cli import fields
 from linea_cli.errors import Conflict, InvalidInput, NotFound, shown
 from linea_cli.fields import VENUES, InvalidField
 from linea_cli.ids import new_id
