@@ -359,7 +359,7 @@ class OwnedEvents(PersonalData):
         held = sa.or_(*(events.c[key].is_not(None) for key in EVENT_PERSONAL))
         return session.execute(
             sa.update(events).where(events.c.owner_id == person.user_id, held)
-            .values(dict.fromkeys(EVENT_PERSONAL), updated_at=now)
+            .values({**dict.fromkeys(EVENT_PERSONAL), "updated_at": now})
         ).rowcount
 
 
