@@ -423,7 +423,7 @@ def update_event(
         raise InvalidInput(f"cannot clear {', '.join(sorted(to_clear - CLEARABLE))}: choose from {', '.join(sorted(CLEARABLE))}")
     conflicting = to_clear & set(given)
     if conflicting:
-        raise InvalidInput(f"{', '.join(sorted(conflicting))} is both given and cleared")
+        raise InvalidField(min(conflicting), after=" is both given and cleared")
     before = _snapshot(event)
     after = {**before, **_new_values(session, event, given, actor=actor), **dict.fromkeys(to_clear)}
     _validate(after)

@@ -156,7 +156,7 @@ def update_venue(
     if to_clear - CLEARABLE:
         raise InvalidInput(f"cannot clear {', '.join(sorted(to_clear - CLEARABLE))}: choose from {', '.join(sorted(CLEARABLE))}")
     if to_clear & set(given):
-        raise InvalidInput(f"{', '.join(sorted(to_clear & set(given)))} is both given and cleared")
+        raise InvalidField(min(to_clear & set(given)), after=" is both given and cleared")
     before = {name: getattr(venue, name) for name in EDITABLE}
     after = {**before, **given, **dict.fromkeys(to_clear)}
     _validate(after)
