@@ -43,10 +43,15 @@ def _option(field: Field, *, creating: bool) -> inspect.Parameter:
     help_text = (field.create_help if creating else None) or field.help
     option = typer.Option(field.flag, metavar=field.metavar, help=help_text, autocompletion=_COMPLETERS.get(field.complete or ""))
     return inspect.Parameter(
-        field.key, inspect.Parameter.KEYWORD_ONLY,
+        _parameter_name(field), inspect.Parameter.KEYWORD_ONLY,
         default=inspect.Parameter.empty if required else None,
         annotation=Annotated[kind if required else kind | None, option],
     )
+
+
+def _parameter_name(field: Field) -> str:
+    """The option's Python name, after its flag (`--youtube-url`: youtube_url), as hand-written options were."""
+    return field.flag[2:].replace("-", "_")
 
 
 def _clear_option(fields: tuple[Field, ...]) -> inspect.Parameter:
@@ -114,9 +119,12 @@ def field_options(
         arguments = [parameter for parameter in own if _is_argument(parameter)]
         added = [_option(field, creating=creating) for field in fields] + ([_clear_option(emptied)] if clearing else [])
         rest = [parameter for parameter in own if not _is_argument(parameter)]
+        clash = {parameter.name for parameter in own} & {parameter.name for parameter in added}
+        if clash:
+            raise TypeError(f"{command.__name__} declares {', '.join(sorted(clash))} itself: @field_options adds them")
 
         def with_fields(**kwargs: Any) -> Any:
-            given = {field.name_given: _parsed(field, kwargs.pop(field.key)) for field in fields}
+            given = {field.name_given: _parsed(field, kwargs.pop(_parameter_name(field))) for field in fields}
             if clearing:
                 kwargs["clear"] = _cleared(emptied, kwargs.pop("clear"))
             return command(given=given, **kwargs)
