@@ -1,7 +1,9 @@
 """Everything linea prints: records to stdout as table / wide / json / ndjson / csv, messages to stderr.
 
 Commands never format on their own; they hand rows (mappings keyed by the columns' snake_case
-names) to `render`, a single record to `render_record`, and words for people to `say`/`warn`.
+names) to `render`, a single record to `render_record`, the rows a job acted on with its summary
+to `render_summary`, and words for people to `say`/`warn`; `_write` is the one switch on the
+format. A file filled row by row (an errors file) gets its CSV rows from `csv_rows`.
 A command declares each column once (`Column`: its kind and importance); from that a table at
 a terminal fits the width without breaking an id, slug or email (`fit_columns`), and a table
 that is piped is tab-separated lines with one header line, for `cut` and `awk`.
@@ -22,7 +24,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TextIO
@@ -220,13 +222,28 @@ def _write_json(
     count = 0
     stream.write('{"items": [' if paginated else "[")
     for row in rows:
-        stream.write(("," if count else "") + "\n  " + dumps({c.key: row.get(c.key) for c in cols}))
+        stream.write(("," if count else "") + "\n  " + dumps(_cut(row, cols)))
         count += 1
     stream.write(("\n" if count else "") + "]")
     if paginated:
         stream.write(', "next_cursor": ' + dumps(next_cursor) + "}")
     stream.write("\n")
     return count
+
+
+def _cut(row: Mapping[str, Any], cols: Sequence[Column]) -> dict[str, Any]:
+    return {c.key: row.get(c.key) for c in cols}
+
+
+def csv_rows(
+    stream: TextIO, keys: Sequence[str], *, raw: bool = False, own: Collection[str] = ()
+) -> Callable[[Mapping[str, Any]], None]:
+    """Write a CSV header of `keys`, and return the function that writes one row (cells as
+    `csv_cell` makes them; the `own` keys hold linea's own words, never neutralized): for a file
+    filled row by row while a job runs (an errors file) as for `render`."""
+    writer = csv.writer(stream, lineterminator="\r\n")
+    writer.writerow(keys)
+    return lambda row: writer.writerow([csv_cell(row.get(key), raw=raw or key in own) for key in keys])
 
 
 def _write_table(
@@ -257,6 +274,63 @@ def _write_table(
     return count
 
 
+@dataclass(frozen=True)
+class _Shape:
+    """What is written: rows (a list, a page) or one record (`one`); `summary` is the record a
+    JSON document carries the rows in (under `items`), as `render_summary` writes it."""
+
+    one: bool = False
+    paginated: bool = False
+    next_cursor: str | None = None
+    summary: Mapping[str, Any] | None = None
+    items: str = "items"
+
+
+def _write(
+    rows: Iterable[Mapping[str, Any]],
+    cols: Sequence[Column],
+    fmt: OutputFormat,
+    stream: TextIO,
+    shape: _Shape,
+    *,
+    title: str | None = None,
+    include_deleted: bool = False,
+    raw_csv: bool = False,
+    fields: str | None = None,
+) -> int:
+    """The one format switch: rows (or one record) in `fmt`, the columns `cols`; how many were written."""
+    count = 0
+    if fmt is OutputFormat.json and shape.summary is not None:
+        cut = [_cut(row, cols) for row in rows]
+        stream.write(dumps({**shape.summary, shape.items: cut}, indent=2) + "\n")
+        count = len(cut)
+    elif fmt is OutputFormat.json and shape.one:
+        for row in rows:
+            stream.write(dumps(_cut(row, cols), indent=2) + "\n")
+            count += 1
+    elif fmt is OutputFormat.json:
+        count = _write_json(rows, cols, stream, paginated=shape.paginated, next_cursor=shape.next_cursor)
+    elif fmt is OutputFormat.ndjson:
+        for row in rows:
+            stream.write(dumps(_cut(row, cols)) + "\n")
+            count += 1
+    elif fmt is OutputFormat.csv:
+        write_row = csv_rows(stream, [c.key for c in cols], raw=raw_csv)
+        for row in rows:
+            write_row(row)
+            count += 1
+    elif shape.one:
+        for row in rows:
+            _write_fields(_cut(row, cols), stream, title=title)
+            count += 1
+    else:
+        count = _write_table(rows, cols, fmt, stream, title=title, include_deleted=include_deleted, fields=fields)
+    if shape.next_cursor and fmt is not OutputFormat.json:
+        say(f"more: --after {shape.next_cursor}")
+    stream.flush()
+    return count
+
+
 def render(
     rows: Iterable[Mapping[str, Any]],
     columns: Sequence[ColumnSpec],
@@ -278,28 +352,42 @@ def render(
     `fields` is the `--fields` text: the columns shown, in its order (`select_columns`), in every
     format, hidden ones included.
     """
-    stream = stream or sys.stdout
-    cols = select_columns(columns, fields)
-    if fmt is OutputFormat.json:
-        count = _write_json(rows, cols, stream, paginated=paginated, next_cursor=next_cursor)
-    elif fmt is OutputFormat.ndjson:
-        count = 0
-        for row in rows:
-            stream.write(dumps({c.key: row.get(c.key) for c in cols}) + "\n")
-            count += 1
-    elif fmt is OutputFormat.csv:
-        writer = csv.writer(stream, lineterminator="\r\n")
-        writer.writerow([c.key for c in cols])
-        count = 0
-        for row in rows:
-            writer.writerow([csv_cell(row.get(c.key), raw=raw_csv) for c in cols])
-            count += 1
-    else:
-        count = _write_table(rows, cols, fmt, stream, title=title, include_deleted=include_deleted, fields=fields)
-    if next_cursor and fmt is not OutputFormat.json:
-        say(f"more: --after {next_cursor}")
-    stream.flush()
-    return count
+    return _write(
+        rows, select_columns(columns, fields), fmt, stream or sys.stdout,
+        _Shape(paginated=paginated, next_cursor=next_cursor),
+        title=title, include_deleted=include_deleted, raw_csv=raw_csv, fields=fields,
+    )
+
+
+def render_record(
+    record: Mapping[str, Any],
+    fmt: OutputFormat,
+    *,
+    title: str | None = None,
+    fields: str | None = None,
+    stream: TextIO | None = None,
+) -> None:
+    """One record: field and value lines for people (tab-separated when piped), an object for
+    json (indented) and ndjson, a row for csv; `fields` (`--fields`) picks and orders its fields."""
+    _write([record], select_columns(list(record), fields), fmt, stream or sys.stdout, _Shape(one=True), title=title)
+
+
+def render_summary(
+    summary: Mapping[str, Any],
+    rows: Sequence[Mapping[str, Any]],
+    columns: Sequence[ColumnSpec],
+    fmt: OutputFormat,
+    *,
+    items: str,
+    title: str | None = None,
+    fields: str | None = None,
+) -> int:
+    """The rows a job acted on: in JSON one document, `summary` with the rows under `items`;
+    in every other format the rows, as `render` writes them. `fields` picks the rows' fields."""
+    return _write(
+        rows, select_columns(columns, fields), fmt, sys.stdout, _Shape(summary=summary, items=items),
+        title=title, fields=fields,
+    )
 
 
 def tsv_cell(value: Any) -> str:
@@ -439,24 +527,13 @@ def _print_table(
     return len(cells)
 
 
-def render_record(
-    record: Mapping[str, Any], fmt: OutputFormat, *, title: str | None = None, fields: str | None = None
-) -> None:
-    """One record: field and value lines for people (tab-separated when piped), an object for
-    json/ndjson, a row for csv; `fields` (`--fields`) picks and orders its fields."""
-    record = select_fields(record, fields)
-    if fmt in (OutputFormat.json, OutputFormat.ndjson):
-        indent = 2 if fmt is OutputFormat.json else None
-        sys.stdout.write(dumps(record, indent=indent) + "\n")
+def _write_fields(record: Mapping[str, Any], stream: TextIO, *, title: str | None) -> None:
+    """One record for people: a line per field, its name and its value, fitted to the terminal
+    (tab-separated when piped)."""
+    if not _stdout_is_terminal(stream):
+        stream.write("".join(f"{key}\t{tsv_cell(value)}\n" for key, value in record.items()))
         return
-    if fmt is OutputFormat.csv:
-        render([record], list(record.keys()), fmt)
-        return
-    if not _stdout_is_terminal(sys.stdout):
-        sys.stdout.write("".join(f"{key}\t{tsv_cell(value)}\n" for key, value in record.items()))
-        sys.stdout.flush()
-        return
-    out = console()
+    out = console(stream)
     # Values wrap at spaces in the room the field names leave. The value column is at least as
     # wide as the longest word of any value (an id, slug, email or URL has no spaces), so such a
     # value stands whole on one line; long field names wrap at their spaces to make that room.
@@ -498,9 +575,3 @@ def say(message: str) -> None:
 
 def warn(message: str) -> None:
     say(f"warning: {message}")
-
-
-def warn_if_overbooked(slug: str, capacity: int | None, places_left: int | None) -> None:
-    """Say so on stderr when an event holds more confirmed entries than places (see `update --force`)."""
-    if capacity is not None and places_left is not None and places_left < 0:
-        warn(f"event {slug} is over capacity by {-places_left} ({capacity - places_left} confirmed, capacity {capacity})")

@@ -7,17 +7,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from linea_cli.cli.completion import complete_user
-from linea_cli.cli.context import listed_rows, state, transaction
-from linea_cli.cli.options import (
-    AfterOption,
-    AllOption,
-    FieldsOption,
-    FormatOption,
-    JsonOption,
-    LimitOption,
-    chosen_format,
-)
-from linea_cli.output import Column, OutputFormat, render, render_record, say, select_columns
+from linea_cli.cli.context import state, transaction
+from linea_cli.cli.options import Output, output_options
+from linea_cli.output import Column, OutputFormat, say
 
 if TYPE_CHECKING:  # the service module (and SQLAlchemy with it) loads only when a command runs
     from linea_cli.services.audit import AuditFilter
@@ -59,6 +51,7 @@ def _filters(
 
 
 @app.command("list")
+@output_options(columns=LIST_COLUMNS, title="Audit log", pages=True)
 def list_(
     resource: ResourceOption = None,
     resource_id: ResourceIdOption = None,
@@ -66,12 +59,8 @@ def list_(
     action: ActionOption = None,
     since: SinceOption = None,
     until: UntilOption = None,
-    limit: LimitOption = 50,
-    after: AfterOption = None,
-    fmt: FormatOption = OutputFormat.table,
-    as_json: JsonOption = False,
-    fields: FieldsOption = None,
-    every_page: AllOption = False,
+    *,
+    out: Output,
 ) -> None:
     """List audit rows, newest first, a page at a time.
 
@@ -80,32 +69,26 @@ def list_(
     from linea_cli.services.audit import list_audit
 
     filters = _filters(resource, resource_id, user, action, since, until)
-    rows, next_cursor = listed_rows(
-        lambda session, actor, size, cursor: list_audit(session, filters=filters, actor=actor, limit=size, after=cursor),
-        limit=limit, after=after, every_page=every_page,
+    rows, next_cursor = out.page(
+        lambda session, actor, size, cursor: list_audit(session, filters=filters, actor=actor, limit=size, after=cursor)
     )
-    render(rows, LIST_COLUMNS, chosen_format(fmt, as_json), title="Audit log", paginated=True, next_cursor=next_cursor, fields=fields)
+    out.rows(rows, paginated=True, next_cursor=next_cursor)
 
 
 @app.command()
-def show(
-    audit_id: Annotated[str, typer.Argument(metavar="ID", help="The audit row's id.")],
-    fmt: FormatOption = OutputFormat.table,
-    as_json: JsonOption = False,
-    fields: FieldsOption = None,
-) -> None:
+@output_options(title="Audit row")
+def show(audit_id: Annotated[str, typer.Argument(metavar="ID", help="The audit row's id.")], *, out: Output) -> dict:
     """Show one audit row with its metadata pretty-printed.
 
     Example: linea audit show c0000019a2b3c4d5e6f7a8b9c
     """
     from linea_cli.services.audit import show_audit
 
-    with transaction() as (session, actor):
-        record = show_audit(session, audit_id=audit_id, actor=actor)
-    render_record(record, chosen_format(fmt, as_json), title="Audit row", fields=fields)
+    return out.read(lambda session, actor: show_audit(session, audit_id=audit_id, actor=actor))
 
 
 @app.command()
+@output_options(default=OutputFormat.ndjson)
 def export(
     resource: ResourceOption = None,
     resource_id: ResourceIdOption = None,
@@ -114,9 +97,8 @@ def export(
     since: SinceOption = None,
     until: UntilOption = None,
     output: OutputFileOption = None,
-    fmt: FormatOption = OutputFormat.ndjson,
-    as_json: JsonOption = False,
-    fields: FieldsOption = None,
+    *,
+    out: Output,
 ) -> None:
     """Stream matching audit rows, oldest first (ndjson unless --format).
 
@@ -128,10 +110,10 @@ def export(
     from linea_cli.services.audit import EXPORT_COLUMNS, stream_audit
 
     filters = _filters(resource, resource_id, user, action, since, until)
-    select_columns(EXPORT_COLUMNS, fields)  # an unknown --fields name stops before the EXPORT audit row
+    out.check(EXPORT_COLUMNS)  # an unknown --fields name stops before the EXPORT audit row
     with transaction() as (session, actor):
         rows = stream_audit(session, filters=filters, actor=actor)
-        with output_file(output, private=True) as out:
-            count = render(rows, EXPORT_COLUMNS, chosen_format(fmt, as_json), stream=text_writer(out), fields=fields)
+        with output_file(output, private=True) as file:
+            count = out.rows(rows, EXPORT_COLUMNS, stream=text_writer(file))
     if not writes_to_stdout(output):
         say(f"wrote {count} audit row(s) to {output}")

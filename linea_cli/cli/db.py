@@ -12,8 +12,16 @@ import typer
 from typer.core import TyperCommand
 
 from linea_cli.cli.context import confirm_or_stop, open_database, require_admin_for, state, transaction
-from linea_cli.cli.options import FieldsOption, FormatOption, JsonOption, YesOption, chosen_format
-from linea_cli.output import Column, Kind, OutputFormat, render, render_record, say, select_columns, warn
+from linea_cli.cli.options import (
+    FieldsOption,
+    FormatOption,
+    JsonOption,
+    Output,
+    YesOption,
+    chosen_format,
+    output_options,
+)
+from linea_cli.output import Column, Kind, OutputFormat, render, say, select_columns, warn
 
 app = typer.Typer(help="Migrate, inspect, seed and reset the database; manage the embedded server.", no_args_is_help=True)
 server_app = typer.Typer(help="Start, stop and inspect the embedded PostgreSQL server.", no_args_is_help=True)
@@ -161,7 +169,8 @@ def downgrade(
 
 
 @app.command()
-def status(fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False, fields: FieldsOption = None) -> None:
+@output_options(title="Database")
+def status(*, out: Output) -> None:
     """Show the server, the masked URL, the schema revision and row counts.
 
     Example: linea db status --json
@@ -172,7 +181,7 @@ def status(fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False, 
     record = database_service.status(database)
     if database.is_embedded:
         record["data_directory"] = str(state().settings().data_dir)
-    render_record(record, chosen_format(fmt, as_json), title="Database", fields=fields)
+    out.record(record)
     if record["unfillable_columns"]:
         warn(
             f"{', '.join(record['unfillable_columns'])}: NOT NULL without a default, unknown to linea; "
@@ -181,7 +190,8 @@ def status(fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False, 
 
 
 @app.command()
-def history(fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False, fields: FieldsOption = None) -> None:
+@output_options(title="Migrations")
+def history(*, out: Output) -> None:
     """List the migrations, newest first, marking the current one.
 
     Example: linea db history
@@ -191,20 +201,15 @@ def history(fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False,
     database = open_database(require_schema=False)
     current = migrate.current_revision(database)
     rows = (vars(info) for info in migrate.history(current))
-    render(
-        rows,
-        [
-            Column("revision", kind=Kind.id), Column("down_revision", kind=Kind.id, priority=3), Column("description", wrap=True),
-            Column("is_head", priority=2), Column("is_current", priority=1),
-        ],
-        chosen_format(fmt, as_json),
-        title="Migrations",
-        fields=fields,
-    )
+    out.rows(rows, [
+        Column("revision", kind=Kind.id), Column("down_revision", kind=Kind.id, priority=3), Column("description", wrap=True),
+        Column("is_head", priority=2), Column("is_current", priority=1),
+    ])
 
 
 @app.command()
-def doctor(fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False, fields: FieldsOption = None) -> None:
+@output_options(title="Checks")
+def doctor(*, out: Output) -> None:
     """Check that the database is fit for linea and cron jobs; exit 5 when a check fails.
 
     Example: linea db doctor
@@ -214,10 +219,7 @@ def doctor(fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False, 
 
     database = open_database(require_schema=False)
     checks = database_service.doctor(database)
-    render(
-        (vars(check) for check in checks), ["check", "status", Column("detail", wrap=True)], chosen_format(fmt, as_json),
-        title="Checks", fields=fields,
-    )
+    out.rows((vars(check) for check in checks), ["check", "status", Column("detail", wrap=True)])
     failed = [check.check for check in checks if check.status == database_service.FAIL]
     if failed:
         raise DatabaseUnavailable(f"{len(failed)} check(s) failed: {', '.join(failed)}")
@@ -605,7 +607,8 @@ def prisma_schema(
 
 
 @server_app.command("status")
-def server_status(fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False, fields: FieldsOption = None) -> None:
+@output_options(title="Embedded PostgreSQL")
+def server_status(*, out: Output) -> None:
     """Show whether the embedded server is running, and where its data lives.
 
     Example: linea db server status
@@ -613,7 +616,7 @@ def server_status(fmt: FormatOption = OutputFormat.table, as_json: JsonOption = 
     from linea_cli.db import embedded
 
     current = embedded.status(state().settings().data_dir)
-    render_record(vars(current), chosen_format(fmt, as_json), title="Embedded PostgreSQL", fields=fields)
+    out.record(vars(current))
 
 
 @server_app.command("start")

@@ -15,7 +15,7 @@ from linea_cli.cli.options import DryRunOption, IncludeDeletedOption, Output, ou
 from linea_cli.enums import EventStatus
 from linea_cli.errors import InvalidInput
 from linea_cli.fields import EVENTS
-from linea_cli.output import Column, say, warn_if_overbooked
+from linea_cli.output import Column, say, warn
 
 app = typer.Typer(help="List and manage events.", no_args_is_help=True)
 
@@ -101,10 +101,11 @@ def show(event: EventArgument, include_deleted: IncludeDeletedOption = False, *,
 
     Example: linea events show summer-fest --json
     """
-    from linea_cli.services.events import show_event
+    from linea_cli.services.events import over_capacity, show_event
 
     record = out.read(lambda session, _actor: show_event(session, event, include_deleted=include_deleted))
-    warn_if_overbooked(record["slug"], record["capacity"], record["places_left"])
+    if overbooked := over_capacity(record["slug"], record["capacity"], record["places_left"]):
+        warn(overbooked)
     return record
 
 
@@ -150,14 +151,15 @@ def update(
 
     Example: linea events update summer-fest --capacity 250 --clear youtube-url
     """
-    from linea_cli.services.events import EventFields, update_event
+    from linea_cli.services.events import EventFields, over_capacity, update_event
 
     record = out.change(
         lambda session, actor: update_event(
             session, event, fields_=EventFields(**given), clear=clear, actor=actor, force=force
         )
     )
-    warn_if_overbooked(record["slug"], record["capacity"], record["places_left"])
+    if overbooked := over_capacity(record["slug"], record["capacity"], record["places_left"]):
+        warn(overbooked)
     return record
 
 

@@ -14,11 +14,11 @@ import functools
 import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, TextIO
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from linea_cli.output import ColumnSpec, OutputFormat, render, render_record, select_columns
+from linea_cli.output import ColumnSpec, OutputFormat, render, render_record, render_summary, select_columns
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -124,27 +124,26 @@ class Output:
         """One record in the chosen format, cut to `--fields`."""
         render_record(record, self.format, title=_title(title or self.title, record), fields=self.fields)
 
+    def summary(self, summary: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], *, items: str) -> int:
+        """The rows a job acted on (the declared columns and title) and its summary: in JSON one
+        document with the rows under `items`, elsewhere the rows (see `output.render_summary`)."""
+        if self.columns is None:
+            raise TypeError("Output.summary needs the columns declared in @output_options")
+        return render_summary(
+            summary, rows, self.columns, self.format, items=items, title=_title(self.title, None), fields=self.fields
+        )
+
     def rows(
-        self,
-        rows: Iterable[Mapping[str, Any]],
-        columns: Sequence[ColumnSpec] | None = None,
-        *,
-        title: str | None = None,
-        paginated: bool = False,
-        next_cursor: str | None = None,
-        include_deleted: bool = False,
-        raw_csv: bool = False,
-        stream: TextIO | None = None,
+        self, rows: Iterable[Mapping[str, Any]], columns: Sequence[ColumnSpec] | None = None, *, title: str | None = None,
+        **how: Any,
     ) -> int:
-        """Rows in the chosen format (see `output.render`), the declared columns and title unless
-        given; returns how many were written."""
+        """Rows in the chosen format, the declared columns and title unless given; `how` is what
+        else `output.render` takes (paginated, next_cursor, include_deleted, raw_csv, stream).
+        Returns how many were written."""
         specs = columns if columns is not None else self.columns
         if specs is None:
             raise TypeError("Output.rows needs columns: pass them or declare them in @output_options")
-        return render(
-            rows, specs, self.format, title=title or _title(self.title, None), paginated=paginated,
-            next_cursor=next_cursor, include_deleted=include_deleted, raw_csv=raw_csv, stream=stream, fields=self.fields,
-        )
+        return render(rows, specs, self.format, title=title or _title(self.title, None), fields=self.fields, **how)
 
 
 def _title(title: Title, record: Mapping[str, Any] | None) -> str | None:
@@ -163,7 +162,8 @@ def output_options(
     """Give a command `--format/-f` (default `default`), `--json` and `--fields`, and with `pages`
     `--limit`, `--after` and `--all`; the command takes `out: Output` instead.
 
-    Put it below `@app.command()`. `columns` are what `--fields` may name when the command has no
+    Put it below `@app.command()`; the options take the place of `out` (keyword-only: after `*`)
+    in the command's signature, so `--help` lists them there. `columns` are what `--fields` may name when the command has no
     record to check it against (a list; see `Output.check`); `title` is a text, or a function of
     the record. A mapping the command returns is rendered as one record with that title.
     """
@@ -175,14 +175,16 @@ def output_options(
         added = [*(_PAGE_PARAMETERS if pages else ()), ("fmt", FormatOption, default), *_FORMAT_PARAMETERS]
         if pages:
             added.append(("every_page", AllOption, False))
-        own = [p for name, p in signature.parameters.items() if name != "out"]
+        own = list(signature.parameters.values())
         clash = {p.name for p in own} & {name for name, _, _ in added}
         if clash:
             raise TypeError(f"{command.__name__} declares {', '.join(sorted(clash))} itself: @output_options adds them")
-        parameters = own + [
+        # The output options take the place of `out`: `--help` lists them there.
+        at = [p.name for p in own].index("out")
+        parameters = own[:at] + [
             inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=value)
             for name, annotation, value in added
-        ]
+        ] + own[at + 1:]
 
         @functools.wraps(command)
         def run(*args: Any, **kwargs: Any) -> None:

@@ -212,14 +212,13 @@ def export(
 
     Example: linea users export ann@example.com -o ann.json
     """
-    from linea_cli.output import dumps
-    from linea_cli.output_file import output_file, writes_to_stdout
+    from linea_cli.output_file import output_file, text_writer, writes_to_stdout
     from linea_cli.services.gdpr import export_person
 
     with transaction() as (session, actor):
         document = export_person(session, reference=person, actor=actor)
         with output_file(output, private=True) as out:
-            out.write((dumps(document, indent=2) + "\n").encode())
+            render_record(document, OutputFormat.json, stream=text_writer(out))
     if not writes_to_stdout(output):
         say(f"wrote the export to {output}")
 

@@ -9,32 +9,11 @@ from typing import Annotated
 import typer
 
 from linea_cli.cli.completion import complete_event, complete_waitlist_email
-from linea_cli.cli.context import batch_progress, listed_rows, open_database, state, transaction, transactions
-from linea_cli.cli.options import (
-    AfterOption,
-    AllOption,
-    DryRunOption,
-    FieldsOption,
-    FormatOption,
-    IncludeDeletedOption,
-    JsonOption,
-    LimitOption,
-    chosen_format,
-)
+from linea_cli.cli.context import batch_progress, open_database, state, transaction, transactions
+from linea_cli.cli.options import DryRunOption, IncludeDeletedOption, Output, output_options
 from linea_cli.enums import WaitlistStatus
 from linea_cli.errors import UsageProblem, shown
-from linea_cli.output import (
-    Column,
-    OutputFormat,
-    render,
-    render_record,
-    say,
-    select_columns,
-    select_fields,
-    warn,
-    warn_if_overbooked,
-    write_stdout,
-)
+from linea_cli.output import Column, OutputFormat, say, warn, write_stdout
 
 app = typer.Typer(help="Manage event waitlists: add, promote, import and export.", no_args_is_help=True)
 
@@ -64,17 +43,14 @@ class OnDuplicate(enum.StrEnum):
 
 
 @app.command("list")
+@output_options(title="Waitlist entries", pages=True)
 def list_(
     event: EventArgument,
     status: StatusOption = None,
     search: Annotated[str | None, typer.Option("--search", metavar="EMAIL", help="Only addresses containing this text.")] = None,
     include_deleted: IncludeDeletedOption = False,
-    limit: LimitOption = 50,
-    after: AfterOption = None,
-    fmt: FormatOption = OutputFormat.table,
-    as_json: JsonOption = False,
-    fields: FieldsOption = None,
-    every_page: AllOption = False,
+    *,
+    out: Output,
 ) -> None:
     """List an event's waitlist in sign-up order, a page at a time.
 
@@ -83,86 +59,77 @@ def list_(
     from linea_cli.services.waitlist import WaitlistFilter, list_entries
 
     filters = WaitlistFilter(status=status, search=search, include_deleted=include_deleted)
-    rows, next_cursor = listed_rows(
+    columns = (*LIST_COLUMNS, Column("deleted_at", priority=1)) if include_deleted else LIST_COLUMNS
+    out.check(columns)
+    rows, next_cursor = out.page(
         lambda session, actor, size, cursor: list_entries(
             session, event_ref=event, filters=filters, actor=actor, limit=size, after=cursor
         ),
-        limit=limit, after=after, every_page=every_page,
     )
-    columns = (*LIST_COLUMNS, Column("deleted_at", priority=1)) if include_deleted else LIST_COLUMNS
-    render(rows, columns, chosen_format(fmt, as_json), title="Waitlist entries", paginated=True, next_cursor=next_cursor, fields=fields)
+    out.rows(rows, columns, paginated=True, next_cursor=next_cursor)
 
 
 @app.command()
+@output_options(title="Waitlist entry")
 def add(
     event: EventArgument,
     email: EmailArgument,
     status: Annotated[WaitlistStatus, typer.Option("--status", case_sensitive=False, help="Status of the new entry.")] = WaitlistStatus.PENDING,
-    fmt: FormatOption = OutputFormat.table,
-    as_json: JsonOption = False,
-    fields: FieldsOption = None,
-) -> None:
+    *,
+    out: Output,
+) -> dict:
     """Add an address to an event's waitlist (a duplicate exits 4).
 
     Example: linea waitlist add summer-fest Ann@Example.com
     """
     from linea_cli.services.waitlist import add_entry
 
-    with transaction() as (session, actor):
-        record = add_entry(session, event_ref=event, email=email, status=status, actor=actor)
-        select_fields(record, fields)  # an unknown --fields name stops the change before its commit
-    render_record(record, chosen_format(fmt, as_json), title="Waitlist entry", fields=fields)
+    return out.change(lambda session, actor: add_entry(session, event_ref=event, email=email, status=status, actor=actor))
 
 
 @app.command()
-def confirm(event: EventArgument, email: EmailArgument, fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False, fields: FieldsOption = None) -> None:
+@output_options(title="Waitlist entry")
+def confirm(event: EventArgument, email: EmailArgument, *, out: Output) -> dict:
     """Confirm one entry, if the event has a place left.
 
     Example: linea waitlist confirm summer-fest ann@example.com
     """
     from linea_cli.services.waitlist import confirm_entry
 
-    with transaction() as (session, actor):
-        record = confirm_entry(session, event_ref=event, email=email, actor=actor)
-        select_fields(record, fields)  # an unknown --fields name stops the change before its commit
-    render_record(record, chosen_format(fmt, as_json), title="Waitlist entry", fields=fields)
+    return out.change(lambda session, actor: confirm_entry(session, event_ref=event, email=email, actor=actor))
 
 
 @app.command()
-def cancel(event: EventArgument, email: EmailArgument, fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False, fields: FieldsOption = None) -> None:
+@output_options(title="Waitlist entry")
+def cancel(event: EventArgument, email: EmailArgument, *, out: Output) -> dict:
     """Cancel one entry (it stays on the list as CANCELLED and frees its place).
 
     Example: linea waitlist cancel summer-fest ann@example.com
     """
     from linea_cli.services.waitlist import cancel_entry
 
-    with transaction() as (session, actor):
-        record = cancel_entry(session, event_ref=event, email=email, actor=actor)
-        select_fields(record, fields)  # an unknown --fields name stops the change before its commit
-    render_record(record, chosen_format(fmt, as_json), title="Waitlist entry", fields=fields)
+    return out.change(lambda session, actor: cancel_entry(session, event_ref=event, email=email, actor=actor))
 
 
 @app.command()
-def remove(event: EventArgument, email: EmailArgument, fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False, fields: FieldsOption = None) -> None:
+@output_options(title="Removed waitlist entry")
+def remove(event: EventArgument, email: EmailArgument, *, out: Output) -> dict:
     """Remove one entry (soft delete; `waitlist add` brings it back).
 
     Example: linea waitlist remove summer-fest ann@example.com
     """
     from linea_cli.services.waitlist import remove_entry
 
-    with transaction() as (session, actor):
-        record = remove_entry(session, event_ref=event, email=email, actor=actor)
-        select_fields(record, fields)  # an unknown --fields name stops the change before its commit
-    render_record(record, chosen_format(fmt, as_json), title="Removed waitlist entry", fields=fields)
+    return out.change(lambda session, actor: remove_entry(session, event_ref=event, email=email, actor=actor))
 
 
 @app.command()
+@output_options(columns=PROMOTED_COLUMNS, title="Promoted entries")
 def promote(
     event: EventArgument,
     count: Annotated[int | None, typer.Option("--count", "-n", min=1, help="Confirm at most N entries (default: fill every place).")] = None,
-    fmt: FormatOption = OutputFormat.table,
-    as_json: JsonOption = False,
-    fields: FieldsOption = None,
+    *,
+    out: Output,
 ) -> None:
     """Confirm PENDING entries first come, first served, never beyond the capacity.
 
@@ -170,19 +137,13 @@ def promote(
     """
     from linea_cli.services.waitlist import promote_waitlist
 
-    # --fields picks the entries' columns, in JSON too; checked before anything changes.
-    entry_keys = [col.key for col in select_columns(PROMOTED_COLUMNS, fields)]
-    with transaction() as (session, actor):
-        result = promote_waitlist(session, event_ref=event, count=count, actor=actor)
-    chosen = chosen_format(fmt, as_json)
-    if chosen is OutputFormat.json:
-        render_record(
-            {"event": result.event, "promoted": len(result.promoted), "capacity": result.capacity,
-             "places_left": result.places_left, "pending_left": result.pending_left,
-             "entries": [{k: row[k] for k in entry_keys} for row in result.promoted]},
-            chosen)
+    out.check()  # --fields picks the entries' columns, in JSON too; checked before anything changes
+    result = out.read(lambda session, actor: promote_waitlist(session, event_ref=event, count=count, actor=actor))
+    summary = {"event": result.event, "promoted": len(result.promoted), "capacity": result.capacity,
+               "places_left": result.places_left, "pending_left": result.pending_left}
+    out.summary(summary, result.promoted, items="entries")
+    if out.format is OutputFormat.json:  # the document carries the summary
         return
-    render(result.promoted, PROMOTED_COLUMNS, chosen, title="Promoted entries", fields=fields)
     places = "unlimited" if result.capacity is None else str(result.places_left)
     say(f"promoted {len(result.promoted)} on {result.event}; places left: {places}; still pending: {result.pending_left}")
 
@@ -192,6 +153,7 @@ RETENTION_COLUMNS = (Column("slug"), Column("ended_at"), Column("entries", justi
 
 
 @app.command()
+@output_options(title="Waitlist retention")
 def retention(
     ended_before: Annotated[
         str, typer.Option("--ended-before", metavar="DURATION|DATE", help="Events that ended before this: a duration back from now (180d, 26w) or a date (2026-01-31).")
@@ -199,9 +161,8 @@ def retention(
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=100_000, help="Entries anonymized per transaction.")] = 5_000,
     dry_run: DryRunOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success (for cron).")] = False,
-    fmt: FormatOption = OutputFormat.table,
-    as_json: JsonOption = False,
-    fields: FieldsOption = None,
+    *,
+    out: Output,
 ) -> None:
     """Anonymize the waitlist addresses of people without an account once their event has ended (for cron).
 
@@ -213,12 +174,7 @@ def retention(
     """
     from linea_cli.services.retention import apply_retention, parse_cutoff
 
-    chosen = chosen_format(fmt, as_json)
-    summary_keys = ("anonymized", "events", "batches", "ended_before")
-    if dry_run:
-        select_columns(RETENTION_COLUMNS, fields)  # before anything runs
-    else:
-        select_columns(summary_keys, fields)
+    out.check(RETENTION_COLUMNS if dry_run else ("anonymized", "events", "batches", "ended_before"))  # before anything runs
     with transactions() as unit_of_work:
         result = apply_retention(
             unit_of_work,
@@ -229,40 +185,41 @@ def retention(
         )
     if dry_run:
         rows = [{"slug": e.slug, "ended_at": e.ended, "entries": e.entries, "event_id": e.id} for e in result.events]
-        render(rows, RETENTION_COLUMNS, chosen, title="Ended events with account-less sign-ups", fields=fields)
-        if not quiet and chosen is OutputFormat.table:
+        out.rows(rows, RETENTION_COLUMNS, title="Ended events with account-less sign-ups")
+        if not quiet and out.format is OutputFormat.table:
             say(f"would anonymize {result.anonymized} waitlist entries of {len(result.events)} events")
         return
     if quiet:
         return
     record = {"anonymized": result.anonymized, "events": len(result.events), "batches": result.batches,
               "ended_before": result.cutoff}
-    if chosen is OutputFormat.table and fields is None:
+    if out.format is OutputFormat.table and out.fields is None:
         from linea_cli.timeutil import iso_timestamp
 
         say(f"anonymized {result.anonymized} waitlist entries of {len(result.events)} events "
             f"that ended before {iso_timestamp(result.cutoff)}")
         return
-    render_record(record, chosen, title="Waitlist retention", fields=fields)
+    out.record(record)
 
 
 @app.command()
-def stats(event: EventArgument, fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False, fields: FieldsOption = None) -> None:
+@output_options(title="Waitlist")
+def stats(event: EventArgument, *, out: Output) -> None:
     """Show counts per status, capacity, places left, first and last sign-up, and sign-ups over time.
 
     Example: linea waitlist stats summer-fest --json
     """
+    from linea_cli.services.events import over_capacity
     from linea_cli.services.waitlist import waitlist_stats
 
-    with transaction() as (session, actor):
-        record = waitlist_stats(session, event_ref=event, actor=actor)
-    warn_if_overbooked(record["event"], record["capacity"], record["places_left"])
-    chosen = chosen_format(fmt, as_json)
-    if chosen is not OutputFormat.table or fields is not None:
-        render_record(record, chosen, title="Waitlist", fields=fields)
+    record = out.read(lambda session, actor: waitlist_stats(session, event_ref=event, actor=actor))
+    if overbooked := over_capacity(record["event"], record["capacity"], record["places_left"]):
+        warn(overbooked)
+    if out.format is not OutputFormat.table or out.fields is not None:
+        out.record(record)
         return
     # For people: the counts, then the sign-ups as a chart (on a terminal; a pipe gets the counts).
-    render_record({key: value for key, value in record.items() if key not in ("signups_period", "signups")}, chosen, title="Waitlist")
+    out.record({key: value for key, value in record.items() if key not in ("signups_period", "signups")})
     if sys.stdout.isatty():
         import shutil
 
@@ -276,6 +233,7 @@ def stats(event: EventArgument, fmt: FormatOption = OutputFormat.table, as_json:
 
 
 @app.command("import")
+@output_options()
 def import_(
     event: EventArgument,
     file: Annotated[str, typer.Argument(metavar="FILE", help="CSV file with a header row; - reads stdin.")],
@@ -293,37 +251,36 @@ def import_(
         bool,
         typer.Option("--resume", help="Finish the event's unfinished import of this same file (left by a killed linea) instead of undoing it."),
     ] = False,
-    fmt: FormatOption = OutputFormat.table,
-    as_json: JsonOption = False,
-    fields: FieldsOption = None,
+    *,
+    out: Output,
 ) -> None:
     """Import a CSV of addresses (email[,status][,created_at][,name]) into an event's waitlist.
 
     Example: linea waitlist import summer-fest signups.csv --delimiter ';' --skip-invalid --errors-file bad.csv
     """
     import contextlib
-    import csv
 
     from linea_cli import csvio
+    from linea_cli.output import csv_rows
     from linea_cli.output_file import output_file, text_writer
-    from linea_cli.services.waitlist import ImportRejected, import_waitlist
+    from linea_cli.services.waitlist import ImportRejected, ImportSummary, import_waitlist
 
     if resume and dry_run:
         raise UsageProblem("--resume finishes an unfinished import: it cannot be a --dry-run")
+    # Before the file is read: a large import commits its batches as it goes.
+    out.check(ImportSummary(event="").counts())
 
-    def before_commit(summary) -> None:  # noqa: ANN001 - ImportSummary, imported lazily
-        select_fields(summary.counts(), fields)  # an unknown --fields name stops the change before its commit
-        if out is not None:
-            out.flush()  # an errors file that cannot be written stops the import before it commits
+    def before_commit(_summary: ImportSummary) -> None:
+        if errors_out is not None:
+            errors_out.flush()  # an errors file that cannot be written stops the import before it commits
 
     with contextlib.ExitStack() as stack:
-        on_invalid, out = None, None
+        on_invalid, errors_out = None, None
         if errors_file is not None:
             # Kept when the import is refused for invalid rows: it is the list of them.
-            out = stack.enter_context(output_file(errors_file, option="--errors-file", keep_on=(ImportRejected,)))
-            errors = csv.writer(text_writer(out), lineterminator="\r\n")
-            errors.writerow(["line", "email", "reason"])
-            on_invalid = lambda row: errors.writerow([row.line, csvio.neutralize(row.email), row.reason])  # noqa: E731
+            errors_out = stack.enter_context(output_file(errors_file, option="--errors-file", keep_on=(ImportRejected,)))
+            write_error = csv_rows(text_writer(errors_out), ("line", "email", "reason"), own=("reason",))
+            on_invalid = lambda row: write_error(vars(row))  # noqa: E731
         source = stack.enter_context(csvio.open_input(file))
         if file == "-" and sys.stdin.isatty():
             say("reading CSV from the terminal: type or paste it, header first, and end with Ctrl-D")
@@ -360,7 +317,7 @@ def import_(
         say(f"line {row.line}: {row.reason}")
     if summary.invalid > len(summary.first_invalid):
         say(f"... and {summary.invalid - len(summary.first_invalid)} more invalid rows" + (f" (see {errors_file})" if errors_file else ""))
-    render_record(summary.counts(), chosen_format(fmt, as_json), title="Import (dry run)" if dry_run else "Import", fields=fields)
+    out.record(summary.counts(), title="Import (dry run)" if dry_run else "Import")
 
 
 def _say_undone(undone) -> None:  # noqa: ANN001 - import_journal.Undone, imported lazily
@@ -411,13 +368,13 @@ def _progress_bar(size: int | None):  # noqa: ANN202 - a context manager yieldin
 
 
 @app.command()
+@output_options(default=OutputFormat.csv)
 def export(
     event: EventArgument,
     output: Annotated[str | None, typer.Option("--output", "-o", metavar="FILE", help="Write to FILE (atomically) instead of stdout (default or -).")] = None,
     status: StatusOption = None,
-    fmt: FormatOption = OutputFormat.csv,
-    as_json: JsonOption = False,
-    fields: FieldsOption = None,
+    *,
+    out: Output,
     raw: Annotated[bool, typer.Option("--raw", help="Do not neutralize cells a spreadsheet would run as formulas.")] = False,
     bom: Annotated[bool, typer.Option("--bom", help="Start the CSV with a UTF-8 byte order mark, for Excel to show accents.")] = False,
 ) -> None:
@@ -425,25 +382,24 @@ def export(
 
     Example: linea waitlist export summer-fest -o summer-fest.csv --bom
     """
-    chosen = chosen_format(fmt, as_json)
-    if bom and chosen is not OutputFormat.csv:
+    if bom and out.format is not OutputFormat.csv:
         from linea_cli.errors import InvalidInput
 
-        raise InvalidInput(f"--bom is for CSV, not {chosen.value}", hint="the other formats are UTF-8 without a byte order mark")
+        raise InvalidInput(f"--bom is for CSV, not {out.format.value}", hint="the other formats are UTF-8 without a byte order mark")
     from linea_cli.output_file import output_file, text_writer, writes_to_stdout
     from linea_cli.services.waitlist import export_waitlist_csv, stream_waitlist
     from linea_cli.services.waitlist_csv import EXPORT_COLUMNS
 
-    select_columns(EXPORT_COLUMNS, fields)  # an unknown --fields name stops before the EXPORT audit row
-    with output_file(output) as out:
+    out.check(EXPORT_COLUMNS)  # an unknown --fields name stops before the EXPORT audit row
+    with output_file(output) as file:
         with transaction() as (session, actor):
-            if bom and chosen is OutputFormat.csv:
-                out.write("\ufeff".encode())
-            if chosen is OutputFormat.csv and fields is None:  # every column: COPY writes it
-                count = export_waitlist_csv(session, event_ref=event, out=out, actor=actor, status=status, raw=raw)
+            if bom and out.format is OutputFormat.csv:
+                file.write("\ufeff".encode())
+            if out.format is OutputFormat.csv and out.fields is None:  # every column: COPY writes it
+                count = export_waitlist_csv(session, event_ref=event, out=file, actor=actor, status=status, raw=raw)
             else:
-                rows = stream_waitlist(session, event_ref=event, actor=actor, fmt=chosen.value, status=status)
-                count = render(rows, EXPORT_COLUMNS, chosen, stream=text_writer(out), fields=fields, raw_csv=raw)
-            out.flush()  # a write that fails (a full disk) rolls the EXPORT audit row back
+                rows = stream_waitlist(session, event_ref=event, actor=actor, fmt=out.format.value, status=status)
+                count = out.rows(rows, EXPORT_COLUMNS, stream=text_writer(file), raw_csv=raw)
+            file.flush()  # a write that fails (a full disk) rolls the EXPORT audit row back
     if not writes_to_stdout(output):
         say(f"exported {count} entries to {output}")

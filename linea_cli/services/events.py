@@ -173,6 +173,13 @@ def places_left(capacity: int | None, confirmed: int) -> int | None:
     return None if capacity is None else capacity - confirmed
 
 
+def over_capacity(slug: str, capacity: int | None, places: int | None) -> str | None:
+    """Said for people when an event holds more confirmed entries than places (`update --force`); None otherwise."""
+    if capacity is None or places is None or places >= 0:
+        return None
+    return f"event {slug} is over capacity by {-places} ({capacity - places} confirmed, capacity {capacity})"
+
+
 def confirmed_count(session: Session, event: Event) -> int:
     """CONFIRMED entries that are not removed: what the capacity limits."""
     entries = WaitlistEntry.__table__
