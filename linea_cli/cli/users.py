@@ -2,37 +2,40 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from linea_cli.cli.completion import complete_user
 from linea_cli.cli.confirm import confirm_or_stop
-from linea_cli.cli.context import listed_rows, transaction
+from linea_cli.cli.context import transaction
+from linea_cli.cli.field_options import list_columns
 from linea_cli.cli.options import (
-    AfterOption,
-    AllOption,
     FieldsOption,
     FormatOption,
     IncludeDeletedOption,
     JsonOption,
-    LimitOption,
+    Output,
     YesOption,
     chosen_format,
+    output_options,
 )
 from linea_cli.enums import UserRole
+from linea_cli.errors import InvalidInput
+from linea_cli.fields import USERS
 from linea_cli.output import Column, OutputFormat, render, render_record, say, select_fields
 
 if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from linea_cli.services.actors import Actor
     from linea_cli.services.traces import TraceReport
 
 app = typer.Typer(help="Manage users, and answer data-protection requests.", no_args_is_help=True)
 
-# In JSON/CSV order; `priority`: which a narrow terminal leaves out first (see output.Column).
-LIST_COLUMNS = (
-    Column("email"), Column("name", priority=1), Column("role"), Column("created_at", priority=2),
-    Column("deleted_at", priority=1, deleted=True), Column("id", priority=3),
-)
+# From linea_cli.fields.USERS: in JSON/CSV order; `priority`: which a narrow terminal leaves out first.
+LIST_COLUMNS = list_columns(USERS)
 
 # Where `verify-erased` (and `anonymize`) found what identified a person: never the value itself.
 TRACE_COLUMNS = (Column("table"), Column("column"), Column("row_id"), Column("found"))
@@ -47,16 +50,13 @@ RoleArgument = Annotated[UserRole, typer.Argument(case_sensitive=False, help="VI
 
 
 @app.command("list")
+@output_options(columns=LIST_COLUMNS, title="Users", pages=True)
 def list_(
     role: Annotated[UserRole | None, typer.Option(case_sensitive=False, help="Only users with this role.")] = None,
     search: Annotated[str | None, typer.Option(metavar="TEXT", help="Only users whose email or name contains TEXT.")] = None,
     include_deleted: IncludeDeletedOption = False,
-    limit: LimitOption = 50,
-    after: AfterOption = None,
-    fmt: FormatOption = OutputFormat.table,
-    as_json: JsonOption = False,
-    fields: FieldsOption = None,
-    every_page: AllOption = False,
+    *,
+    out: Output,
 ) -> None:
     """List users by email, a page at a time.
 
@@ -65,18 +65,15 @@ def list_(
     from linea_cli.services.users import UserFilter, list_users
 
     filters = UserFilter(role=role, search=search, include_deleted=include_deleted)
-    rows, next_cursor = listed_rows(
-        lambda session, actor, size, cursor: list_users(session, filters=filters, actor=actor, limit=size, after=cursor),
-        limit=limit, after=after, every_page=every_page,
+    rows, next_cursor = out.page(
+        lambda session, actor, size, cursor: list_users(session, filters=filters, actor=actor, limit=size, after=cursor)
     )
-    render(
-        rows, LIST_COLUMNS, chosen_format(fmt, as_json), title="Users", paginated=True,
-        next_cursor=next_cursor, include_deleted=include_deleted, fields=fields,
-    )
+    out.rows(rows, paginated=True, next_cursor=next_cursor, include_deleted=include_deleted)
 
 
 @app.command()
-def show(user: UserArgument, fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False, fields: FieldsOption = None) -> None:
+@output_options(title="User")
+def show(user: UserArgument, *, out: Output) -> Mapping[str, Any]:
     """Show a user, with what they own and their last activity.
 
     Counts owned events (not deleted), waitlist entries (by user id or email), live sessions.
@@ -85,66 +82,66 @@ def show(user: UserArgument, fmt: FormatOption = OutputFormat.table, as_json: Js
     """
     from linea_cli.services.users import show_user
 
-    with transaction() as (session, actor):
-        record = show_user(session, reference=user, actor=actor)
-    render_record(record, chosen_format(fmt, as_json), title="User", fields=fields)
+    return out.read(lambda session, actor: show_user(session, reference=user, actor=actor))
 
 
 @app.command()
+@output_options(title="Created user")
 def create(
     email: Annotated[str, typer.Argument(metavar="EMAIL", help="The new user's email address.")],
     name: Annotated[str | None, typer.Option(help="Display name.")] = None,
     role: Annotated[UserRole, typer.Option(case_sensitive=False, help="VISITOR, OWNER or ADMIN.")] = UserRole.VISITOR,
-    fmt: FormatOption = OutputFormat.table,
-    as_json: JsonOption = False,
-    fields: FieldsOption = None,
-) -> None:
+    *,
+    out: Output,
+) -> Mapping[str, Any]:
     """Create a user; the email is validated and stored lower-cased.
 
     Example: linea users create ann@example.com --name "Ann Lee" --role OWNER
     """
     from linea_cli.services.users import create_user, user_record
 
-    with transaction() as (session, actor):
-        user = create_user(session, email=email, name=name, role=role, actor=actor)
-        record = user_record(user)
-        select_fields(record, fields)  # an unknown --fields name stops the change before its commit
-    render_record(record, chosen_format(fmt, as_json), title="Created user", fields=fields)
+    return out.change(lambda session, actor: user_record(create_user(session, email=email, name=name, role=role, actor=actor)))
 
 
 @app.command()
+@output_options(title="User")
 def update(
     user: UserArgument,
     name: Annotated[str | None, typer.Option(help="New display name (\"\" clears it).")] = None,
     email: Annotated[str | None, typer.Option("--email", metavar="NEW", help="New email address.")] = None,
-    fmt: FormatOption = OutputFormat.table,
-    as_json: JsonOption = False,
-    fields: FieldsOption = None,
-) -> None:
+    *,
+    out: Output,
+) -> Mapping[str, Any]:
     """Change a user's name and/or email address.
 
     Example: linea users update ann@example.com --email ann.lee@example.com
     """
     from linea_cli.services.users import update_user, user_record
 
-    with transaction() as (session, actor):
+    if name is None and email is None:
+        raise InvalidInput("nothing to update: pass --name and/or --email")
+    changed: list[bool] = []
+
+    def change(session: Session, actor: Actor | None) -> dict[str, Any]:
         updated, changes = update_user(session, reference=user, name=name, email=email, actor=actor)
-        record = user_record(updated)
-        select_fields(record, fields)  # an unknown --fields name stops the change before its commit
-    if not changes:
+        changed.append(bool(changes))
+        return user_record(updated)
+
+    record = out.change(change)
+    if not any(changed):
         say("nothing changed")
-    render_record(record, chosen_format(fmt, as_json), title="User", fields=fields)
+    return record
 
 
 @app.command("set-role")
+@output_options(title="User")
 def set_role(
     user: UserArgument,
     role: RoleArgument,
     force: Annotated[bool, typer.Option("--force", help="Demote to VISITOR even though the user owns events.")] = False,
-    fmt: FormatOption = OutputFormat.table,
-    as_json: JsonOption = False,
-    fields: FieldsOption = None,
-) -> None:
+    *,
+    out: Output,
+) -> Mapping[str, Any]:
     """Give a user a role; the last ADMIN cannot be demoted.
 
     Example: linea users set-role ann@example.com ADMIN
@@ -152,17 +149,22 @@ def set_role(
     from linea_cli.services.users import set_role as set_user_role
     from linea_cli.services.users import user_record
 
-    with transaction() as (session, actor):
-        updated, changed = set_user_role(session, reference=user, role=role, force=force, actor=actor)
-        record = user_record(updated)
-        select_fields(record, fields)  # an unknown --fields name stops the change before its commit
-    if not changed:
+    changed: list[bool] = []
+
+    def change(session: Session, actor: Actor | None) -> dict[str, Any]:
+        updated, did = set_user_role(session, reference=user, role=role, force=force, actor=actor)
+        changed.append(did)
+        return user_record(updated)
+
+    record = out.change(change)
+    if not any(changed):
         say(f"{record['email']} is already {role.name}")
-    render_record(record, chosen_format(fmt, as_json), title="User", fields=fields)
+    return record
 
 
 @app.command()
-def delete(user: UserArgument, fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False, fields: FieldsOption = None) -> None:
+@output_options(title="Deleted user")
+def delete(user: UserArgument, *, out: Output) -> Mapping[str, Any]:
     """Soft-delete a user and revoke their live sessions.
 
     `linea users restore` undoes the delete; revoked sessions stay revoked.
@@ -171,26 +173,28 @@ def delete(user: UserArgument, fmt: FormatOption = OutputFormat.table, as_json: 
     """
     from linea_cli.services.users import delete_user, user_record
 
-    with transaction() as (session, actor):
-        deleted, revoked = delete_user(session, reference=user, actor=actor)
-        record = user_record(deleted)
-        select_fields(record, fields)  # an unknown --fields name stops the change before its commit
-    say(f"deleted {record['email']}; revoked {revoked} live session(s)")
-    render_record(record, chosen_format(fmt, as_json), title="Deleted user", fields=fields)
+    revoked: list[int] = []
+
+    def change(session: Session, actor: Actor | None) -> dict[str, Any]:
+        deleted, count = delete_user(session, reference=user, actor=actor)
+        revoked.append(count)
+        return user_record(deleted)
+
+    record = out.change(change)
+    say(f"deleted {record['email']}; revoked {revoked[0]} live session(s)")
+    return record
 
 
 @app.command()
-def restore(user: UserArgument, fmt: FormatOption = OutputFormat.table, as_json: JsonOption = False, fields: FieldsOption = None) -> None:
+@output_options(title="Restored user")
+def restore(user: UserArgument, *, out: Output) -> Mapping[str, Any]:
     """Restore a soft-deleted user (revoked sessions stay revoked).
 
     Example: linea users restore ann@example.com
     """
     from linea_cli.services.users import restore_user, user_record
 
-    with transaction() as (session, actor):
-        record = user_record(restore_user(session, reference=user, actor=actor))
-        select_fields(record, fields)  # an unknown --fields name stops the change before its commit
-    render_record(record, chosen_format(fmt, as_json), title="Restored user", fields=fields)
+    return out.change(lambda session, actor: user_record(restore_user(session, reference=user, actor=actor)))
 
 
 @app.command()

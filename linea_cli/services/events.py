@@ -8,8 +8,8 @@ that people told "cancelled" are never surprised by the event coming back.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from linea_cli import fields
 from linea_cli.db.like import like_pattern
 from linea_cli.db.models import (
     INTEGER_MAX,
@@ -29,6 +30,7 @@ from linea_cli.db.models import (
     WaitlistStatus,
 )
 from linea_cli.errors import Conflict, InvalidInput, NotFound, shown
+from linea_cli.fields import EVENTS, FieldNotFound, InvalidField
 from linea_cli.ids import new_id
 from linea_cli.services import audit_log, soft_delete
 from linea_cli.services.actors import (
@@ -41,7 +43,7 @@ from linea_cli.services.actors import (
 from linea_cli.services.audit_log import AuditAction
 from linea_cli.services.pagination import Page, paginate
 from linea_cli.services.users import find_user
-from linea_cli.timeutil import parse_datetime, utc_now
+from linea_cli.timeutil import utc_now
 
 RESOURCE = "Event"
 SLUG_MAX_LENGTH = 80
@@ -50,16 +52,12 @@ _YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
 _YOUTUBE_HOSTS = {"youtube.com", "www.youtube.com", "m.youtube.com", "music.youtube.com"}
 _NOCOOKIE_HOSTS = {"youtube-nocookie.com", "www.youtube-nocookie.com"}
 _SHARE_HOSTS = {"youtu.be", "www.youtu.be"}
-# The columns a person edits; snapshots of them feed the audit log's before/after.
-EDITABLE = (
-    "title", "slug", "description", "start_date", "end_date", "capacity", "youtube_url",
-    "map_lat", "map_lng", "map_zoom", "owner_id", "venue_id",
-)
-# `events update --clear NAME`: the option names of the fields that may be emptied.
-CLEARABLE = {
-    "description": "description", "end": "end_date", "capacity": "capacity", "youtube-url": "youtube_url",
-    "lat": "map_lat", "lng": "map_lng", "zoom": "map_zoom", "venue": "venue_id",
-}
+# The columns a person edits (linea_cli.fields.EVENTS); snapshots of them feed the audit log's before/after.
+EDITABLE = fields.keys(fields.editable(EVENTS))
+# The fields `update_event(clear=...)` may empty.
+CLEARABLE = frozenset(fields.keys(fields.clearable(EVENTS)))
+# Values given for a change, by field (`owner`: an email or id); None means "not given" (use `clear` to empty a field).
+EventFields = fields.values_class("EventFields", EVENTS)
 
 
 @dataclass(frozen=True)
@@ -75,47 +73,20 @@ class EventFilter:
     include_deleted: bool = False
 
 
-@dataclass(frozen=True)
-class EventFields:
-    """Values given on the command line; None means "not given" (use `clear` to empty a field)."""
-
-    title: str | None = None
-    slug: str | None = None
-    description: str | None = None
-    start_date: datetime | None = None
-    end_date: datetime | None = None
-    capacity: int | None = None
-    youtube_url: str | None = None
-    map_lat: float | None = None
-    map_lng: float | None = None
-    map_zoom: int | None = None
-    owner: str | None = None
-    venue_id: str | None = None
-
-
 # ---------------------------------------------------------------------------------------- reading
-
-
-def parse_period_end(value: str, *, timezone: str, field: str = "--to") -> datetime:
-    """The exclusive upper bound for `--to`: a date alone includes that whole day."""
-    moment = parse_datetime(value, timezone=timezone, field=field)
-    step = timedelta(days=1) if len(value.strip()) == 10 else timedelta(milliseconds=1)
-    try:
-        return moment + step
-    except OverflowError:  # `--to 9999-12-31`: the day after is past the calendar, so no bound is left
-        return datetime.max
 
 
 def list_events(session: Session, *, filters: EventFilter, limit: int = 50, after: str | None = None) -> Page[dict]:
     """One page of events sorted by (start_date, id), keyset-paginated."""
     if filters.upcoming and filters.past:
-        raise InvalidInput("--upcoming and --past exclude each other: pass one")
+        raise InvalidInput("upcoming and past exclude each other: ask for one")
     events, owners, venues = Event.__table__, User.__table__, Venue.__table__
+    joined = {"owner_email": owners.c.email, "venue_name": venues.c.name}
     query = (
         sa.select(
-            events.c.id, events.c.slug, events.c.title, events.c.status, events.c.start_date, events.c.end_date,
-            events.c.capacity, events.c.venue_id, events.c.deleted_at, owners.c.email.label("owner_email"),
-            venues.c.name.label("venue_name"),
+            events.c.id,
+            *(joined[f.key].label(f.key) if f.key in joined else events.c[f.key]
+              for f in fields.listed(EVENTS) if f.key != "id"),
         )
         .join(owners, owners.c.id == events.c.owner_id)
         .outerjoin(venues, venues.c.id == events.c.venue_id)
@@ -135,11 +106,11 @@ def _event_conditions(session: Session, filters: EventFilter) -> list[Any]:
     if filters.owner:
         owner = _find_user(session, filters.owner)
         if owner is None:
-            raise NotFound(f"no user {shown(filters.owner)} (--owner)")
+            raise FieldNotFound("owner_id", before=f"no user {shown(filters.owner)} (", after=")")
         conditions.append(events.c.owner_id == owner.id)
     if filters.venue_id:
         if session.get(Venue, filters.venue_id.strip()) is None:
-            raise NotFound(f"no venue {shown(filters.venue_id)} (--venue)")
+            raise FieldNotFound("venue_id", before=f"no venue {shown(filters.venue_id)} (", after=")")
         conditions.append(events.c.venue_id == filters.venue_id.strip())
     if filters.starts_from is not None:
         conditions.append(events.c.start_date >= filters.starts_from)
@@ -186,32 +157,15 @@ def event_record(session: Session, event: Event) -> dict[str, Any]:
         ).all()
     )
     confirmed = counts.get(WaitlistStatus.CONFIRMED, 0)
-    return {
-        "id": event.id,
-        "slug": event.slug,
-        "title": event.title,
-        "status": EventStatus(event.status),
-        "start_date": event.start_date,
-        "end_date": event.end_date,
-        "description": event.description,
-        "capacity": event.capacity,
+    return fields.record(EVENTS, event, {
         "places_left": places_left(event.capacity, confirmed),
         "waitlist_pending": counts.get(WaitlistStatus.PENDING, 0),
         "waitlist_confirmed": confirmed,
         "waitlist_cancelled": counts.get(WaitlistStatus.CANCELLED, 0),
-        "youtube_url": event.youtube_url,
-        "map_lat": event.map_lat,
-        "map_lng": event.map_lng,
-        "map_zoom": event.map_zoom,
-        "owner_id": event.owner_id,
         "owner_email": owner.email if owner else None,
         "owner_name": owner.name if owner else None,
-        "venue_id": event.venue_id,
         "venue_name": venue.name if venue else None,
-        "created_at": event.created_at,
-        "updated_at": event.updated_at,
-        "deleted_at": event.deleted_at,
-    }
+    })
 
 
 def places_left(capacity: int | None, confirmed: int) -> int | None:
@@ -271,14 +225,14 @@ def _validate(values: dict[str, Any]) -> None:
         raise InvalidInput(f"the end ({end.isoformat(sep=' ')} UTC) is before the start ({start.isoformat(sep=' ')} UTC)")
     capacity = values.get("capacity")
     if capacity is not None and not 0 <= capacity <= INTEGER_MAX:
-        raise InvalidInput(f"--capacity must be between 0 and {INTEGER_MAX}, not {capacity}")
+        raise InvalidField("capacity", after=f" must be between 0 and {INTEGER_MAX}, not {capacity}")
     lat, lng, zoom = values.get("map_lat"), values.get("map_lng"), values.get("map_zoom")
     if lat is not None and not -90 <= lat <= 90:
-        raise InvalidInput(f"--lat: latitude {lat} is outside [-90, 90]")
+        raise InvalidField("map_lat", after=f": latitude {lat} is outside [-90, 90]")
     if lng is not None and not -180 <= lng <= 180:
-        raise InvalidInput(f"--lng: longitude {lng} is outside [-180, 180]")
+        raise InvalidField("map_lng", after=f": longitude {lng} is outside [-180, 180]")
     if zoom is not None and not 0 <= zoom <= 22:
-        raise InvalidInput(f"--zoom: zoom {zoom} is outside [0, 22]")
+        raise InvalidField("map_zoom", after=f": zoom {zoom} is outside [0, 22]")
     url = values.get("youtube_url")
     if url is not None:
         problem = youtube_problem(url)
@@ -348,11 +302,11 @@ def create_event(
     elif actor is not None:
         owner = _eligible_owner(session, actor.user_id)
     else:
-        raise InvalidInput("--owner is required when linea acts as the system (no --as / LINEA_ACTOR)")
+        raise InvalidField("owner_id", after=" is required when linea acts as the system (no --as / LINEA_ACTOR)")
+    # Every editable column (a new one too) from what was given; owner, venue and slug are resolved below.
     values: dict[str, Any] = {
-        name: getattr(fields_, name)
-        for name in ("title", "description", "start_date", "end_date", "capacity", "youtube_url",
-                     "map_lat", "map_lng", "map_zoom")
+        field.key: getattr(fields_, field.name_given) for field in fields.editable(EVENTS)
+        if field.key not in ("owner_id", "venue_id", "slug")
     }
     values["title"] = values["title"].strip()
     values["owner_id"] = owner.id
@@ -470,15 +424,13 @@ def update_event(
     """
     event = _locked_event(session, reference)
     require_manager_of(actor, owner_id=event.owner_id, action=f"update event {shown(event.slug)}")
-    given = {f.name: getattr(fields_, f.name) for f in fields(fields_) if getattr(fields_, f.name) is not None}
-    to_clear = set()
-    for name in clear:
-        if name not in CLEARABLE:
-            raise InvalidInput(f"--clear {shown(name)}: choose from {', '.join(sorted(CLEARABLE))}")
-        to_clear.add(CLEARABLE[name])
+    given = fields.given(EVENTS, fields_)
+    to_clear = set(clear)
+    if to_clear - CLEARABLE:
+        raise InvalidInput(f"cannot clear {', '.join(sorted(to_clear - CLEARABLE))}: choose from {', '.join(sorted(CLEARABLE))}")
     conflicting = to_clear & set(given)
     if conflicting:
-        raise InvalidInput(f"{', '.join(sorted(conflicting))} is both given and cleared")
+        raise InvalidField(min(conflicting), after=" is both given and cleared")
     before = _snapshot(event)
     after = {**before, **_new_values(session, event, given, actor=actor), **dict.fromkeys(to_clear)}
     _validate(after)

@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Session
 
+from linea_cli import fields
 from linea_cli.db.models import AuditLog, Event, User, WaitlistEntry
 from linea_cli.db.models import Session as LoginSession
 from linea_cli.db.platform_columns import (
@@ -37,6 +38,7 @@ from linea_cli.db.platform_columns import (
     quoted,
     unknown_columns,
 )
+from linea_cli.fields import EVENTS, USERS
 from linea_cli.ids import new_id
 from linea_cli.services.sessions import token_fingerprint
 from linea_cli.services.users import (
@@ -204,9 +206,12 @@ class UserRow(PersonalData):
             return 0
         unknown = unknown_columns(session.connection(), "users")
         cleared = _erase_columns(session, "public", "users", unknown, "id = :user_id", {"user_id": user.id})
-        if user.email == person.placeholder and user.name is None and user.deleted_at is not None and not cleared:
+        # Its personal fields (linea_cli.fields.USERS): the address becomes the placeholder, the others empty.
+        erased = {field.key: person.placeholder if field.key == "email" else None for field in fields.personal(USERS)}
+        if all(getattr(user, key) == value for key, value in erased.items()) and user.deleted_at is not None and not cleared:
             return 0
-        user.email, user.name = person.placeholder, None
+        for key, value in erased.items():
+            setattr(user, key, value)
         user.deleted_at = user.deleted_at or now
         user.updated_at = now
         session.add(user)
@@ -323,15 +328,16 @@ class WaitlistEntries(PersonalData):
         ).rowcount
 
 
-EVENT_FIELDS = (
-    "id", "title", "slug", "description", "status", "start_date", "end_date", "capacity", "youtube_url",
-    "map_lat", "map_lng", "map_zoom", "venue_id", "created_at", "updated_at", "deleted_at",
-)
+# An owned event's exported fields: its columns (linea_cli.fields.EVENTS) but the owner, who is the person.
+EVENT_FIELDS = tuple(key for key in fields.keys(fields.stored(EVENTS)) if key != "owner_id")
+# Its personal fields, if any: emptied when the owner is erased.
+EVENT_PERSONAL = fields.keys(fields.personal(fields.stored(EVENTS)))
 
 
 class OwnedEvents(PersonalData):
-    """Events the user owns: exported; erasure keeps them as they are. They are public listings,
-    not data about the owner, and keep pointing at the anonymized user."""
+    """Events the user owns: exported; erasure keeps them, emptying only the fields declared
+    personal (none today). They are public listings, not data about the owner, and keep pointing
+    at the anonymized user."""
 
     key = "owned_events"
 
@@ -347,7 +353,14 @@ class OwnedEvents(PersonalData):
         return [_with_extra(row) for row in session.execute(query).mappings()]
 
     def erase(self, session: Session, person: Person, *, now: datetime, since: datetime | None = None) -> int:
-        return 0
+        events = Event.__table__
+        if not person.user_id or not EVENT_PERSONAL:
+            return 0
+        held = sa.or_(*(events.c[key].is_not(None) for key in EVENT_PERSONAL))
+        return session.execute(
+            sa.update(events).where(events.c.owner_id == person.user_id, held)
+            .values({**dict.fromkeys(EVENT_PERSONAL), "updated_at": now})
+        ).rowcount
 
 
 class AuditRows(PersonalData):

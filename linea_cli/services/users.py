@@ -14,10 +14,12 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from linea_cli import fields
 from linea_cli.db.like import like_pattern
 from linea_cli.db.models import AuditLog, Event, User, UserRole, WaitlistEntry
 from linea_cli.db.models import Session as LoginSession
 from linea_cli.errors import Conflict, InvalidInput, NotFound, shown
+from linea_cli.fields import USERS
 from linea_cli.ids import new_id
 from linea_cli.services import audit_log, soft_delete
 from linea_cli.services.actors import Actor, require_admin, require_self_or_admin
@@ -26,7 +28,8 @@ from linea_cli.services.emails import normalize_email, same_address
 from linea_cli.services.pagination import Page, paginate
 from linea_cli.timeutil import utc_now
 
-RECORD_FIELDS = ("id", "email", "name", "role", "created_at", "updated_at", "deleted_at")
+# A user's record: every field of linea_cli.fields.USERS.
+RECORD_FIELDS = fields.keys(fields.stored(USERS))
 # Anonymized users keep a placeholder address on this reserved domain (RFC 2606).
 ANONYMIZED_DOMAIN = "anonymized.invalid"
 
@@ -65,7 +68,7 @@ def find_user(session: Session, reference: str, *, include_deleted: bool = False
 
 
 def user_record(user: User) -> dict[str, Any]:
-    return {field: getattr(user, field) for field in RECORD_FIELDS}
+    return fields.record(USERS, user)
 
 
 def is_anonymized(user: User) -> bool:
@@ -165,7 +168,7 @@ def update_user(
     """Change the name (an empty name clears it) and/or the email; returns the user and the changes."""
     require_admin(actor, "update users")
     if name is None and email is None:
-        raise InvalidInput("nothing to update: pass --name and/or --email")
+        raise InvalidInput("nothing to update: give a name and/or an email")
     user = find_user(session, reference)
     _refuse_if_anonymized(user, "updated")
     before = {"email": user.email, "name": user.name}

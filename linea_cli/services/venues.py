@@ -5,16 +5,18 @@ Venues have no owner, so changing them is for ADMINs (and the system); everyone 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from linea_cli import fields
 from linea_cli.db.like import like_pattern
 from linea_cli.db.models import Event, EventStatus, Venue
 from linea_cli.errors import Conflict, InvalidInput, NotFound, shown
+from linea_cli.fields import VENUES, InvalidField
 from linea_cli.ids import new_id
 from linea_cli.services import audit_log, soft_delete
 from linea_cli.services.actors import Actor, require_admin
@@ -23,10 +25,12 @@ from linea_cli.services.pagination import Page, paginate
 from linea_cli.timeutil import utc_now
 
 RESOURCE = "Venue"
-EDITABLE = ("name", "address", "city", "country", "latitude", "longitude", "website")
-REQUIRED = ("name", "address", "city", "country")
-# `venues update --clear NAME`: option names of the fields that may be emptied.
-CLEARABLE = {"lat": "latitude", "lng": "longitude", "website": "website"}
+# The columns a person edits (linea_cli.fields.VENUES), those a venue must have, those `clear` may empty.
+EDITABLE = fields.keys(fields.editable(VENUES))
+REQUIRED = fields.keys(field for field in VENUES if field.required)
+CLEARABLE = frozenset(fields.keys(fields.clearable(VENUES)))
+# Values given for a change, by field; None means "not given".
+VenueFields = fields.values_class("VenueFields", VENUES)
 UPCOMING_SHOWN = 50
 
 
@@ -38,23 +42,10 @@ class VenueFilter:
     include_deleted: bool = False
 
 
-@dataclass(frozen=True)
-class VenueFields:
-    """Values given on the command line; None means "not given"."""
-
-    name: str | None = None
-    address: str | None = None
-    city: str | None = None
-    country: str | None = None
-    latitude: float | None = None
-    longitude: float | None = None
-    website: str | None = None
-
-
 def list_venues(session: Session, *, filters: VenueFilter, limit: int = 50, after: str | None = None) -> Page[dict]:
     """One page of venues sorted by (name, id), keyset-paginated."""
     venues = Venue.__table__
-    query = sa.select(*(venues.c[name] for name in ("id", *EDITABLE, "deleted_at")))
+    query = sa.select(*(venues.c[name] for name in fields.keys(fields.listed(VENUES))))
     if not filters.include_deleted:
         query = query.where(venues.c.deleted_at.is_(None))
     if filters.city and filters.city.strip():
@@ -86,8 +77,7 @@ def show_venue(session: Session, venue_id: str, *, include_deleted: bool = False
 
 
 def venue_record(session: Session, venue: Venue, *, with_events: bool = False) -> dict[str, Any]:
-    record: dict[str, Any] = {"id": venue.id, **{name: getattr(venue, name) for name in EDITABLE}}
-    record.update(created_at=venue.created_at, updated_at=venue.updated_at, deleted_at=venue.deleted_at)
+    record = fields.record(VENUES, venue)
     if with_events:
         events = Event.__table__
         upcoming = _upcoming(venue.id)
@@ -126,9 +116,9 @@ def _validate(values: dict[str, Any]) -> None:
             raise InvalidInput(f"the {name} must not be empty")
     lat, lng, website = values.get("latitude"), values.get("longitude"), values.get("website")
     if lat is not None and not -90 <= lat <= 90:
-        raise InvalidInput(f"--lat: latitude {lat} is outside [-90, 90]")
+        raise InvalidField("latitude", after=f": latitude {lat} is outside [-90, 90]")
     if lng is not None and not -180 <= lng <= 180:
-        raise InvalidInput(f"--lng: longitude {lng} is outside [-180, 180]")
+        raise InvalidField("longitude", after=f": longitude {lng} is outside [-180, 180]")
     if website is not None:
         problem = website_problem(website)
         if problem:
@@ -142,7 +132,7 @@ def _cleaned(values: dict[str, Any]) -> dict[str, Any]:
 def create_venue(session: Session, *, fields_: VenueFields, actor: Actor | None) -> dict[str, Any]:
     """Create a venue."""
     require_admin(actor, "create venues")
-    values = _cleaned({f.name: getattr(fields_, f.name) for f in fields(fields_)})
+    values = _cleaned({name: getattr(fields_, name) for name in EDITABLE})
     _validate(values)
     now = utc_now()
     venue = Venue(id=new_id(), **values, created_at=now, updated_at=now, deleted_at=None)
@@ -161,14 +151,12 @@ def update_venue(
     """Change the given fields and empty the `clear`ed ones."""
     require_admin(actor, "update venues")
     venue = find_venue(session, venue_id, lock=True)
-    given = _cleaned({f.name: getattr(fields_, f.name) for f in fields(fields_) if getattr(fields_, f.name) is not None})
-    to_clear = set()
-    for name in clear:
-        if name not in CLEARABLE:
-            raise InvalidInput(f"--clear {shown(name)}: choose from {', '.join(sorted(CLEARABLE))}")
-        to_clear.add(CLEARABLE[name])
+    given = _cleaned(fields.given(VENUES, fields_))
+    to_clear = set(clear)
+    if to_clear - CLEARABLE:
+        raise InvalidInput(f"cannot clear {', '.join(sorted(to_clear - CLEARABLE))}: choose from {', '.join(sorted(CLEARABLE))}")
     if to_clear & set(given):
-        raise InvalidInput(f"{', '.join(sorted(to_clear & set(given)))} is both given and cleared")
+        raise InvalidField(min(to_clear & set(given)), after=" is both given and cleared")
     before = {name: getattr(venue, name) for name in EDITABLE}
     after = {**before, **given, **dict.fromkeys(to_clear)}
     _validate(after)
