@@ -6,6 +6,8 @@ turns them into one line on stderr and the exit code documented in the README.
 
 from __future__ import annotations
 
+import re
+
 # Exit codes. 2 is Click's own usage error; 130/143/141 are what a shell reports for a process
 # ended by SIGINT/SIGTERM/SIGPIPE (128 + the signal), so scripts see linea as they see `yes | head`.
 EXIT_INVALID = 1
@@ -60,18 +62,65 @@ def cut(text: str, *, limit: int) -> str:
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
 
 
+# A parameter named in a message (`pass force to publish it anyway`): services and the data
+# layer speak of their parameters, never of command-line options. The command line's error
+# boundary names each as its option (`--force`, `--as`); a program calling the library reads the
+# parameter (`force=True`). Marked with shift-out/shift-in, which a quoted value (`shown`) never
+# holds raw.
+_PARAMETER = re.compile("\x0e([a-z_]+)(?:\x0f([^\x0e]*))?\x0e")
+
+
+def parameter(name: str, *, value: object = None) -> str:
+    """`name` (a parameter of the call that failed) in a message; `value`, when given, is what a
+    program passes to get what the message suggests (`parameter("force", value=True)`)."""
+    return f"\x0e{name}" + (f"\x0f{value!r}" if value is not None else "") + "\x0e"
+
+
+def for_library(text: str) -> str:
+    """`text` with each parameter as a program calling the library names it: `force=True`, `slug`."""
+    return _PARAMETER.sub(lambda m: m[1] + (f"={m[2]}" if m[2] is not None else ""), text)
+
+
+def with_options(text: str, option: object) -> str:
+    """`text` with each parameter named by `option(name)` (the command line's `--force`)."""
+    return _PARAMETER.sub(lambda m: option(m[1]), text)  # type: ignore[operator]
+
+
 class LineaError(Exception):
     """An error the user can act on: `message` is its one line, `details` lines that follow it
     (the rows an import rejected, say). The boundary escapes control characters in all of them,
-    so messages may quote data as it is."""
+    so messages may quote data as it is.
+
+    Parameters named in the message and hint are marked (`parameter`): `message` and `hint` (and
+    `str()`) name them as a program calling the library does, `marked_message`/`marked_hint` keep
+    the marks for the command line's boundary, which names them as options."""
 
     exit_code = EXIT_INVALID
 
     def __init__(self, message: str, *, hint: str | None = None, details: tuple[str, ...] = ()) -> None:
         super().__init__(message)
-        self.message = message
-        self.hint = hint
+        self.marked_message = message
+        self.marked_hint = hint
         self.details = details
+
+    @property
+    def message(self) -> str:
+        return for_library(self.marked_message)
+
+    @message.setter
+    def message(self, text: str) -> None:
+        self.marked_message = text
+
+    @property
+    def hint(self) -> str | None:
+        return None if self.marked_hint is None else for_library(self.marked_hint)
+
+    @hint.setter
+    def hint(self, text: str | None) -> None:
+        self.marked_hint = text
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class InvalidInput(LineaError):

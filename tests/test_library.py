@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
@@ -12,7 +13,7 @@ from sqlalchemy.engine import URL
 import linea_cli
 from linea_cli.services.events import EventFilter
 from tests.factories import make_event, make_user
-from tests.harness import Database, plain_url
+from tests.harness import CliRun, Database, plain_url
 
 
 def test_a_script_reads_and_writes_through_units_of_work(db: Database, database_url: URL) -> None:
@@ -73,3 +74,48 @@ def test_importing_linea_cli_loads_no_database_code() -> None:
     probe = "import sys, linea_cli; linea_cli.__version__; print(sorted({'sqlalchemy', 'psycopg'} & set(sys.modules)))"
     completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert completed.stdout.strip() == "[]"
+
+
+def test_a_script_reads_parameters_where_the_command_line_reads_options(
+    linea: CliRun, db: Database, database_url: URL
+) -> None:
+    """Services speak of their parameters; the command line's boundary names them as options."""
+    owner = make_user(db, email="owner@example.com", role="OWNER")
+    make_event(db, owner=owner, slug="long-ago", status="DRAFT", start_date=datetime(2001, 1, 1, 10, tzinfo=UTC))
+    with linea_cli.open_database(plain_url(database_url)) as linea_db:
+        with pytest.raises(linea_cli.errors.InvalidInput) as bad_cursor, linea_db.unit_of_work() as session:
+            linea_cli.services.events.list_events(session, filters=EventFilter(), limit=5, after="nonsense")
+        with pytest.raises(linea_cli.errors.Conflict) as past, linea_db.unit_of_work() as session:
+            linea_cli.services.events.publish_event(session, "long-ago", actor=None)
+    assert str(bad_cursor.value) == "invalid cursor 'nonsense' for after: pass the value printed after the previous page"
+    assert past.value.hint == "pass force=True to publish it anyway"
+
+    listed = linea("events", "list", "--after", "nonsense", exit_code=1)
+    assert listed.stderr == "error: invalid cursor 'nonsense' for --after: pass the value printed after the previous page\n"
+    published = linea("--as", "owner@example.com", "events", "publish", "long-ago", exit_code=4)
+    assert published.stderr.splitlines()[-1] == "hint: pass --force to publish it anyway"
+
+
+def test_services_and_the_data_layer_name_no_command_line_option() -> None:
+    """A message a service writes names a parameter (`errors.parameter`), never an option: the
+    options are the command line's, named at its boundary. Arguments to pg_dump, pg_restore and
+    initdb, and advice to run a whole `linea ...` command, are not options of the call."""
+    import ast
+    import re
+    from pathlib import Path
+
+    option = re.compile(r"(?<![\w`-])--[a-z][a-z-]*")
+    tools = {"backup.py", "embedded.py", "archive.py"}  # they build other programs' command lines
+    found = []
+    for path in sorted((Path(linea_cli.__file__).parent).glob("*/*.py")):
+        if path.parent.name not in ("services", "db") or path.name in tools:
+            continue
+        tree = ast.parse(path.read_text())
+        docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                      if isinstance(node, ast.FunctionDef | ast.ClassDef | ast.Module | ast.AsyncFunctionDef)
+                      and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+                    and "linea " not in node.value and option.search(node.value)):
+                found.append(f"{path.parent.name}/{path.name}:{node.lineno}: {node.value!r}")
+    assert found == []

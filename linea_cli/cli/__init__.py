@@ -41,6 +41,7 @@ from linea_cli.errors import (
     Terminated,
     WriteFailed,
     cut,
+    with_options,
 )
 
 # The longest line an error prints (a backstop), and the longest driver message it quotes.
@@ -156,9 +157,10 @@ def report_error(exc: BaseException, current: CliState) -> int:
     from linea_cli.output import visible
 
     error = translate_error(exc, current)
-    lines = [f"error: {error.message}", *(f"  {detail}" for detail in error.details)]
-    if error.hint:
-        lines.append(f"hint: {error.hint}")
+    lines = [f"error: {error.marked_message}", *(f"  {detail}" for detail in error.details)]
+    if error.marked_hint:
+        lines.append(f"hint: {error.marked_hint}")
+    lines = [with_options(line, option_of) for line in lines]
     if current.debug:
         trace = mask_url_text("".join(traceback.format_exception(exc)).rstrip())
         lines[:0] = trace.splitlines()
@@ -169,6 +171,16 @@ def report_error(exc: BaseException, current: CliState) -> int:
     except BrokenPipeError:  # nobody reads stderr any more: the exit code still tells
         pass
     return error.exit_code
+
+
+# The options whose names are not their parameter's (`--as` acts for `actor`); any other parameter
+# a service names is the option of the same name, `batch_size` as `--batch-size`.
+OPTIONS_BY_PARAMETER = {"actor": "--as"}
+
+
+def option_of(parameter: str) -> str:
+    """The command line's option for a service's parameter named in a message."""
+    return OPTIONS_BY_PARAMETER.get(parameter) or "--" + parameter.replace("_", "-")
 
 
 def translate_error(exc: BaseException, current: CliState) -> LineaError:

@@ -110,8 +110,8 @@ def _back_up_first(database) -> None:  # noqa: ANN001 (a lazy type)
     try:
         _back_up(database, None, label="before-upgrade")
     except LineaError as exc:
-        exc.message = f"nothing was migrated: the backup before it failed: {exc.message}"
-        exc.hint = (f"{exc.hint}; " if exc.hint else "") + "or migrate without one: --no-backup"
+        exc.message = f"nothing was migrated: the backup before it failed: {exc.marked_message}"
+        exc.hint = (f"{exc.marked_hint}; " if exc.marked_hint else "") + "or migrate without one: --no-backup"
         raise
 
 

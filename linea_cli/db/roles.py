@@ -33,7 +33,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from linea_cli.db.catalog import LINEA_SCHEMA, PLATFORM_SCHEMA
-from linea_cli.errors import InvalidInput, shown
+from linea_cli.errors import InvalidInput, parameter, shown
 
 DEFAULT_PREFIX = "linea"
 _PREFIX = re.compile(r"[a-z][a-z0-9_]*")
@@ -62,16 +62,16 @@ class RoleNames:
         server would refuse (`pg_...` is reserved) or cut short is one line, exit 1."""
         if not _PREFIX.fullmatch(prefix):
             raise InvalidInput(
-                f"--prefix {shown(prefix)} is not a role name prefix",
+                f"{parameter('prefix')} {shown(prefix)} is not a role name prefix",
                 hint="lower-case letters, digits and _, starting with a letter",
             )
         if prefix == "pg" or prefix.startswith("pg_"):
             raise InvalidInput(
-                f"--prefix {shown(prefix)} would name roles pg_...: PostgreSQL reserves those names", hint="choose another --prefix"
+                f"{parameter('prefix')} {shown(prefix)} would name roles pg_...: PostgreSQL reserves those names", hint=f"choose another {parameter('prefix')}"
             )
         if len(prefix) > MAX_PREFIX:
             raise InvalidInput(
-                f"--prefix {shown(prefix)} is {len(prefix)} characters: role names longer than {MAX_NAME_BYTES} bytes "
+                f"{parameter('prefix')} {shown(prefix)} is {len(prefix)} characters: role names longer than {MAX_NAME_BYTES} bytes "
                 f"would be cut short",
                 hint=f"a prefix of at most {MAX_PREFIX} characters",
             )

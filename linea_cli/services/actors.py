@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from linea_cli.config import actor_reference
 from linea_cli.db.models import User, UserRole
-from linea_cli.errors import PermissionDenied
+from linea_cli.errors import PermissionDenied, parameter
 from linea_cli.services.emails import same_address
 
 
@@ -49,7 +49,7 @@ def resolve_actor(session: Session, reference: str | None) -> Actor | None:
     ).all()
     if len(users) != 1:
         problem = "does not exist or is deleted" if not users else "is ambiguous (addresses that differ only in case)"
-        raise PermissionDenied(f"acting user {text!r} {problem} (--as / LINEA_ACTOR)")
+        raise PermissionDenied(f"acting user {text!r} {problem} ({parameter('actor')} / LINEA_ACTOR)")
     user = users[0]
     return Actor(user_id=user.id, email=user.email, role=UserRole(user.role))
 

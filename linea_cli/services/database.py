@@ -18,7 +18,7 @@ from linea_cli.db import migrate as _migrate
 from linea_cli.db.catalog import BASELINE_ADOPTED, PLATFORM_TABLES, Catalog, read_catalog
 from linea_cli.db.engine import MINIMUM_SERVER_VERSION, Database, server_version_num
 from linea_cli.db.indexes import DATA_MODEL_INDEXES, LINEA_INDEXES
-from linea_cli.errors import InvalidInput, PermissionDenied, shown
+from linea_cli.errors import InvalidInput, PermissionDenied, parameter, shown
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -93,7 +93,7 @@ def require_admin(database: Database, actor_reference: str | None, action: str) 
         if not session.execute(text("SELECT to_regclass('public.users') IS NOT NULL")).scalar():
             raise PermissionDenied(
                 f"acting user {actor_reference!r} cannot be checked: {database.target} has no users table yet",
-                hint="run it without --as / LINEA_ACTOR, as the system",
+                hint=f"run it without {parameter('actor')} / LINEA_ACTOR, as the system",
             )
         actor = resolve_actor(session, actor_reference)
     require_admin_actor(actor, action)

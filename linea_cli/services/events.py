@@ -29,7 +29,7 @@ from linea_cli.db.models import (
     WaitlistEntry,
     WaitlistStatus,
 )
-from linea_cli.errors import Conflict, InvalidInput, NotFound, shown
+from linea_cli.errors import Conflict, InvalidInput, NotFound, parameter, shown
 from linea_cli.fields import EVENTS, FieldNotFound, InvalidField
 from linea_cli.ids import new_id
 from linea_cli.services import audit_log, soft_delete
@@ -282,7 +282,7 @@ def _check_publishable(start_date: datetime, *, force: bool, slug: str) -> None:
         raise Conflict(
             f"event {shown(slug)} starts in the past ({start_date.isoformat(sep=' ', timespec='minutes')} UTC); "
             "only future events are published",
-            hint="pass --force to publish it anyway",
+            hint=f"pass {parameter('force', value=True)} to publish it anyway",
         )
 
 
@@ -302,7 +302,7 @@ def create_event(
     elif actor is not None:
         owner = _eligible_owner(session, actor.user_id)
     else:
-        raise InvalidField("owner_id", after=" is required when linea acts as the system (no --as / LINEA_ACTOR)")
+        raise InvalidField("owner_id", after=f" is required when linea acts as the system (no {parameter('actor')} / LINEA_ACTOR)")
     # Every editable column (a new one too) from what was given; owner, venue and slug are resolved below.
     values: dict[str, Any] = {
         field.key: getattr(fields_, field.name_given) for field in fields.editable(EVENTS)
@@ -338,7 +338,7 @@ def slug_base(title: str) -> str:
 
 def _insert_with_slug(session: Session, values: dict[str, Any], slug: str) -> Event:
     if session.execute(sa.select(Event.id).where(Event.slug == slug)).first() is not None:
-        raise Conflict(f"the slug {shown(slug)} is taken", hint="choose another --slug, or leave it out to derive one")
+        raise Conflict(f"the slug {shown(slug)} is taken", hint=f"choose another {parameter('slug')}, or leave it out to derive one")
     try:
         with session.begin_nested():
             event = Event(**values, slug=slug)
@@ -346,7 +346,7 @@ def _insert_with_slug(session: Session, values: dict[str, Any], slug: str) -> Ev
             session.flush()
     except IntegrityError as exc:
         if _is_slug_violation(exc):
-            raise Conflict(f"the slug {shown(slug)} is taken", hint="choose another --slug") from None
+            raise Conflict(f"the slug {shown(slug)} is taken", hint=f"choose another {parameter('slug')}") from None
         raise
     return event
 
@@ -370,7 +370,7 @@ def _insert_with_free_slug(session: Session, values: dict[str, Any], base: str) 
         except IntegrityError as exc:
             if not _is_slug_violation(exc):
                 raise
-    raise Conflict(f"could not find a free slug for {shown(base)}", hint="retry, or pass --slug")
+    raise Conflict(f"could not find a free slug for {shown(base)}", hint=f"retry, or pass {parameter('slug')}")
 
 
 def _free_slug(session: Session, base: str, *, batch: int = 50) -> str:
@@ -484,7 +484,7 @@ def _check_capacity_holds_confirmed(session: Session, event: Event, capacity: in
     if capacity < confirmed:
         raise Conflict(
             f"cannot set the capacity of {event.slug} to {capacity}: {confirmed} entries are confirmed",
-            hint="cancel confirmed entries first, or pass --force to overbook the event",
+            hint=f"cancel confirmed entries first, or pass {parameter('force', value=True)} to overbook the event",
         )
 
 

@@ -20,7 +20,7 @@ from typing import Any, Generic, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.sql import Select
 
-from linea_cli.errors import InvalidInput, shown
+from linea_cli.errors import InvalidInput, parameter, shown
 
 T = TypeVar("T")
 
@@ -51,7 +51,7 @@ def decode_cursor(cursor: str, kind: str, types: Sequence[type]) -> list[Any]:
     if owner != kind:
         if isinstance(owner, str) and re.fullmatch(r"[a-z_]{1,30}", owner):  # a list's name, safe to echo
             raise InvalidInput(
-                f"invalid cursor for --after: it belongs to the {owner} list, not to the {kind} list; "
+                f"invalid cursor for {parameter('after')}: it belongs to the {owner} list, not to the {kind} list; "
                 "pass the value printed after the previous page of this list"
             )
         raise _invalid_cursor(cursor)
@@ -79,7 +79,7 @@ def _cursor_value(value: Any, expected: type) -> Any:
 
 
 def _invalid_cursor(cursor: str) -> InvalidInput:
-    return InvalidInput(f"invalid cursor {shown(cursor)} for --after: pass the value printed after the previous page")
+    return InvalidInput(f"invalid cursor {shown(cursor)} for {parameter('after')}: pass the value printed after the previous page")
 
 
 def paginate(

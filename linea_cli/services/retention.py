@@ -34,7 +34,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from linea_cli.errors import InvalidInput, PermissionDenied, shown
+from linea_cli.errors import InvalidInput, PermissionDenied, parameter, shown
 from linea_cli.services import audit_log, batched_jobs
 from linea_cli.services.actors import Actor, UnitOfWork, require_admin
 from linea_cli.services.audit_log import AuditAction
@@ -47,7 +47,7 @@ DEFAULT_BATCH_SIZE = 5_000
 _DATE = re.compile(r"^\s*\d{4}-\d{2}-\d{2}")
 
 
-def parse_cutoff(text: str, *, field: str = "--ended-before") -> datetime:
+def parse_cutoff(text: str, *, field: str = parameter("ended_before")) -> datetime:
     """A duration back from now (`180d`, `26w`, like --older-than) or an ISO 8601 date/datetime,
     not in the future: events that have not ended keep their waitlists, whatever a typo says."""
     if _DATE.match(text):
@@ -131,7 +131,7 @@ def require_acting_admin(actor: Actor | None, action: str) -> None:
     if actor is None:
         raise PermissionDenied(
             f"to {action}, linea needs an acting ADMIN",
-            hint="pass --as ADMIN_EMAIL (or set LINEA_ACTOR): the audit log names who erased the addresses",
+            hint=f"pass {parameter('actor')} ADMIN_EMAIL (or set LINEA_ACTOR): the audit log names who erased the addresses",
         )
     require_admin(actor, action)
 

@@ -7,7 +7,7 @@ from sqlmodel import Session
 
 from linea_cli.db.engine import Database
 from linea_cli.db.roles import RoleNames, RolePlan, plan_roles
-from linea_cli.errors import Conflict
+from linea_cli.errors import Conflict, parameter
 from linea_cli.services import audit_log
 from linea_cli.services.actors import Actor
 
@@ -31,7 +31,7 @@ def apply_roles(session: Session, *, names: RoleNames, actor: Actor | None) -> R
         raise Conflict(
             f"{len(plan.mismatches)} of the roles exist and are not what linea makes; nothing was changed",
             details=tuple(mismatch.line() for mismatch in plan.mismatches),
-            hint="drop them (DROP OWNED BY ...; DROP ROLE ...), or choose another --prefix",
+            hint=f"drop them (DROP OWNED BY ...; DROP ROLE ...), or choose another {parameter('prefix')}",
         )
     for statement in plan.statements:
         connection.exec_driver_sql(statement)

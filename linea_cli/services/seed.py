@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import text
 from sqlmodel import Session
 
-from linea_cli.errors import Conflict, InvalidInput
+from linea_cli.errors import Conflict, InvalidInput, parameter
 from linea_cli.services import audit_log
 from linea_cli.services.actors import Actor, require_admin
 from linea_cli.services.audit_log import AuditAction
@@ -89,14 +89,14 @@ def seed_database(
     require_admin(actor, "seed the database")
     for name in ("users", "venues", "events", "waitlist", "sessions"):
         if not 0 <= getattr(plan, name) <= MAX_SEED_ROWS:
-            raise InvalidInput(f"--{name} must be between 0 and {MAX_SEED_ROWS:,}, not {getattr(plan, name):,}")
+            raise InvalidInput(f"{parameter(name)} must be between 0 and {MAX_SEED_ROWS:,}, not {getattr(plan, name):,}")
     _check_anchor(plan.anchor)
     if plan.events and not plan.users:
-        raise InvalidInput("events need owners: --users must be at least 1 when --events is given")
+        raise InvalidInput(f"events need owners: {parameter('users')} must be at least 1 when {parameter('events')} is given")
     if plan.waitlist and not plan.events:
-        raise InvalidInput("waitlist entries need events: --events must be at least 1 when --waitlist is given")
+        raise InvalidInput(f"waitlist entries need events: {parameter('events')} must be at least 1 when {parameter('waitlist')} is given")
     if plan.sessions and not plan.users:
-        raise InvalidInput("sessions need users: --users must be at least 1 when --sessions is given")
+        raise InvalidInput(f"sessions need users: {parameter('users')} must be at least 1 when {parameter('sessions')} is given")
 
     existing = {
         table: session.execute(text(f'SELECT EXISTS (SELECT 1 FROM "{table}")')).scalar_one()
@@ -106,7 +106,7 @@ def seed_database(
         if if_empty:
             return SeedResult(0, 0, 0, 0, 0, skipped=True)
         populated = ", ".join(table for table, has_rows in existing.items() if has_rows)
-        raise Conflict(f"the database already has data ({populated})", hint="pass --append to add seed rows to it")
+        raise Conflict(f"the database already has data ({populated})", hint=f"pass {parameter('append', value=True)} to add seed rows to it")
 
     anchor = plan.anchor or datetime.utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
     offsets = _numbering_offsets(session)
@@ -114,7 +114,7 @@ def seed_database(
                "waitlist_entries": plan.waitlist, "sessions": plan.sessions}
     for table, count in planned.items():
         if offsets[table] + count > MAX_SEED_ROWS:
-            option = "--waitlist" if table == "waitlist_entries" else f"--{table}"
+            option = parameter("waitlist" if table == "waitlist_entries" else table)
             raise InvalidInput(
                 f"{option} {count:,}: earlier seeds numbered {offsets[table]:,} {table}, "
                 f"and seeded row numbers stop at {MAX_SEED_ROWS:,}"
@@ -216,7 +216,7 @@ def _check_anchor(anchor: datetime | None) -> None:
     earliest, latest = datetime.min + SPAN_BEFORE_ANCHOR, datetime.max - SPAN_AFTER_ANCHOR
     if not earliest <= anchor <= latest:
         raise InvalidInput(
-            f"--anchor {anchor.date().isoformat()}: seeded dates reach {SPAN_BEFORE_ANCHOR.days} days before and "
+            f"{parameter('anchor')} {anchor.date().isoformat()}: seeded dates reach {SPAN_BEFORE_ANCHOR.days} days before and "
             f"{SPAN_AFTER_ANCHOR.days} days after it; choose a date from {earliest.date()} to {latest.date()}"
         )
 

@@ -23,7 +23,7 @@ from sqlmodel import Session
 
 from linea_cli.db.models import Session as LoginSession
 from linea_cli.db.models import User
-from linea_cli.errors import InvalidInput, NotFound, shown
+from linea_cli.errors import InvalidInput, NotFound, parameter, shown
 from linea_cli.services import audit_log, batched_jobs, soft_delete
 from linea_cli.services.actors import Actor, UnitOfWork, require_admin, require_self_or_admin
 from linea_cli.services.audit_log import AuditAction
@@ -57,7 +57,7 @@ _DURATION_PART = re.compile(r"(\d+)\s*(w|d|h|m|s)")
 _UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
 
 
-def parse_duration(text: str, *, field: str = "--older-than") -> timedelta:
+def parse_duration(text: str, *, field: str = parameter("older_than")) -> timedelta:
     """'0', '90s', '30m', '12h', '7d', '2w' or combinations such as '1d12h'."""
     raw = text.strip().lower().replace(" ", "")
     if raw == "0":
@@ -88,7 +88,7 @@ def list_sessions(
 ) -> Page[dict]:
     """Sessions newest first. ADMINs (and the system) see everyone's; other users only their own."""
     if filters.expired and filters.live:
-        raise InvalidInput("--expired and --live exclude each other")
+        raise InvalidInput(f"{parameter('expired')} and {parameter('live')} exclude each other")
     user_id = None
     if filters.user is not None:
         user_id = find_user(session, filters.user, include_deleted=True).id

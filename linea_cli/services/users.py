@@ -18,7 +18,7 @@ from linea_cli import fields
 from linea_cli.db.like import like_pattern
 from linea_cli.db.models import AuditLog, Event, User, UserRole, WaitlistEntry
 from linea_cli.db.models import Session as LoginSession
-from linea_cli.errors import Conflict, InvalidInput, NotFound, shown
+from linea_cli.errors import Conflict, InvalidInput, NotFound, parameter, shown
 from linea_cli.fields import USERS
 from linea_cli.ids import new_id
 from linea_cli.services import audit_log, soft_delete
@@ -208,7 +208,7 @@ def set_role(
     if owned and not force:
         raise Conflict(
             f"{user.email} owns {owned} event(s) that are not deleted; a VISITOR cannot own events",
-            hint="pass --force to demote anyway (the events keep their owner), or move the events first",
+            hint=f"pass {parameter('force', value=True)} to demote anyway (the events keep their owner), or move the events first",
         )
     user.role, user.updated_at = role, utc_now()
     session.add(user)

@@ -15,7 +15,7 @@ from sqlmodel import Session
 from linea_cli import fields
 from linea_cli.db.like import like_pattern
 from linea_cli.db.models import Event, EventStatus, Venue
-from linea_cli.errors import Conflict, InvalidInput, NotFound, shown
+from linea_cli.errors import Conflict, InvalidInput, NotFound, parameter, shown
 from linea_cli.fields import VENUES, InvalidField
 from linea_cli.ids import new_id
 from linea_cli.services import audit_log, soft_delete
@@ -189,7 +189,7 @@ def delete_venue(session: Session, venue_id: str, *, actor: Actor | None, force:
         if count:
             raise Conflict(
                 f"venue {venue.id} ({venue.name}) has {count} upcoming event(s)",
-                hint="pass --force to detach them from the venue and delete it",
+                hint=f"pass {parameter('force', value=True)} to detach them from the venue and delete it",
             )
     else:
         now = utc_now()
@@ -203,7 +203,7 @@ def delete_venue(session: Session, venue_id: str, *, actor: Actor | None, force:
             audit_log.record(
                 session, action=AuditAction.UPDATE, resource="Event", resource_id=event_id, actor=actor,
                 changes={"venue_id": {"before": venue.id, "after": None}},
-                details={"reason": "venue deleted with --force"},
+                details={"reason": "its venue was deleted (forced: upcoming events detached)"},
             )
     soft_delete.soft_delete(
         session, venue, resource=RESOURCE, actor=actor, name=name, hint=hint,

@@ -25,7 +25,7 @@ from linea_cli.csvio import hashed_input
 from linea_cli.db.like import like_pattern
 from linea_cli.db.models import INTEGER_MAX, Event, EventStatus, User, WaitlistEntry, WaitlistStatus
 from linea_cli.db.platform_columns import refuse_unfillable
-from linea_cli.errors import Conflict, InvalidInput, NotFound, shown
+from linea_cli.errors import Conflict, InvalidInput, NotFound, parameter, shown
 from linea_cli.ids import new_id
 from linea_cli.services import audit_log, import_journal, soft_delete
 from linea_cli.services.actors import Actor, require_manager_of
@@ -331,7 +331,7 @@ def promote_waitlist(session: Session, *, event_ref: str, count: int | None = No
     event waits and then sees the first one's confirmations.
     """
     if count is not None and count < 1:
-        raise InvalidInput("--count must be at least 1")
+        raise InvalidInput(f"{parameter('count')} must be at least 1")
     event = _managed_event(session, event_ref, actor=actor, action="promote", lock=True)
     _require_open(event, "promote")
     confirmed_before = confirmed_count(session, event)
@@ -437,7 +437,7 @@ def import_waitlist(
     import's last commit (an error there undoes it).
     """
     if on_duplicate not in ON_DUPLICATE:
-        raise InvalidInput(f"--on-duplicate must be skip or update, not {shown(on_duplicate)}")
+        raise InvalidInput(f"{parameter('on_duplicate')} must be skip or update, not {shown(on_duplicate)}")
     source, hashed = hashed_input(source)
     with contextlib.ExitStack() as holding:
         with unit_of_work() as (session, actor):
@@ -579,7 +579,7 @@ def _same_file(journal: import_journal.Journal, *, file_sha256: str, to_write: i
         raise InvalidInput(
             f"{source_name} is not the file of the unfinished import into {journal.event_slug} "
             f"(that was {shown(journal.source)}, started {journal.started_at:%Y-%m-%d %H:%M:%S} UTC)",
-            hint="give --resume the same file; without --resume the unfinished import is undone first",
+            hint=f"give {parameter('resume')} the same file; without {parameter('resume')} the unfinished import is undone first",
         )
     return journal
 
@@ -634,8 +634,8 @@ def _rejected_rows(stats: StreamStats) -> tuple[str, ...]:
 
 
 def _rejection_hint(errors_file: str | None) -> str:
-    hint = "fix those rows, or pass --skip-invalid to import the valid ones"
-    return hint + (f"; every invalid row is listed in {errors_file}" if errors_file else "; --errors-file FILE lists them all")
+    hint = f"fix those rows, or pass {parameter('skip_invalid', value=True)} to import the valid ones"
+    return hint + (f"; every invalid row is listed in {errors_file}" if errors_file else f"; {parameter('errors_file')} FILE lists them all")
 
 
 # --- export ----------------------------------------------------------------------------------
