@@ -9,8 +9,9 @@ lines of text; `linea_cli.output` is what writes them.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
+from typing import Any
 
 EIGHTHS = " ▁▂▃▄▅▆▇█"
 FULL, EMPTY = "█", "░"
@@ -61,3 +62,11 @@ def capacity_bar(label: str, value: int, limit: int | None, *, width: int) -> st
     if value > 0 and filled == 0:
         filled = 1  # one confirmed entry is not nothing
     return f"{label} {FULL * filled}{EMPTY * (room - filled)} {text}"
+
+
+def signups_picture(record: Mapping[str, Any], width: int) -> list[str]:
+    """`waitlist stats` for people: the sign-ups over time as columns, then confirmed against capacity."""
+    points = [(point["date"], point["count"]) for point in record["signups"]]
+    lines = column_chart(points, period=record["signups_period"] or "day", width=width)
+    lines.append(capacity_bar("confirmed", record["confirmed"], record["capacity"], width=width))
+    return lines

@@ -359,6 +359,16 @@ def render(
     )
 
 
+@dataclass(frozen=True)
+class Picture:
+    """What a record shows people at a terminal as a picture instead of values: its `keys` leave
+    the table, and `draw(record, width)` gives the lines drawn below it (a chart). Piped, in wide,
+    with --fields and in every other format the record keeps them as values."""
+
+    keys: tuple[str, ...]
+    draw: Callable[[Mapping[str, Any], int], list[str]]
+
+
 def render_record(
     record: Mapping[str, Any],
     fmt: OutputFormat,
@@ -366,10 +376,21 @@ def render_record(
     title: str | None = None,
     fields: str | None = None,
     stream: TextIO | None = None,
+    picture: Picture | None = None,
 ) -> None:
     """One record: field and value lines for people (tab-separated when piped), an object for
-    json (indented) and ndjson, a row for csv; `fields` (`--fields`) picks and orders its fields."""
-    _write([record], select_columns(list(record), fields), fmt, stream or sys.stdout, _Shape(one=True), title=title)
+    json (indented) and ndjson, a row for csv; `fields` (`--fields`) picks and orders its fields.
+    With a `picture`, people at a terminal see it drawn instead of its fields' values."""
+    out = stream or sys.stdout
+    if picture is not None and fmt is OutputFormat.table and fields is None:
+        shown = {key: value for key, value in record.items() if key not in picture.keys}
+        _write([shown], select_columns(list(shown), None), fmt, out, _Shape(one=True), title=title)
+        if _stdout_is_terminal(out):
+            import shutil
+
+            write_stdout("\n".join(picture.draw(record, shutil.get_terminal_size().columns)) + "\n")
+        return
+    _write([record], select_columns(list(record), fields), fmt, out, _Shape(one=True), title=title)
 
 
 def render_summary(

@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from linea_cli.output import ColumnSpec, OutputFormat, render, render_record, render_summary, select_columns
+from linea_cli.output import (
+    ColumnSpec,
+    OutputFormat,
+    Picture,
+    render,
+    render_record,
+    render_summary,
+    select_columns,
+)
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -120,9 +128,9 @@ class Output:
         self.check()
         return listed_rows(fetch, limit=self.limit, after=self.after, every_page=self.every_page)
 
-    def record(self, record: Mapping[str, Any], *, title: Title = None) -> None:
-        """One record in the chosen format, cut to `--fields`."""
-        render_record(record, self.format, title=_title(title or self.title, record), fields=self.fields)
+    def record(self, record: Mapping[str, Any], *, title: Title = None, picture: Picture | None = None) -> None:
+        """One record in the chosen format, cut to `--fields` (some of it drawn: `output.Picture`)."""
+        render_record(record, self.format, title=_title(title or self.title, record), fields=self.fields, picture=picture)
 
     def summary(self, summary: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], *, items: str) -> int:
         """The rows a job acted on (the declared columns and title) and its summary: in JSON one

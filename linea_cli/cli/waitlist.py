@@ -14,7 +14,7 @@ from linea_cli.cli.options import DryRunOption, IncludeDeletedOption, Output, ou
 from linea_cli.cli.progress import batch_progress, byte_progress
 from linea_cli.enums import WaitlistStatus
 from linea_cli.errors import UsageProblem, shown
-from linea_cli.output import Column, OutputFormat, say, warn, write_stdout
+from linea_cli.output import Column, OutputFormat, say, warn
 
 app = typer.Typer(help="Manage event waitlists: add, promote, import and export.", no_args_is_help=True)
 
@@ -210,27 +210,15 @@ def stats(event: EventArgument, *, out: Output) -> None:
 
     Example: linea waitlist stats summer-fest --json
     """
+    from linea_cli.charts import signups_picture
+    from linea_cli.output import Picture
     from linea_cli.services.events import over_capacity
     from linea_cli.services.waitlist import waitlist_stats
 
     record = out.read(lambda session, actor: waitlist_stats(session, event_ref=event, actor=actor))
     if overbooked := over_capacity(record["event"], record["capacity"], record["places_left"]):
         warn(overbooked)
-    if out.format is not OutputFormat.table or out.fields is not None:
-        out.record(record)
-        return
-    # For people: the counts, then the sign-ups as a chart (on a terminal; a pipe gets the counts).
-    out.record({key: value for key, value in record.items() if key not in ("signups_period", "signups")})
-    if sys.stdout.isatty():
-        import shutil
-
-        from linea_cli.charts import capacity_bar, column_chart
-
-        width = shutil.get_terminal_size().columns
-        points = [(point["date"], point["count"]) for point in record["signups"]]
-        lines = column_chart(points, period=record["signups_period"] or "day", width=width)
-        lines.append(capacity_bar("confirmed", record["confirmed"], record["capacity"], width=width))
-        write_stdout("\n".join(lines) + "\n")
+    out.record(record, picture=Picture(keys=("signups_period", "signups"), draw=signups_picture))
 
 
 @app.command("import")
