@@ -87,6 +87,8 @@ def seed_database(
     on_step: Callable[[str], None] = lambda step: None,
 ) -> SeedResult:
     require_admin(actor, "seed the database")
+    if append and if_empty:  # one adds to data, the other seeds only where there is none
+        raise InvalidInput(f"{parameter('append')} and {parameter('if_empty')} exclude each other")
     for name in ("users", "venues", "events", "waitlist", "sessions"):
         if not 0 <= getattr(plan, name) <= MAX_SEED_ROWS:
             raise InvalidInput(f"{parameter(name)} must be between 0 and {MAX_SEED_ROWS:,}, not {getattr(plan, name):,}")
