@@ -79,6 +79,28 @@ class Settings(BaseSettings):
     def backups_path(self) -> Path:
         return self.backup_dir or self.data_dir / "backups"
 
+    @field_validator("data_dir", "backup_dir", "pg_dump", "pg_restore", "timezone", mode="before")
+    @classmethod
+    def _not_empty(cls, value: object) -> object:
+        # An empty value is most likely a script's unset variable: `LINEA_BACKUP_DIR=` would
+        # otherwise mean the working directory, and an empty time zone a silent UTC.
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("it is empty: give a value, or unset it for the default")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        # Checked here, not when a date is first parsed: a command given no date would take a
+        # wrong zone silently, and the error would not name the variable.
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value.strip())
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("not a time zone: use an IANA name such as Europe/Paris") from None
+        return value.strip()
+
     @field_validator("lock_timeout", "statement_timeout")
     @classmethod
     def _postgres_duration(cls, value: str) -> str:

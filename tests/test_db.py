@@ -124,6 +124,9 @@ def test_seed_refuses_a_populated_database_unless_append(linea: CliRun, db: Data
 
     linea("db", "seed", "--if-empty")
     assert db.count("users") == 5
+    refused = linea("db", "seed", "--append", "--if-empty", "--users", "1", exit_code=1)
+    assert refused.stderr == "error: --append and --if-empty exclude each other\n"
+    assert db.count("users") == 5
 
     linea("db", "seed", "--append", "--users", "5", "--events", "2", "--waitlist", "10", "--sessions", "3")
     assert db.count("users") == 10

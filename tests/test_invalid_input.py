@@ -209,6 +209,27 @@ def test_an_invalid_lock_timeout_is_invalid_input(linea: CliRun, value: str) -> 
     refused(linea("events", "list", exit_code=1, env={"LINEA_LOCK_TIMEOUT": value}), "LINEA_LOCK_TIMEOUT")
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "reason"),
+    [
+        ("LINEA_TIMEZONE", "Mars/Olympus", "not a time zone: use an IANA name such as Europe/Paris"),
+        ("LINEA_TIMEZONE", "../../etc/passwd", "not a time zone: use an IANA name such as Europe/Paris"),
+        ("LINEA_TIMEZONE", "", "it is empty: give a value, or unset it for the default"),
+        ("LINEA_BACKUP_DIR", " ", "it is empty: give a value, or unset it for the default"),
+        ("LINEA_PG_DUMP", "", "it is empty: give a value, or unset it for the default"),
+    ],
+)
+def test_a_bad_or_empty_setting_is_refused_before_the_command_runs(
+    linea: CliRun, db: Database, variable: str, value: str, reason: str
+) -> None:
+    """Found by a new user: a wrong time zone passed until a date was parsed (without naming the
+    variable), and `LINEA_BACKUP_DIR=` wrote the backup into the working directory."""
+    make_event(db)
+    result = linea("events", "list", exit_code=1, env={variable: value})
+    assert result.stdout == ""
+    assert result.stderr == f"error: invalid {variable} {value!r}: {reason}\n"
+
+
 @pytest.mark.parametrize("value", ["0", "5s", "500ms", "1.5s", "2min", "1h", "24d"])
 def test_valid_lock_timeouts_work(linea: CliRun, value: str) -> None:
     linea("events", "list", env={"LINEA_LOCK_TIMEOUT": value, "LINEA_STATEMENT_TIMEOUT": value})

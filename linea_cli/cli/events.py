@@ -121,7 +121,7 @@ def create(
 ) -> Mapping[str, Any]:
     """Create an event (a DRAFT unless --publish).
 
-    Example: linea --as ann@example.com events create --title "Summer Fest" --start 2026-07-01T18:00 --capacity 200
+    Example: linea --as ann@example.com events create --title "Summer Fest" --start 2031-07-01T18:00 --capacity 200
     """
     from linea_cli.services.events import EventFields, create_event
 

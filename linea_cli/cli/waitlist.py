@@ -171,7 +171,7 @@ def retention(
     counts stay. One transaction per batch, one audit row per event. An ADMIN must act, named by
     --as or LINEA_ACTOR (as in cron: LINEA_ACTOR=admin@example.com).
 
-    Example: linea waitlist retention --ended-before 180d --quiet
+    Example: linea --as admin@example.com waitlist retention --ended-before 180d --quiet
     """
     from linea_cli.services.retention import apply_retention, parse_cutoff
 

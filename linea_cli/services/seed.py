@@ -77,16 +77,8 @@ EVENT_ADJECTIVES = "ARRAY['Summer','Winter','Open','Late-Night','Community','Ind
 EVENT_NOUNS = "ARRAY['Fest','Meetup','Hackathon','Concert','Workshop','Book Fair','Film Night','Conference','Market']"
 
 
-def seed_database(
-    session: Session,
-    *,
-    plan: SeedPlan,
-    actor: Actor | None,
-    append: bool = False,
-    if_empty: bool = False,
-    on_step: Callable[[str], None] = lambda step: None,
-) -> SeedResult:
-    require_admin(actor, "seed the database")
+def _check_plan(plan: SeedPlan) -> None:
+    """A plan that cannot be seeded as asked is refused before anything is read or written."""
     for name in ("users", "venues", "events", "waitlist", "sessions"):
         if not 0 <= getattr(plan, name) <= MAX_SEED_ROWS:
             raise InvalidInput(f"{parameter(name)} must be between 0 and {MAX_SEED_ROWS:,}, not {getattr(plan, name):,}")
@@ -98,6 +90,20 @@ def seed_database(
     if plan.sessions and not plan.users:
         raise InvalidInput(f"sessions need users: {parameter('users')} must be at least 1 when {parameter('sessions')} is given")
 
+
+def seed_database(
+    session: Session,
+    *,
+    plan: SeedPlan,
+    actor: Actor | None,
+    append: bool = False,
+    if_empty: bool = False,
+    on_step: Callable[[str], None] = lambda step: None,
+) -> SeedResult:
+    require_admin(actor, "seed the database")
+    if append and if_empty:  # one adds to data, the other seeds only where there is none
+        raise InvalidInput(f"{parameter('append')} and {parameter('if_empty')} exclude each other")
+    _check_plan(plan)
     existing = {
         table: session.execute(text(f'SELECT EXISTS (SELECT 1 FROM "{table}")')).scalar_one()
         for table in SEEDED_TABLES
