@@ -331,3 +331,22 @@ def wait_for_lock_waiters(
 
 
 Factory = Callable[..., dict[str, Any]]
+
+
+def interrupted_at(linea_db: Any, call: int, *, actor: Callable[[Any], Any] = lambda session: None) -> Callable[[], Any]:
+    """The unit of work a batched job takes (`unit_of_work()` yields a session and the actor),
+    whose `call`-th unit is interrupted by Ctrl-C after its work, before its commit."""
+    from contextlib import contextmanager
+
+    calls = 0
+
+    @contextmanager
+    def unit_of_work() -> Iterator[tuple[Any, Any]]:
+        nonlocal calls
+        calls += 1
+        with linea_db.unit_of_work() as session:
+            yield session, actor(session)
+            if calls == call:
+                raise KeyboardInterrupt
+
+    return unit_of_work

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from tests.factories import days_from_now, make_event, make_user, make_waitlist_entry
-from tests.harness import CliRun, Database, Run
+from tests.harness import CliRun, Database, Run, interrupted_at
 from tests.platform import ADAM, PAST_EVENT_ID, VERA
 
 ADMIN = "root@example.com"
@@ -190,8 +190,6 @@ def test_on_the_platforms_database(adopted: CliRun, platform_db: Database) -> No
 def test_an_interrupted_run_still_records_what_it_anonymized(db: Database, database_url) -> None:  # noqa: ANN001
     """Ctrl-C during a batch: the event done before keeps its audit row, the event in hand gets one
     marked interrupted with what committed, and nothing of the interrupted batch is kept."""
-    from collections.abc import Iterator
-    from contextlib import contextmanager
 
     import pytest
 
@@ -207,18 +205,9 @@ def test_an_interrupted_run_still_records_what_it_anonymized(db: Database, datab
     for _ in range(5):
         make_waitlist_entry(db, event=newer)
     linea_db = linea_cli.open_database(database_url, name="tests")
-    calls = 0
-
-    @contextmanager
-    def unit_of_work() -> Iterator[tuple]:
-        nonlocal calls
-        calls += 1
-        with linea_db.unit_of_work() as session:
-            yield session, resolve_actor(session, ADMIN)
-            # 1: the list of events; 2, 3: the older event's batches (2 rows, then none); 4, 5: the newer one's.
-            if calls == 5:
-                raise KeyboardInterrupt  # SIGINT during the newer event's second batch: it rolls back
-
+    # 1: the list of events; 2, 3: the older event's batches (2 rows, then none); 4, 5: the newer
+    # one's: Ctrl-C during the newer event's second batch, which rolls back.
+    unit_of_work = interrupted_at(linea_db, 5, actor=lambda session: resolve_actor(session, ADMIN))
     try:
         with pytest.raises(KeyboardInterrupt):
             apply_retention(unit_of_work, cutoff=days_from_now(-180), batch_size=2)

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy.engine import URL
 
 from tests.factories import days_from_now, make_session, make_user
-from tests.harness import CliRun, Database, plain_url, wait_for_lock_waiters
+from tests.harness import CliRun, Database, interrupted_at, plain_url, wait_for_lock_waiters
 
 
 def insert_sessions(db: Database, user: dict, count: int, *, expires_in_days: float, prefix: str) -> None:
@@ -176,17 +176,7 @@ def test_an_interrupted_purge_still_records_what_it_deleted(db: Database, databa
     user = make_user(db)
     insert_sessions(db, user, 25, expires_in_days=-1, prefix="old")
     linea_db = linea_cli.open_database(database_url, name="tests")
-    calls = 0
-
-    @contextmanager
-    def unit_of_work() -> Iterator[tuple]:
-        nonlocal calls
-        calls += 1
-        with linea_db.unit_of_work() as session:
-            yield session, None
-            if calls == 3:
-                raise KeyboardInterrupt  # SIGINT during the third batch: it rolls back
-
+    unit_of_work = interrupted_at(linea_db, 3)  # Ctrl-C during the third batch: it rolls back
     try:
         with pytest.raises(KeyboardInterrupt):
             purge_expired_sessions(unit_of_work, batch_size=10)
