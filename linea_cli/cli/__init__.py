@@ -52,7 +52,7 @@ SHOWN_DRIVER_TEXT = 300
 # The variables linea reads, for the end of `linea --help` (README.md's Configuration table says
 # the same at more length; tests/test_help.py checks that both name the same variables).
 ENVIRONMENT_VARIABLES: tuple[tuple[str, str], ...] = (
-    ("LINEA_DATABASE_URL", "the database (postgresql://...); unset: the embedded server"),
+    ("LINEA_DATABASE_URL", "the database (postgresql://...); unset: libpq's PGSERVICE/PGHOST/... if set, else the embedded server"),
     ("LINEA_MIGRATION_DATABASE_URL", "a direct URL for migrations when LINEA_DATABASE_URL goes through PgBouncer"),
     ("LINEA_ACTOR", "the acting user (email or id), like --as; unset: the system"),
     ("LINEA_DATA_DIR", "where the embedded server keeps its data"),
@@ -287,10 +287,14 @@ def _target(current: CliState) -> str:
     if current._database is not None:
         return current._database.target
     try:
+        from linea_cli.db.libpq_environment import libpq_environment
         from linea_cli.db.urls import describe_target, parse_database_url
 
         raw = current.settings().database_url
-        return describe_target(parse_database_url(raw)) if raw else "the embedded database"
+        chosen_by_libpq = () if raw else libpq_environment()
+        if raw or chosen_by_libpq:
+            return describe_target(parse_database_url(raw or "postgresql://"), libpq_environment=chosen_by_libpq)
+        return "the embedded database"
     except Exception:  # noqa: BLE001 - naming the target must never hide the real error
         return "the database"
 

@@ -196,6 +196,7 @@ def _conninfo_and_actor(ctx: Any) -> tuple[str | None, str | None]:
 
     from linea_cli.config import actor_reference, load_settings
     from linea_cli.db import embedded
+    from linea_cli.db.libpq_environment import libpq_environment
     from linea_cli.db.urls import parse_database_url
 
     root = ctx.find_root()
@@ -206,6 +207,8 @@ def _conninfo_and_actor(ctx: Any) -> tuple[str | None, str | None]:
     reference = actor_reference(settings.actor)  # an empty one is an error: nothing
     if settings.database_url is not None:
         url = parse_database_url(settings.database_url)
+    elif libpq_environment():
+        return "", reference  # the server libpq's environment names, as every command uses it
     else:
         server = embedded.status(Path(settings.data_dir))
         if not server.running or server.socket_directory is None:

@@ -45,12 +45,13 @@ def _confirm_destruction(database, what: str, *, force: bool, yes: bool) -> None
     """Off the embedded server: --force, then the database name typed at the prompt (or --yes)."""
     from linea_cli.errors import PermissionDenied
 
+    name = database.identify().database  # the server's name for it, whatever the URL said
     if not force:
         raise PermissionDenied(
             f"refusing: this {what} in {database.target}, which is not the embedded server",
             hint="pass --force, and type the database name when asked (or --force --yes in scripts)",
         )
-    confirm_or_stop(f"this {what} in {database.target}", yes=yes, flags="--force --yes", type_back=database.url.database or "")
+    confirm_or_stop(f"this {what} in {database.target}", yes=yes, flags="--force --yes", type_back=name)
 
 
 class RevisionCommand(TyperCommand):
@@ -336,7 +337,7 @@ def _back_up(database, output: str | None, *, label: str | None):  # noqa: ANN00
             database, output, directory=settings.backups_path, label=label, pg_dump=settings.pg_dump,
             lock_timeout=settings.lock_timeout, on_bytes=bar.advance if bar else lambda written: None,
             # Said once the target opened: an -o that cannot be written is then the only line.
-            on_start=lambda tool, target: say(f"backing up {database.display_url} with {tool} to {target}"),
+            on_start=lambda tool, target: say(f"backing up {database.target} with {tool} to {target}"),
         )
     summary = done.summary
     say(f"wrote {done.target}: {decimal(summary.size)} ({summary.size} bytes), {len(summary.tables)} tables, {sum(summary.tables.values())} rows")
@@ -389,7 +390,7 @@ def restore(
     with backups.opened_archive(file, copy_into=settings.backups_path) as archive:
         plan = backups.plan_restore(database, archive, pg_restore=settings.pg_restore)
         _confirm_restore(database, plan, force=force, include_foreign=include_foreign, yes=yes)
-        say(f"restoring {file} into {database.display_url} with {plan.tool}")
+        say(f"restoring {file} into {database.target} with {plan.tool}")
         restored = backups.restore(
             database, plan, include_foreign=include_foreign, actor_reference=settings.actor, locks=_lock_policy()
         )
@@ -425,9 +426,10 @@ def _confirm_restore(database, plan, *, force: bool, include_foreign: bool, yes:
     if foreign:
         for line in foreign:
             warn(f"not made by linea, to be restored as asked: {line}")
+        name = database.identify().database
         confirm_or_stop(
             f"this restore runs code linea did not make ({len(foreign)} kinds, listed above) in {database.target}",
-            yes=yes, flags="--include-foreign-objects --yes", type_back=database.url.database or "",
+            yes=yes, flags="--include-foreign-objects --yes", type_back=name,
         )
     if plan.contents.never:
         say(f"not restored (owners and privileges never are): {', '.join(plan.contents.never_names())}")

@@ -242,7 +242,8 @@ def new_backup_path(directory: Path, database: Database, label: str | None) -> P
         raise WriteFailed(
             f"cannot create the backup directory {directory}: {exc.strerror or exc}", hint="set LINEA_BACKUP_DIR"
         ) from None
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", database.url.database or "").strip("._")[:60] or "database"
+    # The server's name for the database: a service URL or libpq's environment names none itself.
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", database.identify().database).strip("._")[:60] or "database"
     stem = f"{name}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}" + (f"-{label}" if label else "")
     candidate, number = directory / f"{stem}.dump", 1
     while candidate.exists():  # two backups in one second: keep both

@@ -15,6 +15,7 @@ from sqlmodel import Session
 
 from linea_cli.config import Settings
 from linea_cli.db import embedded
+from linea_cli.db.libpq_environment import libpq_environment
 from linea_cli.db.urls import describe_target, display_url, parse_database_url, url_secrets
 from linea_cli.errors import DatabaseUnavailable, InvalidInput, cut
 from linea_cli.interrupts import interrupts_held
@@ -30,6 +31,20 @@ SNAPSHOT_INFO = "linea.snapshot"
 TRANSACTION_SETTINGS_INFO = "linea.transaction_settings"
 
 
+@dataclass(frozen=True)
+class ConnectedTo:
+    """Where libpq actually connected, whatever the URL said or left to libpq (a service, PG*
+    variables, a list of hosts): the database as the server names it (`current_database()`), and
+    the host (name, address, or a Unix socket's directory) and port libpq used."""
+
+    database: str
+    host: str
+    port: str
+
+    def __str__(self) -> str:
+        return f'database "{self.database}" on {self.host}:{self.port}'
+
+
 @dataclass
 class Database:
     """An engine bound to one database, with what linea needs to talk about it safely."""
@@ -38,6 +53,10 @@ class Database:
     is_embedded: bool
     engine: Engine
     secrets: list[str] = field(default_factory=list)
+    # The libpq variables that chose the server when no linea URL was given (PGSERVICE, PGHOST...).
+    libpq_environment: tuple[str, ...] = ()
+    # Learnt from the first transaction on the server (no round trip of its own): see build_engine.
+    connected_to: ConnectedTo | None = None
 
     @classmethod
     def open(
@@ -55,13 +74,24 @@ class Database:
         hears of it either way).
         """
         raw = (settings.migration_database_url if for_migrations else None) or settings.database_url
+        # No linea URL, but libpq's own variables name a server: that one, as psql would connect.
+        chosen_by_libpq = () if raw else libpq_environment()
+        if chosen_by_libpq:
+            raw = "postgresql://"  # everything left to libpq, which reads the environment
         url = parse_database_url(raw) if raw else embedded.announced_url(settings.data_dir)
         if url is None:
             url, started = embedded.ensure_running(settings.data_dir)
             if started:
                 on_start(url)
-        engine = build_engine(url, settings=settings, application_name=f"linea/{command}")
-        database = cls(url=url, is_embedded=not raw, engine=engine, secrets=url_secrets(url))
+        opened: list[Database] = []  # the engine hears where it connected before anyone asks
+        engine = build_engine(
+            url, settings=settings, application_name=f"linea/{command}",
+            on_connected=lambda connected: setattr(opened[0], "connected_to", connected),
+        )
+        database = cls(
+            url=url, is_embedded=not raw, engine=engine, secrets=url_secrets(url), libpq_environment=chosen_by_libpq
+        )
+        opened.append(database)
         if not raw:
 
             def started_late(new_url: URL) -> None:
@@ -79,11 +109,27 @@ class Database:
 
     @property
     def display_url(self) -> str:
+        """The URL as configured (secrets masked); with libpq's environment, the variables it read."""
+        if self.libpq_environment:
+            return f"postgresql:// (libpq environment: {', '.join(self.libpq_environment)})"
         return display_url(self.url)
 
     @property
     def target(self) -> str:
-        return describe_target(self.url)
+        """'database "x" on host:port' as the server and libpq know it once connected; before
+        that (or when connecting failed) what the URL says. Never connects: errors use it."""
+        if self.connected_to is not None:
+            return str(self.connected_to)
+        return describe_target(self.url, libpq_environment=self.libpq_environment)
+
+    def identify(self) -> ConnectedTo:
+        """Where this database really is, connecting once if nothing has yet: for what must name
+        it exactly (the name typed back at a confirmation, a backup's file name, `db status`)."""
+        if self.connected_to is None:
+            with self.connect() as connection:
+                connection.begin()  # the "begin" hook asks the server (build_engine)
+        assert self.connected_to is not None
+        return self.connected_to
 
     @contextmanager
     def unit_of_work(self, *, bind: Connection | None = None) -> Iterator[Session]:
@@ -182,7 +228,19 @@ def on_commit(session: Session, callback: Callable[[], None]) -> None:
     session.info.setdefault(_ON_COMMIT, []).append(callback)
 
 
-def build_engine(url: URL, *, settings: Settings, application_name: str) -> Engine:
+def build_engine(
+    url: URL, *, settings: Settings, application_name: str, on_connected: Callable[[ConnectedTo], None] | None = None
+) -> Engine:
+    """An engine for `url`: one connection per unit of work, the timeouts set in each transaction.
+
+    `on_connected` hears where the first transaction ran (`ConnectedTo`): the database's name is
+    asked in the statement that sets that transaction's timeouts, so it costs no round trip; the
+    host and port are libpq's own (`PQhost`, `PQport`: after a service file, PG* variables and a
+    list of hosts were resolved). Not `inet_server_addr()`: behind PgBouncer that names the
+    pooler's own connection to the server, not what the operator connected to, and it is empty on
+    a Unix socket, which is named by its directory here.
+    """
+    not_told = [on_connected] if on_connected is not None else []
     try:
         engine = create_engine(
             url,
@@ -205,11 +263,14 @@ def build_engine(url: URL, *, settings: Settings, application_name: str) -> Engi
         snapshot = connection.info.get(SNAPSHOT_INFO)
         overrides = connection.info.get(TRANSACTION_SETTINGS_INFO)
         if snapshot is None and not overrides:
-            connection.exec_driver_sql(
+            row = connection.exec_driver_sql(
                 "SELECT set_config('lock_timeout', %(lock)s, true), "
-                "set_config('statement_timeout', %(statement)s, true)",
+                "set_config('statement_timeout', %(statement)s, true), current_database()",
                 {"lock": lock_timeout, "statement": statement_timeout},
-            )
+            ).one()
+            if not_told:
+                info = connection.connection.dbapi_connection.info  # psycopg's ConnectionInfo (libpq's)
+                not_told.pop()(ConnectedTo(database=row[2], host=info.host, port=str(info.port)))
             return
         # One round trip for a job of many short transactions (the proof of erasure's ranges): the
         # snapshot (an id PostgreSQL made, checked by its taker: SET takes no parameter) and the

@@ -57,13 +57,22 @@ def display_url(url: URL) -> str:
     return unquote(rendered)
 
 
-def describe_target(url: URL) -> str:
-    """'database "x" on host:port' for messages: names where, never who with which password."""
-    host = url.host or url.query.get("host") or "localhost"
+def describe_target(url: URL, *, libpq_environment: tuple[str, ...] = ()) -> str:
+    """'database "x" on host:port' for messages, from the URL alone (before linea connected, or
+    when it could not: `Database.target` names what the server said once connected). What the URL
+    leaves to libpq (a service, the PG* variables) is named as such, never as "None" on localhost.
+    Names where, never who with which password."""
+    if libpq_environment:
+        return f"the database libpq's environment names ({', '.join(libpq_environment)})"
+    service = url.query.get("service")
+    host = url.host or url.query.get("host")
     if isinstance(host, tuple):
         host = ",".join(host)
-    where = f"{host}:{url.port}" if url.port else str(host)
-    return f'database "{url.database}" on {where}'
+    if isinstance(service, str) and not (url.database or host):
+        return f'the database of service "{service}"'
+    where = f"{host or 'localhost'}:{url.port}" if url.port else str(host or "localhost")
+    name = f'"{url.database}"' if url.database else "(libpq's default)"
+    return f"database {name} on {where}"
 
 
 def url_secrets(url: URL) -> list[str]:

@@ -145,8 +145,13 @@ def status(database: Database) -> dict[str, Any]:
     current = catalog.revision
     head = _migrate.head_revision()
     pending = _migrate.pending_revisions(current) if current in _migrate.known_revisions() else []
+    connected = database.identify()  # known by now: the reads above asked the server
     return {
         "url": database.display_url,
+        # Where libpq really connected, whatever the URL left to a service or the PG* variables.
+        "database": connected.database,
+        "host": connected.host,
+        "port": connected.port,
         "mode": "embedded" if database.is_embedded else "external",
         "server_version": version,
         **schema_owner(catalog),
