@@ -4,14 +4,17 @@ given and libpq's environment (PGSERVICE, PGHOST, ...) chose it."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
+import psycopg
 import pytest
 from sqlalchemy.engine import URL
 
 from tests.factories import make_event, make_venue
-from tests.harness import CliRun, Database, run_linea_on_terminal
+from tests.harness import CliRun, Database, admin_execute, plain_url, run_linea_on_terminal
 from tests.test_completion import bash_complete
+from tests.test_embedded import embedded  # noqa: F401  (the fixture: linea on its own embedded server)
 
 
 @pytest.fixture
@@ -98,3 +101,32 @@ def test_an_unreachable_service_is_named_as_a_service(linea: CliRun, tmp_path: P
     # An unreachable URL is named from the URL alone; a service URL never as "None" on localhost.
     failed = linea("events", "list", env={"LINEA_DATABASE_URL": "postgresql://?service=nowhere_at_all", "PGSERVICEFILE": str(tmp_path / "none.conf")}, exit_code=5)
     assert 'the database of service "nowhere_at_all"' in failed.stderr and '"None"' not in failed.stderr
+
+
+def test_the_embedded_server_is_named_by_its_socket_directory(embedded: CliRun) -> None:  # noqa: F811
+    embedded("db", "seed", "--users", "3", "--events", "1", "--waitlist", "2", "--sessions", "1")
+    socket = embedded("db", "server", "status", "--json").json["socket_directory"]
+    status = embedded("db", "status", "--json").json
+    assert (status["database"], status["host"], status["port"]) == ("linea", socket, "5432")
+    declined = run_linea_on_terminal(["db", "reset"], env={**embedded.env, "LINEA_ACTOR": None}, terminal="stdin", typed=b"n\n")
+    assert f'Reset database "linea" on {socket}:5432 (deletes every row)'.encode() in declined.other, declined.other
+
+
+def test_a_refused_privilege_names_the_role_libpq_logged_in_as(
+    linea: CliRun, direct_database_url: URL, service: dict[str, str]
+) -> None:
+    login = f"t{uuid.uuid4().hex[:12]}_bare"
+    admin_execute(direct_database_url, f"CREATE ROLE \"{login}\" LOGIN PASSWORD 'bare-password'")
+    try:
+        # The service names the database; PGUSER and PGPASSWORD, which libpq reads with it, the role.
+        env = {**service, "LINEA_DATABASE_URL": "postgresql://?service=linea_staging", "PGUSER": login,
+               "PGPASSWORD": "bare-password", "LINEA_MIGRATION_DATABASE_URL": None}
+        service_file = Path(service["PGSERVICEFILE"])
+        service_file.write_text("".join(line + "\n" for line in service_file.read_text().splitlines()
+                                        if not line.startswith(("user=", "password="))))
+        refused = linea("events", "list", env=env, exit_code=6)
+        assert f"role {login!r}" in refused.stderr, refused.stderr
+    finally:
+        with psycopg.connect(plain_url(direct_database_url), autocommit=True) as conn:
+            conn.execute(f'DROP OWNED BY "{login}"')
+            conn.execute(f'DROP ROLE "{login}"')

@@ -272,8 +272,9 @@ def _driver_text(text: object) -> str:
 
 def _role(current: CliState) -> str | None:
     """The role linea connected as (the URL's user), to name it in a refused privilege."""
-    if current._database is not None:
-        return current._database.url.username
+    if current._database is not None:  # as libpq connected (a service or PGUSER may have named it)
+        connected = current._database.connected_to
+        return connected.user if connected is not None else current._database.url.username
     try:  # the connection itself was refused: the URL it was given
         from linea_cli.db.urls import parse_database_url
 

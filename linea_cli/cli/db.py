@@ -220,6 +220,7 @@ def reset(
 
     database = state().database(for_migrations=True)
     require_admin_for(database, "reset the database")
+    database.identify()  # the question names the database as the server does, as the answer will
     if database.is_embedded:
         confirm_or_stop(f"Reset {database.target} (deletes every row)", yes=yes)
     else:
@@ -415,7 +416,7 @@ def _confirm_restore(database, plan, *, force: bool, include_foreign: bool, yes:
 
     file, foreign = plan.archive.name, plan.foreign
     if foreign and not include_foreign:  # one line per kind, nothing restored
-        role = database.url.username or "the restoring role"
+        role = database.identify().user
         raise InvalidInput(
             f"{file} holds objects linea did not make, which would run as {role}; nothing was restored",
             details=foreign,
@@ -444,7 +445,7 @@ def _say_restored(database, plan, restored) -> None:  # noqa: ANN001 (lazy types
         warn(f"restored what linea did not make, as asked: {kinds} (listed above)")
     routines = restored.summary.routines
     if routines:
-        owner = database.url.username or "the restoring role"
+        owner = database.identify().user
         named = ", ".join(routines[:20]) + (f" and {len(routines) - 20} more" if len(routines) > 20 else "")
         say(f"note: restored functions {named} are callable only by their owner, {owner}: EXECUTE revoked from PUBLIC")
     repaired = restored.repaired

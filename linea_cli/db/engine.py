@@ -35,11 +35,12 @@ TRANSACTION_SETTINGS_INFO = "linea.transaction_settings"
 class ConnectedTo:
     """Where libpq actually connected, whatever the URL said or left to libpq (a service, PG*
     variables, a list of hosts): the database as the server names it (`current_database()`), and
-    the host (name, address, or a Unix socket's directory) and port libpq used."""
+    the host (name, address, or a Unix socket's directory) and port libpq used, and the role."""
 
     database: str
     host: str
     port: str
+    user: str
 
     def __str__(self) -> str:
         return f'database "{self.database}" on {self.host}:{self.port}'
@@ -270,7 +271,7 @@ def build_engine(
             ).one()
             if not_told:
                 info = connection.connection.dbapi_connection.info  # psycopg's ConnectionInfo (libpq's)
-                not_told.pop()(ConnectedTo(database=row[2], host=info.host, port=str(info.port)))
+                not_told.pop()(ConnectedTo(database=row[2], host=info.host, port=str(info.port), user=info.user))
             return
         # One round trip for a job of many short transactions (the proof of erasure's ranges): the
         # snapshot (an id PostgreSQL made, checked by its taker: SET takes no parameter) and the
