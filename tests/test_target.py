@@ -47,6 +47,9 @@ def test_a_service_url_names_the_database_libpq_connected_to(
         "postgresql://?service=linea_staging", name, host, port
     )
 
+    doctor = linea("db", "doctor", "--json", env=env).json
+    assert doctor[0] == {"check": "connectivity", "status": "OK", "detail": f'connected to database "{name}" on {host}:{port}'}
+
     backups = tmp_path / "backups"
     backed_up = linea("db", "backup", env={**env, "LINEA_BACKUP_DIR": str(backups)})
     [archive] = backups.iterdir()

@@ -176,6 +176,7 @@ def doctor(database: Database) -> list[Check]:
     """Everything a cron job or an admin should know before trusting the database."""
     checks: list[Check] = []
     with database.connect() as connection:
+        connection.begin()  # its first statement asks the server which database this is (Database.target)
         checks.append(Check("connectivity", OK, f"connected to {database.target}"))
         version = server_version_num(connection)
         checks.append(
