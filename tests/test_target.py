@@ -85,6 +85,10 @@ def test_without_a_linea_url_the_libpq_environment_chooses_the_server(
     )
     assert f"{status['host']}:{status['port']}" == where(direct_database_url)
     assert not data_dir.exists()  # the embedded server was neither started nor made
+    # pg_dump reaches the same server: libpq reads the same environment.
+    backed_up = linea("db", "backup", env={**env, "PGSERVICE": "linea_staging", "LINEA_BACKUP_DIR": str(tmp_path / "b")})
+    [archive] = (tmp_path / "b").iterdir()
+    assert archive.name.startswith(f"{name}-") and f'backing up database "{name}" on ' in backed_up.stderr
 
     # PGHOST and PGPORT naming a server that does not answer: that server's error, not the embedded one.
     failed = linea("events", "list", env={**env, "PGHOST": "127.0.0.1", "PGPORT": "1"}, exit_code=5)
