@@ -23,6 +23,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 from typer.testing import CliRunner, Result
 
+from linea_cli.db.libpq_environment import SERVER_CHOOSING_VARIABLES
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -178,7 +180,8 @@ def make_cli_run(
     env = {"LINEA_DATABASE_URL": plain_url(url), "LINEA_DATA_DIR": str(data_dir / "data"), "NO_COLOR": "1"}
     if migration_url is not None and migration_url != url:
         env["LINEA_MIGRATION_DATABASE_URL"] = plain_url(migration_url)
-    for key in ("LINEA_ACTOR", "LINEA_MIGRATION_DATABASE_URL", "LINEA_TIMEZONE"):
+    # The developer's PGHOST or PGSERVICE must not choose the server a test without a URL reaches.
+    for key in ("LINEA_ACTOR", "LINEA_MIGRATION_DATABASE_URL", "LINEA_TIMEZONE", *SERVER_CHOOSING_VARIABLES):
         monkeypatch.delenv(key, raising=False)
     # A .env in the working directory must not leak into tests.
     monkeypatch.chdir(data_dir)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from linea_cli.db.libpq_environment import SERVER_CHOOSING_VARIABLES
 from tests.harness import CliRun, run_linea_on_terminal
 
 
@@ -23,7 +24,8 @@ def embedded(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monke
 
     # Short: the server's Unix socket lives in the data directory.
     data_dir = Path(tempfile.mkdtemp(prefix="linea-emb-"))
-    for key in ("LINEA_DATABASE_URL", "LINEA_MIGRATION_DATABASE_URL", "LINEA_ACTOR"):
+    # PGHOST, PGSERVICE... would choose another server than the embedded one (README).
+    for key in ("LINEA_DATABASE_URL", "LINEA_MIGRATION_DATABASE_URL", "LINEA_ACTOR", *SERVER_CHOOSING_VARIABLES):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
     # None: unset for the command, whatever the test process has.
@@ -87,7 +89,9 @@ as_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: the server t
 
 
 def server_env(data_dir: Path) -> dict[str, str | None]:
-    return {"LINEA_DATABASE_URL": None, "LINEA_DATA_DIR": str(data_dir), "NO_COLOR": "1"}
+    # Unset: PGHOST, PGSERVICE... would choose another server than the embedded one (README).
+    unset: dict[str, str | None] = dict.fromkeys(SERVER_CHOOSING_VARIABLES)
+    return {**unset, "LINEA_DATABASE_URL": None, "LINEA_DATA_DIR": str(data_dir), "NO_COLOR": "1"}
 
 
 @pytest.fixture
