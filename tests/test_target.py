@@ -46,6 +46,8 @@ def test_a_service_url_names_the_database_libpq_connected_to(
     assert (status["url"], status["database"], status["host"], status["port"]) == (
         "postgresql://?service=linea_staging", name, host, port
     )
+    # The server's side: none on a Unix socket; the same address and port without a pooler between.
+    assert status["server_address"] == (None if host.startswith("/") else f"{host}:{port}")
 
     doctor = linea("db", "doctor", "--json", env=env).json
     assert doctor[0] == {"check": "connectivity", "status": "OK", "detail": f'connected to database "{name}" on {host}:{port}'}

@@ -140,6 +140,11 @@ def status(database: Database) -> dict[str, Any]:
 
     with database.connect() as connection:
         version = connection.execute(text("SHOW server_version")).scalar_one()
+        # The server's own side of the connection: behind PgBouncer, the pooler's connection to
+        # it (not what libpq connected to, `host`/`port`); none on a Unix socket.
+        server_address = connection.execute(
+            text("SELECT host(inet_server_addr()) || ':' || inet_server_port()")
+        ).scalar_one()
         counts = row_counts(connection)
         catalog = read_catalog(connection)
         unfillable = unfillable_columns(connection)
@@ -153,6 +158,7 @@ def status(database: Database) -> dict[str, Any]:
         "database": connected.database,
         "host": connected.host,
         "port": connected.port,
+        "server_address": server_address,
         "mode": "embedded" if database.is_embedded else "external",
         "server_version": version,
         **schema_owner(catalog),
