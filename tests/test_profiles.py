@@ -1,0 +1,140 @@
+"""Named profiles in ~/.config/linea/config.toml (XDG_CONFIG_HOME here): which database a command
+uses, `linea profile list/use/show`, and the confirmation a `confirm = true` profile asks for."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import URL
+
+from tests.factories import make_event
+from tests.harness import CliRun, Database, plain_url
+
+NOWHERE = "postgresql://nobody@127.0.0.1:1/nowhere"  # a command that connects here fails with exit 5
+
+
+def write_config(linea: CliRun, text: str, *, mode: int = 0o600) -> Path:
+    path = Path(linea.env["XDG_CONFIG_HOME"]) / "linea" / "config.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(mode)
+    return path
+
+
+@pytest.fixture
+def profiles(linea: CliRun, database_url: URL) -> Path:
+    return write_config(linea, f"""# the test's databases
+[profiles.test]
+url = "{plain_url(database_url)}"
+
+[profiles.elsewhere]
+url = "{NOWHERE}"
+
+[profiles.prod]
+url = "{plain_url(database_url)}"
+confirm = true
+""")
+
+
+def test_the_profile_chooses_the_database_and_shows_in_db_status(linea: CliRun, profiles: Path, database_url: URL) -> None:
+    # LINEA_DATABASE_URL names a database that does not exist: --profile wins over it.
+    elsewhere = {"LINEA_DATABASE_URL": NOWHERE}
+    status = linea("--profile", "test", "db", "status", "--json", env=elsewhere).json
+    assert status["profile"] == "test"
+    assert f"/{database_url.database}?" in status["url"]
+    linea("--profile", "elsewhere", "db", "status", exit_code=5)
+    # LINEA_PROFILE, with no LINEA_DATABASE_URL beside it.
+    alone = {"LINEA_DATABASE_URL": None, "LINEA_PROFILE": "test"}
+    assert linea("db", "status", "--json", env=alone).json["profile"] == "test"
+    # Without a profile: none shown.
+    assert linea("db", "status", "--json").json["profile"] is None
+
+
+def test_profile_use_makes_it_current_and_keeps_the_file(linea: CliRun, profiles: Path) -> None:
+    unset = {"LINEA_DATABASE_URL": None}
+    run = linea("profile", "use", "test")
+    assert run.stderr.startswith("now using profile test (postgresql://")
+    assert profiles.read_text().startswith('# the test\'s databases\ncurrent = "test"\n[profiles.test]\n')
+    assert linea("db", "status", "--json", env=unset).json["profile"] == "test"
+    # LINEA_DATABASE_URL still wins over the current profile.
+    assert linea("db", "status", "--json").json["profile"] is None
+    linea("profile", "use", "elsewhere")
+    assert profiles.read_text().count("current =") == 1
+    linea("db", "status", env=unset, exit_code=5)
+    listed = linea("profile", "list", "--json", "--fields", "name,current,in_use,confirm", env=unset).json
+    assert listed == [
+        {"name": "elsewhere", "current": True, "in_use": True, "confirm": False},
+        {"name": "prod", "current": False, "in_use": False, "confirm": True},
+        {"name": "test", "current": False, "in_use": False, "confirm": False},
+    ]
+    shown = linea("profile", "show", "--json", env=unset).json
+    assert shown["name"] == "elsewhere"
+    assert shown["url"] == NOWHERE
+    assert shown["file"] == str(profiles)
+
+
+def test_a_password_in_a_profile_is_masked(linea: CliRun) -> None:
+    write_config(linea, '[profiles.p]\nurl = "postgresql://u:hunter2@db/x"\nmigration_url = "postgresql://a:sesame@db/x"\n')
+    run = linea("profile", "show", "p")
+    assert "hunter2" not in run.stdout and "sesame" not in run.stdout
+    assert "postgresql://u:***@db/x" in run.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "exit_code", "message"),
+    [
+        (("--profile", "nope"), {}, 3, "error: no profile 'nope' in "),
+        (("--profile", "test", "--database-url", NOWHERE), {}, 2, "error: --database-url and --profile name two databases: give one\n"),
+        ((), {"LINEA_PROFILE": "test"}, 1, "error: LINEA_PROFILE and LINEA_DATABASE_URL are both set and name two databases\n"),
+    ],
+)
+def test_ambiguous_or_unknown_profiles_are_refused(
+    linea: CliRun, profiles: Path, args: tuple[str, ...], env: dict[str, str], exit_code: int, message: str
+) -> None:
+    run = linea(*args, "db", "status", env=env, exit_code=exit_code)
+    assert run.stderr.startswith(message)
+
+
+def test_a_config_file_others_may_write_is_refused(linea: CliRun, profiles: Path) -> None:
+    profiles.chmod(0o620)
+    run = linea("profile", "list", exit_code=1)
+    assert run.stderr.startswith(f"error: refusing to read {profiles}: writable by group or others (mode 0620)\n")
+    run = linea("--profile", "test", "db", "status", exit_code=1)
+    assert "refusing to read" in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[profiles.a]\nurl = "postgresql://x/y"\nconfrim = true\n', "unknown key 'confrim'"),
+        ('[profiles.a]\nurl = "postgresql://x/y"\nservice = "s"\n', "give exactly one of `url` and `service`"),
+        ('[profiles.a]\nurl = "postgresql://x/y"\nconfirm = "yes"\n', "`confirm` must be true or false"),
+        ("[profiles.a\n", "is not valid TOML"),
+    ],
+)
+def test_an_invalid_config_file_is_one_line(linea: CliRun, text: str, message: str) -> None:
+    write_config(linea, text)
+    run = linea("profile", "list", exit_code=1)
+    assert message in run.stderr
+    assert len(run.stderr.splitlines()) <= 2
+
+
+def test_a_confirm_profile_asks_before_a_delete(linea: CliRun, profiles: Path, db: Database, database_url: URL) -> None:
+    event = make_event(db)
+    # No terminal and no --yes: refused, nothing deleted.
+    run = linea("--profile", "prod", "events", "delete", event["slug"], exit_code=1)
+    assert run.stderr.startswith(f"error: delete event {event['slug']} in ")
+    assert run.stderr.splitlines()[0].endswith(" (profile prod) needs confirmation: pass --yes to run without a terminal")
+    assert db.scalar("SELECT deleted_at FROM events WHERE id = :id", id=event["id"]) is None
+    run = linea("--profile", "prod", "events", "delete", event["slug"], "--yes")
+    assert f"delete event {event['slug']} in " in run.stderr and "(profile prod)" in run.stderr
+    assert db.scalar("SELECT deleted_at FROM events WHERE id = :id", id=event["id"]) is not None
+
+
+def test_a_delete_off_the_embedded_server_names_the_database(linea: CliRun, db: Database, database_url: URL) -> None:
+    event = make_event(db)
+    run = linea("events", "cancel", event["slug"])
+    first = run.stderr.splitlines()[0]
+    assert first.startswith(f"cancel event {event['slug']} in ")
+    assert database_url.database in first
