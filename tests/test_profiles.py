@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.engine import URL
 
 from tests.factories import make_event
-from tests.harness import CliRun, Database, plain_url
+from tests.harness import CliRun, Database, plain_url, run_linea_on_terminal
 
 NOWHERE = "postgresql://nobody@127.0.0.1:1/nowhere"  # a command that connects here fails with exit 5
 
@@ -138,3 +138,29 @@ def test_a_delete_off_the_embedded_server_names_the_database(linea: CliRun, db: 
     first = run.stderr.splitlines()[0]
     assert first.startswith(f"cancel event {event['slug']} in ")
     assert database_url.database in first
+
+
+def test_at_a_terminal_a_confirm_profile_asks_and_names_itself(linea: CliRun, profiles: Path, db: Database) -> None:
+    event = make_event(db)
+    env = {**linea.env, "LINEA_DATABASE_URL": None, "LINEA_PROFILE": "prod"}
+    declined = run_linea_on_terminal(["users", "delete", event["owner_id"]], env=env, terminal="stdin", typed=b"n\n")
+    shown = declined.other.decode()
+    assert declined.returncode == 1, shown
+    assert f"delete user {event['owner_id']} in " in shown
+    assert "(profile prod) [y/N]" in shown
+    assert "error: not confirmed; nothing was changed" in shown
+    assert db.scalar("SELECT deleted_at FROM users WHERE id = :id", id=event["owner_id"]) is None
+    accepted = run_linea_on_terminal(["users", "delete", event["owner_id"]], env=env, terminal="stdin", typed=b"y\n")
+    assert accepted.returncode == 0, accepted.other.decode()
+    assert db.scalar("SELECT deleted_at FROM users WHERE id = :id", id=event["owner_id"]) is not None
+
+
+def test_the_database_name_typed_back_is_asked_for_with_the_profile(linea: CliRun, profiles: Path, db: Database) -> None:
+    event = make_event(db)
+    env = {**linea.env, "LINEA_DATABASE_URL": None}
+    run = run_linea_on_terminal(["--profile", "test", "db", "reset", "--force"], env=env, terminal="stdin", typed=b"no\n")
+    shown = run.other.decode()
+    assert run.returncode == 1, shown
+    assert " (profile test). Type the database name" in shown
+    assert "error: 'no' is not '" in shown and "; nothing was changed" in shown
+    assert db.count("events", "id = :id", id=event["id"]) == 1
