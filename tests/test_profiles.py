@@ -164,3 +164,26 @@ def test_the_database_name_typed_back_is_asked_for_with_the_profile(linea: CliRu
     assert " (profile test). Type the database name" in shown
     assert "error: 'no' is not '" in shown and "; nothing was changed" in shown
     assert db.count("events", "id = :id", id=event["id"]) == 1
+
+
+def test_an_import_into_a_waitlist_with_entries_asks_on_a_confirm_profile(
+    linea: CliRun, profiles: Path, db: Database, tmp_path: Path
+) -> None:
+    event = make_event(db, status="PUBLISHED")
+    first = tmp_path / "first.csv"
+    first.write_text("email\nann@example.com\n")
+    second = tmp_path / "second.csv"
+    second.write_text("email\nbob@example.com\n")
+    # An empty waitlist: nothing to ask about, even on a confirm profile.
+    linea("--profile", "prod", "waitlist", "import", event["slug"], str(first))
+    run = linea("--profile", "prod", "waitlist", "import", event["slug"], str(second), exit_code=1)
+    assert f"import into the waitlist of {event['slug']} (1 entry) in " in run.stderr
+    assert "(profile prod) needs confirmation: pass --yes" in run.stderr
+    assert db.count("waitlist_entries", "event_id = :id", id=event["id"]) == 1
+    linea("--profile", "prod", "waitlist", "import", event["slug"], str(second), "--yes")
+    assert db.count("waitlist_entries", "event_id = :id", id=event["id"]) == 2
+    # Off a profile, the database is named on stderr.
+    third = tmp_path / "third.csv"
+    third.write_text("email\ncid@example.com\n")
+    run = linea("waitlist", "import", event["slug"], str(third))
+    assert run.stderr.startswith(f"import into the waitlist of {event['slug']} (2 entries) in database ")
