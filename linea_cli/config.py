@@ -1,11 +1,13 @@
 """Settings: root options, then the environment (LINEA_*), then a `.env` file in the working
-directory that is the user's own, then defaults.
+directory that is the user's own, then defaults; the database from a named profile of the user's
+config file when one is chosen (`with_profile`, `linea_cli.profiles`).
 
 A `.env` is read only when nobody but the user can have written it (`env_file_values`): an admin
 who runs linea in a directory someone else controls (a cloned repository, /tmp) must not have
 that directory choose the pg_dump to run, where archives go, who acts, or which database is
 restored into. Anything else is one warning line and the file is ignored as a whole. The same
-check is meant for any settings file linea may read later (a per-user one under ~/.config).
+check is made of the per-user config file of profiles (`linea_cli.profiles`), where anything
+else is an error rather than a warning: that file chooses the database.
 """
 
 from __future__ import annotations

@@ -187,3 +187,11 @@ def test_an_import_into_a_waitlist_with_entries_asks_on_a_confirm_profile(
     third.write_text("email\ncid@example.com\n")
     run = linea("waitlist", "import", event["slug"], str(third))
     assert run.stderr.startswith(f"import into the waitlist of {event['slug']} (2 entries) in database ")
+
+
+def test_completion_reads_the_database_of_the_profile_given(linea: CliRun, profiles: Path, db: Database) -> None:
+    make_event(db, slug="profiled-fest")
+    line = "linea --profile test events show profiled-"
+    env = {"_LINEA_COMPLETE": "complete_bash", "COMP_LINE": line, "COMP_POINT": str(len(line)), "LINEA_DATABASE_URL": NOWHERE}
+    result = linea(env=env)
+    assert result.stdout.split() == ["profiled-fest"]
