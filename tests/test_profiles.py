@@ -195,3 +195,15 @@ def test_completion_reads_the_database_of_the_profile_given(linea: CliRun, profi
     env = {"_LINEA_COMPLETE": "complete_bash", "COMP_LINE": line, "COMP_POINT": str(len(line)), "LINEA_DATABASE_URL": NOWHERE}
     result = linea(env=env)
     assert result.stdout.split() == ["profiled-fest"]
+
+
+def test_profile_names_complete(linea: CliRun, profiles: Path) -> None:
+    for line, expected in (
+        ("linea --profile e", ["elsewhere"]),
+        ("linea profile use p", ["prod"]),
+        ("linea profile show ", ["elsewhere", "prod", "test"]),
+    ):
+        env = {"_LINEA_COMPLETE": "complete_bash", "COMP_LINE": line, "COMP_POINT": str(len(line))}
+        result = linea(env=env)
+        assert result.stdout.split() == expected, line
+        assert result.stderr == ""

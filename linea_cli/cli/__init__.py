@@ -339,7 +339,7 @@ def root(
     ] = None,
     profile: Annotated[
         str | None,
-        typer.Option("--profile", metavar="NAME", help="A profile of ~/.config/linea/config.toml (default: LINEA_PROFILE, else its current one).", show_default=False),
+        typer.Option("--profile", metavar="NAME", help="A profile of ~/.config/linea/config.toml (default: LINEA_PROFILE, else its current one).", show_default=False, autocompletion=profiles.complete_profile),
     ] = None,
     acting_as: Annotated[
         str | None, typer.Option("--as", metavar="EMAIL", help="Act as this user (default: LINEA_ACTOR, else the system).")

@@ -19,6 +19,21 @@ LIST_COLUMNS = [
 ]
 
 
+def complete_profile(ctx: Any, incomplete: str) -> list[tuple[str, str]]:
+    """The profiles of the config file whose names start with `incomplete`, each with its
+    database; nothing when the file cannot be read (completion never prints an error)."""
+    from linea_cli.errors import LineaError
+    from linea_cli.services.profiles import list_profiles
+
+    try:
+        return [
+            (row["name"], row["url"] or f"service {row['service']}")
+            for row in list_profiles(None) if row["name"].startswith(incomplete)
+        ]
+    except LineaError:
+        return []
+
+
 def _in_use() -> str | None:
     return state().settings().profile
 
@@ -43,7 +58,9 @@ def list_(*, out: Output) -> None:
 @app.command()
 @output_options(title=_title)
 def show(
-    name: Annotated[str | None, typer.Argument(metavar="[NAME]", help="The profile (default: the one in use).")] = None,
+    name: Annotated[
+        str | None, typer.Argument(metavar="[NAME]", help="The profile (default: the one in use).", autocompletion=complete_profile)
+    ] = None,
     *,
     out: Output,
 ) -> Mapping[str, Any]:
@@ -57,7 +74,9 @@ def show(
 
 
 @app.command()
-def use(name: Annotated[str, typer.Argument(metavar="NAME", help="The profile to use from now on.")]) -> None:
+def use(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The profile to use from now on.", autocompletion=complete_profile)],
+) -> None:
     """Make a profile the current one: every later command uses its database.
 
     --profile, LINEA_PROFILE, --database-url and LINEA_DATABASE_URL still win over it.
