@@ -207,3 +207,16 @@ def test_profile_names_complete(linea: CliRun, profiles: Path) -> None:
         result = linea(env=env)
         assert result.stdout.split() == expected, line
         assert result.stderr == ""
+
+
+def test_a_config_file_linked_from_the_users_dotfiles_is_read(linea: CliRun, tmp_path: Path) -> None:
+    dotfiles = tmp_path / "dotfiles"
+    dotfiles.mkdir(mode=0o700)
+    (dotfiles / "config.toml").write_text('[profiles.linked]\nurl = "postgresql://db/x"\n')
+    link = Path(linea.env["XDG_CONFIG_HOME"]) / "linea" / "config.toml"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(dotfiles / "config.toml")
+    assert [row["name"] for row in linea("profile", "list", "--json").json] == ["linked"]
+    (dotfiles / "config.toml").chmod(0o664)
+    run = linea("profile", "list", exit_code=1)
+    assert run.stderr.startswith(f"error: refusing to read {link}: writable by group or others (mode 0664)\n")
