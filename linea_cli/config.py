@@ -1,11 +1,13 @@
 """Settings: root options, then the environment (LINEA_*), then a `.env` file in the working
-directory that is the user's own, then defaults.
+directory that is the user's own, then defaults; the database from a named profile of the user's
+config file when one is chosen (`with_profile`, `linea_cli.profiles`).
 
 A `.env` is read only when nobody but the user can have written it (`env_file_values`): an admin
 who runs linea in a directory someone else controls (a cloned repository, /tmp) must not have
 that directory choose the pg_dump to run, where archives go, who acts, or which database is
 restored into. Anything else is one warning line and the file is ignored as a whole. The same
-check is meant for any settings file linea may read later (a per-user one under ~/.config).
+check is made of the per-user config file of profiles (`linea_cli.profiles`), where anything
+else is an error rather than a warning: that file chooses the database.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, PrivateAttr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from linea_cli.errors import InvalidInput, shown
+from linea_cli.errors import InvalidInput, UsageProblem, shown
+from linea_cli.profiles import Profile, read_profiles
 
 # A PostgreSQL time setting: a whole or decimal number, milliseconds unless a unit follows.
 _TIME_SETTING = re.compile(r"\s*(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>us|ms|s|min|h|d)?\s*")
@@ -53,6 +56,9 @@ class Settings(BaseSettings):
         env_prefix=ENV_PREFIX, env_file=None, extra="ignore"
     )
 
+    # A named profile of the user's config file (linea_cli.profiles): its database and migration
+    # URLs replace LINEA_DATABASE_URL and LINEA_MIGRATION_DATABASE_URL (`load_settings`).
+    profile: str | None = None
     # None means the embedded server under data_dir.
     database_url: str | None = None
     # A direct (unpooled) URL for migrations when database_url goes through PgBouncer.
@@ -74,6 +80,13 @@ class Settings(BaseSettings):
     # The pg_dump / pg_restore to run; None means the newest one found that reads the server.
     pg_dump: str | None = None
     pg_restore: str | None = None
+
+    # The profile in use once `load_settings` has chosen (None: no profile).
+    _profile: Profile | None = PrivateAttr(default=None)
+
+    @property
+    def chosen_profile(self) -> Profile | None:
+        return self._profile
 
     @property
     def backups_path(self) -> Path:
@@ -151,7 +164,7 @@ def env_file_values(path: Path, warn: Callable[[str], None]) -> dict[str, str]:
         found = os.fstat(file.fileno())
         if stat.S_ISDIR(found.st_mode):
             return {}
-        problem = _not_own(path, found)
+        problem = not_own(path, found)
         if problem:
             warn(f"ignoring {path.absolute()}: {problem}")
             return {}
@@ -168,7 +181,7 @@ def env_file_values(path: Path, warn: Callable[[str], None]) -> dict[str, str]:
     return values
 
 
-def _not_own(path: Path, found: os.stat_result) -> str | None:
+def not_own(path: Path, found: os.stat_result) -> str | None:
     """Why the file `found` (at `path`) may have been written by someone else; None when it cannot."""
     user = os.geteuid()
     if not stat.S_ISREG(found.st_mode):
@@ -208,10 +221,48 @@ def load_settings(*, warn: Callable[[str], None] = _warn_on_stderr, **overrides:
         if ENV_PREFIX + key.upper() not in environment
     }
     try:
-        return Settings(**{**from_file, **given})
+        settings = Settings(**{**from_file, **given})
     except ValidationError as exc:
         # One line naming the variable, as for any invalid input (not pydantic's report, exit 70).
         problem = exc.errors()[0]
         name = "LINEA_" + str(problem["loc"][0]).upper() if problem["loc"] else "a LINEA_ setting"
         reason = str(problem["msg"]).removeprefix("Value error, ")
         raise InvalidInput(f"invalid {name} {shown(problem.get('input'))}: {reason}") from None
+    return with_profile(settings, url_given="database_url" in given, profile_given="profile" in given)
+
+
+def with_profile(settings: Settings, *, url_given: bool, profile_given: bool) -> Settings:
+    """`settings` with the database of the profile in use, if any. Which database, first found:
+
+    1. `--database-url` (with `--profile` too: an error, they name two databases);
+    2. `--profile NAME`;
+    3. `LINEA_PROFILE` (with `LINEA_DATABASE_URL` too: an error, as for the options);
+    4. `LINEA_DATABASE_URL`;
+    5. the config file's `current` (`linea profile use NAME`);
+    6. the embedded server.
+    A profile's URLs replace LINEA_DATABASE_URL and LINEA_MIGRATION_DATABASE_URL both.
+    """
+    name = settings.profile
+    if url_given:
+        if profile_given:
+            raise UsageProblem("--database-url and --profile name two databases: give one")
+        return settings.model_copy(update={"profile": None})
+    if name is not None and not name.strip():
+        raise InvalidInput("the profile (--profile / LINEA_PROFILE) is empty", hint="name a profile, or unset LINEA_PROFILE")
+    if name is not None and not profile_given and settings.database_url is not None:
+        raise InvalidInput(
+            "LINEA_PROFILE and LINEA_DATABASE_URL are both set and name two databases", hint="unset one of them"
+        )
+    if name is None and settings.database_url is not None:
+        return settings
+    profiles = read_profiles()
+    if name is None:
+        name = profiles.current
+        if name is None:
+            return settings
+    profile = profiles.get(name.strip())
+    chosen = settings.model_copy(
+        update={"profile": profile.name, "database_url": profile.database_url, "migration_database_url": profile.migration_url}
+    )
+    chosen._profile = profile
+    return chosen

@@ -178,10 +178,12 @@ def make_cli_run(
     url: URL, data_dir: Path, monkeypatch: pytest.MonkeyPatch, *, migration_url: URL | None = None
 ) -> CliRun:
     env = {"LINEA_DATABASE_URL": plain_url(url), "LINEA_DATA_DIR": str(data_dir / "data"), "NO_COLOR": "1"}
+    # The developer's own profiles (~/.config/linea) must not leak into tests either.
+    env["XDG_CONFIG_HOME"] = str(data_dir / "config")
     if migration_url is not None and migration_url != url:
         env["LINEA_MIGRATION_DATABASE_URL"] = plain_url(migration_url)
     # The developer's PGHOST or PGSERVICE must not choose the server a test without a URL reaches.
-    for key in ("LINEA_ACTOR", "LINEA_MIGRATION_DATABASE_URL", "LINEA_TIMEZONE", *SERVER_CHOOSING_VARIABLES):
+    for key in ("LINEA_ACTOR", "LINEA_MIGRATION_DATABASE_URL", "LINEA_TIMEZONE", "LINEA_PROFILE", *SERVER_CHOOSING_VARIABLES):
         monkeypatch.delenv(key, raising=False)
     # A .env in the working directory must not leak into tests.
     monkeypatch.chdir(data_dir)

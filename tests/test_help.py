@@ -68,7 +68,7 @@ def test_help_has_no_type_noise_and_whole_command_lines(linea: CliRun) -> None:
         text = linea(*path, "--help").stdout
         assert not re.search(r"<(str|int|float|int range|float range)>", text), path
         assert "<int range>" not in text and "1<=x" not in text, path
-    for group in ("", "events", "venues", "waitlist", "users", "sessions", "audit", "db", "db server"):
+    for group in ("", "events", "venues", "waitlist", "users", "sessions", "audit", "db", "db server", "profile"):
         text = linea(*group.split(), "--help").stdout
         commands = text.split("Commands:")[1].split("\n\n")[0]
         assert "..." not in commands, group
@@ -78,6 +78,7 @@ def test_help_has_no_type_noise_and_whole_command_lines(linea: CliRun) -> None:
 # only messages.
 WITHOUT_FORMAT = {
     "users export", "db upgrade", "db downgrade", "db reset", "db prisma-schema", "db server start", "db server stop",
+    "profile use",
 }
 LISTS = {"events list", "venues list", "waitlist list", "users list", "sessions list", "audit list"}
 
@@ -98,7 +99,7 @@ def test_every_record_command_takes_format_json_and_fields(linea: CliRun) -> Non
 
 # The variables linea reads and its exit codes, as `linea --help` and the README list them.
 VARIABLES = [
-    "LINEA_DATABASE_URL", "LINEA_MIGRATION_DATABASE_URL", "LINEA_ACTOR", "LINEA_DATA_DIR", "LINEA_BACKUP_DIR",
+    "LINEA_DATABASE_URL", "LINEA_PROFILE", "LINEA_MIGRATION_DATABASE_URL", "LINEA_ACTOR", "LINEA_DATA_DIR", "LINEA_BACKUP_DIR",
     "LINEA_PG_DUMP", "LINEA_PG_RESTORE", "LINEA_TIMEZONE", "LINEA_LOCK_TIMEOUT", "LINEA_STATEMENT_TIMEOUT",
     "LINEA_MIGRATION_LOCK_TIMEOUT", "LINEA_MIGRATION_ATTEMPTS", "NO_COLOR",
 ]

@@ -209,6 +209,7 @@ ELSEWHERE = {
     "users verify-erased",  # a table it may not read is its own outcome, "not verified" (issue 17, item 4)
     "db upgrade", "db restore",  # below, from a database behind head and from an archive
     "db prisma-schema", "db server status", "db server start", "db server stop",  # no database privileges involved
+    "profile list", "profile show", "profile use",  # the user's config file, no database
 }
 
 _REFUSED = re.compile(

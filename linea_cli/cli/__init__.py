@@ -25,7 +25,7 @@ import typer
 from typer.core import TyperGroup
 
 from linea_cli import __version__
-from linea_cli.cli import audit, db, events, sessions, users, venues, waitlist
+from linea_cli.cli import audit, db, events, profiles, sessions, users, venues, waitlist
 from linea_cli.cli.context import CliState, begin, state
 from linea_cli.cli.help import UsageError, tidy_help
 from linea_cli.errors import (
@@ -53,6 +53,7 @@ SHOWN_DRIVER_TEXT = 300
 # the same at more length; tests/test_help.py checks that both name the same variables).
 ENVIRONMENT_VARIABLES: tuple[tuple[str, str], ...] = (
     ("LINEA_DATABASE_URL", "the database (postgresql://...); unset: libpq's PGSERVICE/PGHOST/... if set, else the embedded server"),
+    ("LINEA_PROFILE", "a profile of ~/.config/linea/config.toml, like --profile"),
     ("LINEA_MIGRATION_DATABASE_URL", "a direct URL for migrations when LINEA_DATABASE_URL goes through PgBouncer"),
     ("LINEA_ACTOR", "the acting user (email or id), like --as; unset: the system"),
     ("LINEA_DATA_DIR", "where the embedded server keeps its data"),
@@ -341,6 +342,10 @@ def root(
         str | None,
         typer.Option("--database-url", metavar="URL", help="PostgreSQL URL (default: LINEA_DATABASE_URL, else the embedded server).", show_default=False),
     ] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option("--profile", metavar="NAME", help="A profile of ~/.config/linea/config.toml (default: LINEA_PROFILE, else its current one).", show_default=False, autocompletion=profiles.complete_profile),
+    ] = None,
     acting_as: Annotated[
         str | None, typer.Option("--as", metavar="EMAIL", help="Act as this user (default: LINEA_ACTOR, else the system).")
     ] = None,
@@ -351,7 +356,7 @@ def root(
 ) -> None:
     """Administer the Linea event platform's PostgreSQL database."""
     ctx.obj = begin(
-        CliState(database_url=database_url, actor_email=acting_as, debug=debug, command_name=_command_name(ctx))
+        CliState(database_url=database_url, profile=profile, actor_email=acting_as, debug=debug, command_name=_command_name(ctx))
     )
 
 
@@ -378,12 +383,13 @@ GROUPS: dict[str, tuple[typer.Typer, str]] = {
     "sessions": (sessions.app, "People"),
     "audit": (audit.app, "People"),
     "db": (db.app, "Database"),
+    "profile": (profiles.app, "Database"),
 }
 for _name, (_group, _panel) in GROUPS.items():
     app.add_typer(_group, name=_name, rich_help_panel=_panel)
 
 # Root options that take a value, which the group name follows.
-_VALUED_ROOT_OPTIONS = ("--database-url", "--as")
+_VALUED_ROOT_OPTIONS = ("--database-url", "--profile", "--as")
 
 
 def app_for(words: list[str]) -> typer.Typer:

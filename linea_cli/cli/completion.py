@@ -202,7 +202,8 @@ def _conninfo_and_actor(ctx: Any) -> tuple[str | None, str | None]:
     root = ctx.find_root()
     # Silent about an ignored .env: a warning would be drawn into the line being completed.
     settings = load_settings(
-        database_url=root.params.get("database_url"), actor=root.params.get("acting_as"), warn=lambda message: None
+        database_url=root.params.get("database_url"), actor=root.params.get("acting_as"), warn=lambda message: None,
+        profile=root.params.get("profile"),
     )
     reference = actor_reference(settings.actor)  # an empty one is an error: nothing
     if settings.database_url is not None:

@@ -1,5 +1,9 @@
 """The one confirmation before what cannot be undone: asked on a terminal, skipped with --yes.
 
+Every question names the profile in use (`--profile`, LINEA_PROFILE, `linea profile use`). The
+changes that do not ask anywhere else (`confirm_change`) name the database they change on stderr
+when it is not the embedded one, and ask on a profile with `confirm = true`.
+
 Without a terminal and without --yes a command stops with a hint naming the flags instead of
 hanging on a prompt nobody sees. A declined question raises `typer.Abort`, which the error
 boundary turns into "not confirmed; nothing was changed" (exit 1).
@@ -25,6 +29,8 @@ def confirm_or_stop(prompt: str, *, yes: bool, flags: str = "--yes", type_back: 
         return
     from linea_cli.output import visible
 
+    prompt = _with_profile(prompt)
+
     if not sys.stdin.isatty():
         if type_back is None:
             raise InvalidInput(f"{prompt} needs confirmation: pass {flags} to run without a terminal")
@@ -36,3 +42,28 @@ def confirm_or_stop(prompt: str, *, yes: bool, flags: str = "--yes", type_back: 
     typed = typer.prompt(f"{visible(prompt[:1].upper() + prompt[1:])}. Type the database name", err=True)
     if typed != type_back:
         raise InvalidInput(f"{shown(typed)} is not {shown(type_back)}; nothing was changed")
+
+
+def _with_profile(prompt: str) -> str:
+    from linea_cli.cli.context import state
+
+    name = state().settings().profile
+    return f"{prompt} (profile {name})" if name else prompt
+
+
+def confirm_change(what: str, *, yes: bool, quiet: bool = False) -> None:
+    """Before a change that does not otherwise ask (`what`: "delete event x"): on a profile with
+    `confirm = true`, ask (or take `yes`); else off the embedded server, name the database on
+    stderr (not when `quiet`: a cron job's --quiet)."""
+    from linea_cli.cli.context import state
+    from linea_cli.output import say
+
+    current = state()
+    profile = current.settings().chosen_profile
+    database = current.database()
+    if profile is not None and profile.confirm:
+        confirm_or_stop(f"{what} in {database.target}", yes=yes)
+        if yes and not quiet:
+            say(f"{what} in {database.target} (profile {profile.name})")
+    elif not database.is_embedded and not quiet:
+        say(f"{what} in {database.target}" + (f" (profile {profile.name})" if profile else ""))

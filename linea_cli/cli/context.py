@@ -30,6 +30,7 @@ ALL_PAGE_SIZE = 1000
 @dataclass
 class CliState:
     database_url: str | None = None
+    profile: str | None = None
     actor_email: str | None = None
     debug: bool = False
     command_name: str = "cli"
@@ -48,6 +49,7 @@ class CliState:
                 database_url=self.database_url,
                 migration_database_url=self.database_url,
                 actor=self.actor_email,
+                profile=self.profile,
             )
             # An empty value is most likely a script's unset variable (`--as "$ADMIN"`): falling back
             # to the embedded server or to the system, which may do everything, would be wrong.

@@ -158,7 +158,7 @@ def status(*, out: Output) -> None:
     from linea_cli.services import database as database_service
 
     database = open_database(require_schema=False)
-    record = database_service.status(database)
+    record = {"profile": state().settings().profile, **database_service.status(database)}
     if database.is_embedded:
         record["data_directory"] = str(state().settings().data_dir)
     out.record(record)

@@ -9,9 +9,10 @@ from typing import Annotated, Any
 import typer
 
 from linea_cli.cli.completion import complete_event, complete_user, complete_venue
+from linea_cli.cli.confirm import confirm_change
 from linea_cli.cli.context import state
 from linea_cli.cli.field_options import field_options, list_columns, naming_options
-from linea_cli.cli.options import DryRunOption, IncludeDeletedOption, Output, output_options
+from linea_cli.cli.options import DryRunOption, IncludeDeletedOption, Output, YesOption, output_options
 from linea_cli.enums import EventStatus
 from linea_cli.errors import InvalidInput
 from linea_cli.fields import EVENTS
@@ -179,13 +180,14 @@ def publish(event: EventArgument, force: ForceOption = False, *, out: Output) ->
 
 @app.command()
 @output_options(title=_title)
-def cancel(event: EventArgument, *, out: Output) -> Mapping[str, Any]:
+def cancel(event: EventArgument, yes: YesOption = False, *, out: Output) -> Mapping[str, Any]:
     """Cancel a DRAFT or PUBLISHED event (final).
 
     Example: linea events cancel summer-fest
     """
     from linea_cli.services.events import cancel_event
 
+    confirm_change(f"cancel event {event}", yes=yes)
     record = out.change(lambda session, actor: cancel_event(session, event, actor=actor))
     say(f"cancelled event {record['slug']}")
     return record
@@ -207,13 +209,14 @@ def complete(event: EventArgument, *, out: Output) -> Mapping[str, Any]:
 
 @app.command()
 @output_options(title=_title)
-def delete(event: EventArgument, *, out: Output) -> Mapping[str, Any]:
+def delete(event: EventArgument, yes: YesOption = False, *, out: Output) -> Mapping[str, Any]:
     """Soft-delete an event: hidden from lists, kept for the audit trail and `restore`.
 
     Example: linea events delete summer-fest
     """
     from linea_cli.services.events import delete_event
 
+    confirm_change(f"delete event {event}", yes=yes)
     record = out.change(lambda session, actor: delete_event(session, event, actor=actor))
     say(f"deleted event {record['slug']} (undo: linea events restore {record['slug']})")
     return record

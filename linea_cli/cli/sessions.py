@@ -7,8 +7,9 @@ from typing import Annotated
 import typer
 
 from linea_cli.cli.completion import complete_user
+from linea_cli.cli.confirm import confirm_change
 from linea_cli.cli.context import transactions
-from linea_cli.cli.options import DryRunOption, Output, output_options
+from linea_cli.cli.options import DryRunOption, Output, YesOption, output_options
 from linea_cli.cli.progress import batch_progress
 from linea_cli.output import Column
 
@@ -77,6 +78,7 @@ def purge(
     ] = 50_000,
     dry_run: DryRunOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success (for cron).")] = False,
+    yes: YesOption = False,
     *,
     out: Output,
 ) -> None:
@@ -89,6 +91,8 @@ def purge(
     from linea_cli.services.sessions import parse_duration, purge_expired_sessions
 
     out.check(("would_purge" if dry_run else "purged", "batches", "expired_before"))  # before any batch
+    if not dry_run and older_than == "0":  # nothing to filter: every expired session
+        confirm_change("purge every expired session", yes=yes, quiet=quiet)
     with transactions() as unit_of_work:
         result = purge_expired_sessions(
             unit_of_work,

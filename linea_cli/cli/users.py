@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from linea_cli.cli.completion import complete_user
-from linea_cli.cli.confirm import confirm_or_stop
+from linea_cli.cli.confirm import confirm_change, confirm_or_stop
 from linea_cli.cli.context import transaction
 from linea_cli.cli.field_options import list_columns
 from linea_cli.cli.options import (
@@ -164,7 +164,7 @@ def set_role(
 
 @app.command()
 @output_options(title="Deleted user")
-def delete(user: UserArgument, *, out: Output) -> Mapping[str, Any]:
+def delete(user: UserArgument, yes: YesOption = False, *, out: Output) -> Mapping[str, Any]:
     """Soft-delete a user and revoke their live sessions.
 
     `linea users restore` undoes the delete; revoked sessions stay revoked.
@@ -173,6 +173,7 @@ def delete(user: UserArgument, *, out: Output) -> Mapping[str, Any]:
     """
     from linea_cli.services.users import delete_user, user_record
 
+    confirm_change(f"delete user {user}", yes=yes)
     revoked: list[int] = []
 
     def change(session: Session, actor: Actor | None) -> dict[str, Any]:

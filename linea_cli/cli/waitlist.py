@@ -9,8 +9,9 @@ from typing import Annotated
 import typer
 
 from linea_cli.cli.completion import complete_event, complete_waitlist_email
+from linea_cli.cli.confirm import confirm_change
 from linea_cli.cli.context import open_database, state, transaction, transactions
-from linea_cli.cli.options import DryRunOption, IncludeDeletedOption, Output, output_options
+from linea_cli.cli.options import DryRunOption, IncludeDeletedOption, Output, YesOption, output_options
 from linea_cli.cli.progress import batch_progress, byte_progress
 from linea_cli.enums import WaitlistStatus
 from linea_cli.errors import UsageProblem, shown
@@ -240,6 +241,7 @@ def import_(
         bool,
         typer.Option("--resume", help="Finish the event's unfinished import of this same file (left by a killed linea) instead of undoing it."),
     ] = False,
+    yes: YesOption = False,
     *,
     out: Output,
 ) -> None:
@@ -258,6 +260,13 @@ def import_(
         raise UsageProblem("--resume finishes an unfinished import: it cannot be a --dry-run")
     # Before the file is read: a large import commits its batches as it goes.
     out.check(ImportSummary(event="").counts())
+    if not dry_run:
+        from linea_cli.services.waitlist import entry_count
+
+        with transaction() as (session, _actor):
+            entries = entry_count(session, event)
+        if entries:  # it changes a waitlist people are already on
+            confirm_change(f"import into the waitlist of {event} ({entries} {'entry' if entries == 1 else 'entries'})", yes=yes)
 
     def before_commit(_summary: ImportSummary) -> None:
         if errors_out is not None:

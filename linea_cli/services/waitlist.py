@@ -68,6 +68,15 @@ def _managed_event(session: Session, reference: str, *, actor: Actor | None, act
     return event
 
 
+def entry_count(session: Session, event_ref: str) -> int:
+    """How many entries (not deleted) the event's waitlist holds: an import into it changes them."""
+    event = find_event(session, event_ref)
+    query = select(sa.func.count()).select_from(WaitlistEntry).where(
+        WaitlistEntry.event_id == event.id, WaitlistEntry.deleted_at.is_(None)  # type: ignore[union-attr]
+    )
+    return int(session.exec(query).one())
+
+
 def listable_event(session: Session, reference: str, *, actor: Actor | None) -> Event:
     """The event whose waitlist the actor may list (`waitlist list`, and what Tab completes from)."""
     return _managed_event(session, reference, actor=actor, action="list")

@@ -1,0 +1,89 @@
+"""`linea profile ...`: the named databases of ~/.config/linea/config.toml (list, show, use)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+import typer
+
+from linea_cli.cli.context import state
+from linea_cli.cli.options import Output, output_options
+from linea_cli.output import Column, say
+
+app = typer.Typer(help="List, show and choose named databases (~/.config/linea/config.toml).", no_args_is_help=True)
+
+LIST_COLUMNS = [
+    Column("name"), "current", Column("in_use", priority=2), Column("url", wrap=True), "service",
+    Column("migration_url", priority=3, wrap=True), Column("confirm", priority=1),
+]
+
+
+def complete_profile(ctx: Any, incomplete: str) -> list[tuple[str, str]]:
+    """The profiles of the config file whose names start with `incomplete`, each with its
+    database; nothing when the file cannot be read (completion never prints an error)."""
+    from linea_cli.errors import LineaError
+    from linea_cli.services.profiles import list_profiles
+
+    try:
+        return [
+            (row["name"], row["url"] or f"service {row['service']}")
+            for row in list_profiles(None) if row["name"].startswith(incomplete)
+        ]
+    except LineaError:
+        return []
+
+
+def _in_use() -> str | None:
+    return state().settings().profile
+
+
+def _title(record: Mapping[str, Any]) -> str:
+    return f"Profile {record['name']}"
+
+
+@app.command("list")
+@output_options(columns=LIST_COLUMNS, title="Profiles")
+def list_(*, out: Output) -> None:
+    """List the profiles, marking the current one and the one in use.
+
+    Example: linea profile list
+    """
+    from linea_cli.services.profiles import list_profiles
+
+    out.check()
+    out.rows(list_profiles(_in_use()))
+
+
+@app.command()
+@output_options(title=_title)
+def show(
+    name: Annotated[
+        str | None, typer.Argument(metavar="[NAME]", help="The profile (default: the one in use).", autocompletion=complete_profile)
+    ] = None,
+    *,
+    out: Output,
+) -> Mapping[str, Any]:
+    """Show a profile: its database, migration URL and whether it confirms.
+
+    Example: linea profile show prod
+    """
+    from linea_cli.services.profiles import show_profile
+
+    return show_profile(name, _in_use())
+
+
+@app.command()
+def use(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The profile to use from now on.", autocompletion=complete_profile)],
+) -> None:
+    """Make a profile the current one: every later command uses its database.
+
+    --profile, LINEA_PROFILE, --database-url and LINEA_DATABASE_URL still win over it.
+
+    Example: linea profile use staging
+    """
+    from linea_cli.services.profiles import use_profile
+
+    record = use_profile(name)
+    say(f"now using profile {record['name']} ({record['url'] or 'service ' + record['service']})")
