@@ -77,17 +77,39 @@ def test_semicolon_and_tab_files(linea: CliRun, db: Database, tmp_path: Path) ->
     path = write(tmp_path / "semi.csv", "name;email\nLee, Ann;ann@example.com\n\"Bo; Jr\";bo@example.com\n")
     result = linea("waitlist", "import", event["slug"], path, "--delimiter", ";", "--json")
     assert summary(result)["inserted"] == 2
+    assert "columns separated by" not in result.stderr  # given, not found
     tabbed = write(tmp_path / "tab.tsv", "email\tstatus\ncy@example.com\tCANCELLED\n")
     linea("waitlist", "import", event["slug"], tabbed, "--delimiter", "tab")
     assert emails(db, event) == ["ann@example.com", "bo@example.com", "cy@example.com"]
     # The wrong delimiter: no 'email' column in the header, and the separator it looks like
-    wrong = linea("waitlist", "import", event["slug"], path, exit_code=1)
+    wrong = linea("waitlist", "import", event["slug"], path, "-d", ",", exit_code=1)
     assert "no 'email' column" in wrong.stderr
     assert "hint: the columns are separated by ';': use --delimiter ';'" in wrong.stderr
-    wrong = linea("waitlist", "import", event["slug"], tabbed, exit_code=1)
+    wrong = linea("waitlist", "import", event["slug"], tabbed, "-d", ",", exit_code=1)
     assert "hint: the columns are separated by tab: use --delimiter tab" in wrong.stderr
     wrong = linea("waitlist", "import", event["slug"], write(tmp_path / "c.csv", "email,status\n"), "-d", ";", exit_code=1)
     assert "use --delimiter ','" in wrong.stderr
+
+
+def test_the_delimiter_is_found_in_the_header_line(linea: CliRun, db: Database, tmp_path: Path) -> None:
+    event = make_event(db)
+    # Excel's "CSV" in France: semicolons, commas inside the names.
+    semi = write(tmp_path / "semi.csv", "Nom;Email;Statut\nLee, Ann;ann@example.com;\n")
+    result = linea("waitlist", "import", event["slug"], semi, "--json")
+    assert summary(result)["inserted"] == 1
+    assert result.stderr.splitlines()[0] == "columns separated by ';' (found in the header line; --delimiter to choose)"
+    tabbed = write(tmp_path / "tab.tsv", "email\tstatus\nbo@example.com\tCANCELLED\n")
+    result = linea("waitlist", "import", event["slug"], tabbed, "--json")
+    assert "columns separated by tab (found in the header line" in result.stderr
+    assert db.scalar("SELECT status::text FROM waitlist_entries WHERE email = 'bo@example.com'") == "CANCELLED"
+    # A comma file, and a file of one column, say nothing: that is what CSV means.
+    for text in ("email,status\ncy@example.com,\n", "email\ndi@example.com\n"):
+        result = linea("waitlist", "import", event["slug"], write(tmp_path / "plain.csv", text), "--json")
+        assert summary(result)["inserted"] == 1 and "separated" not in result.stderr
+    # Semicolons in a comma file's quoted header do not fool it.
+    odd = write(tmp_path / "odd.csv", '"a;b;c",email\n"x;y;z",ed@example.com\n')
+    assert summary(linea("waitlist", "import", event["slug"], odd, "--json"))["inserted"] == 1
+    assert emails(db, event) == ["ann@example.com", "bo@example.com", "cy@example.com", "di@example.com", "ed@example.com"]
 
 
 def test_quoted_newline_in_a_name_keeps_line_numbers(linea: CliRun, db: Database, tmp_path: Path) -> None:
@@ -120,8 +142,51 @@ def test_non_utf8_is_refused_with_the_line(linea: CliRun, db: Database, tmp_path
     event = make_event(db)
     path = write(tmp_path / "latin1.csv", "email,name\nann@example.com,Ann\nbo@example.com,Zoë\n", encoding="latin-1")
     result = linea("waitlist", "import", event["slug"], path, exit_code=1)
-    assert "line 3 is not UTF-8" in result.stderr
+    assert result.stderr == (
+        "error: line 3 is not UTF-8 (byte 18 of the line is b'\\xeb')\n"
+        "hint: it reads as windows-1252: 'bo@example.com,Zoë'; use --encoding windows-1252\n"
+    )
     assert db.count("waitlist_entries") == 0
+
+
+def test_excel_csv_of_western_europe_imports_with_its_encoding(linea: CliRun, db: Database, tmp_path: Path) -> None:
+    event = make_event(db)
+    # Excel's usual "CSV" in France, Germany, Spain: windows-1252, semicolons, CRLF.
+    text = "Email;Nom\r\nzoe@example.com;Zoë Müller – “Señora” €\r\nann@example.com;Ann\r\n"
+    path = write(tmp_path / "excel-fr.csv", text, encoding="windows-1252")
+    result = linea("waitlist", "import", event["slug"], path, exit_code=1)
+    assert "line 2 is not UTF-8" in result.stderr and "use --encoding windows-1252" in result.stderr
+    result = linea("waitlist", "import", event["slug"], path, "--encoding", "windows-1252", "--json")
+    assert summary(result)["inserted"] == 2
+    assert "columns separated by ';'" in result.stderr
+    assert emails(db, event) == ["ann@example.com", "zoe@example.com"]
+    # Cyrillic Windows text is named as such, not as accented Latin letters.
+    cyrillic = write(tmp_path / "ru.csv", "email;name\nivan@example.com;Иван Петров\n", encoding="windows-1251")
+    result = linea("waitlist", "import", event["slug"], cyrillic, exit_code=1)
+    assert "hint: it reads as windows-1251: 'ivan@example.com;Иван Петров'; use --encoding windows-1251" in result.stderr
+
+
+def test_any_python_codec_and_its_errors(linea: CliRun, db: Database, tmp_path: Path) -> None:
+    event = make_event(db)
+    latin = write(tmp_path / "l.csv", "email,name\nann@example.com,Zoë\n", encoding="latin-1")
+    assert summary(linea("waitlist", "import", event["slug"], latin, "--encoding", "ISO-8859-1", "--json"))["inserted"] == 1
+    # UTF-16 without a byte order mark, when named, and UTF-32.
+    utf16 = tmp_path / "le.csv"
+    utf16.write_bytes("email\nbo@example.com\n".encode("utf-16-le"))
+    assert summary(linea("waitlist", "import", event["slug"], str(utf16), "--encoding", "utf-16-le", "--json"))["inserted"] == 1
+    utf32 = tmp_path / "utf32.csv"
+    utf32.write_bytes("\ufeffemail\ncy@example.com\n".encode("utf-32"))
+    assert summary(linea("waitlist", "import", event["slug"], str(utf32), "--encoding", "utf-32", "--json"))["inserted"] == 1
+    # A byte the named encoding does not have: its line. An unknown name: one line, exit 1.
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"email\ndi@example.com\nzed\x81@example.com\n")
+    result = linea("waitlist", "import", event["slug"], str(bad), "--encoding", "windows-1252", exit_code=1)
+    assert result.stderr.splitlines()[0] == "error: line 3 is not cp1252 (byte 4 of the line is b'\\x81')"
+    result = linea("waitlist", "import", event["slug"], latin, "--encoding", "klingon", exit_code=1)
+    assert result.stderr.splitlines()[0] == "error: unknown encoding 'klingon'"
+    result = linea("waitlist", "import", event["slug"], latin, "--encoding", "rot13", exit_code=1)
+    assert result.stderr.splitlines()[0] == "error: 'rot13' is not a text encoding"
+    assert emails(db, event) == ["ann@example.com", "bo@example.com", "cy@example.com"]
 
 
 def test_header_problems(linea: CliRun, db: Database, tmp_path: Path) -> None:
