@@ -559,6 +559,53 @@ def test_fast_email_path_agrees_with_email_validator() -> None:
     assert accepted > 300  # the fast path is really used
 
 
+def test_internationalized_path_agrees_with_email_validator() -> None:
+    from email_validator import EmailNotValidError, validate_email
+
+    from linea_cli.services.emails import check_email, international_canonical_email
+
+    rng = random.Random(6)
+    # Accented and non-Latin letters, a combining accent (first or not), NFD forms, spaces and
+    # invisible characters email-validator refuses (no-break space, zero-width joiner, a line
+    # separator), punctuation and symbols it takes, an upper-case Unicode letter, a digit of another script.
+    local_alphabet = "abcxyz019.-_+'=" + "éüßøñçÉÜ" + "\u0301" + "Ωжй中文ß" + "\u00a0\u200d\u2028" + "·€→" + "٣"
+    domains = [
+        "example.com", "bücher.de", "BÜCHER.de", "xn--bcher-kva.de", "münchen.example", "例子.中国", "ex ample.com",
+        "ü.test", "xn--zz.de", "-bad.de", "a..b.de", "e\u0301xample.de", "ß.de", "日本", "[1.2.3.4]", "é" * 250 + ".de",
+        "example.com.", "faß.de", "exämple.c0m",
+    ]
+    samples = ["zoë@example.com", "Zoë.Müller@Bücher.de", "\u0301x@example.com", "e\u0301@example.com", "a\u00a0b@example.com",
+               "ann@@bücher.de", '"zoë"@bücher.de', "Zoë <zoë@bücher.de>", "zoë@", "@bücher.de", "zoë@[1.2.3.4]", "é" * 64 + "@bücher.de"]
+    for _ in range(4000):
+        local = "".join(rng.choice(local_alphabet) for _ in range(rng.randint(1, 14)))
+        samples.append(f"{local}@{rng.choice(domains)}")
+    accepted = 0
+    for sample in samples:
+        exact: dict[str, str | None] = {}
+        for text in (sample, sample.strip()):
+            try:
+                exact[text] = validate_email(text, check_deliverability=False).normalized.lower()
+            except EmailNotValidError:
+                exact[text] = None
+        fast = international_canonical_email(sample)
+        if fast is not None:
+            accepted += 1
+            assert fast == exact[sample], sample
+        assert check_email(sample)[0] == exact[sample.strip()], sample  # the import's own entry point (it trims) agrees too
+    assert accepted > 800  # the fast path is really used
+
+
+def test_internationalized_addresses_import_in_their_canonical_form(linea: CliRun, db: Database, tmp_path: Path) -> None:
+    event = make_event(db)
+    text = ("email\nZoë.Müller@BÜCHER.de\nann@xn--bcher-kva.de\nJose\u0301@example.com\n"
+            "zoë.müller@bücher.de\n 李@例子.中国 \nbad\u200d@bücher.de\n")
+    result = linea("waitlist", "import", event["slug"], write(tmp_path / "intl.csv", text), "--skip-invalid", "--json")
+    assert (summary(result)["inserted"], summary(result)["skipped"], summary(result)["invalid"]) == (4, 1, 1)
+    # The domain as IDNA decodes it, the local part in NFC (José), all in lower case.
+    assert emails(db, event) == ["ann@bücher.de", "josé@example.com", "zoë.müller@bücher.de", "李@例子.中国"]
+    assert "line 7: invalid email 'bad\\u200d@bücher.de'" in result.stderr
+
+
 def test_neutralize_round_trip() -> None:
     for cell in ["=1+2", "+x", "-x", "@x", "\tx", "\rx", "\nx", "'=x", "''+x", "'x", "x=", "", "plain", "o'brien"]:
         assert csvio.unneutralize(csvio.neutralize(cell)) == cell

@@ -29,7 +29,7 @@ from linea_cli.db import copy as db_copy
 from linea_cli.db.models import User, WaitlistEntry
 from linea_cli.enums import WaitlistStatus
 from linea_cli.errors import InvalidInput, shown
-from linea_cli.services.emails import check_email, simple_email
+from linea_cli.services.emails import check_email, international_canonical_email, simple_email
 from linea_cli.timeutil import SQL_ISO_TIMESTAMP, parse_datetime
 
 IMPORT_COLUMNS = ("email", "status", "created_at", "name")
@@ -125,6 +125,8 @@ def _copy_line(line: int, fields: list[str], header: ImportHeader, timezone: str
     # A leading quote may be linea's own neutralization: the exact path removes it.
     if raw_email[:1] != "'" and simple_email(raw_email):
         email = raw_email.lower()
+    elif raw_email[:1] != "'" and (international := international_canonical_email(raw_email)) is not None:
+        email = international  # as fast, and needs no COPY escaping
     else:
         checked, reason = check_email(unneutralize(raw_email.strip()))
         if checked is None:
