@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import random
+import re
 import string
 from pathlib import Path
 
@@ -691,6 +692,8 @@ def test_progress_bar_only_on_a_terminal_for_large_files(db: Database, database_
     assert run.returncode == 0, terminal
     assert json.loads(stdout)["inserted"] == n  # stdout stays pure data
     assert b"reading" in terminal and b"MB" in terminal
+    # The time left, as rich estimates it from the bytes so far ("-:--:--" before it can).
+    assert re.search(rb"eta (-:--:--|\d+:\d\d:\d\d)", re.sub(rb"\x1b\[[0-9;]*m", b"", terminal)), terminal
 
     db.execute("DELETE FROM waitlist_entries")
     piped = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, timeout=120)
