@@ -84,16 +84,16 @@ def check_encoding(name: str) -> str:
     if name.strip().lower() == AUTO:
         return AUTO
     try:
-        info = codecs.lookup(name.strip())
+        codecs.lookup(name.strip())
     except LookupError:
         raise InvalidInput(
             f"unknown encoding {shown(name)}", hint="name a Python codec such as windows-1252, latin-1 or utf-16, or use auto"
         ) from None
     try:
-        "x".encode(info.name).decode(info.name)
+        "x".encode(name.strip()).decode(name.strip())
     except (TypeError, LookupError, UnicodeError, AttributeError):  # rot13, base64, ...: not a text encoding
         raise InvalidInput(f"{shown(name)} is not a text encoding", hint="name one such as windows-1252, latin-1 or utf-16") from None
-    return info.name
+    return name.strip()  # as the user wrote it, for messages; Python takes its aliases
 
 
 def decoded_input(source: BinaryIO, encoding: str = AUTO) -> tuple[BinaryIO, str, str | None]:

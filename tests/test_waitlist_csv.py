@@ -182,7 +182,7 @@ def test_any_python_codec_and_its_errors(linea: CliRun, db: Database, tmp_path: 
     bad = tmp_path / "bad.csv"
     bad.write_bytes(b"email\ndi@example.com\nzed\x81@example.com\n")
     result = linea("waitlist", "import", event["slug"], str(bad), "--encoding", "windows-1252", exit_code=1)
-    assert result.stderr.splitlines()[0] == "error: line 3 is not cp1252 (byte 4 of the line is b'\\x81')"
+    assert result.stderr.splitlines()[0] == "error: line 3 is not windows-1252 (byte 4 of the line is b'\\x81')"
     result = linea("waitlist", "import", event["slug"], latin, "--encoding", "klingon", exit_code=1)
     assert result.stderr.splitlines()[0] == "error: unknown encoding 'klingon'"
     result = linea("waitlist", "import", event["slug"], latin, "--encoding", "rot13", exit_code=1)
