@@ -249,7 +249,7 @@ def import_(
 ) -> None:
     """Import a CSV of addresses (email[,status][,created_at][,name]) into an event's waitlist.
 
-    Example: linea waitlist import summer-fest signups.csv --encoding windows-1252 --skip-invalid --errors-file bad.csv
+    Example: linea waitlist import summer-fest excel.csv --encoding windows-1252 --skip-invalid
     """
     import contextlib
 
