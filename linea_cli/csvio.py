@@ -4,10 +4,13 @@ Nothing here knows a table or a database: what the columns mean is the caller's 
 (linea_cli.services.waitlist_csv for the waitlist), COPY lives in linea_cli.db.copy.
 
 Reading: the file is read as bytes, one physical line at a time, and decoded strictly as UTF-8
-(an optional BOM is dropped), so a non-UTF-8 file is refused with the exact line; the csv module
+(an optional BOM is dropped) or in the encoding named, so a line that does not decode is refused
+with its number (and, for UTF-8, the encoding it likely is: `likely_encoding`); the csv module
 then joins physical lines into records (quoted commas, quotes and newlines, CRLF, LF or CR). Memory
 stays constant: records are yielded as they are read, never kept in a list. A UTF-16 file with a
-byte order mark (Excel's "Unicode text") is converted to UTF-8 as it streams (`decoded_input`).
+byte order mark (Excel's "Unicode text"), or any encoding that does not keep ASCII bytes as they
+are, is converted to UTF-8 as it streams (`decoded_input`). Without a delimiter, the header line
+decides (`detect_delimiter`).
 
 Writing: spreadsheets run a cell starting with `=`, `+`, `-`, `@`, tab, CR or LF as a formula
 (OWASP "CSV injection"); such a cell gets a leading `'`. To keep the round trip exact, a cell that
@@ -21,11 +24,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import operator
 import os
 import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from linea_cli.errors import InvalidInput, shown
@@ -62,32 +67,96 @@ def _sql_escape(pattern: str) -> str:
 # --- reading ---------------------------------------------------------------------------------
 
 UTF_16 = "UTF-16"
+AUTO = "auto"
 _UTF32_BOMS = (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+_UTF8_BOM = b"\xef\xbb\xbf"
+# What a spreadsheet saves as "CSV" where UTF-8 is not the default, most likely first: Western
+# Europe's (Excel's "ANSI" in France, Germany, Spain...), Central Europe's, Cyrillic.
+_LIKELY_ENCODINGS = ("windows-1252", "windows-1250", "windows-1251")
+_ASCII_PROBE = "email,status;created_at\tname\r\n\"@.-+_'0123456789"
 
 
-def decoded_input(source: BinaryIO) -> tuple[BinaryIO, str | None]:
-    """The file as UTF-8 bytes, and the encoding it was converted from (None: read as it is).
+def check_encoding(name: str) -> str:
+    """--encoding: `auto`, or a Python codec name (`windows-1252`, `latin-1`, `utf-16`...)."""
+    import codecs
 
-    Excel's "Unicode text" is UTF-16 with a byte order mark (and tab-separated): it is converted
-    here, as it streams. UTF-32 is refused by name. Anything else is read as UTF-8.
+    if name.strip().lower() == AUTO:
+        return AUTO
+    try:
+        codecs.lookup(name.strip())
+    except LookupError:
+        raise InvalidInput(
+            f"unknown encoding {shown(name)}", hint="name a Python codec such as windows-1252, latin-1 or utf-16, or use auto"
+        ) from None
+    try:
+        "x".encode(name.strip()).decode(name.strip())
+    except (TypeError, LookupError, UnicodeError, AttributeError):  # rot13, base64, ...: not a text encoding
+        raise InvalidInput(f"{shown(name)} is not a text encoding", hint="name one such as windows-1252, latin-1 or utf-16") from None
+    return name.strip()  # as the user wrote it, for messages; Python takes its aliases
+
+
+def decoded_input(source: BinaryIO, encoding: str = AUTO) -> tuple[BinaryIO, str, str | None]:
+    """(the file as bytes whose lines decode with the codec, the codec, the encoding it was
+    converted from, or None when it is read as it is).
+
+    `auto`: UTF-8 with or without a byte order mark, or Excel's "Unicode text" (UTF-16 with a byte
+    order mark), converted to UTF-8 as it streams; UTF-32 is refused by name; a file that is none
+    of these is refused at its first line that is not UTF-8 (`read_records`) with the encoding it
+    most likely is. A named encoding that keeps ASCII as ASCII (windows-1252, latin-1...) is
+    decoded line by line, so an error names its line; any other (UTF-16, UTF-32...) is converted.
     """
     if not hasattr(source, "peek"):  # an in-memory stream, say
         source = io.BufferedReader(source)  # type: ignore[arg-type]
-    head = source.peek(4)[:4]  # type: ignore[attr-defined]
-    if head.startswith(_UTF32_BOMS):
-        raise InvalidInput("the file is UTF-32, which linea does not read", hint="save it as UTF-8 (CSV UTF-8 in Excel)")
-    if head.startswith(_UTF16_BOMS):
-        return io.BufferedReader(_Utf16AsUtf8(source), 1 << 20), UTF_16  # type: ignore[return-value]
-    return source, None
+    if encoding == AUTO:
+        head = source.peek(4)[:4]  # type: ignore[attr-defined]
+        if head.startswith(_UTF32_BOMS):
+            raise InvalidInput("the file is UTF-32, which linea reads only when told", hint="use --encoding utf-32, or save it as UTF-8 (CSV UTF-8 in Excel)")
+        if head.startswith(_UTF16_BOMS):
+            return io.BufferedReader(_Utf16AsUtf8(source, "utf-16"), 1 << 20), "utf-8", UTF_16  # type: ignore[return-value]
+        return source, AUTO, None
+    if _ascii_compatible(encoding):
+        return source, encoding, None
+    return io.BufferedReader(_Utf16AsUtf8(source, encoding), 1 << 20), "utf-8", encoding  # type: ignore[return-value]
+
+
+def _ascii_compatible(encoding: str) -> bool:
+    try:
+        return _ASCII_PROBE.encode(encoding) == _ASCII_PROBE.encode("ascii") and b"\n".decode(encoding) == "\n"
+    except UnicodeError:
+        return False
+
+
+def likely_encoding(data: bytes) -> tuple[str, str] | None:
+    """The encoding a line that is not UTF-8 most likely is, and the line read in it (None: no idea).
+
+    A Western text read as windows-1252 has its accented letters among ASCII ones ("Zoë"); a
+    Cyrillic one read so is runs of accented Latin letters ("Ïðèâåò"), read as windows-1251 instead.
+    """
+    if b"\x00" in data:
+        return None
+    readings: dict[str, str] = {}
+    for candidate in _LIKELY_ENCODINGS:
+        try:
+            readings[candidate] = data.decode(candidate)
+        except UnicodeDecodeError:
+            continue
+    western = readings.get("windows-1252")
+    if western is not None and "windows-1251" in readings and re.search(r"[^\x00-\x7f]{3}", western):
+        return "windows-1251", readings["windows-1251"]
+    for candidate, text in readings.items():
+        if all(ch.isalpha() or ch in "’‘“”–—€«»°§£¿¡·" for ch in text if ord(ch) > 127):
+            return candidate, text
+    return None
 
 
 class _Utf16AsUtf8(io.RawIOBase):
-    """A UTF-16 file (with its byte order mark) read as UTF-8 bytes, a chunk at a time."""
+    """A file in another encoding (UTF-16 with its byte order mark, ...) read as UTF-8 bytes, a chunk at a time."""
 
-    def __init__(self, source: BinaryIO) -> None:
+    def __init__(self, source: BinaryIO, encoding: str) -> None:
         # newline="": line endings stay as they are, for csv to see (quoted line breaks included).
-        self._text = io.TextIOWrapper(source, encoding="utf-16", errors="strict", newline="")  # type: ignore[arg-type]
+        self._text = io.TextIOWrapper(source, encoding=encoding, errors="strict", newline="")  # type: ignore[arg-type]
+        self._name = "UTF-16" if encoding == "utf-16" else encoding
         self._pending = memoryview(b"")
         self._characters = 0
 
@@ -99,8 +168,9 @@ class _Utf16AsUtf8(io.RawIOBase):
             try:
                 chunk = self._text.read(1 << 16)
             except UnicodeDecodeError:
+                starts = "starts as UTF-16 but " if self._name == "UTF-16" else ""
                 raise InvalidInput(
-                    f"the file starts as UTF-16 but is not valid UTF-16 after {self._characters} characters",
+                    f"the file {starts}is not valid {self._name} after {self._characters} characters",
                     hint="save it again as UTF-8 (CSV UTF-8) or as Unicode text",
                 ) from None
             if not chunk:
@@ -110,7 +180,7 @@ class _Utf16AsUtf8(io.RawIOBase):
                 self._pending = memoryview(chunk.encode("utf-8"))
             except UnicodeEncodeError:  # an unpaired surrogate
                 raise InvalidInput(
-                    f"the UTF-16 file holds an unpaired surrogate within its first {self._characters} characters",
+                    f"the {self._name} file holds an unpaired surrogate within its first {self._characters} characters",
                     hint="save it again as UTF-8 (CSV UTF-8)",
                 ) from None
         size = min(len(buffer), len(self._pending))
@@ -154,15 +224,54 @@ def hashed_input(source: BinaryIO) -> tuple[BinaryIO, HashedInput]:
     return io.BufferedReader(hashed, 1 << 20), hashed  # type: ignore[return-value]
 
 
-def read_records(source: BinaryIO, *, delimiter: str = ",") -> Iterator[tuple[int, list[str]]]:
+@dataclass(frozen=True)
+class CsvInput:
+    """A file's records, and how it was read: its delimiter (`detected` from the header line or
+    given) and the encoding it was converted from (None: read as it is)."""
+
+    records: Iterator[tuple[int, list[str]]]
+    delimiter: str
+    detected: bool
+    converted_from: str | None
+
+
+def csv_input(source: BinaryIO, *, encoding: str = AUTO, delimiter: str | None = None) -> CsvInput:
+    """The records of a CSV file in `encoding` (`auto`: see `decoded_input`). Without a
+    `delimiter`, the header line decides between comma, semicolon and tab (`detect_delimiter`)."""
+    source, codec, converted_from = decoded_input(source, check_encoding(encoding))
+    detected = delimiter is None
+    if delimiter is None:
+        head = source.peek(1 << 16)[: 1 << 16]  # type: ignore[attr-defined]
+        first_line = _LINE_END.split(head, maxsplit=1)[0]
+        text = first_line.decode("utf-8" if codec == AUTO else codec, errors="replace")
+        delimiter = detect_delimiter(text, default="\t" if converted_from == UTF_16 else ",")
+    return CsvInput(read_records(source, delimiter=delimiter, codec=codec), delimiter, detected, converted_from)
+
+
+def detect_delimiter(header: str, *, default: str = ",") -> str:
+    """The delimiter of a header line: the one of comma, semicolon and tab that gives it an `email`
+    column, else the one that gives it most columns; `default` when none splits it."""
+    best, best_score = default, (False, 1)
+    for candidate in (default, *(c for c in DELIMITER_NAMES if c != default)):
+        names = [name.strip().lower() for name in next(csv.reader([header], delimiter=candidate), [])]
+        score = ("email" in names, len(names))
+        if score > best_score:
+            best, best_score = candidate, score
+    return best
+
+
+def read_records(source: BinaryIO, *, delimiter: str = ",", codec: str = AUTO) -> Iterator[tuple[int, list[str]]]:
     """(line number where the record starts, fields) for every non-blank record, header included.
 
-    Lines are split on b"\\n" (never part of a UTF-8 sequence) and decoded strictly, one by one, so
-    a decoding error names its line; csv joins the lines of quoted fields back together.
+    Lines are split on b"\\n" (never part of a character in UTF-8 or in the ASCII-compatible
+    `codec`) and decoded strictly, one by one, so a decoding error names its line; csv joins the
+    lines of quoted fields back together. `auto`: UTF-8, and a line that is not gets a hint naming
+    the encoding it likely is.
     """
     if len(delimiter) != 1 or delimiter in "\"\r\n":
         raise InvalidInput(f"invalid delimiter {shown(delimiter)}: use one character such as ',' ';' or a tab")
-    reader = csv.reader(map(bytes.decode, _physical_lines(source)), delimiter=delimiter, strict=True)
+    decode = bytes.decode if codec == AUTO else operator.methodcaller("decode", codec)
+    reader = csv.reader(map(decode, _physical_lines(source)), delimiter=delimiter, strict=True)
     previous_end = 0
     first = True
     while True:
@@ -171,10 +280,7 @@ def read_records(source: BinaryIO, *, delimiter: str = ",") -> Iterator[tuple[in
         except StopIteration:
             return
         except UnicodeDecodeError as exc:
-            raise InvalidInput(
-                f"line {reader.line_num + 1} is not UTF-8 (byte {exc.start + 1} of the line is {exc.object[exc.start:exc.start + 1]!r})",
-                hint="save the file as UTF-8 (with or without BOM) and import it again",
-            ) from None
+            raise _not_decodable(exc, line=reader.line_num + 1, codec=codec) from None
         except csv.Error as exc:
             if "new-line character" in str(exc):  # csv's own words suggest a Python-level fix
                 raise InvalidInput(
@@ -189,6 +295,20 @@ def read_records(source: BinaryIO, *, delimiter: str = ",") -> Iterator[tuple[in
         # Blank lines and rows of empty cells (spreadsheets write ",,," rows) are not records.
         if fields and (fields[0].strip() or any(cell.strip() for cell in fields[1:])):
             yield start, fields
+
+
+def _not_decodable(exc: UnicodeDecodeError, *, line: int, codec: str) -> InvalidInput:
+    data: bytes = exc.object  # type: ignore[assignment]
+    byte = f"byte {exc.start + 1} of the line is {data[exc.start:exc.start + 1]!r}"
+    if codec != AUTO:
+        return InvalidInput(f"line {line} is not {codec} ({byte})", hint="name the file's encoding with --encoding")
+    likely = likely_encoding(data)
+    if likely is None:
+        hint = "save the file as UTF-8 (with or without BOM), or name its encoding with --encoding"
+    else:
+        name, text = likely
+        hint = f"it reads as {name}: {shown(text.rstrip(chr(13) + chr(10))[:80])}; use --encoding {name}"
+    return InvalidInput(f"line {line} is not UTF-8 ({byte})", hint=hint)
 
 
 _LINE_END = re.compile(rb"\r\n|\r|\n")

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import random
+import re
 import string
 from pathlib import Path
 
@@ -77,17 +78,39 @@ def test_semicolon_and_tab_files(linea: CliRun, db: Database, tmp_path: Path) ->
     path = write(tmp_path / "semi.csv", "name;email\nLee, Ann;ann@example.com\n\"Bo; Jr\";bo@example.com\n")
     result = linea("waitlist", "import", event["slug"], path, "--delimiter", ";", "--json")
     assert summary(result)["inserted"] == 2
+    assert "columns separated by" not in result.stderr  # given, not found
     tabbed = write(tmp_path / "tab.tsv", "email\tstatus\ncy@example.com\tCANCELLED\n")
     linea("waitlist", "import", event["slug"], tabbed, "--delimiter", "tab")
     assert emails(db, event) == ["ann@example.com", "bo@example.com", "cy@example.com"]
     # The wrong delimiter: no 'email' column in the header, and the separator it looks like
-    wrong = linea("waitlist", "import", event["slug"], path, exit_code=1)
+    wrong = linea("waitlist", "import", event["slug"], path, "-d", ",", exit_code=1)
     assert "no 'email' column" in wrong.stderr
     assert "hint: the columns are separated by ';': use --delimiter ';'" in wrong.stderr
-    wrong = linea("waitlist", "import", event["slug"], tabbed, exit_code=1)
+    wrong = linea("waitlist", "import", event["slug"], tabbed, "-d", ",", exit_code=1)
     assert "hint: the columns are separated by tab: use --delimiter tab" in wrong.stderr
     wrong = linea("waitlist", "import", event["slug"], write(tmp_path / "c.csv", "email,status\n"), "-d", ";", exit_code=1)
     assert "use --delimiter ','" in wrong.stderr
+
+
+def test_the_delimiter_is_found_in_the_header_line(linea: CliRun, db: Database, tmp_path: Path) -> None:
+    event = make_event(db)
+    # Excel's "CSV" in France: semicolons, commas inside the names.
+    semi = write(tmp_path / "semi.csv", "Nom;Email;Statut\nLee, Ann;ann@example.com;\n")
+    result = linea("waitlist", "import", event["slug"], semi, "--json")
+    assert summary(result)["inserted"] == 1
+    assert result.stderr.splitlines()[0] == "columns separated by ';' (found in the header line; --delimiter to choose)"
+    tabbed = write(tmp_path / "tab.tsv", "email\tstatus\nbo@example.com\tCANCELLED\n")
+    result = linea("waitlist", "import", event["slug"], tabbed, "--json")
+    assert "columns separated by tab (found in the header line" in result.stderr
+    assert db.scalar("SELECT status::text FROM waitlist_entries WHERE email = 'bo@example.com'") == "CANCELLED"
+    # A comma file, and a file of one column, say nothing: that is what CSV means.
+    for text in ("email,status\ncy@example.com,\n", "email\ndi@example.com\n"):
+        result = linea("waitlist", "import", event["slug"], write(tmp_path / "plain.csv", text), "--json")
+        assert summary(result)["inserted"] == 1 and "separated" not in result.stderr
+    # Semicolons in a comma file's quoted header do not fool it.
+    odd = write(tmp_path / "odd.csv", '"a;b;c",email\n"x;y;z",ed@example.com\n')
+    assert summary(linea("waitlist", "import", event["slug"], odd, "--json"))["inserted"] == 1
+    assert emails(db, event) == ["ann@example.com", "bo@example.com", "cy@example.com", "di@example.com", "ed@example.com"]
 
 
 def test_quoted_newline_in_a_name_keeps_line_numbers(linea: CliRun, db: Database, tmp_path: Path) -> None:
@@ -120,8 +143,51 @@ def test_non_utf8_is_refused_with_the_line(linea: CliRun, db: Database, tmp_path
     event = make_event(db)
     path = write(tmp_path / "latin1.csv", "email,name\nann@example.com,Ann\nbo@example.com,Zoë\n", encoding="latin-1")
     result = linea("waitlist", "import", event["slug"], path, exit_code=1)
-    assert "line 3 is not UTF-8" in result.stderr
+    assert result.stderr == (
+        "error: line 3 is not UTF-8 (byte 18 of the line is b'\\xeb')\n"
+        "hint: it reads as windows-1252: 'bo@example.com,Zoë'; use --encoding windows-1252\n"
+    )
     assert db.count("waitlist_entries") == 0
+
+
+def test_excel_csv_of_western_europe_imports_with_its_encoding(linea: CliRun, db: Database, tmp_path: Path) -> None:
+    event = make_event(db)
+    # Excel's usual "CSV" in France, Germany, Spain: windows-1252, semicolons, CRLF.
+    text = "Email;Nom\r\nzoe@example.com;Zoë Müller – “Señora” €\r\nann@example.com;Ann\r\n"
+    path = write(tmp_path / "excel-fr.csv", text, encoding="windows-1252")
+    result = linea("waitlist", "import", event["slug"], path, exit_code=1)
+    assert "line 2 is not UTF-8" in result.stderr and "use --encoding windows-1252" in result.stderr
+    result = linea("waitlist", "import", event["slug"], path, "--encoding", "windows-1252", "--json")
+    assert summary(result)["inserted"] == 2
+    assert "columns separated by ';'" in result.stderr
+    assert emails(db, event) == ["ann@example.com", "zoe@example.com"]
+    # Cyrillic Windows text is named as such, not as accented Latin letters.
+    cyrillic = write(tmp_path / "ru.csv", "email;name\nivan@example.com;Иван Петров\n", encoding="windows-1251")
+    result = linea("waitlist", "import", event["slug"], cyrillic, exit_code=1)
+    assert "hint: it reads as windows-1251: 'ivan@example.com;Иван Петров'; use --encoding windows-1251" in result.stderr
+
+
+def test_any_python_codec_and_its_errors(linea: CliRun, db: Database, tmp_path: Path) -> None:
+    event = make_event(db)
+    latin = write(tmp_path / "l.csv", "email,name\nann@example.com,Zoë\n", encoding="latin-1")
+    assert summary(linea("waitlist", "import", event["slug"], latin, "--encoding", "ISO-8859-1", "--json"))["inserted"] == 1
+    # UTF-16 without a byte order mark, when named, and UTF-32.
+    utf16 = tmp_path / "le.csv"
+    utf16.write_bytes("email\nbo@example.com\n".encode("utf-16-le"))
+    assert summary(linea("waitlist", "import", event["slug"], str(utf16), "--encoding", "utf-16-le", "--json"))["inserted"] == 1
+    utf32 = tmp_path / "utf32.csv"
+    utf32.write_bytes("\ufeffemail\ncy@example.com\n".encode("utf-32"))
+    assert summary(linea("waitlist", "import", event["slug"], str(utf32), "--encoding", "utf-32", "--json"))["inserted"] == 1
+    # A byte the named encoding does not have: its line. An unknown name: one line, exit 1.
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"email\ndi@example.com\nzed\x81@example.com\n")
+    result = linea("waitlist", "import", event["slug"], str(bad), "--encoding", "windows-1252", exit_code=1)
+    assert result.stderr.splitlines()[0] == "error: line 3 is not windows-1252 (byte 4 of the line is b'\\x81')"
+    result = linea("waitlist", "import", event["slug"], latin, "--encoding", "klingon", exit_code=1)
+    assert result.stderr.splitlines()[0] == "error: unknown encoding 'klingon'"
+    result = linea("waitlist", "import", event["slug"], latin, "--encoding", "rot13", exit_code=1)
+    assert result.stderr.splitlines()[0] == "error: 'rot13' is not a text encoding"
+    assert emails(db, event) == ["ann@example.com", "bo@example.com", "cy@example.com"]
 
 
 def test_header_problems(linea: CliRun, db: Database, tmp_path: Path) -> None:
@@ -494,6 +560,53 @@ def test_fast_email_path_agrees_with_email_validator() -> None:
     assert accepted > 300  # the fast path is really used
 
 
+def test_internationalized_path_agrees_with_email_validator() -> None:
+    from email_validator import EmailNotValidError, validate_email
+
+    from linea_cli.services.emails import check_email, international_canonical_email
+
+    rng = random.Random(6)
+    # Accented and non-Latin letters, a combining accent (first or not), NFD forms, spaces and
+    # invisible characters email-validator refuses (no-break space, zero-width joiner, a line
+    # separator), punctuation and symbols it takes, an upper-case Unicode letter, a digit of another script.
+    local_alphabet = "abcxyz019.-_+'=" + "éüßøñçÉÜ" + "\u0301" + "Ωжй中文ß" + "\u00a0\u200d\u2028" + "·€→" + "٣"
+    domains = [
+        "example.com", "bücher.de", "BÜCHER.de", "xn--bcher-kva.de", "münchen.example", "例子.中国", "ex ample.com",
+        "ü.test", "xn--zz.de", "-bad.de", "a..b.de", "e\u0301xample.de", "ß.de", "日本", "[1.2.3.4]", "é" * 250 + ".de",
+        "example.com.", "faß.de", "exämple.c0m",
+    ]
+    samples = ["zoë@example.com", "Zoë.Müller@Bücher.de", "\u0301x@example.com", "e\u0301@example.com", "a\u00a0b@example.com",
+               "ann@@bücher.de", '"zoë"@bücher.de', "Zoë <zoë@bücher.de>", "zoë@", "@bücher.de", "zoë@[1.2.3.4]", "é" * 64 + "@bücher.de"]
+    for _ in range(4000):
+        local = "".join(rng.choice(local_alphabet) for _ in range(rng.randint(1, 14)))
+        samples.append(f"{local}@{rng.choice(domains)}")
+    accepted = 0
+    for sample in samples:
+        exact: dict[str, str | None] = {}
+        for text in (sample, sample.strip()):
+            try:
+                exact[text] = validate_email(text, check_deliverability=False).normalized.lower()
+            except EmailNotValidError:
+                exact[text] = None
+        fast = international_canonical_email(sample)
+        if fast is not None:
+            accepted += 1
+            assert fast == exact[sample], sample
+        assert check_email(sample)[0] == exact[sample.strip()], sample  # the import's own entry point (it trims) agrees too
+    assert accepted > 800  # the fast path is really used
+
+
+def test_internationalized_addresses_import_in_their_canonical_form(linea: CliRun, db: Database, tmp_path: Path) -> None:
+    event = make_event(db)
+    text = ("email\nZoë.Müller@BÜCHER.de\nann@xn--bcher-kva.de\nJose\u0301@example.com\n"
+            "zoë.müller@bücher.de\n 李@例子.中国 \nbad\u200d@bücher.de\n")
+    result = linea("waitlist", "import", event["slug"], write(tmp_path / "intl.csv", text), "--skip-invalid", "--json")
+    assert (summary(result)["inserted"], summary(result)["skipped"], summary(result)["invalid"]) == (4, 1, 1)
+    # The domain as IDNA decodes it, the local part in NFC (José), all in lower case.
+    assert emails(db, event) == ["ann@bücher.de", "josé@example.com", "zoë.müller@bücher.de", "李@例子.中国"]
+    assert "line 7: invalid email 'bad\\u200d@bücher.de'" in result.stderr
+
+
 def test_neutralize_round_trip() -> None:
     for cell in ["=1+2", "+x", "-x", "@x", "\tx", "\rx", "\nx", "'=x", "''+x", "'x", "x=", "", "plain", "o'brien"]:
         assert csvio.unneutralize(csvio.neutralize(cell)) == cell
@@ -579,6 +692,8 @@ def test_progress_bar_only_on_a_terminal_for_large_files(db: Database, database_
     assert run.returncode == 0, terminal
     assert json.loads(stdout)["inserted"] == n  # stdout stays pure data
     assert b"reading" in terminal and b"MB" in terminal
+    # The time left, as rich estimates it from the bytes so far ("-:--:--" before it can).
+    assert re.search(rb"eta (-:--:--|\d+:\d\d:\d\d)", re.sub(rb"\x1b\[[0-9;]*m", b"", terminal)), terminal
 
     db.execute("DELETE FROM waitlist_entries")
     piped = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, timeout=120)

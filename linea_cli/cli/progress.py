@@ -27,8 +27,8 @@ class ByteProgress:
 
 @contextmanager
 def byte_progress(what: str, *, total: int | None = None, show: bool = True) -> Iterator[ByteProgress | None]:
-    """A transient bar named `what` on a terminal's stderr, of `total` bytes when known (else a
-    spinner and the bytes so far); None when it is not shown (`show` false, or no terminal)."""
+    """A transient bar named `what` on a terminal's stderr, of `total` bytes and the time left when
+    known (else a spinner and the bytes so far); None when it is not shown (`show` false, or no terminal)."""
     if not show or not sys.stderr.isatty():
         yield None
         return
@@ -39,17 +39,21 @@ def byte_progress(what: str, *, total: int | None = None, show: bool = True) -> 
         Progress,
         SpinnerColumn,
         TimeElapsedColumn,
+        TimeRemainingColumn,
         TransferSpeedColumn,
     )
 
     from linea_cli.output import error_console
 
+    # With a total, the time left as the bytes so far predict it ("eta -:--:--" until they do, and
+    # in an open-ended phase after them).
     columns = (
-        ("[progress.description]{task.description}", BarColumn(), DownloadColumn())
+        ("[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+         "eta", TimeRemainingColumn())
         if total is not None
-        else (SpinnerColumn(), "[progress.description]{task.description}", FileSizeColumn())
+        else (SpinnerColumn(), "[progress.description]{task.description}", FileSizeColumn(), TransferSpeedColumn())
     )
-    with Progress(*columns, TransferSpeedColumn(), TimeElapsedColumn(), console=error_console(), transient=True) as progress:
+    with Progress(*columns, TimeElapsedColumn(), console=error_console(), transient=True) as progress:
         yield ByteProgress(progress, progress.add_task(what, total=total))
 
 

@@ -229,8 +229,12 @@ def import_(
     file: Annotated[str, typer.Argument(metavar="FILE", help="CSV file with a header row; - reads stdin.")],
     delimiter: Annotated[
         str | None,
-        typer.Option("--delimiter", "-d", help="Field separator: ',' ';' or 'tab' (default: ',', or tab for a UTF-16 file)."),
+        typer.Option("--delimiter", "-d", help="Field separator: ',' ';' or 'tab' (default: found in the header line)."),
     ] = None,
+    encoding: Annotated[
+        str,
+        typer.Option("--encoding", metavar="CODEC", help="The file's encoding: any Python codec (windows-1252, latin-1, utf-16...); auto reads UTF-8 with or without BOM and UTF-16 with BOM."),
+    ] = "auto",
     on_duplicate: Annotated[
         OnDuplicate, typer.Option("--on-duplicate", case_sensitive=False, help="skip keeps the existing entry; update sets its status from the file.")
     ] = OnDuplicate.skip,
@@ -247,7 +251,7 @@ def import_(
 ) -> None:
     """Import a CSV of addresses (email[,status][,created_at][,name]) into an event's waitlist.
 
-    Example: linea waitlist import summer-fest signups.csv --delimiter ';' --skip-invalid --errors-file bad.csv
+    Example: linea waitlist import summer-fest excel.csv --encoding windows-1252 --skip-invalid
     """
     import contextlib
 
@@ -292,6 +296,8 @@ def import_(
                 source=source,
                 source_name=file,
                 delimiter=None if delimiter is None else csvio.parse_delimiter(delimiter),
+                encoding=encoding,
+                on_delimiter=lambda name: say(f"columns separated by {name} (found in the header line; --delimiter to choose)"),
                 on_duplicate=on_duplicate.value,
                 skip_invalid=skip_invalid,
                 dry_run=dry_run,

@@ -422,6 +422,8 @@ def import_waitlist(
     source: BinaryIO,
     source_name: str = "-",
     delimiter: str | None = None,
+    encoding: str = "auto",
+    on_delimiter: Callable[[str], None] | None = None,
     on_duplicate: str = "skip",
     skip_invalid: bool = False,
     dry_run: bool = False,
@@ -460,7 +462,8 @@ def import_waitlist(
             if resumed is not None:
                 on_duplicate, skip_invalid = resumed.on_duplicate, resumed.skip_invalid
             stats = stage_import(
-                session, source, delimiter=delimiter, timezone=timezone, keep_writing_after_invalid=skip_invalid,
+                session, source, delimiter=delimiter, encoding=encoding, on_delimiter=on_delimiter, timezone=timezone,
+                keep_writing_after_invalid=skip_invalid,
                 on_invalid=on_invalid, on_progress=on_progress, sample_size=ERROR_SAMPLE,
             )
             summary = ImportSummary(

@@ -24,12 +24,12 @@ from typing import Any, BinaryIO
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from linea_cli.csvio import UTF_16, decoded_input, header_hint, neutralized_sql, read_records, unneutralize
+from linea_cli.csvio import AUTO, DELIMITER_NAMES, csv_input, header_hint, neutralized_sql, unneutralize
 from linea_cli.db import copy as db_copy
 from linea_cli.db.models import User, WaitlistEntry
 from linea_cli.enums import WaitlistStatus
 from linea_cli.errors import InvalidInput, shown
-from linea_cli.services.emails import check_email, simple_email
+from linea_cli.services.emails import check_email, international_canonical_email, simple_email
 from linea_cli.timeutil import SQL_ISO_TIMESTAMP, parse_datetime
 
 IMPORT_COLUMNS = ("email", "status", "created_at", "name")
@@ -125,6 +125,8 @@ def _copy_line(line: int, fields: list[str], header: ImportHeader, timezone: str
     # A leading quote may be linea's own neutralization: the exact path removes it.
     if raw_email[:1] != "'" and simple_email(raw_email):
         email = raw_email.lower()
+    elif raw_email[:1] != "'" and (international := international_canonical_email(raw_email)) is not None:
+        email = international  # as fast, and needs no COPY escaping
     else:
         checked, reason = check_email(unneutralize(raw_email.strip()))
         if checked is None:
@@ -146,6 +148,8 @@ def stream_import_rows(
     *,
     write: Callable[[str], Any],
     delimiter: str | None = None,
+    encoding: str = AUTO,
+    on_delimiter: Callable[[str], None] | None = None,
     timezone: str = "UTC",
     keep_writing_after_invalid: bool = True,
     on_invalid: Callable[[InvalidRow], None] | None = None,
@@ -158,10 +162,11 @@ def stream_import_rows(
     Invalid rows are counted, the first `sample_size` kept, each passed to `on_invalid`; with
     `keep_writing_after_invalid=False` (all-or-nothing) nothing more is written after the first
     one, but the rest is still validated so that the report is complete. Without a `delimiter`,
-    a UTF-16 file (Excel's "Unicode text") is tab-separated and anything else comma-separated.
+    the header line decides (comma, semicolon or tab) and `on_delimiter` hears which one when it
+    is not a comma.
     """
     tell = getattr(source, "tell", None) if on_progress is not None else None  # bytes of the file itself
-    header, records = _header_and_records(source, delimiter)
+    header, records = _header_and_records(source, delimiter, encoding=encoding, on_delimiter=on_delimiter)
     stats = StreamStats(unknown_columns=header.unknown)
     batches = _Batches(write, batch_rows, progress=(lambda: on_progress(tell())) if tell is not None else None)  # type: ignore[misc]
     for line, fields in records:
@@ -186,18 +191,21 @@ def stream_import_rows(
     return stats
 
 
-def _header_and_records(source: BinaryIO, delimiter: str | None) -> tuple[ImportHeader, Iterator[tuple[int, list[str]]]]:
-    """The file's mapped header and its remaining records. Without a `delimiter`, a UTF-16 file
-    (Excel's "Unicode text") is tab-separated and anything else comma-separated."""
-    source, encoding = decoded_input(source)
-    if delimiter is None:
-        delimiter = "\t" if encoding == UTF_16 else ","
-    records = read_records(source, delimiter=delimiter)
+def _header_and_records(
+    source: BinaryIO, delimiter: str | None, *, encoding: str = AUTO, on_delimiter: Callable[[str], None] | None = None
+) -> tuple[ImportHeader, Iterator[tuple[int, list[str]]]]:
+    """The file's mapped header and its remaining records. Without a `delimiter`, the header line
+    decides (`csvio.detect_delimiter`): a file with one column is comma-separated, or
+    tab-separated for Excel's "Unicode text" (UTF-16)."""
+    read = csv_input(source, encoding=encoding, delimiter=delimiter)
+    records = read.records
     try:
         _, header_fields = next(records)
     except StopIteration:
         raise InvalidInput("the file is empty: it needs a header row naming an 'email' column") from None
-    return map_header(header_fields, delimiter=delimiter), records
+    if read.detected and read.delimiter != "," and on_delimiter is not None:
+        on_delimiter(DELIMITER_NAMES.get(read.delimiter, read.delimiter))
+    return map_header(header_fields, delimiter=read.delimiter), records
 
 
 class _Batches:
@@ -246,6 +254,8 @@ def stage_import(
     source: BinaryIO,
     *,
     delimiter: str | None,
+    encoding: str = AUTO,
+    on_delimiter: Callable[[str], None] | None = None,
     timezone: str,
     keep_writing_after_invalid: bool,
     on_invalid: Callable[[InvalidRow], None] | None,
@@ -262,7 +272,7 @@ def stage_import(
         session,
         f"COPY {_STAGE} (line, email, status, created_at) FROM STDIN",
         lambda write: stream_import_rows(
-            source, write=write, delimiter=delimiter, timezone=timezone,
+            source, write=write, delimiter=delimiter, encoding=encoding, on_delimiter=on_delimiter, timezone=timezone,
             keep_writing_after_invalid=keep_writing_after_invalid,
             on_invalid=on_invalid, on_progress=on_progress, sample_size=sample_size,
         ),
