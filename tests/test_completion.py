@@ -79,6 +79,22 @@ def test_users_venues_and_waitlist_addresses_complete(linea: CliRun, db: Databas
     assert bash_complete(linea, "linea waitlist cancel summer-fest ") == ["ann@example.net", "bob@example.net"]
 
 
+def test_erased_people_are_not_offered(linea: CliRun, db: Database) -> None:
+    owner = make_user(db, email="olga@example.com", role="OWNER")
+    make_user(db, email="dana@example.com")
+    event = make_event(db, owner=owner, slug="summer-fest")
+    make_waitlist_entry(db, event=event, email="dana@example.com")
+    make_waitlist_entry(db, event=event, email="dora@example.net")
+    assert bash_complete(linea, "linea users show d") == ["dana@example.com"]
+    linea("users", "anonymize", "dana@example.com", "--yes")
+    placeholders = db.all("SELECT email FROM users WHERE email LIKE 'deleted-%@anonymized.invalid' "
+                          "UNION ALL SELECT email FROM waitlist_entries WHERE email LIKE 'deleted-%@anonymized.invalid'")
+    assert len(placeholders) == 2  # the account and its waitlist entry, both still there
+    assert bash_complete(linea, "linea users show d") == []
+    assert bash_complete(linea, "linea users show ") == ["olga@example.com"]
+    assert bash_complete(linea, "linea waitlist cancel summer-fest d") == ["dora@example.net"]
+
+
 def test_statuses_and_options_complete_from_their_choices(linea: CliRun) -> None:
     assert bash_complete(linea, "linea events list --sta") == ["--status"]
     assert bash_complete(linea, "linea events list --status p") == ["PUBLISHED"]
