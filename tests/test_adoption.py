@@ -170,7 +170,9 @@ def test_an_interrupted_concurrent_build_is_reported_and_rebuilt(
     checks = {c["check"]: c for c in platform("db", "doctor", "--json", exit_code=5).json}
     assert checks["indexes valid"]["status"] == "FAIL" and "idx_users_role" in checks["indexes valid"]["detail"]
 
-    platform("db", "upgrade")
+    retried = platform("db", "upgrade")
+    # It says what it did, not only where the database is now.
+    assert "note: repaired: index idx_users_role rebuilt (an interrupted build had left it invalid)\n" in retried.stderr
     assert platform_db.scalar(
         "SELECT x.indisvalid FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid WHERE i.relname = 'idx_users_role'"
     )
@@ -185,7 +187,9 @@ def test_an_invalid_index_at_head_is_rebuilt_by_the_next_upgrade(platform: CliRu
         "UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'public.idx_sessions_user_id'::regclass"
     )
     assert "idx_sessions_user_id" in platform("db", "upgrade", "--sql").stdout
-    platform("db", "upgrade")
+    at_head = platform("db", "upgrade")
+    assert at_head.stderr.startswith("note: repaired: index idx_sessions_user_id rebuilt\n")
+    assert "rebuilt" not in platform("db", "upgrade").stderr
     assert platform_db.scalar("SELECT indisvalid FROM pg_index WHERE indexrelid = 'public.idx_sessions_user_id'::regclass")
 
 
