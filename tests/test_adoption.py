@@ -98,20 +98,24 @@ def test_downgrade_to_base_removes_only_what_linea_added(
 
 
 def test_a_schema_that_differs_is_refused_naming_every_difference(
-    platform: CliRun, platform_url: URL, platform_db: Database
+    platform: CliRun, platform_url: URL, platform_db: Database, tmp_path: Path
 ) -> None:
     platform_db.execute("ALTER TABLE events DROP COLUMN youtube_url")
     platform_db.execute("ALTER TABLE events ALTER COLUMN capacity TYPE BIGINT")
     platform_db.execute("ALTER TABLE sessions DROP CONSTRAINT sessions_user_id_fkey")
     platform_db.execute("ALTER TABLE sessions ADD CONSTRAINT sessions_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE")
     before = catalog(platform_url)
-    result = platform("db", "upgrade", exit_code=5)
+    kept = tmp_path / "kept"
+    result = platform("db", "upgrade", exit_code=5, env={"LINEA_BACKUP_DIR": str(kept)})
     assert "events.youtube_url: missing" in result.stderr
     assert "events.capacity: type bigint, expected integer" in result.stderr
     assert "sessions.user_id: foreign key to users ON DELETE CASCADE" in result.stderr
     assert "Traceback" not in result.stderr
     assert catalog(platform_url) == before
     assert platform_db.scalar("SELECT count(*) FROM pg_namespace WHERE nspname = 'linea'") == 0
+    # Refused before anything would change: no backup taken, however often it is retried.
+    again = platform("db", "upgrade", exit_code=5, env={"LINEA_BACKUP_DIR": str(kept)})
+    assert "backing up" not in result.stderr + again.stderr and not kept.exists()
     # Every command says the same and changes nothing.
     result = platform("events", "list", exit_code=5)
     assert "not adopted" in result.stderr
