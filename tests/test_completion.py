@@ -115,6 +115,19 @@ def test_values_no_quoting_carries_are_left_out_and_help_is_escaped(linea: CliRu
     assert zsh.stdout.splitlines() == ["evil two:Two", "evil-3:Three\\x1b[2J"]
 
 
+def test_the_database_and_actor_given_after_the_command_are_the_ones_completed_from(
+    linea: CliRun, db: Database, empty_database_url: URL
+) -> None:
+    # Root options go after the command too (`linea events show --database-url URL ...`).
+    make_event(db, slug="summer-fest")
+    make_user(db, email="vic@example.com")
+    make_user(db, email="val@example.com")
+    assert bash_complete(linea, "linea events show sum") == ["summer-fest"]
+    assert bash_complete(linea, f"linea events show --database-url {plain_url(empty_database_url)} sum") == []
+    assert bash_complete(linea, "linea users show v") == ["val@example.com", "vic@example.com"]
+    assert bash_complete(linea, "linea users show --as vic@example.com v") == ["vic@example.com"]  # a visitor sees only themselves
+
+
 def test_failures_complete_nothing_and_print_nothing(linea: CliRun, empty_database_url: URL, tmp_path: Path) -> None:
     for url in (
         "postgresql://linea@127.0.0.1:1/linea",  # nobody listens
