@@ -33,7 +33,7 @@ EXIT_CODE_MEANINGS: tuple[tuple[str, str], ...] = (
     ("0", "success"),
     ("1", "invalid input; an output file that cannot be written"),
     ("2", "usage error (unknown command, option or field; missing argument)"),
-    ("3", "not found"),
+    ("3", "not found; the embedded server is not running (db server status)"),
     ("4", "conflict: a duplicate, a change the current state does not allow, a constraint violated"),
     ("5", "database unavailable, too old, or not migrated"),
     ("6", "permission denied (by linea's rules, or a privilege the database role lacks)"),

@@ -98,20 +98,24 @@ def test_downgrade_to_base_removes_only_what_linea_added(
 
 
 def test_a_schema_that_differs_is_refused_naming_every_difference(
-    platform: CliRun, platform_url: URL, platform_db: Database
+    platform: CliRun, platform_url: URL, platform_db: Database, tmp_path: Path
 ) -> None:
     platform_db.execute("ALTER TABLE events DROP COLUMN youtube_url")
     platform_db.execute("ALTER TABLE events ALTER COLUMN capacity TYPE BIGINT")
     platform_db.execute("ALTER TABLE sessions DROP CONSTRAINT sessions_user_id_fkey")
     platform_db.execute("ALTER TABLE sessions ADD CONSTRAINT sessions_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE")
     before = catalog(platform_url)
-    result = platform("db", "upgrade", exit_code=5)
+    kept = tmp_path / "kept"
+    result = platform("db", "upgrade", exit_code=5, env={"LINEA_BACKUP_DIR": str(kept)})
     assert "events.youtube_url: missing" in result.stderr
     assert "events.capacity: type bigint, expected integer" in result.stderr
     assert "sessions.user_id: foreign key to users ON DELETE CASCADE" in result.stderr
     assert "Traceback" not in result.stderr
     assert catalog(platform_url) == before
     assert platform_db.scalar("SELECT count(*) FROM pg_namespace WHERE nspname = 'linea'") == 0
+    # Refused before anything would change: no backup taken, however often it is retried.
+    again = platform("db", "upgrade", exit_code=5, env={"LINEA_BACKUP_DIR": str(kept)})
+    assert "backing up" not in result.stderr + again.stderr and not kept.exists()
     # Every command says the same and changes nothing.
     result = platform("events", "list", exit_code=5)
     assert "not adopted" in result.stderr
@@ -170,7 +174,9 @@ def test_an_interrupted_concurrent_build_is_reported_and_rebuilt(
     checks = {c["check"]: c for c in platform("db", "doctor", "--json", exit_code=5).json}
     assert checks["indexes valid"]["status"] == "FAIL" and "idx_users_role" in checks["indexes valid"]["detail"]
 
-    platform("db", "upgrade")
+    retried = platform("db", "upgrade")
+    # It says what it did, not only where the database is now.
+    assert "note: repaired: index idx_users_role rebuilt (an interrupted build had left it invalid)\n" in retried.stderr
     assert platform_db.scalar(
         "SELECT x.indisvalid FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid WHERE i.relname = 'idx_users_role'"
     )
@@ -185,7 +191,9 @@ def test_an_invalid_index_at_head_is_rebuilt_by_the_next_upgrade(platform: CliRu
         "UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'public.idx_sessions_user_id'::regclass"
     )
     assert "idx_sessions_user_id" in platform("db", "upgrade", "--sql").stdout
-    platform("db", "upgrade")
+    at_head = platform("db", "upgrade")
+    assert at_head.stderr.startswith("note: repaired: index idx_sessions_user_id rebuilt\n")
+    assert "rebuilt" not in platform("db", "upgrade").stderr
     assert platform_db.scalar("SELECT indisvalid FROM pg_index WHERE indexrelid = 'public.idx_sessions_user_id'::regclass")
 
 
@@ -270,7 +278,10 @@ def test_prisma_schema_declares_linea_indexes_and_is_the_platforms_otherwise(lin
             assert f'map: "{name}") // linea' in printed, name
     assert '@@index([ownerId], map: "idx_events_owner_id") // linea' in printed
     platform_schema = REFERENCE.parent.parent / "linea_cli" / "db" / "platform_schema.prisma"
-    kept = [line for line in printed.splitlines() if "linea" not in line]
+    # A datasource Prisma 6 accepts, as its own templates write it: the reference file has no url.
+    assert '\ndatasource db {\n  provider = "postgresql"\n  url      = env("DATABASE_URL")\n}\n' in printed
+    assert "DATABASE_URL" not in platform_schema.read_text()
+    kept = [line for line in printed.splitlines() if "linea" not in line and "DATABASE_URL" not in line]
     assert kept == [line for line in platform_schema.read_text().splitlines() if "linea" not in line]
     shared = Path(__file__).resolve().parents[2] / "shared" / "docs" / "prisma-reference" / "schema.prisma"
     if shared.exists():
@@ -284,6 +295,7 @@ def test_prisma_schema_from_the_platforms_file_keeps_its_fields_and_is_idempoten
         '  name      String?   @map("name")\n', '  name      String?   @map("name")\n  phone     String?   @map("phone")\n', 1
     ))
     printed = linea("db", "prisma-schema", "--from", str(theirs)).stdout
+    assert "DATABASE_URL" not in printed  # their datasource, as they wrote it
     assert 'phone     String?   @map("phone")' in printed and '@@index([role], map: "idx_users_role") // linea' in printed
     again = tmp_path / "again.prisma"
     again.write_text(printed)

@@ -217,6 +217,47 @@ def test_unexpected_errors_are_one_line_and_exit_70(linea: CliRun, monkeypatch: 
     assert "Traceback" not in result.stderr
 
 
+def test_root_options_also_come_after_the_command(linea: CliRun, db, database_url: URL) -> None:  # noqa: ANN001
+    # As gh and kubectl take their global flags: before the command, after it, or between words.
+    result = linea("events", "list", "--database-url", UNREACHABLE, exit_code=5)
+    assert '"x" on 127.0.0.1:1' in result.stderr
+    assert "Traceback" not in result.stderr
+    result = linea("events", "--debug", "list", f"--database-url={UNREACHABLE}", exit_code=5)
+    assert "Traceback" in result.stderr and '"x" on 127.0.0.1:1' in result.stderr
+    assert "secret" not in result.stdout + result.stderr
+    # The later of two wins, as for any option given twice.
+    linea("--database-url", UNREACHABLE, "events", "list", "--database-url", plain_url(database_url))
+    linea("--database-url", plain_url(database_url), "events", "list", "--database-url", UNREACHABLE, exit_code=5)
+
+    from tests.factories import make_user
+
+    boss = make_user(db, email="boss@example.com", role="ADMIN")
+    make_user(db, email="vic@example.com", role="VISITOR")
+    make_user(db, email="eve@example.com", role="VISITOR")
+    linea("users", "set-role", "eve@example.com", "ADMIN", "--as", "vic@example.com", exit_code=6)
+    assert db.scalar("SELECT role::text FROM users WHERE email = 'eve@example.com'") == "VISITOR"
+    linea("users", "set-role", "eve@example.com", "ADMIN", "--as", "boss@example.com")
+    assert db.scalar("SELECT role::text FROM users WHERE email = 'eve@example.com'") == "ADMIN"
+    assert db.scalar("SELECT user_id FROM audit_logs WHERE action = 'UPDATE'") == boss["id"]
+    # Three words deep, a group's own place included.
+    result = linea("db", "server", "status", "--database-url", "", exit_code=1)
+    assert "--database-url / LINEA_DATABASE_URL is empty" in result.stderr
+
+
+def test_the_debug_the_hint_asks_for_goes_after_the_command_too(linea: CliRun, monkeypatch: pytest.MonkeyPatch) -> None:
+    from linea_cli.services import events
+
+    def explode(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(events, "list_events", explode)
+    hinted = linea("events", "list", exit_code=70)
+    assert hinted.stderr.splitlines()[-1] == "hint: run with --debug for a traceback"
+    result = linea("events", "list", "--debug", exit_code=70)
+    assert result.stderr.startswith("Traceback (most recent call last):")
+    assert "error: unexpected RuntimeError: boom" in result.stderr.splitlines()
+
+
 def test_an_empty_database_url_is_refused_rather_than_the_embedded_server(linea: CliRun, tmp_path) -> None:  # noqa: ANN001
     result = linea("--database-url", "", "events", "list", exit_code=1)
     assert "--database-url / LINEA_DATABASE_URL is empty" in result.stderr

@@ -79,6 +79,22 @@ def test_users_venues_and_waitlist_addresses_complete(linea: CliRun, db: Databas
     assert bash_complete(linea, "linea waitlist cancel summer-fest ") == ["ann@example.net", "bob@example.net"]
 
 
+def test_erased_people_are_not_offered(linea: CliRun, db: Database) -> None:
+    owner = make_user(db, email="olga@example.com", role="OWNER")
+    make_user(db, email="dana@example.com")
+    event = make_event(db, owner=owner, slug="summer-fest")
+    make_waitlist_entry(db, event=event, email="dana@example.com")
+    make_waitlist_entry(db, event=event, email="dora@example.net")
+    assert bash_complete(linea, "linea users show d") == ["dana@example.com"]
+    linea("users", "anonymize", "dana@example.com", "--yes")
+    placeholders = db.all("SELECT email FROM users WHERE email LIKE 'deleted-%@anonymized.invalid' "
+                          "UNION ALL SELECT email FROM waitlist_entries WHERE email LIKE 'deleted-%@anonymized.invalid'")
+    assert len(placeholders) == 2  # the account and its waitlist entry, both still there
+    assert bash_complete(linea, "linea users show d") == []
+    assert bash_complete(linea, "linea users show ") == ["olga@example.com"]
+    assert bash_complete(linea, "linea waitlist cancel summer-fest d") == ["dora@example.net"]
+
+
 def test_statuses_and_options_complete_from_their_choices(linea: CliRun) -> None:
     assert bash_complete(linea, "linea events list --sta") == ["--status"]
     assert bash_complete(linea, "linea events list --status p") == ["PUBLISHED"]
@@ -97,6 +113,19 @@ def test_values_no_quoting_carries_are_left_out_and_help_is_escaped(linea: CliRu
     assert "-evil" not in bash_complete(linea, "linea events show ")
     zsh = linea(env={"_LINEA_COMPLETE": "complete_zsh", "_TYPER_COMPLETE_ARGS": "linea events show evil"})
     assert zsh.stdout.splitlines() == ["evil two:Two", "evil-3:Three\\x1b[2J"]
+
+
+def test_the_database_and_actor_given_after_the_command_are_the_ones_completed_from(
+    linea: CliRun, db: Database, empty_database_url: URL
+) -> None:
+    # Root options go after the command too (`linea events show --database-url URL ...`).
+    make_event(db, slug="summer-fest")
+    make_user(db, email="vic@example.com")
+    make_user(db, email="val@example.com")
+    assert bash_complete(linea, "linea events show sum") == ["summer-fest"]
+    assert bash_complete(linea, f"linea events show --database-url {plain_url(empty_database_url)} sum") == []
+    assert bash_complete(linea, "linea users show v") == ["val@example.com", "vic@example.com"]
+    assert bash_complete(linea, "linea users show --as vic@example.com v") == ["vic@example.com"]  # a visitor sees only themselves
 
 
 def test_failures_complete_nothing_and_print_nothing(linea: CliRun, empty_database_url: URL, tmp_path: Path) -> None:

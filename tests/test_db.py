@@ -54,6 +54,24 @@ def test_seed_is_realistic(linea: CliRun, db: Database) -> None:
     assert db.count("sessions", "token !~ '^[0-9a-f]{64}$'") == 0
 
 
+def test_seeded_rows_were_never_made_in_the_future(linea: CliRun, db: Database) -> None:
+    # Events start up to 250 days ahead; they were created, edited and deleted before today all the same.
+    linea("db", "seed", "--events", "200", "--waitlist", "300")
+    for table in ("users", "venues", "events", "waitlist_entries", "sessions"):
+        assert db.count(table) > 0
+        assert db.count(table, "greatest(created_at, updated_at) > now() AT TIME ZONE 'UTC'") == 0, table
+        assert db.count(table, "deleted_at > now() AT TIME ZONE 'UTC'") == 0, table
+        assert db.count(table, "updated_at < created_at") == 0, table
+    assert db.count("events", "start_date > now() AT TIME ZONE 'UTC' + interval '60 days'") > 0
+    assert db.count("events", "created_at > start_date - interval '60 days'") == 0
+    # Around another day, as around today: nothing made after that day.
+    linea("db", "reset", "--force", "--yes")
+    linea("db", "seed", "--events", "200", "--waitlist", "300", "--anchor", "2026-06-01")
+    for table in ("users", "venues", "events", "waitlist_entries", "sessions"):
+        assert db.count(table, "greatest(created_at, updated_at, deleted_at) > '2026-06-01'") == 0, table
+    assert db.count("events", "start_date > '2026-08-01'") > 0
+
+
 def test_seed_never_confirms_more_entries_than_an_event_holds(linea: CliRun, db: Database) -> None:
     over_capacity = """
         SELECT count(*) FROM events e

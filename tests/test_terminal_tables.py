@@ -21,7 +21,7 @@ from tests.factories import (
     make_venue,
     make_waitlist_entry,
 )
-from tests.harness import CliRun, Database, run_linea_in_terminal, run_linea_on_terminal
+from tests.harness import ROOT, CliRun, Database, run_linea_in_terminal, run_linea_on_terminal
 
 LONG_TITLE = "The International Conference on Distributed Systems, Databases and Everything In Between"
 LONG_SLUG = "international-conference-on-distributed-systems-2026"
@@ -157,6 +157,20 @@ def test_list_views_fit_the_terminal_and_keep_ids_whole(linea: CliRun, long_rows
     _, shown, _ = run_linea_in_terminal(("events", "list"), env=linea.env, columns=columns)
     assert "deleted at" not in shown  # always empty without --include-deleted
     assert "…" in shown  # the long title is shortened, not the slug
+
+
+def test_events_list_of_the_demo_data_shows_the_columns_the_readme_says(linea: CliRun) -> None:
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    claim = re.search(r"at 80 columns `events list` of the demo data shows ([a-z ,]+); (\w+) joins them from (\d+) columns", readme)
+    assert claim, "README no longer says what `events list` shows at 80 columns"
+    named, joining, wider = claim.group(1), claim.group(2), int(claim.group(3))
+    titles = tuple(re.split(r", | and ", named))
+    linea("db", "seed")  # the demo data: `make demo`
+    for columns, expected in ((80, titles), (wider - 1, titles), (wider, (*titles, joining))):
+        code, shown, stderr = run_linea_in_terminal(("events", "list"), env=linea.env, columns=columns)
+        assert code == 0, stderr
+        header = shown.splitlines()[1]
+        assert tuple(title.removesuffix(" (UTC)") for title in header_titles(header)) == expected, (columns, shown)
 
 
 @pytest.mark.parametrize("columns", [80, 120])

@@ -13,6 +13,7 @@ ends linea quietly with exit 141, as it would end `yes`.
 
 from __future__ import annotations
 
+import copy as _copy
 import errno
 import gc
 import os
@@ -73,6 +74,7 @@ class LineaGroup(TyperGroup):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         tidy_help(self)
+        inherit_root_options(self)
 
     def make_context(self, *args: Any, **kwargs: Any) -> Any:
         try:  # `linea --help | head -1` writes the help from here
@@ -116,6 +118,51 @@ class LineaGroup(TyperGroup):
             raise typer.Exit(code) from None
         finally:
             state().close()
+
+
+# The root options a command also takes after its name (`linea events list --debug`), as gh and
+# kubectl take their global flags anywhere: parameter name -> the CliState field it sets.
+INHERITED_ROOT_OPTIONS = {"database_url": "database_url", "acting_as": "actor_email", "debug": "debug"}
+
+
+def inherit_root_options(root: Any) -> None:
+    """Give every group and command under `root` its root options `--database-url`, `--as` and
+    `--debug`, hidden from their help (the root's help lists them once).
+
+    Click parses a command's words only after the root's callback has made the CliState, so a root
+    option given after the command sets that state here; it is also put in the root's parameters,
+    where completion reads the database and the acting user. The later of two wins, as for any
+    option given twice.
+    """
+    inherited = [param for param in root.params if param.name in INHERITED_ROOT_OPTIONS]
+
+    def add_to(group: Any) -> None:
+        for command in getattr(group, "commands", {}).values():
+            names = {param.name for param in command.params}
+            command.params.extend(_inherited(param) for param in inherited if param.name not in names)
+            add_to(command)
+
+    add_to(root)
+
+
+def _inherited(param: Any) -> Any:
+    copy = _copy.copy(param)
+    copy.hidden = True
+    copy.expose_value = False
+    copy.callback = _set_root_option
+    return copy
+
+
+def _set_root_option(ctx: Any, param: Any, value: Any) -> Any:
+    from typer._click.core import ParameterSource
+
+    if ctx.get_parameter_source(param.name) is not ParameterSource.COMMANDLINE:
+        return value  # not given after this command: the root's own value stands
+    root = ctx.find_root()
+    root.params[param.name] = value
+    if isinstance(root.obj, CliState):  # None while completing: the root's callback has not run
+        setattr(root.obj, INHERITED_ROOT_OPTIONS[param.name], value)
+    return value
 
 
 def stop_writing_stdout() -> int:

@@ -55,9 +55,12 @@ _EVENTS = (
     "SELECT slug, title FROM events WHERE deleted_at IS NULL"
     " AND lower(slug) LIKE lower(%(prefix)s) || '%%' ORDER BY slug LIMIT %(limit)s"
 )
+# An erased person's address becomes a placeholder on this reserved domain
+# (services.users.ANONYMIZED_DOMAIN, not imported: completion loads no services): nobody to offer.
+_NOT_ERASED = "lower({column}) NOT LIKE '%%@anonymized.invalid'"
 # `only`: the one user the actor may see (NULL: everyone).
 _USERS = (
-    "SELECT email, name FROM users WHERE deleted_at IS NULL"
+    "SELECT email, name FROM users WHERE deleted_at IS NULL AND " + _NOT_ERASED.format(column="email") +
     " AND (%(only)s::text IS NULL OR id = %(only)s::text)"
     " AND lower(email) LIKE lower(%(prefix)s) || '%%' ORDER BY lower(email), id LIMIT %(limit)s"
 )
@@ -69,6 +72,7 @@ _VENUES = (
 _WAITLIST = (
     "SELECT w.email, NULL FROM waitlist_entries AS w JOIN events AS e ON e.id = w.event_id"
     " WHERE w.deleted_at IS NULL AND e.deleted_at IS NULL AND (e.slug = %(event)s OR e.id = %(event)s)"
+    " AND " + _NOT_ERASED.format(column="w.email") +
     " AND lower(w.email) LIKE lower(%(prefix)s) || '%%' ORDER BY lower(w.email), w.id LIMIT %(limit)s"
 )
 

@@ -567,14 +567,17 @@ def prisma_schema(
 @server_app.command("status")
 @output_options(title="Embedded PostgreSQL")
 def server_status(*, out: Output) -> None:
-    """Show whether the embedded server is running, and where its data lives.
+    """Show whether the embedded server is running, and where its data lives (exit 3 when not).
 
     Example: linea db server status
     """
+    from linea_cli.errors import EXIT_NOT_FOUND
     from linea_cli.services import server as embedded
 
     current = embedded.status(state().settings().data_dir)
     out.record(vars(current))
+    if not current.running:  # as `pg_ctl status`: scripts ask with the exit code
+        raise typer.Exit(EXIT_NOT_FOUND)
 
 
 @server_app.command("start")

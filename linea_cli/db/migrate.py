@@ -332,6 +332,7 @@ def _attempt(
             _print_planned(out, [Statement(sql) for sql in guard.repairs(state)], timeout_ms)
         return
     _execute_planned(database, prelude, timeout_ms)
+    left_invalid = _invalid_linea_indexes(catalog)
     # A connection outside any transaction: each revision runs in a transaction of its own, and
     # CONCURRENTLY index builds run between them (linea_cli.db.ddl).
     with database.engine.connect() as connection:
@@ -340,9 +341,22 @@ def _attempt(
     if direction == "downgrade" and _to_base(revision):
         _execute_planned(database, _FORGET_LINEA, timeout_ms)
     if direction == "upgrade":
+        # A revision run again after an interrupted one drops and builds again what that one left
+        # invalid: said, as the repair below says what it rebuilds at head.
+        rebuilt = sorted(left_invalid - _invalid_linea_indexes(read_database_catalog(database)))
+        if rebuilt:
+            on_note(f"repaired: index {', '.join(rebuilt)} rebuilt (an interrupted build had left it invalid)")
         repaired = _repair(database, timeout_ms)
         if repaired.words:
             on_note(f"repaired: {'; '.join(repaired.words)}")
+
+
+def _invalid_linea_indexes(catalog: Catalog) -> set[str]:
+    """linea's indexes that an interrupted CONCURRENTLY build left invalid."""
+    return {
+        spec.name for spec in LINEA_INDEXES
+        if catalog.owns_index(spec.name) and spec.name in catalog.indexes and not catalog.indexes[spec.name].valid
+    }
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,17 @@ HEADER = (
 )
 
 
+# What Prisma's own templates put in a datasource: Prisma 6 refuses one without a `url`. The
+# reference copy beside this module has none (the platform keeps its URL elsewhere), so the schema
+# printed without --from gets it; a file given with --from is the platform's, and stays as it is.
+DATASOURCE_URL = 'url      = env("DATABASE_URL")'
+
+
 def prisma_schema(platform_schema: str | None = None) -> str:
     """`platform_schema` (the platform's own schema.prisma, as it is today) with linea's indexes;
-    without it, the data model's schema that shipped with linea."""
-    text = platform_schema if platform_schema is not None else PLATFORM_SCHEMA.read_text()
+    without it, the data model's schema that shipped with linea, its datasource reading
+    DATABASE_URL."""
+    text = platform_schema if platform_schema is not None else _with_datasource_url(PLATFORM_SCHEMA.read_text())
     if "// linea" in text:
         text = re.sub(r"(?m)^[ \t]*(@@index\(.*\) )?// linea.*\n", "", text)  # an earlier run's lines
     text = text.removeprefix(HEADER)
@@ -49,3 +56,15 @@ def _with_linea_indexes(block: str) -> str:
     if not lines:
         return block
     return block.replace(table.group(0), "\n  ".join([*lines, table.group(0)]), 1)
+
+
+def _with_datasource_url(text: str) -> str:
+    """A `url` in each datasource block that has none, after its provider line."""
+
+    def add(block: re.Match[str]) -> str:
+        body = block.group(0)
+        if re.search(r"(?m)^\s*url\s*=", body):
+            return body
+        return re.sub(r'(?m)^([ \t]*)(provider\s*=.*)$', lambda line: f"{line.group(1)}{line.group(2)}\n{line.group(1)}{DATASOURCE_URL}", body, count=1)
+
+    return re.sub(r"(?ms)^datasource \w+ \{.*?^\}", add, text)

@@ -43,6 +43,10 @@ def upgrade(
     """
     with _alembic_refusals("upgrade", revision):
         if not sql and back_up is not None and needs_backup_before_upgrade(database):
+            # A platform database linea would refuse to adopt is refused before the backup: a
+            # retried refusal took a fresh archive each time, for a change that never came. (Its
+            # notes are said once, by the upgrade itself.)
+            migrate.check_adoptable(migrate.read_database_catalog(database), database, on_note=_ignore)
             back_up()
         migrate.upgrade(database, revision, sql=sql, locks=locks, on_retry=on_retry, on_note=on_note)
     return None if sql else migrate.current_revision(database)

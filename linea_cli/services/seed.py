@@ -2,7 +2,8 @@
 
 Every value is a function of (seed, anchor, row number) through md5, so the same seed and anchor
 give the same rows on any server. The anchor (default: today, UTC) places events around "now"
-so that demo data always has upcoming and past events.
+so that demo data always has upcoming and past events; rows are created, updated and deleted
+at or before it (only events' dates and sessions' expiry lie after it).
 """
 
 from __future__ import annotations
@@ -321,7 +322,11 @@ SELECT {_cuid('event')},
        CASE WHEN v.venue_id IS NOT NULL THEN 14 END,
        o.ids[1 + r.owner_pick % array_length(o.ids, 1)],
        v.venue_id,
-       r.start_date - interval '60 days', r.start_date - interval '30 days',
+       -- Made 60 days before it starts, edited 30 days before; an event further ahead than that
+       -- was made and edited before the anchor all the same: bookkeeping is never in the future.
+       LEAST(r.start_date - interval '60 days',
+             :anchor - make_interval(mins => 60 * 24 * 30 + {_rand('ecreated')} % (60 * 24 * 60))),
+       LEAST(r.start_date - interval '30 days', :anchor - make_interval(mins => {_rand('eupdated')} % (60 * 24 * 30))),
        CASE WHEN {_rand('edeleted')} % 100 < 3 THEN :anchor - interval '1 day' END
 FROM rows r CROSS JOIN owners o CROSS JOIN places p
 CROSS JOIN LATERAL (
@@ -376,7 +381,7 @@ SELECT {_cuid('wait', 'x.n')},
        (CASE WHEN {_part('x.h', 1)} % 10 < 7 THEN 'PENDING' WHEN {_part('x.h', 1)} % 10 < 9 THEN 'CONFIRMED'
              ELSE 'CANCELLED' END)::"WaitlistStatus",
        :anchor - make_interval(mins => {_part('x.h', 2)} % (60 * 24 * 90)),
-       :anchor - make_interval(mins => {_part('x.h', 3)} % (60 * 24 * 5)),
+       :anchor - make_interval(mins => LEAST({_part('x.h', 2)} % (60 * 24 * 90), {_part('x.h', 3)} % (60 * 24 * 5))),
        CASE WHEN {_part('x.h', 2)} % 100 < 2 THEN :anchor - interval '1 day' END
 FROM picks x
 JOIN ev ON ev.rn = x.event_rn
