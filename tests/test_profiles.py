@@ -220,3 +220,11 @@ def test_a_config_file_linked_from_the_users_dotfiles_is_read(linea: CliRun, tmp
     (dotfiles / "config.toml").chmod(0o664)
     run = linea("profile", "list", exit_code=1)
     assert run.stderr.startswith(f"error: refusing to read {link}: writable by group or others (mode 0664)\n")
+
+
+def test_profile_after_the_command_is_the_same_root_option(linea: CliRun) -> None:
+    """Like --database-url, --as and --debug, --profile is a root option taken after the command too."""
+    before = linea("--profile", "nope", "events", "list", exit_code=3)
+    after = linea("events", "list", "--profile", "nope", exit_code=3)
+    assert after.stderr == before.stderr
+    assert after.stderr.startswith("error: no profile 'nope' in ")

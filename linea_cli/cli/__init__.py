@@ -122,12 +122,14 @@ class LineaGroup(TyperGroup):
 
 # The root options a command also takes after its name (`linea events list --debug`), as gh and
 # kubectl take their global flags anywhere: parameter name -> the CliState field it sets.
-INHERITED_ROOT_OPTIONS = {"database_url": "database_url", "acting_as": "actor_email", "debug": "debug"}
+INHERITED_ROOT_OPTIONS = {
+    "database_url": "database_url", "profile": "profile", "acting_as": "actor_email", "debug": "debug",
+}
 
 
 def inherit_root_options(root: Any) -> None:
-    """Give every group and command under `root` its root options `--database-url`, `--as` and
-    `--debug`, hidden from their help (the root's help lists them once).
+    """Give every group and command under `root` its root options `--database-url`, `--profile`,
+    `--as` and `--debug`, hidden from their help (the root's help lists them once).
 
     Click parses a command's words only after the root's callback has made the CliState, so a root
     option given after the command sets that state here; it is also put in the root's parameters,
