@@ -90,9 +90,9 @@ LIST_VIEWS = {
     ("sessions", "list"): ListView("id", ("id", "user_email"), {
         80: ("id", "state", "expires at (UTC)", "created at (UTC)"),
         120: ("id", "user email", "state", "expires at (UTC)")}),
-    ("audit", "list"): ListView("created_at", ("resource_id", "actor_email", "id"), {
-        80: ("created at (UTC)", "action", "resource", "resource id"),
-        120: ("created at (UTC)", "action", "resource", "resource id", "actor email")}),
+    ("audit", "list"): ListView("id", ("id", "resource_id", "actor_email"), {
+        80: ("id", "created at (UTC)", "action", "resource"),
+        120: ("id", "created at (UTC)", "action", "resource", "resource id")}),
     ("db", "history"): ListView("revision", (), {80: HISTORY_COLUMNS, 120: HISTORY_COLUMNS}),
     ("db", "doctor"): ListView("check", (), {80: DOCTOR_COLUMNS, 120: DOCTOR_COLUMNS}),
 }
@@ -269,3 +269,11 @@ def test_hostile_values_stay_escaped_at_a_terminal(linea: CliRun, db: Database) 
         assert not any(line.startswith("error: forged") for line in shown.splitlines()), (args, shown)
     _, shown, _ = run_linea_in_terminal(("events", "show", "gala"), env=linea.env, columns=80)
     assert "Gala\\nerror: forged\\t[bold]line[/]\\u202e" in shown
+
+
+def test_every_list_shows_at_80_columns_what_its_show_takes(linea: CliRun, long_rows: dict) -> None:
+    for noun in ("events", "venues", "users", "audit"):
+        code, shown, stderr = run_linea_in_terminal((noun, "list"), env=linea.env, columns=80)
+        assert code == 0, stderr
+        for row in shown.splitlines()[2:]:  # below the caption and the header
+            linea(noun, "show", row.split()[0])
