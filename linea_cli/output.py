@@ -433,8 +433,6 @@ def tsv_cell(value: Any) -> str:
 # Between two columns of a table for people; how narrow a text column may be shortened (an
 # essential one, priority 0, keeps more, since it names the row for people).
 _GAP = 2
-# The narrowest a show view's field names get: long ones wrap at their spaces below that.
-_MIN_LABEL_WIDTH = 10
 _TEXT_MIN_WIDTH = 12
 _MAIN_TEXT_MIN_WIDTH = 20
 _TEXT_FLOOR = 6
@@ -700,30 +698,59 @@ def _write_fields(record: Mapping[str, Any], stream: TextIO, *, title: str | Non
         stream.write("".join(f"{key}\t{tsv_cell(value)}\n" for key, value in record.items()))
         return
     out = console(stream)
-    # Values wrap at spaces in the room the field names leave. The value column is at least as
-    # wide as the longest word of any value (an id, slug, email or URL has no spaces), so such a
-    # value stands whole on one line; long field names wrap at their spaces to make that room.
+    # Field names stand whole on one line; values wrap at spaces in the room they leave. A value
+    # with a word too long for that room (a URL, a long email) goes on the lines below its name,
+    # where it has the whole width, so that an id, slug, email or URL is never broken.
     labels = {key: visible(key.replace("_", " ")) for key in record}
-    words = [visible(word) for value in record.values() if isinstance(value, str) for word in value.split()]
     label_width = max(map(cell_len, labels.values()), default=0)
-    room = out.width - _GAP - max(map(cell_len, words), default=0)
-    if room < label_width:  # long field names wrap at their spaces instead
-        label_width = max(room, _MIN_LABEL_WIDTH)
-    table = Table(box=None, show_header=False, pad_edge=False, padding=(0, _GAP // 2), show_edge=False)
-    # Bold on the name, not the column: the padding after it stays plain, and is cut below.
-    table.add_column("field", width=label_width, overflow="fold")
-    table.add_column("value", overflow="fold", width=max(out.width - _GAP - label_width, 1))
+    room = max(out.width - _GAP - label_width, 1)
+
+    def fields_table() -> Table:
+        table = Table(box=None, show_header=False, pad_edge=False, padding=(0, _GAP // 2), show_edge=False)
+        # Bold on the name, not the column: the padding after it stays plain, and is cut below.
+        table.add_column("field", width=label_width, overflow="fold")
+        table.add_column("value", overflow="fold", width=room)
+        return table
+
+    pieces: list[Table | Text] = [fields_table()]
     for key, value in record.items():
-        # Nested values pretty-printed: dumps has escaped their control characters already.
-        cell = Text(dumps(value, indent=2)) if isinstance(value, Mapping | list) else table_cell(value)
-        table.add_row(Text(labels[key], style="bold"), cell)
+        cell = _field_value(value)
+        longest = max((cell_len(word) for word in cell.plain.split()), default=0)
+        table = pieces[-1]
+        if longest <= room and isinstance(table, Table):
+            table.add_row(Text(labels[key], style="bold"), cell)
+            continue
+        indent = _GAP if longest + _GAP <= out.width else 0
+        below = Text(labels[key], style="bold") + "\n"
+        for line in cell.wrap(out, out.width - indent, overflow="fold"):
+            below.append_text(Text(" " * indent) + line + "\n")
+        below.rstrip()
+        pieces.extend([below, fields_table()])
     # Without the padding Rich adds to every line, so that what is copied is what was shown.
     with out.capture() as captured:
         if title:
             out.print(Text(visible(title), style="bold"))
-        out.print(table)
+        for piece in pieces:
+            if not isinstance(piece, Table) or piece.row_count:
+                out.print(piece, soft_wrap=isinstance(piece, Text))
     with Screen(stream, pager=pager) as screen:
         screen.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+
+
+def _field_value(value: Any) -> Text:
+    """A value in a `show` view: counts and other flat mappings as aligned `name  value` lines, a
+    list of plain values comma-separated, anything nested as indented JSON (escaped by `dumps`)."""
+    plain = (str, int, float, bool, type(None), enum.Enum, datetime)
+    if isinstance(value, Mapping) and value and all(isinstance(item, plain) for item in value.values()):
+        names = {key: visible(str(key)) for key in value}
+        width = max(map(cell_len, names.values()))
+        return Text("\n".join(f"{names[key]}{' ' * (width - cell_len(names[key]) + _GAP)}{visible(text_cell(item))}"
+                              for key, item in value.items()))
+    if isinstance(value, list | tuple) and all(isinstance(item, plain) for item in value):
+        return Text(", ".join(visible(text_cell(item)) for item in value))
+    if isinstance(value, Mapping | list):
+        return Text(dumps(value, indent=2))
+    return table_cell(value)
 
 
 def write_stdout(text: str) -> None:
