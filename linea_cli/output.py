@@ -553,6 +553,7 @@ def _print_table(
     first = [[_person_cell(row.get(c.key), c) for c in cols] for row in itertools.islice(rows, LAYOUT_ROWS)]
     if not first:
         return 0
+    count = 0
     with Screen(stream, pager=pager) as screen:
         out = console(screen)
         layout = fit_columns(cols, first, out.width, drop=not wide)
@@ -562,7 +563,6 @@ def _print_table(
         header.stylize("bold")
         # Lines are cut to fit already; soft_wrap keeps Rich from folding a `wide` line that does not.
         out.print(header, soft_wrap=True)
-        count = 0
         for cells in itertools.chain(first, ([_person_cell(row.get(c.key), c) for c in cols] for row in rows)):
             for line in _table_lines(cells, layout, cols, out):
                 out.print(line, soft_wrap=True)

@@ -86,6 +86,19 @@ def test_a_pager_that_cannot_run_is_said_and_the_table_shown(linea: CliRun, tall
     assert len(text.splitlines()) == ROWS + 2
 
 
+def test_a_pager_variable_that_is_not_a_command_line_is_an_error(linea: CliRun, tall_list: dict) -> None:
+    code, text, stderr = run_linea_in_terminal(
+        ("waitlist", "list", "gala"), env={**linea.env, "LINEA_PAGER": "less 'unclosed"}, columns=80
+    )
+    assert (code, text) == (1, "")
+    assert stderr == "error: LINEA_PAGER is not a command line: No closing quotation\nhint: unset LINEA_PAGER, or quote it as a shell would\n"
+
+
+def test_quitting_the_pager_before_the_first_line_ends_the_list_quietly(linea: CliRun, tall_list: dict) -> None:
+    code, text, stderr = run_linea_in_terminal(("waitlist", "list", "gala"), env={**linea.env, "LINEA_PAGER": "true"}, columns=80)
+    assert (code, text, stderr) == (0, "", "")
+
+
 def test_quitting_the_pager_early_ends_the_list_quietly(linea: CliRun, db: Database, tall_list: dict) -> None:
     add_entries(db, tall_list, 3000)
     code, text, stderr = run_linea_in_terminal(
