@@ -20,9 +20,13 @@ from __future__ import annotations
 import csv
 import enum
 import errno
+import itertools
 import json
 import os
 import re
+import shlex
+import signal
+import subprocess
 import sys
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -35,7 +39,7 @@ from rich.table import Table
 from rich.text import Text
 
 from linea_cli.csvio import neutralize
-from linea_cli.errors import UsageProblem, shown
+from linea_cli.errors import InvalidInput, UsageProblem, shown
 from linea_cli.serialize import jsonable
 from linea_cli.timeutil import iso_timestamp
 
@@ -255,15 +259,16 @@ def _write_table(
     title: str | None,
     include_deleted: bool,
     fields: str | None,
+    pager: bool = False,
 ) -> int:
-    """A table fitted to the terminal, or tab-separated when piped."""
+    """A table fitted to the terminal (through the pager when taller than it), or tab-separated when piped."""
     # Columns named by --fields are shown as asked, like --format wide shows every column.
     chosen_by_user = fmt is OutputFormat.wide or fields is not None
     if not chosen_by_user:
         cols = [c for c in cols if not c.wide and (include_deleted or not c.deleted)]
     count = 0
     if _stdout_is_terminal(stream):
-        count = _print_table(rows, cols, title=title, wide=chosen_by_user, stream=stream)
+        count = _print_table(rows, cols, title=title, wide=chosen_by_user, stream=stream, pager=pager)
     else:
         stream.write("\t".join(c.key for c in cols) + "\n")
         for row in rows:
@@ -297,8 +302,10 @@ def _write(
     include_deleted: bool = False,
     raw_csv: bool = False,
     fields: str | None = None,
+    pager: bool = False,
 ) -> int:
-    """The one format switch: rows (or one record) in `fmt`, the columns `cols`; how many were written."""
+    """The one format switch: rows (or one record) in `fmt`, the columns `cols`; how many were
+    written. With `pager`, a table for people taller than the terminal goes through the pager."""
     count = 0
     if fmt is OutputFormat.json and shape.summary is not None:
         cut = [_cut(row, cols) for row in rows]
@@ -321,10 +328,12 @@ def _write(
             count += 1
     elif shape.one:
         for row in rows:
-            _write_fields(_cut(row, cols), stream, title=title)
+            _write_fields(_cut(row, cols), stream, title=title, pager=pager)
             count += 1
     else:
-        count = _write_table(rows, cols, fmt, stream, title=title, include_deleted=include_deleted, fields=fields)
+        count = _write_table(
+            rows, cols, fmt, stream, title=title, include_deleted=include_deleted, fields=fields, pager=pager
+        )
     if shape.next_cursor and fmt is not OutputFormat.json:
         say(f"more: --after {shape.next_cursor}")
     stream.flush()
@@ -343,6 +352,7 @@ def render(
     raw_csv: bool = False,
     stream: TextIO | None = None,
     fields: str | None = None,
+    pager: bool = False,
 ) -> int:
     """Write rows in the chosen format; returns how many were written.
 
@@ -350,12 +360,13 @@ def render(
     stderr as a hint. Rows are streamed, never collected, for json, ndjson, csv and piped tables.
     `include_deleted` says deleted rows were asked for: only then do tables show `deleted` columns.
     `fields` is the `--fields` text: the columns shown, in its order (`select_columns`), in every
-    format, hidden ones included.
+    format, hidden ones included. With `pager`, a table at a terminal that is taller than it
+    goes through the user's pager (`Screen`).
     """
     return _write(
         rows, select_columns(columns, fields), fmt, stream or sys.stdout,
         _Shape(paginated=paginated, next_cursor=next_cursor),
-        title=title, include_deleted=include_deleted, raw_csv=raw_csv, fields=fields,
+        title=title, include_deleted=include_deleted, raw_csv=raw_csv, fields=fields, pager=pager,
     )
 
 
@@ -377,6 +388,7 @@ def render_record(
     fields: str | None = None,
     stream: TextIO | None = None,
     picture: Picture | None = None,
+    pager: bool = False,
 ) -> None:
     """One record: field and value lines for people (tab-separated when piped), an object for
     json (indented) and ndjson, a row for csv; `fields` (`--fields`) picks and orders its fields.
@@ -390,7 +402,7 @@ def render_record(
 
             write_stdout("\n".join(picture.draw(record, shutil.get_terminal_size().columns)) + "\n")
         return
-    _write([record], select_columns(list(record), fields), fmt, out, _Shape(one=True), title=title)
+    _write([record], select_columns(list(record), fields), fmt, out, _Shape(one=True), title=title, pager=pager)
 
 
 def render_summary(
@@ -402,12 +414,13 @@ def render_summary(
     items: str,
     title: str | None = None,
     fields: str | None = None,
+    pager: bool = False,
 ) -> int:
     """The rows a job acted on: in JSON one document, `summary` with the rows under `items`;
     in every other format the rows, as `render` writes them. `fields` picks the rows' fields."""
     return _write(
         rows, select_columns(columns, fields), fmt, sys.stdout, _Shape(summary=summary, items=items),
-        title=title, fields=fields,
+        title=title, fields=fields, pager=pager,
     )
 
 
@@ -420,8 +433,6 @@ def tsv_cell(value: Any) -> str:
 # Between two columns of a table for people; how narrow a text column may be shortened (an
 # essential one, priority 0, keeps more, since it names the row for people).
 _GAP = 2
-# The narrowest a show view's field names get: long ones wrap at their spaces below that.
-_MIN_LABEL_WIDTH = 10
 _TEXT_MIN_WIDTH = 12
 _MAIN_TEXT_MIN_WIDTH = 20
 _TEXT_FLOOR = 6
@@ -515,7 +526,8 @@ def _table_lines(
         line = Text()
         for n, (i, width) in enumerate(layout):
             cell = Text(pieces[n][k] if k < len(pieces[n]) else "")
-            cell.truncate(width, overflow="ellipsis")
+            if columns[i].holds is Kind.text:  # an id, slug, email or timestamp is never cut
+                cell.truncate(width, overflow="ellipsis")
             padding = " " * (width - cell.cell_len)
             if columns[i].justify == "right":
                 cell = Text(padding) + cell
@@ -528,57 +540,217 @@ def _table_lines(
 
 
 def _print_table(
-    rows: Iterable[Mapping[str, Any]], cols: Sequence[Column], *, title: str | None, wide: bool, stream: TextIO
+    rows: Iterable[Mapping[str, Any]], cols: Sequence[Column], *, title: str | None, wide: bool, stream: TextIO,
+    pager: bool = False,
 ) -> int:
-    """Rows as a table that fits the terminal, a line per row (the page is collected to measure it)."""
-    cells = [[_person_cell(row.get(c.key), c) for c in cols] for row in rows]
-    if not cells:
+    """Rows as a table that fits the terminal, a line per row.
+
+    The columns are sized from the first `LAYOUT_ROWS` rows (a page of `--all`); the rows after
+    them are written as they come, so a long list starts showing at once and memory holds one
+    page. A later id, slug or email wider than its column is never cut: its line runs longer.
+    """
+    rows = iter(rows)
+    first = [[_person_cell(row.get(c.key), c) for c in cols] for row in itertools.islice(rows, LAYOUT_ROWS)]
+    if not first:
         return 0
-    out = console(stream)
-    layout = fit_columns(cols, cells, out.width, drop=not wide)
-    if title:
-        out.print(Text(visible(title), style="bold"))
-    [header] = _table_lines([_person_header(c) for c in cols], layout, [replace(c, wrap=False) for c in cols], out)
-    header.stylize("bold")
-    # Lines are cut to fit already; soft_wrap keeps Rich from folding a `wide` line that does not.
-    out.print(header, soft_wrap=True)
-    for row in cells:
-        for line in _table_lines(row, layout, cols, out):
-            out.print(line, soft_wrap=True)
-    return len(cells)
+    count = 0
+    with Screen(stream, pager=pager) as screen:
+        out = console(screen)
+        layout = fit_columns(cols, first, out.width, drop=not wide)
+        if title:
+            out.print(Text(visible(title), style="bold"))
+        [header] = _table_lines([_person_header(c) for c in cols], layout, [replace(c, wrap=False) for c in cols], out)
+        header.stylize("bold")
+        # Lines are cut to fit already; soft_wrap keeps Rich from folding a `wide` line that does not.
+        out.print(header, soft_wrap=True)
+        for cells in itertools.chain(first, ([_person_cell(row.get(c.key), c) for c in cols] for row in rows)):
+            for line in _table_lines(cells, layout, cols, out):
+                out.print(line, soft_wrap=True)
+            count += 1
+            if count == len(first):
+                first.clear()  # laid out: let the first page go
+    return count
 
 
-def _write_fields(record: Mapping[str, Any], stream: TextIO, *, title: str | None) -> None:
+# The rows a table at a terminal is laid out from: the rest are written as they come.
+LAYOUT_ROWS = 1000
+
+
+class PagerClosed(Exception):
+    """The person quit the pager before the end of the table: nothing more is written."""
+
+
+def pager_command() -> list[str] | None:
+    """The pager a person's environment names: `LINEA_PAGER`, else `PAGER`, else `less -FRX`
+    (quit at once when it fits, keep colours, leave the text on the screen); an empty value
+    means none. The value is a command line split as a shell would (no shell runs it)."""
+    for name in ("LINEA_PAGER", "PAGER"):
+        value = os.environ.get(name)
+        if value is not None:
+            try:
+                return shlex.split(value) or None
+            except ValueError as exc:
+                raise InvalidInput(f"{name} is not a command line: {exc}", hint=f"unset {name}, or quote it as a shell would") from exc
+    return ["less", "-FRX"]
+
+
+class Screen:
+    """A terminal as a table is written to it: lines are held until they fill the screen, and a
+    table taller than that goes through the pager (`pager_command`) from its first line on; a
+    shorter one is written to the terminal when it ends. Without `pager` it is the terminal itself.
+
+    Used as a context manager: at its end the pager's input is closed and linea waits for the
+    person to quit it (Ctrl-C then belongs to the pager), so that nothing is written below it.
+    A pager quit early raises `PagerClosed` at the next write, caught at the end: the command
+    stops reading rows and ends as it would have.
+    """
+
+    def __init__(self, stream: TextIO, *, pager: bool) -> None:
+        self.stream = stream
+        self.encoding = getattr(stream, "encoding", "utf-8")
+        self.command = pager_command() if pager and _stdout_is_terminal(stream) else None
+        self.room = shutil_lines() - 1  # a line stays for the prompt below
+        self.held: list[str] = []
+        self.lines = 0
+        self.process: subprocess.Popen[str] | None = None
+
+    def isatty(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        if self.process is not None:
+            self._to_pager(text)
+        elif self.command is None:
+            self.stream.write(text)
+        else:
+            self.held.append(text)
+            self.lines += text.count("\n")
+            if self.lines > self.room:
+                self._start()
+        return len(text)
+
+    def flush(self) -> None:
+        if self.process is not None:
+            self._to_pager("")
+        elif self.command is None:
+            self.stream.flush()
+
+    def _start(self) -> None:
+        assert self.command is not None
+        self.stream.flush()
+        try:
+            self.process = subprocess.Popen(
+                self.command, stdin=subprocess.PIPE, stdout=self.stream, text=True, encoding=self.encoding,
+                errors="replace",
+            )
+        except OSError as exc:
+            warn(f"cannot run the pager {shlex.join(self.command)} ({exc.strerror}); showing the table as it is")
+            self.command = None
+            self.stream.write("".join(self.held))
+            self.held = []
+            return
+        held, self.held = "".join(self.held), []
+        self._to_pager(held)
+
+    def _to_pager(self, text: str) -> None:
+        assert self.process is not None and self.process.stdin is not None
+        try:
+            if text:
+                self.process.stdin.write(text)
+            self.process.stdin.flush()
+        except (BrokenPipeError, ValueError) as exc:  # ValueError: closed after an earlier quit
+            raise PagerClosed from exc
+
+    def __enter__(self) -> Screen:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> bool:
+        if self.process is None:
+            if self.held:
+                self.stream.write("".join(self.held))
+            self.stream.flush()
+            return False
+        # Ctrl-C while the pager shows the table is the pager's: linea waits for it, as git does.
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            try:
+                assert self.process.stdin is not None
+                self.process.stdin.close()
+            except BrokenPipeError:
+                pass
+            self.process.wait()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        return kind is PagerClosed
+
+
+def shutil_lines() -> int:
+    """The terminal's height in lines (`LINES` first, as Rich reads `COLUMNS`)."""
+    import shutil
+
+    return shutil.get_terminal_size().lines
+
+
+def _write_fields(record: Mapping[str, Any], stream: TextIO, *, title: str | None, pager: bool = False) -> None:
     """One record for people: a line per field, its name and its value, fitted to the terminal
     (tab-separated when piped)."""
     if not _stdout_is_terminal(stream):
         stream.write("".join(f"{key}\t{tsv_cell(value)}\n" for key, value in record.items()))
         return
     out = console(stream)
-    # Values wrap at spaces in the room the field names leave. The value column is at least as
-    # wide as the longest word of any value (an id, slug, email or URL has no spaces), so such a
-    # value stands whole on one line; long field names wrap at their spaces to make that room.
+    # Field names stand whole on one line; values wrap at spaces in the room they leave. A value
+    # with a word too long for that room (a URL, a long email) goes on the lines below its name,
+    # where it has the whole width, so that an id, slug, email or URL is never broken.
     labels = {key: visible(key.replace("_", " ")) for key in record}
-    words = [visible(word) for value in record.values() if isinstance(value, str) for word in value.split()]
     label_width = max(map(cell_len, labels.values()), default=0)
-    room = out.width - _GAP - max(map(cell_len, words), default=0)
-    if room < label_width:  # long field names wrap at their spaces instead
-        label_width = max(room, _MIN_LABEL_WIDTH)
-    table = Table(box=None, show_header=False, pad_edge=False, padding=(0, _GAP // 2), show_edge=False)
-    # Bold on the name, not the column: the padding after it stays plain, and is cut below.
-    table.add_column("field", width=label_width, overflow="fold")
-    table.add_column("value", overflow="fold", width=max(out.width - _GAP - label_width, 1))
+    room = max(out.width - _GAP - label_width, 1)
+
+    def fields_table() -> Table:
+        table = Table(box=None, show_header=False, pad_edge=False, padding=(0, _GAP // 2), show_edge=False)
+        # Bold on the name, not the column: the padding after it stays plain, and is cut below.
+        table.add_column("field", width=label_width, overflow="fold")
+        table.add_column("value", overflow="fold", width=room)
+        return table
+
+    pieces: list[Table | Text] = [fields_table()]
     for key, value in record.items():
-        # Nested values pretty-printed: dumps has escaped their control characters already.
-        cell = Text(dumps(value, indent=2)) if isinstance(value, Mapping | list) else table_cell(value)
-        table.add_row(Text(labels[key], style="bold"), cell)
-    if title:
-        out.print(Text(visible(title), style="bold"))
+        cell = _field_value(value)
+        longest = max((cell_len(word) for word in cell.plain.split()), default=0)
+        table = pieces[-1]
+        if longest <= room and isinstance(table, Table):
+            table.add_row(Text(labels[key], style="bold"), cell)
+            continue
+        indent = _GAP if longest + _GAP <= out.width else 0
+        below = Text(labels[key], style="bold") + "\n"
+        for line in cell.wrap(out, out.width - indent, overflow="fold"):
+            below.append_text(Text(" " * indent) + line + "\n")
+        below.rstrip()
+        pieces.extend([below, fields_table()])
     # Without the padding Rich adds to every line, so that what is copied is what was shown.
     with out.capture() as captured:
-        out.print(table)
-    out.file.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
-    out.file.flush()
+        if title:
+            out.print(Text(visible(title), style="bold"))
+        for piece in pieces:
+            if not isinstance(piece, Table) or piece.row_count:
+                out.print(piece, soft_wrap=isinstance(piece, Text))
+    with Screen(stream, pager=pager) as screen:
+        screen.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+
+
+def _field_value(value: Any) -> Text:
+    """A value in a `show` view: counts and other flat mappings as aligned `name  value` lines, a
+    list of plain values comma-separated, anything nested as indented JSON (escaped by `dumps`)."""
+    plain = (str, int, float, bool, type(None), enum.Enum, datetime)
+    if isinstance(value, Mapping) and value and all(isinstance(item, plain) for item in value.values()):
+        names = {key: visible(str(key)) for key in value}
+        width = max(map(cell_len, names.values()))
+        return Text("\n".join(f"{names[key]}{' ' * (width - cell_len(names[key]) + _GAP)}{visible(text_cell(item))}"
+                              for key, item in value.items()))
+    if isinstance(value, list | tuple) and all(isinstance(item, plain) for item in value):
+        return Text(", ".join(visible(text_cell(item)) for item in value))
+    if isinstance(value, Mapping | list):
+        return Text(dumps(value, indent=2))
+    return table_cell(value)
 
 
 def write_stdout(text: str) -> None:

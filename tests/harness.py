@@ -242,7 +242,8 @@ def run_linea_on_terminal(
 
     `columns` sets the terminal's width; `typed` is typed ahead (the terminal keeps it until linea
     reads it; b"\\x04" on an empty line ends the input). With stdin on the terminal, `other` is
-    stdout and stderr together. A variable set to None in `env` is unset.
+    stdout and stderr together. A variable set to None in `env` is unset. No pager runs unless
+    `env` names one (LINEA_PAGER; None for PAGER or less): a terminal shows linea's own layout.
     """
     import fcntl
     import pty
@@ -252,7 +253,7 @@ def run_linea_on_terminal(
     primary, secondary = pty.openpty()
     if columns is not None:
         fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
-    environment = {**os.environ, **env}
+    environment = {**os.environ, "LINEA_PAGER": "", **env}
     if columns is not None:  # the terminal's own size, not one a variable claims
         environment.update(COLUMNS=None, LINES=None)
     streams = {"stdin": subprocess.DEVNULL, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE, terminal: secondary}

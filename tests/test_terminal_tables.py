@@ -90,9 +90,9 @@ LIST_VIEWS = {
     ("sessions", "list"): ListView("id", ("id", "user_email"), {
         80: ("id", "state", "expires at (UTC)", "created at (UTC)"),
         120: ("id", "user email", "state", "expires at (UTC)")}),
-    ("audit", "list"): ListView("created_at", ("resource_id", "actor_email", "id"), {
-        80: ("created at (UTC)", "action", "resource", "resource id"),
-        120: ("created at (UTC)", "action", "resource", "resource id", "actor email")}),
+    ("audit", "list"): ListView("id", ("id", "resource_id", "actor_email"), {
+        80: ("id", "created at (UTC)", "action", "resource"),
+        120: ("id", "created at (UTC)", "action", "resource", "resource id")}),
     ("db", "history"): ListView("revision", (), {80: HISTORY_COLUMNS, 120: HISTORY_COLUMNS}),
     ("db", "doctor"): ListView("check", (), {80: DOCTOR_COLUMNS, 120: DOCTOR_COLUMNS}),
 }
@@ -186,9 +186,9 @@ def test_show_views_fit_the_terminal_and_wrap_long_values(linea: CliRun, long_ro
     assert not any(line.endswith(" ") for line in shown.splitlines())  # copied as shown, no padding
 
 
-def test_a_long_field_name_wraps_so_that_an_email_beside_it_stays_whole(linea: CliRun, db: Database, long_rows: dict) -> None:
-    # `waitlist entries anonymized` beside a 52-character placeholder: 80 columns hold both only
-    # when the field name gives way.
+def test_a_value_too_long_beside_its_field_name_stands_whole_below_it(linea: CliRun, db: Database, long_rows: dict) -> None:
+    # `waitlist entries anonymized` beside a 52-character placeholder: 80 columns do not hold
+    # both, and neither the field name nor the address is broken.
     guest_id = db.scalar("SELECT id FROM users WHERE email = :email", email=GUEST_EMAIL)
     args = ("--as", OWNER_EMAIL, "users", "anonymize", GUEST_EMAIL, "--yes")
     code, shown, stderr = run_linea_in_terminal(args, env=linea.env, columns=80)
@@ -196,6 +196,7 @@ def test_a_long_field_name_wraps_so_that_an_email_beside_it_stays_whole(linea: C
     placeholder = db.scalar("SELECT email FROM users WHERE id = :id", id=guest_id)
     assert placeholder.startswith("deleted-") and len(placeholder) > 80 - len("waitlist entries anonymized") - 2
     assert_fits(shown, 80, args, whole={placeholder, guest_id})
+    assert f"email\n  {placeholder}\n" in shown and "\nwaitlist entries anonymized" in shown
 
 
 def test_no_color_means_plain_and_a_terminal_otherwise_gets_bold(linea: CliRun, long_rows: dict) -> None:
@@ -283,3 +284,30 @@ def test_hostile_values_stay_escaped_at_a_terminal(linea: CliRun, db: Database) 
         assert not any(line.startswith("error: forged") for line in shown.splitlines()), (args, shown)
     _, shown, _ = run_linea_in_terminal(("events", "show", "gala"), env=linea.env, columns=80)
     assert "Gala\\nerror: forged\\t[bold]line[/]\\u202e" in shown
+
+
+def test_every_list_shows_at_80_columns_what_its_show_takes(linea: CliRun, long_rows: dict) -> None:
+    for noun in ("events", "venues", "users", "audit"):
+        code, shown, stderr = run_linea_in_terminal((noun, "list"), env=linea.env, columns=80)
+        assert code == 0, stderr
+        for row in shown.splitlines()[2:]:  # below the caption and the header
+            linea(noun, "show", row.split()[0])
+
+
+def test_db_status_and_doctor_read_well_at_80_columns(linea: CliRun, long_rows: dict) -> None:
+    status = linea("db", "status", "--json").json
+    code, shown, stderr = run_linea_in_terminal(("db", "status"), env=linea.env, columns=80)
+    assert code == 0, stderr
+    # The URL whole on a line of its own, below its name (as long as a terminal line holds it).
+    assert_fits(shown, 80, ("db", "status"), whole={status["url"]} if len(status["url"]) <= 80 else set())
+    lines = shown.splitlines()
+    for key in status:  # every field name whole, at the start of its line
+        assert any(re.match(key.replace("_", " ") + "( |$)", line) for line in lines), (key, shown)
+    # Counts as aligned lines, not JSON; an empty list as nothing.
+    counts = status["row_counts"]
+    assert re.search(rf"^row counts +users +{counts['users']}$", shown, re.M), shown
+    assert re.search(rf"^ +waitlist_entries +{counts['waitlist_entries']}$", shown, re.M), shown
+    assert not any(char in shown for char in "{}[]\""), shown
+    code, shown, stderr = run_linea_in_terminal(("db", "doctor"), env=linea.env, columns=80)
+    assert code == 0, stderr
+    assert_fits(shown, 80, ("db", "doctor"), whole={check["check"] for check in linea("db", "doctor", "--json").json})

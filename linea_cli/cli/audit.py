@@ -17,9 +17,10 @@ if TYPE_CHECKING:  # the service module (and SQLAlchemy with it) loads only when
 app = typer.Typer(help="Read and export the audit log.", no_args_is_help=True)
 
 # In JSON/CSV order; `priority`: which a narrow terminal leaves out first (see output.Column).
+# The id first and always shown: it is what `audit show ID` takes.
 LIST_COLUMNS = (
-    Column("created_at"), Column("action"), Column("resource", priority=1), Column("resource_id", priority=1),
-    Column("actor_email", priority=2), Column("id", priority=3),
+    Column("id"), Column("created_at"), Column("action"), Column("resource", priority=1),
+    Column("resource_id", priority=1), Column("actor_email", priority=2),
 )
 
 ResourceOption = Annotated[str | None, typer.Option("--resource", metavar="RESOURCE", help="Only rows about this resource type, as recorded (User, Event, Session, ...).")]

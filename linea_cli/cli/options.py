@@ -56,6 +56,12 @@ AllOption = Annotated[
         "--all", help="Every page, streamed in constant memory (JSON keeps the page shape, with next_cursor null); --limit is ignored.",
     ),
 ]
+NoPagerOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-pager", help="At a terminal, print a table taller than the screen as it is, not through the pager (LINEA_PAGER, PAGER, less -FRX).",
+    ),
+]
 IncludeDeletedOption = Annotated[bool, typer.Option("--include-deleted", help="Include soft-deleted rows.")]
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (for scripts).")]
 DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Show what would change; write nothing.")]
@@ -69,15 +75,15 @@ Title = str | Callable[[Mapping[str, Any]], str] | None
 
 # The parameters `output_options` adds, in the order `--help` lists them.
 _PAGE_PARAMETERS = (("limit", LimitOption, 50), ("after", AfterOption, None))
-_FORMAT_PARAMETERS = (("as_json", JsonOption, False), ("fields", FieldsOption, None))
+_FORMAT_PARAMETERS = (("as_json", JsonOption, False), ("fields", FieldsOption, None), ("no_pager", NoPagerOption, False))
 
 
 @dataclass
 class Output:
     """A command's output options, parsed, and what it renders with them.
 
-    `format` is `--format` with `--json` applied; `fields` the `--fields` text. A list command
-    also has `limit`, `after` and `every_page` (`--all`), read by `page`.
+    `format` is `--format` with `--json` applied; `fields` the `--fields` text; `pager` is false
+    with `--no-pager`. A list command also has `limit`, `after` and `every_page` (`--all`), read by `page`.
     """
 
     format: OutputFormat
@@ -87,6 +93,7 @@ class Output:
     limit: int = 50
     after: str | None = None
     every_page: bool = False
+    pager: bool = True
 
     @property
     def for_people(self) -> bool:
@@ -130,7 +137,10 @@ class Output:
 
     def record(self, record: Mapping[str, Any], *, title: Title = None, picture: Picture | None = None) -> None:
         """One record in the chosen format, cut to `--fields` (some of it drawn: `output.Picture`)."""
-        render_record(record, self.format, title=_title(title or self.title, record), fields=self.fields, picture=picture)
+        render_record(
+            record, self.format, title=_title(title or self.title, record), fields=self.fields, picture=picture,
+            pager=self.pager,
+        )
 
     def summary(self, summary: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], *, items: str) -> int:
         """The rows a job acted on (the declared columns and title) and its summary: in JSON one
@@ -138,7 +148,8 @@ class Output:
         if self.columns is None:
             raise TypeError("Output.summary needs the columns declared in @output_options")
         return render_summary(
-            summary, rows, self.columns, self.format, items=items, title=_title(self.title, None), fields=self.fields
+            summary, rows, self.columns, self.format, items=items, title=_title(self.title, None), fields=self.fields,
+            pager=self.pager,
         )
 
     def rows(
@@ -151,6 +162,7 @@ class Output:
         specs = columns if columns is not None else self.columns
         if specs is None:
             raise TypeError("Output.rows needs columns: pass them or declare them in @output_options")
+        how.setdefault("pager", self.pager and "stream" not in how)  # a file is never paged
         return render(rows, specs, self.format, title=title or _title(self.title, None), fields=self.fields, **how)
 
 
@@ -204,6 +216,7 @@ def output_options(
                 limit=kwargs.pop("limit", 50),
                 after=kwargs.pop("after", None),
                 every_page=kwargs.pop("every_page", False),
+                pager=not kwargs.pop("no_pager"),
             )
             result = command(*args, out=out, **kwargs)
             if isinstance(result, Mapping):
