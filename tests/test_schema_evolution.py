@@ -85,8 +85,10 @@ def test_a_not_null_column_linea_cannot_fill_is_named_and_nothing_is_written(
     csv = tmp_path / "people.csv"
     csv.write_text("email\nann@example.com\nbob@example.com\n")
     imported = evolved("waitlist", "import", EVENT_SLUG, str(csv), exit_code=5)
+    # Off the embedded server, an import into a waitlist with entries first names the database it changes.
+    assert imported.stderr.startswith(f"import into the waitlist of {EVENT_SLUG} (3 entries) in database ")
     for result in (added, imported):
-        lines = result.stderr.strip().splitlines()
+        lines = [line for line in result.stderr.strip().splitlines() if not line.startswith("import into ")]
         assert lines[0].startswith("error: waitlist_entries.source: NOT NULL without a default"), result.stderr
         assert "nothing was written" in lines[0] and len(lines) <= 2
         assert "Traceback" not in result.stderr and "INSERT" not in result.stderr

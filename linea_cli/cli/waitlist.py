@@ -264,14 +264,6 @@ def import_(
         raise UsageProblem("--resume finishes an unfinished import: it cannot be a --dry-run")
     # Before the file is read: a large import commits its batches as it goes.
     out.check(ImportSummary(event="").counts())
-    if not dry_run:
-        from linea_cli.services.waitlist import entry_count
-
-        with transaction() as (session, _actor):
-            entries = entry_count(session, event)
-        if entries:  # it changes a waitlist people are already on
-            confirm_change(f"import into the waitlist of {event} ({entries} {'entry' if entries == 1 else 'entries'})", yes=yes)
-
     def before_commit(_summary: ImportSummary) -> None:
         if errors_out is not None:
             errors_out.flush()  # an errors file that cannot be written stops the import before it commits
@@ -284,6 +276,13 @@ def import_(
             write_error = csv_rows(text_writer(errors_out), ("line", "email", "reason"), own=("reason",))
             on_invalid = lambda row: write_error(vars(row))  # noqa: E731
         source = stack.enter_context(csvio.open_input(file))
+        if not dry_run:  # said (or asked) once the files named are known to open
+            from linea_cli.services.waitlist import entry_count
+
+            with transaction() as (session, _actor):
+                entries = entry_count(session, event)
+            if entries:  # it changes a waitlist people are already on
+                confirm_change(f"import into the waitlist of {event} ({entries} {'entry' if entries == 1 else 'entries'})", yes=yes)
         if file == "-" and sys.stdin.isatty():
             say("reading CSV from the terminal: type or paste it, header first, and end with Ctrl-D")
         size = csvio.input_size(file)
