@@ -1,3 +1,3 @@
-from linea_cli.cli import main
+from linea_cli.launch import main
 
 main()

@@ -362,3 +362,58 @@ def test_bash_scripts_installed_before_linea_had_its_own_complete_nothing(linea:
     old = linea(env={"_LINEA_COMPLETE": "complete_bash", "COMP_WORDS": "linea\nevents\nshow\ns", "COMP_CWORD": "3"})
     assert (old.stdout.strip(), old.stderr) == ("", "")
     assert bash_complete(linea, "linea events show s") == ["summer-fest"]
+
+
+def _modules_imported(stderr: str) -> set[str]:
+    """The modules `python -X importtime` (PYTHONPROFILEIMPORTTIME) reports, top-level names."""
+    found = set()
+    for line in stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            found.add(line.rsplit("|", 1)[1].strip().split(".")[0])
+    return found
+
+
+def test_a_tab_press_on_a_database_value_loads_neither_the_orm_nor_the_command_tree(linea: CliRun, db: Database) -> None:
+    owner = make_user(db, email="olga@example.com", role="OWNER")
+    event = make_event(db, owner=owner, slug="summer-fest")
+    make_waitlist_entry(db, event=event, email="ann@example.net")
+    for line, expected in (
+        ("linea events show sum", "summer-fest"),
+        ("linea events list --limit 5 --owner ol", "olga@example.com"),
+        (f"linea --database-url {linea.env['LINEA_DATABASE_URL']} waitlist confirm summer-fest a", "ann@example.net"),
+    ):
+        env = {**linea.env, "_LINEA_COMPLETE": "complete_bash", "COMP_LINE": line, "COMP_POINT": str(len(line)),
+               "PYTHONPROFILEIMPORTTIME": "1"}
+        tab = run_linea_process([], env=env)
+        assert (tab.returncode, tab.stdout) == (0, expected + "\n"), tab.stderr[-2000:]
+        imported = _modules_imported(tab.stderr)
+        assert "psycopg" in imported
+        assert imported & {"sqlalchemy", "sqlmodel", "typer", "pydantic", "pydantic_settings", "rich", "alembic"} == set()
+
+    # What the services must decide (an acting user) goes through the command tree, as before.
+    line = "linea --as olga@example.com events list --owner ol"
+    env = {**linea.env, "_LINEA_COMPLETE": "complete_bash", "COMP_LINE": line, "COMP_POINT": str(len(line)),
+           "PYTHONPROFILEIMPORTTIME": "1"}
+    tab = run_linea_process([], env=env)
+    assert (tab.returncode, tab.stdout) == (0, "olga@example.com\n")
+    assert "sqlmodel" in _modules_imported(tab.stderr)
+
+
+def test_the_index_of_the_fast_path_is_the_command_tree_s() -> None:
+    from linea_cli.cli.completion import completion_index
+    from linea_cli.completion_index import COMMANDS
+
+    assert COMMANDS == completion_index(), "run `.venv/bin/python -m linea_cli.cli.completion` to regenerate it"
+    assert COMMANDS["waitlist confirm"]["arguments"] == [["event", "event"], ["email", "waitlist_email"]]
+    assert COMMANDS["events list"]["options"]["--venue"] == "venue"
+
+
+def test_the_fast_path_escapes_and_finds_the_data_directory_as_linea_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    from linea_cli import completion_fast
+    from linea_cli.config import default_data_dir
+    from linea_cli.output import visible
+
+    every = "".join(chr(n) for n in range(0x2100)) + "\u2028\u2029\u202e\u2066\u2069"
+    assert completion_fast.visible(every) == visible(every)
+    monkeypatch.setenv("XDG_DATA_HOME", "/nowhere/data")
+    assert completion_fast._default_data_dir() == default_data_dir()

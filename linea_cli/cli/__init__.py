@@ -475,6 +475,11 @@ def main() -> None:
     # classes, tables, validators), and the cyclic collector would walk them again and again: a
     # sixth of a read command's CPU time. It resumes once the command has its database
     # (`context.start_up_done`), for whatever the command then does at scale.
+    if "_LINEA_COMPLETE" in os.environ:  # `linea` answers there first (linea_cli.launch); callers of main() too
+        from linea_cli.completion_fast import answered
+
+        if answered():
+            return
     gc.disable()
     signal.signal(signal.SIGTERM, _raise_terminated)
     try:

@@ -18,6 +18,11 @@ services and asks their permission checks (someone other than an ADMIN completes
 address, and an event's waitlist only where `waitlist list` lets them read it); without one linea
 acts as the system, as commands do, and the services are not loaded.
 
+A database value with nothing else to decide (no acting user, no settings file...) is answered
+before this module is even imported, by linea_cli.completion_fast, from the same queries, quoting
+and index of the command tree (`completion_index`, written by `python -m linea_cli.cli.completion`);
+this module answers everything else.
+
 Values come from the platform and may be hostile (``Z`touch${IFS}x`@x.org`` is a legal address).
 A shell inserts what completion answers into the command line, where it would be run on Enter, so
 linea answers each shell in its own terms, with its own scripts (`SCRIPTS`) in place of Typer's:
@@ -42,39 +47,24 @@ from typing import Any
 
 from typer._completion_classes import BashComplete, FishComplete, ZshComplete
 
-from linea_cli.db.like import like_escaped
+from linea_cli.completion_fast import (
+    CONNECT_TIMEOUT_SECONDS,
+    EVENTS,
+    LIMIT,
+    USERS,
+    VENUES,
+    WAITLIST,
+    BashLine,
+    bash_quoted,
+    insertable,
+    like_escaped,
+    limit_time,
+    shortened,
+    visible,
+    zsh_answer,
+)
 
-LIMIT = 50
-CONNECT_TIMEOUT_SECONDS = 2
-STATEMENT_TIMEOUT = "2s"
-HELP_LENGTH = 60
-
-# Written with psycopg's %(name)s placeholders; `prefix` is LIKE-escaped (backslash is PostgreSQL's
-# default LIKE escape character).
-_EVENTS = (
-    "SELECT slug, title FROM events WHERE deleted_at IS NULL"
-    " AND lower(slug) LIKE lower(%(prefix)s) || '%%' ORDER BY slug LIMIT %(limit)s"
-)
-# An erased person's address becomes a placeholder on this reserved domain
-# (services.users.ANONYMIZED_DOMAIN, not imported: completion loads no services): nobody to offer.
-_NOT_ERASED = "lower({column}) NOT LIKE '%%@anonymized.invalid'"
-# `only`: the one user the actor may see (NULL: everyone).
-_USERS = (
-    "SELECT email, name FROM users WHERE deleted_at IS NULL AND " + _NOT_ERASED.format(column="email") +
-    " AND (%(only)s::text IS NULL OR id = %(only)s::text)"
-    " AND lower(email) LIKE lower(%(prefix)s) || '%%' ORDER BY lower(email), id LIMIT %(limit)s"
-)
-_VENUES = (
-    "SELECT id, name || ', ' || city FROM venues WHERE deleted_at IS NULL"
-    " AND lower(id) LIKE lower(%(prefix)s) || '%%' ORDER BY id LIMIT %(limit)s"
-)
-# The addresses on the waitlist of the event named earlier on the command line (slug or id).
-_WAITLIST = (
-    "SELECT w.email, NULL FROM waitlist_entries AS w JOIN events AS e ON e.id = w.event_id"
-    " WHERE w.deleted_at IS NULL AND e.deleted_at IS NULL AND (e.slug = %(event)s OR e.id = %(event)s)"
-    " AND " + _NOT_ERASED.format(column="w.email") +
-    " AND lower(w.email) LIKE lower(%(prefix)s) || '%%' ORDER BY lower(w.email), w.id LIMIT %(limit)s"
-)
+__all__ = ["bash_quoted", "insertable"]
 
 # What the acting user may complete: the query's parameters, or None for nothing. Called with a
 # SQLModel session, the resolved actor and the parameters so far.
@@ -83,22 +73,22 @@ Scope = Callable[[Any, Any, dict[str, Any]], "dict[str, Any] | None"]
 
 def complete_event(ctx: Any, incomplete: str) -> list[tuple[str, str]]:
     # Anyone may list and show events (services/events.py takes no actor there).
-    return _candidates(ctx, _EVENTS, incomplete)
+    return _candidates(ctx, EVENTS, incomplete)
 
 
 def complete_user(ctx: Any, incomplete: str) -> list[tuple[str, str]]:
-    return _candidates(ctx, _USERS, incomplete, scope=_users_scope, only=None)
+    return _candidates(ctx, USERS, incomplete, scope=_users_scope, only=None)
 
 
 def complete_venue(ctx: Any, incomplete: str) -> list[tuple[str, str]]:
-    return _candidates(ctx, _VENUES, incomplete)
+    return _candidates(ctx, VENUES, incomplete)
 
 
 def complete_waitlist_email(ctx: Any, incomplete: str) -> list[tuple[str, str]]:
     event = ctx.params.get("event")
     if not isinstance(event, str) or not event:
         return []
-    return _candidates(ctx, _WAITLIST, incomplete, scope=_waitlist_scope, event=event.strip())
+    return _candidates(ctx, WAITLIST, incomplete, scope=_waitlist_scope, event=event.strip())
 
 
 def _users_scope(session: Any, actor: Any, params: dict[str, Any]) -> dict[str, Any] | None:
@@ -138,28 +128,18 @@ def _candidates(ctx: Any, query: str, incomplete: str, *, scope: Scope | None = 
             application_name="linea/completion",
         ) as connection:
             if actor_reference is None:  # the system: every check passes
-                _limit_time(connection)
+                limit_time(connection)
                 rows = connection.execute(query, params).fetchall()
             else:
                 rows = _rows_as_actor(connection, actor_reference, query, params, scope)
             connection.rollback()
     except Exception:  # noqa: BLE001 - deliberate: a completion that fails completes nothing, silently
         return []
-    from linea_cli.output import visible
-
     # A value starting with `-` would reach the command as an option: not offered.
     return [
-        (value, visible(_shortened(help_text or ""))) for value, help_text in rows
+        (value, visible(shortened(help_text or ""))) for value, help_text in rows
         if insertable(value) and not value.startswith("-")
     ]
-
-
-def _limit_time(connection: Any) -> None:
-    # SET LOCAL-style (third argument true): nothing outlives the transaction behind PgBouncer.
-    connection.execute(
-        "SELECT set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true)",
-        (STATEMENT_TIMEOUT, STATEMENT_TIMEOUT),
-    )
 
 
 def _rows_as_actor(connection: Any, reference: str, query: str, params: dict[str, Any], scope: Scope | None) -> list[Any]:
@@ -173,22 +153,12 @@ def _rows_as_actor(connection: Any, reference: str, query: str, params: dict[str
     with Session(engine) as session:
         # The engine's first connect ends in a rollback: the time limits come after it.
         driver = session.connection().connection.driver_connection
-        _limit_time(driver)
+        limit_time(driver)
         actor = resolve_actor(session, reference)  # refused (unknown, ambiguous): nothing
         scoped = params if scope is None else scope(session, actor, params)
         if scoped is None:
             return []
         return driver.execute(query, scoped).fetchall()
-
-
-def insertable(value: str | None) -> bool:
-    """Whether a value can be offered to a shell at all: printable (spaces aside, no control,
-    format or separator characters)."""
-    return bool(value) and value.isprintable()  # type: ignore[union-attr]
-
-
-def _shortened(text: str) -> str:
-    return text if len(text) <= HELP_LENGTH else text[: HELP_LENGTH - 1] + "…"
 
 
 def _conninfo_and_actor(ctx: Any) -> tuple[str | None, str | None]:
@@ -227,87 +197,16 @@ def _conninfo_and_actor(ctx: Any) -> tuple[str | None, str | None]:
     return make_conninfo(**{key: str(value) for key, value in parts.items() if value is not None}), reference
 
 
-# --- quoting for bash --------------------------------------------------------------------------
-
-# Characters bash never interprets in an unquoted word (`@`, `:` and `=` only split words for
-# readline's completion, which `_BashWord` accounts for); anything else ASCII gets a backslash.
-_BASH_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-")
-UNQUOTED, SINGLE, DOUBLE = "", "'", '"'
-
-
-def bash_quoted(text: str, quote: str = UNQUOTED) -> str:
-    """`text` as bash reads it back literally, written where the user's line is in `quote`
-    (nothing open, or an open `'` or `"`, which the result closes). `text` is printable."""
-    if quote == SINGLE:
-        return text.replace("'", "'\\''") + "'"
-    if quote == DOUBLE:
-        # `!` would expand history even inside double quotes: leave them for it.
-        return "".join("\\" + c if c in '$`"\\' else '"\\!"' if c == "!" else c for c in text) + '"'
-    return "".join(c if c in _BASH_PLAIN or not c.isascii() else "\\" + c for c in text)
-
-
-class _BashWord:
-    """A bash command line up to the cursor: its words as the command will receive them."""
-
-    def __init__(self, line: str) -> None:
-        self.words: list[str] = []  # the finished words, unquoted
-        self.current = ""  # the word being typed, unquoted
-        self.current_raw = ""  # ... as typed
-        self.quote = UNQUOTED  # the quote open at the end of the line
-        started, i = False, 0
-        while i < len(line):
-            c, step = line[i], 1
-            following = line[i + 1 : i + 2]
-            if self.quote == SINGLE:
-                self.quote = UNQUOTED if c == "'" else SINGLE
-                self.current += "" if c == "'" else c
-            elif self.quote == DOUBLE:
-                if c == '"':
-                    self.quote = UNQUOTED
-                elif c == "\\" and following and following in '$`"\\':
-                    self.current, step = self.current + following, 2
-                else:
-                    self.current += c
-            elif c in " \t\n":
-                if started:
-                    self.words.append(self.current)
-                self.current, self.current_raw, started = "", "", False
-                i += 1
-                continue
-            elif c == "\\":
-                self.current, step = self.current + following, 2
-            elif c in "'\"":
-                self.quote = c
-            else:
-                self.current += c
-            started = True
-            self.current_raw += line[i : i + step]
-            i += step
-
-
 class LineaBashComplete(BashComplete):
     """bash: the line and cursor (COMP_LINE, COMP_POINT) and readline's own word ($2), so that
     each answer is quoted for the quoting at its start and replaces exactly readline's word."""
 
     def get_completion_args(self) -> tuple[list[str], str]:
-        line = os.environ.get("COMP_LINE", "")
-        point = int(os.environ.get("COMP_POINT", len(line)))
-        typed = _BashWord(line[:point])
-        text = os.environ.get("_LINEA_COMP_TEXT", typed.current_raw)
-        # readline replaces `text`, the end of the word; what comes before it stays on the line.
-        self.kept: str | None = None
-        if typed.current_raw.endswith(text):
-            before = _BashWord(typed.current_raw[: len(typed.current_raw) - len(text)])
-            if not before.words:  # no space inside the current word
-                self.kept, self.quote = before.current, before.quote
-        return typed.words[1:], typed.current
+        self.line = BashLine(os.environ)
+        return self.line.args, self.line.incomplete
 
     def format_completion(self, item: Any) -> str:
-        value = str(item.value)
-        if self.kept is None or not insertable(value) or not value.startswith(self.kept):
-            return ""
-        rest = value[len(self.kept):]
-        return bash_quoted(rest, self.quote) if rest or self.quote else ""
+        return self.line.answer(str(item.value))
 
     def complete(self) -> str:
         if "COMP_LINE" not in os.environ:  # Typer's script, installed before linea had its own
@@ -321,8 +220,7 @@ class LineaZshComplete(ZshComplete):
     """zsh: `value:help` lines for `_describe` (`:` and `\\` escaped), which quotes what it inserts."""
 
     def format_completion(self, item: Any) -> str:
-        value = str(item.value).replace("\\", "\\\\").replace(":", "\\:")
-        return f"{value}:{item.help}" if item.help else value
+        return zsh_answer(str(item.value), item.help or "")
 
     def complete(self) -> str:
         args, incomplete = self.get_completion_args()
@@ -406,3 +304,69 @@ def shell_complete(cli: Any, ctx_args: MutableMapping[str, Any], prog_name: str,
     comp = completion_class(cli, ctx_args, prog_name, complete_var)
     typer.echo(comp.complete() if action == "complete" else comp.source())
     sys.exit(0)
+
+
+# --- the index the fast path reads (linea_cli/completion_index.py) -------------------------------
+
+_KINDS = {complete_event: "event", complete_user: "user", complete_venue: "venue", complete_waitlist_email: "waitlist_email"}
+INDEX_PATH = "linea_cli/completion_index.py"
+
+
+def completion_index() -> dict[str, dict[str, Any]]:
+    """For every `GROUP COMMAND`: its arguments in order ([parameter name, what completes it or None]),
+    its options taking one value (name -> what completes it or None) and its flags. Options taking
+    several values, or repeated values, are left out: the fast path defers on them."""
+    import typer.main
+    from typer import _click as click
+
+    from linea_cli.cli import app
+
+    def kind(param: Any) -> str | None:
+        # Typer wraps the `autocompletion` function twice: in a closure, and with update_wrapper.
+        custom = getattr(param, "_custom_shell_complete", None)
+        for cell in getattr(custom, "__closure__", None) or ():
+            function = getattr(cell.cell_contents, "__wrapped__", cell.cell_contents)
+            if function in _KINDS:
+                return _KINDS[function]
+        return None
+
+    index: dict[str, dict[str, Any]] = {}
+    root = typer.main.get_command(app)
+    for group_name, group in sorted(root.commands.items()):  # type: ignore[attr-defined]
+        for command_name, command in sorted(getattr(group, "commands", {}).items()):
+            if getattr(command, "commands", None):
+                continue  # `db server ...`: three words deep, the full path's
+            arguments: list[list[Any]] = []
+            options: dict[str, str | None] = {}
+            flags: list[str] = []
+            for param in command.get_params(click.Context(command)):
+                if param.param_type_name == "argument":
+                    arguments.append([param.name, kind(param) if param.nargs == 1 else None])
+                    if param.nargs != 1:
+                        break  # nothing after a variadic argument is known by position
+                    continue
+                names = [*param.opts, *param.secondary_opts]
+                if param.is_flag or param.count:  # type: ignore[attr-defined]
+                    flags.extend(names)
+                elif param.nargs == 1 and not param.multiple:  # type: ignore[attr-defined]
+                    options.update((name, kind(param)) for name in param.opts)
+            index[f"{group_name} {command_name}"] = {"arguments": arguments, "options": options, "flags": sorted(flags)}
+    return index
+
+
+def index_source() -> str:
+    import pprint
+
+    return (
+        '"""Generated by `python -m linea_cli.cli.completion` from the command tree: do not edit.\n\n'
+        "Where each command's words stand, for linea_cli.completion_fast (tests/test_completion.py\n"
+        'checks that it matches the tree)."""\n\n'
+        "from typing import Any\n\n"
+        f"COMMANDS: dict[str, dict[str, Any]] = {pprint.pformat(completion_index(), width=110, sort_dicts=True)}\n"
+    )
+
+
+if __name__ == "__main__":
+    from pathlib import Path
+
+    Path(__file__).resolve().parent.parent.parent.joinpath(INDEX_PATH).write_text(index_source())
