@@ -369,4 +369,8 @@ def index_source() -> str:
 if __name__ == "__main__":
     from pathlib import Path
 
-    Path(__file__).resolve().parent.parent.parent.joinpath(INDEX_PATH).write_text(index_source())
+    # Run with -m, this file is a second module (`__main__`) beside `linea_cli.cli.completion`, whose
+    # callbacks the command tree holds: the index is made by that module, or no callback matches.
+    from linea_cli.cli import completion as loaded
+
+    Path(__file__).resolve().parent.parent.parent.joinpath(INDEX_PATH).write_text(loaded.index_source())
