@@ -65,8 +65,10 @@ WAITLIST = (
     " AND lower(w.email) LIKE lower(%(prefix)s) || '%%' ORDER BY lower(w.email), w.id LIMIT %(limit)s"
 )
 
-# Settings this module reads itself; any other LINEA_ variable set defers to the full path.
-_READ_HERE = frozenset({"LINEA_DATABASE_URL", "LINEA_DATA_DIR"})
+# Settings this module reads itself, or that cannot change a completion (completion never
+# migrates: the migration URL PgBouncer deployments set is not its); any other LINEA_ variable
+# set defers to the full path.
+_READ_HERE = frozenset({"LINEA_DATABASE_URL", "LINEA_DATA_DIR", "LINEA_MIGRATION_DATABASE_URL"})
 _PLAIN_SCHEMES = ("postgres://", "postgresql://", "postgresql+psycopg://")
 # linea's root options, wherever they stand after the command's name.
 _ROOT_OPTIONS = frozenset({"--database-url", "--as", "--debug", "--profile"})
