@@ -376,9 +376,10 @@ def _modules_imported(stderr: str) -> set[str]:
 def test_a_tab_press_on_a_database_value_loads_neither_the_orm_nor_the_command_tree(
     linea: CliRun, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The suite's own variables (LINEA_TEST_DATABASE_URL, in CI) are LINEA_ settings the fast path
-    # does not know: it would rightly leave the answer to the full path.
-    for name in [name for name in os.environ if name.startswith("LINEA_TEST_")]:
+    # The suite's own variables (LINEA_TEST_DATABASE_URL, LINEA_COMPAT_DIR, in CI) are LINEA_
+    # settings the fast path does not know: it would rightly leave the answer to the full path.
+    # The processes get only linea.env's.
+    for name in [name for name in os.environ if name.startswith("LINEA_")]:
         monkeypatch.delenv(name)
     owner = make_user(db, email="olga@example.com", role="OWNER")
     event = make_event(db, owner=owner, slug="summer-fest")
