@@ -20,15 +20,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import tempfile
-import time
 from collections import defaultdict
 from pathlib import Path
 
 from bench_startup import bytecode_env, cell, compile_bytecode, linea_command
+from bench_startup import run as startup_run
 from benchlib import markdown_table
 
 # Every process runs here (set in main): neither the repository (`python -c` puts the working
@@ -37,15 +36,8 @@ WORKDIR = Path(tempfile.gettempdir())
 
 
 def run(command: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of the process)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    completed = subprocess.run(command, env=env, capture_output=True, text=True, cwd=WORKDIR)
-    wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if completed.returncode != 0 or not completed.stdout.strip():
-        raise SystemExit(f"{' '.join(command)} failed ({completed.returncode}): {completed.stderr}")
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    """(wall seconds, CPU seconds of the process), run in WORKDIR."""
+    return startup_run(command, env, cwd=WORKDIR)
 
 SEED = ["db", "seed", "--users", "50", "--events", "20", "--waitlist", "100", "--sessions", "10"]
 FLOOR = """

@@ -63,11 +63,11 @@ def compile_bytecode(env: dict[str, str]) -> None:
     subprocess.run([sys.executable, "-m", "compileall", "-q", *paths], env=env, check=False, capture_output=True)
 
 
-def run(command: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of the process)."""
+def run(command: list[str], env: dict[str, str], *, cwd: Path = ROOT) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the process run in `cwd`)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    completed = subprocess.run(command, env=env, capture_output=True, text=True, cwd=ROOT)
+    completed = subprocess.run(command, env=env, capture_output=True, text=True, cwd=cwd)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if completed.returncode != 0 or not completed.stdout.strip():
