@@ -192,8 +192,9 @@ def _encode(document: Any) -> str:
         _encode({"list": "events", "after": [{"t": "2026-01-01T00:00:00"}]}),
         _encode({"list": "events"}),
         _encode("events"),
+        "",  # a script's unset variable: refused, never read as "from the start"
     ],
-    ids=["garbage", "huge", "old shape", "number", "bad date", "aware date", "nul", "short", "no key", "string"],
+    ids=["garbage", "huge", "old shape", "number", "bad date", "aware date", "nul", "short", "no key", "string", "empty"],
 )
 def test_a_garbled_cursor_is_refused_before_any_sql(linea: CliRun, db: Database, cursor: str) -> None:
     make_event(db)

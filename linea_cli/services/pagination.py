@@ -97,7 +97,7 @@ def paginate(
     Rows come back as mappings; the cursor holds `kind` (the list's name) and the sort values of
     the last row.
     """
-    if after:
+    if after is not None:  # an empty cursor is refused, not read as none
         values = decode_cursor(after, kind, [column.type.python_type for column in sort_columns])
         key = sa.tuple_(*sort_columns)
         query = query.where(key < sa.tuple_(*values) if descending else key > sa.tuple_(*values))
