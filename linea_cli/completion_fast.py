@@ -15,9 +15,9 @@ command tree does the work, as before:
 - the database: `--database-url` / LINEA_DATABASE_URL handed to libpq as it is (a postgresql://
   URL), else the embedded server's socket as its `postmaster.pid` announces it; anything else
   that could choose or change the database or the answer defers: an acting user (--as,
-  LINEA_ACTOR: the services' permission checks), a `.env` in the working directory, a per-user
-  config file, any other LINEA_ setting (validated by the full path), libpq's PG* variables with
-  no linea URL;
+  LINEA_ACTOR: the services' permission checks), a per-user config file, any other LINEA_
+  setting (validated by the full path), libpq's PG* variables with no linea URL (a `.env` in the
+  working directory is read by no path: nothing to defer for);
 - bash and zsh only (fish's help text goes through Typer's own sanitizing).
 
 Any failure once it has decided to answer (no server, no schema, a timeout) completes nothing and
@@ -255,7 +255,7 @@ def _simple_settings(environ: Mapping[str, str]) -> bool:
     names = {name.upper(): value for name, value in environ.items()}
     if any(name.startswith("LINEA_") and name not in _READ_HERE for name in names):
         return False  # --as / LINEA_ACTOR, a profile, a timeout to validate...
-    if names.get("LINEA_DATA_DIR", None) == "" or Path(".env").exists() or _user_config().exists():
+    if names.get("LINEA_DATA_DIR", None) == "" or _user_config().exists():
         return False
     # libpq's own variables, with no linea URL: which database they mean is the full path's to decide.
     return bool(names.get("LINEA_DATABASE_URL")) or not any(name.startswith("PG") for name in names)

@@ -1,18 +1,18 @@
-"""Settings: root options, then the environment (LINEA_*), then a `.env` file in the working
-directory that is the user's own, then defaults; the database from a named profile of the user's
-config file when one is chosen (`with_profile`, `linea_cli.profiles`).
+"""Settings: root options, then the environment (LINEA_*), then defaults; the database from a
+named profile of the user's config file when one is chosen (`with_profile`, `linea_cli.profiles`).
 
-A `.env` is read only when nobody but the user can have written it (`env_file_values`): an admin
-who runs linea in a directory someone else controls (a cloned repository, /tmp) must not have
-that directory choose the pg_dump to run, where archives go, who acts, or which database is
-restored into. Anything else is one warning line and the file is ignored as a whole. The same
-check is made of the per-user config file of profiles (`linea_cli.profiles`), where anything
-else is an error rather than a warning: that file chooses the database.
+A `.env` in the working directory is not read: profiles replaced it (`linea profile add NAME
+--from-env .env` moves its database into one). A directory someone else controls (a cloned
+repository, /tmp) must never choose the pg_dump to run, where archives go, who acts, or which
+database is changed, and a file of one's own is better kept where it does not depend on the
+working directory. One that sets LINEA_ variables is one warning line (`env_file_notice`).
+The per-user config file of profiles is read only when nobody but the user can have written it
+(`not_own`; anything else is an error: that file chooses the database), and so is a file given
+to `profile add --from-env`.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import stat
@@ -48,11 +48,15 @@ def default_data_dir() -> Path:
 
 ENV_FILE = ".env"
 ENV_PREFIX = "LINEA_"
+# A `.env` is no longer read (profiles replaced it), only looked at for LINEA_ names to warn about.
+ENV_FILE_LIMIT = 1 << 20
+_ENV_NAME = re.compile(r"^[ \t]*(?:export[ \t]+)?(LINEA_[A-Za-z0-9_]+)[ \t]*=", re.MULTILINE | re.IGNORECASE)
+DATABASE_VARIABLES = frozenset({"LINEA_DATABASE_URL", "LINEA_MIGRATION_DATABASE_URL"})
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        # No env_file: `load_settings` reads a .env itself, after checking who could have written it.
+        # No env_file: a `.env` is no longer read (`load_settings` warns about one; profiles replace it).
         env_prefix=ENV_PREFIX, env_file=None, extra="ignore"
     )
 
@@ -140,45 +144,35 @@ def actor_reference(reference: str | None) -> str | None:
     return text
 
 
-def env_file_values(path: Path, warn: Callable[[str], None]) -> dict[str, str]:
-    """The LINEA_* settings in the dotenv file `path`, by field name, when it is the user's own.
+def env_file_notice(path: Path = Path(ENV_FILE)) -> str | None:
+    """The warning for a `.env` at `path` that sets LINEA_ variables, which linea no longer reads
+    (profiles replaced it); None when there is none. Names only, never a value.
 
-    Own means: a regular file (not a symbolic link) owned by the effective user, writable by
-    nobody else, in a directory of the user's (or root's) that nobody else may write to (unless
-    it is sticky, where others cannot replace the user's file). Otherwise `warn` is told why in
-    one line and nothing is read. A missing file, or a directory of that name (a virtualenv
-    called `.env`), is silently nothing.
-    The file is read from the descriptor that was checked, so it cannot be swapped in between.
+    Whoever wrote the file, nothing in it is used: it is opened without blocking (a FIFO), read
+    only when it is a regular file and at most `ENV_FILE_LIMIT` bytes of it.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return {}
-    except OSError as exc:
-        if os.path.islink(path):
-            warn(f"ignoring {path.absolute()}: it is a symbolic link")
-        elif not os.path.isdir(path):
-            warn(f"ignoring {path.absolute()}: {exc.strerror or exc}")
-        return {}
-    with os.fdopen(fd, "rb") as file:
-        found = os.fstat(file.fileno())
-        if stat.S_ISDIR(found.st_mode):
-            return {}
-        problem = not_own(path, found)
-        if problem:
-            warn(f"ignoring {path.absolute()}: {problem}")
-            return {}
-        content = file.read()
-    from dotenv import dotenv_values
-
-    text = content.decode("utf-8", errors="replace")
-    fields = Settings.model_fields
-    values: dict[str, str] = {}
-    for name, value in dotenv_values(stream=io.StringIO(text)).items():
-        key = name.upper()
-        if value is not None and key.startswith(ENV_PREFIX) and key[len(ENV_PREFIX) :].lower() in fields:
-            values[key[len(ENV_PREFIX) :].lower()] = value
-    return values
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None  # missing, unreadable, a dangling link: nothing to say
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None  # a directory named .env (a virtualenv), a device
+        content = os.read(fd, ENV_FILE_LIMIT)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    names = sorted({name.upper() for name in _ENV_NAME.findall(content.decode("utf-8", errors="replace"))})
+    if not names:
+        return None
+    shown_names = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+    moves = []
+    if DATABASE_VARIABLES & set(names):
+        moves.append("its database into a profile with `linea profile add NAME --from-env .env`")
+    if set(names) - DATABASE_VARIABLES:
+        moves.append("its other settings into the environment")
+    return f"linea no longer reads {path.absolute()} (it sets {shown_names}): move " + " and ".join(moves)
 
 
 def not_own(path: Path, found: os.stat_result) -> str | None:
@@ -210,18 +204,15 @@ def _warn_on_stderr(message: str) -> None:
 
 
 def load_settings(*, warn: Callable[[str], None] = _warn_on_stderr, **overrides: object) -> Settings:
-    """Settings from the root options actually given, the environment, and the working directory's
-    `.env` when it is the user's own (`env_file_values`; `warn` is told when one is ignored)."""
+    """Settings from the root options actually given and the environment, the database from a
+    profile when one is in use (`with_profile`). A `.env` in the working directory is not read:
+    when it sets LINEA_ variables, `warn` is told so in one line (`env_file_notice`)."""
     given = {key: value for key, value in overrides.items() if value is not None}
-    # The file comes last: a variable set in the environment wins, whatever its case.
-    environment = {name.upper() for name in os.environ}
-    from_file = {
-        key: value
-        for key, value in env_file_values(Path(ENV_FILE), warn).items()
-        if ENV_PREFIX + key.upper() not in environment
-    }
+    notice = env_file_notice()
+    if notice is not None:
+        warn(notice)
     try:
-        settings = Settings(**{**from_file, **given})
+        settings = Settings(**given)
     except ValidationError as exc:
         # One line naming the variable, as for any invalid input (not pydantic's report, exit 70).
         problem = exc.errors()[0]

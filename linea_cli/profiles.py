@@ -158,33 +158,200 @@ def _directory_not_own(directory: Path) -> str | None:
 
 _CURRENT_LINE = re.compile(r"^\s*current\s*=.*$")
 _TABLE_LINE = re.compile(r"^\s*\[")
+_COMMENT_LINE = re.compile(r"^\s*#")
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+# A service name that needs no quoting in `postgresql://?service=NAME`.
+_SERVICE = re.compile(r"[A-Za-z0-9_.~-]+")
+DATABASE_VARIABLES = ("LINEA_DATABASE_URL", "LINEA_MIGRATION_DATABASE_URL")
 
 
 def set_current(name: str, path: Path | None = None) -> ProfileFile:
     """Make `name` the current profile in the file, keeping the rest of it (comments included)."""
     profiles = read_profiles(path)
     profiles.get(name)
-    path = profiles.path
-    real = Path(os.path.realpath(path))
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    line = f'current = "{name}"\n'
+    lines = profiles.path.read_text(encoding="utf-8").splitlines(keepends=True)
+    line = f"current = {_toml_string(name)}\n"
+    index = _current_line(lines)
+    if index is not None:
+        lines[index] = line
+    else:
+        first_table = next((i for i, text in enumerate(lines) if _TABLE_LINE.match(text)), len(lines))
+        lines.insert(first_table, line)
+    return _write(profiles, "".join(lines), ProfileFile(profiles.path, profiles.profiles, name))
+
+
+def add_profile(profile: Profile, path: Path | None = None) -> ProfileFile:
+    """Add `profile` to the config file (made, mode 0600, when there is none) as a
+    [profiles.NAME] table at its end; the rest of the file is kept as it is."""
+    from linea_cli.errors import Conflict
+
+    _check_profile(profile)
+    profiles = read_profiles(path)
+    if profile.name in profiles.profiles:
+        raise Conflict(
+            f"profile {shown(profile.name)} already exists in {profiles.path}",
+            hint=f"choose another name, or remove it first: linea profile remove {profile.name}",
+        )
+    text = profiles.path.read_text(encoding="utf-8") if profiles.path.exists() else ""
+    table = [f"[profiles.{_toml_key(profile.name)}]"]
+    table += [f"{key} = {_toml_string(value)}" for key, value in
+              (("url", profile.url), ("service", profile.service), ("migration_url", profile.migration_url))
+              if value is not None]
+    if profile.confirm:
+        table.append("confirm = true")
+    if text and not text.endswith("\n"):
+        text += "\n"
+    text += ("\n" if text.strip() else "") + "\n".join(table) + "\n"
+    return _write(profiles, text, ProfileFile(profiles.path, {**profiles.profiles, profile.name: profile}, profiles.current))
+
+
+def remove_profile(name: str, path: Path | None = None) -> ProfileFile:
+    """Remove the profile `name`: its table, from its [profiles.NAME] line to the next table (the
+    comments inside it too; comment lines right above the next table are that table's, kept),
+    and the file's `current` line when it named it. The rest of the file is kept as it is."""
+    profiles = read_profiles(path)
+    profiles.get(name)
+    lines = profiles.path.read_text(encoding="utf-8").splitlines(keepends=True)
+    header = re.compile(r"^\s*\[\s*profiles\s*\.\s*(?:" + "|".join(
+        re.escape(form) for form in (name, f'"{name}"', f"'{name}'")
+    ) + r")\s*\]\s*(?:#.*)?$")
+    start = next((i for i, text in enumerate(lines) if header.match(text.rstrip("\r\n"))), None)
+    if start is not None:
+        end = next((i for i in range(start + 1, len(lines)) if _TABLE_LINE.match(lines[i])), len(lines))
+        kept_from = end
+        if end < len(lines):
+            while kept_from - 1 > start and _COMMENT_LINE.match(lines[kept_from - 1]):
+                kept_from -= 1
+        while start > 0 and not lines[start - 1].strip():
+            start -= 1  # the blank lines that set it apart go with it
+        lines[start:kept_from] = ["\n"] if start > 0 and kept_from < len(lines) else []
+    current = profiles.current
+    if current == name:
+        index = _current_line(lines)
+        if index is not None:
+            del lines[index]
+        current = None
+    remaining = {key: value for key, value in profiles.profiles.items() if key != name}
+    return _write(profiles, "".join(lines), ProfileFile(profiles.path, remaining, current))
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """LINEA_DATABASE_URL and LINEA_MIGRATION_DATABASE_URL of the dotenv file `path` (any others
+    are not read), when it is the user's own: a regular file (not a symbolic link) owned by the
+    user, writable by no one else, in a directory others cannot write to (unless it is sticky).
+    Read from the descriptor that was checked, so it cannot be swapped in between."""
+    from linea_cli.config import not_own
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        reason = "it is a symbolic link" if os.path.islink(path) else exc.strerror or str(exc)
+        raise InvalidInput(f"cannot read {path.absolute()}: {reason}") from None
+    with os.fdopen(fd, "rb") as file:
+        problem = not_own(path, os.fstat(file.fileno()))
+        if problem:
+            raise InvalidInput(
+                f"refusing to read {path.absolute()}: {problem}",
+                hint="it would choose the database linea changes: only a file of your own is read",
+            )
+        content = file.read()
+    import io
+
+    from dotenv import dotenv_values
+
+    values: dict[str, str] = {}
+    for key, value in dotenv_values(stream=io.StringIO(content.decode("utf-8", errors="replace"))).items():
+        if key.upper() in DATABASE_VARIABLES and value is not None:
+            values[key.upper()] = value
+    return values
+
+
+def _check_profile(profile: Profile) -> None:
+    from linea_cli.db.urls import parse_database_url
+    from linea_cli.errors import UsageProblem, parameter
+
+    if not _NAME.fullmatch(profile.name):
+        raise InvalidInput(
+            f"invalid profile name {shown(profile.name)}: a name is letters, digits, '.', '_' and '-', "
+            "starting with a letter or digit"
+        )
+    if (profile.url is None) == (profile.service is None):
+        raise UsageProblem(f"give one of {parameter('url')} and {parameter('service')}")
+    if profile.service is not None and not _SERVICE.fullmatch(profile.service):
+        raise InvalidInput(
+            f"invalid service name {shown(profile.service)}: letters, digits, '.', '_', '~' and '-'"
+        )
+    for what, value in (("url", profile.url), ("migration_url", profile.migration_url)):
+        if value is not None:
+            if not value.strip():
+                raise InvalidInput(f"the {parameter(what)} is empty", hint="give a postgresql:// URL")
+            parse_database_url(value)  # a URL, postgresql://, never echoed when it does not parse
+
+
+def _current_line(lines: list[str]) -> int | None:
+    """The index of the top-level `current = ...` line (before the first table), if any."""
     for index, text in enumerate(lines):
         if _TABLE_LINE.match(text):
-            lines.insert(index, line)
-            break
+            return None
         if _CURRENT_LINE.match(text):
-            lines[index] = line
-            break
-    else:
-        lines.append(line)
-    # Written beside it and renamed: a reader sees the old file or the new one, never half.
-    fd, temporary = tempfile.mkstemp(prefix=".config.", suffix=".toml", dir=real.parent)
+            return index
+    return None
+
+
+def _toml_key(name: str) -> str:
+    return name if _BARE_KEY.fullmatch(name) else _toml_string(name)
+
+
+def _toml_string(value: str) -> str:
+    """`value` as a TOML basic string: quotes, backslashes and control characters escaped."""
+    escaped = []
+    for character in value:
+        if character in '"\\':
+            escaped.append("\\" + character)
+        elif ord(character) < 0x20 or ord(character) == 0x7F:
+            escaped.append(f"\\u{ord(character):04X}")
+        else:
+            escaped.append(character)
+    return '"' + "".join(escaped) + '"'
+
+
+def _write(before: ProfileFile, text: str, expected: ProfileFile) -> ProfileFile:
+    """Replace the config file with `text` once it reads as `expected`: written beside it (mode
+    0600: it may hold passwords), flushed to disk and renamed over it, so a reader sees the old
+    file or the new one, never half, and a crash leaves one of them. A file whose profiles are
+    not written as [profiles.NAME] tables (inline tables, dotted keys) cannot be edited line by
+    line: refused, unchanged."""
+    import tomllib
+
+    path = before.path
+    try:
+        after = _parse(path, tomllib.loads(text))
+    except (tomllib.TOMLDecodeError, InvalidInput):
+        after = None
+    if after != expected:
+        raise InvalidInput(
+            f"cannot change {path} line by line (its profiles are not all [profiles.NAME] tables): nothing was changed",
+            hint="edit the file by hand",
+        )
+    real = Path(os.path.realpath(path))
+    if not real.parent.exists():
+        real.parent.mkdir(parents=True, mode=0o700)
+    problem = _directory_not_own(real.parent)
+    if problem:
+        raise InvalidInput(f"refusing to write {path}: {problem}")
+    fd, temporary = tempfile.mkstemp(prefix=".config.", suffix=".toml", dir=real.parent)  # mode 0600
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as file:
-            file.write("".join(lines))
-        os.chmod(temporary, stat.S_IMODE(os.stat(path).st_mode) & ~(stat.S_IWGRP | stat.S_IWOTH))
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
         os.replace(temporary, real)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-    return read_profiles(path)
+    directory = os.open(real.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+    return after

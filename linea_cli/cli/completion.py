@@ -174,7 +174,7 @@ def _conninfo_and_actor(ctx: Any) -> tuple[str | None, str | None]:
     from linea_cli.db.urls import parse_database_url
 
     root = ctx.find_root()
-    # Silent about an ignored .env: a warning would be drawn into the line being completed.
+    # Silent about a .env no longer read: a warning would be drawn into the line being completed.
     settings = load_settings(
         database_url=root.params.get("database_url"), actor=root.params.get("acting_as"), warn=lambda message: None,
         profile=root.params.get("profile"),

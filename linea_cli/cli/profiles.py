@@ -1,8 +1,9 @@
-"""`linea profile ...`: the named databases of ~/.config/linea/config.toml (list, show, use)."""
+"""`linea profile ...`: the named databases of ~/.config/linea/config.toml (list, show, use, add, remove)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -11,7 +12,7 @@ from linea_cli.cli.context import state
 from linea_cli.cli.options import Output, output_options
 from linea_cli.output import Column, say
 
-app = typer.Typer(help="List, show and choose named databases (~/.config/linea/config.toml).", no_args_is_help=True)
+app = typer.Typer(help="List, show, choose, add and remove named databases (~/.config/linea/config.toml).", no_args_is_help=True)
 
 LIST_COLUMNS = [
     Column("name"), "current", Column("in_use", priority=2), Column("url", wrap=True), "service",
@@ -87,3 +88,69 @@ def use(
 
     record = use_profile(name)
     say(f"now using profile {record['name']} ({record['url'] or 'service ' + record['service']})")
+
+
+# The fields of `profile add` and `profile remove`, checked before the file is written.
+_CHANGED_FIELDS = dict.fromkeys(("name", "url", "service", "migration_url", "confirm", "file"))
+
+
+@app.command()
+@output_options(title=_title)
+def add(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The new profile's name: letters, digits, '.', '_', '-'.")],
+    url: Annotated[
+        str | None, typer.Option("--url", metavar="URL", help="Its database: a postgresql:// URL.", show_default=False)
+    ] = None,
+    service: Annotated[
+        str | None, typer.Option("--service", metavar="NAME", help="Its database: a service of pg_service.conf.", show_default=False)
+    ] = None,
+    migration_url: Annotated[
+        str | None,
+        typer.Option("--migration-url", metavar="URL", help="A direct URL for migrations (past PgBouncer).", show_default=False),
+    ] = None,
+    confirm: Annotated[bool, typer.Option("--confirm", help="Destructive commands ask first (or take --yes).")] = False,
+    from_env: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-env", metavar="FILE", show_default=False,
+            help="Take LINEA_DATABASE_URL and LINEA_MIGRATION_DATABASE_URL from a .env file of yours.",
+        ),
+    ] = None,
+    *,
+    out: Output,
+) -> Mapping[str, Any]:
+    """Add a profile to ~/.config/linea/config.toml: a named database (passwords never shown).
+
+    Give its database with --url or --service, or move a .env's with --from-env.
+
+    Example: linea profile add staging --service staging --confirm
+    """
+    from linea_cli.services.profiles import add_profile
+
+    out.check({**_CHANGED_FIELDS})
+    record = add_profile(
+        name, url=url, service=service, migration_url=migration_url, confirm=confirm, from_env=from_env
+    )
+    say(f"added profile {record['name']} ({record['url'] or 'service ' + record['service']}) to {record['file']}")
+    return record
+
+
+@app.command()
+@output_options(title=_title)
+def remove(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The profile to remove.", autocompletion=complete_profile)],
+    *,
+    out: Output,
+) -> Mapping[str, Any]:
+    """Remove a profile from ~/.config/linea/config.toml (its database is not touched).
+
+    Example: linea profile remove staging
+    """
+    from linea_cli.services.profiles import remove_profile
+
+    out.check({**_CHANGED_FIELDS, "was_current": None})
+    record = remove_profile(name)
+    say(f"removed profile {record['name']} from {record['file']}")
+    if record["was_current"]:
+        say("it was the current profile: none is now (choose one with `linea profile use NAME`)")
+    return record

@@ -39,7 +39,7 @@ def open_database(
     """linea's database, checked the way every command checks it.
 
     `url` is a `postgresql://` URL; without one, what `settings` name (by default the database the
-    command line would use: `LINEA_DATABASE_URL`, the user's own `.env`, else the server libpq's
+    command line would use: `LINEA_DATABASE_URL`, a profile (`linea_cli.profiles`), else the server libpq's
     environment names (PGSERVICE, PGHOST, ...; `linea_cli.db.libpq_environment`), else the
     embedded server, started on demand; `on_start` hears when it starts). The server must be PostgreSQL 15 or newer
     and the schema at linea's newest revision (`ensure_schema`; not checked with

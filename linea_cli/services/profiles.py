@@ -1,13 +1,16 @@
-"""The user's named profiles (`linea_cli.profiles`) as records: list, show, and choose the current one.
+"""The user's named profiles (`linea_cli.profiles`) as records: list, show, choose the current
+one, add and remove.
 
 No database is opened: the config file is all there is. URLs are shown with passwords masked.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from linea_cli.errors import NotFound
+from linea_cli import profiles as config_file
+from linea_cli.errors import InvalidInput, NotFound, UsageProblem, parameter
 from linea_cli.profiles import Profile, ProfileFile, read_profiles, set_current
 
 
@@ -46,3 +49,58 @@ def use_profile(name: str) -> dict[str, Any]:
     """Make `name` the config file's current profile: the database of every later command."""
     profiles = set_current(name)
     return {**_record(profiles.get(name), profiles, name), "file": str(profiles.path)}
+
+
+def add_profile(
+    name: str,
+    *,
+    url: str | None = None,
+    service: str | None = None,
+    migration_url: str | None = None,
+    confirm: bool = False,
+    from_env: Path | None = None,
+) -> dict[str, Any]:
+    """Add a profile to the config file: its database by `url` or `service` (a pg_service.conf
+    service), or both URLs from the dotenv file `from_env` (its LINEA_DATABASE_URL and
+    LINEA_MIGRATION_DATABASE_URL, nothing else; the file must be the user's own)."""
+    if from_env is not None:
+        if url is not None or service is not None or migration_url is not None:
+            raise UsageProblem(
+                f"{parameter('from_env')} takes the database from the file: give no {parameter('url')}, "
+                f"{parameter('service')} or {parameter('migration_url')} with it"
+            )
+        values = config_file.read_env_file(from_env)
+        for variable, value in values.items():
+            if not value.strip():
+                raise InvalidInput(f"{variable} is empty in {from_env.absolute()}")
+        url = values.get("LINEA_DATABASE_URL")
+        if url is None:
+            raise InvalidInput(
+                f"{from_env.absolute()} sets no LINEA_DATABASE_URL",
+                hint=f"give the database with {parameter('url')} or {parameter('service')} instead",
+            )
+        migration_url = values.get("LINEA_MIGRATION_DATABASE_URL")
+    profile = Profile(
+        name,
+        url.strip() if url is not None else None,
+        service.strip() if service is not None else None,
+        migration_url.strip() if migration_url is not None else None,
+        confirm,
+    )
+    profiles = config_file.add_profile(profile)
+    return _changed(_record(profiles.profiles[name], profiles, None), profiles)
+
+
+def remove_profile(name: str) -> dict[str, Any]:
+    """Remove a profile from the config file; `was_current` when it was the file's current one
+    (then none is current)."""
+    before = read_profiles()
+    record = _record(before.get(name), before, None)
+    config_file.remove_profile(name)
+    return {**_changed(record, before), "was_current": record["current"]}
+
+
+def _changed(record: dict[str, Any], profiles: ProfileFile) -> dict[str, Any]:
+    """A profile added or removed: what it is, and the file (whether it is current or in use is
+    another command line's matter)."""
+    return {key: value for key, value in record.items() if key not in ("current", "in_use")} | {"file": str(profiles.path)}
