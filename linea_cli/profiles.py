@@ -206,9 +206,10 @@ def add_profile(profile: Profile, path: Path | None = None) -> ProfileFile:
 
 
 def remove_profile(name: str, path: Path | None = None) -> ProfileFile:
-    """Remove the profile `name`: its table, from its [profiles.NAME] line to the next table (the
-    comments inside it too; comment lines right above the next table are that table's, kept),
-    and the file's `current` line when it named it. The rest of the file is kept as it is."""
+    """Remove the profile `name`: its table, from its [profiles.NAME] line to the next table, with
+    the comments inside it and the comment lines right above it (unless they open the file);
+    comment lines right above the next table are that table's, kept. And the file's `current`
+    line when it named it. The rest of the file is kept as it is."""
     profiles = read_profiles(path)
     profiles.get(name)
     lines = profiles.path.read_text(encoding="utf-8").splitlines(keepends=True)
@@ -222,6 +223,11 @@ def remove_profile(name: str, path: Path | None = None) -> ProfileFile:
         if end < len(lines):
             while kept_from - 1 > start and _COMMENT_LINE.match(lines[kept_from - 1]):
                 kept_from -= 1
+        above = start
+        while above > 0 and _COMMENT_LINE.match(lines[above - 1]):
+            above -= 1
+        if above > 0:
+            start = above  # comment lines right above it are its own, unless they open the file
         while start > 0 and not lines[start - 1].strip():
             start -= 1  # the blank lines that set it apart go with it
         lines[start:kept_from] = ["\n"] if start > 0 and kept_from < len(lines) else []

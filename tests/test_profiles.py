@@ -11,6 +11,7 @@ from sqlalchemy.engine import URL
 
 from tests.factories import make_event
 from tests.harness import CliRun, Database, plain_url, run_linea_on_terminal
+from tests.test_target import service  # noqa: F401  (the fixture: a pg_service.conf naming the test database)
 
 NOWHERE = "postgresql://nobody@127.0.0.1:1/nowhere"  # a command that connects here fails with exit 5
 
@@ -229,3 +230,178 @@ def test_profile_after_the_command_is_the_same_root_option(linea: CliRun) -> Non
     after = linea("events", "list", "--profile", "nope", exit_code=3)
     assert after.stderr == before.stderr
     assert after.stderr.startswith("error: no profile 'nope' in ")
+
+
+def test_profile_add_writes_a_table_and_keeps_the_rest(linea: CliRun, profiles: Path, database_url: URL) -> None:
+    before = profiles.read_text()
+    added = linea(
+        "profile", "add", "staging", "--url", "postgresql://linea:hunter2@staging-db/linea",
+        "--migration-url", "postgresql://admin:sesame@staging-direct/linea", "--confirm", "--json",
+    )
+    assert added.json == {
+        "name": "staging", "url": "postgresql://linea:***@staging-db/linea", "service": None,
+        "migration_url": "postgresql://admin:***@staging-direct/linea", "confirm": True, "file": str(profiles),
+    }
+    assert added.stderr == f"added profile staging (postgresql://linea:***@staging-db/linea) to {profiles}\n"
+    assert "hunter2" not in added.stdout + added.stderr and "sesame" not in added.stdout + added.stderr
+    assert profiles.read_text() == before + (
+        '\n[profiles.staging]\nurl = "postgresql://linea:hunter2@staging-db/linea"\n'
+        'migration_url = "postgresql://admin:sesame@staging-direct/linea"\nconfirm = true\n'
+    )
+    assert profiles.stat().st_mode & 0o777 == 0o600
+    linea("profile", "add", "svc.eu", "--service", "linea_eu")
+    assert profiles.read_text().endswith('\n\n[profiles."svc.eu"]\nservice = "linea_eu"\n')
+    listed = linea("profile", "list", "--json", "--fields", "name,url,service,confirm").json
+    assert [row["name"] for row in listed] == ["elsewhere", "prod", "staging", "svc.eu", "test"]
+    assert listed[3] == {"name": "svc.eu", "url": None, "service": "linea_eu", "confirm": False}
+    # The new profile is a database like the others.
+    linea("profile", "add", "again", "--url", plain_url(database_url))
+    assert linea("--profile", "again", "db", "status", "--json", env={"LINEA_DATABASE_URL": NOWHERE}).json["profile"] == "again"
+
+
+def test_profile_add_makes_the_file_private(linea: CliRun) -> None:
+    config = Path(linea.env["XDG_CONFIG_HOME"]) / "linea" / "config.toml"
+    assert not config.parent.exists()
+    linea("profile", "add", "first", "--url", "postgresql://u:pw@db/x")
+    assert config.read_text() == '[profiles.first]\nurl = "postgresql://u:pw@db/x"\n'
+    assert (config.stat().st_mode & 0o777, config.parent.stat().st_mode & 0o777) == (0o600, 0o700)
+
+
+@pytest.mark.parametrize(
+    ("args", "exit_code", "message"),
+    [
+        (("test", "--url", "postgresql://db/x"), 4, "error: profile 'test' already exists in {file}\n"
+         "hint: choose another name, or remove it first: linea profile remove test\n"),
+        (("new", "--url", "host=db password=hunter2"), 1, "error: the database URL is a libpq keyword/value string "
+         "(host=... dbname=...); expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE\n"),
+        (("new", "--url", "mysql://u:hunter2@db/x"), 1, "error: unsupported database URL scheme 'mysql': linea needs postgresql://\n"),
+        (("new", "--url", "postgresql://db/x", "--service", "s"), 2, "error: give one of --url and --service\n"),
+        (("new",), 2, "error: give one of --url and --service\n"),
+        (("new", "--service", "a&password=x"), 1, "error: invalid service name 'a&password=x': letters, digits, '.', '_', '~' and '-'\n"),
+        (("bad name", "--service", "s"), 1, "error: invalid profile name 'bad name': a name is letters, digits, '.', '_' and '-', "
+         "starting with a letter or digit\n"),
+        (("new", "--url", "postgresql://db/x", "--from-env", ".env"), 2, "error: --from-env takes the database from the file: "
+         "give no --url, --service or --migration-url with it\n"),
+    ],
+)
+def test_profile_add_refuses_what_it_cannot_write(
+    linea: CliRun, profiles: Path, args: tuple[str, ...], exit_code: int, message: str
+) -> None:
+    before = profiles.read_text()
+    run = linea("profile", "add", *args, exit_code=exit_code)
+    assert run.stderr == message.format(file=profiles)
+    assert "hunter2" not in run.stderr
+    assert profiles.read_text() == before
+
+
+def test_profile_remove_takes_its_table_and_the_current_line(linea: CliRun) -> None:
+    config = write_config(linea, """# my databases
+current = "b"
+
+[profiles.a]
+url = "postgresql://db/a"
+
+# b: the one I use
+[profiles.b]
+url = "postgresql://db/b"  # staging
+# confirm = true, one day
+
+# c, the last
+[profiles.c]
+service = "c"
+""")
+    run = linea("profile", "remove", "b", "--json")
+    assert run.json == {
+        "name": "b", "url": "postgresql://db/b", "service": None, "migration_url": None, "confirm": False,
+        "file": str(config), "was_current": True,
+    }
+    assert run.stderr == (
+        f"removed profile b from {config}\nit was the current profile: none is now (choose one with `linea profile use NAME`)\n"
+    )
+    assert config.read_text() == """# my databases
+
+[profiles.a]
+url = "postgresql://db/a"
+
+# c, the last
+[profiles.c]
+service = "c"
+"""
+    linea("profile", "remove", "c")
+    assert config.read_text() == '# my databases\n\n[profiles.a]\nurl = "postgresql://db/a"\n'
+    assert [row["name"] for row in linea("profile", "list", "--json").json] == ["a"]
+    run = linea("profile", "remove", "c", exit_code=3)
+    assert run.stderr.startswith(f"error: no profile 'c' in {config} (profiles: a)\n")
+    linea("profile", "remove", "a")
+    assert linea("profile", "list", "--json").json == []
+
+
+def test_a_file_that_cannot_be_changed_line_by_line_is_left_as_it_is(linea: CliRun) -> None:
+    text = 'profiles.a.url = "postgresql://db/a"\n\n[profiles.b]\nurl = "postgresql://db/b"\n'
+    config = write_config(linea, text)
+    message = (
+        f"error: cannot change {config} line by line (its profiles are not all [profiles.NAME] tables): nothing was changed\n"
+        "hint: edit the file by hand\n"
+    )
+    assert linea("profile", "remove", "a", exit_code=1).stderr == message
+    assert config.read_text() == text
+    # What can be done line by line still is: `b` is a table, a new one goes at the end.
+    linea("profile", "remove", "b")
+    linea("profile", "add", "c", "--service", "c")
+    assert config.read_text() == 'profiles.a.url = "postgresql://db/a"\n\n[profiles.c]\nservice = "c"\n'
+
+
+def test_profile_add_and_remove_write_only_the_users_own_file(linea: CliRun, profiles: Path, tmp_path: Path) -> None:
+    profiles.chmod(0o620)
+    run = linea("profile", "add", "new", "--service", "s", exit_code=1)
+    assert run.stderr.startswith(f"error: refusing to read {profiles}: writable by group or others (mode 0620)\n")
+    linea("profile", "remove", "test", exit_code=1)
+    profiles.chmod(0o600)
+    assert "[profiles.new]" not in profiles.read_text() and "[profiles.test]" in profiles.read_text()
+    # A link from the user's dotfiles stays a link: the file it points to is replaced.
+    dotfiles = tmp_path / "dotfiles"
+    dotfiles.mkdir(mode=0o700)
+    real = dotfiles / "config.toml"
+    profiles.rename(real)
+    profiles.symlink_to(real)
+    linea("profile", "add", "new", "--service", "s")
+    linea("profile", "use", "new")
+    assert profiles.is_symlink() and real.read_text().endswith('\n[profiles.new]\nservice = "s"\n')
+    assert real.read_text().startswith('# the test\'s databases\ncurrent = "new"\n[profiles.test]\n')
+    assert {path.name for path in dotfiles.iterdir()} == {"config.toml"}  # no temporary file left
+
+
+def test_which_database_a_command_uses_first_found(
+    linea: CliRun, profiles: Path, direct_database_url: URL, service: dict[str, str], tmp_path: Path  # noqa: F811
+) -> None:
+    """The README's order: --database-url, --profile, LINEA_PROFILE, LINEA_DATABASE_URL, the file's
+    current profile, libpq's environment, the embedded server. Each is given with every later one
+    naming a database that does not exist (NOWHERE, profile `elsewhere`, PGHOST and PGDATABASE)."""
+    real = linea.env["LINEA_DATABASE_URL"]
+    nowhere_libpq = {**service, "PGHOST": "/nonexistent", "PGDATABASE": "nowhere", "LINEA_MIGRATION_DATABASE_URL": None}
+    data_dir = tmp_path / "no-embedded-server"
+
+    def used(*args: str, **env: str | None) -> tuple[str | None, str]:
+        status = linea(*args, "db", "status", "--json", env={**nowhere_libpq, "LINEA_DATA_DIR": str(data_dir), **env}).json
+        return status["profile"], status["database"]
+
+    name = str(direct_database_url.database)
+    # 6. libpq's environment, no current profile: not the embedded server.
+    assert used(LINEA_DATABASE_URL=None, PGSERVICE="linea_staging", PGHOST=None, PGDATABASE=None) == (None, name)
+    assert not data_dir.exists()
+    linea("profile", "use", "elsewhere")
+    # 1. --database-url, over LINEA_PROFILE, LINEA_DATABASE_URL, the current profile and PG*.
+    assert used("--database-url", real, LINEA_PROFILE="elsewhere", LINEA_DATABASE_URL=NOWHERE) == (None, name)
+    # 2. --profile, over LINEA_PROFILE and LINEA_DATABASE_URL.
+    assert used("--profile", "test", LINEA_PROFILE="elsewhere", LINEA_DATABASE_URL=NOWHERE) == ("test", name)
+    # 3. LINEA_PROFILE, over the current profile.
+    assert used(LINEA_PROFILE="test", LINEA_DATABASE_URL=None) == ("test", name)
+    # 4. LINEA_DATABASE_URL, over the current profile.
+    assert used(LINEA_DATABASE_URL=real) == (None, name)
+    # 5. The current profile, over libpq's environment.
+    linea("profile", "use", "test")
+    assert used(LINEA_DATABASE_URL=None) == ("test", name)
+    # ... which would otherwise be used: PGHOST names no server.
+    linea("profile", "use", "elsewhere")
+    linea("db", "status", env={**nowhere_libpq, "LINEA_DATABASE_URL": None}, exit_code=5)
+    assert not data_dir.exists()
