@@ -16,6 +16,7 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy.engine import URL
 
+from tests.factories import make_event
 from tests.harness import CliRun, Database, plain_url
 
 OTHER_UID = 65534  # nobody: a real user other than the one running the tests
@@ -176,8 +177,6 @@ def test_only_the_database_settings_are_named_for_a_profile(linea: CliRun, tmp_p
 
 
 def test_a_tab_press_says_nothing_about_an_env_file(linea: CliRun, db: Database, tmp_path: Path) -> None:
-    from tests.factories import make_event
-
     make_event(db, slug="tabbed-fest")
     plant(tmp_path, tmp_path / "marker")
     line = "linea events show tabbed-"

@@ -119,9 +119,10 @@ def add(
     *,
     out: Output,
 ) -> Mapping[str, Any]:
-    """Add a profile to ~/.config/linea/config.toml: a named database (passwords never shown).
+    """Add a profile: a named database in ~/.config/linea/config.toml.
 
     Give its database with --url or --service, or move a .env's with --from-env.
+    Passwords are never printed.
 
     Example: linea profile add staging --service staging --confirm
     """
@@ -142,7 +143,7 @@ def remove(
     *,
     out: Output,
 ) -> Mapping[str, Any]:
-    """Remove a profile from ~/.config/linea/config.toml (its database is not touched).
+    """Remove a profile from ~/.config/linea/config.toml (not its database).
 
     Example: linea profile remove staging
     """
