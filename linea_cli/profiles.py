@@ -22,6 +22,8 @@ import os
 import re
 import stat
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,17 +169,18 @@ DATABASE_VARIABLES = ("LINEA_DATABASE_URL", "LINEA_MIGRATION_DATABASE_URL")
 
 def set_current(name: str, path: Path | None = None) -> ProfileFile:
     """Make `name` the current profile in the file, keeping the rest of it (comments included)."""
-    profiles = read_profiles(path)
-    profiles.get(name)
-    lines = profiles.path.read_text(encoding="utf-8").splitlines(keepends=True)
-    line = f"current = {_toml_string(name)}\n"
-    index = _current_line(lines)
-    if index is not None:
-        lines[index] = line
-    else:
-        first_table = next((i for i, text in enumerate(lines) if _TABLE_LINE.match(text)), len(lines))
-        lines.insert(first_table, line)
-    return _write(profiles, "".join(lines), ProfileFile(profiles.path, profiles.profiles, name))
+    with _changing(path):
+        profiles = read_profiles(path)
+        profiles.get(name)
+        lines = profiles.path.read_text(encoding="utf-8").splitlines(keepends=True)
+        line = f"current = {_toml_string(name)}\n"
+        index = _current_line(lines)
+        if index is not None:
+            lines[index] = line
+        else:
+            first_table = next((i for i, text in enumerate(lines) if _TABLE_LINE.match(text)), len(lines))
+            lines.insert(first_table, line)
+        return _write(profiles, "".join(lines), ProfileFile(profiles.path, profiles.profiles, name))
 
 
 def add_profile(profile: Profile, path: Path | None = None) -> ProfileFile:
@@ -186,23 +189,24 @@ def add_profile(profile: Profile, path: Path | None = None) -> ProfileFile:
     from linea_cli.errors import Conflict
 
     _check_profile(profile)
-    profiles = read_profiles(path)
-    if profile.name in profiles.profiles:
-        raise Conflict(
-            f"profile {shown(profile.name)} already exists in {profiles.path}",
-            hint=f"choose another name, or remove it first: linea profile remove {profile.name}",
-        )
-    text = profiles.path.read_text(encoding="utf-8") if profiles.path.exists() else ""
-    table = [f"[profiles.{_toml_key(profile.name)}]"]
-    table += [f"{key} = {_toml_string(value)}" for key, value in
-              (("url", profile.url), ("service", profile.service), ("migration_url", profile.migration_url))
-              if value is not None]
-    if profile.confirm:
-        table.append("confirm = true")
-    if text and not text.endswith("\n"):
-        text += "\n"
-    text += ("\n" if text.strip() else "") + "\n".join(table) + "\n"
-    return _write(profiles, text, ProfileFile(profiles.path, {**profiles.profiles, profile.name: profile}, profiles.current))
+    with _changing(path, make=True):
+        profiles = read_profiles(path)
+        if profile.name in profiles.profiles:
+            raise Conflict(
+                f"profile {shown(profile.name)} already exists in {profiles.path}",
+                hint=f"choose another name, or remove it first: linea profile remove {profile.name}",
+            )
+        text = profiles.path.read_text(encoding="utf-8") if profiles.path.exists() else ""
+        table = [f"[profiles.{_toml_key(profile.name)}]"]
+        table += [f"{key} = {_toml_string(value)}" for key, value in
+                  (("url", profile.url), ("service", profile.service), ("migration_url", profile.migration_url))
+                  if value is not None]
+        if profile.confirm:
+            table.append("confirm = true")
+        if text and not text.endswith("\n"):
+            text += "\n"
+        text += ("\n" if text.strip() else "") + "\n".join(table) + "\n"
+        return _write(profiles, text, ProfileFile(profiles.path, {**profiles.profiles, profile.name: profile}, profiles.current))
 
 
 def remove_profile(name: str, path: Path | None = None) -> ProfileFile:
@@ -210,35 +214,36 @@ def remove_profile(name: str, path: Path | None = None) -> ProfileFile:
     the comments inside it and the comment lines right above it (unless they open the file);
     comment lines right above the next table are that table's, kept. And the file's `current`
     line when it named it. The rest of the file is kept as it is."""
-    profiles = read_profiles(path)
-    profiles.get(name)
-    lines = profiles.path.read_text(encoding="utf-8").splitlines(keepends=True)
-    header = re.compile(r"^\s*\[\s*profiles\s*\.\s*(?:" + "|".join(
-        re.escape(form) for form in (name, f'"{name}"', f"'{name}'")
-    ) + r")\s*\]\s*(?:#.*)?$")
-    start = next((i for i, text in enumerate(lines) if header.match(text.rstrip("\r\n"))), None)
-    if start is not None:
-        end = next((i for i in range(start + 1, len(lines)) if _TABLE_LINE.match(lines[i])), len(lines))
-        kept_from = end
-        if end < len(lines):
-            while kept_from - 1 > start and _COMMENT_LINE.match(lines[kept_from - 1]):
-                kept_from -= 1
-        above = start
-        while above > 0 and _COMMENT_LINE.match(lines[above - 1]):
-            above -= 1
-        if above > 0:
-            start = above  # comment lines right above it are its own, unless they open the file
-        while start > 0 and not lines[start - 1].strip():
-            start -= 1  # the blank lines that set it apart go with it
-        lines[start:kept_from] = ["\n"] if start > 0 and kept_from < len(lines) else []
-    current = profiles.current
-    if current == name:
-        index = _current_line(lines)
-        if index is not None:
-            del lines[index]
-        current = None
-    remaining = {key: value for key, value in profiles.profiles.items() if key != name}
-    return _write(profiles, "".join(lines), ProfileFile(profiles.path, remaining, current))
+    with _changing(path):
+        profiles = read_profiles(path)
+        profiles.get(name)
+        lines = profiles.path.read_text(encoding="utf-8").splitlines(keepends=True)
+        header = re.compile(r"^\s*\[\s*profiles\s*\.\s*(?:" + "|".join(
+            re.escape(form) for form in (name, f'"{name}"', f"'{name}'")
+        ) + r")\s*\]\s*(?:#.*)?$")
+        start = next((i for i, text in enumerate(lines) if header.match(text.rstrip("\r\n"))), None)
+        if start is not None:
+            end = next((i for i in range(start + 1, len(lines)) if _TABLE_LINE.match(lines[i])), len(lines))
+            kept_from = end
+            if end < len(lines):
+                while kept_from - 1 > start and _COMMENT_LINE.match(lines[kept_from - 1]):
+                    kept_from -= 1
+            above = start
+            while above > 0 and _COMMENT_LINE.match(lines[above - 1]):
+                above -= 1
+            if above > 0:
+                start = above  # comment lines right above it are its own, unless they open the file
+            while start > 0 and not lines[start - 1].strip():
+                start -= 1  # the blank lines that set it apart go with it
+            lines[start:kept_from] = ["\n"] if start > 0 and kept_from < len(lines) else []
+        current = profiles.current
+        if current == name:
+            index = _current_line(lines)
+            if index is not None:
+                del lines[index]
+            current = None
+        remaining = {key: value for key, value in profiles.profiles.items() if key != name}
+        return _write(profiles, "".join(lines), ProfileFile(profiles.path, remaining, current))
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -294,6 +299,29 @@ def _check_profile(profile: Profile) -> None:
             parse_database_url(value)  # a URL, postgresql://, never echoed when it does not parse
 
 
+@contextmanager
+def _changing(path: Path | None, *, make: bool = False) -> Iterator[None]:
+    """The config file's directory locked (flock) while the file is read and replaced: two
+    commands changing it at once take turns, and neither loses the other's change. `make`: the
+    directory is made (mode 0700) when it does not exist."""
+    import fcntl
+
+    directory = Path(os.path.realpath(path or config_path())).parent
+    if make and not directory.exists():
+        directory.mkdir(parents=True, mode=0o700)
+    try:
+        fd: int | None = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        fd = None  # no file to change: reading it says so
+    try:
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
 def _current_line(lines: list[str]) -> int | None:
     """The index of the top-level `current = ...` line (before the first table), if any."""
     for index, text in enumerate(lines):
@@ -340,8 +368,6 @@ def _write(before: ProfileFile, text: str, expected: ProfileFile) -> ProfileFile
             hint="edit the file by hand",
         )
     real = Path(os.path.realpath(path))
-    if not real.parent.exists():
-        real.parent.mkdir(parents=True, mode=0o700)
     problem = _directory_not_own(real.parent)
     if problem:
         raise InvalidInput(f"refusing to write {path}: {problem}")

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.engine import URL
 
 from tests.factories import make_event
-from tests.harness import CliRun, Database, plain_url, run_linea_on_terminal
+from tests.harness import CliRun, Database, plain_url, run_linea_on_terminal, run_linea_process
 from tests.test_target import service  # noqa: F401  (the fixture: a pg_service.conf naming the test database)
 
 NOWHERE = "postgresql://nobody@127.0.0.1:1/nowhere"  # a command that connects here fails with exit 5
@@ -405,3 +405,18 @@ def test_which_database_a_command_uses_first_found(
     linea("profile", "use", "elsewhere")
     linea("db", "status", env={**nowhere_libpq, "LINEA_DATABASE_URL": None}, exit_code=5)
     assert not data_dir.exists()
+
+
+def test_profiles_added_at_the_same_time_are_all_kept(linea: CliRun, profiles: Path) -> None:
+    """Each `profile add` reads the file, adds its table and replaces the file: run side by side,
+    they take turns (the directory is locked meanwhile), so none replaces the file with a text that
+    lacks another's profile."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    names = [f"p{number}" for number in range(8)]
+    with ThreadPoolExecutor(len(names)) as pool:
+        runs = list(pool.map(lambda name: run_linea_process(["profile", "add", name, "--service", name], env=linea.env), names))
+    assert [run.returncode for run in runs] == [0] * len(names), [run.stderr for run in runs]
+    listed = [row["name"] for row in linea("profile", "list", "--json").json]
+    assert listed == sorted(["elsewhere", "prod", "test", *names])
+    assert {path.name for path in profiles.parent.iterdir()} == {"config.toml"}
