@@ -296,7 +296,11 @@ def _check_profile(profile: Profile) -> None:
         if value is not None:
             if not value.strip():
                 raise InvalidInput(f"the {parameter(what)} is empty", hint="give a postgresql:// URL")
-            parse_database_url(value)  # a URL, postgresql://, never echoed when it does not parse
+            try:
+                parse_database_url(value)  # a URL, postgresql://, never echoed when it does not parse
+            except InvalidInput as exc:
+                exc.marked_message = f"{parameter(what)}: {exc.marked_message}"
+                raise
 
 
 @contextmanager

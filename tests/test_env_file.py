@@ -230,11 +230,16 @@ def test_profile_add_from_env_reads_only_the_users_own_file(linea: CliRun, tmp_p
     (project / "linked.env").symlink_to(env_file)
     linked = linea_in(project, linea, "profile", "add", "p", "--from-env", "linked.env")
     assert (linked.returncode, linked.stderr) == (1, f"error: cannot read {project / 'linked.env'}: it is a symbolic link\n")
+    env_file.write_text("LINEA_DATABASE_URL=postgresql://u:sesame@db:port/x\n")
+    invalid = linea_in(project, linea, "profile", "add", "p", "--from-env", ".env")
+    assert (invalid.returncode, invalid.stderr) == (
+        1, f"error: LINEA_DATABASE_URL in {env_file}: the database URL is not a URL; expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE\n"
+    )
     env_file.write_text("LINEA_ACTOR=ann@example.com\n")
     without = linea_in(project, linea, "profile", "add", "p", "--from-env", ".env")
     assert (without.returncode, without.stderr.splitlines()[0]) == (1, f"error: {env_file} sets no LINEA_DATABASE_URL")
     both = linea_in(project, linea, "profile", "add", "p", "--from-env", ".env", "--url", "postgresql://db/x")
     assert both.returncode == 2 and both.stderr.startswith("error: --from-env takes the database from the file: give no --url")
     assert not config.exists()
-    for run in (refused, linked, without, both):
+    for run in (refused, linked, invalid, without, both):
         assert "sesame" not in run.stdout + run.stderr

@@ -272,9 +272,11 @@ def test_profile_add_makes_the_file_private(linea: CliRun) -> None:
     [
         (("test", "--url", "postgresql://db/x"), 4, "error: profile 'test' already exists in {file}\n"
          "hint: choose another name, or remove it first: linea profile remove test\n"),
-        (("new", "--url", "host=db password=hunter2"), 1, "error: the database URL is a libpq keyword/value string "
+        (("new", "--url", "host=db password=hunter2"), 1, "error: --url: the database URL is a libpq keyword/value string "
          "(host=... dbname=...); expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE\n"),
-        (("new", "--url", "mysql://u:hunter2@db/x"), 1, "error: unsupported database URL scheme 'mysql': linea needs postgresql://\n"),
+        (("new", "--url", "mysql://u:hunter2@db/x"), 1, "error: --url: unsupported database URL scheme 'mysql': linea needs postgresql://\n"),
+        (("new", "--url", "postgresql://db/x", "--migration-url", "postgresql://u:hunter2@db:port/x"), 1,
+         "error: --migration-url: the database URL is not a URL; expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE\n"),
         (("new", "--url", "postgresql://db/x", "--service", "s"), 2, "error: give one of --url and --service\n"),
         (("new",), 2, "error: give one of --url and --service\n"),
         (("new", "--service", "a&password=x"), 1, "error: invalid service name 'a&password=x': letters, digits, '.', '_', '~' and '-'\n"),

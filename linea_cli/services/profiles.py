@@ -70,9 +70,16 @@ def add_profile(
                 f"{parameter('service')} or {parameter('migration_url')} with it"
             )
         values = config_file.read_env_file(from_env)
+        from linea_cli.db.urls import parse_database_url
+
         for variable, value in values.items():
             if not value.strip():
                 raise InvalidInput(f"{variable} is empty in {from_env.absolute()}")
+            try:
+                parse_database_url(value)  # never echoed when it does not parse
+            except InvalidInput as exc:
+                exc.marked_message = f"{variable} in {from_env.absolute()}: {exc.marked_message}"
+                raise
         url = values.get("LINEA_DATABASE_URL")
         if url is None:
             raise InvalidInput(
