@@ -203,6 +203,7 @@ def test_profile_names_complete(linea: CliRun, profiles: Path) -> None:
     for line, expected in (
         ("linea --profile e", ["elsewhere"]),
         ("linea profile use p", ["prod"]),
+        ("linea profile remove t", ["test"]),
         ("linea profile show ", ["elsewhere", "prod", "test"]),
     ):
         env = {"_LINEA_COMPLETE": "complete_bash", "COMP_LINE": line, "COMP_POINT": str(len(line))}
