@@ -134,3 +134,10 @@ def test_a_url_the_direct_path_cannot_read_alike_is_left_to_the_engine(raw: str)
 
     assert url_arguments(raw) is None
 
+
+
+def test_the_version_tables_read_without_sqlalchemy_are_the_catalog_s() -> None:
+    from linea_cli.db.catalog import LINEA_SCHEMA, PLATFORM_SCHEMA, VERSION_TABLE
+    from linea_cli.db.revision import VERSION_TABLES
+
+    assert VERSION_TABLES == (f"{LINEA_SCHEMA}.{VERSION_TABLE}", f"{PLATFORM_SCHEMA}.{VERSION_TABLE}")

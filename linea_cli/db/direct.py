@@ -29,7 +29,7 @@ from urllib.parse import parse_qsl, unquote
 from linea_cli.db import connected
 from linea_cli.db.connected import TRANSACTION_START, ConnectedTo, connected_to
 from linea_cli.db.libpq_environment import libpq_environment
-from linea_cli.db.revision import HEAD_REVISION
+from linea_cli.db.revision import HEAD_REVISION, VERSION_TABLES
 from linea_cli.db.urls import url_parts
 from linea_cli.interrupts import interrupts_held
 
@@ -143,7 +143,7 @@ def linea_revision(connection: Any) -> str | None:
     """linea's revision, from its version table in the linea schema (or, before the move, public):
     `db.catalog.current_linea_revision`'s reads, on a psycopg connection."""
     with connection.cursor() as cursor:
-        for qualified in ("linea.alembic_version", "public.alembic_version"):
+        for qualified in VERSION_TABLES:
             if cursor.execute("SELECT to_regclass(%s) IS NOT NULL", (qualified,)).fetchone()[0]:
                 found = cursor.execute(f"SELECT version_num FROM {qualified}").fetchone()
                 return found[0] if found else None
