@@ -206,12 +206,12 @@ def test_unknown_actor_is_refused(linea: CliRun) -> None:
 
 
 def test_unexpected_errors_are_one_line_and_exit_70(linea: CliRun, monkeypatch: pytest.MonkeyPatch) -> None:
-    from linea_cli.services import events
+    from linea_cli.services import reads
 
     def explode(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(events, "list_events", explode)
+    monkeypatch.setattr(reads, "events_page", explode)  # what `events list` reads with
     result = linea("events", "list", exit_code=70)
     assert result.stderr.startswith("error: unexpected RuntimeError: boom")
     assert "Traceback" not in result.stderr
@@ -245,12 +245,12 @@ def test_root_options_also_come_after_the_command(linea: CliRun, db, database_ur
 
 
 def test_the_debug_the_hint_asks_for_goes_after_the_command_too(linea: CliRun, monkeypatch: pytest.MonkeyPatch) -> None:
-    from linea_cli.services import events
+    from linea_cli.services import reads
 
     def explode(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(events, "list_events", explode)
+    monkeypatch.setattr(reads, "events_page", explode)  # what `events list` reads with
     hinted = linea("events", "list", exit_code=70)
     assert hinted.stderr.splitlines()[-1] == "hint: run with --debug for a traceback"
     result = linea("events", "list", "--debug", exit_code=70)
@@ -296,12 +296,20 @@ def test_an_impossible_migration_target_is_invalid_input(linea: CliRun) -> None:
 def test_unexpected_database_errors_are_one_line_without_the_sql(linea: CliRun, monkeypatch: pytest.MonkeyPatch) -> None:
     import sqlalchemy as sa
 
-    from linea_cli.services import events
+    from linea_cli.services import reads, venues
 
-    def broken_query(session, **kwargs):  # noqa: ANN001, ANN003, ANN202
+    def broken_query(connection, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        reads.rows(connection, "SELEC id FROM events WHERE title = 'secret plan'")
+
+    monkeypatch.setattr(reads, "events_page", broken_query)  # a read on psycopg's connection (services/reads.py)
+    result = linea("events", "list", exit_code=70)
+    assert result.stderr.startswith('error: unexpected SyntaxError: syntax error at or near "SELEC"')
+    assert "secret plan" not in result.stderr and "[SQL:" not in result.stderr
+
+    def broken_orm_query(session, **kwargs):  # noqa: ANN001, ANN003, ANN202
         session.execute(sa.text("SELEC id FROM events WHERE title = 'secret plan'"))
 
-    monkeypatch.setattr(events, "list_events", broken_query)
-    result = linea("events", "list", exit_code=70)
+    monkeypatch.setattr(venues, "list_venues", broken_orm_query)  # ... and through SQLAlchemy's session
+    result = linea("venues", "list", exit_code=70)
     assert result.stderr.startswith('error: unexpected SyntaxError: syntax error at or near "SELEC"')
     assert "secret plan" not in result.stderr and "[SQL:" not in result.stderr

@@ -63,9 +63,11 @@ def test_a_missing_database_is_unavailable(linea: CliRun, database_url: URL) -> 
 
 
 def test_a_server_older_than_15_is_refused(linea: CliRun, monkeypatch: pytest.MonkeyPatch) -> None:
-    from linea_cli.db import engine
+    from linea_cli.db import connected, engine
 
     monkeypatch.setattr(engine, "server_version_num", lambda connection: 140011)
+    # ... and as a read command's own connection reads it (linea_cli.db.direct).
+    monkeypatch.setattr(connected, "server_version_num", lambda connection: 140011)
     result = linea("events", "list", exit_code=5)
     assert "PostgreSQL 14" in result.stderr and "15 or newer" in result.stderr
 

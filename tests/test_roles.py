@@ -286,6 +286,20 @@ def test_reader_is_refused_every_write_and_nothing_changes(roles: Roles, db: Dat
     assert "lacks the DELETE privilege on table sessions" in line
 
 
+def test_a_read_command_refused_a_table_names_the_privilege_and_the_table(
+    roles: Roles, db: Database, direct_database_url: URL, tmp_path: Path
+) -> None:
+    # `users show` reads through psycopg alone (services/reads.py): the refusal still names the
+    # privilege and the table, as the ORM's statements did.
+    world = make_world(db, tmp_path)
+    admin_execute(direct_database_url, f'REVOKE SELECT ON audit_logs FROM "{roles.prefix}_reader"')
+    result = roles.reader("users", "show", world.owner["email"], exit_code=6)
+    assert result.stderr.splitlines()[0] == (
+        f"error: role '{roles.logins['reader']}' lacks the SELECT privilege on table audit_logs"
+        " (permission denied for table audit_logs); its transaction was rolled back"
+    )
+
+
 def test_reader_cannot_read_session_tokens(roles: Roles, direct_database_url: URL, db: Database, tmp_path: Path) -> None:
     world = make_world(db, tmp_path)
     url = direct_database_url.set(username=roles.logins["reader"], password=PASSWORD)

@@ -326,6 +326,8 @@ def _role(current: CliState) -> str | None:
     if current._database is not None:  # as libpq connected (a service or PGUSER may have named it)
         connected = current._database.connected_to
         return connected.user if connected is not None else current._database.url.username
+    if current.connected_to is not None:  # a read command's own connection (linea_cli.db.direct)
+        return current.connected_to.user
     try:  # the connection itself was refused: the URL it was given
         from linea_cli.db.urls import parse_database_url
 
@@ -338,6 +340,8 @@ def _role(current: CliState) -> str | None:
 def _target(current: CliState) -> str:
     if current._database is not None:
         return current._database.target
+    if current.connected_to is not None:  # a read command's own connection (linea_cli.db.direct)
+        return str(current.connected_to)
     try:
         from linea_cli.db.libpq_environment import libpq_environment
         from linea_cli.db.urls import describe_target, parse_database_url

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from linea_cli.errors import InvalidInput
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from sqlmodel import Session
 
     from linea_cli.config import Settings
+    from linea_cli.db.connected import ConnectedTo
     from linea_cli.db.engine import Database
     from linea_cli.services.actors import Actor, UnitOfWork
     from linea_cli.services.pagination import Page
@@ -38,6 +39,10 @@ class CliState:
     _database: Database | None = None
     _schema_checked: bool = False
     secrets: list[str] = field(default_factory=list)
+    # A read command's psycopg connection (`direct_connection`), and where it connected.
+    _direct: Any = None
+    _direct_declined: bool = False
+    connected_to: ConnectedTo | None = None
 
     def settings(self) -> Settings:
         if self._settings is None:
@@ -78,7 +83,28 @@ class CliState:
             start_up_done()
         return self._database
 
+    def direct_connection(self) -> Any:
+        """The psycopg connection of a read command (`linea_cli.db.direct`), opened once; None when
+        the engine's path must serve (the configuration or the database is not plain: see there)."""
+        if self._direct is None and not self._direct_declined and self._database is None:
+            from linea_cli.db import direct
+
+            self._direct = direct.connect(self.settings(), command=self.command_name)
+            self._direct_declined = self._direct is None
+            if self._direct is not None:
+                start_up_done()
+        return self._direct
+
+    def decline_direct(self) -> None:
+        """From now on the engine's path: the database needs what only it does (see `reading`)."""
+        if self._direct is not None:
+            self._direct.close()
+        self._direct, self._direct_declined = None, True
+
     def close(self) -> None:
+        if self._direct is not None:
+            self._direct.close()
+            self._direct = None
         if self._database is not None:
             self._database.dispose()
             self._database = None
@@ -182,25 +208,62 @@ def transactions() -> Iterator[UnitOfWork]:
         yield one
 
 
+@contextmanager
+def reading() -> Iterator[tuple[Any, Actor | None]]:
+    """A read's unit of work on a psycopg connection, with the acting user resolved inside it.
+
+    Without SQLAlchemy when it can (`linea_cli.db.direct`: the connection made as the engine would
+    make it, the schema checked in the first transaction as `transaction` checks it); else (a
+    configuration that is not plain, a database not at head, an embedded server to start) through
+    `transaction`, on its session's own connection: the same queries (services/reads.py), and
+    everything the engine's path says and does.
+    """
+    current = state()
+    connection = current.direct_connection()
+    if connection is not None:
+        from linea_cli.db import direct
+        from linea_cli.services.actors import actor_on
+
+        def heard(where: ConnectedTo) -> None:
+            current.connected_to = where
+
+        with direct.transaction(connection, current.settings(), on_connected=heard):
+            if current._schema_checked or direct.at_head(connection):
+                current._schema_checked = True
+                yield connection, actor_on(connection, current.settings().actor)
+                return
+        current.decline_direct()
+    from linea_cli.services.reads import driver_connection
+
+    with transaction() as (session, actor):
+        yield driver_connection(session), actor
+
+
 def listed_rows(
-    fetch: Callable[[Session, Actor | None, int, str | None], Page], *, limit: int, after: str | None, every_page: bool
+    fetch: Callable[[Any, Actor | None, int, str | None], Page], *, limit: int, after: str | None, every_page: bool,
+    read_only: bool = False,
 ) -> tuple[Iterable[dict], str | None]:
     """The rows of a list command and the cursor after them: one page, or with `--all` every page.
 
-    `fetch(session, actor, limit, after)` reads one page. `--all` walks the keyset cursor, each
+    `fetch(session, actor, limit, after)` reads one page (with `read_only`, `fetch(connection, ...)`
+    on a psycopg connection: `reading`). `--all` walks the keyset cursor, each
     page in a transaction of its own: memory holds one page, and a slow reader of the output
     (`| less`) never keeps a transaction open on the server. The first page is read here, so an
     unknown event or a refused permission is an error before anything is printed.
     """
     size = ALL_PAGE_SIZE if every_page else limit
-    with transaction() as (session, actor):
+    unit = reading if read_only else transaction
+    with unit() as (session, actor):
         page = fetch(session, actor, size, after)
     if not every_page:
         return page.items, page.next_cursor
-    return _following_pages(fetch, page), None
+    return _following_pages(fetch, page, unit), None
 
 
-def _following_pages(fetch: Callable[[Session, Actor | None, int, str | None], Page], first: Page) -> Iterator[dict]:
+def _following_pages(
+    fetch: Callable[[Any, Actor | None, int, str | None], Page], first: Page,
+    unit: Callable[[], AbstractContextManager[tuple[Any, Actor | None]]],
+) -> Iterator[dict]:
     page: Page | None = first
     while page is not None:
         yield from page.items
@@ -208,6 +271,6 @@ def _following_pages(fetch: Callable[[Session, Actor | None, int, str | None], P
         page.items = []  # let the rows already written go before the next page comes
         if cursor is None:
             return
-        with transaction() as (session, actor):
+        with unit() as (session, actor):
             page = fetch(session, actor, ALL_PAGE_SIZE, cursor)
 

@@ -83,7 +83,7 @@ def list_(
 
     Example: linea events list --status PUBLISHED --upcoming --search fest --limit 20
     """
-    from linea_cli.services.events import EventFilter, list_events
+    from linea_cli.services.reads import EventFilter, events_page
 
     if upcoming and past:
         raise InvalidInput("--upcoming and --past exclude each other: pass one")
@@ -91,7 +91,10 @@ def list_(
         status=status, owner=owner, venue_id=venue, upcoming=upcoming, past=past, search=search,
         include_deleted=include_deleted, starts_from=_date(from_, "--from"), starts_before=_period_end(to),
     )
-    rows, next_cursor = out.page(lambda session, _actor, size, cursor: list_events(session, filters=filters, limit=size, after=cursor))
+    rows, next_cursor = out.page(
+        lambda connection, _actor, size, cursor: events_page(connection, filters=filters, limit=size, after=cursor),
+        read_only=True,
+    )
     out.rows(rows, paginated=True, next_cursor=next_cursor, include_deleted=include_deleted)
 
 

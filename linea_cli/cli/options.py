@@ -125,15 +125,25 @@ class Output:
         with transaction() as (session, actor):
             return call(session, actor)
 
+    def query(self, call: Callable[[Any, Actor | None], Any]) -> Any:
+        """`read` for a read written against a psycopg connection (services/reads.py): run
+        `call(connection, actor)` in one unit of work, without SQLAlchemy when it can (`context.reading`)."""
+        from linea_cli.cli.context import reading
+
+        with reading() as (connection, actor):
+            return call(connection, actor)
+
     def page(
-        self, fetch: Callable[[Session, Actor | None, int, str | None], Page]
+        self, fetch: Callable[[Any, Actor | None, int, str | None], Page], *, read_only: bool = False
     ) -> tuple[Iterable[dict], str | None]:
         """A list's rows and the cursor after them, as `--limit`, `--after` and `--all` ask
-        (see `context.listed_rows`); `--fields` is checked first, before the first page is read."""
+        (see `context.listed_rows`); `--fields` is checked first, before the first page is read.
+        `fetch(session, actor, size, cursor)`; with `read_only`, `fetch(connection, ...)` on a
+        psycopg connection, as for `query`."""
         from linea_cli.cli.context import listed_rows
 
         self.check()
-        return listed_rows(fetch, limit=self.limit, after=self.after, every_page=self.every_page)
+        return listed_rows(fetch, limit=self.limit, after=self.after, every_page=self.every_page, read_only=read_only)
 
     def record(self, record: Mapping[str, Any], *, title: Title = None, picture: Picture | None = None) -> None:
         """One record in the chosen format, cut to `--fields` (some of it drawn: `output.Picture`)."""

@@ -80,9 +80,9 @@ def show(user: UserArgument, *, out: Output) -> Mapping[str, Any]:
 
     Example: linea users show ann@example.com
     """
-    from linea_cli.services.users import show_user
+    from linea_cli.services.reads import user_summary
 
-    return out.read(lambda session, actor: show_user(session, reference=user, actor=actor))
+    return out.query(lambda connection, actor: user_summary(connection, reference=user, actor=actor))
 
 
 @app.command()

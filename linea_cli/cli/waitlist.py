@@ -213,10 +213,9 @@ def stats(event: EventArgument, *, out: Output) -> None:
     """
     from linea_cli.charts import signups_picture
     from linea_cli.output import Picture
-    from linea_cli.services.events import over_capacity
-    from linea_cli.services.waitlist import waitlist_stats
+    from linea_cli.services.reads import over_capacity, waitlist_summary
 
-    record = out.read(lambda session, actor: waitlist_stats(session, event_ref=event, actor=actor))
+    record = out.query(lambda connection, actor: waitlist_summary(connection, event_ref=event, actor=actor))
     if overbooked := over_capacity(record["event"], record["capacity"], record["places_left"]):
         warn(overbooked)
     out.record(record, picture=Picture(keys=("signups_period", "signups"), draw=signups_picture))

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from linea_cli.db.indexes import IndexSpec
+from linea_cli.db.revision import VERSION_TABLES
 
 # linea's own schema: its version table, its bookkeeping and its functions, out of the platform's
 # `public`, where Prisma would see tables it does not know.
@@ -139,7 +140,7 @@ def read_catalog(connection: Connection) -> Catalog:
 
 def current_linea_revision(connection: Connection) -> str | None:
     """linea's revision, from its version table in the linea schema (or, before the move, public)."""
-    for qualified in (f"{LINEA_SCHEMA}.{VERSION_TABLE}", f"{PLATFORM_SCHEMA}.{VERSION_TABLE}"):
+    for qualified in VERSION_TABLES:
         if connection.execute(text("SELECT to_regclass(:name) IS NOT NULL"), {"name": qualified}).scalar():
             return connection.execute(text(f"SELECT version_num FROM {qualified}")).scalar()
     return None

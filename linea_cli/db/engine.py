@@ -15,13 +15,13 @@ from sqlmodel import Session
 
 from linea_cli.config import Settings
 from linea_cli.db import embedded
+from linea_cli.db.connected import MINIMUM_SERVER_VERSION, TRANSACTION_START, ConnectedTo, connected_to
 from linea_cli.db.libpq_environment import libpq_environment
 from linea_cli.db.urls import describe_target, display_url, parse_database_url, url_secrets
 from linea_cli.errors import DatabaseUnavailable, InvalidInput, cut
 from linea_cli.interrupts import interrupts_held
 from linea_cli.version import __version__
 
-MINIMUM_SERVER_VERSION = 150000
 USER_AGENT = f"linea-cli/{__version__}"
 # A connection whose `info` holds a snapshot id under this key (`services/traces.py` puts one
 # there) begins each transaction in that snapshot, as the transaction that exported it sees the
@@ -29,21 +29,6 @@ USER_AGENT = f"linea-cli/{__version__}"
 SNAPSHOT_INFO = "linea.snapshot"
 # ... and applies these settings ({name: value}) to each transaction, over the configured timeouts.
 TRANSACTION_SETTINGS_INFO = "linea.transaction_settings"
-
-
-@dataclass(frozen=True)
-class ConnectedTo:
-    """Where libpq actually connected, whatever the URL said or left to libpq (a service, PG*
-    variables, a list of hosts): the database as the server names it (`current_database()`), and
-    the host (name, address, or a Unix socket's directory) and port libpq used, and the role."""
-
-    database: str
-    host: str
-    port: str
-    user: str
-
-    def __str__(self) -> str:
-        return f'database "{self.database}" on {self.host}:{self.port}'
 
 
 @dataclass
@@ -265,13 +250,11 @@ def build_engine(
         overrides = connection.info.get(TRANSACTION_SETTINGS_INFO)
         if snapshot is None and not overrides:
             row = connection.exec_driver_sql(
-                "SELECT set_config('lock_timeout', %(lock)s, true), "
-                "set_config('statement_timeout', %(statement)s, true), current_database()",
-                {"lock": lock_timeout, "statement": statement_timeout},
+                TRANSACTION_START, {"lock": lock_timeout, "statement": statement_timeout}
             ).one()
             if not_told:
-                info = connection.connection.dbapi_connection.info  # psycopg's ConnectionInfo (libpq's)
-                not_told.pop()(ConnectedTo(database=row[2], host=info.host, port=str(info.port), user=info.user))
+                # psycopg's ConnectionInfo (libpq's)
+                not_told.pop()(connected_to(row[2], connection.connection.dbapi_connection.info))
             return
         # One round trip for a job of many short transactions (the proof of erasure's ranges): the
         # snapshot (an id PostgreSQL made, checked by its taker: SET takes no parameter) and the

@@ -6,3 +6,7 @@ and this is not updated.
 """
 
 HEAD_REVISION = "7c4e2a9d1f30"
+
+# Where linea's version table is read, in this order: its own schema, or (before the move) public.
+# Read through SQLAlchemy by db/catalog.py and through psycopg by db/direct.py.
+VERSION_TABLES = ("linea.alembic_version", "public.alembic_version")

@@ -12,12 +12,13 @@ All three run in linear time: error text can hold a hostile value of any length.
 from __future__ import annotations
 
 import re
-from urllib.parse import quote, quote_plus, unquote
-
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl, quote, quote_plus, unquote
 
 from linea_cli.errors import InvalidInput, shown
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 _PLAIN_SCHEMES = {"postgres", "postgresql", "postgresql+psycopg"}
 # Query parameters libpq reads as secrets: the password, and the TLS key's passphrase.
@@ -34,8 +35,52 @@ _PASSWORD_SETTING = re.compile(
 )
 
 
+# SQLAlchemy's own URL pattern (sqlalchemy.engine.url._parse_url): what read commands and
+# `text_secrets` read without importing SQLAlchemy means what `make_url` makes of it
+# (tests/test_direct_reads.py compares the two on many URLs).
+URL_PATTERN = re.compile(
+    r"""
+        (?P<name>[\w\+]+)://
+        (?:
+            (?P<username>[^:/]*)
+            (?::(?P<password>[^@]*))?
+        @)?
+        (?:
+            (?:
+                \[(?P<ipv6host>[^/\?]+)\] |
+                (?P<ipv4host>[^/:\?]+)
+            )?
+            (?::(?P<port>[^/\?]*))?
+        )?
+        (?:/(?P<database>[^\?]*))?
+        (?:\?(?P<query>.*))?
+    """,
+    re.X,
+)
+
+
+def url_parts(raw: str) -> re.Match[str] | None:
+    """`raw` cut as `make_url` cuts it (groups name, username, password, ipv4host, ipv6host, port,
+    database, query; nothing unquoted), without SQLAlchemy; None where `parse_database_url` refuses it."""
+    text = raw.strip()
+    if "://" not in text and _KEYWORD_STRING.match(text):
+        return None
+    match = URL_PATTERN.match(text)
+    if match is None or match["name"] not in _PLAIN_SCHEMES:
+        return None
+    if match["port"]:
+        try:
+            int(match["port"])
+        except ValueError:
+            return None
+    return match
+
+
 def parse_database_url(raw: str) -> URL:
     """A psycopg 3 SQLAlchemy URL from a plain `postgresql://` URL (or one that names psycopg)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     if "://" not in raw and _KEYWORD_STRING.match(raw):
         # Refused rather than half-supported, and never echoed: it may hold password='...'.
         raise InvalidInput(f"the database URL is a libpq keyword/value string (host=... dbname=...); {EXPECTED_URL}")
@@ -85,13 +130,17 @@ def url_secrets(url: URL) -> list[str]:
 
 
 def text_secrets(raw: str) -> list[str]:
-    """The secrets in a configured URL, also when it does not parse (then read off the text)."""
-    try:
-        return url_secrets(parse_database_url(raw))
-    except InvalidInput:
-        found = [match.group("password") for match in _USERINFO.finditer(raw)]
-        found += [match.group("value").strip("'") for match in _PASSWORD_SETTING.finditer(raw)]
+    """The secrets in a configured URL, also when it does not parse (then read off the text).
+
+    `url_secrets` of the parsed URL, read without SQLAlchemy (`url_parts`): every command asks."""
+    parts = url_parts(raw)
+    if parts is not None:
+        found = [unquote(parts["password"])] if parts["password"] is not None else []
+        found += [value for key, value in parse_qsl(parts["query"] or "") if key.lower() in SECRET_PARAMETERS]
         return _spellings(found)
+    found = [match.group("password") for match in _USERINFO.finditer(raw)]
+    found += [match.group("value").strip("'") for match in _PASSWORD_SETTING.finditer(raw)]
+    return _spellings(found)
 
 
 def _spellings(passwords: list[str]) -> list[str]:

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-
-import sqlalchemy as sa
-from sqlmodel import Session, select
+from typing import TYPE_CHECKING, Any
 
 from linea_cli.config import actor_reference
-from linea_cli.db.models import User, UserRole
+from linea_cli.enums import UserRole
 from linea_cli.errors import PermissionDenied, parameter
-from linea_cli.services.emails import same_address
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
 
 @dataclass(frozen=True)
@@ -30,28 +30,40 @@ class Actor:
 
 # What a job of many transactions (a purge's batches) takes instead of one session: each call
 # opens a unit of work and gives its session with the acting user, resolved inside it.
-UnitOfWork = Callable[[], AbstractContextManager[tuple[Session, Actor | None]]]
+UnitOfWork = Callable[[], AbstractContextManager[tuple["Session", Actor | None]]]
 
 
 def resolve_actor(session: Session, reference: str | None) -> Actor | None:
+    """`actor_on` in a session's transaction (on its own connection)."""
+    if actor_reference(reference) is None:
+        return None
+    from linea_cli.services.reads import driver_connection
+
+    return actor_on(driver_connection(session), reference)
+
+
+def actor_on(connection: Any, reference: str | None) -> Actor | None:
     """The one live user named by exactly this address (any case) or id; None (unset) is the system.
 
     An empty value is an error, never the system: a script's unset variable must get less power,
     not more. Addresses are compared whole, never as a pattern (`%` would match anyone).
+    `connection` is a psycopg connection (read commands load no SQLAlchemy: services/reads.py).
     """
     text = actor_reference(reference)
     if text is None:
         return None
-    users = session.exec(
-        select(User)
-        .where(sa.or_(same_address(User.email, text), User.id == text), User.deleted_at.is_(None))  # type: ignore[union-attr]
-        .limit(2)
-    ).all()
+    from linea_cli.services.reads import rows
+
+    users = rows(
+        connection,
+        "SELECT id, email, role FROM users WHERE (lower(email) = %s OR id = %s) AND deleted_at IS NULL LIMIT 2",
+        (text.strip().lower(), text),
+    )
     if len(users) != 1:
         problem = "does not exist or is deleted" if not users else "is ambiguous (addresses that differ only in case)"
         raise PermissionDenied(f"acting user {text!r} {problem} ({parameter('actor')} / LINEA_ACTOR)")
     user = users[0]
-    return Actor(user_id=user.id, email=user.email, role=UserRole(user.role))
+    return Actor(user_id=user["id"], email=user["email"], role=UserRole(user["role"]))
 
 
 def require_admin(actor: Actor | None, action: str) -> None:

@@ -8,7 +8,6 @@ that people told "cancelled" are never surprised by the event coming back.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -18,7 +17,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from linea_cli import fields
-from linea_cli.db.like import like_pattern
 from linea_cli.db.models import (
     INTEGER_MAX,
     Event,
@@ -30,7 +28,7 @@ from linea_cli.db.models import (
     WaitlistStatus,
 )
 from linea_cli.errors import Conflict, InvalidInput, NotFound, parameter, shown
-from linea_cli.fields import EVENTS, FieldNotFound, InvalidField
+from linea_cli.fields import EVENTS, InvalidField
 from linea_cli.ids import new_id
 from linea_cli.services import audit_log, soft_delete
 from linea_cli.services.actors import (
@@ -41,7 +39,14 @@ from linea_cli.services.actors import (
     require_self_or_admin,
 )
 from linea_cli.services.audit_log import AuditAction
-from linea_cli.services.pagination import Page, paginate
+from linea_cli.services.pagination import Page
+from linea_cli.services.reads import (  # the reads read commands make without the ORM; here for the library
+    EventFilter,
+    driver_connection,
+    events_page,
+    over_capacity,  # noqa: F401 - cli/events.py's, with the rest of events
+    places_left,
+)
 from linea_cli.services.users import find_user
 from linea_cli.timeutil import utc_now
 
@@ -60,73 +65,12 @@ CLEARABLE = frozenset(fields.keys(fields.clearable(EVENTS)))
 EventFields = fields.values_class("EventFields", EVENTS)
 
 
-@dataclass(frozen=True)
-class EventFilter:
-    status: EventStatus | None = None
-    owner: str | None = None
-    venue_id: str | None = None
-    starts_from: datetime | None = None
-    starts_before: datetime | None = None
-    upcoming: bool = False
-    past: bool = False
-    search: str | None = None
-    include_deleted: bool = False
-
-
 # ---------------------------------------------------------------------------------------- reading
 
 
 def list_events(session: Session, *, filters: EventFilter, limit: int = 50, after: str | None = None) -> Page[dict]:
-    """One page of events sorted by (start_date, id), keyset-paginated."""
-    if filters.upcoming and filters.past:
-        raise InvalidInput("upcoming and past exclude each other: ask for one")
-    events, owners, venues = Event.__table__, User.__table__, Venue.__table__
-    joined = {"owner_email": owners.c.email, "venue_name": venues.c.name}
-    query = (
-        sa.select(
-            events.c.id,
-            *(joined[f.key].label(f.key) if f.key in joined else events.c[f.key]
-              for f in fields.listed(EVENTS) if f.key != "id"),
-        )
-        .join(owners, owners.c.id == events.c.owner_id)
-        .outerjoin(venues, venues.c.id == events.c.venue_id)
-    )
-    query = query.where(*_event_conditions(session, filters))
-    return paginate(session, query, kind="events", sort_columns=[events.c.start_date, events.c.id], limit=limit, after=after)
-
-
-def _event_conditions(session: Session, filters: EventFilter) -> list[Any]:
-    """The WHERE clauses `filters` ask for; an --owner or --venue that names nothing is NotFound."""
-    events = Event.__table__
-    conditions: list[Any] = []
-    if not filters.include_deleted:
-        conditions.append(events.c.deleted_at.is_(None))
-    if filters.status is not None:
-        conditions.append(events.c.status == filters.status)
-    if filters.owner:
-        owner = _find_user(session, filters.owner)
-        if owner is None:
-            raise FieldNotFound("owner_id", before=f"no user {shown(filters.owner)} (", after=")")
-        conditions.append(events.c.owner_id == owner.id)
-    if filters.venue_id:
-        if session.get(Venue, filters.venue_id.strip()) is None:
-            raise FieldNotFound("venue_id", before=f"no venue {shown(filters.venue_id)} (", after=")")
-        conditions.append(events.c.venue_id == filters.venue_id.strip())
-    if filters.starts_from is not None:
-        conditions.append(events.c.start_date >= filters.starts_from)
-    if filters.starts_before is not None:
-        conditions.append(events.c.start_date < filters.starts_before)
-    now = utc_now()
-    if filters.upcoming:
-        conditions.append(events.c.start_date >= now)
-    if filters.past:
-        conditions.append(sa.func.coalesce(events.c.end_date, events.c.start_date) < now)
-    if filters.search and filters.search.strip():
-        pattern = like_pattern(filters.search.strip())
-        conditions.append(
-            sa.or_(*(column.ilike(pattern, escape="\\") for column in (events.c.title, events.c.slug, events.c.description)))
-        )
-    return conditions
+    """One page of events sorted by (start_date, id), keyset-paginated (`reads.events_page`, in this session)."""
+    return events_page(driver_connection(session), filters=filters, limit=limit, after=after)
 
 
 def find_event(session: Session, reference: str, *, include_deleted: bool = False) -> Event:
@@ -166,18 +110,6 @@ def event_record(session: Session, event: Event) -> dict[str, Any]:
         "owner_name": owner.name if owner else None,
         "venue_name": venue.name if venue else None,
     })
-
-
-def places_left(capacity: int | None, confirmed: int) -> int | None:
-    """Places still free; negative when the event is overbooked (`update --capacity --force`), never hidden as 0."""
-    return None if capacity is None else capacity - confirmed
-
-
-def over_capacity(slug: str, capacity: int | None, places: int | None) -> str | None:
-    """Said for people when an event holds more confirmed entries than places (`update --force`); None otherwise."""
-    if capacity is None or places is None or places >= 0:
-        return None
-    return f"event {slug} is over capacity by {-places} ({capacity - places} confirmed, capacity {capacity})"
 
 
 def confirmed_count(session: Session, event: Event) -> int:

@@ -15,12 +15,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, TypeVar
-
-import sqlalchemy as sa
-from sqlalchemy.sql import Select
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from linea_cli.errors import InvalidInput, parameter, shown
+
+if TYPE_CHECKING:
+    from sqlalchemy.sql import Select
 
 T = TypeVar("T")
 
@@ -97,6 +97,8 @@ def paginate(
     Rows come back as mappings; the cursor holds `kind` (the list's name) and the sort values of
     the last row.
     """
+    import sqlalchemy as sa  # here: the cursors above serve lists read without SQLAlchemy (services/reads.py)
+
     if after is not None:  # an empty cursor is refused, not read as none
         values = decode_cursor(after, kind, [column.type.python_type for column in sort_columns])
         key = sa.tuple_(*sort_columns)

@@ -16,13 +16,13 @@ from sqlmodel import Session, select
 
 from linea_cli import fields
 from linea_cli.db.like import like_pattern
-from linea_cli.db.models import AuditLog, Event, User, UserRole, WaitlistEntry
+from linea_cli.db.models import Event, User, UserRole
 from linea_cli.db.models import Session as LoginSession
 from linea_cli.errors import Conflict, InvalidInput, NotFound, parameter, shown
 from linea_cli.fields import USERS
 from linea_cli.ids import new_id
 from linea_cli.services import audit_log, soft_delete
-from linea_cli.services.actors import Actor, require_admin, require_self_or_admin
+from linea_cli.services.actors import Actor, require_admin
 from linea_cli.services.audit_log import AuditAction
 from linea_cli.services.emails import normalize_email, same_address
 from linea_cli.services.pagination import Page, paginate
@@ -104,36 +104,11 @@ def list_users(
 
 
 def show_user(session: Session, *, reference: str, actor: Actor | None) -> dict[str, Any]:
-    """The user with what points at them: owned events, waitlist entries, live sessions, last activity."""
-    user = find_user(session, reference, include_deleted=True)
-    require_self_or_admin(actor, user.id, "show themselves")
-    now = utc_now()
-    owned_events = session.execute(
-        sa.select(sa.func.count()).where(Event.owner_id == user.id, Event.deleted_at.is_(None))
-    ).scalar_one()
-    waitlist_entries = session.execute(
-        sa.select(sa.func.count()).where(
-            sa.or_(WaitlistEntry.user_id == user.id, same_address(WaitlistEntry.email, user.email)),
-            WaitlistEntry.deleted_at.is_(None),
-        )
-    ).scalar_one()
-    live_sessions = session.execute(
-        sa.select(sa.func.count()).where(
-            LoginSession.user_id == user.id, LoginSession.deleted_at.is_(None), LoginSession.expires_at > now
-        )
-    ).scalar_one()
-    last_activity = session.execute(
-        sa.select(sa.func.max(AuditLog.created_at)).where(
-            sa.or_(AuditLog.user_id == user.id, sa.and_(AuditLog.resource == "User", AuditLog.resource_id == user.id))
-        )
-    ).scalar_one()
-    return {
-        **user_record(user),
-        "owned_events": owned_events,
-        "waitlist_entries": waitlist_entries,
-        "live_sessions": live_sessions,
-        "last_activity": last_activity,
-    }
+    """The user with what points at them: owned events, waitlist entries, live sessions, last activity
+    (`reads.user_summary`, in this session)."""
+    from linea_cli.services.reads import driver_connection, user_summary
+
+    return user_summary(driver_connection(session), reference=reference, actor=actor)
 
 
 def create_user(

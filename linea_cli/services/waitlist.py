@@ -33,6 +33,7 @@ from linea_cli.services.audit_log import AuditAction
 from linea_cli.services.emails import normalize_email, same_address
 from linea_cli.services.events import confirmed_count, find_event, places_left
 from linea_cli.services.pagination import Page, paginate
+from linea_cli.services.reads import driver_connection, waitlist_summary
 from linea_cli.services.waitlist_csv import (
     ON_DUPLICATE,
     STAGE_TABLE,
@@ -259,67 +260,8 @@ def list_entries(
 
 
 def waitlist_stats(session: Session, *, event_ref: str, actor: Actor | None) -> dict[str, Any]:
-    """Counts per status, capacity, places left, first and last sign-up."""
-    event = _managed_event(session, event_ref, actor=actor, action="see")
-    entries = WaitlistEntry.__table__
-    live = entries.c.deleted_at.is_(None)
-    row = session.execute(
-        sa.select(
-            *(sa.func.count().filter(live, entries.c.status == s).label(s.name.lower()) for s in WaitlistStatus),
-            sa.func.count().filter(entries.c.deleted_at.is_not(None)).label("removed"),
-            sa.func.min(entries.c.created_at).filter(live).label("first_signup"),
-            sa.func.max(entries.c.created_at).filter(live).label("last_signup"),
-        ).where(entries.c.event_id == event.id)
-    ).mappings().one()
-    confirmed = row["confirmed"]
-    period = signup_period(row["first_signup"], row["last_signup"])
-    return {
-        "event": event.slug,
-        "pending": row["pending"],
-        "confirmed": confirmed,
-        "cancelled": row["cancelled"],
-        "removed": row["removed"],
-        "total": row["pending"] + confirmed + row["cancelled"],
-        "capacity": event.capacity,
-        "places_left": places_left(event.capacity, confirmed),
-        "first_signup": row["first_signup"],
-        "last_signup": row["last_signup"],
-        "signups_period": period,
-        "signups": signups_over_time(session, event_id=event.id, period=period) if period else [],
-    }
-
-
-# Sign-ups over time come in days for up to two months, weeks for up to two years, then months
-# and years: a chart and a JSON array of at most about a hundred points either way.
-SIGNUP_PERIODS = (("day", 62), ("week", 2 * 366), ("month", 10 * 366), ("year", None))
-
-
-def signup_period(first: Any, last: Any) -> str | None:
-    """The period the sign-ups between `first` and `last` are counted by (None: no sign-ups)."""
-    if first is None or last is None:
-        return None
-    span = (last - first).days
-    return next(name for name, days in SIGNUP_PERIODS if days is None or span <= days)
-
-
-def signups_over_time(session: Session, *, event_id: str, period: str) -> list[dict[str, Any]]:
-    """Live entries per period of `created_at` (UTC), from the first sign-up's to the last's, gaps
-    included as zeros: one aggregate over the event's entries, never the entries themselves."""
-    if period not in {name for name, _ in SIGNUP_PERIODS}:
-        raise ValueError(period)
-    rows = session.execute(
-        sa.text(
-            "WITH counted AS ("
-            "  SELECT date_trunc(:period, created_at) AS period, count(*) AS count FROM waitlist_entries"
-            "  WHERE event_id = :event_id AND deleted_at IS NULL GROUP BY 1)"
-            " SELECT series.period::date AS date, coalesce(counted.count, 0) AS count"
-            " FROM generate_series((SELECT min(period) FROM counted), (SELECT max(period) FROM counted),"
-            "                      CAST('1 ' || :period AS interval)) AS series(period)"
-            " LEFT JOIN counted USING (period) ORDER BY series.period"
-        ),
-        {"period": period, "event_id": event_id},
-    )
-    return [{"date": row.date, "count": row.count} for row in rows]
+    """Counts per status, capacity, places left, first and last sign-up (`reads.waitlist_summary`, in this session)."""
+    return waitlist_summary(driver_connection(session), event_ref=event_ref, actor=actor)
 
 
 # --- promotion -------------------------------------------------------------------------------
