@@ -201,7 +201,7 @@ def doctor(database: Database) -> list[Check]:
         catalog = probe(connection, lambda c: read_catalog(c, locking=False))
         if isinstance(catalog, Blocked):
             checks.extend(
-                Check(name, UNKNOWN, f"could not run: {catalog.reason}")
+                Check(name, UNKNOWN, catalog.reason)
                 for name in ("schema revision", "schema owner", "public privileges")
             )
         else:

@@ -203,7 +203,7 @@ def wraparound_checks(connection: Connection) -> list[Check]:
         ("transaction ID age", row.xid_age, "transaction IDs"), ("multixact ID age", row.mxid_age, "multixact IDs")
     ):
         status = FAIL if age >= WRAPAROUND_FAIL else WARN if age >= WRAPAROUND_WARN else OK
-        detail = f"{age:,} of the {WRAPAROUND_LIMIT:,} {what} before wraparound ({age / WRAPAROUND_LIMIT:.1%})"
+        detail = f"the oldest unfrozen is {age:,} {what} old: {age / WRAPAROUND_LIMIT:.1%} of the way to wraparound (2^31)"
         if status != OK:
             oldest = f" (the oldest: {row.oldest})" if name.startswith("transaction") and row.oldest else ""
             detail += f": autovacuum is not freezing fast enough; VACUUM (FREEZE) the oldest tables{oldest}"
@@ -327,13 +327,15 @@ _SESSIONS = """
 SELECT pid, coalesce(nullif(application_name, ''), '?') AS application, usename AS role, state,
        extract(epoch FROM now() - query_start) AS in_query, extract(epoch FROM now() - state_change) AS in_state
 FROM pg_stat_activity
-WHERE pid <> pg_backend_pid() AND datid IS NOT NULL AND coalesce(backend_type, 'client backend') = 'client backend'
+WHERE pid <> pg_backend_pid() AND datname = current_database()
+  AND coalesce(backend_type, 'client backend') = 'client backend'
 ORDER BY pid
 """
 
 
 def session_checks(connection: Connection) -> list[Check]:
-    """Queries running longer than LONG_QUERY_SECONDS, and transactions left idle over IDLE_IN_TRANSACTION_SECONDS."""
+    """Queries running longer than LONG_QUERY_SECONDS, and transactions left idle over
+    IDLE_IN_TRANSACTION_SECONDS, in this database (the sessions of other roles only with pg_read_all_stats)."""
     from sqlalchemy import text
 
     sessions = connection.execute(text(_SESSIONS)).all()
@@ -441,7 +443,7 @@ def checked(
     """`check` in a probe: its checks, or each of `names` UNKNOWN with why it could not run."""
     answer = probe(connection, check)
     if isinstance(answer, Blocked):
-        return [Check(name, UNKNOWN, f"could not run: {answer.reason}") for name in names]
+        return [Check(name, UNKNOWN, answer.reason) for name in names]
     if answer is None:
         return []
     return [answer] if isinstance(answer, Check) else answer
