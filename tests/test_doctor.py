@@ -64,3 +64,38 @@ def test_doctor_warns_of_a_constraint_never_validated(adopted: CliRun, platform_
     }
     platform_db.execute("ALTER TABLE events VALIDATE CONSTRAINT events_capacity_positive")
     assert {check["check"]: check for check in adopted("db", "doctor", "--json").json}["constraints valid"]["status"] == "OK"
+
+
+def test_doctor_tells_a_running_import_from_an_abandoned_one_by_the_locks_it_sees(
+    linea: CliRun, db: Database, direct_database_url: URL
+) -> None:
+    """Read from pg_locks, not by trying the lock (which a `--resume` would then find taken): keys of
+    both signs, as pg_locks splits them. (That doctor takes no lock is not observable without timing.)"""
+    from linea_cli.services.import_journal import LOCK_KEY
+    from tests.factories import make_event
+
+    event = make_event(db)
+    # Journal ids whose advisory keys are negative and positive (a bigint key shows in pg_locks as two halves).
+    keys = {name: db.scalar(f"SELECT {LOCK_KEY.format(':id')}", id=name) for name in (f"import-{n}" for n in range(40))}
+    running = [next(name for name, key in keys.items() if key < 0), next(name for name, key in keys.items() if key > 0)]
+    abandoned = next(name for name in keys if name not in running)
+    for name in (*running, abandoned):
+        db.execute(
+            "INSERT INTO linea.imports (id, event_id, event_slug, source, file_sha256, on_duplicate, skip_invalid, rows, "
+            "invalid, valid, to_write, id_prefix, id_suffix, now) VALUES (:id, :event, :slug, :source, '', 'SKIP', false, "
+            "10, 0, 10, 10, '', '', now())",
+            id=name, event=event["id"], slug=event["slug"], source=f"{name}.csv",
+        )
+    with psycopg.connect(plain_url(direct_database_url)) as importer:  # the running linea's own connection
+        for name in running:
+            importer.execute(f"SELECT pg_advisory_lock({LOCK_KEY.format('%s')})", (name,))
+        checks = {check["check"]: check for check in linea("db", "doctor", "--json", exit_code=5).json}
+        unfinished = checks["unfinished imports"]
+        assert unfinished["status"] == "FAIL"
+        assert unfinished["detail"].startswith(f"into '{event['slug']}' from '{abandoned}.csv' started ")
+        assert all(f"{name}.csv" not in unfinished["detail"] for name in running)
+        db.execute("DELETE FROM linea.imports WHERE id = :id", id=abandoned)
+        checks = {check["check"]: check for check in linea("db", "doctor", "--json").json}
+        assert checks["unfinished imports"] == {"check": "unfinished imports", "status": "OK", "detail": "none (2 running)"}
+        held = importer.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()")
+        assert held.fetchone()[0] == 2

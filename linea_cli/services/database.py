@@ -291,9 +291,15 @@ def _import_check(connection: Connection) -> Check:
 
     if not connection.execute(text(JOURNAL_EXISTS)).scalar():
         return Check("unfinished imports", OK, "none")
+    # Whether a running linea holds the import's advisory lock, read from pg_locks rather than by
+    # trying to take it: a doctor must not, even for a moment, hold the lock a `--resume` takes.
+    # A bigint key shows there as its high and low 32 bits (classid, objid), objsubid 1.
     rows = connection.execute(text(
-        f"SELECT event_slug, source, started_at, written, to_write, pg_try_advisory_xact_lock({LOCK_KEY.format('id')}) "
-        "AS abandoned FROM linea.imports ORDER BY started_at, id"
+        f"SELECT event_slug, source, started_at, written, to_write, NOT EXISTS (SELECT 1 FROM pg_locks l "
+        "WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.granted "
+        "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+        f"AND ((l.classid::int8 << 32) | l.objid::int8) = {LOCK_KEY.format('i.id')}) AS abandoned "
+        "FROM linea.imports i ORDER BY started_at, id"
     )).all()
     abandoned = [row for row in rows if row.abandoned]
     running = len(rows) - len(abandoned)
