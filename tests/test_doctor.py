@@ -99,3 +99,41 @@ def test_doctor_tells_a_running_import_from_an_abandoned_one_by_the_locks_it_see
         assert checks["unfinished imports"] == {"check": "unfinished imports", "status": "OK", "detail": "none (2 running)"}
         held = importer.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()")
         assert held.fetchone()[0] == 2
+
+
+def test_doctor_warns_of_dead_rows_and_of_a_table_autovacuum_leaves_alone(
+    linea: CliRun, db: Database, direct_database_url: URL
+) -> None:
+    from tests.factories import make_event
+
+    event = make_event(db)
+    with psycopg.connect(plain_url(direct_database_url), autocommit=True) as conn:
+        conn.execute("ALTER TABLE waitlist_entries SET (autovacuum_enabled = false)")  # nothing cleans up meanwhile
+        conn.execute(
+            "INSERT INTO waitlist_entries (id, email, event_id, updated_at) "
+            "SELECT 'w' || n, 'guest' || n || '@example.net', %s, now() FROM generate_series(1, 10000) n",
+            (event["id"],),
+        )
+        conn.execute("DELETE FROM waitlist_entries WHERE right(id, 1) IN ('1', '2', '3')")  # 3,000 rows
+        conn.execute("SELECT pg_stat_force_next_flush()")  # its counters are shared once this returns
+    checks = {check["check"]: check for check in linea("db", "doctor", "--json").json}
+    assert checks["dead rows"] == {
+        "check": "dead rows", "status": "WARN",
+        "detail": "waitlist_entries 30% of 10,000 rows dead: VACUUM them, and see why autovacuum does not",
+    }
+    assert checks["vacuum"] == {
+        "check": "vacuum", "status": "WARN",
+        "detail": "autovacuum is off for waitlist_entries; past autovacuum's trigger and not vacuumed for 24 h: "
+        "waitlist_entries (3,000 dead rows, never); run VACUUM",
+    }
+    assert checks["analyze"] == {
+        "check": "analyze", "status": "WARN",
+        "detail": "autovacuum is off for waitlist_entries; past autovacuum's trigger and not analyzed for 24 h: "
+        "waitlist_entries (13,000 changed rows, never); run ANALYZE",
+    }
+    with psycopg.connect(plain_url(direct_database_url), autocommit=True) as conn:
+        conn.execute("ALTER TABLE waitlist_entries RESET (autovacuum_enabled)")
+        conn.execute("VACUUM ANALYZE waitlist_entries")  # counted at once, not at the next flush
+    checks = {check["check"]: check for check in linea("db", "doctor", "--json").json}
+    assert [checks[name]["status"] for name in ("dead rows", "vacuum", "analyze")] == ["OK", "OK", "OK"]
+    assert checks["dead rows"]["detail"] == "under 20% in every table of 10,000 rows or more"
