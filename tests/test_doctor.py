@@ -137,3 +137,35 @@ def test_doctor_warns_of_dead_rows_and_of_a_table_autovacuum_leaves_alone(
     checks = {check["check"]: check for check in linea("db", "doctor", "--json").json}
     assert [checks[name]["status"] for name in ("dead rows", "vacuum", "analyze")] == ["OK", "OK", "OK"]
     assert checks["dead rows"]["detail"] == "under 20% in every table of 10,000 rows or more"
+
+
+def test_doctor_names_a_lock_queued_behind_a_long_transaction_and_what_it_waits_for(
+    linea: CliRun, db: Database, direct_database_url: URL
+) -> None:
+    """A deploy's ALTER queued behind a long transaction blocks every reader after it (pghero#444):
+    the blocked checks name both sessions."""
+    import threading
+
+    from tests.harness import wait_until
+
+    with psycopg.connect(plain_url(direct_database_url)) as reader, psycopg.connect(plain_url(direct_database_url)) as deploy:
+        reader.execute("SELECT count(*) FROM users")  # its transaction stays open, holding ACCESS SHARE
+        long_pid = reader.execute("SELECT pg_backend_pid()").fetchone()[0]
+        deploy_pid = deploy.execute("SELECT pg_backend_pid()").fetchone()[0]
+        queued = threading.Thread(target=deploy.execute, args=("LOCK TABLE users IN ACCESS EXCLUSIVE MODE",))
+        queued.start()
+        wait_until(
+            lambda: db.scalar("SELECT wait_event_type FROM pg_stat_activity WHERE pid = :pid", pid=deploy_pid) == "Lock",
+            what="the deploy's lock queued",
+        )
+        checks = linea("db", "doctor", "--json", exit_code=5).json
+        reader.commit()
+        queued.join()
+        deploy.commit()
+    blocked = {check["check"]: check["detail"] for check in checks if check["status"] == "UNKNOWN"}
+    assert sorted(blocked) == sorted(
+        ["data model", "columns linea can fill", "indexes present", "indexes valid", "unused indexes", "table sizes"]
+    )
+    assert set(blocked.values()) == {
+        f"blocked: waited 200ms for a lock: pid {deploy_pid} waits for ACCESS EXCLUSIVE on users, behind pid {long_pid}"
+    }

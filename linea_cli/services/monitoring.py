@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from linea_cli.db.engine import TRANSACTION_SETTINGS_INFO
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
+    from sqlalchemy.engine import Connection, Row
 
     from linea_cli.db.engine import Database
 
@@ -79,7 +79,8 @@ LOCK_NOT_AVAILABLE = "55P03"
 # it locks (the first few relations), the ones holding first.
 _EXCLUSIVE_HOLDERS = """
 SELECT l.pid, bool_or(l.granted) AS holds,
-       array_agg(coalesce(l.relation::regclass::text, '?') ORDER BY l.relation::regclass::text) AS relations
+       array_agg(coalesce(l.relation::regclass::text, '?') ORDER BY l.relation::regclass::text) AS relations,
+       CASE WHEN bool_or(l.granted) THEN '{}'::int[] ELSE pg_blocking_pids(l.pid) END AS behind
 FROM pg_locks l
 WHERE l.locktype = 'relation' AND l.mode = 'AccessExclusiveLock' AND l.pid <> pg_backend_pid()
   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
@@ -104,16 +105,20 @@ def _blocked_by_lock(connection: Connection) -> Blocked:
     savepoint.commit()
     if not rows:  # released meanwhile, or a lock of another kind (an advisory one)
         return Blocked(f"{waited}, released before its holder could be read")
-    return Blocked(f"{waited}: " + "; ".join(_holding(row) for row in rows), holders=tuple(row.pid for row in rows))
+    pids = dict.fromkeys(pid for row in rows for pid in (row.pid, *row.behind))
+    return Blocked(f"{waited}: " + "; ".join(_holding(row) for row in rows), holders=tuple(pids))
 
 
-def _holding(row: object) -> str:
-    relations = row.relations  # type: ignore[attr-defined]  # regclass text: quoted where need be
+def _holding(row: Row) -> str:
+    relations = row.relations  # regclass text: quoted where need be
     named = ", ".join(relations[:_RELATIONS_NAMED]) + (
         f" and {len(relations) - _RELATIONS_NAMED} more" if len(relations) > _RELATIONS_NAMED else ""
     )
-    verb = "holds" if row.holds else "waits for"  # type: ignore[attr-defined]
-    return f"pid {row.pid} {verb} ACCESS EXCLUSIVE on {named}"  # type: ignore[attr-defined]
+    if row.holds:
+        return f"pid {row.pid} holds ACCESS EXCLUSIVE on {named}"
+    # Queued behind others (a deploy's ALTER behind a long transaction): every later reader waits too.
+    behind = ", ".join(f"pid {pid}" for pid in row.behind)
+    return f"pid {row.pid} waits for ACCESS EXCLUSIVE on {named}" + (f", behind {behind}" if behind else "")
 
 
 def _sqlstate(error: DBAPIError) -> str:
