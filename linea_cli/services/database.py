@@ -184,7 +184,14 @@ def doctor(database: Database) -> list[Check]:
     check on its own, so that one another session's lock blocks is UNKNOWN, saying who holds the
     lock, and the others still report.
     """
-    from linea_cli.services.monitoring import Blocked, checked, health_checks, monitoring_connection, probe
+    from linea_cli.services.monitoring import (
+        Blocked,
+        checked,
+        health_checks,
+        monitoring_connection,
+        next_transaction,
+        probe,
+    )
 
     checks: list[Check] = []
     with monitoring_connection(database) as connection:  # its first statement asks which database this is
@@ -199,6 +206,7 @@ def doctor(database: Database) -> list[Check]:
         )
         # Catalogs and linea's own tables only: a lock on the platform's tables cannot stop it.
         catalog = probe(connection, lambda c: read_catalog(c, locking=False))
+        next_transaction(connection)
         if isinstance(catalog, Blocked):
             checks.extend(
                 Check(name, UNKNOWN, catalog.reason)

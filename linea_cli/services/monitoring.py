@@ -445,10 +445,23 @@ def health_checks(connection: Connection) -> list[Check]:
 def checked(
     connection: Connection, names: tuple[str, ...], check: Callable[[Connection], Check | list[Check] | None]
 ) -> list[Check]:
-    """`check` in a probe: its checks, or each of `names` UNKNOWN with why it could not run."""
+    """`check` in a probe: its checks, or each of `names` UNKNOWN with why it could not run.
+
+    Then the transaction ends and a new one begins (read-only, the same short waits): the ACCESS
+    SHARE locks a read takes are held to the end of its transaction, and a deploy's ALTER TABLE
+    arriving meanwhile would queue behind them, and every query of the platform behind it. So
+    nothing a check read stays locked while the next one runs.
+    """
     answer = probe(connection, check)
+    next_transaction(connection)
     if isinstance(answer, Blocked):
         return [Check(name, UNKNOWN, answer.reason) for name in names]
     if answer is None:
         return []
     return [answer] if isinstance(answer, Check) else answer
+
+
+def next_transaction(connection: Connection) -> None:
+    """End the monitoring transaction, releasing its locks, and begin the next (with its settings)."""
+    connection.commit()
+    connection.begin()
