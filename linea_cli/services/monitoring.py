@@ -76,16 +76,19 @@ LOCK_NOT_AVAILABLE = "55P03"
 # that timed out on a lock waited behind a session holding one (a deploy's ALTER TABLE, a LOCK
 # TABLE, VACUUM FULL) or queued for one behind a long transaction. The wait is over when this runs,
 # so the holders are read from pg_locks: each session with such a lock in this database, and what
-# it locks (the first few relations), the ones holding first.
+# it locks (the first few relations), the ones holding first. Not temporary tables (a session
+# holds ACCESS EXCLUSIVE on each it created, which no other session can touch), nor relations
+# created in a transaction not yet committed (invisible to others: pg_class has no row for them).
 _EXCLUSIVE_HOLDERS = """
 SELECT l.pid, bool_or(l.granted) AS holds,
        array_agg(coalesce(l.relation::regclass::text, '?') ORDER BY l.relation::regclass::text) AS relations,
        CASE WHEN bool_or(l.granted) THEN '{}'::int[] ELSE pg_blocking_pids(l.pid) END AS behind
-FROM pg_locks l
+FROM pg_locks l JOIN pg_class c ON c.oid = l.relation AND c.relpersistence <> 't'
 WHERE l.locktype = 'relation' AND l.mode = 'AccessExclusiveLock' AND l.pid <> pg_backend_pid()
   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
 GROUP BY l.pid ORDER BY bool_or(l.granted) DESC, l.pid
 """
+_SESSIONS_NAMED = 3
 _RELATIONS_NAMED = 3
 
 
@@ -106,7 +109,9 @@ def _blocked_by_lock(connection: Connection) -> Blocked:
     if not rows:  # released meanwhile, or a lock of another kind (an advisory one)
         return Blocked(f"{waited}, released before its holder could be read")
     pids = dict.fromkeys(pid for row in rows for pid in (row.pid, *row.behind))
-    return Blocked(f"{waited}: " + "; ".join(_holding(row) for row in rows), holders=tuple(pids))
+    named = "; ".join(_holding(row) for row in rows[:_SESSIONS_NAMED])
+    more = f"; and {len(rows) - _SESSIONS_NAMED} more sessions" if len(rows) > _SESSIONS_NAMED else ""
+    return Blocked(f"{waited}: {named}{more}", holders=tuple(pids))
 
 
 def _holding(row: Row) -> str:
