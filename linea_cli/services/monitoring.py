@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from linea_cli.db.engine import TRANSACTION_SETTINGS_INFO
@@ -94,8 +95,6 @@ _RELATIONS_NAMED = 3
 
 def _blocked_by_lock(connection: Connection) -> Blocked:
     """`Blocked` for a check that waited MONITOR_LOCK_TIMEOUT for a lock, naming who holds it."""
-    from sqlalchemy import text
-
     waited = f"blocked: waited {MONITOR_LOCK_TIMEOUT} for a lock"
     savepoint = connection.begin_nested()
     try:
@@ -146,7 +145,7 @@ def _reason(error: DBAPIError) -> str:
 
 # --- `db doctor`'s checks of the server's health -------------------------------------------------
 # Each reads statistics views and catalogs only (never a platform table's rows), so a lock on the
-# platform's tables cannot stop it; each threshold is in README ("db doctor's checks").
+# platform's tables cannot stop it; each threshold is in README ("Health checks").
 
 OK, WARN, FAIL, UNKNOWN = "OK", "WARN", "FAIL", "UNKNOWN"  # UNKNOWN: the check could not run
 
@@ -200,8 +199,6 @@ def _listed(items: list[str]) -> str:
 
 def wraparound_checks(connection: Connection) -> list[Check]:
     """Transaction-ID and multixact age of this database (its oldest unfrozen table's), against 2^31."""
-    from sqlalchemy import text
-
     row = connection.execute(text(
         "SELECT age(d.datfrozenxid) AS xid_age, mxid_age(d.datminmxid) AS mxid_age, "
         "(SELECT c.oid::regclass::text FROM pg_class c WHERE c.relkind IN ('r', 'm', 't') "
@@ -239,8 +236,6 @@ ORDER BY s.relname
 
 def maintenance_checks(connection: Connection) -> list[Check]:
     """Vacuum and analyze staleness and the share of dead rows, on the platform's tables (`public`)."""
-    from sqlalchemy import text
-
     tables = connection.execute(text(_TABLE_STATISTICS)).all()
     autovacuum_on = connection.execute(text("SELECT current_setting('autovacuum') = 'on'")).scalar()
     stale = STALE_AFTER_HOURS * 3600
@@ -293,8 +288,6 @@ def maintenance_checks(connection: Connection) -> list[Check]:
 
 def cache_check(connection: Connection) -> Check:
     """The share of table and index blocks found in shared buffers since the statistics' reset."""
-    from sqlalchemy import text
-
     row = connection.execute(text(
         "SELECT coalesce(sum(heap_blks_hit), 0) AS table_hit, coalesce(sum(heap_blks_read), 0) AS table_read, "
         "coalesce(sum(idx_blks_hit), 0) AS index_hit, coalesce(sum(idx_blks_read), 0) AS index_read "
@@ -315,8 +308,6 @@ def cache_check(connection: Connection) -> Check:
 
 def connections_check(connection: Connection) -> Check:
     """Client connections against max_connections less the reserved ones."""
-    from sqlalchemy import text
-
     row = connection.execute(text(
         "SELECT count(*) FILTER (WHERE datid IS NOT NULL AND coalesce(backend_type, 'client backend') = 'client backend') AS clients, "
         "current_setting('max_connections')::int AS max, "
@@ -346,8 +337,6 @@ ORDER BY pid
 def session_checks(connection: Connection) -> list[Check]:
     """Queries running longer than LONG_QUERY_SECONDS, and transactions left idle over
     IDLE_IN_TRANSACTION_SECONDS, in this database (the sessions of other roles only with pg_read_all_stats)."""
-    from sqlalchemy import text
-
     sessions = connection.execute(text(_SESSIONS)).all()
     hidden = sum(1 for session in sessions if session.state is None)
     unseen = (
@@ -384,8 +373,6 @@ def session_checks(connection: Connection) -> list[Check]:
 
 def replication_check(connection: Connection) -> Check:
     """On a primary, each replica's replay lag; on a replica, how far its replay is behind."""
-    from sqlalchemy import text
-
     if connection.execute(text("SELECT pg_is_in_recovery()")).scalar():
         row = connection.execute(text(
             "SELECT pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() AS caught_up, "
@@ -418,8 +405,6 @@ def replication_check(connection: Connection) -> Check:
 
 def constraints_check(connection: Connection) -> Check:
     """Constraints added NOT VALID and never validated: the rows from before them were never checked."""
-    from sqlalchemy import text
-
     rows = connection.execute(text(
         "SELECT c.conrelid::regclass::text AS tablename, c.conname FROM pg_constraint c "
         "JOIN pg_namespace n ON n.oid = c.connamespace WHERE n.nspname = 'public' AND NOT c.convalidated "
