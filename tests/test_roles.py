@@ -342,6 +342,22 @@ def test_operator_runs_a_large_import_through_its_journal(roles: Roles, db: Data
     assert next(check for check in checks if check["check"] == "unfinished imports")["status"] == "OK"
 
 
+def test_doctor_as_the_reader_runs_every_check_and_says_which_sessions_it_cannot_see(
+    roles: Roles, direct_database_url: URL
+) -> None:
+    """Without pg_read_all_stats a role sees other roles' sessions without their state: doctor says
+    so rather than calling them fine; every check still runs (exit 0, nothing UNKNOWN)."""
+    with psycopg.connect(plain_url(direct_database_url)) as other:  # the superuser's, idle in a transaction
+        other.execute("SELECT 1")
+        checks = {check["check"]: check for check in roles.reader("db", "doctor", "--json").json}
+    assert [name for name, check in checks.items() if check["status"] == "UNKNOWN"] == []
+    for name in ("long-running queries", "idle in transaction"):
+        assert re.fullmatch(
+            r"none over 1 min; [1-9]\d* session\(s\) of other roles not visible to this one \(grant it pg_read_all_stats\)",
+            checks[name]["detail"],
+        ), checks[name]["detail"]
+
+
 def test_operator_may_only_add_to_the_audit_log(roles: Roles, db: Database, tmp_path: Path, direct_database_url: URL) -> None:
     world = make_world(db, tmp_path)
     url = direct_database_url.set(username=roles.logins["operator"], password=PASSWORD)

@@ -200,8 +200,13 @@ def doctor(*, out: Output) -> None:
     checks = database_service.doctor(database)
     out.rows((vars(check) for check in checks), ["check", "status", Column("detail", wrap=True)])
     failed = [check.check for check in checks if check.status == database_service.FAIL]
-    if failed:
-        raise DatabaseUnavailable(f"{len(failed)} check(s) failed: {', '.join(failed)}")
+    # A check that could not run (another session's lock, a privilege) vouches for nothing: not 0.
+    unknown = [check.check for check in checks if check.status == database_service.UNKNOWN]
+    if failed or unknown:
+        raise DatabaseUnavailable("; ".join(
+            ([f"{len(failed)} check(s) failed: {', '.join(failed)}"] if failed else [])
+            + ([f"{len(unknown)} could not run: {', '.join(unknown)}"] if unknown else [])
+        ))
 
 
 @app.command()

@@ -88,7 +88,12 @@ class Catalog:
         self.tables[table] = False
 
 
-def read_catalog(connection: Connection) -> Catalog:
+def read_catalog(connection: Connection, *, locking: bool = True) -> Catalog:
+    """The snapshot. With `locking=False`, nothing that locks a platform table is read (another
+    session may hold one locked, `db doctor` must not wait): every table counts as empty, and the
+    indexes (pg_get_indexdef locks the table) and `prisma_migrations` (`read_prisma_migrations`)
+    are left out; catalogs and linea's own tables only."""
+
     def rows(query: str, **params: object) -> list:
         return list(connection.execute(text(query), params))
 
@@ -96,9 +101,11 @@ def read_catalog(connection: Connection) -> Catalog:
     public_tables = {name for (name,) in rows("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
     for table in PLATFORM_TABLES:
         if table in public_tables:
-            catalog.tables[table] = bool(connection.execute(text(f'SELECT EXISTS (SELECT 1 FROM public."{table}")')).scalar())
+            catalog.tables[table] = locking and bool(
+                connection.execute(text(f'SELECT EXISTS (SELECT 1 FROM public."{table}")')).scalar()
+            )
     catalog.version_in_public = VERSION_TABLE in public_tables
-    for name, table, definition, unique, valid in rows(
+    for name, table, definition, unique, valid in () if not locking else rows(
         "SELECT i.relname, t.relname, regexp_replace(pg_get_indexdef(x.indexrelid), '^.*? USING ', ''), "
         "x.indisunique, x.indisvalid FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
         "JOIN pg_class t ON t.oid = x.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace "
@@ -125,17 +132,24 @@ def read_catalog(connection: Connection) -> Catalog:
         catalog.version_in_linea = VERSION_TABLE in linea_tables
         if "objects" in linea_tables:
             catalog.objects = {(kind, name) for kind, name in rows(f"SELECT kind, name FROM {OBJECTS_TABLE}")}
-    if "_prisma_migrations" in public_tables:
-        count, last = connection.execute(
-            text(
-                "SELECT count(*), (SELECT migration_name FROM public._prisma_migrations "
-                "WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL ORDER BY finished_at DESC LIMIT 1) "
-                "FROM public._prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL"
-            )
-        ).one()
-        catalog.prisma_migrations = (int(count), last)
+    if locking and "_prisma_migrations" in public_tables:
+        catalog.prisma_migrations = read_prisma_migrations(connection)
     catalog.revision = current_linea_revision(connection)
     return catalog
+
+
+def read_prisma_migrations(connection: Connection) -> tuple[int, str | None] | None:
+    """How many Prisma migrations were applied, and the last one's name (None: no Prisma table)."""
+    if not connection.execute(text("SELECT to_regclass('public._prisma_migrations') IS NOT NULL")).scalar():
+        return None
+    count, last = connection.execute(
+        text(
+            "SELECT count(*), (SELECT migration_name FROM public._prisma_migrations "
+            "WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL ORDER BY finished_at DESC LIMIT 1) "
+            "FROM public._prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL"
+        )
+    ).one()
+    return (int(count), last)
 
 
 def current_linea_revision(connection: Connection) -> str | None:

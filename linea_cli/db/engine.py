@@ -248,20 +248,27 @@ def build_engine(
     def _set_transaction_timeouts(connection: Connection) -> None:
         snapshot = connection.info.get(SNAPSHOT_INFO)
         overrides = connection.info.get(TRANSACTION_SETTINGS_INFO)
+
+        def tell(database: str) -> None:
+            if not_told:
+                # psycopg's ConnectionInfo (libpq's)
+                not_told.pop()(connected_to(database, connection.connection.dbapi_connection.info))
+
         if snapshot is None and not overrides:
             row = connection.exec_driver_sql(
                 TRANSACTION_START, {"lock": lock_timeout, "statement": statement_timeout}
             ).one()
-            if not_told:
-                # psycopg's ConnectionInfo (libpq's)
-                not_told.pop()(connected_to(row[2], connection.connection.dbapi_connection.info))
+            tell(row[2])
             return
         # One round trip for a job of many short transactions (the proof of erasure's ranges): the
         # snapshot (an id PostgreSQL made, checked by its taker: SET takes no parameter) and the
         # settings as literals, in one simple-protocol statement.
         values = {"lock_timeout": lock_timeout, "statement_timeout": statement_timeout, **(overrides or {})}
         sets = ", ".join(f"set_config('{name}', '{value.replace(chr(39), chr(39) * 2)}', true)" for name, value in values.items())
-        connection.exec_driver_sql((f"SET TRANSACTION SNAPSHOT '{snapshot}'; " if snapshot else "") + f"SELECT {sets}")
+        if snapshot is None:  # settings alone (a monitoring read's): where it connected comes with them
+            tell(connection.exec_driver_sql(f"SELECT {sets}, current_database()").one()[-1])
+            return
+        connection.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'; SELECT {sets}")
 
     # An insert that fails on a NOT NULL column the platform added and linea cannot fill is one
     # line and exit 5 wherever it happens, not a conflict nor an internal error.

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
@@ -15,15 +14,21 @@ from sqlalchemy.engine import URL, Connection
 from linea_cli.config import Settings, load_settings
 from linea_cli.db import guard
 from linea_cli.db import migrate as _migrate
-from linea_cli.db.catalog import BASELINE_ADOPTED, PLATFORM_TABLES, Catalog, read_catalog
+from linea_cli.db.catalog import (
+    BASELINE_ADOPTED,
+    PLATFORM_TABLES,
+    Catalog,
+    read_catalog,
+    read_prisma_migrations,
+)
 from linea_cli.db.engine import MINIMUM_SERVER_VERSION, Database, server_version_num
 from linea_cli.db.indexes import DATA_MODEL_INDEXES, LINEA_INDEXES
 from linea_cli.errors import InvalidInput, PermissionDenied, parameter, shown
+from linea_cli.services.monitoring import FAIL, OK, UNKNOWN, WARN, Check  # doctor's, re-exported
 
 if TYPE_CHECKING:
     from sqlmodel import Session
 
-OK, WARN, FAIL = "OK", "WARN", "FAIL"  # upper case, like every enum value linea prints
 
 
 def open_database(
@@ -172,18 +177,24 @@ def status(database: Database) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True)
-class Check:
-    check: str
-    status: str
-    detail: str
-
-
 def doctor(database: Database) -> list[Check]:
-    """Everything a cron job or an admin should know before trusting the database."""
+    """Everything a cron job or an admin should know before trusting the database.
+
+    Read as monitoring reads (`services.monitoring`): read-only, never waiting long on a lock, each
+    check on its own, so that one another session's lock blocks is UNKNOWN, saying who holds the
+    lock, and the others still report.
+    """
+    from linea_cli.services.monitoring import (
+        Blocked,
+        checked,
+        health_checks,
+        monitoring_connection,
+        next_transaction,
+        probe,
+    )
+
     checks: list[Check] = []
-    with database.connect() as connection:
-        connection.begin()  # its first statement asks the server which database this is (Database.target)
+    with monitoring_connection(database) as connection:  # its first statement asks which database this is
         checks.append(Check("connectivity", OK, f"connected to {database.target}"))
         version = server_version_num(connection)
         checks.append(
@@ -193,64 +204,92 @@ def doctor(database: Database) -> list[Check]:
                 f"PostgreSQL {version // 10000}.{version % 10000}" + ("" if version >= MINIMUM_SERVER_VERSION else "; 15+ required"),
             )
         )
-        catalog = read_catalog(connection)
-        current = catalog.revision
-        head = _migrate.head_revision()
-        checks.append(
-            Check(
-                "schema revision",
-                OK if current == head else FAIL,
-                f"at head {head}" if current == head else f"at {current or 'no revision'}, head is {head}: run `linea db upgrade`",
+        # Catalogs and linea's own tables only: a lock on the platform's tables cannot stop it.
+        catalog = probe(connection, lambda c: read_catalog(c, locking=False))
+        next_transaction(connection)
+        if isinstance(catalog, Blocked):
+            checks.extend(
+                Check(name, UNKNOWN, catalog.reason)
+                for name in ("schema revision", "schema owner", "public privileges")
             )
-        )
-        owner = schema_owner(catalog)
-        prisma = (
-            f"; Prisma migrations applied: {owner['prisma_migrations']}, the last {owner['last_prisma_migration']}"
-            if owner["prisma_migrations"] is not None else ""
-        )
-        checks.append(Check("schema owner", OK, f"made by {owner['schema_owner']}{prisma}; linea's revision {current or 'none'}"))
-        if catalog.has_platform_tables:
-            from linea_cli.db.platform import compare_with_data_model
-
-            comparison = compare_with_data_model(connection)
-            # Unfillable columns have a check of their own, below.
-            problems = [problem for problem in comparison.problems if problem not in comparison.unfillable]
+        else:
+            current = catalog.revision
+            head = _migrate.head_revision()
             checks.append(
                 Check(
-                    "data model",
-                    FAIL if problems else OK,
-                    "; ".join(problems) if problems
-                    else "tables, columns, enums and keys match" + (f" ({'; '.join(comparison.notes)})" if comparison.notes else ""),
+                    "schema revision",
+                    OK if current == head else FAIL,
+                    f"at head {head}" if current == head else f"at {current or 'no revision'}, head is {head}: run `linea db upgrade`",
                 )
             )
-        checks.append(_unfillable_check(connection))
-        checks.extend(_index_checks(connection, catalog))
-        checks.extend(_guard_checks(connection, catalog))
-        checks.append(_import_check(connection))
-        existing = _existing_tables(connection)
-        if "sessions" in existing:
-            expired = connection.execute(
-                text("SELECT count(*) FROM sessions WHERE expires_at < (now() AT TIME ZONE 'UTC')")
-            ).scalar_one()
-            checks.append(
-                Check(
-                    "expired sessions",
-                    OK if expired == 0 else WARN,
-                    f"{expired} expired" + (": run `linea sessions purge`" if expired else ""),
-                )
-            )
-        sizes = connection.execute(
-            text(
-                "SELECT c.relname, pg_size_pretty(pg_total_relation_size(c.oid)) FROM pg_class c "
-                "JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE n.nspname = current_schema() AND c.relkind = 'r' AND c.relname = ANY(:tables) "
-                "ORDER BY pg_total_relation_size(c.oid) DESC"
-            ),
-            {"tables": list(PLATFORM_TABLES)},
-        ).all()
-        if sizes:
-            checks.append(Check("table sizes", OK, ", ".join(f"{name} {size}" for name, size in sizes)))
+            checks.extend(checked(connection, ("schema owner",), lambda c: _owner_check(c, catalog)))
+        # These read definitions through pg_get_expr / pg_get_indexdef, which lock each table.
+        checks.extend(checked(connection, ("data model",), _data_model_check))
+        checks.extend(checked(connection, ("columns linea can fill",), _unfillable_check))
+        checks.extend(checked(
+            connection, ("indexes present", "indexes valid", "unused indexes"), lambda c: _index_checks(c, read_catalog(c))
+        ))
+        if not isinstance(catalog, Blocked):
+            guarded = _migrate.includes_revision(catalog.revision, guard.REVISION) and catalog.has_platform_tables
+            checks.extend(checked(
+                connection, ("audit log append-only", "public privileges") if guarded else ("public privileges",),
+                lambda c: _guard_checks(c, catalog),
+            ))
+        checks.extend(checked(connection, ("unfinished imports",), _import_check))
+        checks.extend(checked(connection, ("expired sessions",), _expired_sessions_check))
+        checks.extend(health_checks(connection))
+        checks.extend(checked(connection, ("table sizes",), _sizes_check))
     return checks
+
+
+def _owner_check(connection: Connection, catalog: Catalog) -> Check:
+    from dataclasses import replace
+
+    owner = schema_owner(replace(catalog, prisma_migrations=read_prisma_migrations(connection)))
+    prisma = (
+        f"; Prisma migrations applied: {owner['prisma_migrations']}, the last {owner['last_prisma_migration']}"
+        if owner["prisma_migrations"] is not None else ""
+    )
+    return Check("schema owner", OK, f"made by {owner['schema_owner']}{prisma}; linea's revision {catalog.revision or 'none'}")
+
+
+def _data_model_check(connection: Connection) -> Check | None:
+    """The platform's tables, columns, enums and keys against the data model (none yet: no check)."""
+    from linea_cli.db.platform import compare_with_data_model
+
+    if not _existing_tables(connection) & set(PLATFORM_TABLES):
+        return None
+    comparison = compare_with_data_model(connection)
+    # Unfillable columns have a check of their own, below.
+    problems = [problem for problem in comparison.problems if problem not in comparison.unfillable]
+    return Check(
+        "data model",
+        FAIL if problems else OK,
+        "; ".join(problems) if problems
+        else "tables, columns, enums and keys match" + (f" ({'; '.join(comparison.notes)})" if comparison.notes else ""),
+    )
+
+
+def _expired_sessions_check(connection: Connection) -> Check | None:
+    if "sessions" not in _existing_tables(connection):
+        return None
+    expired = connection.execute(
+        text("SELECT count(*) FROM sessions WHERE expires_at < (now() AT TIME ZONE 'UTC')")
+    ).scalar_one()
+    return Check("expired sessions", OK if expired == 0 else WARN, f"{expired} expired" + (": run `linea sessions purge`" if expired else ""))
+
+
+def _sizes_check(connection: Connection) -> Check | None:
+    sizes = connection.execute(
+        text(
+            "SELECT c.relname, pg_size_pretty(pg_total_relation_size(c.oid)) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = current_schema() AND c.relkind = 'r' AND c.relname = ANY(:tables) "
+            "ORDER BY pg_total_relation_size(c.oid) DESC"
+        ),
+        {"tables": list(PLATFORM_TABLES)},
+    ).all()
+    return Check("table sizes", OK, ", ".join(f"{name} {size}" for name, size in sizes)) if sizes else None
 
 
 def _import_check(connection: Connection) -> Check:
@@ -260,9 +299,15 @@ def _import_check(connection: Connection) -> Check:
 
     if not connection.execute(text(JOURNAL_EXISTS)).scalar():
         return Check("unfinished imports", OK, "none")
+    # Whether a running linea holds the import's advisory lock, read from pg_locks rather than by
+    # trying to take it: a doctor must not, even for a moment, hold the lock a `--resume` takes.
+    # A bigint key shows there as its high and low 32 bits (classid, objid), objsubid 1.
     rows = connection.execute(text(
-        f"SELECT event_slug, source, started_at, written, to_write, pg_try_advisory_xact_lock({LOCK_KEY.format('id')}) "
-        "AS abandoned FROM linea.imports ORDER BY started_at, id"
+        f"SELECT event_slug, source, started_at, written, to_write, NOT EXISTS (SELECT 1 FROM pg_locks l "
+        "WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.granted "
+        "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+        f"AND ((l.classid::int8 << 32) | l.objid::int8) = {LOCK_KEY.format('i.id')}) AS abandoned "
+        "FROM linea.imports i ORDER BY started_at, id"
     )).all()
     abandoned = [row for row in rows if row.abandoned]
     running = len(rows) - len(abandoned)
