@@ -204,6 +204,79 @@ def doctor(*, out: Output) -> None:
         raise DatabaseUnavailable(f"{len(failed)} check(s) failed: {', '.join(failed)}")
 
 
+INDEX_COLUMNS = [
+    Column("table", kind=Kind.id, priority=3), Column("index", kind=Kind.id), Column("size", justify="right", priority=2),
+    Column("scans", justify="right"), Column("bloat", justify="right", priority=4), Column("verdict", wrap=True),
+    Column("covered_by", kind=Kind.id, priority=1),
+    Column("size_bytes", wide=True), Column("bloat_bytes", wide=True), Column("verdicts", wide=True),
+    Column("unique", wide=True), Column("primary", wide=True),
+    Column("valid", wide=True), Column("definition", wide=True, wrap=True),
+]
+
+
+@app.command()
+@output_options(columns=INDEX_COLUMNS, title="Indexes")
+def indexes(*, out: Output) -> None:
+    """Show each index's size and scans, and which are unused, duplicate, invalid or bloated.
+
+    Verdicts: UNUSED (not unique, no scan since the statistics were reset: their age is said),
+    DUPLICATE (another index of the table begins with the same columns, expressions and
+    predicate: PgHero's rule), INVALID (a failed concurrent build), BLOATED (an estimate: half of
+    it or more free space, and at least 1 MiB). Tables of 10,000 rows or more read under 95% by an
+    index are named too. Reads only, never waiting on a lock (see `linea db doctor`).
+
+    Example: linea db indexes --json
+    """
+    from rich.filesize import decimal
+
+    from linea_cli.errors import DatabaseUnavailable
+    from linea_cli.services import index_health
+
+    out.check()
+    database = open_database(require_schema=False)
+    try:
+        report = index_health.index_report(database)
+    except index_health.IndexesUnreadable as exc:
+        raise DatabaseUnavailable(f"cannot read the indexes of {database.target}: {exc}") from None
+    for row in report.indexes:
+        row["size"] = None if row["size_bytes"] is None else decimal(row["size_bytes"])
+        row["bloat"] = None if row["bloat_bytes"] is None else decimal(row["bloat_bytes"])
+        row["verdict"] = ", ".join(row["verdicts"])
+    summary = {
+        "statistics_reset": report.statistics_reset,
+        "statistics_age_seconds": report.statistics_age_seconds,
+        "sequential_scan_tables": report.sequential_scan_tables,
+        "notes": report.notes,
+    }
+    out.summary(summary, report.indexes, items="indexes")
+    if out.format is OutputFormat.json:
+        return
+    for note in report.notes:
+        warn(note)
+    if report.statistics_reset is None:
+        say("scans counted since the statistics began (never reset): UNUSED means never scanned on this server")
+    else:
+        say(f"scans counted since the statistics' reset {_age(report.statistics_age_seconds)} ago "
+            f"({report.statistics_reset:%Y-%m-%d %H:%M} UTC): UNUSED means not scanned since")
+    for row in report.indexes:
+        if row["covered_by"] is not None:
+            say(f"{row['index']}: DUPLICATE, {row['covered_by']} begins with the same columns")
+    for table in report.sequential_scan_tables:
+        say(f"{table['table']}: read mostly by sequential scans ({table['live_rows']} rows, "
+            f"{table['index_scan_share']}% of {table['sequential_scans'] + table['index_scans']} scans by an index): "
+            "an index for its frequent queries may be missing")
+
+
+def _age(seconds: int | None) -> str:
+    """`3 days`, `5 hours`, `12 minutes`: how long, to its largest whole unit."""
+    seconds = max(0, seconds or 0)
+    for unit, length in (("day", 86_400), ("hour", 3_600), ("minute", 60)):
+        if seconds >= length:
+            count = seconds // length
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
+
+
 @app.command()
 def reset(
     force: ForceOption = False,

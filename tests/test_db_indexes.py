@@ -1,0 +1,119 @@
+"""`linea db indexes` on the platform's database: what each index costs and whether it earns it."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from tests.harness import CliRun, Database, libpq_conninfo, run_linea_in_terminal, wait_until
+
+
+def _scanned(platform_db: Database, index: str) -> int:
+    return int(platform_db.scalar("SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = :name", name=index))
+
+
+def _use_index(platform_db: Database, query: str, index: str) -> None:
+    """Run `query` once with the planner made to prefer indexes, and wait until the server's
+    statistics count the scan of `index` (a backend reports them when its session ends)."""
+    before = _scanned(platform_db, index)
+    with psycopg.connect(libpq_conninfo(platform_db.url)) as connection:
+        connection.execute("SET enable_seqscan = off")
+        connection.execute(query).fetchall()
+    wait_until(lambda: _scanned(platform_db, index) > before, what=f"the scan of {index} to be counted")
+
+
+def test_a_planted_duplicate_and_an_unused_index_are_reported_as_such(platform: CliRun, platform_db: Database) -> None:
+    # Scanned before its twin below exists (the planner would then pick either).
+    _use_index(platform_db, "SELECT id FROM events WHERE start_date > '2000-01-01'", "events_start_date_idx")
+    platform_db.execute('CREATE INDEX "planted_audit_resource" ON audit_logs (resource)')  # audit_logs_resource_resource_id_idx begins so
+    platform_db.execute('CREATE INDEX "planted_events_title" ON events (title)')  # used by nothing
+    platform_db.execute('CREATE INDEX "zz_events_start_date" ON events (start_date)')  # events_start_date_idx twice
+    platform_db.execute('CREATE INDEX "planted_users_lower_email" ON users (lower(email))')
+    platform_db.execute('CREATE INDEX "planted_users_lower_email_again" ON users (lower(email))')
+    # The same column under another predicate, or another expression: not a duplicate.
+    platform_db.execute("""CREATE INDEX "planted_events_published" ON events (status) WHERE status = 'PUBLISHED'""")
+    platform_db.execute('CREATE INDEX "planted_users_upper_email" ON users (upper(email))')
+
+    report = platform("db", "indexes", "--json").json
+    found = {row["index"]: row for row in report["indexes"]}
+    verdicts = {name: (row["verdicts"], row["covered_by"]) for name, row in found.items() if row["verdicts"]}
+    assert verdicts == {
+        "planted_audit_resource": (["UNUSED", "DUPLICATE"], "audit_logs_resource_resource_id_idx"),
+        "planted_events_title": (["UNUSED"], None),
+        "zz_events_start_date": (["UNUSED", "DUPLICATE"], "events_start_date_idx"),
+        "planted_users_lower_email_again": (["UNUSED", "DUPLICATE"], "planted_users_lower_email"),
+        "planted_users_lower_email": (["UNUSED"], None),
+        "planted_events_published": (["UNUSED"], None),
+        "planted_users_upper_email": (["UNUSED"], None),
+        # The platform's own: indexes a unique one of the same columns already is (PgHero passes
+        # over the first two, whose names sort before their unique twins').
+        "events_slug_idx": (["UNUSED", "DUPLICATE"], "events_slug_key"),
+        "sessions_token_idx": (["UNUSED", "DUPLICATE"], "sessions_token_key"),
+        "waitlist_entries_email_idx": (["UNUSED", "DUPLICATE"], "waitlist_entries_email_event_id_key"),
+        # Never scanned on this new database either.
+        "events_status_idx": (["UNUSED"], None),
+        "waitlist_entries_event_id_idx": (["UNUSED"], None),
+        "sessions_expires_at_idx": (["UNUSED"], None),
+        "audit_logs_resource_resource_id_idx": (["UNUSED"], None),
+        "audit_logs_user_id_idx": (["UNUSED"], None),
+        "audit_logs_created_at_idx": (["UNUSED"], None),
+    }
+    used = found["events_start_date_idx"]
+    assert used["scans"] >= 1 and used["verdicts"] == [] and used["valid"] is True
+    assert found["users_email_key"]["unique"] is True and found["users_email_key"]["verdicts"] == []
+    assert found["planted_events_title"]["definition"] == "CREATE INDEX planted_events_title ON public.events USING btree (title)"
+    assert found["planted_events_title"]["size_bytes"] == 8192 * int(
+        platform_db.scalar("SELECT relpages FROM pg_class WHERE relname = 'planted_events_title'")
+    ) > 0
+    assert set(report) == {"statistics_reset", "statistics_age_seconds", "sequential_scan_tables", "notes", "indexes"}
+    assert report["notes"] == []
+
+
+def test_an_invalid_index_is_reported_and_never_called_unused(platform: CliRun, platform_db: Database) -> None:
+    platform_db.execute("CREATE INDEX planted_half_built ON events (title)")
+    # What a failed CREATE INDEX CONCURRENTLY leaves behind.
+    platform_db.execute("UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'planted_half_built'::regclass")
+    row = next(row for row in platform("db", "indexes", "--json").json["indexes"] if row["index"] == "planted_half_built")
+    assert (row["verdicts"], row["valid"], row["covered_by"]) == (["INVALID"], False, None)
+
+
+def test_a_table_read_mostly_by_sequential_scans_is_named(platform: CliRun, platform_db: Database) -> None:
+    platform_db.execute(
+        "INSERT INTO audit_logs (id, action, resource, resource_id, created_at) "
+        "SELECT 'seq' || n, 'READ', 'event', 'e' || n, now() FROM generate_series(1, 12000) AS n"
+    )
+    platform_db.execute("ANALYZE audit_logs")
+    before = int(platform_db.scalar("SELECT seq_scan FROM pg_stat_user_tables WHERE relname = 'audit_logs'"))
+    with psycopg.connect(libpq_conninfo(platform_db.url)) as connection:
+        connection.execute("SET enable_indexscan = off; SET enable_bitmapscan = off")
+        for _ in range(3):
+            connection.execute("SELECT count(*) FROM audit_logs WHERE resource = 'event'").fetchall()
+    wait_until(
+        lambda: int(platform_db.scalar("SELECT seq_scan FROM pg_stat_user_tables WHERE relname = 'audit_logs'")) >= before + 3,
+        what="the sequential scans to be counted",
+    )
+    rows = platform_db.count("audit_logs")  # the platform's own, and these 12,000
+    tables = platform("db", "indexes", "--json").json["sequential_scan_tables"]
+    assert [(table["table"], table["live_rows"], table["index_scans"], table["index_scan_share"]) for table in tables] == [
+        ("audit_logs", rows, 0, 0.0)
+    ]
+    result = platform("db", "indexes", "--format", "csv")
+    assert f"audit_logs: read mostly by sequential scans ({rows} rows, 0.0% of" in result.stderr
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_at_a_terminal_the_table_fits_and_says_how_old_the_statistics_are(
+    platform: CliRun, platform_db: Database, columns: int
+) -> None:
+    code, shown, stderr = run_linea_in_terminal(("db", "indexes"), env=platform.env, columns=columns)
+    assert code == 0, stderr
+    lines = shown.splitlines()
+    assert all(len(line) <= columns for line in lines), shown
+    headers = {80: ["index", "size", "scans", "bloat", "verdict"],
+               120: ["index", "size", "scans", "bloat", "verdict", "covered", "by"]}[columns]
+    assert lines[1].split() == headers, shown
+    row = next(line.split() for line in lines if line.startswith("events_slug_idx "))
+    expected = ["0", "UNUSED,", "DUPLICATE"] + ([] if columns == 80 else ["events_slug_key"])
+    assert row[-len(expected):] == expected, shown
+    assert "events_slug_idx: DUPLICATE, events_slug_key begins with the same columns" in stderr
+    assert "scans counted since the statistics" in stderr
