@@ -277,6 +277,103 @@ def _age(seconds: int | None) -> str:
     return f"{seconds} second{'s' if seconds != 1 else ''}"
 
 
+POOL_COLUMNS = [
+    Column("database", kind=Kind.id, priority=1), Column("application", kind=Kind.id), Column("state"),
+    Column("connections", justify="right"),
+    Column("longest_in_state_seconds", header="longest in state (s)", justify="right", priority=2),
+    Column("oldest_transaction_seconds", header="oldest transaction (s)", justify="right", priority=3),
+]
+PGBOUNCER_POOL_COLUMNS = [
+    Column("database", kind=Kind.id), Column("user", kind=Kind.id, priority=1),
+    Column("cl_waiting", header="waiting", justify="right"),
+    Column("oldest_wait_seconds", header="oldest wait (s)", justify="right"),
+    Column("cl_active", header="active", justify="right"), Column("sv_active", header="servers busy", justify="right", priority=2),
+    Column("sv_idle", header="servers idle", justify="right", priority=3), Column("pool_mode", header="mode", priority=4),
+]
+PGBOUNCER_STATS_COLUMNS = [
+    Column("database", kind=Kind.id), Column("total_xact_count", header="transactions", justify="right"),
+    Column("total_query_count", header="queries", justify="right", priority=2),
+    Column("avg_xact_time", header="avg xact (us)", justify="right", priority=1),
+    Column("avg_wait_time", header="avg wait (us)", justify="right"),
+]
+PGBOUNCER_DATABASE_COLUMNS = [
+    Column("name", kind=Kind.id), Column("host", kind=Kind.id, priority=2), Column("port", priority=3),
+    Column("database", kind=Kind.id, priority=1), Column("pool_size", header="pool size", justify="right"),
+    Column("current_connections", header="connections", justify="right"),
+    Column("max_connections", header="max", justify="right", priority=4), Column("paused", priority=5),
+    Column("disabled", priority=5),
+]
+
+
+@app.command()
+@output_options(columns=POOL_COLUMNS, title="Connections")
+def pool(*, out: Output) -> None:
+    """Show connections by application and state against the server's limit, and PgBouncer's pools.
+
+    The server's client connections (pg_stat_activity) grouped by database, application and
+    state, against max_connections less the reserved ones; with LINEA_PGBOUNCER_ADMIN_URL
+    (postgresql://USER@HOST:PORT/pgbouncer, a user of its admin_users or stats_users), PgBouncer's
+    SHOW POOLS (waiting clients and the longest wait first), SHOW STATS and SHOW DATABASES. Tables
+    and JSON show them all; CSV and NDJSON the server's groups.
+
+    Example: linea db pool --json
+    """
+    import shutil
+
+    from linea_cli.charts import capacity_bar
+    from linea_cli.db.urls import display_url, parse_database_url
+    from linea_cli.errors import DatabaseUnavailable
+    from linea_cli.output import write_stdout
+    from linea_cli.services import connection_pool
+
+    out.check()
+    admin_url = state().settings().pgbouncer_admin_url
+    shown_admin = display_url(parse_database_url(admin_url)) if admin_url else None  # a bad URL stops here, exit 1
+    database = open_database(require_schema=False)
+    report = connection_pool.pool_report(database)
+    unreachable = None
+    if admin_url:
+        try:
+            report.pgbouncer = connection_pool.pgbouncer_report(admin_url)
+        except connection_pool.PgBouncerUnreachable as exc:
+            unreachable = f"PgBouncer's admin console at {shown_admin} (LINEA_PGBOUNCER_ADMIN_URL): {exc}"
+    bouncer = report.pgbouncer
+    summary = {
+        "max_connections": report.max_connections,
+        "superuser_reserved_connections": report.superuser_reserved_connections,
+        "reserved_connections": report.reserved_connections,
+        "in_use": report.in_use,
+        "available": report.available,
+        "notes": report.notes,
+        "pgbouncer": None if bouncer is None else vars(bouncer),
+    }
+    out.summary(summary, report.groups, items="connections")
+    if out.format is not OutputFormat.json:
+        for note in report.notes:
+            warn(note)
+    if out.for_people:
+        if report.max_connections is not None:
+            reserved = report.superuser_reserved_connections + (report.reserved_connections or 0)
+            line = (f"{report.in_use} client connections of {report.max_connections - reserved} for ordinary roles "
+                    f"(max_connections {report.max_connections}, {reserved} reserved)")
+            if sys.stdout.isatty():
+                line += "\n" + capacity_bar("in use", report.in_use, report.max_connections - reserved,
+                                            width=shutil.get_terminal_size().columns)
+            write_stdout(line + "\n")
+        if bouncer is not None:
+            for rows, columns, title in (
+                (bouncer.pools, PGBOUNCER_POOL_COLUMNS, "PgBouncer pools"),
+                (bouncer.stats, PGBOUNCER_STATS_COLUMNS, "PgBouncer stats"),
+                (bouncer.databases, PGBOUNCER_DATABASE_COLUMNS, "PgBouncer databases"),
+            ):
+                write_stdout("\n")
+                render(rows, columns, out.format, title=title)
+    elif bouncer is not None and out.format is not OutputFormat.json:
+        say("PgBouncer's pools, stats and databases are in the table and JSON formats")
+    if unreachable:
+        raise DatabaseUnavailable(unreachable)
+
+
 @app.command()
 def reset(
     force: ForceOption = False,

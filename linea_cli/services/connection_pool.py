@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
@@ -154,14 +155,21 @@ def _show(console: Any, command: str) -> list[dict[str, Any]]:
 
 
 def _pick(row: Mapping[str, Any], keys: Sequence[str]) -> dict[str, Any]:
-    return {key: row.get(key) for key in keys}
+    return {key: _number(row.get(key)) for key in keys}
+
+
+def _number(value: Any) -> Any:
+    """A count as the int it is (the console's numeric columns arrive as decimals or floats)."""
+    if isinstance(value, float | Decimal) and value == int(value):
+        return int(value)
+    return value
 
 
 def _pool(row: Mapping[str, Any]) -> dict[str, Any]:
     pool = _pick(row, POOL_KEYS)
     wait = row.get("maxwait")
     if wait is not None:
-        wait = int(wait) + int(row.get("maxwait_us") or 0) / 1_000_000
+        wait = round(int(wait) + int(row.get("maxwait_us") or 0) / 1_000_000, 3)
     pool["oldest_wait_seconds"] = wait
     return pool
 
