@@ -117,3 +117,26 @@ def test_at_a_terminal_the_table_fits_and_says_how_old_the_statistics_are(
     assert row[-len(expected):] == expected, shown
     assert "events_slug_idx: DUPLICATE, events_slug_key begins with the same columns" in stderr
     assert "scans counted since the statistics" in stderr
+
+
+def test_behind_a_ddl_lock_it_still_reports_with_the_catalogs_sizes(platform: CliRun, platform_db: Database) -> None:
+    """A deploy drops an index in its migration's transaction: it holds ACCESS EXCLUSIVE on the index
+    and its table, and reading the index's size or the table's definitions would wait on it; db
+    indexes does not, and says what it could not read."""
+    with psycopg.connect(libpq_conninfo(platform_db.url)) as deploy:
+        deploy.execute("DROP INDEX events_status_idx")
+        result = platform("db", "indexes", "--json")
+        deploy.rollback()
+    report = result.json
+    waited = "blocked: waited 200ms for a lock (canceling statement due to lock timeout)"
+    assert report["notes"] == [
+        f"events: no index definitions, {waited}",
+        f"sizes are the catalog's estimates (as of the last VACUUM or ANALYZE): {waited}",
+    ]
+    found = {row["index"]: row for row in report["indexes"]}
+    assert found["events_status_idx"]["verdicts"] == ["UNUSED"] and found["events_status_idx"]["definition"] is None
+    assert found["events_slug_idx"]["verdicts"] == ["UNUSED", "DUPLICATE"]
+    assert found["users_email_key"]["definition"] == "CREATE UNIQUE INDEX users_email_key ON public.users USING btree (email)"
+    assert found["users_email_key"]["size_bytes"] == 8192 * int(
+        platform_db.scalar("SELECT relpages FROM pg_class WHERE relname = 'users_email_key'")
+    )

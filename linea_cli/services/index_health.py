@@ -23,7 +23,8 @@ read that cannot run is named in `notes` and the rest still reports.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -54,16 +55,17 @@ _LINE_POINTER = 4
 _MAXALIGN = 8
 _BTREE_FILLFACTOR = 90
 
+# Only catalog columns, never a function that deparses: pg_get_indexdef and pg_get_expr lock the
+# table, which a deploy's ALTER TABLE may hold; the verdicts need no lock. Each column is compared
+# as the catalog stores it: the table's column number (0: an expression, in `expressions`), its
+# operator class, collation and sort options (DESC, NULLS FIRST); expressions and the predicate as
+# the server's node trees (`_node_text`).
 _INDEXES = """
-SELECT t.relname AS "table", c.relname AS "index", i.indexrelid AS oid,
+SELECT t.relname AS "table", c.relname AS "index", i.indexrelid AS oid, i.indrelid AS table_oid,
        coalesce(s.idx_scan, 0) AS scans, i.indisunique AS is_unique, i.indisprimary AS is_primary,
        i.indisvalid AS valid, am.amname AS method, i.indnkeyatts AS key_count,
-       ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, true) FROM generate_series(1, i.indnatts) AS k ORDER BY k)
-           AS columns,
-       i.indoption::int2[] AS options,
-       pg_get_expr(i.indpred, i.indrelid, true) AS predicate,
-       i.indexprs IS NOT NULL AS has_expressions,
-       pg_get_indexdef(i.indexrelid) AS definition,
+       i.indkey::int2[] AS attributes, i.indclass::oid[] AS classes, i.indcollation::oid[] AS collations,
+       i.indoption::int2[] AS options, i.indexprs::text AS expressions, i.indpred::text AS predicate,
        c.relpages AS pages, c.reltuples AS tuples,
        coalesce((SELECT option_value::int FROM pg_options_to_table(c.reloptions) WHERE option_name = 'fillfactor'),
                 %(fillfactor)s) AS fillfactor
@@ -76,6 +78,16 @@ SELECT t.relname AS "table", c.relname AS "index", i.indexrelid AS oid,
  WHERE n.nspname = current_schema() AND t.relkind IN ('r', 'p', 'm')
  ORDER BY t.relname, c.relname
 """.replace("%(fillfactor)s", str(_BTREE_FILLFACTOR))
+
+# The definitions people read, in a read of their own (these functions lock the table).
+_DEFINITIONS = """
+SELECT i.indexrelid AS oid, pg_get_indexdef(i.indexrelid) AS definition
+  FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace
+ WHERE n.nspname = current_schema() AND t.relkind IN ('r', 'p', 'm') AND (:table IS NULL OR t.oid = :table)
+"""
+# A node tree's `:location N` is where its text stood in the statement that made it: two indexes
+# on the same expression, created by two statements, differ only there.
+_LOCATION = re.compile(r":location -?\d+")
 
 # Sizes in a read of their own: pg_relation_size takes a lock on the index, which a DDL statement
 # may hold; then the catalog's page counts (as of the last VACUUM or ANALYZE) stand in.
@@ -143,6 +155,7 @@ def read_index_report(connection: Connection) -> IndexReport:
     if isinstance(reset, Blocked):
         notes.append(f"statistics' age: {reset.reason}")
         reset = None
+    definitions = _definitions(connection, found, notes)
     sizes = probe(connection, lambda c: {oid: size for oid, size in c.execute(text(_SIZES))})
     block_size = int(connection.execute(text("SELECT current_setting('block_size')")).scalar_one())
     if isinstance(sizes, Blocked):
@@ -159,7 +172,10 @@ def read_index_report(connection: Connection) -> IndexReport:
     by_index: dict[int, list[tuple[int | None, float]]] = {}
     for oid, _attnum, width, null_share in widths:
         by_index.setdefault(oid, []).append((width, null_share or 0.0))
-    rows = [_row(index, sizes.get(index["oid"]), by_index.get(index["oid"], []), block_size) for index in found]
+    rows = [
+        _row(index, sizes.get(index["oid"]), by_index.get(index["oid"], []), block_size, definitions.get(index["oid"]))
+        for index in found
+    ]
     _mark_duplicates(rows, found)
     for table in sequential:
         scans = table["sequential_scans"] + table["index_scans"]
@@ -177,7 +193,31 @@ class IndexesUnreadable(Exception):
     """The catalog of indexes could not be read (a lock, a privilege): the reason, in words."""
 
 
-def _row(index: Mapping[str, Any], size: int | None, widths: Sequence[tuple[int | None, float]], block_size: int) -> dict[str, Any]:
+def _definitions(connection: Connection, indexes: Sequence[Mapping[str, Any]], notes: list[str]) -> dict[int, str]:
+    """Each index's CREATE INDEX statement: all at once, else table by table, a table whose lock
+    is held (a DDL statement) leaving its indexes without one, said in `notes`."""
+
+    def read(table: int | None) -> Callable[[Connection], dict[int, str]]:
+        return lambda c: {oid: definition for oid, definition in c.execute(text(_DEFINITIONS), {"table": table})}
+
+    every = probe(connection, read(None))
+    if not isinstance(every, Blocked):
+        return every
+    found: dict[int, str] = {}
+    tables = {index["table_oid"]: index["table"] for index in indexes}
+    for oid, name in sorted(tables.items(), key=lambda item: item[1]):
+        some = probe(connection, read(oid))
+        if isinstance(some, Blocked):
+            notes.append(f"{name}: no index definitions, {some.reason}")
+        else:
+            found.update(some)
+    return found
+
+
+def _row(
+    index: Mapping[str, Any], size: int | None, widths: Sequence[tuple[int | None, float]], block_size: int,
+    definition: str | None,
+) -> dict[str, Any]:
     verdicts = []
     if not index["valid"]:
         verdicts.append(INVALID)
@@ -197,7 +237,7 @@ def _row(index: Mapping[str, Any], size: int | None, widths: Sequence[tuple[int 
         "unique": index["is_unique"],
         "primary": index["is_primary"],
         "valid": index["valid"],
-        "definition": index["definition"],
+        "definition": definition,
     }
 
 
@@ -231,10 +271,10 @@ def _mark_duplicates(rows: list[dict[str, Any]], indexes: Sequence[Mapping[str, 
         for other in indexes:
             if other is index or other["table"] != index["table"] or not other["valid"]:
                 continue
-            if other["method"] != index["method"] or other["predicate"] != index["predicate"]:
+            if other["method"] != index["method"] or _node_text(other["predicate"]) != _node_text(index["predicate"]):
                 continue
             other_keys = _keys(other)
-            if other_keys[: len(keys)] != keys or not included <= {column for column, _ in other_keys} | _included(other):
+            if other_keys[: len(keys)] != keys or not included <= {column[0] for column in other_keys} | _included(other):
                 continue
             identical = other_keys == keys and _included(other) == included
             # Of two identical indexes the one whose name sorts last goes, unless the other is unique.
@@ -245,11 +285,49 @@ def _mark_duplicates(rows: list[dict[str, Any]], indexes: Sequence[Mapping[str, 
             break
 
 
-def _keys(index: Mapping[str, Any]) -> list[tuple[str, int]]:
-    """The key columns' definitions with their sort options (DESC, NULLS FIRST)."""
-    count = index["key_count"]
-    return list(zip(index["columns"][:count], list(index["options"])[:count], strict=True))
+def _keys(index: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    """The key columns as the catalog has them: (column number or expression, operator class,
+    collation, sort options)."""
+    return _columns(index)[: index["key_count"]]
 
 
-def _included(index: Mapping[str, Any]) -> set[str]:
-    return set(index["columns"][index["key_count"]:])
+def _included(index: Mapping[str, Any]) -> set[Any]:
+    """The INCLUDE columns (numbers, or expressions)."""
+    return {column[0] for column in _columns(index)[index["key_count"]:]}
+
+
+def _columns(index: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    expressions = iter(_node_list(index["expressions"]))
+    return [
+        (next(expressions, None) if attribute == 0 else attribute, cls, collation, option)
+        for attribute, cls, collation, option in zip(
+            index["attributes"], index["classes"], index["collations"], index["options"], strict=True
+        )
+    ]
+
+
+def _node_text(tree: str | None) -> str | None:
+    return None if tree is None else _LOCATION.sub("", tree)
+
+
+def _node_list(tree: str | None) -> list[str]:
+    """The items of a node list as the server prints it, `({FUNCEXPR ...} {OPEXPR ...})`, each
+    without its locations (braces inside tokens are escaped with a backslash)."""
+    if tree is None:
+        return []
+    items: list[str] = []
+    depth, start, escaped = 0, 0, False
+    for at, character in enumerate(tree):
+        if escaped:
+            escaped = False
+        elif character == "\\":
+            escaped = True
+        elif character == "{":
+            if depth == 0:
+                start = at
+            depth += 1
+        elif character == "}":
+            depth -= 1
+            if depth == 0:
+                items.append(_LOCATION.sub("", tree[start : at + 1]))
+    return items
