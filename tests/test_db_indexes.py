@@ -140,3 +140,26 @@ def test_behind_a_ddl_lock_it_still_reports_with_the_catalogs_sizes(platform: Cl
     assert found["users_email_key"]["size_bytes"] == 8192 * int(
         platform_db.scalar("SELECT relpages FROM pg_class WHERE relname = 'users_email_key'")
     )
+
+
+def test_an_index_emptied_by_deletes_is_estimated_bloated_until_it_is_rebuilt(platform: CliRun, platform_db: Database) -> None:
+    platform_db.execute(
+        "INSERT INTO audit_logs (id, action, resource, resource_id, created_at) "
+        "SELECT 'bloat' || n, 'READ', 'event', 'event-' || n, now() FROM generate_series(1, 100000) AS n"
+    )
+    platform_db.execute("DELETE FROM audit_logs WHERE id LIKE 'bloat%' AND right(id, 2) <> '00'")  # 99% of them
+    with psycopg.connect(libpq_conninfo(platform_db.url), autocommit=True) as connection:
+        connection.execute("VACUUM ANALYZE audit_logs")  # the pages stay the index's, mostly empty
+
+    def index(name: str) -> dict:
+        return next(row for row in platform("db", "indexes", "--json").json["indexes"] if row["index"] == name)
+
+    bloated = index("audit_logs_resource_resource_id_idx")
+    assert bloated["verdicts"] == ["UNUSED", "BLOATED"], bloated
+    assert bloated["size_bytes"] > bloated["bloat_bytes"] > 0.9 * bloated["size_bytes"], bloated
+    with psycopg.connect(libpq_conninfo(platform_db.url), autocommit=True) as connection:
+        connection.execute("REINDEX INDEX audit_logs_resource_resource_id_idx")
+    rebuilt = index("audit_logs_resource_resource_id_idx")
+    assert rebuilt["verdicts"] == ["UNUSED"], rebuilt
+    # The estimate of a freshly built index: no more than its metapage and a page or two of slack.
+    assert rebuilt["bloat_bytes"] <= 3 * 8192, rebuilt
