@@ -99,6 +99,9 @@ def test_a_table_read_mostly_by_sequential_scans_is_named(platform: CliRun, plat
     ]
     result = platform("db", "indexes", "--format", "csv")
     assert f"audit_logs: read mostly by sequential scans ({rows} rows, 0.0% of" in result.stderr
+    assert result.stdout.splitlines()[0] == (
+        "table,index,size,scans,bloat,verdict,covered_by,size_bytes,bloat_bytes,verdicts,unique,primary,valid,definition"
+    )
 
 
 @pytest.mark.parametrize("columns", [80, 120])

@@ -153,6 +153,8 @@ def test_db_pool_groups_the_servers_connections_by_application_and_state(
     assert report["in_use"] == sum(group["connections"] for group in report["connections"]) >= 2
     assert report["available"] == limit - reserved - report["in_use"]
     assert report["pgbouncer"] is None and report["notes"] == []
+    piped = linea("db", "pool", "--format", "csv").stdout.splitlines()
+    assert piped[0] == "database,application,state,connections,longest_in_state_seconds,oldest_transaction_seconds"
 
 
 def test_an_unreachable_pgbouncer_console_is_exit_5_after_the_servers_part(linea: CliRun) -> None:
