@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
 import psycopg
 import pytest
+from sqlalchemy.engine import URL
 
-from tests.harness import CliRun, Database, libpq_conninfo, run_linea_in_terminal, wait_until
+from tests.harness import CliRun, Database, libpq_conninfo, plain_url, run_linea_in_terminal, wait_until
+from tests.platform import build_platform_database
+
+# PostgreSQL 15 as Debian packages it (CI's compat server), whose contrib has pg_stat_statements.
+PG15_BIN = Path("/usr/lib/postgresql/15/bin")
+PG15_STATEMENTS = Path("/usr/lib/postgresql/15/lib/pg_stat_statements.so")
 
 
 def _scanned(platform_db: Database, index: str) -> int:
@@ -166,3 +179,63 @@ def test_an_index_emptied_by_deletes_is_estimated_bloated_until_it_is_rebuilt(pl
     assert rebuilt["verdicts"] == ["UNUSED"], rebuilt
     # The estimate of a freshly built index: no more than its metapage and a page or two of slack.
     assert rebuilt["bloat_bytes"] <= 3 * 8192, rebuilt
+
+
+@pytest.fixture
+def statements_server() -> Iterator[URL]:
+    """A throwaway PostgreSQL 15 with pg_stat_statements preloaded, holding the platform's database
+    (the embedded server's binaries have no contrib modules)."""
+    if not (PG15_BIN / "postgres").exists() or not PG15_STATEMENTS.exists():
+        pytest.skip("PostgreSQL 15 with pg_stat_statements is not installed")
+    directory = Path(tempfile.mkdtemp(prefix="linea-pg15-"))
+    as_user = {"user": "postgres"} if os.geteuid() == 0 else {}  # initdb refuses to run as root
+    if as_user:
+        shutil.chown(directory, "postgres", "postgres")
+    data = directory / "data"
+    subprocess.run([PG15_BIN / "initdb", "-D", data, "-U", "postgres", "--auth=trust", "--no-locale", "-E", "UTF8"],
+                   check=True, capture_output=True, **as_user)
+    subprocess.run(
+        [PG15_BIN / "pg_ctl", "-D", data, "-l", directory / "log", "-w", "start", "-o",
+         f"-c listen_addresses='' -c unix_socket_directories='{directory}' -c shared_preload_libraries=pg_stat_statements "
+         "-c fsync=off"],
+        check=True, capture_output=True, **as_user,
+    )
+    try:
+        url = URL.create("postgresql+psycopg", username="postgres", database="platform", query={"host": str(directory)})
+        with psycopg.connect(libpq_conninfo(url.set(database="postgres")), autocommit=True) as server:
+            server.execute("CREATE DATABASE platform")
+        build_platform_database(url)
+        with psycopg.connect(libpq_conninfo(url), autocommit=True) as database:
+            database.execute("CREATE EXTENSION pg_stat_statements")
+        yield url
+    finally:
+        subprocess.run([PG15_BIN / "pg_ctl", "-D", data, "-m", "immediate", "-w", "stop"], capture_output=True, **as_user)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_a_table_read_by_sequential_scans_names_the_statement_behind_them(linea: CliRun, statements_server: URL) -> None:
+    conninfo = libpq_conninfo(statements_server)
+    with psycopg.connect(conninfo, autocommit=True) as platform:
+        platform.execute(
+            "INSERT INTO audit_logs (id, action, resource, resource_id, created_at) "
+            "SELECT 'seq' || n, 'READ', 'event', 'e' || n, now() FROM generate_series(1, 12000) AS n"
+        )
+        platform.execute("ANALYZE audit_logs")
+        platform.execute("SET enable_indexscan = off; SET enable_bitmapscan = off")
+        for _ in range(5):
+            platform.execute("SELECT count(*) FROM audit_logs WHERE resource_id = %s", ("e7",)).fetchall()
+        platform.execute("SELECT count(*) FROM users").fetchall()  # another table's
+
+    def sequential_scans() -> int:
+        with psycopg.connect(conninfo, autocommit=True) as reader:
+            return reader.execute("SELECT seq_scan FROM pg_stat_user_tables WHERE relname = %s", ("audit_logs",)).fetchone()[0]
+
+    wait_until(lambda: sequential_scans() >= 5, what="the sequential scans to be counted")
+    url = plain_url(statements_server)
+    env = {"LINEA_DATABASE_URL": url, "LINEA_MIGRATION_DATABASE_URL": url}
+    tables = linea("db", "indexes", "--json", env=env).json["sequential_scan_tables"]
+    assert [(table["table"], table["query"], table["query_calls"]) for table in tables] == [
+        ("audit_logs", "SELECT count(*) FROM audit_logs WHERE resource_id = $1", 5)
+    ]
+    told = linea("db", "indexes", "--format", "csv", env=env).stderr
+    assert "  its costliest statement (5 calls): SELECT count(*) FROM audit_logs WHERE resource_id = $1\n" in told

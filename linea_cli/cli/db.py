@@ -229,7 +229,7 @@ def indexes(*, out: Output) -> None:
     """
     from rich.filesize import decimal
 
-    from linea_cli.errors import DatabaseUnavailable
+    from linea_cli.errors import DatabaseUnavailable, cut
     from linea_cli.services import index_health
 
     out.check()
@@ -265,6 +265,8 @@ def indexes(*, out: Output) -> None:
         say(f"{table['table']}: read mostly by sequential scans ({table['live_rows']} rows, "
             f"{table['index_scan_share']}% of {table['sequential_scans'] + table['index_scans']} scans by an index): "
             "an index for its frequent queries may be missing")
+        if table["query"] is not None:
+            say(f"  its costliest statement ({table['query_calls']} calls): {cut(' '.join(table['query'].split()), limit=300)}")
 
 
 def _age(seconds: int | None) -> str:

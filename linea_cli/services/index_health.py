@@ -122,6 +122,16 @@ SELECT relname AS "table", n_live_tup AS live_rows, seq_scan AS sequential_scans
 """
 
 
+# The statement most likely behind a table's sequential scans, when pg_stat_statements is there:
+# of this database's reads and writes that name the table, the one that took the most time.
+_CAUSE = r"""
+SELECT query, calls FROM pg_stat_statements
+ WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+   AND query ~* '^\s*(select|update|delete|with)\M' AND query ~* :pattern
+ ORDER BY total_exec_time DESC LIMIT 1
+"""
+
+
 @dataclass
 class IndexReport:
     """What `db indexes` shows: one row per index (`indexes`), the tables read mostly by
@@ -180,6 +190,14 @@ def read_index_report(connection: Connection) -> IndexReport:
     for table in sequential:
         scans = table["sequential_scans"] + table["index_scans"]
         table["index_scan_share"] = round(100 * table["index_scans"] / scans, 1)
+        table["query"] = table["query_calls"] = None
+    if sequential and probe(connection, lambda c: c.execute(text("SELECT to_regclass('pg_stat_statements')")).scalar()):
+        for table in sequential:
+            # The table's name as a whole word, quoted or not (a regular expression: escaped).
+            pattern = r'(^|[^\w"])"?' + re.sub(r"(\W)", r"\\\1", table["table"]) + r'"?($|[^\w"])'
+            cause = probe(connection, lambda c, pattern=pattern: c.execute(text(_CAUSE), {"pattern": pattern}).first())
+            if cause is not None and not isinstance(cause, Blocked):
+                table["query"], table["query_calls"] = cause.query, cause.calls
     return IndexReport(
         statistics_reset=reset.stats_reset if reset is not None else None,
         statistics_age_seconds=reset.age if reset is not None else None,
