@@ -153,6 +153,12 @@ def test_db_pool_groups_the_servers_connections_by_application_and_state(
     assert report["in_use"] == sum(group["connections"] for group in report["connections"]) >= 2
     assert report["available"] == limit - reserved - report["in_use"]
     assert report["pgbouncer"] is None and report["notes"] == []
+    long_name = "a-worker-whose-application-name-fills-all-63-characters-allowed"
+    with psycopg.connect(libpq_conninfo(direct_database_url), application_name=long_name):
+        code, shown, stderr = run_linea_in_terminal(("db", "pool"), env=linea.env, columns=80)
+    assert code == 0, stderr
+    assert all(len(line) <= 80 for line in shown.splitlines()), shown
+    assert any(line.split()[1:3] == ["a-worker-whose-appl…", "idle"] for line in shown.splitlines()), shown
     piped = linea("db", "pool", "--format", "csv").stdout.splitlines()
     assert piped[0] == "database,application,state,connections,longest_in_state_seconds,oldest_transaction_seconds"
 

@@ -280,10 +280,10 @@ def _age(seconds: int | None) -> str:
 
 
 POOL_COLUMNS = [
-    Column("database", kind=Kind.id, priority=1), Column("application", kind=Kind.id), Column("state"),
+    Column("database", kind=Kind.id, priority=1), Column("application"), Column("state"),
     Column("connections", justify="right"),
-    Column("longest_in_state_seconds", header="longest in state (s)", justify="right", priority=2),
-    Column("oldest_transaction_seconds", header="oldest transaction (s)", justify="right", priority=3),
+    Column("longest_in_state_seconds", header="in state (s)", justify="right", priority=2),
+    Column("oldest_transaction_seconds", header="oldest xact (s)", justify="right", priority=3),
 ]
 PGBOUNCER_POOL_COLUMNS = [
     Column("database", kind=Kind.id), Column("user", kind=Kind.id, priority=1),
