@@ -223,7 +223,7 @@ def indexes(*, out: Output) -> None:
     DUPLICATE (another index of the table begins with the same columns, expressions and
     predicate: PgHero's rule), INVALID (a failed concurrent build), BLOATED (an estimate: half of
     it or more free space, and at least 1 MiB). Tables of 10,000 rows or more read under 95% by an
-    index are named too. Reads only, never waiting on a lock (see `linea db doctor`).
+    index are named too. It only reads, and never waits behind a lock a DDL statement holds.
 
     Example: linea db indexes --json
     """
@@ -310,7 +310,7 @@ PGBOUNCER_DATABASE_COLUMNS = [
 @app.command()
 @output_options(columns=POOL_COLUMNS, title="Connections")
 def pool(*, out: Output) -> None:
-    """Show connections by application and state against the server's limit, and PgBouncer's pools.
+    """Show connections by application and state against the limit, and PgBouncer's pools.
 
     The server's client connections (pg_stat_activity) grouped by database, application and
     state, against max_connections less the reserved ones; with LINEA_PGBOUNCER_ADMIN_URL
