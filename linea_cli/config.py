@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     # The pg_dump / pg_restore to run; None means the newest one found that reads the server.
     pg_dump: str | None = None
     pg_restore: str | None = None
+    # PgBouncer's admin console (postgresql://USER@HOST:PORT/pgbouncer), read by `db pool`; None: not read.
+    pgbouncer_admin_url: str | None = None
 
     # The profile in use once `load_settings` has chosen (None: no profile).
     _profile: Profile | None = PrivateAttr(default=None)
@@ -96,7 +98,7 @@ class Settings(BaseSettings):
     def backups_path(self) -> Path:
         return self.backup_dir or self.data_dir / "backups"
 
-    @field_validator("data_dir", "backup_dir", "pg_dump", "pg_restore", "timezone", mode="before")
+    @field_validator("data_dir", "backup_dir", "pg_dump", "pg_restore", "timezone", "pgbouncer_admin_url", mode="before")
     @classmethod
     def _not_empty(cls, value: object) -> object:
         # An empty value is most likely a script's unset variable: `LINEA_BACKUP_DIR=` would

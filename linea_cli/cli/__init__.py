@@ -66,6 +66,7 @@ ENVIRONMENT_VARIABLES: tuple[tuple[str, str], ...] = (
     ("LINEA_STATEMENT_TIMEOUT", "statement_timeout of every transaction (default 0, none)"),
     ("LINEA_MIGRATION_LOCK_TIMEOUT", "how long a migration waits for a lock (default 2s)"),
     ("LINEA_MIGRATION_ATTEMPTS", "how often a migration tries, doubling the wait (default 3)"),
+    ("LINEA_PGBOUNCER_ADMIN_URL", "PgBouncer's admin console (postgresql://USER@HOST:PORT/pgbouncer), read by db pool"),
     ("LINEA_PAGER", "the pager for tables taller than the terminal (then PAGER, else less -FRX; empty: none)"),
     ("NO_COLOR", "plain output"),
 )

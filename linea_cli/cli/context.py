@@ -67,7 +67,7 @@ class CliState:
                     raise InvalidInput(
                         f"{name} is empty", hint="give a postgresql:// URL, or unset it to use the embedded server"
                     )
-            for raw in (self._settings.database_url, self._settings.migration_database_url):
+            for raw in (self._settings.database_url, self._settings.migration_database_url, self._settings.pgbouncer_admin_url):
                 if raw:
                     self.secrets.extend(text_secrets(raw))
         return self._settings

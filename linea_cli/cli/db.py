@@ -209,6 +209,178 @@ def doctor(*, out: Output) -> None:
         ))
 
 
+INDEX_COLUMNS = [
+    Column("table", kind=Kind.id, priority=3), Column("index", kind=Kind.id), Column("size", justify="right", priority=2),
+    Column("scans", justify="right"), Column("bloat", justify="right", priority=4), Column("verdict", wrap=True),
+    Column("covered_by", kind=Kind.id, priority=1),
+    Column("size_bytes", wide=True), Column("bloat_bytes", wide=True), Column("verdicts", wide=True),
+    Column("unique", wide=True), Column("primary", wide=True),
+    Column("valid", wide=True), Column("definition", wide=True, wrap=True),
+]
+
+
+@app.command()
+@output_options(columns=INDEX_COLUMNS, title="Indexes")
+def indexes(*, out: Output) -> None:
+    """Show each index's size and scans, and which are unused, duplicate, invalid or bloated.
+
+    Verdicts: UNUSED (not unique, no scan since the statistics were reset: their age is said),
+    DUPLICATE (another index of the table begins with the same columns, expressions and
+    predicate: PgHero's rule), INVALID (a failed concurrent build), BLOATED (an estimate: half of
+    it or more free space, and at least 1 MiB). Tables of 10,000 rows or more read under 95% by an
+    index are named too. It only reads, and never waits behind a lock a DDL statement holds.
+
+    Example: linea db indexes --json
+    """
+    from rich.filesize import decimal
+
+    from linea_cli.errors import DatabaseUnavailable, cut
+    from linea_cli.services import index_health
+
+    out.check()
+    database = open_database(require_schema=False)
+    try:
+        report = index_health.index_report(database)
+    except index_health.IndexesUnreadable as exc:
+        raise DatabaseUnavailable(f"cannot read the indexes of {database.target}: {exc}") from None
+    for row in report.indexes:
+        row["size"] = None if row["size_bytes"] is None else decimal(row["size_bytes"])
+        row["bloat"] = None if row["bloat_bytes"] is None else decimal(row["bloat_bytes"])
+        row["verdict"] = ", ".join(row["verdicts"])
+    summary = {
+        "statistics_reset": report.statistics_reset,
+        "statistics_age_seconds": report.statistics_age_seconds,
+        "sequential_scan_tables": report.sequential_scan_tables,
+        "notes": report.notes,
+    }
+    out.summary(summary, report.indexes, items="indexes")
+    if out.format is OutputFormat.json:
+        return
+    for note in report.notes:
+        warn(note)
+    if report.statistics_reset is None:
+        say("scans counted since the statistics began (never reset): UNUSED means never scanned on this server")
+    else:
+        say(f"scans counted since the statistics' reset {_age(report.statistics_age_seconds)} ago "
+            f"({report.statistics_reset:%Y-%m-%d %H:%M} UTC): UNUSED means not scanned since")
+    for row in report.indexes:
+        if row["covered_by"] is not None:
+            say(f"{row['index']}: DUPLICATE, {row['covered_by']} begins with the same columns")
+    for table in report.sequential_scan_tables:
+        say(f"{table['table']}: read mostly by sequential scans ({table['live_rows']} rows, "
+            f"{table['index_scan_share']}% of {table['sequential_scans'] + table['index_scans']} scans by an index): "
+            "an index for its frequent queries may be missing")
+        if table["query"] is not None:
+            say(f"  its costliest statement ({table['query_calls']} calls): {cut(' '.join(table['query'].split()), limit=300)}")
+
+
+def _age(seconds: int | None) -> str:
+    """`3 days`, `5 hours`, `12 minutes`: how long, to its largest whole unit."""
+    seconds = max(0, seconds or 0)
+    for unit, length in (("day", 86_400), ("hour", 3_600), ("minute", 60)):
+        if seconds >= length:
+            count = seconds // length
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
+
+
+POOL_COLUMNS = [
+    Column("database", kind=Kind.id, priority=1), Column("application"), Column("state"),
+    Column("connections", justify="right"),
+    Column("longest_in_state_seconds", header="in state (s)", justify="right", priority=2),
+    Column("oldest_transaction_seconds", header="oldest xact (s)", justify="right", priority=3),
+]
+PGBOUNCER_POOL_COLUMNS = [
+    Column("database", kind=Kind.id), Column("user", kind=Kind.id, priority=1),
+    Column("cl_waiting", header="waiting", justify="right"),
+    Column("oldest_wait_seconds", header="oldest wait (s)", justify="right"),
+    Column("cl_active", header="active", justify="right"), Column("sv_active", header="servers busy", justify="right", priority=2),
+    Column("sv_idle", header="servers idle", justify="right", priority=3), Column("pool_mode", header="mode", priority=4),
+]
+PGBOUNCER_STATS_COLUMNS = [
+    Column("database", kind=Kind.id), Column("total_xact_count", header="transactions", justify="right"),
+    Column("total_query_count", header="queries", justify="right", priority=2),
+    Column("avg_xact_time", header="avg xact (us)", justify="right", priority=1),
+    Column("avg_wait_time", header="avg wait (us)", justify="right"),
+]
+PGBOUNCER_DATABASE_COLUMNS = [
+    Column("name", kind=Kind.id), Column("host", kind=Kind.id, priority=2), Column("port", priority=3),
+    Column("database", kind=Kind.id, priority=1), Column("pool_size", header="pool size", justify="right"),
+    Column("current_connections", header="connections", justify="right"),
+    Column("max_connections", header="max", justify="right", priority=4), Column("paused", priority=5),
+    Column("disabled", priority=5),
+]
+
+
+@app.command()
+@output_options(columns=POOL_COLUMNS, title="Connections")
+def pool(*, out: Output) -> None:
+    """Show connections by application and state against the limit, and PgBouncer's pools.
+
+    The server's client connections (pg_stat_activity) grouped by database, application and
+    state, against max_connections less the reserved ones; with LINEA_PGBOUNCER_ADMIN_URL
+    (postgresql://USER@HOST:PORT/pgbouncer, a user of its admin_users or stats_users), PgBouncer's
+    SHOW POOLS (waiting clients and the longest wait first), SHOW STATS and SHOW DATABASES. Tables
+    and JSON show them all; CSV and NDJSON the server's groups.
+
+    Example: linea db pool --json
+    """
+    import shutil
+
+    from linea_cli.charts import capacity_bar
+    from linea_cli.db.urls import display_url, parse_database_url
+    from linea_cli.errors import DatabaseUnavailable
+    from linea_cli.output import write_stdout
+    from linea_cli.services import connection_pool
+
+    out.check()
+    admin_url = state().settings().pgbouncer_admin_url
+    shown_admin = display_url(parse_database_url(admin_url)) if admin_url else None  # a bad URL stops here, exit 1
+    database = open_database(require_schema=False)
+    report = connection_pool.pool_report(database)
+    unreachable = None
+    if admin_url:
+        try:
+            report.pgbouncer = connection_pool.pgbouncer_report(admin_url)
+        except connection_pool.PgBouncerUnreachable as exc:
+            unreachable = f"PgBouncer's admin console at {shown_admin} (LINEA_PGBOUNCER_ADMIN_URL): {exc}"
+    bouncer = report.pgbouncer
+    summary = {
+        "max_connections": report.max_connections,
+        "superuser_reserved_connections": report.superuser_reserved_connections,
+        "reserved_connections": report.reserved_connections,
+        "in_use": report.in_use,
+        "available": report.available,
+        "notes": report.notes,
+        "pgbouncer": None if bouncer is None else vars(bouncer),
+    }
+    out.summary(summary, report.groups, items="connections")
+    if out.format is not OutputFormat.json:
+        for note in report.notes:
+            warn(note)
+    if out.for_people:
+        if report.max_connections is not None:
+            reserved = report.superuser_reserved_connections + (report.reserved_connections or 0)
+            line = (f"{report.in_use} client connections of {report.max_connections - reserved} for ordinary roles "
+                    f"(max_connections {report.max_connections}, {reserved} reserved)")
+            if sys.stdout.isatty():
+                line += "\n" + capacity_bar("in use", report.in_use, report.max_connections - reserved,
+                                            width=shutil.get_terminal_size().columns)
+            write_stdout(line + "\n")
+        if bouncer is not None:
+            for rows, columns, title in (
+                (bouncer.pools, PGBOUNCER_POOL_COLUMNS, "PgBouncer pools"),
+                (bouncer.stats, PGBOUNCER_STATS_COLUMNS, "PgBouncer stats"),
+                (bouncer.databases, PGBOUNCER_DATABASE_COLUMNS, "PgBouncer databases"),
+            ):
+                write_stdout("\n")
+                render(rows, columns, out.format, title=title)
+    elif bouncer is not None and out.format is not OutputFormat.json:
+        say("PgBouncer's pools, stats and databases are in the table and JSON formats")
+    if unreachable:
+        raise DatabaseUnavailable(unreachable)
+
+
 @app.command()
 def reset(
     force: ForceOption = False,

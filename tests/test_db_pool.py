@@ -1,0 +1,177 @@
+"""`linea db pool`: the server's connections against its limit, and PgBouncer's pools when its admin
+console is configured (a PgBouncer of the test's own, with a pool of one server connection)."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy.engine import URL
+
+from tests.harness import CliRun, libpq_conninfo, run_linea_in_terminal, wait_until
+
+PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+
+
+@dataclass(frozen=True)
+class Bouncer:
+    port: int
+
+    def url(self, database: str, user: str) -> str:
+        return f"postgresql://{user}@127.0.0.1:{self.port}/{database}"
+
+    @property
+    def admin_url(self) -> str:
+        return self.url("pgbouncer", "linea_admin")
+
+    def pools(self) -> list[dict]:
+        with psycopg.connect(self.admin_url, autocommit=True) as console, psycopg.ClientCursor(console) as cursor:
+            cursor.execute("SHOW POOLS")
+            names = [column.name for column in cursor.description or ()]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _quoted(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+@pytest.fixture
+def pgbouncer(direct_server_url: URL) -> Iterator[Bouncer]:
+    """A PgBouncer of this test's own in front of the test server: transaction pooling, one server
+    connection per pool, any client user let in (the server login is the test server's role)."""
+    if not os.path.exists(PGBOUNCER):
+        pytest.skip("PgBouncer is not installed")
+    host = direct_server_url.host or direct_server_url.query.get("host") or "127.0.0.1"
+    server = f"host={_quoted(str(host))} port={direct_server_url.port or 5432} user={_quoted(direct_server_url.username or '')}"
+    if direct_server_url.password:
+        server += f" password={_quoted(str(direct_server_url.password))}"
+    directory = Path(tempfile.mkdtemp(prefix="linea-pgbouncer-"))
+    port = _free_port()
+    (directory / "userlist.txt").write_text('"linea_pool" ""\n"linea_admin" ""\n')
+    (directory / "pgbouncer.ini").write_text(
+        f"[databases]\n* = {server}\n\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
+        f"auth_type = trust\nauth_file = {directory}/userlist.txt\nadmin_users = linea_admin\npool_mode = transaction\n"
+        f"default_pool_size = 1\nmax_client_conn = 20\nserver_reset_query =\nlogfile = {directory}/pgbouncer.log\n"
+        f"pidfile = {directory}/pgbouncer.pid\n"
+    )
+    command = [PGBOUNCER, str(directory / "pgbouncer.ini")]
+    if os.geteuid() == 0:
+        # PgBouncer refuses to run as root: it runs as the user who may reach the server's socket.
+        owner = pwd.getpwuid(os.stat(host).st_uid) if str(host).startswith("/") else pwd.getpwnam("postgres")
+        for path in (directory, *directory.iterdir()):
+            os.chown(path, owner.pw_uid, owner.pw_gid)
+        command[1:1] = ["-u", owner.pw_name]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    bouncer = Bouncer(port)
+
+    def listening() -> bool:
+        try:
+            bouncer.pools()
+        except psycopg.OperationalError:
+            return False
+        return True
+
+    try:
+        wait_until(listening, what="PgBouncer to listen", processes=[process])
+        yield bouncer
+    finally:
+        process.terminate()
+        process.communicate()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_with_a_pool_of_one_and_two_clients_db_pool_shows_one_waiting(
+    linea: CliRun, database_name: str, pgbouncer: Bouncer
+) -> None:
+    pooled = pgbouncer.url(database_name, "linea_pool")
+    with psycopg.connect(pooled) as holder, psycopg.connect(pooled, autocommit=True) as waiter:
+        holder.execute("SELECT 1")  # a transaction now holds the pool's one server connection
+        waited = threading.Thread(target=lambda: waiter.execute("SELECT 2"))
+        waited.start()
+        try:
+            wait_until(
+                lambda: any(pool["database"] == database_name and pool["cl_waiting"] == 1 for pool in pgbouncer.pools()),
+                what="the second client to wait",
+            )
+            env = {"LINEA_PGBOUNCER_ADMIN_URL": pgbouncer.admin_url}
+            report = linea("db", "pool", "--json", env=env).json
+            code, shown, stderr = run_linea_in_terminal(("db", "pool"), env={**linea.env, **env}, columns=80)
+        finally:
+            holder.rollback()
+            waited.join()
+    pools = report["pgbouncer"]["pools"]
+    # Waiting clients first: the test database's pool heads the list, before the console's own.
+    assert [(pool["database"], pool["cl_active"], pool["cl_waiting"], pool["sv_active"], pool["pool_mode"]) for pool in pools][0] == (
+        database_name, 1, 1, 1, "transaction"
+    )
+    assert pools[0]["oldest_wait_seconds"] >= 0
+    assert sorted(pools[0]) == sorted(
+        ["database", "user", "cl_active", "cl_waiting", "sv_active", "sv_idle", "sv_used", "sv_login", "pool_mode", "oldest_wait_seconds"]
+    )
+    assert [(row["name"], row["pool_size"], row["current_connections"]) for row in report["pgbouncer"]["databases"]] == [
+        (database_name, 1, 1), ("pgbouncer", 2, 0)
+    ]
+    stats = {row["database"]: row for row in report["pgbouncer"]["stats"]}
+    assert isinstance(stats[database_name]["total_xact_count"], int) and stats[database_name]["total_xact_count"] >= 1
+    assert report["pgbouncer"]["version"].startswith("PgBouncer ")
+    assert code == 0, stderr
+    lines = shown.splitlines()
+    assert all(len(line) <= 80 for line in lines), shown
+    at = lines.index("PgBouncer pools")
+    assert lines[at + 1].split()[:6] == ["database", "user", "waiting", "oldest", "wait", "(s)"], shown
+    assert lines[at + 2].split()[0] == database_name and lines[at + 2].split()[2] == "1", shown
+
+
+def test_db_pool_groups_the_servers_connections_by_application_and_state(
+    linea: CliRun, database_name: str, direct_database_url: URL
+) -> None:
+    with psycopg.connect(libpq_conninfo(direct_database_url), application_name="box-office") as session:
+        session.execute("SELECT 1")  # and left idle in its transaction
+        report = linea("db", "pool", "--json").json
+    groups = [(group["database"], group["application"], group["state"], group["connections"]) for group in report["connections"]]
+    assert (database_name, "box-office", "idle in transaction", 1) in groups
+    assert any(application == "linea/db pool" and state == "active" for _, application, state, _ in groups), groups
+    limit = int(psycopg.connect(libpq_conninfo(direct_database_url), autocommit=True).execute("SHOW max_connections").fetchone()[0])
+    assert report["max_connections"] == limit
+    reserved = report["superuser_reserved_connections"] + (report["reserved_connections"] or 0)
+    assert report["in_use"] == sum(group["connections"] for group in report["connections"]) >= 2
+    assert report["available"] == limit - reserved - report["in_use"]
+    assert report["pgbouncer"] is None and report["notes"] == []
+    long_name = "a-worker-whose-application-name-fills-all-63-characters-allowed"
+    with psycopg.connect(libpq_conninfo(direct_database_url), application_name=long_name):
+        code, shown, stderr = run_linea_in_terminal(("db", "pool"), env=linea.env, columns=80)
+    assert code == 0, stderr
+    assert all(len(line) <= 80 for line in shown.splitlines()), shown
+    assert any(line.split()[1:3] == ["a-worker-whose-appl…", "idle"] for line in shown.splitlines()), shown
+    piped = linea("db", "pool", "--format", "csv").stdout.splitlines()
+    assert piped[0] == "database,application,state,connections,longest_in_state_seconds,oldest_transaction_seconds"
+
+
+def test_an_unreachable_pgbouncer_console_is_exit_5_after_the_servers_part(linea: CliRun) -> None:
+    env = {"LINEA_PGBOUNCER_ADMIN_URL": f"postgresql://admin:s3cret@127.0.0.1:{_free_port()}/pgbouncer"}
+    result = linea("db", "pool", "--json", env=env, exit_code=5)
+    assert result.json["pgbouncer"] is None and result.json["in_use"] >= 1
+    assert result.stderr.startswith("error: PgBouncer's admin console at postgresql://admin:***@127.0.0.1:")
+    assert "s3cret" not in result.stderr
+
+
+def test_an_empty_or_unreadable_pgbouncer_setting_is_exit_1_naming_it(linea: CliRun) -> None:
+    empty = linea("db", "pool", env={"LINEA_PGBOUNCER_ADMIN_URL": ""}, exit_code=1)
+    assert empty.stderr.startswith("error: invalid LINEA_PGBOUNCER_ADMIN_URL ''"), empty.stderr
+    linea("db", "pool", env={"LINEA_PGBOUNCER_ADMIN_URL": "mysql://x@y/pgbouncer"}, exit_code=1)
