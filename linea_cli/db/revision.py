@@ -5,4 +5,4 @@ cost a third of a second per command. tests/test_schema.py fails when a new migr
 and this is not updated.
 """
 
-HEAD_REVISION = "7c4e2a9d1f30"
+HEAD_REVISION = "b3e9d4c2a610"
