@@ -275,3 +275,38 @@ def test_snapshots_draw_the_statement_time_at_a_terminal_only(stats_platform: tu
     history = linea("db", "snapshots", "--json").json
     assert [row["total_ms"] is None for row in history] == [True, False, False]
     assert history[2]["total_ms"] > history[1]["total_ms"] >= 5 * 20
+
+
+def test_a_role_without_pg_read_all_stats_is_told_what_it_cannot_see(
+    stats_platform: tuple[CliRun, URL, URL], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    linea, url, direct = stats_platform
+    _run(url, SLOW, 2)  # the superuser's statement
+    role = f"linea_watcher_{uuid.uuid4().hex[:8]}"
+    admin_execute(direct, f"CREATE ROLE {role} LOGIN PASSWORD 'Pw-4-stats'")
+    try:
+        admin_execute(direct, f'GRANT CONNECT ON DATABASE "{direct.database}" TO {role}')
+        watcher = make_cli_run(direct.set(username=role, password="Pw-4-stats"), tmp_path, monkeypatch)
+        result = watcher("db", "queries", "--json")
+        assert (
+            f"role {role} sees only its own statements' text; other roles' show as <insufficient privilege>: "
+            f"GRANT pg_read_all_stats TO {role}; shows them all"
+        ) in result.stderr
+        assert SLOW_NORMALIZED not in [row["query"] for row in result.json]
+        assert "<insufficient privilege>" in [row["query"] for row in result.json]
+        admin_execute(direct, f"GRANT pg_read_all_stats TO {role}")
+        result = watcher("db", "queries", "--limit", "1000", "--json")
+        assert result.stderr == ""
+        texts = [row["query"] for row in result.json]
+        assert SLOW_NORMALIZED in texts
+        # A utility statement keeps its constants: linea masks the password it carries.
+        assert f"CREATE ROLE {role} LOGIN PASSWORD '***'" in texts
+        linea("db", "snapshot")
+        database = Database(direct)
+        try:
+            assert database.scalar("SELECT count(*) FROM linea.stat_statements WHERE query LIKE '%Pw-4-stats%'") == 0
+            assert database.scalar("SELECT count(*) FROM linea.stat_statements WHERE query LIKE '%PASSWORD ''***''%'") == 1
+        finally:
+            database.close()
+    finally:
+        admin_execute(direct, f'DROP OWNED BY {role}; DROP ROLE {role}')

@@ -173,8 +173,34 @@ def _statement_row(entry: Mapping[str, Any], grand_total: float) -> dict[str, An
     }
 
 
+# What `_masked` replaces: a quoted password after PASSWORD, a password= setting, a URL's password.
+_SECRETS = (
+    (r"(password\s+)E?'([^']|'')*'", r"\1'***'", "gi"),
+    (r"(password\s*=\s*)[^\s']+", r"\1***", "gi"),
+    (r"(://[^:/@\s']+:)[^@\s']+@", r"\1***@", "g"),
+)
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _masked(column: str) -> str:
+    """SQL for `column`'s statement text with the secrets a statement may carry replaced by ***.
+
+    Normalization replaces the constants of plain queries only: a utility statement (CREATE or
+    ALTER ROLE ... PASSWORD '...', a user mapping's OPTIONS (password '...'), a subscription's
+    CONNECTION '... password=...', a URL with a password in a dblink call) keeps its text as it
+    was run. Masked in SQL, so that neither the output nor a snapshot ever holds them."""
+    text = column
+    for pattern, replacement, flags in _SECRETS:
+        text = f"regexp_replace({text}, {_sql_text(pattern)}, {_sql_text(replacement)}, '{flags}')"
+    return text
+
+
 _LIVE_STATEMENTS = (
-    "SELECT s.queryid, s.userid, s.toplevel, r.rolname AS role, s.query, s.calls, s.total_exec_time, "
+    "SELECT s.queryid, s.userid, s.toplevel, r.rolname AS role, " + _masked("s.query") + " AS query, "
+    "s.calls, s.total_exec_time, "
     "s.rows, s.shared_blks_hit, s.shared_blks_read "
     "FROM {schema}.pg_stat_statements AS s LEFT JOIN pg_roles AS r ON r.oid = s.userid "
     "WHERE " + _THIS_DATABASE
@@ -250,7 +276,8 @@ def take_snapshot(connection: Connection, *, keep: timedelta = DEFAULT_KEEP) -> 
         statements = connection.execute(text(
             "INSERT INTO linea.stat_statements (taken_at, queryid, userid, toplevel, role, query, calls, "
             "total_exec_time, rows, shared_blks_hit, shared_blks_read) "
-            "SELECT :taken_at, s.queryid, s.userid, s.toplevel, r.rolname, s.query, s.calls, s.total_exec_time, "
+            f"SELECT :taken_at, s.queryid, s.userid, s.toplevel, r.rolname, {_masked('s.query')}, s.calls, "
+            "s.total_exec_time, "
             "s.rows, s.shared_blks_hit, s.shared_blks_read "
             f"FROM {schema}.pg_stat_statements AS s LEFT JOIN pg_roles AS r ON r.oid = s.userid "
             f"WHERE {_THIS_DATABASE} AND s.queryid IS NOT NULL"
