@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -76,12 +77,22 @@ def statements_server(server_url: URL, direct_server_url: URL) -> Iterator[tuple
         shutil.rmtree(directory, ignore_errors=True)
 
 
-@pytest.fixture
-def stats_platform(
-    statements_server: tuple[URL, URL], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+# A server-wide lock: every test here holds it shared, the one that resets the whole server's
+# pg_stat_statements holds it alone (the other xdist worker's tests wait, rather than lose counts).
+STATISTICS_LOCK = 21_0004
+
+
+@contextmanager
+def _statistics_lock(direct: URL, *, alone: bool) -> Iterator[None]:
+    with psycopg.connect(libpq_conninfo(direct), autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)" if alone else "SELECT pg_advisory_lock_shared(%s)", (STATISTICS_LOCK,))
+        yield
+
+
+@contextmanager
+def _platform_with_statements(
+    statements_server: tuple[URL, URL], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, alone: bool = False
 ) -> Iterator[tuple[CliRun, URL, URL]]:
-    """The platform's database adopted by `linea db upgrade`, with the extension created:
-    (linea, the URL commands use, the direct URL)."""
     pooled, direct = statements_server
     name = f"linea_pgss_{uuid.uuid4().hex[:12]}"
     admin_execute(direct, f'CREATE DATABASE "{name}"')
@@ -90,9 +101,29 @@ def stats_platform(
         admin_execute(direct.set(database=name), "CREATE EXTENSION pg_stat_statements")
         linea = make_cli_run(pooled.set(database=name), tmp_path, monkeypatch, migration_url=direct.set(database=name))
         linea("db", "upgrade")
-        yield linea, pooled.set(database=name), direct.set(database=name)
+        with _statistics_lock(direct, alone=alone):
+            yield linea, pooled.set(database=name), direct.set(database=name)
     finally:
         admin_execute(direct, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def stats_platform(
+    statements_server: tuple[URL, URL], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[CliRun, URL, URL]]:
+    """The platform's database adopted by `linea db upgrade`, with the extension created:
+    (linea, the URL commands use, the direct URL)."""
+    with _platform_with_statements(statements_server, tmp_path, monkeypatch) as platform:
+        yield platform
+
+
+@pytest.fixture
+def stats_platform_alone(
+    statements_server: tuple[URL, URL], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[CliRun, URL, URL]]:
+    """`stats_platform`, while no other test here runs on the server."""
+    with _platform_with_statements(statements_server, tmp_path, monkeypatch, alone=True) as platform:
+        yield platform
 
 
 def _run(url: URL, statement: str, times: int, *params: str) -> None:
@@ -179,6 +210,30 @@ def test_a_reset_between_snapshots_is_reported_not_shown_as_negative(
     history = linea("db", "snapshots", "--json").json
     assert all(row["total_ms"] is None or row["total_ms"] >= 0 for row in history)
     assert all(row["calls"] is None or row["calls"] >= 0 for row in history)
+
+
+def test_a_whole_reset_between_snapshots_counts_from_the_reset(stats_platform_alone: tuple[CliRun, URL, URL]) -> None:
+    linea, url, direct = stats_platform_alone
+    _run(url, WORKLOAD, 9, "x")
+    first = linea("db", "snapshot", "--json").json
+    _run(url, WORKLOAD, 2, "x")
+    admin_execute(direct, "SELECT pg_stat_statements_reset()")  # every database's: what linea never does
+    reset_at = Database(direct)
+    try:
+        at = reset_at.scalar("SELECT stats_reset FROM pg_stat_statements_info")
+    finally:
+        reset_at.close()
+    _run(url, WORKLOAD, 4, "y")
+    result = linea("db", "queries", "--since", first["taken_at"], "--json")
+    workload = _statement(result.json, WORKLOAD_NORMALIZED)
+    assert (workload["calls"], workload["partial"]) == (4, False)
+    assert workload["counted_from"] == at.isoformat(timespec="milliseconds")
+    assert all(row["calls"] > 0 and row["total_ms"] >= 0 for row in result.json)
+    assert f"pg_stat_statements was reset at {at.isoformat(timespec='seconds')}, after the snapshot of" in result.stderr
+    linea("db", "snapshot")
+    history = linea("db", "snapshots", "--json").json
+    assert [row["reset"] for row in history] == [None, True]
+    assert history[1]["calls"] >= 4 and history[1]["total_ms"] >= 0
 
 
 def test_snapshots_older_than_keep_go(stats_platform: tuple[CliRun, URL, URL]) -> None:
