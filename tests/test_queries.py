@@ -212,6 +212,20 @@ def test_a_reset_between_snapshots_is_reported_not_shown_as_negative(
     assert all(row["calls"] is None or row["calls"] >= 0 for row in history)
 
 
+def test_from_postgresql_17_a_statement_reset_alone_is_told_even_when_it_ran_more_since(
+    stats_platform: tuple[CliRun, URL, URL],
+) -> None:
+    linea, url, direct = stats_platform
+    if Database(direct).scalar("SELECT current_setting('server_version_num')::int") < 170000:
+        pytest.skip("pg_stat_statements has no stats_since before PostgreSQL 17")
+    _run(url, WORKLOAD, 2, "x")
+    first = linea("db", "snapshot", "--json").json
+    admin_execute(direct, "SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0)")
+    _run(url, WORKLOAD, 7, "y")
+    workload = _statement(linea("db", "queries", "--since", first["taken_at"], "--json").json, WORKLOAD_NORMALIZED)
+    assert (workload["calls"], workload["partial"]) == (7, True)
+
+
 def test_a_whole_reset_between_snapshots_counts_from_the_reset(stats_platform_alone: tuple[CliRun, URL, URL]) -> None:
     linea, url, direct = stats_platform_alone
     _run(url, WORKLOAD, 9, "x")

@@ -200,16 +200,23 @@ def _masked(column: str) -> str:
 
 _LIVE_STATEMENTS = (
     "SELECT s.queryid, s.userid, s.toplevel, r.rolname AS role, " + _masked("s.query") + " AS query, "
-    "s.calls, s.total_exec_time, "
-    "s.rows, s.shared_blks_hit, s.shared_blks_read "
+    "s.calls, s.total_exec_time, s.rows, s.shared_blks_hit, s.shared_blks_read, {stats_since} AS stats_since "
     "FROM {schema}.pg_stat_statements AS s LEFT JOIN pg_roles AS r ON r.oid = s.userid "
     "WHERE " + _THIS_DATABASE
 )
 
 
+def _stats_since(connection: Connection) -> str:
+    """SQL for when an entry's counters started: `stats_since` from PostgreSQL 17 on (a statement
+    reset alone, or evicted and back, is then told even when it ran more often since); unknown before."""
+    version = int(connection.execute(text("SELECT current_setting('server_version_num')")).scalar_one())
+    return "s.stats_since" if version >= 170000 else "NULL::timestamptz"
+
+
 def _live(connection: Connection, schema: str) -> list[Mapping[str, Any]]:
     quoted = '"' + schema.replace('"', '""') + '"'
-    return list(connection.execute(text(_LIVE_STATEMENTS.format(schema=quoted))).mappings())
+    statement = _LIVE_STATEMENTS.format(schema=quoted, stats_since=_stats_since(connection))
+    return list(connection.execute(text(statement)).mappings())
 
 
 def _extension_schema(connection: Connection) -> str:
@@ -275,10 +282,9 @@ def take_snapshot(connection: Connection, *, keep: timedelta = DEFAULT_KEEP) -> 
         # Statements of roles this one may not see have no queryid: nothing to compare them by.
         statements = connection.execute(text(
             "INSERT INTO linea.stat_statements (taken_at, queryid, userid, toplevel, role, query, calls, "
-            "total_exec_time, rows, shared_blks_hit, shared_blks_read) "
+            "total_exec_time, rows, shared_blks_hit, shared_blks_read, stats_since) "
             f"SELECT :taken_at, s.queryid, s.userid, s.toplevel, r.rolname, {_masked('s.query')}, s.calls, "
-            "s.total_exec_time, "
-            "s.rows, s.shared_blks_hit, s.shared_blks_read "
+            f"s.total_exec_time, s.rows, s.shared_blks_hit, s.shared_blks_read, {_stats_since(connection)} "
             f"FROM {schema}.pg_stat_statements AS s LEFT JOIN pg_roles AS r ON r.oid = s.userid "
             f"WHERE {_THIS_DATABASE} AND s.queryid IS NOT NULL"
         ), {"taken_at": taken_at}).rowcount
@@ -351,6 +357,9 @@ def baseline_for(connection: Connection, since: datetime) -> Baseline:
     return baseline
 
 
+_COUNTERS = ("calls", "total_exec_time", "rows", "shared_blks_hit", "shared_blks_read")
+
+
 def statements_since(
     connection: Connection, since: datetime, *, sort: str = "total", limit: int = 20
 ) -> tuple[list[dict[str, Any]], list[str]]:
@@ -391,12 +400,17 @@ def statements_since(
     differences: list[dict[str, Any]] = []
     for entry in _live(connection, schema):
         old = before.get((entry["queryid"], entry["userid"], entry["toplevel"]))
-        partial = old is not None and int(entry["calls"]) < int(old.calls)
+        since_then = entry["stats_since"]
+        # Any counter lower than in the snapshot: restarted (reset alone, or evicted and back), so
+        # a statement reset and run as often since is not shown with a negative time.
+        partial = old is not None and (
+            any(entry[key] < getattr(old, key) for key in _COUNTERS)
+            or (since_then is not None and since_then > then.taken_at)
+        )
         if old is not None and not partial:
             entry = {
                 **entry,
-                **{key: entry[key] - getattr(old, key) for key in (
-                    "calls", "total_exec_time", "rows", "shared_blks_hit", "shared_blks_read")},
+                **{key: entry[key] - getattr(old, key) for key in _COUNTERS},
             }
         if int(entry["calls"]) <= 0:
             continue
@@ -418,8 +432,9 @@ def statements_since(
 
 def query_time_history(connection: Connection, *, since: datetime | None = None) -> list[dict[str, Any]]:
     """Each snapshot (from `since` on) with the statements' total time and calls in the interval
-    that ends at it (none for the first): a statement whose counters went down, or every one after
-    a reset, counts whole, as run since; evicted ones are lost to the sum (`reset` says when the
+    that ends at it (none for the first): a statement whose calls or time went down, or that
+    started counting after the previous snapshot (stats_since, PostgreSQL 17 on), or every one
+    after a reset, counts whole, as run since; evicted ones are lost to the sum (`reset` says when the
     whole set restarted)."""
     return [dict(row) for row in connection.execute(text(
         """
@@ -431,11 +446,15 @@ def query_time_history(connection: Connection, *, since: datetime | None = None)
         SELECT o.taken_at, o.previous_at,
                o.statements_reset_at > o.previous_at AS reset,
                CASE WHEN o.previous_at IS NULL THEN NULL ELSE round(coalesce(sum(
-                   CASE WHEN p.calls IS NULL OR p.calls > c.calls OR o.statements_reset_at > o.previous_at
+                   CASE WHEN p.calls IS NULL OR p.calls > c.calls OR p.total_exec_time > c.total_exec_time
+                          OR o.statements_reset_at > o.previous_at
+                          OR c.stats_since > o.previous_at
                         THEN c.total_exec_time ELSE c.total_exec_time - p.total_exec_time END
                ), 0)::numeric, 3)::float8 END AS total_ms,
                CASE WHEN o.previous_at IS NULL THEN NULL ELSE coalesce(sum(
-                   CASE WHEN p.calls IS NULL OR p.calls > c.calls OR o.statements_reset_at > o.previous_at
+                   CASE WHEN p.calls IS NULL OR p.calls > c.calls OR p.total_exec_time > c.total_exec_time
+                          OR o.statements_reset_at > o.previous_at
+                          OR c.stats_since > o.previous_at
                         THEN c.calls ELSE c.calls - p.calls END
                ), 0)::bigint END AS calls,
                count(c.queryid) AS statements

@@ -44,6 +44,7 @@ UPGRADE = [
         rows bigint NOT NULL,
         shared_blks_hit bigint NOT NULL,
         shared_blks_read bigint NOT NULL,
+        stats_since timestamptz,
         PRIMARY KEY (taken_at, queryid, userid, toplevel)
     )""",
     """CREATE TABLE linea.stat_tables (
