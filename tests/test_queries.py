@@ -349,7 +349,7 @@ def test_snapshots_draw_the_statement_time_at_a_terminal_only(stats_platform: tu
 def test_a_role_without_pg_read_all_stats_is_told_what_it_cannot_see(
     stats_platform: tuple[CliRun, URL, URL], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    linea, url, direct = stats_platform
+    _, url, direct = stats_platform
     _run(url, SLOW, 2)  # the superuser's statement
     role = f"linea_watcher_{uuid.uuid4().hex[:8]}"
     admin_execute(direct, f"CREATE ROLE {role} LOGIN PASSWORD 'Pw-4-stats'")
@@ -370,12 +370,5 @@ def test_a_role_without_pg_read_all_stats_is_told_what_it_cannot_see(
         assert SLOW_NORMALIZED in texts
         # A utility statement keeps its constants: linea masks the password it carries.
         assert f"CREATE ROLE {role} LOGIN PASSWORD '***'" in texts
-        linea("db", "snapshot")
-        database = Database(direct)
-        try:
-            assert database.scalar("SELECT count(*) FROM linea.stat_statements WHERE query LIKE '%Pw-4-stats%'") == 0
-            assert database.scalar("SELECT count(*) FROM linea.stat_statements WHERE query LIKE '%PASSWORD ''***''%'") == 1
-        finally:
-            database.close()
     finally:
         admin_execute(direct, f'DROP OWNED BY {role}; DROP ROLE {role}')

@@ -232,13 +232,28 @@ def _sorted(rows: list[dict[str, Any]], sort: str, limit: int) -> list[dict[str,
     return rows[:limit]
 
 
+_ORDER = {
+    "total": "s.total_exec_time DESC",
+    "mean": "s.total_exec_time / nullif(s.calls, 0) DESC NULLS LAST, s.total_exec_time DESC",
+    "calls": "s.calls DESC, s.total_exec_time DESC",
+}
+
+
 def top_statements(connection: Connection, *, sort: str = "total", limit: int = 20) -> list[dict[str, Any]]:
     """This database's statements from pg_stat_statements, costliest first by `sort`
-    (total, mean or calls), at most `limit`; `share` is of all its statements' total time."""
+    (total, mean or calls), at most `limit`; `share` is of all its statements' total time.
+    Chosen by the server: only those `limit` texts are read out and masked."""
     if sort not in SORTS:
         raise InvalidInput(f"{parameter('sort')} is one of {', '.join(SORTS)}, not {shown(sort)}")
-    entries = _live(connection, _extension_schema(connection))
-    grand_total = sum(float(entry["total_exec_time"]) for entry in entries)
+    schema = '"' + _extension_schema(connection).replace('"', '""') + '"'
+    grand_total = float(connection.execute(text(
+        f"SELECT coalesce(sum(s.total_exec_time), 0) FROM {schema}.pg_stat_statements(false) AS s "
+        f"WHERE {_THIS_DATABASE}"
+    )).scalar_one())
+    statement = _LIVE_STATEMENTS.format(schema=schema, stats_since="NULL::timestamptz")
+    entries = connection.execute(
+        text(f"{statement} ORDER BY {_ORDER[sort]}, s.queryid LIMIT :limit"), {"limit": limit}
+    ).mappings()
     return _sorted([_statement_row(entry, grand_total) for entry in entries], sort, limit)
 
 
@@ -281,11 +296,12 @@ def take_snapshot(connection: Connection, *, keep: timedelta = DEFAULT_KEEP) -> 
     if with_statements:
         # Statements of roles this one may not see have no queryid: nothing to compare them by.
         statements = connection.execute(text(
-            "INSERT INTO linea.stat_statements (taken_at, queryid, userid, toplevel, role, query, calls, "
+            "INSERT INTO linea.stat_statements (taken_at, queryid, userid, toplevel, role, calls, "
             "total_exec_time, rows, shared_blks_hit, shared_blks_read, stats_since) "
-            f"SELECT :taken_at, s.queryid, s.userid, s.toplevel, r.rolname, {_masked('s.query')}, s.calls, "
+            "SELECT :taken_at, s.queryid, s.userid, s.toplevel, r.rolname, s.calls, "
             f"s.total_exec_time, s.rows, s.shared_blks_hit, s.shared_blks_read, {_stats_since(connection)} "
-            f"FROM {schema}.pg_stat_statements AS s LEFT JOIN pg_roles AS r ON r.oid = s.userid "
+            # Counters only (showtext false: the texts' file is not even read).
+            f"FROM {schema}.pg_stat_statements(false) AS s LEFT JOIN pg_roles AS r ON r.oid = s.userid "
             f"WHERE {_THIS_DATABASE} AND s.queryid IS NOT NULL"
         ), {"taken_at": taken_at}).rowcount
     tables = connection.execute(text(

@@ -6,7 +6,10 @@ what happened between two moments without anyone calling `pg_stat_statements_res
 would wipe the statistics every other tool and person reads: pghero#325, #259). Each snapshot
 also keeps the time of the last reset of those statistics and pg_stat_statements' eviction
 count, so that a reset or an evicted statement between two snapshots is reported as such
-rather than shown as negative numbers. `--keep` deletes the old ones (the rows follow their
+rather than shown as negative numbers. Statements are kept by their ids and counters, without
+their text (a difference is shown with the text pg_stat_statements has now): a snapshot of 5,000
+statements is then a few hundred kilobytes, not megabytes, and holds no constant a utility
+statement carried. `--keep` deletes the old ones (the rows follow their
 snapshot: ON DELETE CASCADE). A snapshot is known by the time it was taken (no sequence: linea's
 schema keeps to tables that a backup restores as they are), to the millisecond: the time linea
 shows, which `db queries --since` takes back.
@@ -38,7 +41,6 @@ UPGRADE = [
         userid oid NOT NULL,
         toplevel boolean NOT NULL,
         role text,
-        query text,
         calls bigint NOT NULL,
         total_exec_time double precision NOT NULL,
         rows bigint NOT NULL,
