@@ -299,14 +299,33 @@ def test_index_scans_since_a_snapshot(stats_platform: tuple[CliRun, URL, URL]) -
 def test_without_the_library_db_queries_says_the_steps_and_exits_5(adopted: CliRun, server_url: URL) -> None:
     if _loads_statements(server_url):
         pytest.skip("this server loads pg_stat_statements")
+    with psycopg.connect(libpq_conninfo(server_url)) as conn:
+        row = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'pg_stat_statements'").fetchone()
+    database = adopted.env["LINEA_DATABASE_URL"].rsplit("/", 1)[1].split("?")[0]
     result = adopted("db", "queries", exit_code=5)
     assert result.stdout == ""
-    lines = result.stderr.splitlines()
-    embedded = "the embedded server has no pg_stat_statements" in lines[0]
-    if not embedded and "no pg_stat_statements module" not in lines[0]:
-        assert lines[0] == "error: pg_stat_statements is not loaded by the server (shared_preload_libraries)"
-        assert "shared_preload_libraries = 'pg_stat_statements'" in lines[1]
-        assert lines[3].endswith("CREATE EXTENSION pg_stat_statements;")
+    first = (
+        "error: pg_stat_statements is not loaded by the server (shared_preload_libraries)" if row else
+        "error: this PostgreSQL server has no pg_stat_statements module: install its contrib modules first "
+        "(Debian and Ubuntu: postgresql-NN has them; RPM: postgresqlNN-contrib)"
+    )
+    assert result.stderr.splitlines() == [
+        first,
+        "  1. in postgresql.conf: shared_preload_libraries = 'pg_stat_statements'",
+        "     (added to the libraries listed there already, if any)",
+        "  2. restart PostgreSQL (a reload is not enough)",
+        f"  3. in database {database}, as a superuser: CREATE EXTENSION pg_stat_statements;",
+    ]
+
+
+def test_loaded_but_not_created_says_the_one_step_left(stats_platform: tuple[CliRun, URL, URL]) -> None:
+    linea, _, direct = stats_platform
+    admin_execute(direct, "DROP EXTENSION pg_stat_statements")
+    result = linea("db", "queries", exit_code=5)
+    assert result.stderr.splitlines() == [
+        f"error: pg_stat_statements is loaded but not created in database {direct.database}",
+        f"  in database {direct.database}, as a superuser: CREATE EXTENSION pg_stat_statements;",
+    ]
 
 
 def test_a_snapshot_without_the_library_keeps_tables_and_indexes(adopted: CliRun, server_url: URL) -> None:

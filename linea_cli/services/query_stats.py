@@ -106,7 +106,8 @@ def _steps(database: str, *, loaded: bool) -> tuple[str, ...]:
     if loaded:
         return (f"in database {database}, as a superuser: CREATE EXTENSION pg_stat_statements;",)
     return (
-        "1. in postgresql.conf: shared_preload_libraries = 'pg_stat_statements' (keep any library already listed there)",
+        "1. in postgresql.conf: shared_preload_libraries = 'pg_stat_statements'",
+        "   (added to the libraries listed there already, if any)",
         "2. restart PostgreSQL (a reload is not enough)",
         create,
     )
