@@ -391,3 +391,23 @@ def test_a_role_without_pg_read_all_stats_is_told_what_it_cannot_see(
         assert f"CREATE ROLE {role} LOGIN PASSWORD '***'" in texts
     finally:
         admin_execute(direct, f'DROP OWNED BY {role}; DROP ROLE {role}')
+
+
+def test_db_queries_since_draws_its_window_and_says_when_no_snapshot_is_that_old(
+    stats_platform: tuple[CliRun, URL, URL],
+) -> None:
+    linea, url, _ = stats_platform
+    first = linea("db", "snapshot", "--json").json
+    for times in (3, 6):
+        _run(url, WORKLOAD, times, "x")
+        linea("db", "snapshot")
+    code, screen, _ = run_linea_in_terminal(["db", "queries", "--since", first["taken_at"]], env=linea.env, columns=80)
+    assert code == 0
+    assert "statement time between snapshots (most: " in screen
+    assert "statement time between snapshots" not in linea("db", "queries", "--since", first["taken_at"]).stdout
+    result = linea("db", "queries", "--since", "2000-01-01", "--json")
+    assert result.stderr.splitlines() == [
+        "warning: no snapshot from before 2000-01-01T00:00:00+00:00: counting from the oldest, "
+        f"taken at {first['taken_at'][:19]}+00:00"
+    ]
+    assert _statement(result.json, WORKLOAD_NORMALIZED)["calls"] == 9

@@ -250,11 +250,10 @@ def queries(
     """
     from linea_cli.services import query_stats
     from linea_cli.services.monitoring import monitoring_connection
-    from linea_cli.timeutil import utc_now
 
     columns = QUERY_COLUMNS + (SINCE_COLUMNS if since is not None else ())
     out.check(columns)
-    moment = None if since is None else query_stats.parse_since(since, now=utc_now())
+    moment = _since(since)
     database = open_database(require_schema=since is not None)
     with monitoring_connection(database) as connection:
         access = query_stats.require_statements(connection, embedded=database.is_embedded)
@@ -270,6 +269,17 @@ def queries(
         rows = [{**row, "query": " ".join((row["query"] or "").split())} for row in rows]
     out.rows(rows, columns)
     _draw_query_time(out, history)
+
+
+def _since(value: str | None):  # noqa: ANN202 (datetime, imported lazily)
+    """`--since` as an aware UTC time: a span back from now, or a date in LINEA_TIMEZONE without an offset."""
+    if value is None:
+        return None
+    from datetime import UTC, datetime
+
+    from linea_cli.services.query_stats import parse_since
+
+    return parse_since(value, now=datetime.now(UTC), timezone=state().settings().timezone)
 
 
 def _draw_query_time(out: Output, history: list[dict]) -> None:
@@ -330,10 +340,9 @@ def snapshots(
     """
     from linea_cli.services import query_stats
     from linea_cli.services.monitoring import monitoring_connection
-    from linea_cli.timeutil import utc_now
 
     out.check()
-    moment = None if since is None else query_stats.parse_since(since, now=utc_now())
+    moment = _since(since)
     database = open_database()
     with monitoring_connection(database) as connection:
         history = query_stats.query_time_history(connection, since=moment)

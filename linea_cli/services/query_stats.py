@@ -43,9 +43,14 @@ _DURATION = re.compile(r"(\d+)\s*(w|d|h|m|s)")
 _UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
 
 
-def parse_since(value: str, *, now: datetime, field_name: str = "since") -> datetime:
-    """`1h`, `7d`, `1d12h` (that long before `now`) or a date or time (`2026-12-01`,
-    `2026-12-01T08:00:00+00:00`; without a zone, UTC)."""
+def parse_since(value: str, *, now: datetime, timezone: str = "UTC", field_name: str = "since") -> datetime:
+    """`1h`, `7d`, `1d12h` (that long before `now`, an aware time) or a date or time
+    (`2026-12-01`, `2026-12-01T08:00:00+00:00`; without an offset, in `timezone`), as aware UTC:
+    compared with timestamptz columns whatever the session's TimeZone."""
+    from datetime import UTC
+
+    from linea_cli.timeutil import parse_datetime
+
     raw = value.strip().lower().replace(" ", "")
     if raw and not _DURATION.sub("", raw):
         span = timedelta()
@@ -56,12 +61,11 @@ def parse_since(value: str, *, now: datetime, field_name: str = "since") -> date
         except OverflowError:
             raise InvalidInput(f"{parameter(field_name)} {shown(value)} reaches back before year 1") from None
     try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
+        return parse_datetime(value, timezone=timezone, field=parameter(field_name)).replace(tzinfo=UTC)
+    except InvalidInput:
         raise InvalidInput(
             f"invalid {parameter(field_name)} {shown(value)}: use a span (30m, 1h, 7d) or a date (2026-12-01)"
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=now.tzinfo)
 
 
 def parse_keep(value: str, *, field_name: str = "keep") -> timedelta:
