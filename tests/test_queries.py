@@ -40,12 +40,10 @@ def _loads_statements(url: URL) -> bool:
     return bool(row and row[0])
 
 
-@pytest.fixture(scope="session")
-def statements_server(server_url: URL, direct_server_url: URL) -> Iterator[tuple[URL, URL]]:
-    """(pooled, direct) URLs of a server that preloads pg_stat_statements, as a superuser."""
-    if _loads_statements(direct_server_url):
-        yield server_url, direct_server_url
-        return
+@contextmanager
+def _own_server(settings: str = "") -> Iterator[URL]:
+    """A throwaway PostgreSQL 15 (Debian's binaries) preloading pg_stat_statements, on a Unix
+    socket only; the test skips without those binaries."""
     if not (PG15 / "bin" / "postgres").exists() or not (PG15 / "lib" / "pg_stat_statements.so").exists():
         pytest.skip("no server with pg_stat_statements: the suite's lacks it and PostgreSQL 15's binaries are missing")
     as_root = os.geteuid() == 0
@@ -58,7 +56,7 @@ def statements_server(server_url: URL, direct_server_url: URL) -> Iterator[tuple
     if as_root:
         shutil.chown(directory, "postgres")
 
-    def run(*command: str) -> None:
+    def run(*command: str | Path) -> None:
         words = [str(word) for word in command]
         if as_root:
             words = ["su", "postgres", "-s", "/bin/sh", "-c", " ".join(f"'{word}'" for word in words)]
@@ -67,14 +65,24 @@ def statements_server(server_url: URL, direct_server_url: URL) -> Iterator[tuple
     run(PG15 / "bin" / "initdb", "-D", directory / "data", "-U", "postgres", "--auth=trust", "--encoding=UTF8",
         "--locale=C.UTF-8")
     options = (f"-c listen_addresses= -c unix_socket_directories={directory} -c fsync=off "
-               "-c shared_preload_libraries=pg_stat_statements")
+               f"-c shared_preload_libraries=pg_stat_statements {settings}")
     run(PG15 / "bin" / "pg_ctl", "-D", directory / "data", "-l", directory / "log", "-w", "-o", options, "start")
-    url = URL.create("postgresql+psycopg", username="postgres", database="postgres", query={"host": str(directory)})
     try:
-        yield url, url
+        yield URL.create("postgresql+psycopg", username="postgres", database="postgres", query={"host": str(directory)})
     finally:
         run(PG15 / "bin" / "pg_ctl", "-D", directory / "data", "-m", "immediate", "-w", "stop")
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def statements_server(server_url: URL, direct_server_url: URL) -> Iterator[tuple[URL, URL]]:
+    """(pooled, direct) URLs of a server that preloads pg_stat_statements, as a superuser: the
+    suite's own when it does (CI's PostgreSQL 15), else one of this module's."""
+    if _loads_statements(direct_server_url):
+        yield server_url, direct_server_url
+        return
+    with _own_server() as url:
+        yield url, url
 
 
 # A server-wide lock: every test here holds it shared, the one that resets the whole server's
@@ -411,3 +419,26 @@ def test_db_queries_since_draws_its_window_and_says_when_no_snapshot_is_that_old
         f"taken at {first['taken_at'][:19]}+00:00"
     ]
     assert _statement(result.json, WORKLOAD_NORMALIZED)["calls"] == 9
+
+
+def test_evicted_statements_are_said_never_negative(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a server of its own keeping at most 100 statements (pg_stat_statements.max), so that
+    more distinct ones than that evict some between two snapshots."""
+    with _own_server("-c pg_stat_statements.max=100") as url, \
+            _platform_with_statements((url, url), tmp_path, monkeypatch) as (linea, database_url, _):
+        _run(database_url, WORKLOAD, 5, "x")
+        first = linea("db", "snapshot", "--json").json
+        with psycopg.connect(libpq_conninfo(database_url), autocommit=True) as conn:
+            for number in range(1, 301):  # 300 distinct statements
+                conn.execute(f"SELECT {', '.join(['1'] * number)} FROM venues LIMIT 0")
+        _run(database_url, WORKLOAD, 2, "y")
+        result = linea("db", "queries", "--since", first["taken_at"], "--limit", "1000", "--json")
+        notes = result.stderr.splitlines()
+        assert notes and notes[0].startswith("warning: pg_stat_statements evicted statements ")
+        assert notes[0].endswith(
+            " time(s) since the snapshot (more distinct statements than pg_stat_statements.max): "
+            "a statement evicted then run again counts from its return (partial)"
+        )
+        workload = _statement(result.json, WORKLOAD_NORMALIZED)
+        assert workload["calls"] == 2  # the 2 since the snapshot, whether it was evicted or not
+        assert all(row["calls"] > 0 and row["total_ms"] >= 0 and row["rows"] >= 0 for row in result.json)
