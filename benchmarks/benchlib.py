@@ -91,10 +91,11 @@ POSTGRES_15 = Path("/usr/lib/postgresql/15/bin")
 
 
 @contextmanager
-def postgres15_server(port: int = 54399) -> Iterator[str]:
+def postgres15_server(port: int = 54399, *, settings: str = "") -> Iterator[str]:
     """A private PostgreSQL 15 (Debian's binaries) in a temporary directory, on loopback only,
     stopped and removed afterwards: the production server version, for benchmarks where the
-    version matters (the embedded server is PostgreSQL 18). Run as the `postgres` user when root."""
+    version matters (the embedded server is PostgreSQL 18). Run as the `postgres` user when root.
+    `settings` are more `-c name=value` options for the server."""
     import shutil
     import tempfile
 
@@ -112,7 +113,7 @@ def postgres15_server(port: int = 54399) -> Iterator[str]:
         shutil.chown(directory, "postgres")
     data = directory / "pg"
     run(str(POSTGRES_15 / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8")
-    options = f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={directory} -c fsync=off"
+    options = f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={directory} -c fsync=off {settings}"
     run(str(POSTGRES_15 / "pg_ctl"), "-D", str(data), "-l", str(directory / "log"), "-w", "start", "-o", options)
     try:
         yield f"postgresql://postgres@127.0.0.1:{port}/postgres"

@@ -70,3 +70,29 @@ def signups_picture(record: Mapping[str, Any], width: int) -> list[str]:
     lines = column_chart(points, period=record["signups_period"] or "day", width=width)
     lines.append(capacity_bar("confirmed", record["confirmed"], record["capacity"], width=width))
     return lines
+
+
+def timeline_chart(points: Sequence[tuple[str, float]], *, what: str, unit: str, width: int) -> list[str]:
+    """Values at successive moments (`(label, value)`, oldest first) as columns, the newest at the
+    right: one column per moment, the oldest left out when there are more than room. A title line
+    says what is drawn and the highest value; the bottom line names the first and last moments."""
+    if not points:
+        return []
+    peak = max(value for _, value in points)
+    peak_text = f"{peak:,.0f}" if peak >= 10 else f"{peak:.2f}"
+    axis_width = len(peak_text) + 1
+    room = max(width - axis_width, 1)
+    shown_points = list(points[-room:])
+    column_width = max(1, min(MAX_COLUMN_WIDTH, room // len(shown_points)))
+    lines = [f"{what} (most: {peak_text} {unit})"[:width]]
+    levels = [0 if peak <= 0 else math.ceil(max(value, 0) * CHART_HEIGHT * 8 / peak) for _, value in shown_points]
+    for row in range(CHART_HEIGHT, 0, -1):
+        floor = (row - 1) * 8
+        cells = "".join(EIGHTHS[min(max(level - floor, 0), 8)] * column_width for level in levels)
+        label = peak_text if row == CHART_HEIGHT else ""
+        lines.append(f"{label:>{axis_width - 1}} {cells}".rstrip())
+    span = len(shown_points) * column_width
+    first, last = shown_points[0][0], shown_points[-1][0]
+    axis = first + last.rjust(span - len(first)) if span >= len(first) + len(last) + 1 else first
+    lines.append(" " * axis_width + axis)
+    return [line[:width] for line in lines]

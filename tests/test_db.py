@@ -204,7 +204,7 @@ def test_a_downgrade_that_drops_tables_holding_rows_needs_confirmation(linea: Cl
     linea("db", "upgrade")
     result = linea("db", "downgrade", "base", exit_code=6)
     assert "drops users" in result.stderr and "--force" in result.stderr
-    linea("db", "downgrade", "--", "-4", exit_code=6)
+    linea("db", "downgrade", "--", "-5", exit_code=6)
     linea("db", "downgrade", "base", "--force", exit_code=1)  # no terminal, no --yes
     linea("db", "downgrade", "base", "--force", input="wrong-name\n", exit_code=1)
     assert db.count("users") == 3

@@ -170,6 +170,7 @@ WRITES: dict[str, Callable[[World], list[str]]] = {
     "users anonymize": lambda w: ["users", "anonymize", w.visitor["email"], "--yes"],
     "sessions revoke": lambda w: ["sessions", "revoke", w.live_session["id"]],
     "sessions purge": lambda w: ["sessions", "purge"],
+    "db snapshot": lambda w: ["db", "snapshot"],
     "db seed": lambda w: ["db", "seed", "--append", "--users", "2", "--venues", "1", "--events", "1", "--waitlist", "1", "--sessions", "1"],
 }
 # Commands that change the schema or the server's roles: for neither the reader nor the operator.
@@ -195,6 +196,7 @@ READS: dict[str, Callable[[World], list[str]]] = {
     "db status": lambda w: ["db", "status"],
     "db doctor": lambda w: ["db", "doctor"],
     "db history": lambda w: ["db", "history"],
+    "db snapshots": lambda w: ["db", "snapshots"],
 }
 # Reads the reader is refused (exit 6): exports of personal data are recorded in the audit log,
 # which the reader may not add to; an access request and an archive must be whole, and the reader
@@ -210,6 +212,7 @@ ELSEWHERE = {
     "db upgrade", "db restore",  # below, from a database behind head and from an archive
     "db prisma-schema", "db server status", "db server start", "db server stop",  # no database privileges involved
     "profile list", "profile show", "profile use",  # the user's config file, no database
+    "db queries",  # pg_stat_statements' own rule (pg_read_all_stats): test_queries.py
 }
 
 _REFUSED = re.compile(

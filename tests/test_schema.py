@@ -52,7 +52,7 @@ LINEA_INDEXES = {
 # What linea adds on purpose, beyond Prisma's DDL.
 LINEA_TRIGGERS = {("audit_logs", "audit_logs_append_only"), ("audit_logs", "audit_logs_no_truncate")}
 LINEA_FUNCTIONS = {"audit_logs_append_only", "audit_logs_no_truncate"}
-LINEA_TABLES = {"alembic_version", "objects", "imports"}
+LINEA_TABLES = {"alembic_version", "objects", "imports", "stat_snapshots", "stat_statements", "stat_tables", "stat_indexes"}
 
 
 def catalog(url: URL) -> dict[str, object]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import re
 import sys
 from typing import Annotated, Any
@@ -379,6 +380,151 @@ def pool(*, out: Output) -> None:
         say("PgBouncer's pools, stats and databases are in the table and JSON formats")
     if unreachable:
         raise DatabaseUnavailable(unreachable)
+
+
+class QuerySort(enum.StrEnum):
+    total = "total"
+    mean = "mean"
+    calls = "calls"
+
+
+QUERY_COLUMNS = (
+    Column("query"),
+    Column("calls", justify="right"),
+    Column("total_ms", header="total ms", justify="right"),
+    Column("mean_ms", header="mean ms", justify="right", priority=1),
+    Column("rows", justify="right", priority=3),
+    Column("share", header="share %", justify="right", priority=2),
+    Column("cache_hit", header="hit %", justify="right", priority=4),
+    Column("role", priority=5, wide=True),
+    Column("queryid", kind=Kind.id, wide=True),
+)
+SINCE_COLUMNS = (Column("counted_from", wide=True), Column("partial", priority=2))
+
+
+@app.command()
+@output_options(title="Statements by cost", columns=QUERY_COLUMNS + SINCE_COLUMNS)
+def queries(
+    sort: Annotated[QuerySort, typer.Option("--sort", case_sensitive=False, help="Order by total time, mean time or calls.")]
+    = QuerySort.total,
+    # Not `limit`: @output_options keeps that name for the paged lists' --limit.
+    at_most: Annotated[int, typer.Option("--limit", min=1, help="Show at most this many statements.")] = 20,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Only what ran since then (1h, 7d, 2026-12-01), from `linea db snapshot`'s snapshots."),
+    ] = None,
+    *,
+    out: Output,
+) -> None:
+    """List the statements that cost most, from pg_stat_statements; exit 5 without it.
+
+    The normalized text is shortened in tables and whole in JSON; `share` is the part of all
+    this database's statements' time, `cache_hit` the share of blocks found in shared buffers.
+    With --since, the differences from the snapshot taken then (linea never resets the
+    statistics): a reset or an evicted statement in between is said, not shown as negative.
+
+    Example: linea db queries --sort mean --limit 10
+    """
+    from linea_cli.services import query_stats
+    from linea_cli.services.monitoring import monitoring_connection
+
+    columns = QUERY_COLUMNS + (SINCE_COLUMNS if since is not None else ())
+    out.check(columns)
+    moment = _since(since)
+    database = open_database(require_schema=since is not None)
+    with monitoring_connection(database) as connection:
+        access = query_stats.require_statements(connection, embedded=database.is_embedded)
+        if moment is None:
+            rows, notes, history = query_stats.top_statements(connection, sort=sort.value, limit=at_most), [], []
+        else:
+            rows, notes = query_stats.statements_since(connection, moment, sort=sort.value, limit=at_most)
+            history = query_stats.query_time_history(connection, since=moment) if out.for_people else []
+    note = query_stats.visibility_note(access)
+    for line in ([note] if note else []) + notes:
+        warn(line)
+    if out.for_people:
+        rows = [{**row, "query": " ".join((row["query"] or "").split())} for row in rows]
+    out.rows(rows, columns)
+    _draw_query_time(out, history)
+
+
+def _since(value: str | None):  # noqa: ANN202 (datetime, imported lazily)
+    """`--since` as an aware UTC time: a span back from now, or a date in LINEA_TIMEZONE without an offset."""
+    if value is None:
+        return None
+    from datetime import UTC, datetime
+
+    from linea_cli.services.query_stats import parse_since
+
+    return parse_since(value, now=datetime.now(UTC), timezone=state().settings().timezone)
+
+
+def _draw_query_time(out: Output, history: list[dict]) -> None:
+    """Below a table at a terminal: total statement time per interval between snapshots."""
+    import shutil
+
+    from linea_cli.charts import timeline_chart
+    from linea_cli.output import write_stdout
+
+    points = [(row["taken_at"].strftime("%Y-%m-%d %H:%M"), row["total_ms"]) for row in history if row["total_ms"] is not None]
+    if not out.for_people or len(points) < 2 or not sys.stdout.isatty():
+        return
+    lines = timeline_chart(points, what="statement time between snapshots", unit="ms", width=shutil.get_terminal_size().columns)
+    write_stdout("\n".join(lines) + "\n")
+
+
+@app.command()
+@output_options(title="Snapshot")
+def snapshot(
+    keep: Annotated[str, typer.Option("--keep", help="Delete snapshots older than this (12h, 30d, 2w).")] = "30d",
+    *,
+    out: Output,
+) -> None:
+    """Store the server's statistics counters in linea's schema, for `db queries --since` (cron).
+
+    Copies pg_stat_statements (when the server has it), pg_stat_user_tables and
+    pg_stat_user_indexes as they are now; never resets them.
+
+    Example: linea db snapshot --keep 30d
+    """
+    from linea_cli.services import query_stats
+
+    kept_for = query_stats.parse_keep(keep)
+    open_database()
+    with transaction() as (session, _actor):
+        record = query_stats.take_snapshot(session.connection(), keep=kept_for)
+        out.check(record)
+    if record["statements"] is None:
+        warn("pg_stat_statements cannot answer here (`linea db queries` says why): kept the tables' and indexes' counters only")
+    out.record(record)
+
+
+@app.command()
+@output_options(
+    title="Snapshots",
+    columns=(Column("taken_at"), Column("total_ms", header="total ms", justify="right"),
+             Column("calls", justify="right"), Column("statements", justify="right", priority=2),
+             Column("reset", priority=1), Column("previous_at", wide=True)),
+)
+def snapshots(
+    since: Annotated[str | None, typer.Option("--since", help="Only snapshots taken since then (1h, 7d, 2026-12-01).")] = None,
+    *,
+    out: Output,
+) -> None:
+    """List the statistics snapshots with the statements' time in each interval, charted at a terminal.
+
+    Example: linea db snapshots --since 7d
+    """
+    from linea_cli.services import query_stats
+    from linea_cli.services.monitoring import monitoring_connection
+
+    out.check()
+    moment = _since(since)
+    database = open_database()
+    with monitoring_connection(database) as connection:
+        history = query_stats.query_time_history(connection, since=moment)
+    out.rows(history)
+    _draw_query_time(out, history)
 
 
 @app.command()

@@ -35,7 +35,7 @@ from linea_cli.db.catalog import LINEA_SCHEMA, PLATFORM_SCHEMA, PLATFORM_TABLES
 from linea_cli.errors import InvalidInput, cut, shown
 
 # linea's own objects: its bookkeeping tables, and the audit log's guard (recreated, never restored).
-LINEA_TABLES = ("alembic_version", "objects", "imports")
+LINEA_TABLES = ("alembic_version", "objects", "imports", "stat_snapshots", "stat_statements", "stat_tables", "stat_indexes")
 LINEA_FUNCTIONS = ("audit_logs_append_only", "audit_logs_no_truncate")
 LINEA_TRIGGERS = ("audit_logs_append_only", "audit_logs_no_truncate")
 PRISMA_TABLE = "_prisma_migrations"

@@ -168,11 +168,12 @@ def plan_roles(connection: Connection, names: RoleNames) -> RolePlan:
             plan.statements.append(f"REVOKE ALL ON ALL TABLES IN SCHEMA {quoted(schema)} FROM {quoted(role)}")
             plan.statements.append(f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA {quoted(schema)} FROM {quoted(role)}")
     _reader(plan, connection, schemas)
-    has_journal = bool(connection.execute(text(
-        "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE n.nspname = :schema AND c.relname = 'imports')"
-    ), {"schema": LINEA_SCHEMA}).scalar())
-    _operator(plan, schemas, has_journal=has_journal)
+    linea_tables = set(connection.execute(text(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = :schema AND c.relkind = 'r'"
+    ), {"schema": LINEA_SCHEMA}).scalars())
+    _operator(plan, schemas, has_journal="imports" in linea_tables,
+              snapshot_tables=[name for name in SNAPSHOT_TABLES if name in linea_tables])
     _eraser(plan, connection)
     _migrator(plan, owners, schemas)
     return plan
@@ -275,7 +276,11 @@ def _reader(plan: RolePlan, connection: Connection, schemas: list[str]) -> None:
         add(f"GRANT SELECT ON ALL TABLES IN SCHEMA {quoted(LINEA_SCHEMA)} TO {reader}")
 
 
-def _operator(plan: RolePlan, schemas: list[str], *, has_journal: bool) -> None:
+# `linea db snapshot` (a cron job) keeps the statistics' counters there (services/query_stats.py).
+SNAPSHOT_TABLES = ("stat_snapshots", "stat_statements", "stat_tables", "stat_indexes")
+
+
+def _operator(plan: RolePlan, schemas: list[str], *, has_journal: bool, snapshot_tables: list[str]) -> None:
     add, operator = plan.statements.append, quoted(plan.names.operator)
     add(f"GRANT CONNECT, TEMPORARY ON DATABASE {quoted(plan.database)} TO {operator}")
     add(f"GRANT USAGE ON SCHEMA {', '.join(quoted(schema) for schema in schemas)} TO {operator}")
@@ -292,6 +297,9 @@ def _operator(plan: RolePlan, schemas: list[str], *, has_journal: bool) -> None:
         add(f"GRANT SELECT ON ALL TABLES IN SCHEMA {quoted(LINEA_SCHEMA)} TO {operator}")
     if has_journal:  # a large `waitlist import` keeps its journal there (services/import_journal.py)
         add(f"GRANT INSERT, UPDATE, DELETE ON {quoted(LINEA_SCHEMA)}.imports TO {operator}")
+    if snapshot_tables:
+        names = ", ".join(f"{quoted(LINEA_SCHEMA)}.{name}" for name in snapshot_tables)
+        add(f"GRANT INSERT, DELETE ON {names} TO {operator}")
 
 
 def _eraser(plan: RolePlan, connection: Connection) -> None:
