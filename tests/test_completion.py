@@ -424,3 +424,87 @@ def test_the_fast_path_escapes_and_finds_the_data_directory_as_linea_does(monkey
     assert completion_fast.visible(every) == visible(every)
     monkeypatch.setenv("XDG_DATA_HOME", "/nowhere/data")
     assert completion_fast._default_data_dir() == default_data_dir()
+
+
+# --- how many connections a Tab press opens ------------------------------------------------------
+
+# Put on PYTHONPATH of a `linea` process, Python runs this at start-up: every psycopg connection the
+# process opens (psycopg.connect is Connection.connect, SQLAlchemy's psycopg dialect calls it too)
+# writes a line into $COUNT_CONNECTIONS_IN, and at exit a line says which path answered (whether the
+# command tree was loaded). Not a LINEA_ variable: one of those would make the fast path defer.
+COUNTING_SITECUSTOMIZE = '''
+import atexit
+import os
+import sys
+
+import psycopg
+
+_connect = psycopg.Connection.connect.__func__
+
+
+def _counted(cls, *args, **kwargs):
+    with open(os.environ["COUNT_CONNECTIONS_IN"], "a") as log:
+        log.write("connect\\n")
+    return _connect(cls, *args, **kwargs)
+
+
+psycopg.Connection.connect = classmethod(_counted)
+psycopg.connect = psycopg.Connection.connect
+
+
+@atexit.register
+def _which_path():
+    with open(os.environ["COUNT_CONNECTIONS_IN"], "a") as log:
+        log.write("exit " + ("tree" if "linea_cli.cli" in sys.modules else "fast") + "\\n")
+'''
+
+
+@pytest.fixture
+def counted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Environment for `linea` processes that log their connections (read them with `connections`)."""
+    # The suite's own LINEA_ variables (CI's) would make the fast path defer: the processes get linea.env's.
+    for name in [name for name in os.environ if name.startswith("LINEA_")]:
+        monkeypatch.delenv(name)
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(COUNTING_SITECUSTOMIZE)
+    return {"PYTHONPATH": str(hook), "COUNT_CONNECTIONS_IN": str(tmp_path / "connections.log")}
+
+
+def connections(counted: dict[str, str]) -> list[str]:
+    """What the processes logged since the last call: `connect` per connection, `exit PATH` per process."""
+    log = Path(counted["COUNT_CONNECTIONS_IN"])
+    lines = log.read_text().splitlines() if log.exists() else []
+    log.unlink(missing_ok=True)
+    return lines
+
+
+def tab(linea: CliRun, counted: dict[str, str], line: str, env: dict[str, str] | None = None) -> str:
+    """bash's Tab at the end of `line`, as its own `linea` process: what it answered."""
+    completion_env = {"_LINEA_COMPLETE": "complete_bash", "COMP_LINE": line, "COMP_POINT": str(len(line))}
+    result = run_linea_process([], env={**linea.env, **counted, **completion_env, **(env or {})})
+    assert (result.returncode, result.stderr) == (0, ""), result.stderr[-2000:]
+    return result.stdout
+
+
+def test_a_tab_press_opens_one_connection_on_either_path(linea: CliRun, db: Database, counted: dict[str, str]) -> None:
+    owner = make_user(db, email="olga@example.com", role="OWNER")
+    event = make_event(db, owner=owner, slug="summer-fest")
+    make_waitlist_entry(db, event=event, email="ann@example.net")
+
+    # The fast path: psycopg alone.
+    assert tab(linea, counted, "linea events show sum") == "summer-fest\n"
+    assert connections(counted) == ["connect", "exit fast"]
+    assert tab(linea, counted, "linea waitlist confirm summer-fest a") == "ann@example.net\n"
+    assert connections(counted) == ["connect", "exit fast"]
+    # The command tree, where the services decide (an acting user, checked on that same connection)
+    # or a setting must be validated.
+    assert tab(linea, counted, "linea --as olga@example.com events list --owner ol") == "olga@example.com\n"
+    assert connections(counted) == ["connect", "exit tree"]
+    assert tab(linea, counted, "linea waitlist cancel summer-fest ", env={"LINEA_ACTOR": "olga@example.com"}) == "ann@example.net\n"
+    assert connections(counted) == ["connect", "exit tree"]
+    assert tab(linea, counted, "linea users show ol", env={"LINEA_STATEMENT_TIMEOUT": "5s"}) == "olga@example.com\n"
+    assert connections(counted) == ["connect", "exit tree"]
+    # Choices and option names need no database at all.
+    assert tab(linea, counted, "linea events list --status p") == "PUBLISHED\n"
+    assert connections(counted) == ["exit tree"]
