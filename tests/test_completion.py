@@ -508,3 +508,66 @@ def test_a_tab_press_opens_one_connection_on_either_path(linea: CliRun, db: Data
     # Choices and option names need no database at all.
     assert tab(linea, counted, "linea events list --status p") == "PUBLISHED\n"
     assert connections(counted) == ["exit tree"]
+
+
+def fish(linea: CliRun, counted: dict[str, str], line: str, action: str = "get-args", env: dict[str, str] | None = None) -> tuple[int, str]:
+    """fish's request for `line` (`_TYPER_COMPLETE_FISH_ACTION`), as its own `linea` process: exit code and answer."""
+    completion_env = {"_LINEA_COMPLETE": "complete_fish", "_TYPER_COMPLETE_FISH_ACTION": action, "_TYPER_COMPLETE_ARGS": line}
+    result = run_linea_process([], env={**linea.env, **counted, **completion_env, **(env or {})})
+    assert result.stderr == "", result.stderr[-2000:]
+    return result.returncode, result.stdout
+
+
+def test_fish_is_answered_on_the_fast_path_with_its_help_as_it_is(linea: CliRun, db: Database, counted: dict[str, str]) -> None:
+    make_event(db, slug="summer-fest", title="[b]Summer[/b] fest")  # text, not markup
+    make_event(db, slug="spring-fair", title="[/x] spring")  # Typer's markup reading raised here
+    make_event(db, slug="autumn-gala", title="Autumn " + "gala " * 20)
+    assert fish(linea, counted, "linea events show s") == (0, "spring-fair\t[/x] spring\nsummer-fest\t[b]Summer[/b] fest\n")
+    assert connections(counted) == ["connect", "exit fast"]
+    # The command tree answers the same (here because a setting must be validated).
+    timeout = {"LINEA_STATEMENT_TIMEOUT": "5s"}
+    assert fish(linea, counted, "linea events show s", env=timeout) == (0, "spring-fair\t[/x] spring\nsummer-fest\t[b]Summer[/b] fest\n")
+    assert connections(counted) == ["connect", "exit tree"]
+    # A help longer than 80 columns stays on its candidate's line (shortened to 60 characters).
+    long_help = "autumn-gala\t" + ("Autumn " + "gala " * 20)[:59] + "…\n"
+    assert fish(linea, counted, "linea events show a") == (0, long_help)
+    assert fish(linea, counted, "linea events show a", env=timeout) == (0, long_help)
+    connections(counted)
+    # is-args (the script Typer installed asks it before every Tab): whether there are candidates.
+    assert fish(linea, counted, "linea events show s", "is-args") == (0, "")
+    assert fish(linea, counted, "linea events show x", "is-args") == (1, "")
+    assert connections(counted) == ["connect", "exit fast"] * 2
+    assert fish(linea, counted, "linea events show s", "is-args", env=timeout) == (0, "")
+    assert fish(linea, counted, "linea events show x", "is-args", env=timeout) == (1, "")
+    assert connections(counted) == ["connect", "exit tree"] * 2
+    # Quoting is Click's splitting: the command tree's.
+    assert fish(linea, counted, "linea events show 'su") == (0, "summer-fest\t[b]Summer[/b] fest\n")
+    assert connections(counted) == ["connect", "exit tree"]
+
+
+@pytest.mark.skipif(shutil.which("fish") is None, reason="fish is not installed")
+def test_tab_in_fish_runs_one_linea_on_the_fast_path_with_one_connection(
+    linea: CliRun, db: Database, tmp_path: Path, counted: dict[str, str]
+) -> None:
+    event = make_event(db, slug="summer-fest")
+    make_waitlist_entry(db, event=event, email="zoe@x.org")
+    script = tmp_path / "linea.fish"
+    script.write_text(completion_script(linea, "fish"))
+    home = tmp_path / "home"
+    home.mkdir()
+    (tmp_path / "zfile").write_text("")  # no candidate from the database: fish offers file names
+    terminal = Terminal(["fish", "--no-config", "--interactive"], env={**shell_environment(linea, home), **counted}, cwd=tmp_path)
+    try:
+        # No autosuggestions: they would run completions as the line is typed.
+        terminal.type(f"set -g fish_autosuggestion_enabled 0; source {script}; echo load''ed\n")
+        terminal.wait_for(r"\bloaded\b")
+        terminal.type("linea waitlist remove summer-fest z\t")
+        terminal.wait_for(r"zoe@x\.org")
+        tab_press = connections(counted)
+        terminal.type("\x15linea events show z\t")  # Ctrl-U: a new line
+        terminal.wait_for(r"events show zfile")
+        no_candidate = connections(counted)
+    finally:
+        terminal.close()
+    assert tab_press == ["connect", "exit fast"]
+    assert no_candidate == ["connect", "exit fast"]
