@@ -13,8 +13,9 @@ temporary embedded server), --rounds times (default 3), the two files taking tur
 in even rounds, internationalized first in odd ones) and `waitlist_entries` emptied before each
 import, so that neither file always meets the bigger table; for each: the wall time, linea's own
 CPU time, and the CPU time of linea's server backends (read from /proc while they run, so a
-few tens of ms may be missing); the medians over the rounds. With --linea-root DIR the linea
-package from DIR (an older checkout, for a before/after).
+few tens of ms may be missing); the medians over the rounds. With --linea-root DIR the imports
+run the linea package from DIR (an older checkout, for a before/after; validation alone always
+runs this checkout's).
 
 Usage: .venv/bin/python benchmarks/bench_email_validation.py [--rows N] [--import [--rounds N] [--linea-root DIR]]
 """
