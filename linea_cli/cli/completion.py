@@ -241,11 +241,12 @@ class LineaFishComplete(FishComplete):
     def complete(self) -> str:
         args, incomplete = self.get_completion_args()
         answers = [self.format_completion(item) for item in self.get_completions(args, incomplete) if insertable(str(item.value))]
-        if os.environ.get("_TYPER_COMPLETE_FISH_ACTION") == "is-args":  # the script Typer installed
+        action = os.environ.get("_TYPER_COMPLETE_FISH_ACTION")
+        if action == "is-args":  # the script Typer installed asks first whether there are candidates
             import sys
 
             sys.exit(0 if answers else 1)
-        return "\n".join(answers)
+        return "\n".join(answers) if action == "get-args" else ""
 
 
 # Typer's templates, linea's scripts: %(complete_func)s, %(autocomplete_var)s and %(prog_name)s are
