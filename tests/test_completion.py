@@ -533,6 +533,13 @@ def test_fish_is_answered_on_the_fast_path_with_its_help_as_it_is(linea: CliRun,
     assert fish(linea, counted, "linea events show a") == (0, long_help)
     assert fish(linea, counted, "linea events show a", env=timeout) == (0, long_help)
     connections(counted)
+    # An option's help longer than 80 columns is one line too (Typer wrapped it: its end became a candidate).
+    code, options = fish(linea, counted, "linea events list --f")
+    assert code == 0 and options.splitlines()[-1] == (
+        "--fields\tOnly these fields, in this order, in every format (e.g. --fields slug,status,id); a wrong name lists the valid ones."
+    )
+    assert all("\t" in line for line in options.splitlines())
+    assert connections(counted) == ["exit tree"]  # option names: the command tree's, no connection
     # is-args (the script Typer installed asks it before every Tab): whether there are candidates.
     assert fish(linea, counted, "linea events show s", "is-args") == (0, "")
     assert fish(linea, counted, "linea events show x", "is-args") == (1, "")
