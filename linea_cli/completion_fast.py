@@ -18,7 +18,9 @@ command tree does the work, as before:
   LINEA_ACTOR: the services' permission checks), a per-user config file, any other LINEA_
   setting (validated by the full path), libpq's PG* variables with no linea URL (a `.env` in the
   working directory is read by no path: nothing to defer for);
-- bash and zsh only (fish's help text goes through Typer's own sanitizing).
+- bash, zsh and fish (`_TYPER_COMPLETE_FISH_ACTION` get-args, and is-args, which answers by its
+  exit code, for the script Typer installed before linea had its own); a zsh or fish line with a
+  quote or a backslash defers (their quoting is Click's splitting, in the full path).
 
 Any failure once it has decided to answer (no server, no schema, a timeout) completes nothing and
 prints nothing, as the full path does.
@@ -73,6 +75,7 @@ _PLAIN_SCHEMES = ("postgres://", "postgresql://", "postgresql+psycopg://")
 # linea's root options, wherever they stand after the command's name.
 _ROOT_OPTIONS = frozenset({"--database-url", "--as", "--debug", "--profile"})
 _EMBEDDED_DATABASE, _EMBEDDED_USER = "linea", "postgres"  # linea_cli.db.embedded's
+_FISH_ACTION = "_TYPER_COMPLETE_FISH_ACTION"  # get-args: the candidates; is-args: whether there are any
 
 
 # --- what a shell may be offered ---------------------------------------------------------------
@@ -198,6 +201,13 @@ def zsh_answer(value: str, help_text: str) -> str:
     return f"{value}:{help_text}" if help_text else value
 
 
+def fish_answer(value: str, help_text: str) -> str:
+    """A `value<TAB>help` line for fish, which quotes what it inserts. The help is on one line and
+    taken as it is (a title such as `[b]x[/b]` is text, not markup)."""
+    help_text = re.sub(r"\s", " ", help_text)
+    return f"{value}\t{help_text}" if help_text else value
+
+
 # --- answering before the command tree ---------------------------------------------------------
 
 def answered(environ: Mapping[str, str] | None = None) -> bool:
@@ -209,6 +219,9 @@ def answered(environ: Mapping[str, str] | None = None) -> bool:
         return False
     import sys
 
+    if environ.get("_LINEA_COMPLETE") == "complete_fish" and environ.get(_FISH_ACTION) == "is-args":
+        # fish asks whether there are candidates at all (no: it completes file names).
+        raise SystemExit(0 if text else 1)
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
     return True
@@ -217,7 +230,9 @@ def answered(environ: Mapping[str, str] | None = None) -> bool:
 def answer(environ: Mapping[str, str]) -> str | None:
     """The answer to the completion request in `environ`, or None for the full command tree's."""
     shell = environ.get("_LINEA_COMPLETE")
-    if shell not in ("complete_bash", "complete_zsh") or not _simple_settings(environ):
+    if shell not in ("complete_bash", "complete_zsh", "complete_fish") or not _simple_settings(environ):
+        return None
+    if shell == "complete_fish" and environ.get(_FISH_ACTION) not in ("get-args", "is-args"):
         return None
     if shell == "complete_bash":
         if "COMP_LINE" not in environ:  # Typer's script, installed before linea had its own
@@ -247,7 +262,8 @@ def answer(environ: Mapping[str, str]) -> str | None:
     ]
     if bash is not None:
         return "\n".join(text for text in (bash.answer(value) for value, _ in found) if text)
-    return "\n".join(zsh_answer(value, help_text) for value, help_text in found)
+    formatted = fish_answer if shell == "complete_fish" else zsh_answer
+    return "\n".join(formatted(value, help_text) for value, help_text in found)
 
 
 def _simple_settings(environ: Mapping[str, str]) -> bool:

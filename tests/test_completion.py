@@ -424,3 +424,157 @@ def test_the_fast_path_escapes_and_finds_the_data_directory_as_linea_does(monkey
     assert completion_fast.visible(every) == visible(every)
     monkeypatch.setenv("XDG_DATA_HOME", "/nowhere/data")
     assert completion_fast._default_data_dir() == default_data_dir()
+
+
+# --- how many connections a Tab press opens ------------------------------------------------------
+
+# Put on PYTHONPATH of a `linea` process, Python runs this at start-up: every psycopg connection the
+# process opens (psycopg.connect is Connection.connect, SQLAlchemy's psycopg dialect calls it too)
+# writes a line into $COUNT_CONNECTIONS_IN, and at exit a line says which path answered (whether the
+# command tree was loaded). Not a LINEA_ variable: one of those would make the fast path defer.
+COUNTING_SITECUSTOMIZE = '''
+import atexit
+import os
+import sys
+
+import psycopg
+
+_connect = psycopg.Connection.connect.__func__
+
+
+def _counted(cls, *args, **kwargs):
+    with open(os.environ["COUNT_CONNECTIONS_IN"], "a") as log:
+        log.write("connect\\n")
+    return _connect(cls, *args, **kwargs)
+
+
+psycopg.Connection.connect = classmethod(_counted)
+psycopg.connect = psycopg.Connection.connect
+
+
+@atexit.register
+def _which_path():
+    with open(os.environ["COUNT_CONNECTIONS_IN"], "a") as log:
+        log.write("exit " + ("tree" if "linea_cli.cli" in sys.modules else "fast") + "\\n")
+'''
+
+
+@pytest.fixture
+def counted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Environment for `linea` processes that log their connections (read them with `connections`)."""
+    # The suite's own LINEA_ variables (CI's) would make the fast path defer: the processes get linea.env's.
+    for name in [name for name in os.environ if name.startswith("LINEA_")]:
+        monkeypatch.delenv(name)
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(COUNTING_SITECUSTOMIZE)
+    return {"PYTHONPATH": str(hook), "COUNT_CONNECTIONS_IN": str(tmp_path / "connections.log")}
+
+
+def connections(counted: dict[str, str]) -> list[str]:
+    """What the processes logged since the last call: `connect` per connection, `exit PATH` per process."""
+    log = Path(counted["COUNT_CONNECTIONS_IN"])
+    lines = log.read_text().splitlines() if log.exists() else []
+    log.unlink(missing_ok=True)
+    return lines
+
+
+def tab(linea: CliRun, counted: dict[str, str], line: str, env: dict[str, str] | None = None) -> str:
+    """bash's Tab at the end of `line`, as its own `linea` process: what it answered."""
+    completion_env = {"_LINEA_COMPLETE": "complete_bash", "COMP_LINE": line, "COMP_POINT": str(len(line))}
+    result = run_linea_process([], env={**linea.env, **counted, **completion_env, **(env or {})})
+    assert (result.returncode, result.stderr) == (0, ""), result.stderr[-2000:]
+    return result.stdout
+
+
+def test_a_tab_press_opens_one_connection_on_either_path(linea: CliRun, db: Database, counted: dict[str, str]) -> None:
+    owner = make_user(db, email="olga@example.com", role="OWNER")
+    event = make_event(db, owner=owner, slug="summer-fest")
+    make_waitlist_entry(db, event=event, email="ann@example.net")
+
+    # The fast path: psycopg alone.
+    assert tab(linea, counted, "linea events show sum") == "summer-fest\n"
+    assert connections(counted) == ["connect", "exit fast"]
+    assert tab(linea, counted, "linea waitlist confirm summer-fest a") == "ann@example.net\n"
+    assert connections(counted) == ["connect", "exit fast"]
+    # The command tree, where the services decide (an acting user, checked on that same connection)
+    # or a setting must be validated.
+    assert tab(linea, counted, "linea --as olga@example.com events list --owner ol") == "olga@example.com\n"
+    assert connections(counted) == ["connect", "exit tree"]
+    assert tab(linea, counted, "linea waitlist cancel summer-fest ", env={"LINEA_ACTOR": "olga@example.com"}) == "ann@example.net\n"
+    assert connections(counted) == ["connect", "exit tree"]
+    assert tab(linea, counted, "linea users show ol", env={"LINEA_STATEMENT_TIMEOUT": "5s"}) == "olga@example.com\n"
+    assert connections(counted) == ["connect", "exit tree"]
+    # Choices and option names need no database at all.
+    assert tab(linea, counted, "linea events list --status p") == "PUBLISHED\n"
+    assert connections(counted) == ["exit tree"]
+
+
+def fish(linea: CliRun, counted: dict[str, str], line: str, action: str = "get-args", env: dict[str, str] | None = None) -> tuple[int, str]:
+    """fish's request for `line` (`_TYPER_COMPLETE_FISH_ACTION`), as its own `linea` process: exit code and answer."""
+    completion_env = {"_LINEA_COMPLETE": "complete_fish", "_TYPER_COMPLETE_FISH_ACTION": action, "_TYPER_COMPLETE_ARGS": line}
+    result = run_linea_process([], env={**linea.env, **counted, **completion_env, **(env or {})})
+    assert result.stderr == "", result.stderr[-2000:]
+    return result.returncode, result.stdout
+
+
+def test_fish_is_answered_on_the_fast_path_with_its_help_as_it_is(linea: CliRun, db: Database, counted: dict[str, str]) -> None:
+    make_event(db, slug="summer-fest", title="[b]Summer[/b] fest")  # text, not markup
+    make_event(db, slug="spring-fair", title="[/x] spring")  # Typer's markup reading raised here
+    make_event(db, slug="autumn-gala", title="Autumn " + "gala " * 20)
+    assert fish(linea, counted, "linea events show s") == (0, "spring-fair\t[/x] spring\nsummer-fest\t[b]Summer[/b] fest\n")
+    assert connections(counted) == ["connect", "exit fast"]
+    # The command tree answers the same (here because a setting must be validated).
+    timeout = {"LINEA_STATEMENT_TIMEOUT": "5s"}
+    assert fish(linea, counted, "linea events show s", env=timeout) == (0, "spring-fair\t[/x] spring\nsummer-fest\t[b]Summer[/b] fest\n")
+    assert connections(counted) == ["connect", "exit tree"]
+    # A help longer than 80 columns stays on its candidate's line (shortened to 60 characters).
+    long_help = "autumn-gala\t" + ("Autumn " + "gala " * 20)[:59] + "…\n"
+    assert fish(linea, counted, "linea events show a") == (0, long_help)
+    assert fish(linea, counted, "linea events show a", env=timeout) == (0, long_help)
+    connections(counted)
+    # An option's help longer than 80 columns is one line too (Typer wrapped it: its end became a candidate).
+    code, options = fish(linea, counted, "linea events list --f")
+    assert code == 0 and options.splitlines()[-1] == (
+        "--fields\tOnly these fields, in this order, in every format (e.g. --fields slug,status,id); a wrong name lists the valid ones."
+    )
+    assert all("\t" in line for line in options.splitlines())
+    assert connections(counted) == ["exit tree"]  # option names: the command tree's, no connection
+    # is-args (the script Typer installed asks it before every Tab): whether there are candidates.
+    assert fish(linea, counted, "linea events show s", "is-args") == (0, "")
+    assert fish(linea, counted, "linea events show x", "is-args") == (1, "")
+    assert connections(counted) == ["connect", "exit fast"] * 2
+    assert fish(linea, counted, "linea events show s", "is-args", env=timeout) == (0, "")
+    assert fish(linea, counted, "linea events show x", "is-args", env=timeout) == (1, "")
+    assert connections(counted) == ["connect", "exit tree"] * 2
+    # Quoting is Click's splitting: the command tree's.
+    assert fish(linea, counted, "linea events show 'su") == (0, "summer-fest\t[b]Summer[/b] fest\n")
+    assert connections(counted) == ["connect", "exit tree"]
+
+
+@pytest.mark.skipif(shutil.which("fish") is None, reason="fish is not installed")
+def test_tab_in_fish_runs_one_linea_on_the_fast_path_with_one_connection(
+    linea: CliRun, db: Database, tmp_path: Path, counted: dict[str, str]
+) -> None:
+    event = make_event(db, slug="summer-fest")
+    make_waitlist_entry(db, event=event, email="zoe@x.org")
+    script = tmp_path / "linea.fish"
+    script.write_text(completion_script(linea, "fish"))
+    home = tmp_path / "home"
+    home.mkdir()
+    (tmp_path / "zfile").write_text("")  # no candidate from the database: fish offers file names
+    terminal = Terminal(["fish", "--no-config", "--interactive"], env={**shell_environment(linea, home), **counted}, cwd=tmp_path)
+    try:
+        # No autosuggestions: they would run completions as the line is typed.
+        terminal.type(f"set -g fish_autosuggestion_enabled 0; source {script}; echo load''ed\n")
+        terminal.wait_for(r"\bloaded\b")
+        terminal.type("linea waitlist remove summer-fest z\t")
+        terminal.wait_for(r"zoe@x\.org")
+        tab_press = connections(counted)
+        terminal.type("\x15linea events show z\t")  # Ctrl-U: a new line
+        terminal.wait_for(r"events show zfile")
+        no_candidate = connections(counted)
+    finally:
+        terminal.close()
+    assert tab_press == ["connect", "exit fast"]
+    assert no_candidate == ["connect", "exit fast"]

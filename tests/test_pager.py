@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import pty
+import re
+import select
+import struct
 import subprocess
 import sys
+import termios
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.factories import days_from_now, make_event, make_waitlist_entry
-from tests.harness import ROOT, CliRun, Database, run_linea_in_terminal
+from tests.factories import days_from_now, make_event, make_user, make_waitlist_entry
+from tests.harness import HANG_GUARD_SECONDS, ROOT, CliRun, Database, run_linea_in_terminal
 
 # A pager that shows it was used: every line it is given, marked.
 MARKING_PAGER = "sed -u 's/^/paged: /'"
@@ -171,3 +177,140 @@ def test_all_streams_rows_to_the_pager_as_pages_arrive(linea: CliRun, db: Databa
     width = len("guest000001@long-forgotten-guests.example.org") + 2
     assert lines[2] == "paged: " + "guest00@example.net".ljust(width) + "PENDING"
     assert lines[-1] == "paged: " + "latecomer@example.net".ljust(width) + "PENDING"
+
+
+# --- the real less, as a person meets it --------------------------------------------------------
+
+LESS = "/usr/bin/less"
+# What less writes besides text: CSI sequences (cursor, erase, standout), keypad modes, carriage
+# returns, bells and backspaces.
+_TERMINAL_CONTROL = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[=>]|[\r\x07\x08]")
+
+
+class PersonAtTerminal:
+    """`linea ...` run by a person at an 80x24 terminal (stdin and stdout on it, its controlling
+    terminal, where less reads keys), with no pager chosen: linea runs `less -FRX` from PATH."""
+
+    def __init__(self, args: tuple[str, ...], *, env: dict[str, str | None]) -> None:
+        self.primary, secondary = pty.openpty()
+        fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+        environment = {
+            **os.environ, **env, "LINEA_PAGER": None, "PAGER": None, "LESS": None, "LESSOPEN": None, "LESSCLOSE": None,
+            "COLUMNS": None, "LINES": None, "TERM": "xterm", "PATH": f"{Path(LESS).parent}{os.pathsep}{os.environ['PATH']}",
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "linea_cli", *args], cwd=ROOT, stdin=secondary, stdout=secondary, stderr=subprocess.PIPE,
+            env={key: value for key, value in environment.items() if value is not None},
+            start_new_session=True, preexec_fn=_take_terminal,
+        )
+        os.close(secondary)
+        self.shown = b""
+        self.read_up_to = 0
+
+    @property
+    def screen(self) -> str:
+        return _TERMINAL_CONTROL.sub("", self.shown.decode(errors="replace"))
+
+    def type(self, keys: str) -> None:
+        os.write(self.primary, keys.encode())
+
+    def wait_for(self, pattern: str) -> re.Match[str]:
+        """Read until `pattern` shows after what earlier waits consumed (bounded only against a hang)."""
+        compiled = re.compile(pattern)
+        while True:
+            match = compiled.search(self.screen, self.read_up_to)
+            if match:
+                self.read_up_to = match.end()
+                return match
+            ready, _, _ = select.select([self.primary], [], [], HANG_GUARD_SECONDS)
+            data = b""
+            if ready:
+                try:
+                    data = os.read(self.primary, 65536)
+                except OSError:  # linea and less are gone
+                    pass
+            if not data:
+                pytest.fail(f"never saw {pattern!r}; the terminal showed:\n{self.screen}", pytrace=False)
+            self.shown += data
+
+    def wait_for_exit(self) -> tuple[int, str]:
+        """Read the terminal to its end: linea's exit code and stderr."""
+        while True:
+            try:
+                data = os.read(self.primary, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            self.shown += data
+        _, stderr = self.process.communicate(timeout=HANG_GUARD_SECONDS)
+        os.close(self.primary)
+        return self.process.returncode, stderr.decode()
+
+
+def _take_terminal() -> None:
+    """In the child, in its new session: make the pseudo-terminal (stdin) its controlling terminal."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def add_events(db: Database, owner: dict, count: int) -> None:
+    """`count` published events of `owner`, starting one a day from tomorrow (slugs day-00001...)."""
+    db.execute(
+        "INSERT INTO events (id, title, slug, status, start_date, owner_id, created_at, updated_at) "
+        "SELECT 'bulk' || lpad(n::text, 21, '0'), 'A long title for the event of day ' || n, 'day-' || lpad(n::text, 5, '0'),"
+        " 'PUBLISHED', now() + n * interval '1 day', :owner, now(), now() FROM generate_series(1, :count) AS n",
+        owner=owner["id"], count=count,
+    )
+
+
+needs_less = pytest.mark.skipif(not os.access(LESS, os.X_OK), reason="less is not installed")
+
+
+def day(n: int) -> str:
+    """How `add_events`' n-th event shows with --fields slug,title."""
+    return f"day-{n:05}  A long title for the event of day {n}"
+
+
+@needs_less
+def test_a_tall_list_opens_in_less_at_its_first_screen_and_q_quits(linea: CliRun, db: Database) -> None:
+    add_events(db, make_user(db, role="OWNER"), 40)
+    person = PersonAtTerminal(("events", "list", "--fields", "slug,title"), env=linea.env)
+    try:
+        person.wait_for(r"\n:")  # less's prompt, below the first screen
+        first = person.screen
+        person.type("q")
+        code, stderr = person.wait_for_exit()
+    finally:
+        if person.process.poll() is None:
+            person.process.kill()
+    # 23 lines of the list, and less's prompt on the 24th.
+    assert first.split("\n") == ["Events", "slug       title", *(day(n) for n in range(1, 22)), ":"]
+    assert (code, stderr) == (0, "")
+
+
+@needs_less
+def test_all_shows_the_first_screen_in_less_before_the_last_page_is_read(linea: CliRun, db: Database) -> None:
+    # 12 pages of 1,000 rows, 600 kB: far more than the pipe to less holds while less waits for a key.
+    owner = make_user(db, role="OWNER")
+    add_events(db, owner, 12000)
+    person = PersonAtTerminal(("events", "list", "--all", "--fields", "slug,title"), env=linea.env)
+    try:
+        person.wait_for(r"\n:")
+        first = person.screen
+        # Shown only if linea reads the last page after the first screen is on the terminal.
+        make_event(db, owner=owner, slug="latecomer", title="Added after the first screen",
+                   start_date=days_from_now(365 * 100))
+        person.type("G")  # to the end: less reads all that linea writes
+        person.wait_for(r"\(END\)")
+        last = person.screen[len(first):]
+        person.type("q")
+        code, stderr = person.wait_for_exit()
+    finally:
+        if person.process.poll() is None:
+            person.process.kill()
+    assert first.split("\n") == ["Events", "slug       title", *(day(n) for n in range(1, 22)), ":"]
+    # Columns sized from the first page (a title of day 1000 at most): longer titles are cut.
+    assert last.split("\n")[-3:] == [
+        "day-12000  A long title for the event of day 120…", "latecomer  Added after the first screen", "(END)",
+    ]
+    assert (code, stderr) == (0, "")

@@ -574,8 +574,10 @@ def test_internationalized_path_agrees_with_email_validator() -> None:
     rng = random.Random(6)
     # Accented and non-Latin letters, a combining accent (first or not), NFD forms, spaces and
     # invisible characters email-validator refuses (no-break space, zero-width joiner, a line
-    # separator), punctuation and symbols it takes, an upper-case Unicode letter, a digit of another script.
-    local_alphabet = "abcxyz019.-_+'=" + "éüßøñçÉÜ" + "\u0301" + "Ωжй中文ß" + "\u00a0\u200d\u2028" + "·€→" + "٣"
+    # separator), punctuation and symbols it takes, an upper-case Unicode letter, a digit of another script,
+    # letters and symbols beyond the Basic Multilingual Plane, a private-use character it refuses.
+    local_alphabet = ("abcxyz019.-_+'=" + "éüßøñçÉÜ" + "\u0301" + "Ωжй中文ß" + "\u00a0\u200d\u2028" + "·€→" + "٣"
+                      + "𝒜😀" + "\ue000")
     domains = [
         "example.com", "bücher.de", "BÜCHER.de", "xn--bcher-kva.de", "münchen.example", "例子.中国", "ex ample.com",
         "ü.test", "xn--zz.de", "-bad.de", "a..b.de", "e\u0301xample.de", "ß.de", "日本", "[1.2.3.4]", "é" * 250 + ".de",
@@ -600,6 +602,11 @@ def test_internationalized_path_agrees_with_email_validator() -> None:
             assert fast == exact[sample], sample
         assert check_email(sample)[0] == exact[sample.strip()], sample  # the import's own entry point (it trims) agrees too
     assert accepted > 800  # the fast path is really used
+    # ... and its one expression, made of the characters the character-by-character check took.
+    from linea_cli.services import emails
+
+    assert emails._learned_taken >= set("éüßøñçÉÜΩжй中文·€→٣𝒜😀") and emails._learned_marks == {"\u0301"}
+    assert emails._learned_address("zoë.ü@bücher.de") is not None and emails._learned_address("\u0301zoë@bücher.de") is None
 
 
 def test_internationalized_addresses_import_in_their_canonical_form(linea: CliRun, db: Database, tmp_path: Path) -> None:

@@ -56,6 +56,7 @@ from linea_cli.completion_fast import (
     WAITLIST,
     BashLine,
     bash_quoted,
+    fish_answer,
     insertable,
     like_escaped,
     limit_time,
@@ -230,10 +231,22 @@ class LineaZshComplete(ZshComplete):
 
 
 class LineaFishComplete(FishComplete):
-    """fish: `value<TAB>help` lines, as Typer's; fish escapes what it inserts."""
+    """fish: `value<TAB>help` lines; fish escapes what it inserts. The help is shown as it is: Typer
+    reads it as Rich markup (a title `[b]x[/b]` lost its brackets, `[/x]` raised) and wraps it at
+    80 columns (a long help became a second, bogus candidate)."""
 
     def format_completion(self, item: Any) -> str:
-        return super().format_completion(item) if insertable(str(item.value)) else ""
+        return fish_answer(str(item.value), item.help or "")
+
+    def complete(self) -> str:
+        args, incomplete = self.get_completion_args()
+        answers = [self.format_completion(item) for item in self.get_completions(args, incomplete) if insertable(str(item.value))]
+        action = os.environ.get("_TYPER_COMPLETE_FISH_ACTION")
+        if action == "is-args":  # the script Typer installed asks first whether there are candidates
+            import sys
+
+            sys.exit(0 if answers else 1)
+        return "\n".join(answers) if action == "get-args" else ""
 
 
 # Typer's templates, linea's scripts: %(complete_func)s, %(autocomplete_var)s and %(prog_name)s are
@@ -270,6 +283,21 @@ complete -o default -F %(complete_func)s %(prog_name)s
 }
 
 compdef %(complete_func)s %(prog_name)s
+""",
+    # One linea process per Tab (Typer's script ran two: one to ask whether there are candidates,
+    # one for them); none: file names, as with no linea completion.
+    "fish": """
+function %(complete_func)s
+    set -l answers (env %(autocomplete_var)s=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args \\
+                        _TYPER_COMPLETE_ARGS=(commandline -cp) %(prog_name)s 2>/dev/null | string match -v -- '')
+    if set -q answers[1]
+        printf '%%s\\n' $answers
+    else
+        __fish_complete_path (commandline -ct)
+    end
+end
+
+complete --command %(prog_name)s --no-files --arguments '(%(complete_func)s)'
 """,
 }
 _CLASSES: dict[str, type[Any]] = {"bash": LineaBashComplete, "zsh": LineaZshComplete, "fish": LineaFishComplete}

@@ -121,18 +121,65 @@ def international_canonical_email(text: str) -> str | None:
     No quote, space, bracket or second `@` passes `_plain_local` or the domain's check, so the
     address splits at its one `@` as email-validator splits it. What it returns needs no COPY
     escaping: no backslash, tab or line break passes either.
+
+    The import's hot loop for accented addresses: one regular expression (`_learned_address`)
+    takes the usual ones whole, as `simple_email` takes ASCII ones. It knows the non-ASCII
+    characters of the local parts checked so far (`_learn`), which a waitlist has few of (its
+    languages' accented letters); an address with one it does not know yet is checked character
+    by character (`_plain_local`), and teaches it its characters.
     """
-    local, at, domain = text.rpartition("@")
-    if not at or not local:
-        return None
+    found = _learned_address(text) if _learned_address is not None else None
+    if found is not None:
+        local, domain = found.groups()
+        if not _is_normalized("NFC", local):
+            return None
+    else:
+        local, at, domain = text.rpartition("@")
+        if not at or not local or not _plain_local(local):
+            return None
+        _learn(local)
     forms = _domain_forms(domain)
-    if forms is None or not _plain_local(local):
+    if forms is None:
         return None
-    normalized_domain, typed_size, normalized_size, ascii_size = forms
-    local_size = len(local.encode()) + 1
-    if local_size + max(typed_size, normalized_size, ascii_size) > _MAX_LENGTH:
+    normalized_domain, longest_domain = forms
+    if len(local.encode()) + 1 + longest_domain > _MAX_LENGTH:
         return None  # the exact path says how long it is
     return (local + "@" + normalized_domain).lower()
+
+
+# What `_plain_local` took in local parts so far: the non-ASCII characters it takes anywhere
+# (letters, numbers, punctuation, symbols), and combining marks (anywhere but first). At most
+# `_MOST_LEARNED` (a file of thousands of Chinese names: the others keep the exact loop).
+_learned_taken: set[str] = set()
+_learned_marks: set[str] = set()
+_MOST_LEARNED = 1000
+_learned_address: Any = None  # `fullmatch` of the expression made of them: (local part, domain)
+_is_normalized = unicodedata.is_normalized
+
+
+def _learn(local: str) -> None:
+    """Add the non-ASCII characters of `local` (which `_plain_local` took) to what
+    `_learned_address` takes, and make it again when that grew."""
+    global _learned_address
+    if len(_learned_taken) + len(_learned_marks) >= _MOST_LEARNED:
+        return
+    category = unicodedata.category
+    grew = False
+    for found in _NON_ASCII.finditer(local):
+        char = found.group()
+        if char not in _learned_taken and char not in _learned_marks:
+            (_learned_marks if category(char)[0] == "M" else _learned_taken).add(char)
+            grew = True
+    if grew:
+        from email_validator.rfc_constants import ATEXT
+
+        # Each character escaped: inside a class only `]`, `\`, `^` and `-` would mean something,
+        # and no non-ASCII character is one of them; escaped all the same.
+        taken = "".join(map(re.escape, sorted(_learned_taken)))
+        marks = "".join(map(re.escape, sorted(_learned_marks)))
+        first, rest = f"[{ATEXT}{taken}]", f"[{ATEXT}{taken}{marks}]"
+        # email-validator's DOT_ATOM_TEXT_INTL over these characters, its one `@`, and the domain.
+        _learned_address = re.compile(rf"({first}{rest}*(?:\.{rest}+)*)@([^@]+)").fullmatch
 
 
 def _plain_local(local: str) -> bool:
@@ -152,9 +199,10 @@ def _plain_local(local: str) -> bool:
 
 
 @functools.lru_cache(maxsize=16384)
-def _domain_forms(domain: str) -> tuple[str, int, int, int] | None:
-    """The domain as email-validator normalizes it, and the UTF-8 sizes of the domain as typed, as
-    normalized and in IDNA ASCII; None when it is not valid."""
+def _domain_forms(domain: str) -> tuple[str, int] | None:
+    """The domain as email-validator normalizes it, and the largest of its UTF-8 sizes as typed,
+    as normalized and in IDNA ASCII (what the address's length is checked with); None when it is
+    not valid."""
     import email_validator
     from email_validator.syntax import validate_email_domain_name
 
@@ -166,4 +214,4 @@ def _domain_forms(domain: str) -> tuple[str, int, int, int] | None:
         )
     except email_validator.EmailNotValidError:
         return None
-    return info["domain"], len(domain.encode()), len(info["domain"].encode()), len(info["ascii_domain"].encode())
+    return info["domain"], max(len(domain.encode()), len(info["domain"].encode()), len(info["ascii_domain"].encode()))

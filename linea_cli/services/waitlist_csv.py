@@ -122,8 +122,9 @@ def _copy_line(line: int, fields: list[str], header: ImportHeader, timezone: str
     if len(fields) != header.width:
         raise InvalidInput(f"{len(fields)} fields where the header has {header.width}")
     raw_email = fields[header.email]
-    # A leading quote may be linea's own neutralization: the exact path removes it.
-    if raw_email[:1] != "'" and simple_email(raw_email):
+    # A leading quote may be linea's own neutralization: the exact path removes it. An accented
+    # address never matches `simple_email` (ASCII only): it is not tried.
+    if raw_email[:1] != "'" and raw_email.isascii() and simple_email(raw_email):
         email = raw_email.lower()
     elif raw_email[:1] != "'" and (international := international_canonical_email(raw_email)) is not None:
         email = international  # as fast, and needs no COPY escaping
