@@ -239,3 +239,27 @@ def test_a_table_read_by_sequential_scans_names_the_statement_behind_them(linea:
     ]
     told = linea("db", "indexes", "--format", "csv", env=env).stderr
     assert "  its costliest statement (5 calls): SELECT count(*) FROM audit_logs WHERE resource_id = $1\n" in told
+
+
+def test_since_a_snapshot_scans_count_from_it_and_unused_means_not_scanned_since(
+    platform: CliRun, platform_db: Database
+) -> None:
+    platform("db", "upgrade")  # adopted: snapshots live in linea's schema
+    assert platform("db", "indexes", "--since", "1h", exit_code=3).stderr.startswith("error: no statistics snapshot yet")
+    # Scanned before the snapshot only: in use over its life, unused in the window.
+    _use_index(platform_db, "SELECT id FROM events WHERE start_date > '2000-01-01'", "events_start_date_idx")
+    platform("db", "snapshot")
+    with psycopg.connect(libpq_conninfo(platform_db.url), autocommit=True) as connection:
+        connection.execute("SET enable_seqscan = off")
+        for _ in range(3):
+            connection.execute("SELECT id FROM events WHERE status = 'PUBLISHED'").fetchall()
+        connection.execute("SELECT pg_stat_force_next_flush()")  # counted once its answer comes
+
+    lifetime = {row["index"]: row for row in platform("db", "indexes", "--json").json["indexes"]}
+    window = {row["index"]: row for row in platform("db", "indexes", "--since", "1h", "--json").json["indexes"]}
+    assert lifetime["events_start_date_idx"]["scans"] >= 1 and "UNUSED" not in lifetime["events_start_date_idx"]["verdicts"]
+    start_date, status = window["events_start_date_idx"], window["events_status_idx"]
+    assert (start_date["scans"], start_date["verdicts"], start_date["partial"]) == (0, ["UNUSED"], False)
+    assert (status["scans"], status["verdicts"], status["partial"]) == (3, [], False)
+    assert status["counted_from"] == start_date["counted_from"] is not None
+    assert "counted_from" not in lifetime["events_status_idx"]

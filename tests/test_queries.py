@@ -24,6 +24,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import URL
 
+from tests.factories import make_user
 from tests.harness import CliRun, Database, admin_execute, libpq_conninfo, make_cli_run, run_linea_in_terminal
 from tests.platform import build_platform_database
 
@@ -442,3 +443,13 @@ def test_evicted_statements_are_said_never_negative(tmp_path: Path, monkeypatch:
         workload = _statement(result.json, WORKLOAD_NORMALIZED)
         assert workload["calls"] == 2  # the 2 since the snapshot, whether it was evicted or not
         assert all(row["calls"] > 0 and row["total_ms"] >= 0 and row["rows"] >= 0 for row in result.json)
+
+
+def test_a_snapshot_is_for_the_system_or_an_admin(linea: CliRun, db: Database) -> None:
+    owner, admin = make_user(db, role="OWNER"), make_user(db, role="ADMIN")
+    result = linea("--as", owner["email"], "db", "snapshot", exit_code=6)
+    assert result.stderr.splitlines()[0] == f"error: {owner['email']} (OWNER) may not take a statistics snapshot: ADMIN only"
+    assert db.scalar("SELECT count(*) FROM linea.stat_snapshots") == 0
+    linea("--as", admin["email"], "db", "snapshot")
+    linea("db", "snapshot")  # cron: the system
+    assert db.scalar("SELECT count(*) FROM linea.stat_snapshots") == 2

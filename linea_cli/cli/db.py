@@ -222,7 +222,14 @@ INDEX_COLUMNS = [
 
 @app.command()
 @output_options(columns=INDEX_COLUMNS, title="Indexes")
-def indexes(*, out: Output) -> None:
+def indexes(
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Scans since then (1h, 7d, 2026-12-01), from `linea db snapshot`'s snapshots."),
+    ] = None,
+    *,
+    out: Output,
+) -> None:
     """Show each index's size and scans, and which are unused, duplicate, invalid or bloated.
 
     Verdicts: UNUSED (not unique, no scan since the statistics were reset: their age is said),
@@ -231,17 +238,23 @@ def indexes(*, out: Output) -> None:
     it or more free space, and at least 1 MiB). Tables of 10,000 rows or more read under 95% by an
     index are named too. It only reads, and never waits behind a lock a DDL statement holds.
 
-    Example: linea db indexes --json
+    With --since, scans are counted from the snapshot taken then (`linea db snapshot`), and
+    UNUSED means not scanned since: a window the statistics' reset cannot choose.
+
+    Example: linea db indexes --since 7d
     """
     from rich.filesize import decimal
 
     from linea_cli.errors import DatabaseUnavailable, cut
     from linea_cli.services import index_health
 
-    out.check()
-    database = open_database(require_schema=False)
+    columns = [*INDEX_COLUMNS, *(SINCE_COLUMNS if since is not None else ())]
+    out.check(columns)
+    moment = _since(since)
+    # Snapshots live in linea's schema: --since needs it at head, as `db queries --since` does.
+    database = open_database(require_schema=since is not None)
     try:
-        report = index_health.index_report(database)
+        report = index_health.index_report(database, since=moment)
     except index_health.IndexesUnreadable as exc:
         raise DatabaseUnavailable(f"cannot read the indexes of {database.target}: {exc}") from None
     for row in report.indexes:
@@ -254,12 +267,16 @@ def indexes(*, out: Output) -> None:
         "sequential_scan_tables": report.sequential_scan_tables,
         "notes": report.notes,
     }
-    out.summary(summary, report.indexes, items="indexes")
+    out.summary(summary, report.indexes, items="indexes", columns=columns)
     if out.format is OutputFormat.json:
         return
     for note in report.notes:
         warn(note)
-    if report.statistics_reset is None:
+    if moment is not None:
+        counted_from = next((row["counted_from"] for row in report.indexes if not row["partial"]), None)
+        if counted_from is not None:
+            say(f"scans counted since the snapshot of {counted_from:%Y-%m-%d %H:%M} UTC: UNUSED means not scanned since")
+    elif report.statistics_reset is None:
         say("scans counted since the statistics began (never reset): UNUSED means never scanned on this server")
     else:
         say(f"scans counted since the statistics' reset {_age(report.statistics_age_seconds)} ago "
@@ -491,8 +508,8 @@ def snapshot(
 
     kept_for = query_stats.parse_keep(keep)
     open_database()
-    with transaction() as (session, _actor):
-        record = query_stats.take_snapshot(session.connection(), keep=kept_for)
+    with transaction() as (session, actor):
+        record = query_stats.take_snapshot(session.connection(), keep=kept_for, actor=actor)
         out.check(record)
     if record["statements"] is None:
         warn("pg_stat_statements cannot answer here (`linea db queries` says why): kept the tables' and indexes' counters only")

@@ -152,13 +152,18 @@ class Output:
             pager=self.pager,
         )
 
-    def summary(self, summary: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], *, items: str) -> int:
-        """The rows a job acted on (the declared columns and title) and its summary: in JSON one
-        document with the rows under `items`, elsewhere the rows (see `output.render_summary`)."""
-        if self.columns is None:
-            raise TypeError("Output.summary needs the columns declared in @output_options")
+    def summary(
+        self, summary: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], *, items: str,
+        columns: Sequence[ColumnSpec] | None = None,
+    ) -> int:
+        """The rows a job acted on (the declared columns unless given, and the title) and its
+        summary: in JSON one document with the rows under `items`, elsewhere the rows (see
+        `output.render_summary`)."""
+        specs = columns if columns is not None else self.columns
+        if specs is None:
+            raise TypeError("Output.summary needs columns: pass them or declare them in @output_options")
         return render_summary(
-            summary, rows, self.columns, self.format, items=items, title=_title(self.title, None), fields=self.fields,
+            summary, rows, specs, self.format, items=items, title=_title(self.title, None), fields=self.fields,
             pager=self.pager,
         )
 

@@ -145,19 +145,22 @@ class IndexReport:
     notes: list[str] = field(default_factory=list)
 
 
-def index_report(database: Database) -> IndexReport:
-    """Each index of the tables in the database's schema (the platform's), with its verdicts."""
+def index_report(database: Database, *, since: datetime | None = None) -> IndexReport:
+    """Each index of the tables in the database's schema (the platform's), with its verdicts;
+    with `since`, its scans are those since the statistics snapshot taken then
+    (`query_stats.index_scans_since`), and UNUSED means not scanned since."""
     with monitoring_connection(database) as connection:
-        return read_index_report(connection)
+        return read_index_report(connection, since=since)
 
 
-def read_index_report(connection: Connection) -> IndexReport:
+def read_index_report(connection: Connection, *, since: datetime | None = None) -> IndexReport:
     """`index_report` on a monitoring connection (`services.monitoring.monitoring_connection`)."""
     notes: list[str] = []
     found = probe(connection, lambda c: [dict(row._mapping) for row in c.execute(text(_INDEXES))])
     if isinstance(found, Blocked):
         # Without the catalog there is nothing to report: the caller says why.
         raise IndexesUnreadable(found.reason)
+    window = _scans_since(connection, found, since, notes)
     reset = probe(connection, lambda c: c.execute(text(
         "SELECT stats_reset, extract(epoch FROM now() - stats_reset)::bigint AS age FROM pg_stat_database "
         "WHERE datname = current_database()"
@@ -186,6 +189,7 @@ def read_index_report(connection: Connection) -> IndexReport:
         _row(index, sizes.get(index["oid"]), by_index.get(index["oid"], []), block_size, definitions.get(index["oid"]))
         for index in found
     ]
+    _mark_window(found, rows, window)
     _mark_duplicates(rows, found)
     for table in sequential:
         scans = table["sequential_scans"] + table["index_scans"]
@@ -230,6 +234,38 @@ def _definitions(connection: Connection, indexes: Sequence[Mapping[str, Any]], n
         else:
             found.update(some)
     return found
+
+
+def _scans_since(
+    connection: Connection, found: list[dict[str, Any]], since: datetime | None, notes: list[str]
+) -> dict[int, dict[str, Any]] | None:
+    """Each index's scans since the snapshot taken at `since` put in `found` in place of those
+    since the statistics' reset; returns the counts by index oid (`query_stats.index_scans_since`),
+    None without `since`."""
+    from linea_cli.services.query_stats import index_scans_since
+
+    if since is None:
+        return None
+    counted, window_notes = index_scans_since(connection, since)
+    notes.extend(window_notes)
+    window = {row["oid"]: row for row in counted}
+    for index in found:
+        counted_since = window.get(index["oid"])
+        if counted_since is not None:
+            index["scans"] = counted_since["scans"]
+    return window
+
+
+def _mark_window(
+    found: list[dict[str, Any]], rows: list[dict[str, Any]], window: dict[int, dict[str, Any]] | None
+) -> None:
+    """With --since, each row says from when its scans count (`counted_from`) and whether from a
+    later moment than the snapshot (`partial`: a reset since, or an index made since)."""
+    if window is None:
+        return
+    for index, row in zip(found, rows, strict=True):
+        counted_since = window.get(index["oid"], {"counted_from": None, "partial": True})
+        row["counted_from"], row["partial"] = counted_since["counted_from"], counted_since["partial"]
 
 
 def _row(

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import text
 
 from linea_cli.errors import DatabaseUnavailable, InvalidInput, NotFound, parameter, shown
+from linea_cli.services.actors import Actor, require_admin
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -279,11 +280,14 @@ def _database_reset_at(connection: Connection) -> datetime | None:
     )).scalar()
 
 
-def take_snapshot(connection: Connection, *, keep: timedelta = DEFAULT_KEEP) -> dict[str, Any]:
+def take_snapshot(connection: Connection, *, keep: timedelta = DEFAULT_KEEP, actor: Actor | None = None) -> dict[str, Any]:
     """Copy the cumulative counters into linea.stat_* and delete snapshots older than `keep`.
 
-    pg_stat_statements' part is left out (statements: None) when the extension cannot answer;
-    the tables' and indexes' counters are always kept. Returns what was stored."""
+    The system (cron) or an ADMIN, as every `db` command that writes. Not audited: the server's
+    counters are nobody's data, and a cron job taking one an hour would fill the audit
+    log with them. pg_stat_statements' part is left out (statements: None) when the extension
+    cannot answer; the tables' and indexes' counters are always kept. Returns what was stored."""
+    require_admin(actor, "take a statistics snapshot")
     state = _statements_state(connection)
     with_statements = bool(state["available"] and state["loaded"] and state["schema"] is not None)
     reset_at, evicted = None, None
@@ -512,8 +516,8 @@ def index_scans_since(connection: Connection, since: datetime) -> tuple[list[dic
             f"of {then.taken_at.isoformat(timespec='seconds')}: scans count from the reset"
         )
     rows = connection.execute(text(
-        "SELECT i.schemaname AS schema_name, i.relname AS table_name, i.indexrelname AS index_name, "
-        "i.idx_scan AS now, p.idx_scan AS then "
+        "SELECT i.indexrelid AS oid, i.schemaname AS schema_name, i.relname AS table_name, "
+        "i.indexrelname AS index_name, i.idx_scan AS now, p.idx_scan AS then "
         "FROM pg_stat_user_indexes AS i "
         "LEFT JOIN linea.stat_indexes AS p ON p.taken_at = :taken_at AND p.indexrelid = i.indexrelid "
         "ORDER BY i.schemaname, i.relname, i.indexrelname"
@@ -523,7 +527,7 @@ def index_scans_since(connection: Connection, since: datetime) -> tuple[list[dic
         now_scans = int(row["now"] or 0)
         partial = whole_reset or row["then"] is None or now_scans < int(row["then"])
         answer.append({
-            "schema_name": row["schema_name"], "table_name": row["table_name"], "index_name": row["index_name"],
+            "oid": row["oid"], "schema_name": row["schema_name"], "table_name": row["table_name"], "index_name": row["index_name"],
             "scans": now_scans if partial else now_scans - int(row["then"]),
             "counted_from": reset_at if whole_reset else then.taken_at,
             "partial": partial,
