@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -82,7 +83,7 @@ def test_a_waiting_session_is_shown_with_its_wait_and_its_blocker(
     pids = [row["pid"] for row in sessions]
     assert pids.index(waiter.pid) == pids.index(holder_pid) + 1
     # linea's own session is not listed.
-    assert not [row for row in sessions if row["application"].startswith("linea/")]
+    assert not [row for row in sessions if row["application"].startswith("linea/") and row["state"] == "active"]
 
     # At a terminal, a tree: the waiter indented under its blocker, within 80 columns.
     code, screen, _ = run_linea_in_terminal(["db", "activity"], env=adopted.env, columns=80)
@@ -112,7 +113,7 @@ def test_db_cancel_ends_the_waiting_query_and_is_audited(
     assert done.json["pid"] == waiter.pid and done.json["action"] == "cancel"
     assert done.json["application"] == "test-waiter" and done.json["state"] == "active"
     assert f"cancelled the query of pid {waiter.pid}" in done.stderr
-    waiter.thread.join()
+    wait_until(lambda: not waiter.thread.is_alive(), what="the cancelled query to end")
     [error] = waiter.error
     assert isinstance(error, psycopg.errors.QueryCanceled)
     row = platform_db.one("SELECT action, resource_id, user_id, metadata FROM audit_logs WHERE resource = 'Backend'")
@@ -141,7 +142,7 @@ def test_cancel_and_terminate_refuse_what_they_cannot_end(
     with pytest.raises(psycopg.OperationalError):
         holder.execute("SELECT 1")
     assert waiter.thread is not None
-    waiter.thread.join()  # the lock went with the session: the waiting query ran
+    wait_until(lambda: not waiter.thread.is_alive(), what="the waiting query to run")  # the lock went with the session
     assert waiter.error == []
     row = platform_db.one("SELECT action, resource_id, user_id, metadata FROM audit_logs WHERE resource = 'Backend'")
     assert (row.action, row.resource_id, row.user_id) == ("TERMINATE", str(holder_pid), None)
@@ -168,8 +169,10 @@ def test_watch_needs_a_terminal_and_a_table(linea: CliRun) -> None:
     assert result.stderr.startswith("error: --watch redraws a table: it takes no --format/--json\n")
 
 
-def test_watch_redraws_at_a_terminal_until_q(linea: CliRun, direct_database_url: URL) -> None:
-    """`db activity --watch` with its terminal as stdin, stdout and stderr, as a person runs it."""
+@pytest.mark.parametrize("quit_with", ["q", "Ctrl-C"])
+def test_watch_redraws_at_a_terminal_until_q_or_ctrl_c(linea: CliRun, direct_database_url: URL, quit_with: str) -> None:
+    """`db activity --watch` with its terminal as stdin, stdout and stderr, as a person runs it;
+    Ctrl-C is the SIGINT the terminal sends its foreground process."""
     import pty
 
     idle = psycopg.connect(libpq_conninfo(direct_database_url), application_name="test-idle")
@@ -194,10 +197,13 @@ def test_watch_redraws_at_a_terminal_until_q(linea: CliRun, direct_database_url:
             shown.extend(data)
         return False
 
-    # Two redraws, then q.
+    # Two redraws, then q (or Ctrl-C).
     wait_until(lambda: read() or shown.count(b"q quits") >= 2, what="two redraws", processes=[process])
-    os.write(primary, b"q")
-    wait_until(lambda: read() or process.poll() is not None, what="db activity --watch to quit on q")
+    if quit_with == "q":
+        os.write(primary, b"q")
+    else:
+        process.send_signal(signal.SIGINT)
+    wait_until(lambda: read() or process.poll() is not None, what=f"db activity --watch to quit on {quit_with}")
     assert process.wait() == 0
     read()
     os.close(primary)
