@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -18,7 +20,9 @@ from tests.harness import (
     ROOT,
     CliRun,
     Database,
+    admin_execute,
     libpq_conninfo,
+    plain_url,
     run_linea_in_terminal,
     wait_for_lock_waiters,
     wait_until,
@@ -210,3 +214,28 @@ def test_watch_redraws_at_a_terminal_until_q_or_ctrl_c(linea: CliRun, direct_dat
     idle.close()
     assert b"database sessions of" in shown and b"test-idle" in shown and b"pid" in shown
     assert b"\x1b[?1049h" in shown and b"\x1b[?1049l" in shown  # the alternate screen, left again
+
+
+def test_a_role_that_may_not_read_others_sessions_is_told_so(
+    linea: CliRun, direct_server_url: URL, direct_database_url: URL
+) -> None:
+    role = f"test_nobody_{uuid.uuid4().hex[:8]}"
+    admin_execute(direct_server_url, f"CREATE ROLE {role} LOGIN PASSWORD 'not-a-secret'")
+    other = psycopg.connect(libpq_conninfo(direct_database_url), application_name="test-other-role")
+    try:
+        as_nobody = {"LINEA_DATABASE_URL": plain_url(direct_database_url.set(username=role, password="not-a-secret"))}
+        result = linea("db", "activity", "--json", env=as_nobody)
+        [hidden] = [row for row in result.json if row["pid"] == other.info.backend_pid]
+        assert (hidden["query"], hidden["state"], hidden["application"]) == ("<insufficient privilege>", None, "test-other-role")
+        assert re.search(
+            rf"^warning: \d+ session\(s\) of other roles show no query, state or wait: role {role} may not read them "
+            rf"\(GRANT pg_read_all_stats TO {role}\)$",
+            result.stderr, re.MULTILINE,
+        )
+        sees_all = "SELECT rolsuper OR pg_has_role(current_user, 'pg_read_all_stats', 'MEMBER') FROM pg_roles WHERE rolname = current_user"
+        with psycopg.connect(libpq_conninfo(direct_database_url)) as suite:
+            if suite.execute(sees_all).fetchone() == (True,):
+                assert "pg_read_all_stats" not in linea("db", "activity", "--json").stderr
+    finally:
+        other.close()
+        admin_execute(direct_server_url, f"DROP ROLE {role}")

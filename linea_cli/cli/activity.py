@@ -148,6 +148,7 @@ def _for_people(row: Mapping[str, Any]) -> dict[str, Any]:
         "state": state,
         "transaction_seconds": _duration(row["transaction_seconds"]) + ("!" if row["long_transaction"] else ""),
         "query_seconds": _duration(row["query_seconds"]),
+        "state_seconds": _duration(row["state_seconds"]),
         "wait_event": wait,
         "blocked_by": ", ".join(str(pid) for pid in row["blocked_by"]),
         "blocking": ", ".join(str(pid) for pid in row["blocking"]),
@@ -173,7 +174,7 @@ def _watch(database: Any, interval: float, out: Output) -> None:
                 now = _read(connection)
                 connection.commit()
                 connection.begin()
-                live.update(Group(*_screen(now, screen, database.target, interval, fields=out.fields)), refresh=True)
+                live.update(Group(*_screen(now, screen, database.target, interval, out=out)), refresh=True)
                 if quit_within(interval):
                     return
     except KeyboardInterrupt as interrupt:
@@ -181,7 +182,7 @@ def _watch(database: Any, interval: float, out: Output) -> None:
             raise
 
 
-def _screen(now: Activity, screen: Console, target: str, interval: float, *, fields: str | None) -> list[Text]:
+def _screen(now: Activity, screen: Console, target: str, interval: float, *, out: Output) -> list[Text]:
     """One screenful: a title line, then the table cut to the terminal's height."""
     from rich.text import Text
 
@@ -190,8 +191,12 @@ def _screen(now: Activity, screen: Console, target: str, interval: float, *, fie
     stamp = time.strftime("%H:%M:%S", time.gmtime())
     width, height = screen.size
     title = Text(visible(f"{stamp} UTC, every {interval:g} s, q quits: {TITLE.lower()} of {target}")[:width], style="bold")
-    columns = select_columns(ACTIVITY_COLUMNS, fields)
-    lines = table_lines([_for_people(row) for row in now.sessions], columns, width=width, out=screen) if now.sessions else []
+    from linea_cli.output import OutputFormat
+
+    columns = select_columns(ACTIVITY_COLUMNS, out.fields)
+    every = out.format is OutputFormat.wide or out.fields is not None
+    rows = [_for_people(row) for row in now.sessions]
+    lines = table_lines(rows, columns, width=width, out=screen, every=every) if rows else []
     notes = []
     if now.hidden:
         notes.append(f"{now.hidden} session(s) of other roles hidden from {now.role}: GRANT pg_read_all_stats")
