@@ -65,9 +65,10 @@ PidArgument = Annotated[
 @app.command()
 @output_options(title=TITLE, columns=ACTIVITY_COLUMNS)
 def activity(watch: WatchOption = False, interval: IntervalOption = 2.0, *, out: Output) -> None:
-    """Show the database's sessions now: state, time in transaction and query, waits, who blocks whom.
+    """Show the database's sessions now and who blocks whom.
 
-    A session waiting for a lock is shown under the session holding it (pg_blocking_pids), and
+    Each session's pid, application, role, state, time in its transaction and in its query, wait
+    event and query. A session waiting for a lock is shown under the session holding it (pg_blocking_pids), and
     its pids are in `blocked_by` (`blocking` the other way) in JSON. `!` marks a transaction open
     a minute or longer; `idle in tx` a session idle inside its transaction. --watch redraws it at
     a terminal until q or Ctrl-C; it needs stdout on a terminal and a table (exit 1 otherwise).
@@ -251,10 +252,11 @@ def _keys() -> Iterator[Any]:
 @app.command()
 @output_options(title="Cancelled")
 def cancel(pid: PidArgument, yes: YesOption = False, *, out: Output) -> dict[str, Any]:
-    """Cancel the query a database session runs now; its session stays (ADMIN only, asks first).
+    """Cancel the query a database session runs (ADMIN only; asks first).
 
     PID is a session of this database (`linea db activity`), not linea's own; one running no
-    query is refused (exit 4: `db terminate` ends it). Audited (CANCEL, resource Backend).
+    query is refused (exit 4: `db terminate` ends it). --yes skips the question. Audited (CANCEL,
+    resource Backend).
 
     Example: linea db cancel 12345 --yes
     """
@@ -266,10 +268,10 @@ def cancel(pid: PidArgument, yes: YesOption = False, *, out: Output) -> dict[str
 @app.command()
 @output_options(title="Terminated")
 def terminate(pid: PidArgument, yes: YesOption = False, *, out: Output) -> dict[str, Any]:
-    """End a database session, rolling back its transaction (ADMIN only, asks first).
+    """End a database session, rolling back its transaction (ADMIN only).
 
-    PID is a session of this database (`linea db activity`), not linea's own. Audited
-    (TERMINATE, resource Backend).
+    PID is a session of this database (`linea db activity`), not linea's own. It asks first
+    (--yes skips it). Audited (TERMINATE, resource Backend).
 
     Example: linea db terminate 12345 --yes
     """
