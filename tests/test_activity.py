@@ -239,3 +239,27 @@ def test_a_role_that_may_not_read_others_sessions_is_told_so(
     finally:
         other.close()
         admin_execute(direct_server_url, f"DROP ROLE {role}")
+
+
+def test_a_signal_the_server_refuses_is_exit_6_and_leaves_no_audit_row(
+    adopted: CliRun, platform_url: URL, platform_db: Database, direct_server_url: URL,
+    lock_and_waiter: tuple[psycopg.Connection, Waiter],
+) -> None:
+    _, waiter = lock_and_waiter
+    role = f"test_signaller_{uuid.uuid4().hex[:8]}"
+    admin_execute(direct_server_url, f"CREATE ROLE {role} LOGIN PASSWORD 'not-a-secret'")
+    try:
+        # It may read and write linea's tables (the audit log too), but not signal others' sessions.
+        platform_db.execute(
+            f"GRANT USAGE ON SCHEMA public, linea TO {role}; GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA public TO {role}; "
+            f"GRANT SELECT ON ALL TABLES IN SCHEMA linea TO {role}"
+        )
+        as_role = {"LINEA_DATABASE_URL": plain_url(platform_url.set(username=role, password="not-a-secret"))}
+        result = adopted("db", "cancel", str(waiter.pid), "--yes", env=as_role, exit_code=6)
+        assert result.stderr.startswith(f"error: the database refused to cancel pid {waiter.pid}: ")
+        assert "hint: the role needs to be the session's own role, a member of pg_signal_backend" in result.stderr
+        assert platform_db.count("audit_logs", "resource = 'Backend'") == 0
+        assert waiter.thread is not None and waiter.thread.is_alive() and waiter.error == []
+    finally:
+        platform_db.execute(f"DROP OWNED BY {role}")
+        admin_execute(direct_server_url, f"DROP ROLE {role}")

@@ -141,8 +141,9 @@ def find_backend(session: Session, *, pid: int, how: Signal, actor: Actor | None
     backend = dict(row)
     if backend.pop("is_own"):
         raise InvalidInput(f"pid {pid} is linea's own connection; refusing to {how.value} it")
-    if how is Signal.cancel and backend["state"] != "active":
-        state = backend["state"] or "not running a query"
+    # A state this role may not see (another role's session, no pg_read_all_stats) is the server's to judge.
+    if how is Signal.cancel and backend["state"] not in ("active", None):
+        state = backend["state"]
         raise Conflict(
             f"pid {pid} runs no query ({state}): a cancel would do nothing",
             hint=f"`linea db terminate {pid}` ends its session (and rolls back its transaction)",
@@ -167,7 +168,8 @@ def signal_backend(session: Session, *, backend: Mapping[str, Any], how: Signal,
         sent = session.execute(
             sa.text(
                 f"SELECT {function}(pid) FROM pg_stat_activity "
-                "WHERE pid = :pid AND backend_start = :started AND datname = current_database()"
+                # backend_start is null to a role that may not see the session: then the pid alone.
+                "WHERE pid = :pid AND backend_start IS NOT DISTINCT FROM :started AND datname = current_database()"
             ),
             {"pid": pid, "started": started},
         ).scalar()
@@ -177,7 +179,7 @@ def signal_backend(session: Session, *, backend: Mapping[str, Any], how: Signal,
         message = (str(error.orig).strip().splitlines() or [""])[0]
         raise PermissionDenied(
             f"the database refused to {how.value} pid {pid}: {message}",
-            hint="the role needs to be pid's own role, a member of pg_signal_backend (not for superusers' sessions), "
+            hint="the role needs to be the session's own role, a member of pg_signal_backend (not for superusers' sessions), "
             "or a superuser",
         ) from None
     if not sent:
