@@ -572,6 +572,20 @@ def _print_table(
     return count
 
 
+
+def table_lines(
+    rows: Sequence[Mapping[str, Any]], columns: Sequence[ColumnSpec], *, width: int, out: Console, every: bool = False
+) -> list[Text]:
+    """The lines of a table for people `width` cells wide (its header first, in bold), as
+    `_print_table` writes them: for a screen linea redraws in place (`db activity --watch`).
+    With `every` (`--format wide`, `--fields`), every column given, as `_write_table` shows them."""
+    cols = [c for c in _columns(columns) if every or (not c.wide and not c.deleted)]
+    cells = [[_person_cell(row.get(c.key), c) for c in cols] for row in rows]
+    layout = fit_columns(cols, cells, width, drop=not every)
+    [header] = _table_lines([_person_header(c) for c in cols], layout, [replace(c, wrap=False) for c in cols], out)
+    header.stylize("bold")
+    return [header, *(line for row in cells for line in _table_lines(row, layout, cols, out))]
+
 # The rows a table at a terminal is laid out from: the rest are written as they come.
 LAYOUT_ROWS = 1000
 

@@ -944,3 +944,7 @@ def server_stop() -> None:
     say("stopped the embedded PostgreSQL server" if stopped else "the embedded PostgreSQL server was not running")
 
 
+
+
+# `db activity`, `db cancel`, `db terminate` (cli/activity.py) join this group.
+from linea_cli.cli import activity as _activity  # noqa: E402, F401

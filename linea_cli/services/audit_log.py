@@ -43,6 +43,7 @@ class AuditAction(StrEnum):
     SEED = "SEED"
     ANONYMIZE = "ANONYMIZE"
     GRANT = "GRANT"
+    TERMINATE = "TERMINATE"  # a database session ended (`db terminate`); `db cancel` writes CANCEL
 
 
 def changed_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
