@@ -258,8 +258,13 @@ def read_env_file(path: Path) -> dict[str, str]:
     except OSError as exc:
         reason = "it is a symbolic link" if os.path.islink(path) else exc.strerror or str(exc)
         raise InvalidInput(f"cannot read {path.absolute()}: {reason}") from None
+    status = os.fstat(fd)
+    if not stat.S_ISREG(status.st_mode):  # a directory (an empty --from-env is "."), a FIFO, a device
+        os.close(fd)
+        kind = "a directory" if stat.S_ISDIR(status.st_mode) else "not a regular file"
+        raise InvalidInput(f"cannot read {path.absolute()}: it is {kind}", hint="give a .env file of yours")
     with os.fdopen(fd, "rb") as file:
-        problem = not_own(path, os.fstat(file.fileno()))
+        problem = not_own(path, status)
         if problem:
             raise InvalidInput(
                 f"refusing to read {path.absolute()}: {problem}",

@@ -98,7 +98,7 @@ def fuzz(
                 # arguments, by parameter name
                 "event": event["id"], "venue": venue["id"], "user": target["email"], "person": target["email"],
                 "email": "fuzz-guest@example.com", "role": "OWNER", "file": "import.csv", "revision": "head",
-                "audit_id": audit["id"], "session_id": login["id"],
+                "audit_id": audit["id"], "session_id": login["id"], "pid": "1",
                 # required options
                 "title": "Fuzz night", "start": "2031-01-01", "name": "Fuzz hall", "address": "1 Fuzz Street",
                 "city": "Lisbon", "country": "PT", "ended_before": "180d",

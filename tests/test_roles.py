@@ -197,6 +197,8 @@ READS: dict[str, Callable[[World], list[str]]] = {
     "db doctor": lambda w: ["db", "doctor"],
     "db history": lambda w: ["db", "history"],
     "db snapshots": lambda w: ["db", "snapshots"],
+    "db indexes": lambda w: ["db", "indexes"],
+    "db pool": lambda w: ["db", "pool"],
 }
 # Reads the reader is refused (exit 6): exports of personal data are recorded in the audit log,
 # which the reader may not add to; an access request and an archive must be whole, and the reader
@@ -211,7 +213,7 @@ ELSEWHERE = {
     "users verify-erased",  # a table it may not read is its own outcome, "not verified" (issue 17, item 4)
     "db upgrade", "db restore",  # below, from a database behind head and from an archive
     "db prisma-schema", "db server status", "db server start", "db server stop",  # no database privileges involved
-    "profile list", "profile show", "profile use",  # the user's config file, no database
+    "profile list", "profile show", "profile use", "profile add", "profile remove",  # the user's config file, no database
     "db queries",  # pg_stat_statements' own rule (pg_read_all_stats): test_queries.py
 }
 

@@ -346,14 +346,13 @@ def pool(*, out: Output) -> None:
     import shutil
 
     from linea_cli.charts import capacity_bar
-    from linea_cli.db.urls import display_url, parse_database_url
     from linea_cli.errors import DatabaseUnavailable
     from linea_cli.output import write_stdout
     from linea_cli.services import connection_pool
 
     out.check()
     admin_url = state().settings().pgbouncer_admin_url
-    shown_admin = display_url(parse_database_url(admin_url)) if admin_url else None  # a bad URL stops here, exit 1
+    shown_admin = connection_pool.console_shown(admin_url) if admin_url else None  # a bad URL stops here, exit 1
     database = open_database(require_schema=False)
     report = connection_pool.pool_report(database)
     unreachable = None

@@ -121,6 +121,14 @@ class PgBouncerUnreachable(Exception):
     """PgBouncer's admin console could not be read: why, without the URL's password."""
 
 
+def console_shown(url: str) -> str:
+    """PgBouncer's admin console URL as linea shows it (its password masked); one that does not
+    parse is refused (InvalidInput) before anything connects."""
+    from linea_cli.db.urls import display_url, parse_database_url
+
+    return display_url(parse_database_url(url))
+
+
 def pgbouncer_report(conninfo: str) -> PgBouncerReport:
     """PgBouncer's pools, statistics and databases from its admin console at `conninfo` (a
     postgresql:// URL whose database is `pgbouncer`, for a user in its admin_users or stats_users)."""
