@@ -453,3 +453,29 @@ def test_a_snapshot_is_for_the_system_or_an_admin(linea: CliRun, db: Database) -
     linea("--as", admin["email"], "db", "snapshot")
     linea("db", "snapshot")  # cron: the system
     assert db.scalar("SELECT count(*) FROM linea.stat_snapshots") == 2
+
+
+def test_snapshots_give_the_platform_tables_size_over_time_and_no_statement_time_they_did_not_keep(
+    adopted: CliRun, platform_db: Database
+) -> None:
+    """The tables' sizes are kept and charted; where the statements were not kept (no
+    pg_stat_statements in this database) their time is unknown (null), never 0."""
+    sizes, kept_statements = [], []
+    for batch in range(2):
+        platform_db.execute(
+            "INSERT INTO audit_logs (id, action, resource, resource_id) "
+            "SELECT 'grow' || :batch || '-' || n, 'CREATE', 'Event', n::text FROM generate_series(1, 3000) AS n",
+            batch=batch,
+        )
+        sizes.append(int(platform_db.scalar(
+            "SELECT sum(pg_total_relation_size(relid)) FROM pg_stat_user_tables WHERE schemaname = 'public'"
+        )))
+        kept_statements.append(adopted("db", "snapshot", "--json").json["statements"] is not None)
+    history = adopted("db", "snapshots", "--json").json
+    assert [row["tables_bytes"] for row in history] == sizes and sizes[1] > sizes[0]
+    if not any(kept_statements):
+        assert [(row["total_ms"], row["calls"], row["statements"]) for row in history] == [(None, None, None)] * 2
+    code, screen, _ = run_linea_in_terminal(["db", "snapshots"], env=adopted.env, columns=70)
+    assert code == 0 and max(len(line) for line in screen.splitlines()) <= 70
+    assert any(line.startswith("size of the platform's tables (most: ") for line in screen.splitlines())
+    assert "size of the platform's tables" not in adopted("db", "snapshots").stdout  # piped: no chart

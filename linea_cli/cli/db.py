@@ -477,15 +477,21 @@ def _since(value: str | None):  # noqa: ANN202 (datetime, imported lazily)
 
 def _draw_query_time(out: Output, history: list[dict]) -> None:
     """Below a table at a terminal: total statement time per interval between snapshots."""
+    points = [(row["taken_at"], row["total_ms"]) for row in history if row["total_ms"] is not None]
+    _draw_timeline(out, points, what="statement time between snapshots", unit="ms")
+
+
+def _draw_timeline(out: Output, points: list[tuple[Any, float]], *, what: str, unit: str) -> None:
+    """Below a table at a terminal, values at successive snapshots ((time, value)) as columns."""
     import shutil
 
     from linea_cli.charts import timeline_chart
     from linea_cli.output import write_stdout
 
-    points = [(row["taken_at"].strftime("%Y-%m-%d %H:%M"), row["total_ms"]) for row in history if row["total_ms"] is not None]
     if not out.for_people or len(points) < 2 or not sys.stdout.isatty():
         return
-    lines = timeline_chart(points, what="statement time between snapshots", unit="ms", width=shutil.get_terminal_size().columns)
+    labelled = [(moment.strftime("%Y-%m-%d %H:%M"), value) for moment, value in points]
+    lines = timeline_chart(labelled, what=what, unit=unit, width=shutil.get_terminal_size().columns)
     write_stdout("\n".join(lines) + "\n")
 
 
@@ -520,7 +526,8 @@ def snapshot(
     title="Snapshots",
     columns=(Column("taken_at"), Column("total_ms", header="total ms", justify="right"),
              Column("calls", justify="right"), Column("statements", justify="right", priority=2),
-             Column("reset", priority=1), Column("previous_at", wide=True)),
+             Column("reset", priority=1), Column("tables_size", header="tables", justify="right", priority=3),
+             Column("previous_at", wide=True), Column("tables_bytes", wide=True)),
 )
 def snapshots(
     since: Annotated[str | None, typer.Option("--since", help="Only snapshots taken since then (1h, 7d, 2026-12-01).")] = None,
@@ -531,6 +538,8 @@ def snapshots(
 
     Example: linea db snapshots --since 7d
     """
+    from rich.filesize import decimal
+
     from linea_cli.services import query_stats
     from linea_cli.services.monitoring import monitoring_connection
 
@@ -539,8 +548,14 @@ def snapshots(
     database = open_database()
     with monitoring_connection(database) as connection:
         history = query_stats.query_time_history(connection, since=moment)
+    for row in history:
+        row["tables_size"] = None if row["tables_bytes"] is None else decimal(row["tables_bytes"])
     out.rows(history)
     _draw_query_time(out, history)
+    _draw_timeline(
+        out, [(row["taken_at"], row["tables_bytes"] / 1e6) for row in history if row["tables_bytes"] is not None],
+        what="size of the platform's tables", unit="MB",
+    )
 
 
 @app.command()

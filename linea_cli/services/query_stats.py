@@ -460,35 +460,42 @@ def query_time_history(connection: Connection, *, since: datetime | None = None)
     that ends at it (none for the first): a statement whose calls or time went down, or that
     started counting after the previous snapshot (stats_since, PostgreSQL 17 on), or every one
     after a reset, counts whole, as run since; evicted ones are lost to the sum (`reset` says when the
-    whole set restarted)."""
+    whole set restarted). `tables_bytes` is the size of the platform's tables (the current
+    schema's, with their indexes and TOAST) when it was taken."""
     return [dict(row) for row in connection.execute(text(
         """
         WITH ordered AS (
             SELECT taken_at, statements_reset_at, statements_evicted,
-                   lag(taken_at) OVER (ORDER BY taken_at) AS previous_at
+                   lag(taken_at) OVER (ORDER BY taken_at) AS previous_at,
+                   -- pg_stat_statements_info's eviction count is stored exactly when the
+                   -- statements were: without them at either end, the interval's time is unknown.
+                   statements_evicted IS NULL
+                   OR lag(statements_evicted IS NULL, 1, true) OVER (ORDER BY taken_at) AS unknown
             FROM linea.stat_snapshots
         )
         SELECT o.taken_at, o.previous_at,
                o.statements_reset_at > o.previous_at AS reset,
-               CASE WHEN o.previous_at IS NULL THEN NULL ELSE round(coalesce(sum(
+               CASE WHEN o.unknown THEN NULL ELSE round(coalesce(sum(
                    CASE WHEN p.calls IS NULL OR p.calls > c.calls OR p.total_exec_time > c.total_exec_time
                           OR o.statements_reset_at > o.previous_at
                           OR c.stats_since > o.previous_at
                         THEN c.total_exec_time ELSE c.total_exec_time - p.total_exec_time END
                ), 0)::numeric, 3)::float8 END AS total_ms,
-               CASE WHEN o.previous_at IS NULL THEN NULL ELSE coalesce(sum(
+               CASE WHEN o.unknown THEN NULL ELSE coalesce(sum(
                    CASE WHEN p.calls IS NULL OR p.calls > c.calls OR p.total_exec_time > c.total_exec_time
                           OR o.statements_reset_at > o.previous_at
                           OR c.stats_since > o.previous_at
                         THEN c.calls ELSE c.calls - p.calls END
                ), 0)::bigint END AS calls,
-               count(c.queryid) AS statements
+               CASE WHEN o.statements_evicted IS NULL THEN NULL ELSE count(c.queryid) END AS statements,
+               (SELECT sum(t.size_bytes) FROM linea.stat_tables AS t
+                 WHERE t.taken_at = o.taken_at AND t.schema_name = current_schema())::bigint AS tables_bytes
         FROM ordered AS o
         LEFT JOIN linea.stat_statements AS c ON c.taken_at = o.taken_at
         LEFT JOIN linea.stat_statements AS p
                ON p.taken_at = o.previous_at AND (p.queryid, p.userid, p.toplevel) = (c.queryid, c.userid, c.toplevel)
         WHERE CAST(:since AS timestamptz) IS NULL OR o.taken_at >= CAST(:since AS timestamptz)
-        GROUP BY o.taken_at, o.previous_at, o.statements_reset_at
+        GROUP BY o.taken_at, o.previous_at, o.statements_reset_at, o.statements_evicted, o.unknown
         ORDER BY o.taken_at
         """
     ), {"since": since}).mappings()]
