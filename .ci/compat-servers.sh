@@ -36,7 +36,7 @@ start() {
   chown "$RUN_AS" "$DIR"
   printf '%s\n' "$PASSWORD" > "$DIR/pwfile"; chown "$RUN_AS" "$DIR/pwfile"; chmod 600 "$DIR/pwfile"
   as_service_user "$PG_BIN/initdb -D '$DIR/pg' -U postgres --auth=scram-sha-256 --pwfile='$DIR/pwfile' --encoding=UTF8 --locale=C.UTF-8" >/dev/null
-  as_service_user "$PG_BIN/pg_ctl -D '$DIR/pg' -l '$DIR/pg.log' -w start -o \"-c listen_addresses=127.0.0.1 -p $PG_PORT -c unix_socket_directories='$DIR' -c max_connections=300 -c fsync=off -c shared_preload_libraries=pg_stat_statements\"" >/dev/null
+  as_service_user "$PG_BIN/pg_ctl -D '$DIR/pg' -l '$DIR/pg.log' -w start -o \"-c listen_addresses=127.0.0.1 -p $PG_PORT -c unix_socket_directories='$DIR' -c max_connections=300 -c fsync=off -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.max=100000\"" >/dev/null
   PGPASSWORD="$PASSWORD" "$PG_BIN/psql" -qAt -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres \
     -c "CREATE ROLE $ROLE LOGIN SUPERUSER PASSWORD '$PASSWORD'" >/dev/null
   cat > "$DIR/pgbouncer.ini" <<INI

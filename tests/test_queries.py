@@ -151,10 +151,21 @@ def _statement(rows: list[dict], query: str) -> dict:
     return found[0]
 
 
+def _evictions(direct: URL) -> int:
+    with psycopg.connect(libpq_conninfo(direct), autocommit=True) as conn:
+        return int(conn.execute("SELECT dealloc FROM pg_stat_statements_info").fetchone()[0])
+
+
 def test_a_slow_query_run_50_times_tops_db_queries(stats_platform: tuple[CliRun, URL, URL]) -> None:
-    linea, url, _ = stats_platform
+    linea, url, direct = stats_platform
+    evicted = _evictions(direct)
     _run(url, SLOW, 50)
     rows = linea("db", "queries", "--json").json
+    if _evictions(direct) != evicted:
+        # On a server the whole suite shares (CI's), every test database adds its own entries: an
+        # eviction meanwhile may drop this statement's entry, which then restarts with its text
+        # as run. CI's server keeps 100,000 (.ci/compat-servers.sh) so that this does not happen.
+        pytest.skip("pg_stat_statements evicted entries during the test: its counts cannot be exact")
     top = rows[0]
     assert top["query"] == SLOW_NORMALIZED
     assert top["calls"] == 50

@@ -199,6 +199,7 @@ READS: dict[str, Callable[[World], list[str]]] = {
     "db snapshots": lambda w: ["db", "snapshots"],
     "db indexes": lambda w: ["db", "indexes"],
     "db pool": lambda w: ["db", "pool"],
+    "db activity": lambda w: ["db", "activity"],
 }
 # Reads the reader is refused (exit 6): exports of personal data are recorded in the audit log,
 # which the reader may not add to; an access request and an archive must be whole, and the reader
@@ -215,6 +216,7 @@ ELSEWHERE = {
     "db prisma-schema", "db server status", "db server start", "db server stop",  # no database privileges involved
     "profile list", "profile show", "profile use", "profile add", "profile remove",  # the user's config file, no database
     "db queries",  # pg_stat_statements' own rule (pg_read_all_stats): test_queries.py
+    "db cancel", "db terminate",  # the server's own rule (the session's role, pg_signal_backend): test_activity.py
 }
 
 _REFUSED = re.compile(
