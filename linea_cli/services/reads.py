@@ -14,9 +14,10 @@ privilege names the table (cli/__init__.py, db/refusals.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from linea_cli import fields
 from linea_cli.db.like import like_pattern
@@ -26,6 +27,8 @@ from linea_cli.fields import EVENTS, USERS, FieldNotFound
 from linea_cli.services.actors import Actor, require_manager_of, require_self_or_admin
 from linea_cli.services.pagination import Page, decode_cursor, encode_cursor
 from linea_cli.timeutil import utc_now
+
+T = TypeVar("T")
 
 
 def driver_connection(session: Any) -> Any:
@@ -178,21 +181,37 @@ def user_row(connection: Any, reference: str, *, include_deleted: bool = False) 
     The platform's table may hold two addresses that differ only in case (its unique key is
     case-sensitive); such a reference is ambiguous and names no one.
     """
-    text = reference.strip()
-    if not text:
-        raise InvalidInput("a user is named by an email address or an id; got an empty value")
+    text = user_reference(reference)
     candidates = rows(
         connection, f"SELECT {_USER_COLUMNS} FROM users WHERE lower(email) = %s OR id = %s LIMIT 10", (text.lower(), text)
     )
     for candidate in candidates:
         candidate["role"] = _enum(UserRole, candidate["role"])
-    by_id = [user for user in candidates if user["id"] == text]
-    pool = by_id or [user for user in candidates if include_deleted or user["deleted_at"] is None]
+    return pick_user(
+        candidates, reference, include_deleted=include_deleted, id_and_deleted=lambda user: (user["id"], user["deleted_at"])
+    )
+
+
+def user_reference(reference: str) -> str:
+    """A reference to a user (an email address or an id) as it is looked up; empty is refused."""
+    text = reference.strip()
+    if not text:
+        raise InvalidInput("a user is named by an email address or an id; got an empty value")
+    return text
+
+
+def pick_user(
+    candidates: Sequence[T], reference: str, *, include_deleted: bool, id_and_deleted: Callable[[T], tuple[str, Any]]
+) -> T:
+    """The one user `reference` names among the rows whose address (any case) or id matched it,
+    for this module's reads and the ORM's lookups alike (`id_and_deleted` reads a candidate's id
+    and deleted_at): an id wins; two live addresses differing only in case name no one."""
+    text = user_reference(reference)
+    by_id = [user for user in candidates if id_and_deleted(user)[0] == text]
+    pool = by_id or [user for user in candidates if include_deleted or id_and_deleted(user)[1] is None]
     if len(pool) > 1:
-        raise Conflict(
-            f"{text!r} names {len(pool)} users whose addresses differ only in case: {', '.join(u['id'] for u in pool)}",
-            hint="name the user by id",
-        )
+        ids = ", ".join(id_and_deleted(user)[0] for user in pool)
+        raise Conflict(f"{text!r} names {len(pool)} users whose addresses differ only in case: {ids}", hint="name the user by id")
     if not pool:
         deleted = " (the user is deleted)" if candidates else ""
         raise NotFound(f"no user {shown(reference)}{deleted}")

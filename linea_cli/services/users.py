@@ -18,7 +18,7 @@ from linea_cli import fields
 from linea_cli.db.like import like_pattern
 from linea_cli.db.models import Event, User, UserRole
 from linea_cli.db.models import Session as LoginSession
-from linea_cli.errors import Conflict, InvalidInput, NotFound, parameter, shown
+from linea_cli.errors import Conflict, InvalidInput, parameter, shown
 from linea_cli.fields import USERS
 from linea_cli.ids import new_id
 from linea_cli.services import audit_log, soft_delete
@@ -26,6 +26,7 @@ from linea_cli.services.actors import Actor, require_admin
 from linea_cli.services.audit_log import AuditAction
 from linea_cli.services.emails import normalize_email, same_address
 from linea_cli.services.pagination import Page, paginate
+from linea_cli.services.reads import pick_user, user_reference
 from linea_cli.timeutil import utc_now
 
 # A user's record: every field of linea_cli.fields.USERS.
@@ -50,21 +51,11 @@ def find_user(session: Session, reference: str, *, include_deleted: bool = False
     The platform's table may hold two addresses that differ only in case (its unique key is
     case-sensitive); such a reference is ambiguous and names no one.
     """
-    text = reference.strip()
-    if not text:
-        raise InvalidInput("a user is named by an email address or an id; got an empty value")
+    text = user_reference(reference)
     candidates = session.exec(select(User).where(same_address(User.email, text) | (User.id == text)).limit(10)).all()
-    by_id = [user for user in candidates if user.id == text]
-    pool = by_id or [user for user in candidates if include_deleted or user.deleted_at is None]
-    if len(pool) > 1:
-        raise Conflict(
-            f"{text!r} names {len(pool)} users whose addresses differ only in case: {', '.join(u.id for u in pool)}",
-            hint="name the user by id",
-        )
-    if not pool:
-        deleted = " (the user is deleted)" if candidates else ""
-        raise NotFound(f"no user {shown(reference)}{deleted}")
-    return pool[0]
+    return pick_user(
+        candidates, reference, include_deleted=include_deleted, id_and_deleted=lambda user: (user.id, user.deleted_at)
+    )
 
 
 def user_record(user: User) -> dict[str, Any]:
