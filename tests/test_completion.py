@@ -277,13 +277,55 @@ def shell_environment(linea: CliRun, home: Path) -> dict[str, str]:
 
 
 def completion_script(linea: CliRun, shell: str) -> str:
-    """What `linea --show-completion SHELL` prints (a process of its own: Typer reads the variable
-    that takes the shell as a value when it builds the command)."""
-    result = run_linea_process(
-        ["--show-completion", shell], env={**linea.env, "_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"}
-    )
+    """What `linea --show-completion SHELL` prints."""
+    result = run_linea_process(["--show-completion", shell], env=linea.env)
     assert result.returncode == 0 and "_LINEA_COMPLETE=complete_" in result.stdout, result.stderr
     return result.stdout
+
+
+def linea_from_bash(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`linea ARGS` typed at a bash prompt: the current shell is bash (bash runs it as a child)."""
+    return subprocess.run(
+        ["bash", "--norc", "--noprofile", "-c", '"$0" -m linea_cli "$@"; exit $?', sys.executable, *args],
+        env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=120,
+    )
+
+
+# A line only each shell's script has.
+SCRIPT_MARKS = {"bash": "complete -o default -F", "zsh": "#compdef linea", "fish": "complete --command linea"}
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_show_completion_prints_the_named_shells_script_whatever_shell_runs_it(shell: str) -> None:
+    # From bash, `--show-completion fish` printed bash's script (exit 0): redirected into
+    # ~/.config/fish/completions/linea.fish it silently installed a bash script there.
+    for args in (["--show-completion", shell], [f"--show-completion={shell}"]):
+        result = linea_from_bash(args)
+        assert (result.returncode, result.stderr) == (0, ""), args
+        assert f"_LINEA_COMPLETE=complete_{shell}" in result.stdout
+        assert [mark for mark in SCRIPT_MARKS.values() if mark in result.stdout] == [SCRIPT_MARKS[shell]]
+    # Without a shell, the current one's.
+    assert SCRIPT_MARKS["bash"] in linea_from_bash(["--show-completion"]).stdout
+
+
+@pytest.mark.parametrize("option", ["--show-completion", "--install-completion"])
+def test_completion_for_an_unknown_shell_is_a_usage_error_naming_the_shells(option: str, tmp_path: Path) -> None:
+    result = linea_from_bash([option, "nosuchshell"], env={"HOME": str(tmp_path)})
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.splitlines()[0] == (
+        f"error: invalid value for {option}: nosuchshell is not one of bash, zsh, fish, powershell, pwsh"
+    )
+    assert "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing installed
+
+
+def test_install_completion_installs_the_named_shells_script(tmp_path: Path) -> None:
+    result = linea_from_bash(["--install-completion", "fish"], env={"HOME": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    installed = tmp_path / ".config" / "fish" / "completions" / "linea.fish"
+    assert installed.read_text().strip() == linea_from_bash(["--show-completion", "fish"]).stdout.strip()
+    assert not (tmp_path / ".bashrc").exists()
 
 
 def tab_then_enter(

@@ -26,7 +26,7 @@ import typer
 from typer.core import TyperGroup
 
 from linea_cli import __version__
-from linea_cli.cli import audit, db, events, profiles, sessions, users, venues, waitlist
+from linea_cli.cli import audit, completion, db, events, profiles, sessions, users, venues, waitlist
 from linea_cli.cli.context import CliState, begin, state
 from linea_cli.cli.help import UsageError, tidy_help
 from linea_cli.errors import (
@@ -85,6 +85,13 @@ class LineaGroup(TyperGroup):
             raise typer.Exit(stop_writing_stdout()) from None
         except UsageError as exc:  # linea's root options
             raise typer.Exit(show_usage_error(exc)) from None
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if ctx.parent is None:  # `--show-completion fish`: the shell, for the option's callback
+            from linea_cli.cli.completion import take_shell_word
+
+            args = take_shell_word(ctx, args, _VALUED_ROOT_OPTIONS)
+        return super().parse_args(ctx, args)
 
     def _main_shell_completion(self, ctx_args: Any, prog_name: str, complete_var: str | None = None) -> None:
         # linea's completion classes and scripts (cli/completion.py): quoted for each shell.
@@ -378,6 +385,7 @@ def _root_app() -> typer.Typer:
         pretty_exceptions_show_locals=False,
         context_settings={"help_option_names": ["-h", "--help"]},
         rich_markup_mode=None,
+        add_completion=False,  # linea's own --install-completion and --show-completion (root's)
     )
 
 
@@ -407,6 +415,20 @@ def root(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+    install_completion: Annotated[
+        bool,
+        typer.Option(
+            "--install-completion", callback=completion.install_completion, expose_value=False, is_eager=True,
+            help="Install completion for the current shell, or the SHELL named after it (bash, zsh, fish).",
+        ),
+    ] = False,
+    show_completion: Annotated[
+        bool,
+        typer.Option(
+            "--show-completion", callback=completion.show_completion, expose_value=False, is_eager=True,
+            help="Print the completion script of the current shell, or of the SHELL named after it (bash, zsh, fish).",
+        ),
     ] = False,
 ) -> None:
     """Administer the Linea event platform's PostgreSQL database."""

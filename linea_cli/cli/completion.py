@@ -306,6 +306,74 @@ for _shell, _class in _CLASSES.items():
         _class.source_template = SCRIPTS[_shell]
 
 
+# The shells `--install-completion` and `--show-completion` take: linea's scripts, and Typer's for PowerShell.
+SHELLS = ("bash", "zsh", "fish", "powershell", "pwsh")
+COMPLETION_OPTIONS = ("--install-completion", "--show-completion")
+_SHELL_WORD = "linea.completion_shell"
+
+
+def take_shell_word(ctx: Any, args: list[str], valued_root_options: tuple[str, ...]) -> list[str]:
+    """`--show-completion fish`, `--show-completion=fish`: the shell named after a completion
+    option among the root's words, kept in ctx.meta for the option's callback (the options are
+    flags to Click, which would read `fish` as a command's name). The words, `=SHELL` taken off."""
+    position = 0
+    while position < len(args):
+        word = args[position]
+        name, equals, value = word.partition("=")
+        if name in COMPLETION_OPTIONS:
+            if equals:
+                ctx.meta[_SHELL_WORD] = value
+                return [*args[:position], name, *args[position + 1:]]
+            after = args[position + 1] if position + 1 < len(args) else None
+            if after is not None and not after.startswith("-"):
+                ctx.meta[_SHELL_WORD] = after
+            return args
+        if word in valued_root_options:
+            position += 2
+        elif word.startswith("-"):
+            position += 1
+        else:
+            return args  # the group's name: what follows is the command's
+    return args
+
+
+def _shell(ctx: Any, param: Any) -> str:
+    """The shell named after the option, else the current one; a usage error (exit 2) naming the
+    shells for any other."""
+    from typer import BadParameter
+    from typer._completion_shared import _get_shell_name
+
+    shells = ", ".join(SHELLS)
+    named = ctx.meta.get(_SHELL_WORD)
+    if named is not None:
+        if named not in SHELLS:
+            raise BadParameter(f"{named} is not one of {shells}", ctx=ctx, param=param)
+        return str(named)
+    current = _get_shell_name()
+    if current not in SHELLS:
+        which = "could not tell the current shell" if current is None else f"the current shell ({current}) is not one of {shells}"
+        raise BadParameter(f"{which}: name one after it ({param.opts[0]} bash)", ctx=ctx, param=param)
+    return str(current)
+
+
+def show_completion(ctx: Any, param: Any, value: Any) -> Any:
+    """`--show-completion [SHELL]`: print that shell's script (default: the current shell's)."""
+    if not value or ctx.resilient_parsing:
+        return value
+    from typer.completion import show_callback
+
+    return show_callback(ctx, param, _shell(ctx, param))
+
+
+def install_completion(ctx: Any, param: Any, value: Any) -> Any:
+    """`--install-completion [SHELL]`: install that shell's script (default: the current shell's)."""
+    if not value or ctx.resilient_parsing:
+        return value
+    from typer.completion import install_callback
+
+    return install_callback(ctx, param, _shell(ctx, param))
+
+
 def use_linea_scripts() -> None:
     """Make `--install-completion` and `--show-completion` write linea's scripts, not Typer's."""
     from typer import _completion_shared
@@ -326,8 +394,10 @@ def shell_complete(cli: Any, ctx_args: MutableMapping[str, Any], prog_name: str,
     action, _, shell = instruction.partition("_")
     completion_class = _CLASSES.get(shell)
     if completion_class is None or action not in ("complete", "source"):
+        from typer._completion_classes import completion_init
         from typer.completion import shell_complete as typers
 
+        completion_init()  # Typer's PowerShell class (linea's root adds its completion options itself)
         sys.exit(typers(cli, ctx_args, prog_name, complete_var, instruction))  # powershell, and Typer's errors
     comp = completion_class(cli, ctx_args, prog_name, complete_var)
     typer.echo(comp.complete() if action == "complete" else comp.source())
