@@ -341,6 +341,40 @@ def _current_line(lines: list[str]) -> int | None:
     return None
 
 
+# `[profiles.NAME]`, NAME bare or quoted (a name holds no character a quoted key would escape).
+_PROFILE_HEADER = re.compile(
+    r"""^\s*\[\s*profiles\s*\.\s*(?:(?P<bare>[A-Za-z0-9_-]+)|"(?P<basic>[^"\\]*)"|'(?P<literal>[^']*)')\s*\]\s*(?:#.*)?$"""
+)
+
+
+def _all_tables(text: str, names: set[str]) -> bool:
+    """Whether each profile of `text` is a [profiles.NAME] table of its own and nothing else
+    defines one (an inline table, a dotted key such as `profiles.x.url = ...`, a [profiles] table):
+    the file's lines are then profiles' tables and the rest, which add, remove and use edit apart.
+    Without its profiles' tables, the rest of the file must hold no profile."""
+    import tomllib
+
+    lines = text.splitlines(keepends=True)
+    rest: list[str] = []
+    headed: list[str] = []
+    in_profile = False
+    for line in lines:
+        if _TABLE_LINE.match(line):
+            header = _PROFILE_HEADER.match(line.rstrip("\r\n"))
+            in_profile = header is not None
+            if header is not None:
+                headed.append(next(group for group in header.groups() if group is not None))
+                continue
+        if not in_profile:
+            rest.append(line)
+    if sorted(headed) != sorted(names):
+        return False
+    try:
+        return not tomllib.loads("".join(rest)).get("profiles")
+    except tomllib.TOMLDecodeError:
+        return False
+
+
 def _toml_key(name: str) -> str:
     return name if _BARE_KEY.fullmatch(name) else _toml_string(name)
 
@@ -371,7 +405,7 @@ def _write(before: ProfileFile, text: str, expected: ProfileFile) -> ProfileFile
         after = _parse(path, tomllib.loads(text))
     except (tomllib.TOMLDecodeError, InvalidInput):
         after = None
-    if after != expected:
+    if after != expected or not _all_tables(text, set(expected.profiles)):
         raise InvalidInput(
             f"cannot change {path} line by line (its profiles are not all [profiles.NAME] tables): nothing was changed",
             hint="edit the file by hand",

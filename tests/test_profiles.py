@@ -339,19 +339,39 @@ service = "c"
     assert linea("profile", "list", "--json").json == []
 
 
-def test_a_file_that_cannot_be_changed_line_by_line_is_left_as_it_is(linea: CliRun) -> None:
-    text = 'profiles.a.url = "postgresql://db/a"\n\n[profiles.b]\nurl = "postgresql://db/b"\n'
+NOT_TABLES = {
+    "dotted-keys": 'profiles.a.url = "postgresql://db/a"\n\n[profiles.b]\nurl = "postgresql://db/b"\n',
+    "inline-table": 'profiles.a = { url = "postgresql://db/a" }\n\n[profiles.b]\nurl = "postgresql://db/b"\n',
+    "profiles-table": '[profiles]\na = { service = "a" }\n\n[profiles.b]\nurl = "postgresql://db/b"\n',
+    "alone": 'profiles.a.url = "postgresql://db/a"\nprofiles.b = { service = "b" }\n',
+}
+
+
+@pytest.mark.parametrize("text", NOT_TABLES.values(), ids=NOT_TABLES.keys())
+def test_a_file_that_cannot_be_changed_line_by_line_is_left_as_it_is(linea: CliRun, text: str) -> None:
+    # `profile add` appended its table and `profile use` its `current` line to such a file (exit 0);
+    # only `profile remove` refused it.
     config = write_config(linea, text)
     message = (
         f"error: cannot change {config} line by line (its profiles are not all [profiles.NAME] tables): nothing was changed\n"
         "hint: edit the file by hand\n"
     )
-    assert linea("profile", "remove", "a", exit_code=1).stderr == message
-    assert config.read_text() == text
-    # What can be done line by line still is: `b` is a table, a new one goes at the end.
-    linea("profile", "remove", "b")
+    for change in (["add", "zz", "--url", "postgresql://db/zz"], ["add", "yy", "--service", "yy"], ["use", "a"], ["use", "b"],
+                   ["remove", "a"], ["remove", "b"]):
+        assert linea("profile", *change, exit_code=1).stderr == message, change
+        assert config.read_text() == text, change
+    # It is still read: every command can use its profiles.
+    assert [row["name"] for row in linea("profile", "list", "--json").json] == ["a", "b"]
+
+
+def test_a_file_of_tables_however_their_headers_are_written_is_changed_line_by_line(linea: CliRun) -> None:
+    text = '# mine\n[profiles."a.b"]  # quoted\nurl = "postgresql://db/ab"\n\n[ profiles . \'q\' ]\nservice = "q"\n'
+    config = write_config(linea, text)
     linea("profile", "add", "c", "--service", "c")
-    assert config.read_text() == 'profiles.a.url = "postgresql://db/a"\n\n[profiles.c]\nservice = "c"\n'
+    linea("profile", "use", "q")
+    assert config.read_text() == '# mine\ncurrent = "q"\n' + text.removeprefix("# mine\n") + '\n[profiles.c]\nservice = "c"\n'
+    linea("profile", "remove", "a.b")
+    assert [row["name"] for row in linea("profile", "list", "--json").json] == ["c", "q"]
 
 
 def test_profile_add_and_remove_write_only_the_users_own_file(linea: CliRun, profiles: Path, tmp_path: Path) -> None:
