@@ -8,6 +8,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from rich.cells import cell_len
@@ -311,3 +312,61 @@ def test_db_status_and_doctor_read_well_at_80_columns(linea: CliRun, long_rows: 
     code, shown, stderr = run_linea_in_terminal(("db", "doctor"), env=linea.env, columns=80)
     assert code == 0, stderr
     assert_fits(shown, 80, ("db", "doctor"), whole={check["check"] for check in linea("db", "doctor", "--json").json})
+
+
+PROFILES = """current = "trial"
+
+[profiles.trial]
+url = "postgresql://postgres:secretpw@127.0.0.1:55432/linea"
+migration_url = "postgresql://postgres:secretpw@127.0.0.1:55432/linea"
+
+[profiles.bouncer]
+url = "postgresql://linea_operator:pw@127.0.0.1:6432/linea"
+migration_url = "postgresql://postgres:secretpw@127.0.0.1:55432/linea"
+confirm = true
+
+[profiles.svc]
+service = "staging"
+"""
+PROFILE_HEADERS = {
+    80: ("name", "current", "url", "service"),
+    100: ("name", "current", "in use", "url", "service", "confirm"),
+    160: ("name", "current", "in use", "url", "service", "migration url", "confirm"),
+}
+
+
+@pytest.mark.parametrize("columns", PROFILE_HEADERS)
+def test_profile_list_keeps_urls_whole(linea: CliRun, columns: int) -> None:
+    # At 80 columns the URLs and masked passwords were broken across lines
+    # (`postgresql://postgres:*` / `**@127.0.0.1:55432/line` / `a`), the header read `migration u…`.
+    config = Path(linea.env["XDG_CONFIG_HOME"]) / "linea" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(PROFILES)
+    config.chmod(0o600)
+    items = linea("profile", "list", "--json").json
+    urls = {item[key] for item in items for key in ("url", "migration_url") if item[key]}
+    assert all("***@" in url for url in urls)
+    args = ("profile", "list")
+    code, shown, stderr = run_linea_in_terminal(args, env=linea.env, columns=columns)
+    assert code == 0, stderr
+    _caption, header, *rows = shown.splitlines()
+    assert header_titles(header) == PROFILE_HEADERS[columns], shown
+    assert len(rows) == len(items)  # a line per profile
+    shown_keys = {title.replace(" ", "_") for title in PROFILE_HEADERS[columns]}
+    whole = {item[key] for item in items for key in ("url", "migration_url", "service") if key in shown_keys and item[key]}
+    absent = {item["migration_url"] for item in items if "migration_url" not in shown_keys and item["migration_url"]}
+    assert_fits(shown, columns, args, whole=whole, absent=absent)
+
+
+def test_profile_list_leaves_out_a_url_too_long_for_the_terminal_rather_than_break_it(linea: CliRun) -> None:
+    long_url = "postgresql://linea_operator:pw@pgbouncer.internal.example.com:6432/linea?sslmode=verify-full"
+    config = Path(linea.env["XDG_CONFIG_HOME"]) / "linea" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(f'[profiles.far]\nurl = "{long_url}"\n')
+    config.chmod(0o600)
+    masked = linea("profile", "list", "--json").json[0]["url"]
+    code, shown, stderr = run_linea_in_terminal(("profile", "list"), env=linea.env, columns=80)
+    assert code == 0, stderr
+    assert_fits(shown, 80, ("profile", "list"), whole={"far"}, absent={masked, masked[-12:]})
+    code, shown, stderr = run_linea_in_terminal(("profile", "list"), env=linea.env, columns=120)
+    assert_fits(shown, 120, ("profile", "list"), whole={masked})

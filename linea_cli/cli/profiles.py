@@ -10,13 +10,16 @@ import typer
 
 from linea_cli.cli.context import state
 from linea_cli.cli.options import Output, output_options
-from linea_cli.output import Column, say
+from linea_cli.output import Column, Kind, say
 
 app = typer.Typer(help="List, show, choose, add and remove named databases (~/.config/linea/config.toml).", no_args_is_help=True)
 
+# URLs and service names are copied into commands: shown whole or not at all, never cut or broken
+# across lines. A profile is its name and its database (a URL or a service): at 80 columns with a
+# URL of the usual length, `current` joins them; the rest from wider terminals.
 LIST_COLUMNS = [
-    Column("name"), "current", Column("in_use", priority=2), Column("url", wrap=True), "service",
-    Column("migration_url", priority=3, wrap=True), Column("confirm", priority=1),
+    Column("name"), Column("current", priority=1), Column("in_use", priority=3), Column("url", kind=Kind.id),
+    Column("service", kind=Kind.id), Column("migration_url", kind=Kind.id, priority=4), Column("confirm", priority=2),
 ]
 
 
