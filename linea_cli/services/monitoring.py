@@ -113,6 +113,24 @@ def _blocked_by_lock(connection: Connection) -> Blocked:
     return Blocked(f"{waited}: {named}{more}", holders=tuple(pids))
 
 
+def exclusive_holders(connection: Connection) -> str | None:
+    """Who holds or queues for an ACCESS EXCLUSIVE lock in this database, in words (`pid 4242
+    holds ACCESS EXCLUSIVE on users`), read in a savepoint; None when nobody does or it cannot be read."""
+    savepoint = connection.begin_nested()
+    try:
+        rows = connection.execute(text(_EXCLUSIVE_HOLDERS)).all()
+    except DBAPIError as error:
+        if error.connection_invalidated:
+            raise
+        savepoint.rollback()
+        return None
+    savepoint.commit()
+    if not rows:
+        return None
+    more = f"; and {len(rows) - _SESSIONS_NAMED} more sessions" if len(rows) > _SESSIONS_NAMED else ""
+    return "; ".join(_holding(row) for row in rows[:_SESSIONS_NAMED]) + more
+
+
 def _holding(row: Row) -> str:
     relations = row.relations  # regclass text: quoted where need be
     named = ", ".join(relations[:_RELATIONS_NAMED]) + (
