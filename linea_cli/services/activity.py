@@ -6,7 +6,8 @@ pids it waits for (`pg_blocking_pids`) and the pids waiting for it, in tree orde
 what it blocks, indented by `depth`). `find_backend` and `signal_backend` are the two steps of
 `db cancel` / `db terminate`: the session is looked up (and shown, and confirmed) first; the
 signal is then sent only to that same session (same pid *and* start time, a pid being reused once
-its process ends), in the transaction that writes its audit row.
+its process ends); its audit row is written after (`audit_signal`), in a transaction of its own,
+for the session may hold the lock that row needs.
 """
 
 from __future__ import annotations
