@@ -324,10 +324,19 @@ def cache_check(connection: Connection) -> Check:
     return Check("cache hit ratio", WARN if low else OK, detail)
 
 
+# The client connections among pg_stat_activity's rows. Another role's session shows no
+# backend_type to a role without pg_read_all_stats (nor its state): such a row is a client
+# connection when it has a database and a role (autovacuum workers and the server's own
+# processes have no role; the walsenders of physical replication no database).
+CLIENT_BACKENDS = (
+    "datid IS NOT NULL AND usesysid IS NOT NULL AND coalesce(backend_type, 'client backend') = 'client backend'"
+)
+
+
 def connections_check(connection: Connection) -> Check:
     """Client connections against max_connections less the reserved ones."""
     row = connection.execute(text(
-        "SELECT count(*) FILTER (WHERE datid IS NOT NULL AND coalesce(backend_type, 'client backend') = 'client backend') AS clients, "
+        f"SELECT count(*) FILTER (WHERE {CLIENT_BACKENDS}) AS clients, "
         "current_setting('max_connections')::int AS max, "
         "current_setting('superuser_reserved_connections')::int "
         "+ coalesce(current_setting('reserved_connections', true)::int, 0) AS reserved "
