@@ -359,3 +359,46 @@ def test_a_lock_queued_on_users_behind_a_reader(adopted: CliRun, platform_url: U
         if queued.thread is not None:
             queued.thread.join()
         queued.connection.close()
+
+
+def test_a_cancelled_query_whose_transaction_still_locks_users_leaves_the_audit_row_unwritten_saying_so(
+    adopted: CliRun, platform_url: URL, platform_db: Database
+) -> None:
+    """A query cancelled inside a savepoint aborts the savepoint only: the transaction's lock on
+    users stays until the client rolls back, and keeps the audit row out. Exit 5, saying the
+    query was cancelled. (A cancelled transaction releases its locks at once.)"""
+    connection = psycopg.connect(libpq_conninfo(platform_url), application_name="test-users-sleeper")
+    connection.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+    connection.execute("SAVEPOINT inside")
+    sleeper = Waiter(connection, connection.info.backend_pid)
+
+    def sleep() -> None:
+        try:
+            connection.execute("SELECT pg_sleep(60)")
+        except psycopg.Error as error:
+            sleeper.error.append(error)
+
+    sleeper.thread = threading.Thread(target=sleep)
+    sleeper.thread.start()
+    try:
+        wait_until(
+            lambda: platform_db.scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = :pid AND state = 'active'", pid=sleeper.pid
+            ) == 1,
+            what="the sleeper's query to run",
+        )
+        result = adopted("db", "cancel", str(sleeper.pid), "--yes", env=SHORT_WAIT, exit_code=5)
+        assert result.stderr == (
+            f"error: cancelled the query of pid {sleeper.pid}, but its audit row (CANCEL, resource Backend) could not be "
+            f"written: gave up waiting for a lock: pid {sleeper.pid} holds ACCESS EXCLUSIVE on users\n"
+            "hint: `linea db activity` shows the session holding it\n"
+        )
+        sleeper.thread.join()
+        assert isinstance(sleeper.error[0], psycopg.errors.QueryCanceled)
+    finally:
+        if sleeper.thread.is_alive():  # the test failed before the cancel
+            connection.cancel_safe()
+        sleeper.thread.join()
+        connection.rollback()
+        connection.close()
+    assert platform_db.count("audit_logs", "resource = 'Backend'") == 0

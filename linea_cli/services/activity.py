@@ -217,8 +217,9 @@ def audit_signal(
     session: Session, *, backend: Mapping[str, Any], done: Mapping[str, Any], actor: Actor | None
 ) -> None:
     """The audit row of what `signal_backend` did (`done`) to `backend`, in the caller's
-    transaction. A lock that still keeps the row from being written (a cancelled
-    query's transaction still holds it, a session queued behind the terminated one got it) is exit
+    transaction. A lock that still keeps the row from being written (a query
+    cancelled in a savepoint leaves its transaction's locks held; a session queued behind the
+    terminated one took it) is exit
     5 saying what was done, that the row is missing, and who holds the lock."""
     action = AuditAction.CANCEL if done["action"] == Signal.cancel.value else AuditAction.TERMINATE
     savepoint = session.begin_nested()
