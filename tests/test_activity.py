@@ -402,3 +402,30 @@ def test_a_cancelled_query_whose_transaction_still_locks_users_leaves_the_audit_
         connection.rollback()
         connection.close()
     assert platform_db.count("audit_logs", "resource = 'Backend'") == 0
+
+
+def test_a_role_that_may_signal_but_not_audit_is_refused_before_the_signal(
+    adopted: CliRun, platform_url: URL, platform_db: Database, direct_server_url: URL
+) -> None:
+    """The audit row follows the signal: a role that could not write it (no INSERT on audit_logs)
+    may still signal its own sessions, and is refused first (exit 6), the session untouched."""
+    role = f"test_unaudited_{uuid.uuid4().hex[:8]}"
+    admin_execute(direct_server_url, f"CREATE ROLE {role} LOGIN PASSWORD 'not-a-secret'")
+    try:
+        platform_db.execute(
+            f"GRANT USAGE ON SCHEMA public, linea TO {role}; GRANT SELECT ON ALL TABLES IN SCHEMA public, linea TO {role}"
+        )
+        as_role = platform_url.set(username=role, password="not-a-secret")
+        with psycopg.connect(libpq_conninfo(as_role), application_name="test-own-session") as own:
+            own.execute("SELECT 1")  # idle in its transaction
+            result = adopted(
+                "db", "terminate", str(own.info.backend_pid), "--yes", env={"LINEA_DATABASE_URL": plain_url(as_role)},
+                exit_code=6,
+            )
+            assert result.stderr.startswith(
+                f"error: role '{role}' lacks the INSERT privilege on table audit_logs: a terminate is audited; nothing was done\n"
+            )
+            assert own.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        platform_db.execute(f"DROP OWNED BY {role}")
+        admin_execute(direct_server_url, f"DROP ROLE {role}")

@@ -170,6 +170,18 @@ def signal_backend(session: Session, *, backend: Mapping[str, Any], how: Signal,
     require_admin(actor, f"{how.value} a database session")
     pid, started = backend["pid"], backend["backend_start"]
     details = _details(backend)
+    # The row is written after the signal: a role that could not write it is refused before.
+    # (has_table_privilege reads the catalog: no lock on audit_logs, which the session may hold.)
+    role, may_audit = session.execute(
+        sa.text("SELECT current_user, has_table_privilege('audit_logs', 'INSERT')")
+    ).one()
+    if not may_audit:
+        from linea_cli.db.refusals import ROLES_HINT
+
+        raise PermissionDenied(
+            f"role {role!r} lacks the INSERT privilege on table audit_logs: a {how.value} is audited; nothing was done",
+            hint=ROLES_HINT,
+        )
     call = "pg_cancel_backend(pid)" if how is Signal.cancel else "pg_terminate_backend(pid, :wait)"
     try:
         sent = session.execute(
