@@ -263,3 +263,169 @@ def test_a_signal_the_server_refuses_is_exit_6_and_leaves_no_audit_row(
     finally:
         platform_db.execute(f"DROP OWNED BY {role}")
         admin_execute(direct_server_url, f"DROP ROLE {role}")
+
+
+def _queued(url: URL, statement: str, name: str, platform_db: Database) -> Waiter:
+    """A session in a transaction whose `statement` waits for a lock (in a thread)."""
+    connection = psycopg.connect(libpq_conninfo(url), application_name=name)
+    waiter = Waiter(connection, connection.info.backend_pid)
+
+    def wait_for_the_lock() -> None:
+        try:
+            connection.execute(statement)
+        except psycopg.Error as error:
+            waiter.error.append(error)
+
+    waiter.thread = threading.Thread(target=wait_for_the_lock)
+    waiter.thread.start()
+    wait_for_lock_waiters(platform_db, name, [], count=1)
+    return waiter
+
+
+# A lock wait of half a second: the tests wait for linea to give up.
+SHORT_WAIT = {"LINEA_LOCK_TIMEOUT": "500ms"}
+
+
+def test_a_session_locking_users_is_ended_by_the_system_and_audited(
+    adopted: CliRun, platform_url: URL, platform_db: Database
+) -> None:
+    """A session holding ACCESS EXCLUSIVE on users (a LOCK TABLE, a deploy's ALTER TABLE): the
+    audit row's INSERT needs users too (its foreign key), so it is written once the session is gone."""
+    holder = psycopg.connect(libpq_conninfo(platform_url), application_name="test-users-holder")
+    try:
+        holder.execute("LOCK TABLE events, users IN ACCESS EXCLUSIVE MODE")
+        pid = holder.info.backend_pid
+        # Acting as a user needs reading users: one line saying so, and that the system can end it.
+        result = adopted("--as", ADAM["email"], "db", "terminate", str(pid), "--yes", env=SHORT_WAIT, exit_code=5)
+        assert result.stderr == (
+            f"error: cannot check the acting user {ADAM['email']!r} (--as / LINEA_ACTOR): another session holds "
+            "or waits for a lock on the users table (gave up waiting for it)\n"
+            "hint: `linea db activity` shows that session; without --as / LINEA_ACTOR (as the system), "
+            "`linea db terminate PID` can end it\n"
+        )
+        assert holder.execute("SELECT 1").fetchone() == (1,)
+
+        done = adopted("db", "terminate", str(pid), "--yes", "--json", env=SHORT_WAIT)
+        assert (done.json["pid"], done.json["action"], done.json["ended"]) == (pid, "terminate", True)
+        assert f"terminated pid {pid}" in done.stderr
+        with pytest.raises(psycopg.OperationalError):
+            holder.execute("SELECT 1")
+    finally:
+        holder.close()
+    row = platform_db.one("SELECT action, resource_id, user_id, metadata FROM audit_logs WHERE resource = 'Backend'")
+    assert (row.action, row.resource_id, row.user_id) == ("TERMINATE", str(pid), None)
+    assert row.metadata["application"] == "test-users-holder"
+
+
+def test_a_lock_queued_on_users_behind_a_reader(adopted: CliRun, platform_url: URL, platform_db: Database) -> None:
+    """A reads users in a transaction left open; B queues for ACCESS EXCLUSIVE on users behind it
+    (every later reader of users queues behind B). Cancelling B's LOCK frees users: audited.
+    Terminating A lets B take its lock: A is ended, and the audit row that cannot be written says so."""
+    reader = psycopg.connect(libpq_conninfo(platform_url), application_name="test-users-reader")
+    reader.execute("SELECT count(*) FROM users")
+    queued = _queued(platform_url, "LOCK TABLE users, events IN ACCESS EXCLUSIVE MODE", "test-users-locker", platform_db)
+    try:
+        # Acting as a user reads users, which queues behind B too: exit 5, the system can.
+        result = adopted("--as", ADAM["email"], "db", "cancel", str(queued.pid), "--yes", env=SHORT_WAIT, exit_code=5)
+        assert result.stderr.startswith(f"error: cannot check the acting user {ADAM['email']!r} (--as / LINEA_ACTOR): ")
+        done = adopted("db", "cancel", str(queued.pid), "--yes", env=SHORT_WAIT)
+        assert f"cancelled the query of pid {queued.pid}" in done.stderr
+        assert queued.thread is not None
+        wait_until(lambda: not queued.thread.is_alive(), what="the cancelled LOCK to end")
+        assert isinstance(queued.error[0], psycopg.errors.QueryCanceled)
+        row = platform_db.one("SELECT action, resource_id, user_id FROM audit_logs WHERE resource = 'Backend'")
+        assert (row.action, row.resource_id, row.user_id) == ("CANCEL", str(queued.pid), None)
+
+        # Queued again; now A is terminated and B gets the lock the audit row needs.
+        queued.connection.rollback()
+        queued.error.clear()
+        queued.thread = threading.Thread(target=lambda: queued.connection.execute("LOCK TABLE users, events IN ACCESS EXCLUSIVE MODE"))
+        queued.thread.start()
+        wait_for_lock_waiters(platform_db, "test-users-locker", [], count=1)
+        reader_pid = reader.info.backend_pid
+        result = adopted("db", "terminate", str(reader_pid), "--yes", env=SHORT_WAIT, exit_code=5)
+        assert result.stderr == (
+            f"error: terminated pid {reader_pid}, but its audit row (TERMINATE, resource Backend) could not be written: "
+            f"gave up waiting for a lock: pid {queued.pid} holds ACCESS EXCLUSIVE on events, users\n"
+            "hint: `linea db activity` shows the session holding it\n"
+        )
+        with pytest.raises(psycopg.OperationalError):
+            reader.execute("SELECT 1")
+        queued.thread.join()
+        queued.connection.rollback()
+        assert platform_db.count("audit_logs", "resource = 'Backend'") == 1
+    finally:
+        reader.close()
+        if queued.thread is not None:
+            queued.thread.join()
+        queued.connection.close()
+
+
+def test_a_cancelled_query_whose_transaction_still_locks_users_leaves_the_audit_row_unwritten_saying_so(
+    adopted: CliRun, platform_url: URL, platform_db: Database
+) -> None:
+    """A query cancelled inside a savepoint aborts the savepoint only: the transaction's lock on
+    users stays until the client rolls back, and keeps the audit row out. Exit 5, saying the
+    query was cancelled. (A cancelled transaction releases its locks at once.)"""
+    connection = psycopg.connect(libpq_conninfo(platform_url), application_name="test-users-sleeper")
+    connection.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+    connection.execute("SAVEPOINT inside")
+    sleeper = Waiter(connection, connection.info.backend_pid)
+
+    def sleep() -> None:
+        try:
+            connection.execute("SELECT pg_sleep(60)")
+        except psycopg.Error as error:
+            sleeper.error.append(error)
+
+    sleeper.thread = threading.Thread(target=sleep)
+    sleeper.thread.start()
+    try:
+        wait_until(
+            lambda: platform_db.scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = :pid AND state = 'active'", pid=sleeper.pid
+            ) == 1,
+            what="the sleeper's query to run",
+        )
+        result = adopted("db", "cancel", str(sleeper.pid), "--yes", env=SHORT_WAIT, exit_code=5)
+        assert result.stderr == (
+            f"error: cancelled the query of pid {sleeper.pid}, but its audit row (CANCEL, resource Backend) could not be "
+            f"written: gave up waiting for a lock: pid {sleeper.pid} holds ACCESS EXCLUSIVE on users\n"
+            "hint: `linea db activity` shows the session holding it\n"
+        )
+        sleeper.thread.join()
+        assert isinstance(sleeper.error[0], psycopg.errors.QueryCanceled)
+    finally:
+        if sleeper.thread.is_alive():  # the test failed before the cancel
+            connection.cancel_safe()
+        sleeper.thread.join()
+        connection.rollback()
+        connection.close()
+    assert platform_db.count("audit_logs", "resource = 'Backend'") == 0
+
+
+def test_a_role_that_may_signal_but_not_audit_is_refused_before_the_signal(
+    adopted: CliRun, platform_url: URL, platform_db: Database, direct_server_url: URL
+) -> None:
+    """The audit row follows the signal: a role that could not write it (no INSERT on audit_logs)
+    may still signal its own sessions, and is refused first (exit 6), the session untouched."""
+    role = f"test_unaudited_{uuid.uuid4().hex[:8]}"
+    admin_execute(direct_server_url, f"CREATE ROLE {role} LOGIN PASSWORD 'not-a-secret'")
+    try:
+        platform_db.execute(
+            f"GRANT USAGE ON SCHEMA public, linea TO {role}; GRANT SELECT ON ALL TABLES IN SCHEMA public, linea TO {role}"
+        )
+        as_role = platform_url.set(username=role, password="not-a-secret")
+        with psycopg.connect(libpq_conninfo(as_role), application_name="test-own-session") as own:
+            own.execute("SELECT 1")  # idle in its transaction
+            result = adopted(
+                "db", "terminate", str(own.info.backend_pid), "--yes", env={"LINEA_DATABASE_URL": plain_url(as_role)},
+                exit_code=6,
+            )
+            assert result.stderr.startswith(
+                f"error: role '{role}' lacks the INSERT privilege on table audit_logs: a terminate is audited; nothing was done\n"
+            )
+            assert own.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        platform_db.execute(f"DROP OWNED BY {role}")
+        admin_execute(direct_server_url, f"DROP ROLE {role}")

@@ -175,3 +175,29 @@ def test_an_empty_or_unreadable_pgbouncer_setting_is_exit_1_naming_it(linea: Cli
     empty = linea("db", "pool", env={"LINEA_PGBOUNCER_ADMIN_URL": ""}, exit_code=1)
     assert empty.stderr.startswith("error: invalid LINEA_PGBOUNCER_ADMIN_URL ''"), empty.stderr
     linea("db", "pool", env={"LINEA_PGBOUNCER_ADMIN_URL": "mysql://x@y/pgbouncer"}, exit_code=1)
+
+
+def test_other_roles_sessions_are_counted_as_hidden_for_a_role_without_pg_read_all_stats(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a server of its own (nobody else's sessions): a role that may not read others' sessions
+    sees no backend_type for them, and they still count, as `(hidden)`, with the warning."""
+    from tests.harness import admin_execute, make_cli_run
+    from tests.test_queries import _own_server
+
+    with _own_server() as url:
+        admin_execute(url, "CREATE ROLE lowrd LOGIN")
+        alone = make_cli_run(url, tmp_path, monkeypatch)
+        # Only linea's own connection: one, said as one.
+        assert "\n1 client connection of " in "\n" + alone("db", "pool").stdout
+        lowrd = make_cli_run(url.set(username="lowrd"), tmp_path, monkeypatch)
+        with psycopg.connect(libpq_conninfo(url), application_name="test-superuser") as other:
+            other.execute("SELECT 1")
+            result = lowrd("db", "pool", "--json")
+            table = lowrd("db", "pool")
+    report = result.json
+    groups = [(group["application"], group["state"], group["connections"]) for group in report["connections"]]
+    assert ("test-superuser", "(hidden)", 1) in groups and report["in_use"] == 2, groups
+    assert report["notes"] == ["other roles' sessions show no state to this role: grant it pg_read_all_stats to see them"]
+    assert "\n2 client connections of " in "\n" + table.stdout
+    assert "warning: other roles' sessions show no state to this role" in table.stderr

@@ -281,9 +281,10 @@ def terminate(pid: PidArgument, yes: YesOption = False, *, out: Output) -> dict[
 
 
 def _signal(how: Signal, pid: int, *, yes: bool, out: Output) -> dict[str, Any]:
-    """Look the session up, ask (naming it), then signal it and audit that in one transaction."""
+    """Look the session up, ask (naming it), signal it, then audit that in a transaction of its
+    own: the session may hold the very lock the audit row needs (services/activity.py)."""
     from linea_cli.errors import cut
-    from linea_cli.services.activity import Signal, find_backend, signal_backend
+    from linea_cli.services.activity import Signal, audit_signal, did, find_backend, signal_backend
 
     with transaction() as (session, actor):
         backend = find_backend(session, pid=pid, how=how, actor=actor)
@@ -292,8 +293,11 @@ def _signal(how: Signal, pid: int, *, yes: bool, out: Output) -> dict[str, Any]:
     query = f": {cut(' '.join((backend['query'] or '').split()), limit=60)}" if backend["query"] else ""
     database = state().database()
     confirm_or_stop(f"{verb} pid {pid} ({who}{query}) in {database.target}", yes=yes)
-    with transaction() as (session, actor):
+    with database.unit_of_work() as session:
         done = signal_backend(session, backend=backend, how=how, actor=actor)
         out.check(done)
-    say(f"{'cancelled the query of' if how is Signal.cancel else 'terminated'} pid {pid}")
+    # The acting user as resolved above: reading users again could wait for the same lock.
+    with database.unit_of_work() as session:
+        audit_signal(session, backend=backend, done=done, actor=actor)
+    say(did(done))
     return done

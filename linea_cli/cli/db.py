@@ -378,7 +378,8 @@ def pool(*, out: Output) -> None:
     if out.for_people:
         if report.max_connections is not None:
             reserved = report.superuser_reserved_connections + (report.reserved_connections or 0)
-            line = (f"{report.in_use} client connections of {report.max_connections - reserved} for ordinary roles "
+            noun = "client connection" if report.in_use == 1 else "client connections"
+            line = (f"{report.in_use} {noun} of {report.max_connections - reserved} for ordinary roles "
                     f"(max_connections {report.max_connections}, {reserved} reserved)")
             if sys.stdout.isatty():
                 line += "\n" + capacity_bar("in use", report.in_use, report.max_connections - reserved,

@@ -6,7 +6,8 @@ pids it waits for (`pg_blocking_pids`) and the pids waiting for it, in tree orde
 what it blocks, indented by `depth`). `find_backend` and `signal_backend` are the two steps of
 `db cancel` / `db terminate`: the session is looked up (and shown, and confirmed) first; the
 signal is then sent only to that same session (same pid *and* start time, a pid being reused once
-its process ends), in the transaction that writes its audit row.
+its process ends); its audit row is written after (`audit_signal`), in a transaction of its own,
+for the session may hold the lock that row needs.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
-from linea_cli.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from linea_cli.errors import Conflict, DatabaseUnavailable, InvalidInput, NotFound, PermissionDenied
 from linea_cli.services.actors import Actor, require_admin
 from linea_cli.services.audit_log import AuditAction, record
+from linea_cli.services.monitoring import LOCK_NOT_AVAILABLE, exclusive_holders
 
 # A transaction open this long is marked as long (PgHero's long-running query default).
 LONG_TRANSACTION_SECONDS = 60
@@ -151,27 +153,44 @@ def find_backend(session: Session, *, pid: int, how: Signal, actor: Actor | None
     return backend
 
 
+# How long `db terminate` waits for the session to exit (pg_terminate_backend's timeout): its
+# locks go with it, and the audit row, written after, may need them (see `signal_backend`).
+TERMINATE_WAIT_MS = 5000
+
+
 def signal_backend(session: Session, *, backend: Mapping[str, Any], how: Signal, actor: Actor | None) -> dict[str, Any]:
     """Cancel the query of (or terminate) the backend `find_backend` gave, if it is still that
-    session, and audit it in the caller's transaction (the audit row first: a refused signal rolls
-    it back). Returns what was done, for the record."""
+    session. Returns what was done, for the record (`audit_signal`, in a transaction of its own).
+
+    The signal goes first and writes nothing: the session to end may hold a lock on users or
+    audit_logs (a LOCK TABLE, a deploy's ALTER TABLE), which an audit row's INSERT would wait for
+    (its foreign key's check opens users even for the system's NULL user). A terminate waits up to
+    TERMINATE_WAIT_MS for the session to exit, its locks with it; commit the caller's transaction
+    before auditing."""
     require_admin(actor, f"{how.value} a database session")
     pid, started = backend["pid"], backend["backend_start"]
-    details = {
-        key: backend[key]
-        for key in ("application", "user", "backend_type", "state", "backend_start", "xact_start", "query_start", "query_id")
-    }
-    action = AuditAction.CANCEL if how is Signal.cancel else AuditAction.TERMINATE
-    record(session, action=action, resource="Backend", resource_id=str(pid), actor=actor, details=details)
-    function = "pg_cancel_backend" if how is Signal.cancel else "pg_terminate_backend"
+    details = _details(backend)
+    # The row is written after the signal: a role that could not write it is refused before.
+    # (has_table_privilege reads the catalog: no lock on audit_logs, which the session may hold.)
+    role, may_audit = session.execute(
+        sa.text("SELECT current_user, has_table_privilege('audit_logs', 'INSERT')")
+    ).one()
+    if not may_audit:
+        from linea_cli.db.refusals import ROLES_HINT
+
+        raise PermissionDenied(
+            f"role {role!r} lacks the INSERT privilege on table audit_logs: a {how.value} is audited; nothing was done",
+            hint=ROLES_HINT,
+        )
+    call = "pg_cancel_backend(pid)" if how is Signal.cancel else "pg_terminate_backend(pid, :wait)"
     try:
         sent = session.execute(
             sa.text(
-                f"SELECT {function}(pid) FROM pg_stat_activity "
+                f"SELECT {call} FROM pg_stat_activity "
                 # backend_start is null to a role that may not see the session: then the pid alone.
                 "WHERE pid = :pid AND backend_start IS NOT DISTINCT FROM :started AND datname = current_database()"
             ),
-            {"pid": pid, "started": started},
+            {"pid": pid, "started": started, "wait": TERMINATE_WAIT_MS},
         ).scalar()
     except DBAPIError as error:
         if getattr(error.orig, "sqlstate", None) != "42501":
@@ -182,6 +201,52 @@ def signal_backend(session: Session, *, backend: Mapping[str, Any], how: Signal,
             hint="the role needs to be the session's own role, a member of pg_signal_backend (not for superusers' sessions), "
             "or a superuser",
         ) from None
-    if not sent:
+    if sent is None:
         raise NotFound(f"pid {pid} ended before it could be signalled; nothing was done")
-    return {"pid": pid, "action": how.value, **{k: v for k, v in details.items() if k != "query_id"}}
+    done = {"pid": pid, "action": how.value, **{k: v for k, v in details.items() if k != "query_id"}}
+    if how is Signal.terminate:
+        # False: signalled, but still running after the wait (busy in a long uninterruptible step).
+        done["ended"] = bool(sent)
+    return done
+
+
+def _details(backend: Mapping[str, Any]) -> dict[str, Any]:
+    """What the audit row keeps of the session (never its query text)."""
+    keys = ("application", "user", "backend_type", "state", "backend_start", "xact_start", "query_start", "query_id")
+    return {key: backend[key] for key in keys}
+
+
+def did(done: Mapping[str, Any]) -> str:
+    """What `signal_backend` did, in words: `terminated pid 4242`."""
+    if done["action"] == Signal.cancel.value:
+        return f"cancelled the query of pid {done['pid']}"
+    if done.get("ended", True):
+        return f"terminated pid {done['pid']}"
+    return f"signalled pid {done['pid']} to terminate (still running after {TERMINATE_WAIT_MS // 1000} s)"
+
+
+def audit_signal(
+    session: Session, *, backend: Mapping[str, Any], done: Mapping[str, Any], actor: Actor | None
+) -> None:
+    """The audit row of what `signal_backend` did (`done`) to `backend`, in the caller's
+    transaction. A lock that still keeps the row from being written (a query
+    cancelled in a savepoint leaves its transaction's locks held; a session queued behind the
+    terminated one took it) is exit
+    5 saying what was done, that the row is missing, and who holds the lock."""
+    action = AuditAction.CANCEL if done["action"] == Signal.cancel.value else AuditAction.TERMINATE
+    savepoint = session.begin_nested()
+    try:
+        record(
+            session, action=action, resource="Backend", resource_id=str(done["pid"]), actor=actor, details=_details(backend)
+        )
+    except DBAPIError as error:
+        if getattr(error.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE or error.connection_invalidated:
+            raise
+        savepoint.rollback()
+        holders = exclusive_holders(session.connection())
+        raise DatabaseUnavailable(
+            f"{did(done)}, but its audit row ({action.value}, resource Backend) could not be written: gave up waiting "
+            f"for a lock{': ' + holders if holders else ''}",
+            hint="`linea db activity` shows the session holding it",
+        ) from None
+    savepoint.commit()

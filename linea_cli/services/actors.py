@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from linea_cli.config import actor_reference
 from linea_cli.enums import UserRole
-from linea_cli.errors import PermissionDenied, parameter
+from linea_cli.errors import DatabaseUnavailable, PermissionDenied, parameter
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -52,13 +52,25 @@ def actor_on(connection: Any, reference: str | None) -> Actor | None:
     text = actor_reference(reference)
     if text is None:
         return None
+    import psycopg
+
     from linea_cli.services.reads import rows
 
-    users = rows(
-        connection,
-        "SELECT id, email, role FROM users WHERE (lower(email) = %s OR id = %s) AND deleted_at IS NULL LIMIT 2",
-        (text.strip().lower(), text),
-    )
+    try:
+        users = rows(
+            connection,
+            "SELECT id, email, role FROM users WHERE (lower(email) = %s OR id = %s) AND deleted_at IS NULL LIMIT 2",
+            (text.strip().lower(), text),
+        )
+    except psycopg.errors.LockNotAvailable:
+        # Another session holds (or queues for) an ACCESS EXCLUSIVE lock on users: a LOCK TABLE,
+        # a deploy's ALTER TABLE. Nobody can be checked until it ends; the system needs no check.
+        raise DatabaseUnavailable(
+            f"cannot check the acting user {text!r} ({parameter('actor')} / LINEA_ACTOR): another session holds "
+            "or waits for a lock on the users table (gave up waiting for it)",
+            hint=f"`linea db activity` shows that session; without {parameter('actor')} / LINEA_ACTOR (as the system), "
+            "`linea db terminate PID` can end it",
+        ) from None
     if len(users) != 1:
         problem = "does not exist or is deleted" if not users else "is ambiguous (addresses that differ only in case)"
         raise PermissionDenied(f"acting user {text!r} {problem} ({parameter('actor')} / LINEA_ACTOR)")

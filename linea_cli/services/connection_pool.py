@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 
-from linea_cli.services.monitoring import Blocked, monitoring_connection, probe
+from linea_cli.services.monitoring import CLIENT_BACKENDS, Blocked, monitoring_connection, probe
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -35,12 +35,14 @@ SELECT current_setting('max_connections')::int AS max_connections,
        current_setting('reserved_connections', true)::int AS reserved_connections
 """
 
-_GROUPS = """
+# Other roles' sessions, to a role without pg_read_all_stats, are counted too (CLIENT_BACKENDS):
+# their state is null, shown as HIDDEN_STATE.
+_GROUPS = f"""
 SELECT datname AS database, application_name AS application, state, count(*)::int AS connections,
        extract(epoch FROM max(now() - state_change))::bigint AS longest_in_state_seconds,
        extract(epoch FROM max(now() - xact_start))::bigint AS oldest_transaction_seconds
   FROM pg_stat_activity
- WHERE backend_type = 'client backend'
+ WHERE {CLIENT_BACKENDS}
  GROUP BY 1, 2, 3
  ORDER BY count(*) DESC, 1, 2, 3
 """

@@ -113,6 +113,24 @@ def _blocked_by_lock(connection: Connection) -> Blocked:
     return Blocked(f"{waited}: {named}{more}", holders=tuple(pids))
 
 
+def exclusive_holders(connection: Connection) -> str | None:
+    """Who holds or queues for an ACCESS EXCLUSIVE lock in this database, in words (`pid 4242
+    holds ACCESS EXCLUSIVE on users`), read in a savepoint; None when nobody does or it cannot be read."""
+    savepoint = connection.begin_nested()
+    try:
+        rows = connection.execute(text(_EXCLUSIVE_HOLDERS)).all()
+    except DBAPIError as error:
+        if error.connection_invalidated:
+            raise
+        savepoint.rollback()
+        return None
+    savepoint.commit()
+    if not rows:
+        return None
+    more = f"; and {len(rows) - _SESSIONS_NAMED} more sessions" if len(rows) > _SESSIONS_NAMED else ""
+    return "; ".join(_holding(row) for row in rows[:_SESSIONS_NAMED]) + more
+
+
 def _holding(row: Row) -> str:
     relations = row.relations  # regclass text: quoted where need be
     named = ", ".join(relations[:_RELATIONS_NAMED]) + (
@@ -306,10 +324,19 @@ def cache_check(connection: Connection) -> Check:
     return Check("cache hit ratio", WARN if low else OK, detail)
 
 
+# The client connections among pg_stat_activity's rows. Another role's session shows no
+# backend_type to a role without pg_read_all_stats (nor its state): such a row is a client
+# connection when it has a database and a role (autovacuum workers and the server's own
+# processes have no role; the walsenders of physical replication no database).
+CLIENT_BACKENDS = (
+    "datid IS NOT NULL AND usesysid IS NOT NULL AND coalesce(backend_type, 'client backend') = 'client backend'"
+)
+
+
 def connections_check(connection: Connection) -> Check:
     """Client connections against max_connections less the reserved ones."""
     row = connection.execute(text(
-        "SELECT count(*) FILTER (WHERE datid IS NOT NULL AND coalesce(backend_type, 'client backend') = 'client backend') AS clients, "
+        f"SELECT count(*) FILTER (WHERE {CLIENT_BACKENDS}) AS clients, "
         "current_setting('max_connections')::int AS max, "
         "current_setting('superuser_reserved_connections')::int "
         "+ coalesce(current_setting('reserved_connections', true)::int, 0) AS reserved "
