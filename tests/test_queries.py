@@ -490,3 +490,32 @@ def test_snapshots_give_the_platform_tables_size_over_time_and_no_statement_time
     assert code == 0 and max(len(line) for line in screen.splitlines()) <= 70
     assert any(line.startswith("size of the platform's tables (most: ") for line in screen.splitlines())
     assert "size of the platform's tables" not in adopted("db", "snapshots").stdout  # piped: no chart
+
+
+def test_db_queries_masks_a_password_in_every_form_of_literal(stats_platform: tuple[CliRun, URL, URL]) -> None:
+    """A utility statement keeps its text as run in pg_stat_statements: the password after
+    PASSWORD is masked whatever the literal's form, in JSON, CSV and the table alike."""
+    linea, url, direct = stats_platform
+    tag = uuid.uuid4().hex[:8]
+    forms = [  # (what ran, what db queries shows)
+        (f"CREATE ROLE r{tag}a LOGIN PASSWORD $$dollarSecret2$$", f"CREATE ROLE r{tag}a LOGIN PASSWORD '***'"),
+        (f"ALTER ROLE r{tag}a PASSWORD $q$tagSecret5$q$", f"ALTER ROLE r{tag}a PASSWORD '***'"),
+        (f"ALTER ROLE r{tag}a PASSWORD'nospaceSecret3'", f"ALTER ROLE r{tag}a PASSWORD'***'"),
+        (f"ALTER ROLE r{tag}a PASSWORD /*c*/ 'commentSecret6'", f"ALTER ROLE r{tag}a PASSWORD /*c*/ '***'"),
+        (f"CREATE ROLE r{tag}b LOGIN PASSWORD U&'unicodeSecret7'", f"CREATE ROLE r{tag}b LOGIN PASSWORD '***'"),
+        (f"ALTER ROLE r{tag}b PASSWORD 'plainSecret1'", f"ALTER ROLE r{tag}b PASSWORD '***'"),
+        (f"ALTER ROLE r{tag}b PASSWORD E'escapeSecret4'", f"ALTER ROLE r{tag}b PASSWORD '***'"),
+    ]
+    try:
+        for statement, _ in forms:
+            _run(direct, statement, 1)
+        result = linea("db", "queries", "--limit", "1000", "--json")
+        texts = [row["query"] for row in result.json]
+        for _, masked in forms:
+            assert masked in texts
+        assert "Secret" not in result.stdout
+        csv = linea("db", "queries", "--limit", "1000", "-f", "csv").stdout
+        assert f"ALTER ROLE r{tag}a PASSWORD $q$" not in csv and "Secret" not in csv
+        assert "Secret" not in linea("db", "queries", "--limit", "1000").stdout
+    finally:
+        admin_execute(direct, f"DROP ROLE IF EXISTS r{tag}a; DROP ROLE IF EXISTS r{tag}b")
