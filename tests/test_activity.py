@@ -173,6 +173,18 @@ def test_watch_needs_a_terminal_and_a_table(linea: CliRun) -> None:
     assert result.stderr.startswith("error: --watch redraws a table: it takes no --format/--json\n")
 
 
+@pytest.mark.parametrize(
+    ("interval", "reason"),
+    [("nan", "not a finite number"), ("inf", "not a finite number"), ("-inf", "not a finite number"),
+     ("soon", "not a number"), ("0.1", "must be at least 0.5"), ("3601", "must be at most 3600")],
+)
+def test_an_interval_that_is_no_number_of_seconds_in_range_is_exit_2_saying_why(
+    linea: CliRun, interval: str, reason: str
+) -> None:
+    result = linea("db", "activity", "--watch", "--interval", interval, exit_code=2)
+    assert result.stderr.splitlines()[0] == f"error: invalid value for --interval: {reason}"
+
+
 @pytest.mark.parametrize("quit_with", ["q", "Ctrl-C"])
 def test_watch_redraws_at_a_terminal_until_q_or_ctrl_c(linea: CliRun, direct_database_url: URL, quit_with: str) -> None:
     """`db activity --watch` with its terminal as stdin, stdout and stderr, as a person runs it;
