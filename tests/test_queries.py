@@ -338,6 +338,29 @@ def test_without_the_library_db_queries_says_the_steps_and_exits_5(adopted: CliR
     ]
 
 
+def test_created_but_not_loaded_says_the_steps_left_and_not_to_create_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The extension exists in the database (created while the server loaded the library, which it
+    no longer does): the steps are loading the library and a restart, no CREATE EXTENSION."""
+    with _own_server("-c shared_preload_libraries=") as server:
+        name = "linea_unloaded"
+        admin_execute(server, f'CREATE DATABASE "{name}"')
+        build_platform_database(server.set(database=name))
+        admin_execute(server.set(database=name), "CREATE EXTENSION pg_stat_statements")
+        linea = make_cli_run(server.set(database=name), tmp_path, monkeypatch)
+        linea("db", "upgrade")
+        result = linea("db", "queries", exit_code=5)
+        assert result.stdout == ""
+        assert result.stderr.splitlines() == [
+            "error: pg_stat_statements is not loaded by the server (shared_preload_libraries)",
+            "  1. in postgresql.conf: shared_preload_libraries = 'pg_stat_statements'",
+            "     (added to the libraries listed there already, if any)",
+            "  2. restart PostgreSQL (a reload is not enough)",
+            f"     (the extension exists in database {name} already: nothing to create)",
+        ]
+
+
 def test_loaded_but_not_created_says_the_one_step_left(stats_platform: tuple[CliRun, URL, URL]) -> None:
     linea, _, direct = stats_platform
     admin_execute(direct, "DROP EXTENSION pg_stat_statements")

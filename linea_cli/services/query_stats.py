@@ -107,16 +107,19 @@ def _statements_state(connection: Connection) -> Mapping[str, Any]:
     )).mappings().one()
 
 
-def _steps(database: str, *, loaded: bool) -> tuple[str, ...]:
-    create = f"3. in database {database}, as a superuser: CREATE EXTENSION pg_stat_statements;"
+def _steps(database: str, *, loaded: bool, created: bool = False) -> tuple[str, ...]:
+    """What is left to do: load the library (and restart), then create the extension in this
+    database, unless it exists there already (created before the library was unloaded, say)."""
     if loaded:
         return (f"in database {database}, as a superuser: CREATE EXTENSION pg_stat_statements;",)
-    return (
+    steps = (
         "1. in postgresql.conf: shared_preload_libraries = 'pg_stat_statements'",
         "   (added to the libraries listed there already, if any)",
         "2. restart PostgreSQL (a reload is not enough)",
-        create,
     )
+    if created:
+        return (*steps, f"   (the extension exists in database {database} already: nothing to create)")
+    return (*steps, f"3. in database {database}, as a superuser: CREATE EXTENSION pg_stat_statements;")
 
 
 def require_statements(connection: Connection, *, embedded: bool = False) -> StatementsAccess:
@@ -137,7 +140,7 @@ def require_statements(connection: Connection, *, embedded: bool = False) -> Sta
     if not state["loaded"]:
         raise DatabaseUnavailable(
             "pg_stat_statements is not loaded by the server (shared_preload_libraries)",
-            details=_steps(database, loaded=False),
+            details=_steps(database, loaded=False, created=state["schema"] is not None),
         )
     if state["schema"] is None:
         raise DatabaseUnavailable(
