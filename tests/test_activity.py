@@ -173,6 +173,18 @@ def test_watch_needs_a_terminal_and_a_table(linea: CliRun) -> None:
     assert result.stderr.startswith("error: --watch redraws a table: it takes no --format/--json\n")
 
 
+@pytest.mark.parametrize(
+    ("interval", "reason"),
+    [("nan", "not a finite number"), ("inf", "not a finite number"), ("-inf", "not a finite number"),
+     ("soon", "not a number"), ("0.1", "must be at least 0.5"), ("3601", "must be at most 3600")],
+)
+def test_an_interval_that_is_no_number_of_seconds_in_range_is_exit_2_saying_why(
+    linea: CliRun, interval: str, reason: str
+) -> None:
+    result = linea("db", "activity", "--watch", "--interval", interval, exit_code=2)
+    assert result.stderr.splitlines()[0] == f"error: invalid value for --interval: {reason}"
+
+
 @pytest.mark.parametrize("quit_with", ["q", "Ctrl-C"])
 def test_watch_redraws_at_a_terminal_until_q_or_ctrl_c(linea: CliRun, direct_database_url: URL, quit_with: str) -> None:
     """`db activity --watch` with its terminal as stdin, stdout and stderr, as a person runs it;
@@ -429,3 +441,43 @@ def test_a_role_that_may_signal_but_not_audit_is_refused_before_the_signal(
     finally:
         platform_db.execute(f"DROP OWNED BY {role}")
         admin_execute(direct_server_url, f"DROP ROLE {role}")
+
+
+def test_a_password_a_session_sent_is_masked_in_db_activity_and_the_question_to_end_it(
+    adopted: CliRun, platform_url: URL, direct_server_url: URL
+) -> None:
+    """Each session is left idle in the transaction of an ALTER ROLE ... PASSWORD: pg_stat_activity
+    keeps its text as run, whatever the literal's form."""
+    tag = uuid.uuid4().hex[:6]
+    forms = {  # role: (what it ran after ALTER ROLE role, what linea shows)
+        f"r{tag}a": ("PASSWORD 'activitySecret9'", "PASSWORD '***'"),
+        f"r{tag}b": ("PASSWORD $$dollarSecret2$$", "PASSWORD '***'"),
+        f"r{tag}c": ("PASSWORD $q$tagSecret5$q$", "PASSWORD '***'"),
+        f"r{tag}d": ("PASSWORD'nospaceSecret3'", "PASSWORD'***'"),
+        f"r{tag}e": ("PASSWORD /*c*/ 'commentSecret6'", "PASSWORD /*c*/ '***'"),
+        f"r{tag}f": ("PASSWORD U&'unicodeSecret7'", "PASSWORD '***'"),
+        f"r{tag}g": ("PASSWORD E'escapeSecret4'", "PASSWORD '***'"),
+    }
+    for role in forms:
+        admin_execute(direct_server_url, f"CREATE ROLE {role}")
+    sessions: dict[int, str] = {}
+    connections: list[psycopg.Connection] = []
+    try:
+        for role, (password, _) in forms.items():
+            connections.append(psycopg.connect(libpq_conninfo(platform_url), application_name="test-password"))
+            connections[-1].execute(f"ALTER ROLE {role} {password}")  # and idle in its transaction
+            sessions[connections[-1].info.backend_pid] = role
+        result = adopted("db", "activity", "--json")
+        shown = {sessions[row["pid"]]: row["query"] for row in result.json if row["pid"] in sessions}
+        assert shown == {role: f"ALTER ROLE {role} {masked}" for role, (_, masked) in forms.items()}
+        assert "Secret" not in result.stdout
+        code, screen, _ = run_linea_in_terminal(["db", "activity", "--fields", "pid,query"], env=adopted.env, columns=120)
+        assert code == 0 and "Secret" not in screen and "'***'" in screen
+        for pid, role in sessions.items():  # the question names the session and its query: masked
+            asked = adopted("--as", ADAM["email"], "db", "terminate", str(pid), exit_code=1)
+            assert f"ALTER ROLE {role} {forms[role][1]}" in asked.stderr and "Secret" not in asked.stderr
+    finally:
+        for connection in connections:
+            connection.close()
+        for role in forms:
+            admin_execute(direct_server_url, f"DROP ROLE IF EXISTS {role}")

@@ -18,7 +18,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import URL
 
-from tests.harness import CliRun, libpq_conninfo, run_linea_in_terminal, wait_until
+from tests.harness import CliRun, libpq_conninfo, plain_url, run_linea_in_terminal, wait_until
 
 PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
 
@@ -169,6 +169,34 @@ def test_an_unreachable_pgbouncer_console_is_exit_5_after_the_servers_part(linea
     assert result.json["pgbouncer"] is None and result.json["in_use"] >= 1
     assert result.stderr.startswith("error: PgBouncer's admin console at postgresql://admin:***@127.0.0.1:")
     assert "s3cret" not in result.stderr
+
+
+def test_a_database_that_is_not_pgbouncers_console_is_said_so(
+    linea: CliRun, direct_database_url: URL, database_name: str, pgbouncer: Bouncer
+) -> None:
+    """PostgreSQL itself, or one of PgBouncer's pooled databases (which passes SHOW VERSION on to
+    PostgreSQL), rather than its `pgbouncer` database: said in those words, after the server's part."""
+    for url in (plain_url(direct_database_url), pgbouncer.url(database_name, "linea_pool")):
+        result = linea("db", "pool", "--json", env={"LINEA_PGBOUNCER_ADMIN_URL": url}, exit_code=5)
+        assert result.json["pgbouncer"] is None and result.json["in_use"] >= 1
+        [line] = result.stderr.splitlines()
+        assert line.startswith("error: LINEA_PGBOUNCER_ADMIN_URL (postgresql://"), line
+        assert ") is not PgBouncer's admin console: it answered SHOW VERSION as PostgreSQL does (" in line
+        assert line.endswith("database pgbouncer: postgresql://USER[:PASSWORD]@HOST:PORT/pgbouncer"), line
+        if direct_database_url.password:
+            assert str(direct_database_url.password) not in result.stderr
+
+
+def test_a_keyword_value_string_or_no_url_is_exit_1_naming_the_setting(linea: CliRun) -> None:
+    for value, reason in (
+        ("host=x password=zz", "a libpq keyword/value string (host=... dbname=...)"),
+        ("::not a url", "not a URL"),
+    ):
+        result = linea("db", "pool", env={"LINEA_PGBOUNCER_ADMIN_URL": value}, exit_code=1)
+        assert result.stderr == (
+            f"error: invalid LINEA_PGBOUNCER_ADMIN_URL: {reason}\n"
+            "hint: PgBouncer's admin console is postgresql://USER[:PASSWORD]@HOST:PORT/pgbouncer\n"
+        )
 
 
 def test_an_empty_or_unreadable_pgbouncer_setting_is_exit_1_naming_it(linea: CliRun) -> None:

@@ -338,6 +338,29 @@ def test_without_the_library_db_queries_says_the_steps_and_exits_5(adopted: CliR
     ]
 
 
+def test_created_but_not_loaded_says_the_steps_left_and_not_to_create_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The extension exists in the database (created while the server loaded the library, which it
+    no longer does): the steps are loading the library and a restart, no CREATE EXTENSION."""
+    with _own_server("-c shared_preload_libraries=") as server:
+        name = "linea_unloaded"
+        admin_execute(server, f'CREATE DATABASE "{name}"')
+        build_platform_database(server.set(database=name))
+        admin_execute(server.set(database=name), "CREATE EXTENSION pg_stat_statements")
+        linea = make_cli_run(server.set(database=name), tmp_path, monkeypatch)
+        linea("db", "upgrade")
+        result = linea("db", "queries", exit_code=5)
+        assert result.stdout == ""
+        assert result.stderr.splitlines() == [
+            "error: pg_stat_statements is not loaded by the server (shared_preload_libraries)",
+            "  1. in postgresql.conf: shared_preload_libraries = 'pg_stat_statements'",
+            "     (added to the libraries listed there already, if any)",
+            "  2. restart PostgreSQL (a reload is not enough)",
+            f"     (the extension exists in database {name} already: nothing to create)",
+        ]
+
+
 def test_loaded_but_not_created_says_the_one_step_left(stats_platform: tuple[CliRun, URL, URL]) -> None:
     linea, _, direct = stats_platform
     admin_execute(direct, "DROP EXTENSION pg_stat_statements")
@@ -490,3 +513,32 @@ def test_snapshots_give_the_platform_tables_size_over_time_and_no_statement_time
     assert code == 0 and max(len(line) for line in screen.splitlines()) <= 70
     assert any(line.startswith("size of the platform's tables (most: ") for line in screen.splitlines())
     assert "size of the platform's tables" not in adopted("db", "snapshots").stdout  # piped: no chart
+
+
+def test_db_queries_masks_a_password_in_every_form_of_literal(stats_platform: tuple[CliRun, URL, URL]) -> None:
+    """A utility statement keeps its text as run in pg_stat_statements: the password after
+    PASSWORD is masked whatever the literal's form, in JSON, CSV and the table alike."""
+    linea, url, direct = stats_platform
+    tag = uuid.uuid4().hex[:8]
+    forms = [  # (what ran, what db queries shows)
+        (f"CREATE ROLE r{tag}a LOGIN PASSWORD $$dollarSecret2$$", f"CREATE ROLE r{tag}a LOGIN PASSWORD '***'"),
+        (f"ALTER ROLE r{tag}a PASSWORD $q$tagSecret5$q$", f"ALTER ROLE r{tag}a PASSWORD '***'"),
+        (f"ALTER ROLE r{tag}a PASSWORD'nospaceSecret3'", f"ALTER ROLE r{tag}a PASSWORD'***'"),
+        (f"ALTER ROLE r{tag}a PASSWORD /*c*/ 'commentSecret6'", f"ALTER ROLE r{tag}a PASSWORD /*c*/ '***'"),
+        (f"CREATE ROLE r{tag}b LOGIN PASSWORD U&'unicodeSecret7'", f"CREATE ROLE r{tag}b LOGIN PASSWORD '***'"),
+        (f"ALTER ROLE r{tag}b PASSWORD 'plainSecret1'", f"ALTER ROLE r{tag}b PASSWORD '***'"),
+        (f"ALTER ROLE r{tag}b PASSWORD E'escapeSecret4'", f"ALTER ROLE r{tag}b PASSWORD '***'"),
+    ]
+    try:
+        for statement, _ in forms:
+            _run(direct, statement, 1)
+        result = linea("db", "queries", "--limit", "1000", "--json")
+        texts = [row["query"] for row in result.json]
+        for _, masked in forms:
+            assert masked in texts
+        assert "Secret" not in result.stdout
+        csv = linea("db", "queries", "--limit", "1000", "-f", "csv").stdout
+        assert f"ALTER ROLE r{tag}a PASSWORD $q$" not in csv and "Secret" not in csv
+        assert "Secret" not in linea("db", "queries", "--limit", "1000").stdout
+    finally:
+        admin_execute(direct, f"DROP ROLE IF EXISTS r{tag}a; DROP ROLE IF EXISTS r{tag}b")

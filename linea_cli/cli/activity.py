@@ -7,6 +7,7 @@ and signal its backends through `services/activity.py`.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -54,8 +55,31 @@ TITLE = "Database sessions"
 WatchOption = Annotated[
     bool, typer.Option("--watch", "-w", help="Redraw every --interval seconds at a terminal, like top; q or Ctrl-C quits.")
 ]
+INTERVAL_MIN, INTERVAL_MAX = 0.5, 3600
+
+
+def _interval(value: Any) -> float:
+    """--interval's seconds: a finite number in range (pydantic's bounds let nan through to a
+    misleading "must be at most 3600", and inf to a wait that never ends)."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ValueError("not a number") from None
+    if not math.isfinite(seconds):
+        raise ValueError("not a finite number")
+    if seconds < INTERVAL_MIN:
+        raise ValueError(f"must be at least {INTERVAL_MIN}")
+    if seconds > INTERVAL_MAX:
+        raise ValueError(f"must be at most {INTERVAL_MAX}")
+    return seconds
+
+
 IntervalOption = Annotated[
-    float, typer.Option("--interval", min=0.5, max=3600, metavar="SECONDS", help="Seconds between redraws with --watch.")
+    float,
+    typer.Option(
+        "--interval", min=INTERVAL_MIN, max=INTERVAL_MAX, parser=_interval, metavar="SECONDS",
+        help="Seconds between redraws with --watch.",
+    ),
 ]
 PidArgument = Annotated[
     int, typer.Argument(metavar="PID", help="The session's pid, as `linea db activity` shows it.")

@@ -330,6 +330,19 @@ PGBOUNCER_DATABASE_COLUMNS = [
 ]
 
 
+def _read_console(report: Any, admin_url: str, shown_admin: str | None) -> str | None:
+    """PgBouncer's part of `report`, read from its admin console; what went wrong, or None."""
+    from linea_cli.services import connection_pool
+
+    try:
+        report.pgbouncer = connection_pool.pgbouncer_report(admin_url)
+    except connection_pool.NotPgBouncerConsole as exc:
+        return f"LINEA_PGBOUNCER_ADMIN_URL ({shown_admin}) is not PgBouncer's admin console: {exc}"
+    except connection_pool.PgBouncerUnreachable as exc:
+        return f"PgBouncer's admin console at {shown_admin} (LINEA_PGBOUNCER_ADMIN_URL): {exc}"
+    return None
+
+
 @app.command()
 @output_options(columns=POOL_COLUMNS, title="Connections")
 def pool(*, out: Output) -> None:
@@ -355,12 +368,7 @@ def pool(*, out: Output) -> None:
     shown_admin = connection_pool.console_shown(admin_url) if admin_url else None  # a bad URL stops here, exit 1
     database = open_database(require_schema=False)
     report = connection_pool.pool_report(database)
-    unreachable = None
-    if admin_url:
-        try:
-            report.pgbouncer = connection_pool.pgbouncer_report(admin_url)
-        except connection_pool.PgBouncerUnreachable as exc:
-            unreachable = f"PgBouncer's admin console at {shown_admin} (LINEA_PGBOUNCER_ADMIN_URL): {exc}"
+    unreachable = _read_console(report, admin_url, shown_admin) if admin_url else None
     bouncer = report.pgbouncer
     summary = {
         "max_connections": report.max_connections,

@@ -26,6 +26,7 @@ from linea_cli.errors import Conflict, DatabaseUnavailable, InvalidInput, NotFou
 from linea_cli.services.actors import Actor, require_admin
 from linea_cli.services.audit_log import AuditAction, record
 from linea_cli.services.monitoring import LOCK_NOT_AVAILABLE, exclusive_holders
+from linea_cli.services.statement_text import mask_statement
 
 # A transaction open this long is marked as long (PgHero's long-running query default).
 LONG_TRANSACTION_SECONDS = 60
@@ -63,6 +64,7 @@ def read_activity(connection: Connection) -> Activity:
     rows = [dict(row) for row in connection.execute(_ACTIVITY).mappings()]
     role = connection.execute(sa.text("SELECT current_user")).scalar_one()
     for row in rows:
+        row["query"] = mask_statement(row["query"])  # as run: a password in it is masked
         row["blocked_by"] = sorted(row["blocked_by"] or [])
         state = row["state"] or ""
         row["idle_in_transaction"] = state.startswith("idle in transaction")
@@ -141,6 +143,7 @@ def find_backend(session: Session, *, pid: int, how: Signal, actor: Actor | None
             f"no session with pid {pid} in this database", hint="`linea db activity` lists the sessions and their pids"
         )
     backend = dict(row)
+    backend["query"] = mask_statement(backend["query"])  # shown in the question: a password in it masked
     if backend.pop("is_own"):
         raise InvalidInput(f"pid {pid} is linea's own connection; refusing to {how.value} it")
     # A state this role may not see (another role's session, no pg_read_all_stats) is the server's to judge.

@@ -123,12 +123,28 @@ class PgBouncerUnreachable(Exception):
     """PgBouncer's admin console could not be read: why, without the URL's password."""
 
 
+class NotPgBouncerConsole(PgBouncerUnreachable):
+    """What answers at the console's URL is not PgBouncer's admin console (a PostgreSQL server,
+    or a PgBouncer database other than `pgbouncer`): why."""
+
+
+CONSOLE_URL = "postgresql://USER[:PASSWORD]@HOST:PORT/pgbouncer"
+
+
 def console_shown(url: str) -> str:
     """PgBouncer's admin console URL as linea shows it (its password masked); one that does not
-    parse is refused (InvalidInput) before anything connects."""
-    from linea_cli.db.urls import display_url, parse_database_url
+    parse is refused (InvalidInput, naming LINEA_PGBOUNCER_ADMIN_URL) before anything connects."""
+    from linea_cli.db.urls import EXPECTED_URL, display_url, parse_database_url
+    from linea_cli.errors import InvalidInput
 
-    return display_url(parse_database_url(url))
+    try:
+        return display_url(parse_database_url(url))
+    except InvalidInput as exc:
+        # Never echoed (it may hold a password): what is wrong with it, and which setting it is.
+        reason = exc.marked_message.removeprefix("the database URL is ").removesuffix(f"; {EXPECTED_URL}")
+        raise InvalidInput(
+            f"invalid LINEA_PGBOUNCER_ADMIN_URL: {reason}", hint=f"PgBouncer's admin console is {CONSOLE_URL}"
+        ) from None
 
 
 def pgbouncer_report(conninfo: str) -> PgBouncerReport:
@@ -138,7 +154,13 @@ def pgbouncer_report(conninfo: str) -> PgBouncerReport:
 
     try:
         with psycopg.connect(conninfo, autocommit=True, connect_timeout=PGBOUNCER_CONNECT_TIMEOUT) as console:
-            version = _show(console, "SHOW VERSION")
+            try:
+                version = _show(console, "SHOW VERSION")
+            except psycopg.errors.UndefinedObject as exc:  # PostgreSQL's answer: no setting "version"
+                raise NotPgBouncerConsole(
+                    f"it answered SHOW VERSION as PostgreSQL does ({_first_line(exc)}); the console is "
+                    f"PgBouncer's port and its database pgbouncer: {CONSOLE_URL}"
+                ) from None
             pools, stats, databases = (_show(console, command) for command in ("SHOW POOLS", "SHOW STATS", "SHOW DATABASES"))
     except psycopg.Error as exc:
         raise PgBouncerUnreachable(_first_line(exc)) from None

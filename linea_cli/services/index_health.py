@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import text
 
 from linea_cli.services.monitoring import Blocked, monitoring_connection, probe
+from linea_cli.services.statement_text import mask_statement
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -201,7 +202,7 @@ def read_index_report(connection: Connection, *, since: datetime | None = None) 
             pattern = r'(^|[^\w"])"?' + re.sub(r"(\W)", r"\\\1", table["table"]) + r'"?($|[^\w"])'
             cause = probe(connection, lambda c, pattern=pattern: c.execute(text(_CAUSE), {"pattern": pattern}).first())
             if cause is not None and not isinstance(cause, Blocked):
-                table["query"], table["query_calls"] = cause.query, cause.calls
+                table["query"], table["query_calls"] = mask_statement(cause.query), cause.calls
     return IndexReport(
         statistics_reset=reset.stats_reset if reset is not None else None,
         statistics_age_seconds=reset.age if reset is not None else None,

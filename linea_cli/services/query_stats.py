@@ -30,6 +30,7 @@ from sqlalchemy import text
 
 from linea_cli.errors import DatabaseUnavailable, InvalidInput, NotFound, parameter, shown
 from linea_cli.services.actors import Actor, require_admin
+from linea_cli.services.statement_text import mask_statement
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -106,16 +107,19 @@ def _statements_state(connection: Connection) -> Mapping[str, Any]:
     )).mappings().one()
 
 
-def _steps(database: str, *, loaded: bool) -> tuple[str, ...]:
-    create = f"3. in database {database}, as a superuser: CREATE EXTENSION pg_stat_statements;"
+def _steps(database: str, *, loaded: bool, created: bool = False) -> tuple[str, ...]:
+    """What is left to do: load the library (and restart), then create the extension in this
+    database, unless it exists there already (created before the library was unloaded, say)."""
     if loaded:
         return (f"in database {database}, as a superuser: CREATE EXTENSION pg_stat_statements;",)
-    return (
+    steps = (
         "1. in postgresql.conf: shared_preload_libraries = 'pg_stat_statements'",
         "   (added to the libraries listed there already, if any)",
         "2. restart PostgreSQL (a reload is not enough)",
-        create,
     )
+    if created:
+        return (*steps, f"   (the extension exists in database {database} already: nothing to create)")
+    return (*steps, f"3. in database {database}, as a superuser: CREATE EXTENSION pg_stat_statements;")
 
 
 def require_statements(connection: Connection, *, embedded: bool = False) -> StatementsAccess:
@@ -136,7 +140,7 @@ def require_statements(connection: Connection, *, embedded: bool = False) -> Sta
     if not state["loaded"]:
         raise DatabaseUnavailable(
             "pg_stat_statements is not loaded by the server (shared_preload_libraries)",
-            details=_steps(database, loaded=False),
+            details=_steps(database, loaded=False, created=state["schema"] is not None),
         )
     if state["schema"] is None:
         raise DatabaseUnavailable(
@@ -167,7 +171,8 @@ def _statement_row(entry: Mapping[str, Any], grand_total: float) -> dict[str, An
     calls = int(entry["calls"])
     total = float(entry["total_exec_time"])
     return {
-        "query": entry["query"],
+        # A utility statement keeps the constants it was run with: a password among them is masked.
+        "query": mask_statement(entry["query"]),
         "calls": calls,
         "total_ms": round(total, 3),
         "mean_ms": round(total / calls, 3) if calls else 0.0,
@@ -179,33 +184,8 @@ def _statement_row(entry: Mapping[str, Any], grand_total: float) -> dict[str, An
     }
 
 
-# What `_masked` replaces: a quoted password after PASSWORD, a password= setting, a URL's password.
-_SECRETS = (
-    (r"(password\s+)E?'([^']|'')*'", r"\1'***'", "gi"),
-    (r"(password\s*=\s*)[^\s']+", r"\1***", "gi"),
-    (r"(://[^:/@\s']+:)[^@\s']+@", r"\1***@", "g"),
-)
-
-
-def _sql_text(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _masked(column: str) -> str:
-    """SQL for `column`'s statement text with the secrets a statement may carry replaced by ***.
-
-    Normalization replaces the constants of plain queries only: a utility statement (CREATE or
-    ALTER ROLE ... PASSWORD '...', a user mapping's OPTIONS (password '...'), a subscription's
-    CONNECTION '... password=...', a URL with a password in a dblink call) keeps its text as it
-    was run. Masked in SQL, so that neither the output nor a snapshot ever holds them."""
-    text = column
-    for pattern, replacement, flags in _SECRETS:
-        text = f"regexp_replace({text}, {_sql_text(pattern)}, {_sql_text(replacement)}, '{flags}')"
-    return text
-
-
 _LIVE_STATEMENTS = (
-    "SELECT s.queryid, s.userid, s.toplevel, r.rolname AS role, " + _masked("s.query") + " AS query, "
+    "SELECT s.queryid, s.userid, s.toplevel, r.rolname AS role, s.query, "
     "s.calls, s.total_exec_time, s.rows, s.shared_blks_hit, s.shared_blks_read, {stats_since} AS stats_since "
     "FROM {schema}.pg_stat_statements AS s LEFT JOIN pg_roles AS r ON r.oid = s.userid "
     "WHERE " + _THIS_DATABASE
