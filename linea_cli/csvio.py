@@ -13,7 +13,8 @@ are, is converted to UTF-8 as it streams (`decoded_input`). Without a delimiter,
 decides (`detect_delimiter`).
 
 Writing: spreadsheets run a cell starting with `=`, `+`, `-`, `@`, tab, CR or LF as a formula
-(OWASP "CSV injection"); such a cell gets a leading `'`. To keep the round trip exact, a cell that
+(OWASP "CSV injection"); such a cell gets a leading `'`, unless it is a plain negative number
+(`-42`, `-3.5`: a number to the spreadsheet, so left as it is). To keep the round trip exact, a cell that
 already is quotes followed by one of those characters gets one more quote, and import removes one.
 The rule is written once (`_FORMULA_START`) and used both in Python (`neutralize`, for rendered
 CSV) and in SQL (`neutralized_sql`, for CSV that COPY writes).
@@ -38,9 +39,14 @@ from linea_cli.errors import InvalidInput, shown
 # The characters a spreadsheet takes as the start of a formula, as a bracket expression that means
 # the same in Python's and in PostgreSQL's regular expressions ("-" first: a literal in both).
 _FORMULA_START = "[-=+@\t\r\n]"
-_NEEDS_QUOTE = re.compile("'*" + _FORMULA_START)
+# Except a plain negative number (`-2482586837789799585`, a queryid given as text; `-3.5`): a
+# spreadsheet reads it as the number it is, and a `'` would change the data. Nothing may follow it
+# (`\Z`, the end of the text in both dialects: `-1+1` is a formula, `-1\n` not a number); ASCII
+# digits only, as a spreadsheet reads them (Python's `\d` takes `٣` too).
+_PLAIN_NEGATIVE = r"(?!-[0-9]+(?:\.[0-9]+)?\Z)"
+_NEEDS_QUOTE = re.compile(_PLAIN_NEGATIVE + "'*" + _FORMULA_START)
 _QUOTED_TRIGGER = re.compile("'+" + _FORMULA_START)
-_SQL_NEEDS_QUOTE = "^'*" + _FORMULA_START
+_SQL_NEEDS_QUOTE = "^" + _PLAIN_NEGATIVE + "'*" + _FORMULA_START
 
 csv.field_size_limit(16 * 1024 * 1024)  # a name may be long; a runaway quote should still stop somewhere
 

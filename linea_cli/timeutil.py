@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+import re
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from linea_cli.errors import InvalidInput, shown
@@ -25,6 +26,28 @@ def zone(name: str) -> ZoneInfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise InvalidInput(f"unknown time zone {shown(name)}: use an IANA name such as Europe/Paris") from exc
+
+
+_SPAN_PART = re.compile(r"(\d+)\s*(w|d|h|m|s)")
+_SPAN_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+
+
+def parse_span(text: str, *, field: str) -> timedelta | None:
+    """'90s', '30m', '12h', '7d', '2w' or combinations ('1d12h'); None when `text` is no span.
+
+    One rule for every option taking a span back from now (--since, --keep, --older-than): a span
+    reaching back before year 1 is no date at all, so it is refused naming `field`, however many
+    digits it has (never an OverflowError, nor a database's "timestamp out of range")."""
+    raw = text.strip().lower().replace(" ", "")
+    if not raw or _SPAN_PART.sub("", raw):
+        return None
+    try:
+        span = sum((timedelta(**{_SPAN_UNITS[unit]: int(amount)}) for amount, unit in _SPAN_PART.findall(raw)),
+                   timedelta())
+        utc_now() - span
+    except (OverflowError, ValueError):
+        raise InvalidInput(f"{field} {shown(text)} reaches back before year 1") from None
+    return span
 
 
 def parse_datetime(value: str, *, timezone: str = "UTC", field: str = "date") -> datetime:

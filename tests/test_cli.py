@@ -6,6 +6,7 @@ import importlib.metadata
 import re
 import shlex
 import uuid
+from datetime import timedelta
 from urllib.parse import quote
 
 import pytest
@@ -203,6 +204,66 @@ def test_usage_errors_are_exit_2(linea: CliRun) -> None:
 def test_unknown_actor_is_refused(linea: CliRun) -> None:
     result = linea("--as", "nobody@example.com", "events", "list", exit_code=6)
     assert "nobody@example.com" in result.stderr
+
+
+DB_READS = [["db", "activity"], ["db", "pool"], ["db", "indexes"], ["db", "doctor"], ["db", "snapshots"],
+            ["db", "status"], ["db", "history"], ["db", "queries"]]
+
+
+@pytest.mark.parametrize("args", DB_READS, ids=" ".join)
+def test_an_unknown_or_deleted_actor_is_refused_by_the_db_reads_too(linea: CliRun, db, args: list[str]) -> None:  # noqa: ANN001
+    from linea_cli.timeutil import utc_now
+    from tests.factories import make_user
+
+    make_user(db, email="gone@example.com", role="ADMIN", deleted_at=utc_now())
+    live = make_user(db, email="vic@example.com", role="VISITOR")
+    for who in ("nobody@example.com", "gone@example.com"):
+        result = linea("--as", who, *args, exit_code=6)
+        assert result.stderr.startswith(f"error: acting user '{who}' does not exist or is deleted"), result.stderr
+        assert result.stdout == ""
+    if args != ["db", "queries"]:  # (which needs pg_stat_statements: tests/test_queries.py)
+        linea("--as", live["email"], *args)  # a live user reads them as anyone may
+
+
+def test_on_a_database_without_users_the_db_reads_refuse_an_acting_user(linea: CliRun, empty_database_url: URL) -> None:
+    # Nobody can be checked there: refused as `db upgrade --as` is, never taken for the system.
+    url = plain_url(empty_database_url)
+    result = linea("--database-url", url, "--as", "ada@example.com", "db", "status", exit_code=6)
+    assert result.stderr.splitlines()[0].startswith("error: acting user 'ada@example.com' cannot be checked")
+    assert "without --as" in result.stderr
+    linea("--database-url", url, "db", "status")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["db", "snapshot"], ["db", "activity"], ["db", "status"], ["events", "list", "--all"], ["db", "backup"],
+     ["sessions", "purge", "--batch-size", "1", "--quiet"]],
+    ids=lambda args: " ".join(args[:2]),
+)
+def test_the_acting_user_is_looked_up_once_per_command(
+    linea: CliRun, db, args: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path  # noqa: ANN001
+) -> None:
+    from linea_cli.services import actors
+    from linea_cli.timeutil import utc_now
+    from tests.factories import make_session, make_user
+
+    admin = make_user(db, email="ada@example.com", role="ADMIN")
+    for _ in range(3):  # three batches of `sessions purge`: three transactions, one lookup
+        make_session(db, user=admin, expires_at=utc_now() - timedelta(days=2))
+    lookups = []
+    looked_up = actors.actor_on
+
+    def counted(connection, reference):  # noqa: ANN001, ANN202
+        lookups.append(reference)
+        return looked_up(connection, reference)
+
+    monkeypatch.setattr(actors, "actor_on", counted)
+    if args == ["db", "backup"]:
+        args = [*args, "-o", str(tmp_path / "backup.dump")]
+    linea("--as", admin["email"], *args)
+    assert lookups == [admin["email"]]
+    if args[0] == "sessions":
+        assert db.count("sessions") == 0
 
 
 def test_unexpected_errors_are_one_line_and_exit_70(linea: CliRun, monkeypatch: pytest.MonkeyPatch) -> None:

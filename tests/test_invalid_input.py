@@ -91,6 +91,25 @@ def test_a_purge_duration_reaching_before_year_1_is_invalid(linea: CliRun, durat
     assert len(line) < 400
 
 
+@pytest.mark.parametrize("duration", ["99999999999d", "1000000000d", "3000000d", "9" * 5000 + "s"])
+@pytest.mark.parametrize(
+    "args",
+    [["db", "queries", "--since"], ["db", "snapshots", "--since"], ["db", "indexes", "--since"],
+     ["db", "snapshot", "--keep"], ["waitlist", "retention", "--ended-before"]],
+    ids=" ".join,
+)
+def test_a_span_reaching_before_year_1_is_invalid_for_every_option(
+    linea: CliRun, db: Database, args: list[str], duration: str
+) -> None:
+    # Refused before the database is asked: never an OverflowError (exit 70), nor the server's
+    # "timestamp out of range" that does not name the option.
+    before = db.count("audit_logs")
+    line = refused(linea(*args, duration, exit_code=1), args[-1], "before year 1")
+    assert len(line) < 400
+    assert db.count("audit_logs") == before
+    assert db.scalar("SELECT count(*) FROM linea.stat_snapshots") == 0
+
+
 # ------------------------------------------------------------------------------------- numbers
 
 

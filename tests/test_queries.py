@@ -10,8 +10,11 @@ suite's server, whatever it is.
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import tempfile
@@ -192,6 +195,20 @@ def test_a_table_escapes_and_shortens_the_text_json_keeps_it_whole(stats_platfor
     assert "…" in line and "$41 AS c39" not in screen
     assert "\x1b[31mred" not in screen
     assert max(len(line) for line in screen.splitlines()) <= 80
+
+
+def test_csv_gives_negative_queryids_as_the_numbers_they_are(stats_platform: tuple[CliRun, URL, URL]) -> None:
+    # queryid is a signed 64-bit hash, given as text (JSON readers lose digits beyond 2**53): the
+    # CSV formula rule must not prefix a `'` to the half that is negative.
+    linea, url, _ = stats_platform
+    for n in range(40):
+        _run(url, f"SELECT 1 AS c{n}", 1)
+    listed = linea("db", "queries", "--limit", "100000", "--json").json
+    negative = {row["queryid"] for row in listed if (row["queryid"] or "").startswith("-")}
+    assert negative  # 40 distinct statements: their hashes are not all positive
+    rows = list(csv.DictReader(io.StringIO(linea("db", "queries", "--limit", "100000", "-f", "csv").stdout, newline="")))
+    assert negative <= {row["queryid"] for row in rows}
+    assert all(re.fullmatch(r"-?[0-9]+", row["queryid"]) for row in rows if row["queryid"])
 
 
 def test_two_snapshots_around_a_workload_give_its_exact_call_count(stats_platform: tuple[CliRun, URL, URL]) -> None:

@@ -456,7 +456,8 @@ def test_copy_and_rendered_csv_neutralize_alike(linea: CliRun, db: Database) -> 
     # Every column: PostgreSQL writes the CSV (csvio.neutralized_sql); --fields: Python does
     # (csvio.neutralize). One rule, so the cells agree, --raw included.
     event = make_event(db)
-    names = ["=1", "+1", "-1", "@x", "\tx", "\rx", "\nx", "'=x", "''+x", "'x", "plain", "x=", "o'brien", " =x"]
+    names = ["=1", "+1", "-1", "@x", "\tx", "\rx", "\nx", "'=x", "''+x", "'x", "plain", "x=", "o'brien", " =x",
+             "-2482586837789799585", "-3.5", "-1+1", "-3.5)", "-1\n", "'-1", "-.5", "-\u0663"]
     for n, name in enumerate(names):
         user = make_user(db, email=f"u{n}@example.com", name=name)
         make_waitlist_entry(db, event=event, email=user["email"], user_id=user["id"])
@@ -472,6 +473,9 @@ def test_copy_and_rendered_csv_neutralize_alike(linea: CliRun, db: Database) -> 
     assert len(exported[()]) == len(names) + 1
     assert exported[()]["u0@example.com"] == "'=1" and exported[()]["'=1+2@example.com"] == ""
     assert exported[()]["u7@example.com"] == "''=x" and exported[()]["u9@example.com"] == "'x"
+    # A plain negative number is a number to a spreadsheet: left as it is; anything after it is not.
+    assert [exported[()][f"u{n}@example.com"] for n in range(14, 22)] == [
+        "-2482586837789799585", "-3.5", "'-1+1", "'-3.5)", "'-1\n", "''-1", "'-.5", "'-\u0663"]
     assert exported[("--raw",)]["u0@example.com"] == "=1" and "=1+2@example.com" in exported[("--raw",)]
 
 
@@ -621,8 +625,11 @@ def test_internationalized_addresses_import_in_their_canonical_form(linea: CliRu
 
 
 def test_neutralize_round_trip() -> None:
-    for cell in ["=1+2", "+x", "-x", "@x", "\tx", "\rx", "\nx", "'=x", "''+x", "'x", "x=", "", "plain", "o'brien"]:
+    for cell in ["=1+2", "+x", "-x", "@x", "\tx", "\rx", "\nx", "'=x", "''+x", "'x", "x=", "", "plain", "o'brien",
+                 "-42", "-3.5", "'-42", "''-3.5", "-1+1"]:
         assert csvio.unneutralize(csvio.neutralize(cell)) == cell
+    assert csvio.neutralize("-2482586837789799585") == "-2482586837789799585" and csvio.neutralize("-3.5") == "-3.5"
+    assert csvio.neutralize("-1+1") == "'-1+1" and csvio.neutralize("+42") == "'+42"
     assert csvio.neutralize("plain") == "plain" and csvio.neutralize("'x") == "'x"
     assert csvio.neutralize("=1+2") == "'=1+2"
 

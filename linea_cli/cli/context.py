@@ -43,6 +43,9 @@ class CliState:
     _direct: Any = None
     _direct_declined: bool = False
     connected_to: ConnectedTo | None = None
+    # The acting user (--as / LINEA_ACTOR), looked up once per command (`acting_user`).
+    _actor: Actor | None = None
+    _actor_known: bool = False
 
     def settings(self) -> Settings:
         if self._settings is None:
@@ -94,6 +97,32 @@ class CliState:
             if self._direct is not None:
                 start_up_done()
         return self._direct
+
+    def acting_user(self, connection: Callable[[], Any]) -> Actor | None:
+        """The acting user, read on `connection()` (psycopg: `reads`; asked for only then) the
+        first time only: every transaction of the command acts as the same user, one lookup."""
+        if not self._actor_known:
+            from linea_cli.config import actor_reference
+
+            reference = actor_reference(self.settings().actor)
+            if reference is not None:
+                from linea_cli.services.actors import actor_on
+
+                self._actor = actor_on(connection(), reference)
+            self._actor_known = True
+        return self._actor
+
+    def check_acting_user(self, database: Database) -> Actor | None:
+        """`acting_user` for a command that opens the database without a transaction of linea's
+        own (the `db` reads and the commands that change the schema): a user who does not exist or
+        is deleted is refused (exit 6) there too, not taken for the system."""
+        if not self._actor_known:
+            from linea_cli.config import actor_reference
+            from linea_cli.services.database import acting_user
+
+            self._actor = acting_user(database, actor_reference(self.settings().actor))
+            self._actor_known = True
+        return self._actor
 
     def decline_direct(self) -> None:
         """From now on the engine's path: the database needs what only it does (see `reading`)."""
@@ -158,22 +187,26 @@ def open_database(*, require_schema: bool = True) -> Database:
 
             say(f"migrated the embedded database to {migrated}")
         current._schema_checked = True
+    current.check_acting_user(database)
     return database
 
 
 def require_admin_for(database: Database, action: str) -> None:
     """Commands that change the schema: the system (no --as) or an ADMIN, checked before anything runs."""
-    from linea_cli.config import actor_reference
-    from linea_cli.services.database import require_admin
+    from linea_cli.services.actors import require_admin
 
-    require_admin(database, actor_reference(state().settings().actor), action)
+    require_admin(state().check_acting_user(database), action)
+
+
+def _driver_connection(session: Session) -> Any:
+    from linea_cli.services.reads import driver_connection
+
+    return driver_connection(session)
 
 
 @contextmanager
 def transaction() -> Iterator[tuple[Session, Actor | None]]:
     """One unit of work with the acting user resolved inside it: commit on success, else roll back."""
-    from linea_cli.services.actors import resolve_actor
-
     current = state()
     database = current.database()
     if not current._schema_checked:
@@ -183,27 +216,25 @@ def transaction() -> Iterator[tuple[Session, Actor | None]]:
         with database.unit_of_work() as session:
             current._schema_checked = schema_is_current(session, database)
             if current._schema_checked:
-                yield session, resolve_actor(session, current.settings().actor)
+                yield session, current.acting_user(lambda: _driver_connection(session))
         if current._schema_checked:
             return
         open_database()  # behind: migrates the embedded database, else says what to run
     with database.unit_of_work() as session:
-        actor = resolve_actor(session, current.settings().actor)
+        actor = current.acting_user(lambda: _driver_connection(session))
         yield session, actor
 
 
 @contextmanager
 def transactions() -> Iterator[UnitOfWork]:
     """`transaction` for a job of many short ones (a purge's batches), all on one connection."""
-    from linea_cli.services.actors import resolve_actor
-
     database = open_database()
     with database.units_of_work() as unit_of_work:
 
         @contextmanager
         def one() -> Iterator[tuple[Session, Actor | None]]:
             with unit_of_work() as session:
-                yield session, resolve_actor(session, state().settings().actor)
+                yield session, state().acting_user(lambda: _driver_connection(session))
 
         yield one
 
@@ -222,7 +253,6 @@ def reading() -> Iterator[tuple[Any, Actor | None]]:
     connection = current.direct_connection()
     if connection is not None:
         from linea_cli.db import direct
-        from linea_cli.services.actors import actor_on
 
         def heard(where: ConnectedTo) -> None:
             current.connected_to = where
@@ -230,7 +260,7 @@ def reading() -> Iterator[tuple[Any, Actor | None]]:
         with direct.transaction(connection, current.settings(), on_connected=heard):
             if current._schema_checked or direct.at_head(connection):
                 current._schema_checked = True
-                yield connection, actor_on(connection, current.settings().actor)
+                yield connection, current.acting_user(lambda: connection)
                 return
         current.decline_direct()
     from linea_cli.services.reads import driver_connection

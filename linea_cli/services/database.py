@@ -29,6 +29,8 @@ from linea_cli.services.monitoring import FAIL, OK, UNKNOWN, WARN, Check  # doct
 if TYPE_CHECKING:
     from sqlmodel import Session
 
+    from linea_cli.services.actors import Actor
+
 
 
 def open_database(
@@ -91,18 +93,24 @@ def schema_is_current(session: Session, database: Database) -> bool:
 def require_admin(database: Database, actor_reference: str | None, action: str) -> None:
     """Commands that change the schema: the system (no acting user) or an ADMIN, checked before anything runs."""
     from linea_cli.services.actors import require_admin as require_admin_actor
+
+    require_admin_actor(acting_user(database, actor_reference), action)
+
+
+def acting_user(database: Database, actor_reference: str | None) -> Actor | None:
+    """The live user `actor_reference` names (None: the system), read in a unit of work of its own;
+    on a database without a users table yet nobody can be checked: refused, not taken for the system."""
     from linea_cli.services.actors import resolve_actor
 
     if actor_reference is None:
-        return
+        return None
     with database.unit_of_work() as session:
         if not session.execute(text("SELECT to_regclass('public.users') IS NOT NULL")).scalar():
             raise PermissionDenied(
                 f"acting user {actor_reference!r} cannot be checked: {database.target} has no users table yet",
                 hint=f"run it without {parameter('actor')} / LINEA_ACTOR, as the system",
             )
-        actor = resolve_actor(session, actor_reference)
-    require_admin_actor(actor, action)
+        return resolve_actor(session, actor_reference)
 
 
 def schema_owner(catalog: Catalog) -> dict[str, Any]:

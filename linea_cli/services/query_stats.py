@@ -20,7 +20,6 @@ Reads run through `services.monitoring` (read-only, short lock and statement tim
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -31,6 +30,7 @@ from sqlalchemy import text
 from linea_cli.errors import DatabaseUnavailable, InvalidInput, NotFound, parameter, shown
 from linea_cli.services.actors import Actor, require_admin
 from linea_cli.services.statement_text import mask_statement
+from linea_cli.timeutil import parse_span
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -41,10 +41,6 @@ DEFAULT_KEEP = timedelta(days=30)
 # Statements of this database only: pg_stat_statements holds the whole server's.
 _THIS_DATABASE = "s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
 
-_DURATION = re.compile(r"(\d+)\s*(w|d|h|m|s)")
-_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
-
-
 def parse_since(value: str, *, now: datetime, timezone: str = "UTC", field_name: str = "since") -> datetime:
     """`1h`, `7d`, `1d12h` (that long before `now`, an aware time) or a date or time
     (`2026-12-01`, `2026-12-01T08:00:00+00:00`; without an offset, in `timezone`), as aware UTC:
@@ -53,11 +49,8 @@ def parse_since(value: str, *, now: datetime, timezone: str = "UTC", field_name:
 
     from linea_cli.timeutil import parse_datetime
 
-    raw = value.strip().lower().replace(" ", "")
-    if raw and not _DURATION.sub("", raw):
-        span = timedelta()
-        for amount, unit in _DURATION.findall(raw):
-            span += timedelta(**{_UNITS[unit]: int(amount)})
+    span = parse_span(value, field=parameter(field_name))
+    if span is not None:
         try:
             return now - span
         except OverflowError:
@@ -72,12 +65,10 @@ def parse_since(value: str, *, now: datetime, timezone: str = "UTC", field_name:
 
 def parse_keep(value: str, *, field_name: str = "keep") -> timedelta:
     """`30d`, `12h`, `2w`: how long snapshots are kept."""
-    raw = value.strip().lower().replace(" ", "")
-    if not raw or _DURATION.sub("", raw):
+    # Snapshots older than year 1 are no snapshots: the database would refuse the cutoff.
+    span = parse_span(value, field=parameter(field_name))
+    if span is None:
         raise InvalidInput(f"invalid {parameter(field_name)} {shown(value)}: use e.g. 12h, 30d or 2w")
-    span = timedelta()
-    for amount, unit in _DURATION.findall(raw):
-        span += timedelta(**{_UNITS[unit]: int(amount)})
     if span <= timedelta():
         raise InvalidInput(f"{parameter(field_name)} must be longer than 0 (the snapshot just taken would go)")
     return span

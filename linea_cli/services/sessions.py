@@ -12,7 +12,6 @@ LOCKED` lets two cron hosts run it at once, each deleting rows the other has not
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,7 +28,7 @@ from linea_cli.services.actors import Actor, UnitOfWork, require_admin, require_
 from linea_cli.services.audit_log import AuditAction
 from linea_cli.services.pagination import Page, paginate
 from linea_cli.services.users import find_user, revoke_live_sessions
-from linea_cli.timeutil import utc_now
+from linea_cli.timeutil import parse_span, utc_now
 
 FINGERPRINT_LENGTH = 8
 
@@ -53,26 +52,15 @@ def readable_fingerprint(session: Session) -> Any:
 
 DEFAULT_BATCH_SIZE = 50_000
 
-_DURATION_PART = re.compile(r"(\d+)\s*(w|d|h|m|s)")
-_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
-
-
 def parse_duration(text: str, *, field: str = parameter("older_than")) -> timedelta:
     """'0', '90s', '30m', '12h', '7d', '2w' or combinations such as '1d12h'."""
     raw = text.strip().lower().replace(" ", "")
     if raw == "0":
         return timedelta()
-    if not raw or _DURATION_PART.sub("", raw):
+    span = parse_span(text, field=field)
+    if span is None:
         raise InvalidInput(f"invalid duration {shown(text)} for {field}: use e.g. 30m, 12h, 7d, 2w or 1d12h")
-    total = timedelta()
-    try:
-        for amount, unit in _DURATION_PART.findall(raw):
-            total += timedelta(**{_UNITS[unit]: int(amount)})
-        # A cutoff before year 1 is no date at all (nor is a session that old).
-        utc_now() - total
-    except (OverflowError, ValueError):
-        raise InvalidInput(f"{field} {shown(text)} reaches back before year 1") from None
-    return total
+    return span
 
 
 @dataclass(frozen=True)
