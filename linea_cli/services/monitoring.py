@@ -96,26 +96,25 @@ _RELATIONS_NAMED = 3
 def _blocked_by_lock(connection: Connection) -> Blocked:
     """`Blocked` for a check that waited MONITOR_LOCK_TIMEOUT for a lock, naming who holds it."""
     waited = f"blocked: waited {MONITOR_LOCK_TIMEOUT} for a lock"
-    savepoint = connection.begin_nested()
-    try:
-        rows = connection.execute(text(_EXCLUSIVE_HOLDERS)).all()
-    except DBAPIError as error:
-        if error.connection_invalidated:
-            raise
-        savepoint.rollback()
-        return Blocked(f"{waited}; its holder could not be read ({_reason(error)})")
-    savepoint.commit()
+    rows = _holder_rows(connection)
+    if isinstance(rows, DBAPIError):
+        return Blocked(f"{waited}; its holder could not be read ({_reason(rows)})")
     if not rows:  # released meanwhile, or a lock of another kind (an advisory one)
         return Blocked(f"{waited}, released before its holder could be read")
     pids = dict.fromkeys(pid for row in rows for pid in (row.pid, *row.behind))
-    named = "; ".join(_holding(row) for row in rows[:_SESSIONS_NAMED])
-    more = f"; and {len(rows) - _SESSIONS_NAMED} more sessions" if len(rows) > _SESSIONS_NAMED else ""
-    return Blocked(f"{waited}: {named}{more}", holders=tuple(pids))
+    return Blocked(f"{waited}: {_holders_named(rows)}", holders=tuple(pids))
 
 
 def exclusive_holders(connection: Connection) -> str | None:
     """Who holds or queues for an ACCESS EXCLUSIVE lock in this database, in words (`pid 4242
     holds ACCESS EXCLUSIVE on users`), read in a savepoint; None when nobody does or it cannot be read."""
+    rows = _holder_rows(connection)
+    return None if isinstance(rows, DBAPIError) or not rows else _holders_named(rows)
+
+
+def _holder_rows(connection: Connection) -> list[Row] | DBAPIError:
+    """The sessions holding or queued for ACCESS EXCLUSIVE locks (_EXCLUSIVE_HOLDERS), read in a
+    savepoint; the server's refusal instead when it could not be read."""
     savepoint = connection.begin_nested()
     try:
         rows = connection.execute(text(_EXCLUSIVE_HOLDERS)).all()
@@ -123,10 +122,12 @@ def exclusive_holders(connection: Connection) -> str | None:
         if error.connection_invalidated:
             raise
         savepoint.rollback()
-        return None
+        return error
     savepoint.commit()
-    if not rows:
-        return None
+    return list(rows)
+
+
+def _holders_named(rows: list[Row]) -> str:
     more = f"; and {len(rows) - _SESSIONS_NAMED} more sessions" if len(rows) > _SESSIONS_NAMED else ""
     return "; ".join(_holding(row) for row in rows[:_SESSIONS_NAMED]) + more
 
