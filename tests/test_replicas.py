@@ -1,4 +1,4 @@
-"""Streaming replicas: `linea_cli.temporary_replica` (or CI's standby).
+"""Streaming replicas: `linea_cli.temporary_replica` (or CI's standby) and the lag measurement.
 
 Every wait polls a server condition (replay past a position, a pause taking effect); nothing here
 depends on how long anything takes.
@@ -14,8 +14,9 @@ import pytest
 from sqlalchemy.engine import URL
 
 import linea_cli
+from linea_cli.services.replicas import ReplicaLag, measure_replica, primary_wal_lsn
 from tests.conftest import EMBEDDED_SERVERS
-from tests.harness import libpq_conninfo, wait_for_replay
+from tests.harness import libpq_conninfo, wait_for_replay, wait_until
 
 
 @pytest.fixture
@@ -65,3 +66,91 @@ def test_a_temporary_replica_is_stopped_and_removed_on_leaving() -> None:
     assert not directory.parent.exists()
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(replica.url, connect_timeout=5)
+
+
+# --- measuring it -----------------------------------------------------------------------------------
+
+
+def replayed_past(replica: psycopg.Connection, primary: psycopg.Connection) -> str:
+    """Wait until `replica` replayed the primary's WAL up to its current position; that position."""
+    lsn = primary_wal_lsn(primary)
+
+    def caught_up() -> bool:
+        return measure_replica(replica, primary_lsn=lsn).bytes_behind == 0
+
+    wait_until(caught_up, what=f"the replica replayed up to {lsn}")
+    return lsn
+
+
+def test_a_replica_that_caught_up_is_0_bytes_behind_and_not_paused(
+    primary: psycopg.Connection, replica: psycopg.Connection
+) -> None:
+    lsn = replayed_past(replica, primary)
+    lag = measure_replica(replica, primary_lsn=lsn)
+
+    assert lag.in_recovery is True
+    assert lag.replay_paused is False
+    assert lag.bytes_behind == 0
+
+
+def test_seconds_behind_is_0_once_everything_received_is_replayed(
+    primary: psycopg.Connection, replica: psycopg.Connection
+) -> None:
+    """Even on an idle primary, whose last transaction (and so the last replay timestamp) is old."""
+    lsn = replayed_past(replica, primary)
+    found: list[ReplicaLag] = []
+
+    def all_received_replayed() -> bool:
+        found[:] = [measure_replica(replica, primary_lsn=lsn)]
+        return found[0].replay_lsn == found[0].receive_lsn
+
+    wait_until(all_received_replayed, what="the replica replayed all it received")
+    assert found[0].seconds_behind == 0
+
+
+def test_a_paused_replica_is_behind_and_says_paused_then_catches_up_once_resumed(
+    primary: psycopg.Connection, replica: psycopg.Connection
+) -> None:
+    primary.execute("CREATE TABLE replicated (note text)")
+    replayed_past(replica, primary)
+    replica.execute("SELECT pg_wal_replay_pause()")
+    try:
+        # A pause is requested at once and takes effect between two records: wait for it.
+        wait_until(
+            lambda: replica.execute("SELECT pg_get_wal_replay_pause_state()").fetchone() == ("paused",),
+            what="the replica's replay paused",
+        )
+        primary.execute("INSERT INTO replicated VALUES ('written while paused')")
+        lsn = primary_wal_lsn(primary)
+
+        paused = measure_replica(replica, primary_lsn=lsn)
+        assert paused.in_recovery is True
+        assert paused.replay_paused is True
+        assert paused.bytes_behind is not None and paused.bytes_behind > 0
+        assert replica.execute("SELECT count(*) FROM replicated").fetchone() == (0,)
+    finally:
+        replica.execute("SELECT pg_wal_replay_resume()")
+
+    wait_until(lambda: measure_replica(replica, primary_lsn=lsn).bytes_behind == 0, what="the replica caught up")
+    resumed = measure_replica(replica, primary_lsn=lsn)
+    assert resumed.replay_paused is False
+    assert replica.execute("SELECT note FROM replicated").fetchall() == [("written while paused",)]
+
+
+def test_a_server_that_is_not_a_replica_says_so(primary: psycopg.Connection) -> None:
+    """The primary itself (or a promoted replica): not in recovery, nothing else to measure."""
+    lag = measure_replica(primary, primary_lsn=primary_wal_lsn(primary))
+
+    assert lag == ReplicaLag(
+        in_recovery=False, replay_paused=None, bytes_behind=None, seconds_behind=None, replay_lsn=None,
+        receive_lsn=None,
+    )
+
+
+def test_the_measurement_runs_in_the_callers_transaction(replica_database_url: URL, primary: psycopg.Connection) -> None:
+    """One statement on the caller's connection, in its transaction, as a read command would run it."""
+    with psycopg.connect(libpq_conninfo(replica_database_url)) as conn:  # not autocommit: a transaction
+        conn.execute("SELECT 1")
+        lag = measure_replica(conn, primary_lsn=primary_wal_lsn(primary))
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+    assert lag.in_recovery is True
