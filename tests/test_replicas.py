@@ -154,3 +154,12 @@ def test_the_measurement_runs_in_the_callers_transaction(replica_database_url: U
         lag = measure_replica(conn, primary_lsn=primary_wal_lsn(primary))
         assert conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
     assert lag.in_recovery is True
+
+
+def test_the_measurement_runs_through_the_pooler(database_url: URL) -> None:
+    """Through PgBouncer in transaction pooling mode when the suite runs behind one (make test-compat):
+    bound parameters, no prepared statement (linea's connections prepare none)."""
+    with psycopg.connect(libpq_conninfo(database_url), autocommit=True, prepare_threshold=None) as conn:
+        for _ in range(3):
+            lag = measure_replica(conn, primary_lsn=primary_wal_lsn(conn))
+            assert lag.in_recovery is False
