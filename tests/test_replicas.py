@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy.engine import URL
 
 import linea_cli
+from linea_cli.errors import DatabaseUnavailable
 from linea_cli.services.replicas import ReplicaLag, measure_replica, primary_wal_lsn
 from tests.conftest import EMBEDDED_SERVERS
 from tests.harness import libpq_conninfo, wait_for_replay, wait_until
@@ -66,6 +67,22 @@ def test_a_temporary_replica_is_stopped_and_removed_on_leaving() -> None:
     assert not directory.parent.exists()
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(replica.url, connect_timeout=5)
+
+
+def test_a_replica_of_a_server_reached_over_tcp_streams_over_its_socket() -> None:
+    """With tcp=True the server's socket is named after its TCP port (.s.PGSQL.<port>)."""
+    with linea_cli.temporary_server(tcp=True) as server, linea_cli.temporary_replica(server) as replica:
+        with psycopg.connect(server.url, autocommit=True) as primary, psycopg.connect(replica.url) as conn:
+            states = primary.execute("SELECT state FROM pg_stat_replication").fetchall()
+            assert states == [("streaming",)]
+            assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)
+
+
+def test_a_replica_of_a_server_that_is_not_running_is_refused_in_one_line() -> None:
+    with linea_cli.temporary_server() as server:
+        pass
+    with pytest.raises(DatabaseUnavailable, match="is not running"), linea_cli.temporary_replica(server):
+        pass
 
 
 # --- measuring it -----------------------------------------------------------------------------------

