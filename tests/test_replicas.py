@@ -45,6 +45,23 @@ def test_a_row_written_on_the_primary_is_read_on_the_replica(
     assert replica.execute("SELECT note FROM replicated").fetchall() == [("written on the primary",)]
 
 
+def test_a_read_on_the_replica_counts_in_its_statistics_not_the_primarys(
+    primary: psycopg.Connection, replica: psycopg.Connection, replica_database_url: URL, direct_database_url: URL
+) -> None:
+    """How a test tells where a read ran: pg_stat_user_tables is each server's own. A backend
+    reports its counts when idle, at most once a second: the counts are polled, not read once."""
+    primary.execute("CREATE TABLE replicated (note text)")
+    wait_for_replay(replica_database_url, primary=direct_database_url)
+    scans = "SELECT seq_scan FROM pg_stat_user_tables WHERE relname = 'replicated'"
+    on_primary = primary.execute(scans).fetchone()
+
+    with psycopg.connect(libpq_conninfo(replica_database_url), autocommit=True) as reader:
+        reader.execute("SELECT count(*) FROM replicated")
+    wait_until(lambda: replica.execute(scans).fetchone() == (1,), what="the replica counted the scan")
+    primary.execute("SELECT pg_stat_clear_snapshot()")
+    assert primary.execute(scans).fetchone() == on_primary
+
+
 def test_the_replica_is_in_recovery_and_refuses_writes(replica: psycopg.Connection) -> None:
     assert replica.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)
     with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
