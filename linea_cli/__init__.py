@@ -8,6 +8,8 @@
 
     with linea_cli.temporary_server() as server:                  # a throwaway embedded PostgreSQL
         db = linea_cli.open_database(server.url, migrate=True)
+        with linea_cli.temporary_replica(server) as replica:      # a streaming replica of it, read-only
+            ...
 
 The names below are loaded on first use: `linea --version` and `--help` import no database code.
 """
@@ -25,18 +27,19 @@ _PUBLIC = {
     "Database": "linea_cli.db.engine",
     "temporary_server": "linea_cli.db.embedded",
     "TemporaryServer": "linea_cli.db.embedded",
+    "temporary_replica": "linea_cli.db.embedded",
     "LineaError": "linea_cli.errors",
 }
 _SUBPACKAGES = ("services", "errors", "enums")
 
 __all__ = [
     "Database", "LineaError", "TemporaryServer", "__version__", "enums", "errors", "open_database", "services",
-    "temporary_server",
+    "temporary_replica", "temporary_server",
 ]
 
 if TYPE_CHECKING:
     from linea_cli import enums, errors, services
-    from linea_cli.db.embedded import TemporaryServer, temporary_server
+    from linea_cli.db.embedded import TemporaryServer, temporary_replica, temporary_server
     from linea_cli.db.engine import Database
     from linea_cli.errors import LineaError
     from linea_cli.services.database import open_database

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 import linea_cli
-from tests.harness import CliRun, Database, admin_execute, make_cli_run, plain_url
+from tests.harness import CliRun, Database, admin_execute, make_cli_run, plain_url, wait_for_replay
 from tests.platform import build_platform_database
 
 pytest_plugins: list[str] = []
@@ -50,6 +50,31 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[URL]:
     with linea_cli.temporary_server() as server:
         EMBEDDED_SERVERS.append(server)
         yield parse_database_url(server.url)
+
+
+@pytest.fixture(scope="session")
+def replica_server_url(server_url: URL) -> Iterator[URL]:
+    """A streaming replica of the test server (its maintenance database), started on first use.
+
+    LINEA_TEST_REPLICA_URL names one of a server given by LINEA_TEST_DATABASE_URL (CI's standby).
+    """
+    from linea_cli.db.urls import parse_database_url
+
+    external = os.environ.get("LINEA_TEST_REPLICA_URL")
+    if external:
+        yield parse_database_url(external)
+        return
+    if not EMBEDDED_SERVERS:
+        pytest.skip("no replica of this server: set LINEA_TEST_REPLICA_URL")
+    with linea_cli.temporary_replica(EMBEDDED_SERVERS[0]) as replica:
+        yield parse_database_url(replica.url)
+
+
+@pytest.fixture
+def replica_database_url(replica_server_url: URL, direct_database_url: URL) -> URL:
+    """The test database on the replica, once the replica has replayed its creation."""
+    wait_for_replay(replica_server_url, primary=direct_database_url)
+    return replica_server_url.set(database=direct_database_url.database)
 
 
 @pytest.fixture(scope="session")

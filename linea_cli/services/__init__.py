@@ -4,7 +4,8 @@ They flush, never commit (the command's unit of work commits), raise `linea_cli.
 and neither print nor import Typer or Rich. Those of `linea db` (database, migrations, backups,
 server) take the `Database` instead: migrations, pg_dump and pg_restore run outside any one transaction.
 Those of `reads.py` take a psycopg connection: the read commands that load no ORM run them, and the
-session-taking functions of the library hand them their session's own connection.
+session-taking functions of the library hand them their session's own connection. So do those of
+`replicas.py` (a replica's lag), which run before a read command chooses where to read.
 """
 
 import importlib
