@@ -263,10 +263,7 @@ def temporary_server(*, tcp: bool = False) -> Iterator[TemporaryServer]:
             )
         yield TemporaryServer(url=url.render_as_string(hide_password=False), data_directory=pgdata, _server=server)
     finally:
-        if server is not None and (pgdata / "postmaster.pid").exists():
-            _pg_ctl(server, "stop", "-m", "immediate")
-        _remove_socket_directory(socket_directory, pgdata)
-        shutil.rmtree(pgdata.parent, ignore_errors=True)
+        _discard(server, socket_directory, pgdata)
 
 
 # --- a streaming replica of a temporary server ---------------------------------------------------
@@ -339,10 +336,15 @@ def temporary_replica(primary: TemporaryServer) -> Iterator[TemporaryServer]:
         url = socket_url(socket_directory, database="postgres").set(drivername="postgresql")
         yield TemporaryServer(url=url.render_as_string(hide_password=False), data_directory=pgdata, _server=server)
     finally:
-        if server is not None and (pgdata / "postmaster.pid").exists():
-            _pg_ctl(server, "stop", "-m", "immediate")
-        _remove_socket_directory(socket_directory, pgdata)
-        shutil.rmtree(pgdata.parent, ignore_errors=True)
+        _discard(server, socket_directory, pgdata)
+
+
+def _discard(server: Any, socket_directory: Path, pgdata: Path) -> None:
+    """Stop a temporary server (or replica) if it runs, and remove its socket and data directories."""
+    if server is not None and (pgdata / "postmaster.pid").exists():
+        _pg_ctl(server, "stop", "-m", "immediate")
+    _remove_socket_directory(socket_directory, pgdata)
+    shutil.rmtree(pgdata.parent, ignore_errors=True)
 
 
 def _log_tail(pgdata: Path, lines: int = 5) -> str:
