@@ -57,6 +57,15 @@ def shown(value: object, *, limit: int = SHOWN_LENGTH) -> str:
     return repr(text[:limit] + "…") + f" ({len(text):,} characters)"
 
 
+def first_line(exc: BaseException, *, default: str | None = None) -> str:
+    """The first line of a driver's message (SQLAlchemy's wrapped `orig`, else `exc` itself):
+    the server's own words, without its DETAIL/HINT lines; `default` (else the exception's type
+    name) when it said nothing."""
+    original = getattr(exc, "orig", None) or exc
+    lines = str(original).strip().splitlines()
+    return lines[0] if lines else (default if default is not None else type(original).__name__)
+
+
 def cut(text: str, *, limit: int) -> str:
     """`text` cut to `limit` characters, saying how long it was."""
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"

@@ -22,7 +22,14 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
-from linea_cli.errors import Conflict, DatabaseUnavailable, InvalidInput, NotFound, PermissionDenied
+from linea_cli.errors import (
+    Conflict,
+    DatabaseUnavailable,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    first_line,
+)
 from linea_cli.services.actors import Actor, require_admin
 from linea_cli.services.audit_log import AuditAction, record
 from linea_cli.services.monitoring import LOCK_NOT_AVAILABLE, exclusive_holders
@@ -198,7 +205,7 @@ def signal_backend(session: Session, *, backend: Mapping[str, Any], how: Signal,
     except DBAPIError as error:
         if getattr(error.orig, "sqlstate", None) != "42501":
             raise
-        message = (str(error.orig).strip().splitlines() or [""])[0]
+        message = first_line(error, default="")
         raise PermissionDenied(
             f"the database refused to {how.value} pid {pid}: {message}",
             hint="the role needs to be the session's own role, a member of pg_signal_backend (not for superusers' sessions), "

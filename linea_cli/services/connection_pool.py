@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 
+from linea_cli.errors import first_line
 from linea_cli.services.monitoring import CLIENT_BACKENDS, Blocked, monitoring_connection, probe
 
 if TYPE_CHECKING:
@@ -158,12 +159,12 @@ def pgbouncer_report(conninfo: str) -> PgBouncerReport:
                 version = _show(console, "SHOW VERSION")
             except psycopg.errors.UndefinedObject as exc:  # PostgreSQL's answer: no setting "version"
                 raise NotPgBouncerConsole(
-                    f"it answered SHOW VERSION as PostgreSQL does ({_first_line(exc)}); the console is "
+                    f"it answered SHOW VERSION as PostgreSQL does ({first_line(exc)}); the console is "
                     f"PgBouncer's port and its database pgbouncer: {CONSOLE_URL}"
                 ) from None
             pools, stats, databases = (_show(console, command) for command in ("SHOW POOLS", "SHOW STATS", "SHOW DATABASES"))
     except psycopg.Error as exc:
-        raise PgBouncerUnreachable(_first_line(exc)) from None
+        raise PgBouncerUnreachable(first_line(exc)) from None
     return PgBouncerReport(
         version=next(iter(version[0].values()), None) if version else None,
         pools=sorted(
@@ -206,5 +207,3 @@ def _pool(row: Mapping[str, Any]) -> dict[str, Any]:
     return pool
 
 
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

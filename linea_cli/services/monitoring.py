@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from linea_cli.db.engine import TRANSACTION_SETTINGS_INFO
+from linea_cli.errors import first_line
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Row
@@ -150,9 +151,8 @@ def _sqlstate(error: DBAPIError) -> str:
 
 def _reason(error: DBAPIError) -> str:
     """The server's one-line message, with what kind of refusal it was."""
-    original = error.orig
     sqlstate = _sqlstate(error)
-    message = (str(original).strip().splitlines() or ["the server refused it"])[0]
+    message = first_line(error, default="the server refused it")
     if sqlstate == LOCK_NOT_AVAILABLE:
         return f"blocked: waited {MONITOR_LOCK_TIMEOUT} for a lock ({message})"
     if sqlstate == "57014":

@@ -76,6 +76,7 @@ from sqlmodel import SQLModel
 
 from linea_cli.db.engine import SNAPSHOT_INFO, TRANSACTION_SETTINGS_INFO, USER_AGENT
 from linea_cli.db.platform_columns import key_text, quoted
+from linea_cli.errors import first_line
 from linea_cli.services.personal_data import Person, email_pattern, ip_pattern, name_pattern
 
 # linea's bookkeeping: its revision and the names of what its migrations made; never personal data.
@@ -617,7 +618,7 @@ class _Search:
                         time.sleep(STEP_ASIDE_SECONDS * attempt)
                     continue
                 if state == _INSUFFICIENT_PRIVILEGE:
-                    raise _NotVerifiable(f"permission denied while searching it: {_first_line(exc)}") from None
+                    raise _NotVerifiable(f"permission denied while searching it: {first_line(exc)}") from None
                 if state == _UNDEFINED_TABLE:
                     raise _Gone from None
                 if state in (_UNDEFINED_COLUMN, _INVALID_SNAPSHOT):
@@ -652,9 +653,6 @@ def _range(page: int, span: int | None) -> dict[str, str]:
     return {"low": f"({page},0)", "high": f"({page + span},0)" if span is not None else "(4294967295,0)"}
 
 
-def _first_line(exc: BaseException) -> str:
-    orig = getattr(exc, "orig", exc)
-    return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
 
 
 class _Query:
