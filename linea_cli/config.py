@@ -17,6 +17,7 @@ import os
 import re
 import stat
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import Field, PrivateAttr, ValidationError, field_validator
@@ -86,6 +87,10 @@ class Settings(BaseSettings):
     pg_restore: str | None = None
     # PgBouncer's admin console (postgresql://USER@HOST:PORT/pgbouncer), read by `db pool`; None: not read.
     pgbouncer_admin_url: str | None = None
+    # Streaming replicas (one URL or several, comma-separated) that read commands may use, and how
+    # far behind one may be (`replica_max_lag`: a time, a size, or both): services/replica_reads.py.
+    read_database_url: str | None = None
+    replica_max_lag: str = "5s"
 
     # The profile in use once `load_settings` has chosen (None: no profile).
     _profile: Profile | None = PrivateAttr(default=None)
@@ -98,7 +103,7 @@ class Settings(BaseSettings):
     def backups_path(self) -> Path:
         return self.backup_dir or self.data_dir / "backups"
 
-    @field_validator("data_dir", "backup_dir", "pg_dump", "pg_restore", "timezone", "pgbouncer_admin_url", mode="before")
+    @field_validator("data_dir", "backup_dir", "pg_dump", "pg_restore", "timezone", "pgbouncer_admin_url", "read_database_url", "replica_max_lag", mode="before")
     @classmethod
     def _not_empty(cls, value: object) -> object:
         # An empty value is most likely a script's unset variable: `LINEA_BACKUP_DIR=` would
@@ -106,6 +111,17 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.strip():
             raise ValueError("it is empty: give a value, or unset it for the default")
         return value
+
+    @field_validator("replica_max_lag")
+    @classmethod
+    def _replica_lag(cls, value: str) -> str:
+        max_lag(value)  # raises ValueError naming what is wrong
+        return value.strip()
+
+    @property
+    def read_database_urls(self) -> list[str]:
+        """The replicas' URLs as configured, in order; empty when none is."""
+        return [part.strip() for part in (self.read_database_url or "").split(",") if part.strip()]
 
     @field_validator("timezone")
     @classmethod
@@ -131,6 +147,47 @@ class Settings(BaseSettings):
         if milliseconds > MAX_TIMEOUT_MS:
             raise ValueError(f"at most {MAX_TIMEOUT_MS} ms (about 24 days), or 0 for none")
         return value.strip()
+
+
+# A replica's lag bound: a time ("5s", "500ms", "1min") and/or a size of WAL ("16MB", "512kB").
+_LAG_TIME = re.compile(r"(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|min|h)")
+_LAG_SIZE = re.compile(r"(?P<number>\d+)\s*(?P<unit>B|kB|MB|GB|TB)")
+_BYTES = {"B": 1, "kB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40}
+_LAG_SECONDS = {"ms": 0.001, "s": 1, "min": 60, "h": 3600}
+
+
+@dataclass(frozen=True)
+class MaxLag:
+    """How far behind a replica may be and still serve reads: seconds, WAL bytes, or both (both
+    must hold). As GitLab's load balancer (max_replication_lag_time, max_replication_difference)."""
+
+    seconds: float | None = None
+    bytes: int | None = None
+
+    def __str__(self) -> str:
+        parts = []
+        if self.seconds is not None:
+            parts.append(f"{self.seconds:g}s")
+        if self.bytes is not None:
+            parts.append(f"{self.bytes} bytes")
+        return " and ".join(parts)
+
+
+def max_lag(text: str) -> MaxLag:
+    """LINEA_REPLICA_MAX_LAG read: "5s", "16MB", or "5s,16MB"; ValueError saying the form otherwise."""
+    seconds: float | None = None
+    size: int | None = None
+    parts = [part.strip() for part in text.split(",")]
+    for part in parts:
+        if (time_match := _LAG_TIME.fullmatch(part)) and seconds is None:
+            seconds = float(time_match["number"]) * _LAG_SECONDS[time_match["unit"]]
+        elif (size_match := _LAG_SIZE.fullmatch(part)) and size is None:
+            size = int(size_match["number"]) * _BYTES[size_match["unit"]]
+        else:
+            raise ValueError("give a time (5s, 500ms, 1min), a size of WAL (16MB, 512kB), or both: 5s,16MB")
+    if (seconds is not None and seconds > 86_400) or (size is not None and size > 1 << 50):
+        raise ValueError("at most a day (86400s) and 1PB")
+    return MaxLag(seconds=seconds, bytes=size)
 
 
 def actor_reference(reference: str | None) -> str | None:

@@ -31,8 +31,9 @@ EMBEDDED_SERVERS: list[linea_cli.TemporaryServer] = []
 
 
 @pytest.fixture
-def owned_server() -> linea_cli.TemporaryServer:
-    """The embedded test server, when the suite owns it (not with LINEA_TEST_DATABASE_URL)."""
+def owned_server(server_url: URL) -> linea_cli.TemporaryServer:
+    """The embedded test server, when the suite owns it (not with LINEA_TEST_DATABASE_URL): asking
+    for `server_url` first starts it, whichever test of a worker runs first."""
     if not EMBEDDED_SERVERS:
         pytest.skip("the suite does not own this PostgreSQL server")
     return EMBEDDED_SERVERS[0]

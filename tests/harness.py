@@ -180,10 +180,15 @@ def make_cli_run(
     env = {"LINEA_DATABASE_URL": plain_url(url), "LINEA_DATA_DIR": str(data_dir / "data"), "NO_COLOR": "1"}
     # The developer's own profiles (~/.config/linea) must not leak into tests either.
     env["XDG_CONFIG_HOME"] = str(data_dir / "config")
+    # Nor its fences (the WAL positions of its own writes, read before a read on a replica).
+    env["XDG_STATE_HOME"] = str(data_dir / "state")
     if migration_url is not None and migration_url != url:
         env["LINEA_MIGRATION_DATABASE_URL"] = plain_url(migration_url)
     # The developer's PGHOST or PGSERVICE must not choose the server a test without a URL reaches.
-    for key in ("LINEA_ACTOR", "LINEA_MIGRATION_DATABASE_URL", "LINEA_TIMEZONE", "LINEA_PROFILE", *SERVER_CHOOSING_VARIABLES):
+    for key in (
+        "LINEA_ACTOR", "LINEA_MIGRATION_DATABASE_URL", "LINEA_TIMEZONE", "LINEA_PROFILE", "LINEA_READ_DATABASE_URL",
+        "LINEA_REPLICA_MAX_LAG", *SERVER_CHOOSING_VARIABLES,
+    ):
         monkeypatch.delenv(key, raising=False)
     # A .env in the working directory must not leak into tests.
     monkeypatch.chdir(data_dir)

@@ -16,7 +16,6 @@ from sqlalchemy.engine import URL
 import linea_cli
 from linea_cli.errors import DatabaseUnavailable
 from linea_cli.services.replicas import ReplicaLag, measure_replica, primary_wal_lsn
-from tests.conftest import EMBEDDED_SERVERS
 from tests.harness import libpq_conninfo, wait_for_replay, wait_until
 
 
@@ -73,11 +72,9 @@ def test_the_primary_shows_the_replica_streaming(primary: psycopg.Connection, re
     assert "streaming" in states
 
 
-def test_a_temporary_replica_is_stopped_and_removed_on_leaving() -> None:
+def test_a_temporary_replica_is_stopped_and_removed_on_leaving(owned_server: linea_cli.TemporaryServer) -> None:
     """Its own replica (not the session's), so that stopping it leaves the other tests theirs."""
-    if not EMBEDDED_SERVERS:
-        pytest.skip("the suite does not own this PostgreSQL server")
-    with linea_cli.temporary_replica(EMBEDDED_SERVERS[0]) as replica:
+    with linea_cli.temporary_replica(owned_server) as replica:
         directory: Path = replica.data_directory
         with psycopg.connect(replica.url) as conn:
             assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)

@@ -14,6 +14,7 @@ ends linea quietly with exit 141, as it would end `yes`.
 from __future__ import annotations
 
 import copy as _copy
+import enum
 import errno
 import gc
 import os
@@ -66,6 +67,8 @@ ENVIRONMENT_VARIABLES: tuple[tuple[str, str], ...] = (
     ("LINEA_STATEMENT_TIMEOUT", "statement_timeout of every transaction (default 0, none)"),
     ("LINEA_MIGRATION_LOCK_TIMEOUT", "how long a migration waits for a lock (default 2s)"),
     ("LINEA_MIGRATION_ATTEMPTS", "how often a migration tries, doubling the wait (default 3)"),
+    ("LINEA_READ_DATABASE_URL", "streaming replicas that reads may use (URLs, comma-separated); unset: every read on the primary"),
+    ("LINEA_REPLICA_MAX_LAG", "how far behind a replica may be and still serve reads: 5s (default), 16MB, or 5s,16MB"),
     ("LINEA_PGBOUNCER_ADMIN_URL", "PgBouncer's admin console (postgresql://USER@HOST:PORT/pgbouncer), read by db pool"),
     ("LINEA_PAGER", "the pager for tables taller than the terminal (then PAGER, else less -FRX; empty: none)"),
     ("NO_COLOR", "plain output"),
@@ -126,13 +129,18 @@ class LineaGroup(TyperGroup):
             code = report_error(exc, state())
             raise typer.Exit(code) from None
         finally:
-            state().close()
+            current = state()
+            try:
+                current.remember_writes()
+            finally:
+                current.close()
 
 
 # The root options a command also takes after its name (`linea events list --debug`), as gh and
 # kubectl take their global flags anywhere: parameter name -> the CliState field it sets.
 INHERITED_ROOT_OPTIONS = {
     "database_url": "database_url", "profile": "profile", "acting_as": "actor_email", "debug": "debug",
+    "primary": "primary_only", "replica": "replica_required",
 }
 
 
@@ -172,8 +180,17 @@ def _set_root_option(ctx: Any, param: Any, value: Any) -> Any:
     root = ctx.find_root()
     root.params[param.name] = value
     if isinstance(root.obj, CliState):  # None while completing: the root's callback has not run
-        setattr(root.obj, INHERITED_ROOT_OPTIONS[param.name], value)
+        # `--replica required` after the command: the CliState keeps a bool (Click gives the string).
+        field_value = value == ReplicaUse.required if param.name == "replica" else value
+        setattr(root.obj, INHERITED_ROOT_OPTIONS[param.name], field_value)
     return value
+
+
+class ReplicaUse(enum.StrEnum):
+    """`--replica`: read on a replica when one is fit, else the primary; or insist on one (exit 5)."""
+
+    preferred = "preferred"
+    required = "required"
 
 
 def stop_writing_stdout() -> int:
@@ -270,6 +287,9 @@ def _database_error(exc: BaseException, current: CliState) -> LineaError | None:
     from linea_cli.db.refusals import ROLES_HINT, constraint_refusal, privilege_refusal
 
     original = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
+    rolled_back = _rolled_back(exc, original)
+    if rolled_back is not None:
+        return rolled_back
     if isinstance(original, psycopg.DataError):
         # SQLSTATE class 22 (numeric value out of range, invalid text representation, datetime
         # field overflow, string too long...): a value the user gave that edge checks let through.
@@ -287,9 +307,6 @@ def _database_error(exc: BaseException, current: CliState) -> LineaError | None:
             who = f"role {role!r}" if role else "the database role"
             return PermissionDenied(f"{who} may not connect to {_target(current)}: {reason}", hint=ROLES_HINT)
         return DatabaseUnavailable(f"cannot use {_target(current)}: {reason}")
-    if isinstance(original, psycopg.DataError):
-        # SQLSTATE class 22: a value the column cannot hold (a number out of range, ...).
-        return InvalidInput(f"the database refused a value: {_first_line(original)}")
     if isinstance(original, psycopg.errors.ReservedName):  # a role or schema named pg_...: the server keeps those
         return InvalidInput(f"the database refused a name: {_first_line(original)}", hint="choose a name not starting with pg_")
     if isinstance(original, psycopg.errors.InsufficientPrivilege):
@@ -301,6 +318,19 @@ def _database_error(exc: BaseException, current: CliState) -> LineaError | None:
             f"{_target(current)} lacks linea's schema: {_first_line(original)}",
             hint="run `linea db upgrade`",
         )
+    return None
+
+
+def _rolled_back(exc: BaseException, original: BaseException) -> LineaError | None:
+    import psycopg
+
+    from linea_cli.cli.context import ReplicaLost
+
+    if isinstance(exc, ReplicaLost):  # outside a read that could go on from the primary
+        return DatabaseUnavailable(str(exc), hint="run again, or with --primary")
+    if isinstance(original, psycopg.errors.TransactionRollback):
+        # SQLSTATE class 40 (a deadlock, a serialization failure): nothing was committed.
+        return DatabaseUnavailable(f"the server rolled the transaction back: {_first_line(original)}", hint="run again")
     return None
 
 
@@ -413,6 +443,16 @@ def root(
         str | None, typer.Option("--as", metavar="EMAIL", help="Act as this user (default: LINEA_ACTOR, else the system).")
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    primary: Annotated[
+        bool, typer.Option("--primary", help="Read from the primary, never from a replica (LINEA_READ_DATABASE_URL).")
+    ] = False,
+    replica: Annotated[
+        ReplicaUse,
+        typer.Option(
+            "--replica", metavar="preferred|required",
+            help="Reads on a replica when one is within LINEA_REPLICA_MAX_LAG, else the primary (preferred); or exit 5 (required).",
+        ),
+    ] = ReplicaUse.preferred,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
     ] = False,
@@ -433,7 +473,10 @@ def root(
 ) -> None:
     """Administer the Linea event platform's PostgreSQL database."""
     ctx.obj = begin(
-        CliState(database_url=database_url, profile=profile, actor_email=acting_as, debug=debug, command_name=_command_name(ctx))
+        CliState(
+            database_url=database_url, profile=profile, actor_email=acting_as, debug=debug, command_name=_command_name(ctx),
+            primary_only=primary, replica_required=replica == ReplicaUse.required,
+        )
     )
 
 
@@ -466,7 +509,7 @@ for _name, (_group, _panel) in GROUPS.items():
     app.add_typer(_group, name=_name, rich_help_panel=_panel)
 
 # Root options that take a value, which the group name follows.
-_VALUED_ROOT_OPTIONS = ("--database-url", "--profile", "--as")
+_VALUED_ROOT_OPTIONS = ("--database-url", "--profile", "--as", "--replica")
 
 
 def app_for(words: list[str]) -> typer.Typer:
@@ -483,7 +526,7 @@ def app_for(words: list[str]) -> typer.Typer:
         word = words[position]
         if word in _VALUED_ROOT_OPTIONS:
             position += 2
-        elif word == "--debug" or word.startswith(tuple(f"{option}=" for option in _VALUED_ROOT_OPTIONS)):
+        elif word in ("--debug", "--primary") or word.startswith(tuple(f"{option}=" for option in _VALUED_ROOT_OPTIONS)):
             position += 1
         else:
             break

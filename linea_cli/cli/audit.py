@@ -85,7 +85,7 @@ def show(audit_id: Annotated[str, typer.Argument(metavar="ID", help="The audit r
     """
     from linea_cli.services.audit import show_audit
 
-    return out.read(lambda session, actor: show_audit(session, audit_id=audit_id, actor=actor))
+    return out.show(lambda session, actor: show_audit(session, audit_id=audit_id, actor=actor))
 
 
 @app.command()

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from linea_cli.errors import InvalidInput
 
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from linea_cli.db.engine import Database
     from linea_cli.services.actors import Actor, UnitOfWork
     from linea_cli.services.pagination import Page
+
+T = TypeVar("T")
 
 # Rows read per query by `--all`: what linea holds in memory at once, however long the list.
 ALL_PAGE_SIZE = 1000
@@ -46,6 +48,17 @@ class CliState:
     # The acting user (--as / LINEA_ACTOR), looked up once per command (`acting_user`).
     _actor: Actor | None = None
     _actor_known: bool = False
+    # Where reads may go (issue 22): --primary, --replica required, and the choice made once
+    # per command (`read_replica`: a replica's Database, or None for the primary).
+    primary_only: bool = False
+    replica_required: bool = False
+    _read_replica: Database | None = None
+    _read_replica_label: str | None = None
+    _read_place_known: bool = False
+    _replica_schema_checked: bool = False
+    # Whether this command wrote to the primary: its reads then wait for a replica to replay the
+    # write (or read the primary), and the fence is remembered for the next command (`close`).
+    wrote: bool = False
 
     def settings(self) -> Settings:
         if self._settings is None:
@@ -70,7 +83,10 @@ class CliState:
                     raise InvalidInput(
                         f"{name} is empty", hint="give a postgresql:// URL, or unset it to use the embedded server"
                     )
-            for raw in (self._settings.database_url, self._settings.migration_database_url, self._settings.pgbouncer_admin_url):
+            for raw in (
+                self._settings.database_url, self._settings.migration_database_url, self._settings.pgbouncer_admin_url,
+                self._settings.read_database_url,
+            ):
                 if raw:
                     self.secrets.extend(text_secrets(raw))
         return self._settings
@@ -124,6 +140,109 @@ class CliState:
             self._actor_known = True
         return self._actor
 
+    def replicas_configured(self) -> bool:
+        return bool(self.settings().read_database_urls)
+
+    def note_writes(self, connection: Any) -> None:
+        """Before a unit of work commits: remember whether it wrote (a transaction id was assigned),
+        when replicas are configured (otherwise nothing is asked: no round trip)."""
+        if self.wrote or not self.replicas_configured():
+            return
+        from linea_cli.services.reads import rows
+
+        found = rows(connection, "SELECT pg_current_xact_id_if_assigned() IS NOT NULL AS wrote")
+        self.wrote = bool(found[0]["wrote"])
+
+    def read_replica(self) -> Database | None:
+        """The replica this command reads from, or None for the primary: chosen once, at its first
+        read (services/replica_reads.py), each replica skipped said in one line on stderr."""
+        if not self._read_place_known:
+            self._read_replica = self._choose_replica()
+            self._read_place_known = True
+        return self._read_replica
+
+    def read_from_primary_from_now(self) -> None:
+        self._read_replica, self._read_replica_label, self._read_place_known = None, None, True
+
+    def _choose_replica(self) -> Database | None:
+        from linea_cli.errors import DatabaseUnavailable, UsageProblem
+
+        settings = self.settings()
+        urls = settings.read_database_urls
+        if self.primary_only:
+            if self.replica_required:
+                raise UsageProblem("--primary and --replica required contradict each other: give one")
+            return None
+        if not urls:
+            if self.replica_required:
+                raise InvalidInput(
+                    "--replica required, but LINEA_READ_DATABASE_URL names no replica",
+                    hint="set LINEA_READ_DATABASE_URL to the replicas' URLs (comma-separated)",
+                )
+            return None
+        from linea_cli.config import max_lag
+        from linea_cli.output import warn
+        from linea_cli.services.fences import FenceUnknown, read_fence
+        from linea_cli.services.replica_reads import connect_to_replica, examine
+
+        with reading() as (connection, _actor):  # the primary's schema and the acting user checked there
+            primary = primary_position(connection, self)
+        fence = primary.lsn if self.wrote else None
+        if fence is None:
+            try:
+                fence = read_fence(primary.key)
+            except FenceUnknown as exc:
+                if self.replica_required:
+                    raise DatabaseUnavailable(f"linea's last write to this database is unknown: {exc}") from None
+                warn(f"linea's last write to this database is unknown ({exc}); reading from the primary")
+                return None
+        checks = examine(
+            urls, primary_lsn=primary.lsn, limit=max_lag(settings.replica_max_lag),
+            connect=lambda url: connect_to_replica(url, command=self.command_name), fence_lsn=fence,
+            stop_at_first_usable=True,
+        )
+        chosen = next((check for check in checks if check.usable), None)
+        skipped = [check for check in checks if not check.usable]
+        if chosen is None and self.replica_required:
+            raise DatabaseUnavailable(
+                "no replica may serve this read (--replica required): "
+                + "; ".join(f"{check.label} {check.why_not}" for check in skipped),
+                hint="wait for the replicas to catch up, or run without --replica required to read from the primary",
+            )
+        for check in skipped:
+            warn(f"{check.label} skipped: {check.why_not}; reading from {chosen.label if chosen else 'the primary'}")
+        if chosen is None:
+            return None
+        from linea_cli.db.engine import Database, build_engine
+        from linea_cli.db.urls import parse_database_url, url_secrets
+
+        url = parse_database_url(chosen.url)
+        replica = Database(
+            url=url, is_embedded=False, secrets=url_secrets(url),
+            engine=build_engine(url, settings=settings, application_name=f"linea/{self.command_name}"),
+        )
+        self._read_replica_label = chosen.label
+        return replica
+
+    def remember_writes(self) -> None:
+        """After a command that wrote, with replicas configured: the primary's WAL position now,
+        for this database, in the user's fences file (services/fences.py), so that the next read
+        on a replica waits until the replica has replayed it. A failure here is one warning: the
+        command's own work is done and committed."""
+        if not self.wrote or not self.replicas_configured():
+            return
+        from linea_cli.output import warn
+        from linea_cli.services.fences import record_fence
+
+        try:
+            with self.database().connect() as connection:
+                position = primary_position(connection.connection.driver_connection, self)
+            record_fence(position.key, position.lsn)
+        except Exception as exc:  # noqa: BLE001 - the command succeeded; its fence is best effort, said
+            from linea_cli.errors import first_line
+
+            warn(f"could not remember this write for reads on replicas ({first_line(exc)}): the next read may wait for the primary")
+
     def decline_direct(self) -> None:
         """From now on the engine's path: the database needs what only it does (see `reading`)."""
         if self._direct is not None:
@@ -131,12 +250,52 @@ class CliState:
         self._direct, self._direct_declined = None, True
 
     def close(self) -> None:
+        if self._read_replica is not None:
+            self._read_replica.dispose()
+            self._read_replica = None
         if self._direct is not None:
             self._direct.close()
             self._direct = None
         if self._database is not None:
             self._database.dispose()
             self._database = None
+
+
+@dataclass(frozen=True)
+class PrimaryPosition:
+    lsn: str  # pg_current_wal_lsn()
+    key: str  # the database, as services/fences.py knows it
+
+
+# The cluster's system identifier where the role may read it (pg_control_system() is granted to
+# PUBLIC by default; a hardened server may revoke it: then the host, port and database name).
+_PRIMARY_POSITION = """
+SELECT pg_current_wal_lsn()::text AS lsn, current_database() AS database,
+       CASE WHEN has_function_privilege('pg_control_system()', 'EXECUTE')
+            THEN (SELECT system_identifier FROM pg_control_system())::text END AS system_identifier
+"""
+
+
+def primary_position(connection: Any, current: CliState) -> PrimaryPosition:
+    """The primary's WAL position and the database's fence key, on `connection` (psycopg)."""
+    import psycopg
+
+    from linea_cli.errors import DatabaseUnavailable, first_line
+    from linea_cli.services.fences import database_key
+    from linea_cli.services.reads import rows
+
+    try:
+        found = rows(connection, _PRIMARY_POSITION)[0]
+    except psycopg.errors.ObjectNotInPrerequisiteState as exc:  # "recovery is in progress"
+        raise DatabaseUnavailable(
+            f"the database linea writes to is a replica in recovery: {first_line(exc)}",
+            hint="LINEA_DATABASE_URL names the primary; replicas go in LINEA_READ_DATABASE_URL",
+        ) from None
+    system = found["system_identifier"]
+    if system is None:
+        info = connection.info
+        system = f"{info.host}:{info.port}"
+    return PrimaryPosition(lsn=found["lsn"], key=database_key(system, found["database"]))
 
 
 def start_up_done() -> None:
@@ -217,12 +376,14 @@ def transaction() -> Iterator[tuple[Session, Actor | None]]:
             current._schema_checked = schema_is_current(session, database)
             if current._schema_checked:
                 yield session, current.acting_user(lambda: _driver_connection(session))
+                current.note_writes(_driver_connection(session))
         if current._schema_checked:
             return
         open_database()  # behind: migrates the embedded database, else says what to run
     with database.unit_of_work() as session:
         actor = current.acting_user(lambda: _driver_connection(session))
         yield session, actor
+        current.note_writes(_driver_connection(session))
 
 
 @contextmanager
@@ -235,6 +396,7 @@ def transactions() -> Iterator[UnitOfWork]:
         def one() -> Iterator[tuple[Session, Actor | None]]:
             with unit_of_work() as session:
                 yield session, state().acting_user(lambda: _driver_connection(session))
+                state().note_writes(_driver_connection(session))
 
         yield one
 
@@ -269,6 +431,105 @@ def reading() -> Iterator[tuple[Any, Actor | None]]:
         yield driver_connection(session), actor
 
 
+class ReplicaLost(Exception):
+    """The replica a read was on stopped answering (its connection failed or was cut), or cancelled
+    the read to replay the primary's changes (a recovery conflict): the read may go on elsewhere."""
+
+    def __init__(self, label: str, what: str) -> None:
+        super().__init__(f"{label} {what}")
+        self.label = label
+
+
+# SQLSTATEs of a server that went away (connection exceptions, admin or crash shutdown, starting
+# up): the read may go on elsewhere. A server that answered with any other error did not go away.
+_GONE_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+
+
+def _went_away(exc: BaseException) -> bool:
+    import psycopg
+    from sqlalchemy import exc as sa_exc
+
+    original = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
+    if isinstance(original, psycopg.InterfaceError) or isinstance(exc, sa_exc.InterfaceError):
+        return True
+    if not isinstance(original, psycopg.OperationalError):
+        return False
+    sqlstate = getattr(original, "sqlstate", None)
+    return sqlstate is None or sqlstate.startswith(_GONE_SQLSTATES)
+
+
+def _recovery_conflict(exc: BaseException) -> bool:
+    # SQLSTATE class 40 on a hot standby: "canceling statement due to conflict with recovery"
+    # (40001), when replay needs what the read holds (max_standby_streaming_delay passed).
+    import psycopg
+    from sqlalchemy import exc as sa_exc
+
+    original = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
+    return isinstance(original, psycopg.errors.TransactionRollback)
+
+
+@contextmanager
+def read_transaction(*, driver: bool = False) -> Iterator[tuple[Any, Actor | None]]:
+    """A read's unit of work: on the command's replica when one may serve it (`CliState.read_replica`),
+    else on the primary (`transaction`, or `reading` with `driver`). Yields (session, actor), or
+    with `driver` (psycopg connection, actor). On the replica, a failed connection raises
+    `ReplicaLost` (see `read_on_replica_or_primary`), and the replica's schema is checked once.
+    """
+    current = state()
+    replica = current.read_replica()
+    if replica is None:
+        with (reading() if driver else transaction()) as pair:
+            yield pair
+        return
+    from linea_cli.services.reads import driver_connection
+
+    label = current._read_replica_label or "the replica"
+    try:
+        with replica.unit_of_work() as session:
+            if not current._replica_schema_checked:
+                from linea_cli.services.database import schema_is_current
+
+                if not schema_is_current(session, replica):
+                    from linea_cli.errors import DatabaseUnavailable
+
+                    raise DatabaseUnavailable(
+                        f"{label} is not at linea's revision yet", hint="retry once it has replayed `linea db upgrade`, or use --primary"
+                    )
+                current._replica_schema_checked = True
+            actor = current.acting_user(lambda: driver_connection(session))
+            yield (driver_connection(session) if driver else session), actor
+    except Exception as exc:
+        from linea_cli.errors import first_line
+
+        if _went_away(exc):
+            raise ReplicaLost(label, f"went away: {first_line(exc)}") from exc
+        if _recovery_conflict(exc):
+            raise ReplicaLost(label, f"cancelled the read to replay the primary's changes: {first_line(exc)}") from exc
+        raise
+
+
+def read_on_replica_or_primary(call: Callable[[Any, Actor | None], T], *, driver: bool = False) -> T:
+    """`call(session or connection, actor)` in a `read_transaction`; when the replica goes away,
+    the read again on the primary (one warning line), or with --replica required exit 5."""
+    current = state()
+    try:
+        with read_transaction(driver=driver) as (connection, actor):
+            return call(connection, actor)
+    except ReplicaLost as lost:
+        if current.replica_required:
+            from linea_cli.errors import DatabaseUnavailable
+
+            raise DatabaseUnavailable(
+                f"{lost} (--replica required)", hint="run again once the replica is back, or without --replica required"
+            ) from None
+        from linea_cli.output import warn
+
+        warn(f"{lost}; reading from the primary from here on")
+        current.read_from_primary_from_now()
+        with read_transaction(driver=driver) as (connection, actor):
+            return call(connection, actor)
+
+
 def listed_rows(
     fetch: Callable[[Any, Actor | None, int, str | None], Page], *, limit: int, after: str | None, every_page: bool,
     read_only: bool = False,
@@ -276,24 +537,27 @@ def listed_rows(
     """The rows of a list command and the cursor after them: one page, or with `--all` every page.
 
     `fetch(session, actor, limit, after)` reads one page (with `read_only`, `fetch(connection, ...)`
-    on a psycopg connection: `reading`). `--all` walks the keyset cursor, each
+    on a psycopg connection). Pages are read on the command's replica when one may serve it
+    (`read_on_replica_or_primary`): a replica gone mid-list leaves the rest to the primary, from
+    the keyset cursor reached. `--all` walks the keyset cursor, each
     page in a transaction of its own: memory holds one page, and a slow reader of the output
     (`| less`) never keeps a transaction open on the server. The first page is read here, so an
     unknown event or a refused permission is an error before anything is printed.
     """
     size = ALL_PAGE_SIZE if every_page else limit
-    unit = reading if read_only else transaction
-    with unit() as (session, actor):
-        page = fetch(session, actor, size, after)
+
+    def read_page(cursor: str | None) -> Page:
+        return read_on_replica_or_primary(
+            lambda connection, actor: fetch(connection, actor, size, cursor), driver=read_only
+        )
+
+    page = read_page(after)
     if not every_page:
         return page.items, page.next_cursor
-    return _following_pages(fetch, page, unit), None
+    return _following_pages(read_page, page), None
 
 
-def _following_pages(
-    fetch: Callable[[Any, Actor | None, int, str | None], Page], first: Page,
-    unit: Callable[[], AbstractContextManager[tuple[Any, Actor | None]]],
-) -> Iterator[dict]:
+def _following_pages(read_page: Callable[[str | None], Page], first: Page) -> Iterator[dict]:
     page: Page | None = first
     while page is not None:
         yield from page.items
@@ -301,6 +565,4 @@ def _following_pages(
         page.items = []  # let the rows already written go before the next page comes
         if cursor is None:
             return
-        with unit() as (session, actor):
-            page = fetch(session, actor, ALL_PAGE_SIZE, cursor)
-
+        page = read_page(cursor)

@@ -102,6 +102,7 @@ def upgrade(
         on_retry=warn, on_note=lambda note: say(f"note: {note}"),
     )
     if not sql:
+        state().wrote = True  # reads on a replica wait for it (services/fences.py)
         say(f"{database.target} is at {now_at or 'base'}")
 
 
@@ -146,6 +147,7 @@ def downgrade(
         ),
     )
     if not sql:
+        state().wrote = True  # reads on a replica wait for it (services/fences.py)
         say(f"{database.target} is at {now_at or 'base'}")
 
 
@@ -589,6 +591,7 @@ def reset(
     else:
         _confirm_destruction(database, "deletes every row", force=force, yes=yes)
     database_service.reset_schema(database, locks=_lock_policy())
+    state().wrote = True
     say(f"{database.target} was reset to an empty schema at head")
 
 
@@ -638,6 +641,7 @@ def roles(
 
     with database.unit_of_work() as session:
         plan = apply_roles(session, names=names, actor=resolve_actor(session, state().settings().actor))
+    state().wrote = True
     for note in plan.notes:
         warn(note)
     say(f"granted on the {len(plan.tables)} tables that exist in {database.target}; run it again after the platform adds tables")
@@ -758,6 +762,7 @@ def restore(
         restored = backups.restore(
             database, plan, include_foreign=include_foreign, actor_reference=settings.actor, locks=_lock_policy()
         )
+    state().wrote = True
     _say_restored(database, plan, restored)
     summary = restored.summary
     if not summary.tables:

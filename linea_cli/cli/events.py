@@ -107,7 +107,7 @@ def show(event: EventArgument, include_deleted: IncludeDeletedOption = False, *,
     """
     from linea_cli.services.events import over_capacity, show_event
 
-    record = out.read(lambda session, _actor: show_event(session, event, include_deleted=include_deleted))
+    record = out.show(lambda session, _actor: show_event(session, event, include_deleted=include_deleted))
     if overbooked := over_capacity(record["slug"], record["capacity"], record["places_left"]):
         warn(overbooked)
     return record

@@ -125,13 +125,19 @@ class Output:
         with transaction() as (session, actor):
             return call(session, actor)
 
-    def query(self, call: Callable[[Any, Actor | None], Any]) -> Any:
-        """`read` for a read written against a psycopg connection (services/reads.py): run
-        `call(connection, actor)` in one unit of work, without SQLAlchemy when it can (`context.reading`)."""
-        from linea_cli.cli.context import reading
+    def show(self, call: Callable[[Session, Actor | None], Any]) -> Any:
+        """`read` for a read that writes nothing (a show): on the command's replica when one may
+        serve it, else on the primary (`context.read_on_replica_or_primary`)."""
+        from linea_cli.cli.context import read_on_replica_or_primary
 
-        with reading() as (connection, actor):
-            return call(connection, actor)
+        return read_on_replica_or_primary(call)
+
+    def query(self, call: Callable[[Any, Actor | None], Any]) -> Any:
+        """`show` for a read written against a psycopg connection (services/reads.py): run
+        `call(connection, actor)` in one unit of work, without SQLAlchemy when it can (`context.reading`)."""
+        from linea_cli.cli.context import read_on_replica_or_primary
+
+        return read_on_replica_or_primary(call, driver=True)
 
     def page(
         self, fetch: Callable[[Any, Actor | None, int, str | None], Page], *, read_only: bool = False

@@ -57,7 +57,7 @@ def show(venue: VenueArgument, include_deleted: IncludeDeletedOption = False, *,
     """
     from linea_cli.services.venues import show_venue
 
-    return out.read(lambda session, _actor: show_venue(session, venue, include_deleted=include_deleted))
+    return out.show(lambda session, _actor: show_venue(session, venue, include_deleted=include_deleted))
 
 
 @app.command()
