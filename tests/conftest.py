@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -21,7 +22,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 import linea_cli
-from tests.harness import CliRun, Database, admin_execute, make_cli_run, plain_url, wait_for_replay
+from tests.harness import (
+    CliRun,
+    Database,
+    admin_execute,
+    libpq_conninfo,
+    make_cli_run,
+    plain_url,
+    wait_for_replay,
+)
 from tests.platform import build_platform_database
 
 pytest_plugins: list[str] = []
@@ -72,10 +81,33 @@ def replica_server_url(server_url: URL) -> Iterator[URL]:
 
 
 @pytest.fixture
-def replica_database_url(replica_server_url: URL, direct_database_url: URL) -> URL:
-    """The test database on the replica, once the replica has replayed its creation."""
-    wait_for_replay(replica_server_url, primary=direct_database_url)
-    return replica_server_url.set(database=direct_database_url.database)
+def replica_database_url(replica_server_url: URL, direct_database_url: URL) -> Iterator[URL]:
+    """The test database on the replica, once the replica has replayed its creation.
+
+    A test holds the replica alone (a lock file per replica): tests pause its replay, and CI's
+    one standby serves every pytest worker; the embedded replicas are each worker's own.
+    """
+    with _replica_held(replica_server_url):
+        wait_for_replay(replica_server_url, primary=direct_database_url)
+        yield replica_server_url.set(database=direct_database_url.database)
+
+
+@contextmanager
+def _replica_held(replica: URL) -> Iterator[None]:
+    import fcntl
+    import hashlib
+    import tempfile
+
+    where = f"{replica.host or replica.query.get('host')}:{replica.port}"
+    name = f"linea-test-replica-{hashlib.sha256(where.encode()).hexdigest()[:12]}.lock"
+    with open(Path(tempfile.gettempdir()) / name, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the other worker's test ends; it never waits on time
+        try:
+            yield
+        finally:
+            with psycopg.connect(libpq_conninfo(replica), autocommit=True) as conn:  # never left paused
+                conn.execute("SELECT pg_wal_replay_resume()")
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @pytest.fixture(scope="session")
