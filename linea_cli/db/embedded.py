@@ -229,6 +229,11 @@ class TemporaryServer:
         """Stop and start it again (fast shutdown: sessions are cut), with the same options."""
         _pg_ctl(self._server, "restart", "-m", "fast")
 
+    def stop(self) -> None:
+        """Stop it now (immediate shutdown: as a server that crashed or whose host went away);
+        leaving its context still removes it."""
+        _pg_ctl(self._server, "stop", "-m", "immediate")
+
 
 @contextmanager
 def temporary_server(*, tcp: bool = False) -> Iterator[TemporaryServer]:
