@@ -326,3 +326,36 @@ def test_a_replica_gone_mid_list_with_replica_required_exits_5_in_one_line(
     lines = failed.stderr.splitlines()
     assert lines[0].startswith("error: replica 1 (") and "went away" in lines[0] and "--replica required" in lines[0]
     assert [line for line in lines[1:] if not line.startswith("hint: ")] == []
+
+
+def test_a_fences_file_linea_cannot_trust_sends_reads_to_the_primary(
+    on_replica: CliRun, db: Database, owner: dict, tmp_path: Path, replica_database_url: URL, direct_database_url: URL,
+) -> None:
+    """Not knowing linea's last write is never a reason to read stale data: the primary answers."""
+    make_event(db, owner=owner, slug="fence-unknown")
+    wait_for_replay(replica_database_url, primary=direct_database_url)
+    state = Path(on_replica.env["XDG_STATE_HOME"]) / "linea"
+    state.mkdir(parents=True)
+    elsewhere = tmp_path / "someone-elses.json"
+    elsewhere.write_text("{}")
+
+    for planted in ("not json at all", '{"x/y": {"lsn": "; rm -rf /"}}', None):
+        fences = state / "fences.json"
+        fences.unlink(missing_ok=True)
+        if planted is None:
+            fences.symlink_to(elsewhere)  # a link: not followed, not trusted
+        else:
+            fences.write_text(planted)
+        listed = on_replica("events", "list", "--format", "csv")
+        assert "fence-unknown" in listed.stdout
+        [line] = listed.stderr.splitlines()
+        assert line.startswith("warning: linea's last write to this database is unknown (") and line.endswith(
+            "reading from the primary"
+        )
+        refused = on_replica("events", "list", "--replica", "required", exit_code=5)
+        assert refused.stderr.startswith("error: linea's last write to this database is unknown")
+
+    # A write replaces it with a file of linea's own, and reads go to the replica again.
+    on_replica("--as", ADMIN_EMAIL, "events", "create", "--title", "Fence known", "--start", "2031-05-01T10:00", "--owner", owner["email"])
+    assert not fences.is_symlink() and elsewhere.read_text() == "{}"
+    assert on_replica("events", "show", "fence-known", "--replica", "required").stderr == ""
