@@ -359,3 +359,37 @@ def test_a_fences_file_linea_cannot_trust_sends_reads_to_the_primary(
     on_replica("--as", ADMIN_EMAIL, "events", "create", "--title", "Fence known", "--start", "2031-05-01T10:00", "--owner", owner["email"])
     assert not fences.is_symlink() and elsewhere.read_text() == "{}"
     assert on_replica("events", "show", "fence-known", "--replica", "required").stderr == ""
+
+
+def test_a_replica_of_another_database_or_server_is_skipped_and_never_read(
+    linea: CliRun, db: Database, owner: dict, replica_server_url: URL, replica_database_url: URL,
+    direct_database_url: URL, owned_server: linea_cli.TemporaryServer,
+) -> None:
+    """A URL of the wrong replica (another database on it, another environment's server) would
+    answer from other data: it is named and skipped, as if it lagged."""
+    make_event(db, owner=owner, slug="only-on-this-database")
+    wait_for_replay(replica_database_url, primary=direct_database_url)
+    other_database = CliRun(
+        env={**linea.env, "LINEA_READ_DATABASE_URL": plain_url(replica_server_url.set(database="postgres"))}, secrets=linea.secrets,
+    )
+    listed = other_database("events", "list", "--format", "csv")
+    assert "only-on-this-database" in listed.stdout
+    assert "skipped: its URL names the database 'postgres', not " in listed.stderr
+
+    with linea_cli.temporary_server() as elsewhere, linea_cli.temporary_replica(elsewhere) as elsewhere_replica:
+        url = plain_url(URL.create("postgresql", username="postgres", database="postgres", query={"host": _host(elsewhere_replica.url)}))
+        # Its own database of the same name would pass the name check: only the server tells.
+        with psycopg.connect(elsewhere.url, autocommit=True) as conn:
+            conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(direct_database_url.database)))
+        wait_until(lambda: _has_database(elsewhere_replica.url, direct_database_url.database), what="the other replica replayed it")
+        other_server = CliRun(
+            env={**linea.env, "LINEA_READ_DATABASE_URL": url.replace("/postgres?", f"/{direct_database_url.database}?")},
+            secrets=linea.secrets,
+        )
+        refused = other_server("events", "list", "--replica", "required", exit_code=5)
+        assert "a replica of another server (system identifier " in refused.stderr
+
+
+def _has_database(url: str, name: str) -> bool:
+    with psycopg.connect(url, autocommit=True) as conn:
+        return conn.execute("SELECT count(*) FROM pg_database WHERE datname = %s", (name,)).fetchone() == (1,)

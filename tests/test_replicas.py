@@ -6,6 +6,7 @@ depends on how long anything takes.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -172,10 +173,19 @@ def test_a_server_that_is_not_a_replica_says_so(primary: psycopg.Connection) -> 
     """The primary itself (or a promoted replica): not in recovery, nothing else to measure."""
     lag = measure_replica(primary, primary_lsn=primary_wal_lsn(primary))
 
-    assert lag == ReplicaLag(
+    assert dataclasses.replace(lag, system_identifier=None, database=None) == ReplicaLag(
         in_recovery=False, replay_paused=None, bytes_behind=None, seconds_behind=None, replay_lsn=None,
         receive_lsn=None,
     )
+    assert lag.database == primary.info.dbname
+
+
+def test_a_replica_shares_its_primarys_system_identifier(primary: psycopg.Connection, replica: psycopg.Connection) -> None:
+    """How linea tells a replica of this database from one of another server (issue 22)."""
+    on_primary = measure_replica(primary, primary_lsn=primary_wal_lsn(primary))
+    on_replica = measure_replica(replica, primary_lsn=primary_wal_lsn(primary))
+    assert on_replica.system_identifier is not None and on_replica.system_identifier == on_primary.system_identifier
+    assert on_replica.database == on_primary.database == primary.info.dbname
 
 
 def test_the_measurement_runs_in_the_callers_transaction(replica_database_url: URL, primary: psycopg.Connection) -> None:

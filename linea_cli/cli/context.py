@@ -199,7 +199,7 @@ class CliState:
         checks = examine(
             urls, primary_lsn=primary.lsn, limit=max_lag(settings.replica_max_lag),
             connect=lambda url: connect_to_replica(url, command=self.command_name), fence_lsn=fence,
-            stop_at_first_usable=True,
+            stop_at_first_usable=True, primary_system=primary.system_identifier, primary_database=primary.database,
         )
         chosen = next((check for check in checks if check.usable), None)
         skipped = [check for check in checks if not check.usable]
@@ -265,6 +265,8 @@ class CliState:
 class PrimaryPosition:
     lsn: str  # pg_current_wal_lsn()
     key: str  # the database, as services/fences.py knows it
+    system_identifier: str | None  # None where the role may not read it
+    database: str
 
 
 # The cluster's system identifier where the role may read it (pg_control_system() is granted to
@@ -295,7 +297,10 @@ def primary_position(connection: Any, current: CliState) -> PrimaryPosition:
     if system is None:
         info = connection.info
         system = f"{info.host}:{info.port}"
-    return PrimaryPosition(lsn=found["lsn"], key=database_key(system, found["database"]))
+    return PrimaryPosition(
+        lsn=found["lsn"], key=database_key(system, found["database"]), system_identifier=found["system_identifier"],
+        database=found["database"],
+    )
 
 
 def start_up_done() -> None:

@@ -104,15 +104,23 @@ def examine(
     connect: Callable[[str], Any],
     fence_lsn: str | None = None,
     stop_at_first_usable: bool = False,
+    primary_system: str | None = None,
+    primary_database: str | None = None,
 ) -> list[ReplicaCheck]:
     """Each replica in `urls` measured against `primary_lsn` (and the fence, waited for).
 
     `connect(url)` opens a psycopg connection (autocommit) or raises; it is closed here.
     With `stop_at_first_usable`, the replicas after the first usable one are not looked at.
+    `primary_system`: the primary's system identifier, when known: a replica of another cluster
+    (a URL of another environment's replica) is skipped, never read as if it were this database's;
+    so is a replica URL naming another database than `primary_database`.
     """
     checks: list[ReplicaCheck] = []
     for position, url in enumerate(urls, start=1):
-        check = _examine_one(position, url, primary_lsn=primary_lsn, limit=limit, connect=connect, fence_lsn=fence_lsn)
+        check = _examine_one(
+            position, url, primary_lsn=primary_lsn, limit=limit, connect=connect, fence_lsn=fence_lsn,
+            primary_system=primary_system, primary_database=primary_database,
+        )
         checks.append(check)
         if stop_at_first_usable and check.usable:
             break
@@ -120,7 +128,8 @@ def examine(
 
 
 def _examine_one(
-    position: int, url: str, *, primary_lsn: str, limit: MaxLag, connect: Callable[[str], Any], fence_lsn: str | None
+    position: int, url: str, *, primary_lsn: str, limit: MaxLag, connect: Callable[[str], Any], fence_lsn: str | None,
+    primary_system: str | None, primary_database: str | None,
 ) -> ReplicaCheck:
     import psycopg
 
@@ -131,7 +140,7 @@ def _examine_one(
         return ReplicaCheck(position, url, where, reachable=False, lag=None, why_not=f"unreachable: {_driver_words(exc)}")
     try:
         lag = measure_replica(connection, primary_lsn=primary_lsn)
-        problem = lag_problem(lag, limit)
+        problem = _not_this_database(lag, primary_system, primary_database) or lag_problem(lag, limit)
         if problem is None and fence_lsn is not None:
             lag, problem = _wait_for_fence(connection, lag, primary_lsn=primary_lsn, fence_lsn=fence_lsn)
         return ReplicaCheck(position, url, where, reachable=True, lag=lag, why_not=problem)
@@ -139,6 +148,16 @@ def _examine_one(
         return ReplicaCheck(position, url, where, reachable=False, lag=None, why_not=f"unreachable: {_driver_words(exc)}")
     finally:
         connection.close()
+
+
+def _not_this_database(lag: ReplicaLag, primary_system: str | None, primary_database: str | None) -> str | None:
+    from linea_cli.errors import shown
+
+    if primary_system is not None and lag.system_identifier is not None and lag.system_identifier != primary_system:
+        return f"a replica of another server (system identifier {lag.system_identifier}, the primary's {primary_system})"
+    if primary_database is not None and lag.database is not None and lag.database != primary_database:
+        return f"its URL names the database {shown(lag.database)}, not {shown(primary_database)}"
+    return None
 
 
 def _wait_for_fence(connection: Any, lag: ReplicaLag, *, primary_lsn: str, fence_lsn: str) -> tuple[ReplicaLag, str | None]:

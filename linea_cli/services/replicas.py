@@ -39,7 +39,10 @@ SELECT pg_is_in_recovery() AS in_recovery,
        CASE WHEN replay >= receive THEN 0
             WHEN replay IS NOT NULL AND replayed_at IS NOT NULL
             THEN GREATEST(EXTRACT(epoch FROM now() - replayed_at), 0)
-       END::float8 AS seconds_behind
+       END::float8 AS seconds_behind,
+       CASE WHEN has_function_privilege('pg_control_system()', 'EXECUTE')
+            THEN (SELECT system_identifier FROM pg_control_system())::text END AS system_identifier,
+       current_database() AS database
 FROM (SELECT pg_last_wal_replay_lsn() AS replay, pg_last_wal_receive_lsn() AS receive,
              pg_last_xact_replay_timestamp() AS replayed_at) AS positions
 """
@@ -58,6 +61,8 @@ class ReplicaLag:
       has reached the receive position; None when nothing was replayed since the replica started
       while WAL is still waiting to be.
     - `replay_lsn`, `receive_lsn`: the positions themselves, as PostgreSQL writes them (`0/3000060`).
+    - `system_identifier`: the cluster's (a replica shares its primary's); None where the role may
+      not call pg_control_system(). `database`: the database the connection reads.
     """
 
     in_recovery: bool
@@ -66,6 +71,8 @@ class ReplicaLag:
     seconds_behind: float | None
     replay_lsn: str | None
     receive_lsn: str | None
+    system_identifier: str | None = None
+    database: str | None = None
 
 
 def primary_wal_lsn(primary: Any) -> str:
