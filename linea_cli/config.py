@@ -290,7 +290,8 @@ def with_profile(settings: Settings, *, url_given: bool, profile_given: bool) ->
     4. `LINEA_DATABASE_URL`;
     5. the config file's `current` (`linea profile use NAME`);
     6. the embedded server.
-    A profile's URLs replace LINEA_DATABASE_URL and LINEA_MIGRATION_DATABASE_URL both.
+    A profile's URLs replace LINEA_DATABASE_URL, LINEA_MIGRATION_DATABASE_URL and
+    LINEA_READ_DATABASE_URL (another database's replicas are never this one's).
     """
     name = settings.profile
     if url_given:
@@ -312,7 +313,10 @@ def with_profile(settings: Settings, *, url_given: bool, profile_given: bool) ->
             return settings
     profile = profiles.get(name.strip())
     chosen = settings.model_copy(
-        update={"profile": profile.name, "database_url": profile.database_url, "migration_database_url": profile.migration_url}
+        update={
+            "profile": profile.name, "database_url": profile.database_url, "migration_database_url": profile.migration_url,
+            "read_database_url": profile.read_url,
+        }
     )
     chosen._profile = profile
     return chosen

@@ -6,6 +6,7 @@
     [profiles.staging]
     service = "staging"            # a pg_service.conf service; or url = "postgresql://..."
     migration_url = "postgresql://admin@db-direct/linea"   # optional: migrations, past PgBouncer
+    read_url = "postgresql://linea@db-replica/linea"        # optional: replicas for reads (comma-separated)
 
     [profiles.prod]
     url = "postgresql://linea@prod-db/linea"
@@ -29,7 +30,7 @@ from pathlib import Path
 
 from linea_cli.errors import InvalidInput, NotFound, shown
 
-PROFILE_KEYS = frozenset({"url", "service", "migration_url", "confirm"})
+PROFILE_KEYS = frozenset({"url", "service", "migration_url", "read_url", "confirm"})
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
@@ -40,6 +41,8 @@ class Profile:
     service: str | None = None
     migration_url: str | None = None
     confirm: bool = False
+    # Streaming replicas for reads, comma-separated: what LINEA_READ_DATABASE_URL is for this database.
+    read_url: str | None = None
 
     @property
     def database_url(self) -> str:
@@ -107,7 +110,7 @@ def _parse(path: Path, data: dict) -> ProfileFile:
         extra = sorted(set(table) - PROFILE_KEYS)
         if extra:
             raise InvalidInput(f"{where}: unknown key {shown(extra[0])}", hint="keys: " + ", ".join(sorted(PROFILE_KEYS)))
-        for key in ("url", "service", "migration_url"):
+        for key in ("url", "service", "migration_url", "read_url"):
             value = table.get(key)
             if value is not None and (not isinstance(value, str) or not value.strip()):
                 raise InvalidInput(f"{where}: `{key}` must be a non-empty string")
@@ -116,7 +119,9 @@ def _parse(path: Path, data: dict) -> ProfileFile:
         confirm = table.get("confirm", False)
         if not isinstance(confirm, bool):
             raise InvalidInput(f"{where}: `confirm` must be true or false")
-        profiles[name] = Profile(name, table.get("url"), table.get("service"), table.get("migration_url"), confirm)
+        profiles[name] = Profile(
+            name, table.get("url"), table.get("service"), table.get("migration_url"), confirm, table.get("read_url")
+        )
     return ProfileFile(path, profiles, current)
 
 
@@ -164,7 +169,7 @@ _COMMENT_LINE = re.compile(r"^\s*#")
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 # A service name that needs no quoting in `postgresql://?service=NAME`.
 _SERVICE = re.compile(r"[A-Za-z0-9_.~-]+")
-DATABASE_VARIABLES = ("LINEA_DATABASE_URL", "LINEA_MIGRATION_DATABASE_URL")
+DATABASE_VARIABLES = ("LINEA_DATABASE_URL", "LINEA_MIGRATION_DATABASE_URL", "LINEA_READ_DATABASE_URL")
 
 
 def set_current(name: str, path: Path | None = None) -> ProfileFile:
@@ -199,7 +204,8 @@ def add_profile(profile: Profile, path: Path | None = None) -> ProfileFile:
         text = profiles.path.read_text(encoding="utf-8") if profiles.path.exists() else ""
         table = [f"[profiles.{_toml_key(profile.name)}]"]
         table += [f"{key} = {_toml_string(value)}" for key, value in
-                  (("url", profile.url), ("service", profile.service), ("migration_url", profile.migration_url))
+                  (("url", profile.url), ("service", profile.service), ("migration_url", profile.migration_url),
+                   ("read_url", profile.read_url))
                   if value is not None]
         if profile.confirm:
             table.append("confirm = true")
@@ -297,12 +303,14 @@ def _check_profile(profile: Profile) -> None:
         raise InvalidInput(
             f"invalid service name {shown(profile.service)}: letters, digits, '.', '_', '~' and '-'"
         )
-    for what, value in (("url", profile.url), ("migration_url", profile.migration_url)):
+    urls = [("url", profile.url), ("migration_url", profile.migration_url)]
+    urls += [("read_url", part) for part in (profile.read_url.split(",") if profile.read_url is not None else ())]
+    for what, value in urls:
         if value is not None:
             if not value.strip():
                 raise InvalidInput(f"the {parameter(what)} is empty", hint="give a postgresql:// URL")
             try:
-                parse_database_url(value)  # a URL, postgresql://, never echoed when it does not parse
+                parse_database_url(value.strip())  # a URL, postgresql://, never echoed when it does not parse
             except InvalidInput as exc:
                 exc.marked_message = f"{parameter(what)}: {exc.marked_message}"
                 raise

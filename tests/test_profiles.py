@@ -238,16 +238,19 @@ def test_profile_add_writes_a_table_and_keeps_the_rest(linea: CliRun, profiles: 
     added = linea(
         "profile", "add", "staging", "--url", "postgresql://linea:hunter2@staging-db/linea",
         "--migration-url", "postgresql://admin:sesame@staging-direct/linea", "--confirm", "--json",
+        "--read-url", "postgresql://linea:hunter2@staging-r1/linea,postgresql://linea:hunter2@staging-r2/linea",
     )
     assert added.json == {
         "name": "staging", "url": "postgresql://linea:***@staging-db/linea", "service": None,
         "migration_url": "postgresql://admin:***@staging-direct/linea", "confirm": True, "file": str(profiles),
+        "read_url": "postgresql://linea:***@staging-r1/linea,postgresql://linea:***@staging-r2/linea",
     }
     assert added.stderr == f"added profile staging (postgresql://linea:***@staging-db/linea) to {profiles}\n"
     assert "hunter2" not in added.stdout + added.stderr and "sesame" not in added.stdout + added.stderr
     assert profiles.read_text() == before + (
         '\n[profiles.staging]\nurl = "postgresql://linea:hunter2@staging-db/linea"\n'
-        'migration_url = "postgresql://admin:sesame@staging-direct/linea"\nconfirm = true\n'
+        'migration_url = "postgresql://admin:sesame@staging-direct/linea"\n'
+        'read_url = "postgresql://linea:hunter2@staging-r1/linea,postgresql://linea:hunter2@staging-r2/linea"\nconfirm = true\n'
     )
     assert profiles.stat().st_mode & 0o777 == 0o600
     linea("profile", "add", "svc.eu", "--service", "linea_eu")
@@ -284,7 +287,8 @@ def test_profile_add_makes_the_file_private(linea: CliRun) -> None:
         (("bad name", "--service", "s"), 1, "error: invalid profile name 'bad name': a name is letters, digits, '.', '_' and '-', "
          "starting with a letter or digit\n"),
         (("new", "--url", "postgresql://db/x", "--from-env", ".env"), 2, "error: --from-env takes the database from the file: "
-         "give no --url, --service or --migration-url with it\n"),
+         "give no --url, --service, --migration-url or --read-url with it\n"),
+        (("new", "--url", "postgresql://db/x", "--read-url", "postgresql://db/r,,"), 1, "error: the --read-url is empty\nhint: give a postgresql:// URL\n"),
     ],
 )
 def test_profile_add_refuses_what_it_cannot_write(
@@ -316,7 +320,7 @@ service = "c"
     run = linea("profile", "remove", "b", "--json")
     assert run.json == {
         "name": "b", "url": "postgresql://db/b", "service": None, "migration_url": None, "confirm": False,
-        "file": str(config), "was_current": True,
+        "read_url": None, "file": str(config), "was_current": True,
     }
     assert run.stderr == (
         f"removed profile b from {config}\nit was the current profile: none is now (choose one with `linea profile use NAME`)\n"

@@ -393,3 +393,21 @@ def test_a_replica_of_another_database_or_server_is_skipped_and_never_read(
 def _has_database(url: str, name: str) -> bool:
     with psycopg.connect(url, autocommit=True) as conn:
         return conn.execute("SELECT count(*) FROM pg_database WHERE datname = %s", (name,)).fetchone() == (1,)
+
+
+def test_a_profiles_read_url_names_its_replicas_and_replaces_the_environments(
+    linea: CliRun, db: Database, owner: dict, primary: psycopg.Connection, replica: psycopg.Connection,
+    replica_database_url: URL, direct_database_url: URL,
+) -> None:
+    make_event(db, owner=owner, slug="through-the-profile")
+    wait_for_replay(replica_database_url, primary=direct_database_url)
+    linea("profile", "add", "prod", "--url", linea.env["LINEA_DATABASE_URL"], "--read-url", plain_url(replica_database_url))
+    profiled = CliRun(
+        env={**{k: v for k, v in linea.env.items() if k != "LINEA_DATABASE_URL"}, "LINEA_PROFILE": "prod",
+             "LINEA_READ_DATABASE_URL": "postgresql://someone:else@127.0.0.1:9/another"},
+        secrets=linea.secrets,
+    )
+    listed = counted_on_replica_only(
+        primary, replica, "events", lambda: profiled("events", "list", "--format", "csv", "--replica", "required")
+    )
+    assert "through-the-profile" in listed.stdout and listed.stderr == ""

@@ -19,7 +19,8 @@ app = typer.Typer(help="List, show, choose, add and remove named databases (~/.c
 # URL of the usual length, `current` joins them; the rest from wider terminals.
 LIST_COLUMNS = [
     Column("name"), Column("current", priority=1), Column("in_use", priority=3), Column("url", kind=Kind.id),
-    Column("service", kind=Kind.id), Column("migration_url", kind=Kind.id, priority=4), Column("confirm", priority=2),
+    Column("service", kind=Kind.id), Column("migration_url", kind=Kind.id, priority=4),
+    Column("read_url", kind=Kind.id, priority=5), Column("confirm", priority=2),
 ]
 
 
@@ -94,7 +95,7 @@ def use(
 
 
 # The fields of `profile add` and `profile remove`, checked before the file is written.
-_CHANGED_FIELDS = dict.fromkeys(("name", "url", "service", "migration_url", "confirm", "file"))
+_CHANGED_FIELDS = dict.fromkeys(("name", "url", "service", "migration_url", "read_url", "confirm", "file"))
 
 
 @app.command()
@@ -111,12 +112,16 @@ def add(
         str | None,
         typer.Option("--migration-url", metavar="URL", help="A direct URL for migrations (past PgBouncer).", show_default=False),
     ] = None,
+    read_url: Annotated[
+        str | None,
+        typer.Option("--read-url", metavar="URLS", help="Streaming replicas for reads (comma-separated).", show_default=False),
+    ] = None,
     confirm: Annotated[bool, typer.Option("--confirm", help="Destructive commands ask first (or take --yes).")] = False,
     from_env: Annotated[
         Path | None,
         typer.Option(
             "--from-env", metavar="FILE", show_default=False,
-            help="Take LINEA_DATABASE_URL and LINEA_MIGRATION_DATABASE_URL from a .env file of yours.",
+            help="Take LINEA_DATABASE_URL, LINEA_MIGRATION_DATABASE_URL and LINEA_READ_DATABASE_URL from a .env file of yours.",
         ),
     ] = None,
     *,
@@ -133,7 +138,7 @@ def add(
 
     out.check({**_CHANGED_FIELDS})
     record = add_profile(
-        name, url=url, service=service, migration_url=migration_url, confirm=confirm, from_env=from_env
+        name, url=url, service=service, migration_url=migration_url, read_url=read_url, confirm=confirm, from_env=from_env
     )
     say(f"added profile {record['name']} ({record['url'] or 'service ' + record['service']}) to {record['file']}")
     return record

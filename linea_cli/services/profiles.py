@@ -24,6 +24,7 @@ def _record(profile: Profile, profiles: ProfileFile, in_use: str | None) -> dict
         "url": mask_url_text(profile.url) if profile.url is not None else None,
         "service": profile.service,
         "migration_url": mask_url_text(profile.migration_url) if profile.migration_url is not None else None,
+        "read_url": mask_url_text(profile.read_url) if profile.read_url is not None else None,
         "confirm": profile.confirm,
     }
 
@@ -57,17 +58,19 @@ def add_profile(
     url: str | None = None,
     service: str | None = None,
     migration_url: str | None = None,
+    read_url: str | None = None,
     confirm: bool = False,
     from_env: Path | None = None,
 ) -> dict[str, Any]:
     """Add a profile to the config file: its database by `url` or `service` (a pg_service.conf
-    service), or both URLs from the dotenv file `from_env` (its LINEA_DATABASE_URL and
-    LINEA_MIGRATION_DATABASE_URL, nothing else; the file must be the user's own)."""
+    service), `read_url` its replicas (comma-separated), or the URLs from the dotenv file `from_env`
+    (its LINEA_DATABASE_URL, LINEA_MIGRATION_DATABASE_URL and LINEA_READ_DATABASE_URL, nothing
+    else; the file must be the user's own)."""
     if from_env is not None:
-        if url is not None or service is not None or migration_url is not None:
+        if url is not None or service is not None or migration_url is not None or read_url is not None:
             raise UsageProblem(
                 f"{parameter('from_env')} takes the database from the file: give no {parameter('url')}, "
-                f"{parameter('service')} or {parameter('migration_url')} with it"
+                f"{parameter('service')}, {parameter('migration_url')} or {parameter('read_url')} with it"
             )
         values = config_file.read_env_file(from_env)
         from linea_cli.db.urls import parse_database_url
@@ -87,12 +90,14 @@ def add_profile(
                 hint=f"give the database with {parameter('url')} or {parameter('service')} instead",
             )
         migration_url = values.get("LINEA_MIGRATION_DATABASE_URL")
+        read_url = values.get("LINEA_READ_DATABASE_URL")
     profile = Profile(
         name,
         url.strip() if url is not None else None,
         service.strip() if service is not None else None,
         migration_url.strip() if migration_url is not None else None,
         confirm,
+        read_url.strip() if read_url is not None else None,
     )
     profiles = config_file.add_profile(profile)
     return _changed(_record(profiles.profiles[name], profiles, None), profiles)
