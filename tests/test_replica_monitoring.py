@@ -222,3 +222,12 @@ def test_without_replicas_a_replica_view_is_one_line(linea: CliRun, server: str)
     refused = linea("db", "activity", "--server", server, exit_code=1)
     assert refused.stderr.splitlines()[0] == f"error: --server {server}: LINEA_READ_DATABASE_URL names no replica"
     assert refused.stdout == "" and "Traceback" not in refused.stderr
+
+
+def test_an_unreachable_replica_shown_by_its_number_is_exit_5_without_its_password(linea: CliRun) -> None:
+    nowhere = CliRun(env={**linea.env, "LINEA_READ_DATABASE_URL": NOWHERE}, secrets=(*linea.secrets, "s3cret-replica-pw"))
+    refused = nowhere("db", "activity", "--server", "1", exit_code=5)
+    assert refused.stderr.startswith("error: replica 1 (127.0.0.1:9) is unreachable: ")  # not the primary
+    assert refused.stdout == "" and "Traceback" not in refused.stderr
+    none = nowhere("db", "pool", "--server", "replica", exit_code=5)
+    assert none.stderr.startswith("error: no replica may serve reads now: replica 1 (127.0.0.1:9) unreachable: ")

@@ -447,6 +447,16 @@ def monitored_database(server: str) -> tuple[Database, str | None]:
 
         url, label = urls[position - 1], f"replica {position} ({replica_where(urls[position - 1])})"
     current._monitored = current.replica_database(url)
+    try:
+        current._monitored.identify()  # connected here: a replica that does not answer is named as such
+    except Exception as exc:
+        if not _went_away(exc):
+            raise
+        from linea_cli.services.replica_reads import driver_words
+
+        raise DatabaseUnavailable(
+            f"{label} is unreachable: {driver_words(exc)}", hint="see `linea db status` for every replica, or use --server primary"
+        ) from None
     return current._monitored, label
 
 

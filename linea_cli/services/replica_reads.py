@@ -164,7 +164,7 @@ def _examine_one(
     try:
         connection = connect(url)
     except psycopg.Error as exc:
-        return ReplicaCheck(position, url, where, reachable=False, lag=None, why_not=f"unreachable: {_driver_words(exc)}")
+        return ReplicaCheck(position, url, where, reachable=False, lag=None, why_not=f"unreachable: {driver_words(exc)}")
     try:
         lag = measure_replica(connection, primary_lsn=primary_lsn)
         problem = lag_problem(lag, limit)
@@ -172,7 +172,7 @@ def _examine_one(
             lag, problem = _wait_for_fence(connection, lag, primary_lsn=primary_lsn, fence_lsn=fence_lsn)
         return ReplicaCheck(position, url, where, reachable=True, lag=lag, why_not=problem)
     except psycopg.Error as exc:
-        return ReplicaCheck(position, url, where, reachable=False, lag=None, why_not=f"unreachable: {_driver_words(exc)}")
+        return ReplicaCheck(position, url, where, reachable=False, lag=None, why_not=f"unreachable: {driver_words(exc)}")
     finally:
         connection.close()
 
@@ -190,7 +190,8 @@ def _wait_for_fence(connection: Any, lag: ReplicaLag, *, primary_lsn: str, fence
     return lag, None
 
 
-def _driver_words(exc: BaseException) -> str:
+def driver_words(exc: BaseException) -> str:
+    """A driver error's first line, URLs in it masked, cut short: for a message naming a replica."""
     from linea_cli.db.urls import mask_url_text
     from linea_cli.errors import cut
 
