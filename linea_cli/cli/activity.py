@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from linea_cli.cli.confirm import confirm_or_stop
-from linea_cli.cli.context import open_database, state, transaction
-from linea_cli.cli.db import app
-from linea_cli.cli.options import Output, YesOption, output_options
+from linea_cli.cli.context import state, transaction
+from linea_cli.cli.db import app, monitored
+from linea_cli.cli.options import Output, ServerOption, YesOption, output_options
 from linea_cli.output import TABLE_FORMATS, Column, Kind, say, warn
 
 if TYPE_CHECKING:
@@ -81,6 +81,10 @@ IntervalOption = Annotated[
         help="Seconds between redraws with --watch.",
     ),
 ]
+# Signalling is the primary's only: accepted to say so in one line, not "no such option".
+SignalServerOption = Annotated[
+    str, typer.Option("--server", metavar="primary", help="Only primary (the default): a replica's sessions are not signalled."),
+]
 PidArgument = Annotated[
     int, typer.Argument(metavar="PID", help="The session's pid, as `linea db activity` shows it.")
 ]
@@ -88,7 +92,9 @@ PidArgument = Annotated[
 
 @app.command()
 @output_options(title=TITLE, columns=ACTIVITY_COLUMNS)
-def activity(watch: WatchOption = False, interval: IntervalOption = 2.0, *, out: Output) -> None:
+def activity(
+    watch: WatchOption = False, interval: IntervalOption = 2.0, server: ServerOption = "primary", *, out: Output
+) -> None:
     """Show the database's sessions now and who blocks whom.
 
     Each session's pid, application, role, state, time in its transaction and in its query, wait
@@ -96,6 +102,7 @@ def activity(watch: WatchOption = False, interval: IntervalOption = 2.0, *, out:
     its pids are in `blocked_by` (`blocking` the other way) in JSON. `!` marks a transaction open
     a minute or longer; `idle in tx` a session idle inside its transaction. --watch redraws it at
     a terminal until q or Ctrl-C; it needs stdout on a terminal and a table (exit 1 otherwise).
+    --server 1 shows the sessions of the first replica of LINEA_READ_DATABASE_URL.
 
     Example: linea db activity --watch
     """
@@ -106,7 +113,7 @@ def activity(watch: WatchOption = False, interval: IntervalOption = 2.0, *, out:
     if watch and not sys.stdout.isatty():
         raise InvalidInput("--watch redraws a terminal, and stdout is not one", hint="without --watch, db activity prints once")
     out.check()
-    database = open_database(require_schema=False)
+    database = monitored(server, out)
     if watch:
         _watch(database, interval, out)
         return
@@ -275,7 +282,7 @@ def _keys() -> Iterator[Any]:
 
 @app.command()
 @output_options(title="Cancelled")
-def cancel(pid: PidArgument, yes: YesOption = False, *, out: Output) -> dict[str, Any]:
+def cancel(pid: PidArgument, yes: YesOption = False, server: SignalServerOption = "primary", *, out: Output) -> dict[str, Any]:
     """Cancel the query a database session runs (ADMIN only; asks first).
 
     PID is a session of this database (`linea db activity`), not linea's own; one running no
@@ -286,12 +293,12 @@ def cancel(pid: PidArgument, yes: YesOption = False, *, out: Output) -> dict[str
     """
     from linea_cli.services.activity import Signal
 
-    return _signal(Signal.cancel, pid, yes=yes, out=out)
+    return _signal(Signal.cancel, pid, yes=yes, server=server, out=out)
 
 
 @app.command()
 @output_options(title="Terminated")
-def terminate(pid: PidArgument, yes: YesOption = False, *, out: Output) -> dict[str, Any]:
+def terminate(pid: PidArgument, yes: YesOption = False, server: SignalServerOption = "primary", *, out: Output) -> dict[str, Any]:
     """End a database session, rolling back its transaction (ADMIN only).
 
     PID is a session of this database (`linea db activity`), not linea's own. It asks first
@@ -301,14 +308,19 @@ def terminate(pid: PidArgument, yes: YesOption = False, *, out: Output) -> dict[
     """
     from linea_cli.services.activity import Signal
 
-    return _signal(Signal.terminate, pid, yes=yes, out=out)
+    return _signal(Signal.terminate, pid, yes=yes, server=server, out=out)
 
 
-def _signal(how: Signal, pid: int, *, yes: bool, out: Output) -> dict[str, Any]:
+def _signal(how: Signal, pid: int, *, yes: bool, server: str, out: Output) -> dict[str, Any]:
     """Look the session up, ask (naming it), signal it, then audit that in a transaction of its
     own: the session may hold the very lock the audit row needs (services/activity.py)."""
-    from linea_cli.errors import cut
+    from linea_cli.errors import UsageProblem, cut
     from linea_cli.services.activity import Signal, audit_signal, did, find_backend, signal_backend
+
+    if server.strip().lower() != "primary":
+        # The lookup, the signal and its audit row are one story on one server: the audit log is
+        # the primary's, and a replica's session is another server's pid. Not done halfway.
+        raise UsageProblem(f"db {how.value} signals the primary's sessions only: it takes no --server {server}")
 
     with transaction() as (session, actor):
         backend = find_backend(session, pid=pid, how=how, actor=actor)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from linea_cli.db.engine import Database
     from linea_cli.services.actors import Actor, UnitOfWork
     from linea_cli.services.pagination import Page
+    from linea_cli.services.replica_reads import ReplicaCheck
 
 T = TypeVar("T")
 
@@ -56,6 +57,8 @@ class CliState:
     _read_replica_label: str | None = None
     _read_place_known: bool = False
     _replica_schema_checked: bool = False
+    # A replica a monitoring view reads (`monitored_database`), closed with the command.
+    _monitored: Database | None = None
     # Whether this command wrote to the primary: its reads then wait for a replica to replay the
     # write (or read the primary), and the fence is remembered for the next command (`close`).
     wrote: bool = False
@@ -167,40 +170,30 @@ class CliState:
     def _choose_replica(self) -> Database | None:
         from linea_cli.errors import DatabaseUnavailable, UsageProblem
 
-        settings = self.settings()
-        urls = settings.read_database_urls
         if self.primary_only:
             if self.replica_required:
                 raise UsageProblem("--primary and --replica required contradict each other: give one")
             return None
-        if not urls:
+        if not self.replicas_configured():
             if self.replica_required:
                 raise InvalidInput(
                     "--replica required, but LINEA_READ_DATABASE_URL names no replica",
                     hint="set LINEA_READ_DATABASE_URL to the replicas' URLs (comma-separated)",
                 )
             return None
-        from linea_cli.config import max_lag
         from linea_cli.output import warn
-        from linea_cli.services.fences import FenceUnknown, read_fence
-        from linea_cli.services.replica_reads import connect_to_replica, examine
+        from linea_cli.services.fences import FenceUnknown
 
         with reading() as (connection, _actor):  # the primary's schema and the acting user checked there
             primary = primary_position(connection, self)
-        fence = primary.lsn if self.wrote else None
-        if fence is None:
-            try:
-                fence = read_fence(primary.key)
-            except FenceUnknown as exc:
-                if self.replica_required:
-                    raise DatabaseUnavailable(f"linea's last write to this database is unknown: {exc}") from None
-                warn(f"linea's last write to this database is unknown ({exc}); reading from the primary")
-                return None
-        checks = examine(
-            urls, primary_lsn=primary.lsn, limit=max_lag(settings.replica_max_lag),
-            connect=lambda url: connect_to_replica(url, command=self.command_name), fence_lsn=fence,
-            stop_at_first_usable=True, primary_system=primary.system_identifier, primary_database=primary.database,
-        )
+        try:
+            fence = self.fence(primary)
+        except FenceUnknown as exc:
+            if self.replica_required:
+                raise DatabaseUnavailable(f"linea's last write to this database is unknown: {exc}") from None
+            warn(f"linea's last write to this database is unknown ({exc}); reading from the primary")
+            return None
+        checks = self.examine_replicas(primary, fence_lsn=fence, stop_at_first_usable=True)
         chosen = next((check for check in checks if check.usable), None)
         skipped = [check for check in checks if not check.usable]
         if chosen is None and self.replica_required:
@@ -213,15 +206,48 @@ class CliState:
             warn(f"{check.label} skipped: {check.why_not}; reading from {chosen.label if chosen else 'the primary'}")
         if chosen is None:
             return None
+        self._read_replica_label = chosen.label
+        return self.replica_database(chosen.url)
+
+    def fence(self, primary: PrimaryPosition) -> str | None:
+        """The WAL position a replica must have replayed to serve this command's reads: its own
+        write's, else linea's last write to this database (services/fences.py; None: never wrote).
+        Raises FenceUnknown when the fences file cannot be trusted."""
+        from linea_cli.services.fences import read_fence
+
+        return primary.lsn if self.wrote else read_fence(primary.key)
+
+    def examine_replicas(
+        self, primary: PrimaryPosition, *, fence_lsn: str | None, stop_at_first_usable: bool = False
+    ) -> list[ReplicaCheck]:
+        """Every configured replica measured against `primary`'s position now and `fence_lsn`
+        (services/replica_reads.examine): what the choice of a read's replica and `db status` see."""
+        from linea_cli.config import max_lag
+        from linea_cli.services.replica_reads import connect_to_replica, examine
+
+        return examine(
+            self.settings().read_database_urls, primary_lsn=primary.lsn, limit=max_lag(self.settings().replica_max_lag),
+            connect=lambda url: connect_to_replica(url, command=self.command_name), fence_lsn=fence_lsn,
+            stop_at_first_usable=stop_at_first_usable, primary_system=primary.system_identifier,
+            primary_database=primary.database,
+        )
+
+    def replica_database(self, raw_url: str) -> Database:
+        """A `Database` on the replica `raw_url` names (from LINEA_READ_DATABASE_URL), named as
+        linea/COMMAND in its pg_stat_activity; closed with the command (`close`) by its owner."""
         from linea_cli.db.engine import Database, build_engine
         from linea_cli.db.urls import parse_database_url, url_secrets
 
-        url = parse_database_url(chosen.url)
+        url = parse_database_url(raw_url)
+        opened: list[Database] = []  # the engine says where it connected: `target` names the replica
         replica = Database(
             url=url, is_embedded=False, secrets=url_secrets(url),
-            engine=build_engine(url, settings=settings, application_name=f"linea/{self.command_name}"),
+            engine=build_engine(
+                url, settings=self.settings(), application_name=f"linea/{self.command_name}",
+                on_connected=lambda connected: setattr(opened[0], "connected_to", connected),
+            ),
         )
-        self._read_replica_label = chosen.label
+        opened.append(replica)
         return replica
 
     def remember_writes(self) -> None:
@@ -250,6 +276,9 @@ class CliState:
         self._direct, self._direct_declined = None, True
 
     def close(self) -> None:
+        if self._monitored is not None:
+            self._monitored.dispose()
+            self._monitored = None
         if self._read_replica is not None:
             self._read_replica.dispose()
             self._read_replica = None
@@ -353,6 +382,88 @@ def open_database(*, require_schema: bool = True) -> Database:
         current._schema_checked = True
     current.check_acting_user(database)
     return database
+
+
+def replica_checks(primary: Database, *, stop_at_first_usable: bool = False) -> list[ReplicaCheck]:
+    """Each configured replica as a read command would find it now (`CliState.examine_replicas`):
+    measured against `primary`'s WAL position, and against the fence of linea's last write to this
+    database, waited for as a read waits, since a read skips a replica that has not replayed it.
+    When the fences file cannot be trusted a read goes to the primary: each replica says so."""
+    from dataclasses import replace
+
+    from linea_cli.services.fences import FenceUnknown
+
+    current = state()
+    with primary.connect() as connection:
+        position = primary_position(connection.connection.driver_connection, current)
+    try:
+        fence, unknown = current.fence(position), None
+    except FenceUnknown as exc:
+        fence, unknown = None, str(exc)
+    checks = current.examine_replicas(position, fence_lsn=fence, stop_at_first_usable=stop_at_first_usable and unknown is None)
+    if unknown is None:
+        return checks
+    why = f"linea's last write to this database is unknown ({unknown}): reads go to the primary"
+    return [replace(check, why_not=why) if check.usable else check for check in checks]
+
+
+def monitored_database(server: str) -> tuple[Database, str | None]:
+    """The server a monitoring view reads (`--server`), and its label (None for the primary).
+
+    `primary`; `replica`: the first replica a read would use now (the same choice, each one
+    skipped said on stderr; none usable is exit 5); `N`: the Nth of LINEA_READ_DATABASE_URL
+    whatever its lag, since watching a lagging replica is the point. The acting user (--as) is
+    checked on the primary, where the users are, whichever server is shown.
+    """
+    from linea_cli.errors import DatabaseUnavailable, UsageProblem
+
+    choice = server.strip().lower()
+    if choice != "primary" and choice != "replica" and not choice.isdigit():
+        raise UsageProblem(f"--server {server!r}: give primary, replica, or a replica's number (1 for the first)")
+    primary = open_database(require_schema=False)
+    if choice == "primary":
+        return primary, None
+    current = state()
+    if current.primary_only:
+        raise UsageProblem(f"--primary and --server {choice} contradict each other: give one")
+    urls = current.settings().read_database_urls
+    if not urls:
+        raise InvalidInput(
+            f"--server {choice}: LINEA_READ_DATABASE_URL names no replica",
+            hint="set LINEA_READ_DATABASE_URL to the replicas' URLs (comma-separated), or use --server primary",
+        )
+    if choice == "replica":
+        from linea_cli.output import warn
+
+        checks = replica_checks(primary, stop_at_first_usable=True)
+        chosen = next((check for check in checks if check.usable), None)
+        if chosen is None:
+            raise DatabaseUnavailable(
+                "no replica may serve reads now: " + "; ".join(f"{check.label} {check.why_not}" for check in checks),
+                hint="see one anyway with --server N (its number in LINEA_READ_DATABASE_URL), or use --server primary",
+            )
+        for check in checks[:-1]:
+            warn(f"{check.label} skipped: {check.why_not}; showing {chosen.label}")
+        url, label = chosen.url, chosen.label
+    else:
+        position = int(choice)
+        if not 1 <= position <= len(urls):
+            raise InvalidInput(f"--server {choice}: LINEA_READ_DATABASE_URL names {len(urls)} replica(s), numbered from 1")
+        from linea_cli.services.replica_reads import replica_where
+
+        url, label = urls[position - 1], f"replica {position} ({replica_where(urls[position - 1])})"
+    current._monitored = current.replica_database(url)
+    try:
+        current._monitored.identify()  # connected here: a replica that does not answer is named as such
+    except Exception as exc:
+        if not _went_away(exc):
+            raise
+        from linea_cli.services.replica_reads import driver_words
+
+        raise DatabaseUnavailable(
+            f"{label} is unreachable: {driver_words(exc)}", hint="see `linea db status` for every replica, or use --server primary"
+        ) from None
+    return current._monitored, label
 
 
 def require_admin_for(database: Database, action: str) -> None:

@@ -17,6 +17,7 @@ from linea_cli.cli.options import (
     FormatOption,
     JsonOption,
     Output,
+    ServerOption,
     YesOption,
     chosen_format,
     output_options,
@@ -151,10 +152,26 @@ def downgrade(
         say(f"{database.target} is at {now_at or 'base'}")
 
 
+REPLICA_COLUMNS = [
+    Column("position", header="#", kind=Kind.id), Column("where", wrap=True),
+    Column("reachable", header="up", priority=3), Column("in_recovery", header="recovery", priority=2),
+    Column("replay_paused", header="paused", priority=1),
+    Column("bytes_behind", header="bytes behind", justify="right"),
+    Column("seconds_behind", header="s behind", justify="right"),
+    Column("would_use", header="use"), Column("why_not", header="why not", wrap=True),
+    Column("replay_lsn", wide=True),
+]
+
+
 @app.command()
 @output_options(title="Database")
 def status(*, out: Output) -> None:
-    """Show the server, the masked URL, the schema revision and row counts.
+    """Show the server, the masked URL, the schema revision, row counts, and each replica's lag.
+
+    With LINEA_READ_DATABASE_URL, each replica (`replicas` in JSON): where it is, whether it answers, is
+    in recovery and replaying, how far behind the primary it is (bytes and seconds), and
+    whether a read command would use it now, and if not why (LINEA_REPLICA_MAX_LAG, the fence of
+    linea's last write). The rest is read on the primary.
 
     Example: linea db status --json
     """
@@ -164,12 +181,30 @@ def status(*, out: Output) -> None:
     record = {"profile": state().settings().profile, **database_service.status(database)}
     if database.is_embedded:
         record["data_directory"] = str(state().settings().data_dir)
+    checked = _replica_checks(database)
+    replicas = None if checked is None else [check.record() for check in checked]
+    if replicas is not None and (out.fields is not None or not out.for_people):
+        record["replicas"] = replicas
     out.record(record)
+    if replicas is not None and "replicas" not in record:  # people see them as a table of their own
+        from linea_cli.output import write_stdout
+
+        write_stdout("\n")
+        out.rows(replicas, REPLICA_COLUMNS, title="Replicas")
     if record["unfillable_columns"]:
         warn(
             f"{', '.join(record['unfillable_columns'])}: NOT NULL without a default, unknown to linea; "
             "inserts into these tables fail (exit 5) until the platform gives each a default (see `linea db doctor`)"
         )
+
+
+def _replica_checks(database) -> list | None:  # noqa: ANN001 (lazy types)
+    """Each configured replica as a read would find it now (`context.replica_checks`); None without any."""
+    from linea_cli.cli.context import replica_checks
+
+    if not state().replicas_configured():
+        return None
+    return replica_checks(database)
 
 
 @app.command()
@@ -194,13 +229,19 @@ def history(*, out: Output) -> None:
 def doctor(*, out: Output) -> None:
     """Check that the database is fit for linea and cron jobs; exit 5 when a check fails.
 
+    A WARN is worth a look and exits 0. Each replica of LINEA_READ_DATABASE_URL is a check of its
+    own (`replica N`): WARN when reads would not go there now (unreachable, promoted, paused,
+    behind LINEA_REPLICA_MAX_LAG or linea's last write); the rest is read on the primary.
+
     Example: linea db doctor
     """
     from linea_cli.errors import DatabaseUnavailable
     from linea_cli.services import database as database_service
+    from linea_cli.services.replica_reads import replica_health
 
     database = open_database(require_schema=False)
     checks = database_service.doctor(database)
+    checks.extend(replica_health(_replica_checks(database) or []))
     out.rows((vars(check) for check in checks), ["check", "status", Column("detail", wrap=True)])
     failed = [check.check for check in checks if check.status == database_service.FAIL]
     # A check that could not run (another session's lock, a privilege) vouches for nothing: not 0.
@@ -229,6 +270,7 @@ def indexes(
         str | None,
         typer.Option("--since", help="Scans since then (1h, 7d, 2026-12-01), from `linea db snapshot`'s snapshots."),
     ] = None,
+    server: ServerOption = "primary",
     *,
     out: Output,
 ) -> None:
@@ -243,6 +285,9 @@ def indexes(
     With --since, scans are counted from the snapshot taken then (`linea db snapshot`), and
     UNUSED means not scanned since: a window the statistics' reset cannot choose.
 
+    Scans are counted per server: --server 1 shows what the reads on the first replica of
+    LINEA_READ_DATABASE_URL use (an index UNUSED on the primary may serve them).
+
     Example: linea db indexes --since 7d
     """
     from rich.filesize import decimal
@@ -253,8 +298,7 @@ def indexes(
     columns = [*INDEX_COLUMNS, *(SINCE_COLUMNS if since is not None else ())]
     out.check(columns)
     moment = _since(since)
-    # Snapshots live in linea's schema: --since needs it at head, as `db queries --since` does.
-    database = open_database(require_schema=since is not None)
+    database = monitored(server, out, since=since)
     try:
         report = index_health.index_report(database, since=moment)
     except index_health.IndexesUnreadable as exc:
@@ -347,14 +391,15 @@ def _read_console(report: Any, admin_url: str, shown_admin: str | None) -> str |
 
 @app.command()
 @output_options(columns=POOL_COLUMNS, title="Connections")
-def pool(*, out: Output) -> None:
+def pool(server: ServerOption = "primary", *, out: Output) -> None:
     """Show connections by application and state against the limit, and PgBouncer's pools.
 
     The server's client connections (pg_stat_activity) grouped by database, application and
     state, against max_connections less the reserved ones; with LINEA_PGBOUNCER_ADMIN_URL
     (postgresql://USER@HOST:PORT/pgbouncer, a user of its admin_users or stats_users), PgBouncer's
     SHOW POOLS (waiting clients and the longest wait first), SHOW STATS and SHOW DATABASES. Tables
-    and JSON show them all; CSV and NDJSON the server's groups.
+    and JSON show them all; CSV and NDJSON the server's groups. --server 1 shows the first
+    replica's connections instead (PgBouncer's part is the same whichever server).
 
     Example: linea db pool --json
     """
@@ -368,7 +413,7 @@ def pool(*, out: Output) -> None:
     out.check()
     admin_url = state().settings().pgbouncer_admin_url
     shown_admin = connection_pool.console_shown(admin_url) if admin_url else None  # a bad URL stops here, exit 1
-    database = open_database(require_schema=False)
+    database = monitored(server, out)
     report = connection_pool.pool_report(database)
     unreachable = _read_console(report, admin_url, shown_admin) if admin_url else None
     bouncer = report.pgbouncer
@@ -440,6 +485,7 @@ def queries(
         str | None,
         typer.Option("--since", help="Only what ran since then (1h, 7d, 2026-12-01), from `linea db snapshot`'s snapshots."),
     ] = None,
+    server: ServerOption = "primary",
     *,
     out: Output,
 ) -> None:
@@ -449,6 +495,7 @@ def queries(
     this database's statements' time, `cache_hit` the share of blocks found in shared buffers.
     With --since, the differences from the snapshot taken then (linea never resets the
     statistics): a reset or an evicted statement in between is said, not shown as negative.
+    --server 1 shows what ran on the first replica of LINEA_READ_DATABASE_URL (its own counters).
 
     Example: linea db queries --sort mean --limit 10
     """
@@ -458,7 +505,7 @@ def queries(
     columns = QUERY_COLUMNS + (SINCE_COLUMNS if since is not None else ())
     out.check(columns)
     moment = _since(since)
-    database = open_database(require_schema=since is not None)
+    database = monitored(server, out, since=since)
     with monitoring_connection(database) as connection:
         access = query_stats.require_statements(connection, embedded=database.is_embedded)
         if moment is None:
@@ -484,6 +531,24 @@ def _since(value: str | None):  # noqa: ANN202 (datetime, imported lazily)
     from linea_cli.services.query_stats import parse_since
 
     return parse_since(value, now=datetime.now(UTC), timezone=state().settings().timezone)
+
+
+def monitored(server: str, out: Output, *, since: str | None = None):  # noqa: ANN201 (a lazy type)
+    """The database a monitoring view reads (`--server`: `context.monitored_database`), said on
+    stderr for people when it is a replica. `--since` compares with `db snapshot`'s snapshots,
+    which hold the primary's counters: with it the view is the primary's, the schema at head."""
+    from linea_cli.cli.context import monitored_database
+    from linea_cli.errors import UsageProblem
+
+    if since is not None and server.strip().lower() != "primary":
+        raise UsageProblem(f"--since compares with the snapshots of the primary's statistics (`linea db snapshot`): "
+                           f"it takes no --server {server}")
+    database, label = monitored_database(server)
+    if since is not None:
+        open_database()  # snapshots live in linea's schema: at head, as for any read of it
+    if label is not None and out.for_people:
+        say(f"showing {label}")
+    return database
 
 
 def _draw_query_time(out: Output, history: list[dict]) -> None:

@@ -65,6 +65,13 @@ NoPagerOption = Annotated[
 IncludeDeletedOption = Annotated[bool, typer.Option("--include-deleted", help="Include soft-deleted rows.")]
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (for scripts).")]
 DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Show what would change; write nothing.")]
+ServerOption = Annotated[
+    str,
+    typer.Option(
+        "--server", metavar="primary|replica|N",
+        help="Whose view: the primary; the replica linea would read from now; or the Nth of LINEA_READ_DATABASE_URL, however far behind.",
+    ),
+]
 
 
 def chosen_format(fmt: OutputFormat, as_json: bool) -> OutputFormat:

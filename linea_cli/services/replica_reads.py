@@ -21,11 +21,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from linea_cli.config import MaxLag
 from linea_cli.errors import first_line
 from linea_cli.services.replicas import ReplicaLag, measure_replica
+
+if TYPE_CHECKING:
+    from linea_cli.services.monitoring import Check
 
 # How long a read waits for a replica to replay past the fence before it reads from the primary:
 # about what replication takes on a healthy network (Rails waits a fixed 2 s after every write).
@@ -59,6 +62,22 @@ class ReplicaCheck:
     @property
     def usable(self) -> bool:
         return self.why_not is None
+
+    def record(self) -> dict[str, Any]:
+        """What `db status` and `db doctor` show of it (`where`, never the URL: it may hold a password)."""
+        lag = self.lag
+        return {
+            "position": self.position,
+            "where": self.where,
+            "reachable": self.reachable,
+            "in_recovery": None if lag is None else lag.in_recovery,
+            "replay_paused": None if lag is None else lag.replay_paused,
+            "bytes_behind": None if lag is None else lag.bytes_behind,
+            "seconds_behind": None if lag is None or lag.seconds_behind is None else round(lag.seconds_behind, 3),
+            "replay_lsn": None if lag is None else lag.replay_lsn,
+            "would_use": self.usable,
+            "why_not": self.why_not,
+        }
 
 
 def replica_where(raw: str) -> str:
@@ -94,6 +113,23 @@ def describe_lag(lag: ReplicaLag) -> str:
     seconds = "?" if lag.seconds_behind is None else f"{lag.seconds_behind:.1f} s"
     size = "?" if lag.bytes_behind is None else f"{lag.bytes_behind} bytes"
     return f"{seconds} and {size}"
+
+
+def replica_health(checks: list[ReplicaCheck]) -> list[Check]:
+    """`db doctor`'s check per replica: OK when reads may go there now, else WARN saying why (the
+    reads go to another replica or the primary: worth a look, not a failure of the database)."""
+    from linea_cli.services.monitoring import OK, WARN, Check
+
+    found = []
+    for check in checks:
+        # Named by position alone (a stable name for scripts); where it is begins the detail.
+        name = f"replica {check.position}"
+        if check.usable:
+            behind = "" if check.lag is None else f", {describe_lag(check.lag)} behind"
+            found.append(Check(name, OK, f"{check.where}: replaying{behind}: reads may go here"))
+        else:
+            found.append(Check(name, WARN, f"{check.where}: {check.why_not}: reads go elsewhere"))
+    return found
 
 
 def examine(
@@ -137,7 +173,7 @@ def _examine_one(
     try:
         connection = connect(url)
     except psycopg.Error as exc:
-        return ReplicaCheck(position, url, where, reachable=False, lag=None, why_not=f"unreachable: {_driver_words(exc)}")
+        return ReplicaCheck(position, url, where, reachable=False, lag=None, why_not=f"unreachable: {driver_words(exc)}")
     try:
         lag = measure_replica(connection, primary_lsn=primary_lsn)
         problem = _not_this_database(lag, primary_system, primary_database) or lag_problem(lag, limit)
@@ -145,7 +181,7 @@ def _examine_one(
             lag, problem = _wait_for_fence(connection, lag, primary_lsn=primary_lsn, fence_lsn=fence_lsn)
         return ReplicaCheck(position, url, where, reachable=True, lag=lag, why_not=problem)
     except psycopg.Error as exc:
-        return ReplicaCheck(position, url, where, reachable=False, lag=None, why_not=f"unreachable: {_driver_words(exc)}")
+        return ReplicaCheck(position, url, where, reachable=False, lag=None, why_not=f"unreachable: {driver_words(exc)}")
     finally:
         connection.close()
 
@@ -173,7 +209,8 @@ def _wait_for_fence(connection: Any, lag: ReplicaLag, *, primary_lsn: str, fence
     return lag, None
 
 
-def _driver_words(exc: BaseException) -> str:
+def driver_words(exc: BaseException) -> str:
+    """A driver error's first line, URLs in it masked, cut short: for a message naming a replica."""
     from linea_cli.db.urls import mask_url_text
     from linea_cli.errors import cut
 
