@@ -4,17 +4,19 @@
 # pg_stat_statements (Debian's postgresql-15 ships it) for `linea db queries`' tests, which
 # create the extension in their own databases. A hot standby of it, made with
 # `pg_basebackup -X stream -R` as a replication role, streams on its own port, for the tests of
-# reading from replicas (issue 22).
+# reading from replicas (issue 22); a second PgBouncer, also in transaction pooling mode, is the
+# read pool in front of the standby (LINEA_READ_DATABASE_URL may name one).
 #
-#   .ci/compat-servers.sh start   # installs the packages if missing, starts all three, prints the URLs
+#   .ci/compat-servers.sh start   # installs the packages if missing, starts all four, prints the URLs
 #   .ci/compat-servers.sh stop
-#   .ci/compat-servers.sh env     # the export lines for LINEA_TEST_*DATABASE_URL and LINEA_TEST_REPLICA_URL
+#   .ci/compat-servers.sh env     # the export lines for LINEA_TEST_*DATABASE_URL and LINEA_TEST_REPLICA*_URL
 set -euo pipefail
 
 DIR=${LINEA_COMPAT_DIR:-/tmp/linea-compat}
 PG_PORT=${LINEA_COMPAT_PG_PORT:-54315}
 BOUNCER_PORT=${LINEA_COMPAT_BOUNCER_PORT:-64315}
 STANDBY_PORT=${LINEA_COMPAT_STANDBY_PORT:-54316}
+STANDBY_BOUNCER_PORT=${LINEA_COMPAT_STANDBY_BOUNCER_PORT:-64316}
 ROLE=linea_ci
 # Streams WAL to the standby: REPLICATION, no superuser (initdb's pg_hba lets replication
 # connections in from 127.0.0.1 with scram-sha-256).
@@ -50,13 +52,24 @@ start() {
     -c "CREATE ROLE $ROLE LOGIN SUPERUSER PASSWORD '$PASSWORD'" \
     -c "CREATE ROLE $REPLICATOR LOGIN REPLICATION PASSWORD '$PASSWORD'" >/dev/null
   start_standby
-  cat > "$DIR/pgbouncer.ini" <<INI
+  printf '"%s" "%s"\n' "$ROLE" "$PASSWORD" > "$DIR/userlist.txt"
+  chown "$RUN_AS" "$DIR/userlist.txt"; chmod 600 "$DIR/userlist.txt"
+  start_bouncer pgbouncer "$BOUNCER_PORT" "$PG_PORT"
+  start_bouncer pgbouncer-standby "$STANDBY_BOUNCER_PORT" "$STANDBY_PORT"
+  env_lines
+}
+
+# A PgBouncer named $1 (its .ini, .log and .pid in $DIR) listening on port $2, in front of the
+# server on port $3: transaction pooling, no reset query, the role's password checked (SCRAM).
+start_bouncer() {
+  local name=$1 port=$2 server_port=$3
+  cat > "$DIR/$name.ini" <<INI
 [databases]
-* = host=127.0.0.1 port=$PG_PORT
+* = host=127.0.0.1 port=$server_port
 
 [pgbouncer]
 listen_addr = 127.0.0.1
-listen_port = $BOUNCER_PORT
+listen_port = $port
 unix_socket_dir =
 auth_type = scram-sha-256
 auth_file = $DIR/userlist.txt
@@ -64,19 +77,18 @@ pool_mode = transaction
 max_client_conn = 500
 default_pool_size = 20
 server_reset_query =
-logfile = $DIR/pgbouncer.log
-pidfile = $DIR/pgbouncer.pid
+logfile = $DIR/$name.log
+pidfile = $DIR/$name.pid
 INI
-  printf '"%s" "%s"\n' "$ROLE" "$PASSWORD" > "$DIR/userlist.txt"
-  chown "$RUN_AS" "$DIR/pgbouncer.ini" "$DIR/userlist.txt"; chmod 600 "$DIR/userlist.txt"
-  as_service_user "pgbouncer -d '$DIR/pgbouncer.ini'"
+  chown "$RUN_AS" "$DIR/$name.ini"
+  as_service_user "pgbouncer -d '$DIR/$name.ini'"
   for _ in $(seq 50); do
-    if PGPASSWORD="$PASSWORD" "$PG_BIN/psql" -qAt -h 127.0.0.1 -p "$BOUNCER_PORT" -U "$ROLE" -d postgres -c 'SELECT 1' >/dev/null 2>&1; then
-      env_lines; return
+    if PGPASSWORD="$PASSWORD" "$PG_BIN/psql" -qAt -h 127.0.0.1 -p "$port" -U "$ROLE" -d postgres -c 'SELECT 1' >/dev/null 2>&1; then
+      return
     fi
     sleep 0.2
   done
-  echo "pgbouncer did not come up; see $DIR/pgbouncer.log" >&2; exit 1
+  echo "$name did not come up; see $DIR/$name.log" >&2; exit 1
 }
 
 # The standby: a base backup streamed from the primary as the replication role (-R writes
@@ -105,10 +117,13 @@ env_lines() {
   echo "export LINEA_TEST_DATABASE_URL='postgresql://$ROLE:$PASSWORD_URL@127.0.0.1:$BOUNCER_PORT/postgres'"
   echo "export LINEA_TEST_DIRECT_DATABASE_URL='postgresql://$ROLE:$PASSWORD_URL@127.0.0.1:$PG_PORT/postgres'"
   echo "export LINEA_TEST_REPLICA_URL='postgresql://$ROLE:$PASSWORD_URL@127.0.0.1:$STANDBY_PORT/postgres'"
+  echo "export LINEA_TEST_REPLICA_POOL_URL='postgresql://$ROLE:$PASSWORD_URL@127.0.0.1:$STANDBY_BOUNCER_PORT/postgres'"
 }
 
 stop_quietly() {
-  if [ -f "$DIR/pgbouncer.pid" ]; then kill "$(cat "$DIR/pgbouncer.pid")" 2>/dev/null || true; fi
+  for name in pgbouncer pgbouncer-standby; do
+    if [ -f "$DIR/$name.pid" ]; then kill "$(cat "$DIR/$name.pid")" 2>/dev/null || true; fi
+  done
   # The standby first: stopped after its primary, it would retry the connection until stopped.
   for data in standby pg; do
     if [ -f "$DIR/$data/postmaster.pid" ]; then as_service_user "$PG_BIN/pg_ctl -D '$DIR/$data' -m fast -w stop" >/dev/null 2>&1 || true; fi

@@ -34,14 +34,16 @@ def throwaway_database() -> Iterator[str]:
         yield server.url
 
 
-def run_linea(url: str, *args: str, stdin: str | None = None, exit_codes: tuple[int, ...] = (0,)) -> Timing:
-    """Run `linea ARGS` as its own process; wall time and the child's peak RSS. Another exit code
-    than `exit_codes` stops the benchmark."""
+def run_linea(
+    url: str, *args: str, stdin: str | None = None, exit_codes: tuple[int, ...] = (0,), env: dict[str, str] | None = None
+) -> Timing:
+    """Run `linea ARGS` as its own process (`env` on top of the environment); wall time and the
+    child's peak RSS. Another exit code than `exit_codes` stops the benchmark."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
     completed = subprocess.run(
         [sys.executable, "-m", "linea_cli", *args],
-        env={**os.environ, "LINEA_DATABASE_URL": url},
+        env={**os.environ, "LINEA_DATABASE_URL": url, **(env or {})},
         input=stdin,
         capture_output=True,
         text=True,

@@ -23,12 +23,15 @@ from sqlalchemy.engine import URL
 
 import linea_cli
 from tests.harness import (
+    PGBOUNCER,
     CliRun,
     Database,
     admin_execute,
     libpq_conninfo,
     make_cli_run,
+    pgbouncer_installed,
     plain_url,
+    running_pgbouncer,
     wait_for_replay,
 )
 from tests.platform import build_platform_database
@@ -90,6 +93,32 @@ def replica_database_url(replica_server_url: URL, direct_database_url: URL) -> I
     with _replica_held(replica_server_url):
         wait_for_replay(replica_server_url, primary=direct_database_url)
         yield replica_server_url.set(database=direct_database_url.database)
+
+
+@pytest.fixture(scope="session")
+def replica_pool_server_url(replica_server_url: URL) -> Iterator[URL]:
+    """The replica through PgBouncer in transaction pooling mode (a read pool), started on first use.
+
+    LINEA_TEST_REPLICA_POOL_URL names one in front of CI's standby; otherwise a PgBouncer of the
+    session's own, with one server connection per pool (a prepared statement left by one client
+    meets the next), in front of the replica `replica_server_url` is.
+    """
+    from linea_cli.db.urls import parse_database_url
+
+    external = os.environ.get("LINEA_TEST_REPLICA_POOL_URL")
+    if external:
+        yield parse_database_url(external)
+        return
+    if not pgbouncer_installed():
+        pytest.skip(f"no PgBouncer for a read pool: {PGBOUNCER} not found (install pgbouncer, or set LINEA_TEST_REPLICA_POOL_URL)")
+    with running_pgbouncer(replica_server_url) as bouncer:
+        yield parse_database_url(bouncer.url("postgres"))
+
+
+@pytest.fixture
+def replica_pool_database_url(replica_pool_server_url: URL, replica_database_url: URL) -> URL:
+    """The test database on the replica through its read pool (the replica held, as `replica_database_url`)."""
+    return replica_pool_server_url.set(database=replica_database_url.database)
 
 
 @contextmanager

@@ -6,12 +6,17 @@ import functools
 import gc
 import json
 import os
+import pwd
 import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -364,8 +369,6 @@ Factory = Callable[..., dict[str, Any]]
 def interrupted_at(linea_db: Any, call: int, *, actor: Callable[[Any], Any] = lambda session: None) -> Callable[[], Any]:
     """The unit of work a batched job takes (`unit_of_work()` yields a session and the actor),
     whose `call`-th unit is interrupted by Ctrl-C after its work, before its commit."""
-    from contextlib import contextmanager
-
     calls = 0
 
     @contextmanager
@@ -378,3 +381,86 @@ def interrupted_at(linea_db: Any, call: int, *, actor: Callable[[Any], Any] = la
                 raise KeyboardInterrupt
 
     return unit_of_work
+
+
+# --- PgBouncer (transaction pooling) in front of a test server ---------------------------------
+
+PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+
+
+def pgbouncer_installed() -> bool:
+    return os.path.exists(PGBOUNCER)
+
+
+@dataclass(frozen=True)
+class Bouncer:
+    port: int
+
+    def url(self, database: str, user: str = "linea_pool") -> str:
+        return f"postgresql://{user}@127.0.0.1:{self.port}/{database}"
+
+    @property
+    def admin_url(self) -> str:
+        return self.url("pgbouncer", "linea_admin")
+
+    def pools(self) -> list[dict]:
+        with psycopg.connect(self.admin_url, autocommit=True) as console, psycopg.ClientCursor(console) as cursor:
+            cursor.execute("SHOW POOLS")
+            names = [column.name for column in cursor.description or ()]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _pgbouncer_quoted(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+@contextmanager
+def running_pgbouncer(server: URL, *, pool_size: int = 1) -> Iterator[Bouncer]:
+    """A PgBouncer in front of `server` (any of its databases), stopped on leaving: transaction
+    pooling, `pool_size` server connections per pool, no reset query (as production runs it), any
+    client user of its list let in without a password (linea_pool; linea_admin for its console):
+    the server login is `server`'s own role. With a pool of one, every client shares one server
+    connection, so what a client leaves on it (a prepared statement) meets the next client."""
+    host = server.host or server.query.get("host") or "127.0.0.1"
+    login = f"host={_pgbouncer_quoted(str(host))} port={server.port or 5432} user={_pgbouncer_quoted(server.username or '')}"
+    if server.password:
+        login += f" password={_pgbouncer_quoted(str(server.password))}"
+    directory = Path(tempfile.mkdtemp(prefix="linea-pgbouncer-"))
+    port = free_port()
+    (directory / "userlist.txt").write_text('"linea_pool" ""\n"linea_admin" ""\n')
+    (directory / "pgbouncer.ini").write_text(
+        f"[databases]\n* = {login}\n\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
+        f"auth_type = trust\nauth_file = {directory}/userlist.txt\nadmin_users = linea_admin\npool_mode = transaction\n"
+        f"default_pool_size = {pool_size}\nmax_client_conn = 20\nserver_reset_query =\nlogfile = {directory}/pgbouncer.log\n"
+        f"pidfile = {directory}/pgbouncer.pid\n"
+    )
+    command = [PGBOUNCER, str(directory / "pgbouncer.ini")]
+    if os.geteuid() == 0:
+        # PgBouncer refuses to run as root: it runs as the user who may reach the server's socket.
+        owner = pwd.getpwuid(os.stat(host).st_uid) if str(host).startswith("/") else pwd.getpwnam("postgres")
+        for path in (directory, *directory.iterdir()):
+            os.chown(path, owner.pw_uid, owner.pw_gid)
+        command[1:1] = ["-u", owner.pw_name]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    bouncer = Bouncer(port)
+
+    def listening() -> bool:
+        try:
+            bouncer.pools()
+        except psycopg.OperationalError:
+            return False
+        return True
+
+    try:
+        wait_until(listening, what="PgBouncer to listen", processes=[process])
+        yield bouncer
+    finally:
+        process.terminate()
+        process.communicate()
+        shutil.rmtree(directory, ignore_errors=True)

@@ -3,97 +3,35 @@ console is configured (a PgBouncer of the test's own, with a pool of one server 
 
 from __future__ import annotations
 
-import os
-import pwd
-import shutil
-import socket
-import subprocess
-import tempfile
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 import pytest
 from sqlalchemy.engine import URL
 
-from tests.harness import CliRun, libpq_conninfo, plain_url, run_linea_in_terminal, wait_until
-
-PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
-
-
-@dataclass(frozen=True)
-class Bouncer:
-    port: int
-
-    def url(self, database: str, user: str) -> str:
-        return f"postgresql://{user}@127.0.0.1:{self.port}/{database}"
-
-    @property
-    def admin_url(self) -> str:
-        return self.url("pgbouncer", "linea_admin")
-
-    def pools(self) -> list[dict]:
-        with psycopg.connect(self.admin_url, autocommit=True) as console, psycopg.ClientCursor(console) as cursor:
-            cursor.execute("SHOW POOLS")
-            names = [column.name for column in cursor.description or ()]
-            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _quoted(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+from tests.harness import (
+    Bouncer,
+    CliRun,
+    free_port,
+    libpq_conninfo,
+    pgbouncer_installed,
+    plain_url,
+    run_linea_in_terminal,
+    running_pgbouncer,
+    wait_until,
+)
 
 
 @pytest.fixture
 def pgbouncer(direct_server_url: URL) -> Iterator[Bouncer]:
     """A PgBouncer of this test's own in front of the test server: transaction pooling, one server
     connection per pool, any client user let in (the server login is the test server's role)."""
-    if not os.path.exists(PGBOUNCER):
+    if not pgbouncer_installed():
         pytest.skip("PgBouncer is not installed")
-    host = direct_server_url.host or direct_server_url.query.get("host") or "127.0.0.1"
-    server = f"host={_quoted(str(host))} port={direct_server_url.port or 5432} user={_quoted(direct_server_url.username or '')}"
-    if direct_server_url.password:
-        server += f" password={_quoted(str(direct_server_url.password))}"
-    directory = Path(tempfile.mkdtemp(prefix="linea-pgbouncer-"))
-    port = _free_port()
-    (directory / "userlist.txt").write_text('"linea_pool" ""\n"linea_admin" ""\n')
-    (directory / "pgbouncer.ini").write_text(
-        f"[databases]\n* = {server}\n\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
-        f"auth_type = trust\nauth_file = {directory}/userlist.txt\nadmin_users = linea_admin\npool_mode = transaction\n"
-        f"default_pool_size = 1\nmax_client_conn = 20\nserver_reset_query =\nlogfile = {directory}/pgbouncer.log\n"
-        f"pidfile = {directory}/pgbouncer.pid\n"
-    )
-    command = [PGBOUNCER, str(directory / "pgbouncer.ini")]
-    if os.geteuid() == 0:
-        # PgBouncer refuses to run as root: it runs as the user who may reach the server's socket.
-        owner = pwd.getpwuid(os.stat(host).st_uid) if str(host).startswith("/") else pwd.getpwnam("postgres")
-        for path in (directory, *directory.iterdir()):
-            os.chown(path, owner.pw_uid, owner.pw_gid)
-        command[1:1] = ["-u", owner.pw_name]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    bouncer = Bouncer(port)
-
-    def listening() -> bool:
-        try:
-            bouncer.pools()
-        except psycopg.OperationalError:
-            return False
-        return True
-
-    try:
-        wait_until(listening, what="PgBouncer to listen", processes=[process])
+    with running_pgbouncer(direct_server_url) as bouncer:
         yield bouncer
-    finally:
-        process.terminate()
-        process.communicate()
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def test_with_a_pool_of_one_and_two_clients_db_pool_shows_one_waiting(
@@ -164,7 +102,7 @@ def test_db_pool_groups_the_servers_connections_by_application_and_state(
 
 
 def test_an_unreachable_pgbouncer_console_is_exit_5_after_the_servers_part(linea: CliRun) -> None:
-    env = {"LINEA_PGBOUNCER_ADMIN_URL": f"postgresql://admin:s3cret@127.0.0.1:{_free_port()}/pgbouncer"}
+    env = {"LINEA_PGBOUNCER_ADMIN_URL": f"postgresql://admin:s3cret@127.0.0.1:{free_port()}/pgbouncer"}
     result = linea("db", "pool", "--json", env=env, exit_code=5)
     assert result.json["pgbouncer"] is None and result.json["in_use"] >= 1
     assert result.stderr.startswith("error: PgBouncer's admin console at postgresql://admin:***@127.0.0.1:")
