@@ -199,7 +199,7 @@ def test_profile_add_from_env_moves_its_database(linea: CliRun, database_url: UR
     assert added.stderr == f"added profile legacy ({display(database_url)}) to {config_path(linea)}\n"
     assert json.loads(added.stdout) == {
         "name": "legacy", "url": display(database_url), "service": None, "migration_url": display(direct_database_url),
-        "confirm": False, "file": str(config_path(linea)),
+        "read_url": None, "confirm": False, "file": str(config_path(linea)),
     }
     for secret in {str(u.password) for u in (database_url, direct_database_url) if u.password}:
         assert secret not in added.stdout + added.stderr

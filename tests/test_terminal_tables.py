@@ -331,7 +331,7 @@ service = "staging"
 PROFILE_HEADERS = {
     80: ("name", "current", "url", "service"),
     100: ("name", "current", "in use", "url", "service", "confirm"),
-    160: ("name", "current", "in use", "url", "service", "migration url", "confirm"),
+    160: ("name", "current", "in use", "url", "service", "migration url", "read url", "confirm"),
 }
 
 
