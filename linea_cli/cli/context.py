@@ -6,6 +6,7 @@ Everything here is lazy so that `linea --help` needs neither a configuration nor
 from __future__ import annotations
 
 import gc
+import itertools
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -547,7 +548,9 @@ def rows_on_replica_or_primary(
     primary); when the replica goes away mid-stream, the rest from the primary (`_go_on_from_primary`).
 
     `stream(session, actor, after)` yields (key, row) in the key's order, only rows after `after`
-    (None: from the first): the rows already handed on are not read again, none is missed.
+    (None: from the first): the rows already handed on are not read again, none is missed. The
+    first row is read here, so an unknown name or a refused permission is an error before
+    anything is written.
     """
     after: K | None = None
 
@@ -558,11 +561,17 @@ def rows_on_replica_or_primary(
                 yield row
                 after = key  # handed on (written): the primary would go on after it
 
-    try:
-        yield from attempt()
-    except ReplicaLost as lost:
-        _go_on_from_primary(lost)
-        yield from attempt()
+    def every_row() -> Iterator[dict]:
+        try:
+            yield from attempt()
+        except ReplicaLost as lost:
+            _go_on_from_primary(lost)
+            yield from attempt()
+
+    rows = every_row()
+    for first in rows:
+        return itertools.chain((first,), rows)
+    return iter(())
 
 
 def connected_on_replica_or_primary(run: Callable[[Callable[[], Any]], T]) -> T:
