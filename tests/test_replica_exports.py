@@ -194,7 +194,7 @@ def test_audit_list_and_export_read_on_the_replica(
         primary, replica, "audit_logs", lambda: linea("audit", "export", "--resource", "Venue", env=env)
     )
 
-    assert sorted(row["id"] for row in listed.json) == sorted(ids)
+    assert sorted(row["id"] for row in listed.json["items"]) == sorted(ids)
     assert [json.loads(line)["id"] for line in exported.stdout.splitlines()] == ids
     assert listed.stderr == exported.stderr == ""
 
