@@ -526,7 +526,7 @@ def test_failed_export_leaves_no_file(linea: CliRun, db: Database, tmp_path: Pat
     out.write_text("the previous export\n")
     real = db_copy.copy_out_csv
 
-    def failing(session, query, params, stream, *, header):  # noqa: ANN001, ANN202
+    def failing(session, query, params, stream, **_options):  # noqa: ANN001, ANN003, ANN202
         stream.write(b"email,status\r\nhalf")
         raise ConnectionError("server closed the connection")
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from linea_cli.cli.completion import complete_user
-from linea_cli.cli.context import state, transaction
+from linea_cli.cli.context import rows_on_replica_or_primary, state
 from linea_cli.cli.options import Output, output_options
 from linea_cli.output import Column, OutputFormat, say
 
@@ -112,9 +112,12 @@ def export(
 
     filters = _filters(resource, resource_id, user, action, since, until)
     out.check(EXPORT_COLUMNS)  # an unknown --fields name stops before the EXPORT audit row
-    with transaction() as (session, actor):
-        rows = stream_audit(session, filters=filters, actor=actor)
-        with output_file(output, private=True) as file:
-            count = out.rows(rows, EXPORT_COLUMNS, stream=text_writer(file))
+    # On a replica when one may serve; one gone mid-export leaves the rows after the last one
+    # written to the primary (each row once).
+    rows = rows_on_replica_or_primary(
+        lambda session, actor, after: stream_audit(session, filters=filters, actor=actor, after=after)
+    )
+    with output_file(output, private=True) as file:
+        count = out.rows(rows, EXPORT_COLUMNS, stream=text_writer(file))
     if not writes_to_stdout(output):
         say(f"wrote {count} audit row(s) to {output}")

@@ -6,6 +6,7 @@ Everything here is lazy so that `linea --help` needs neither a configuration nor
 from __future__ import annotations
 
 import gc
+import itertools
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -615,35 +616,107 @@ def read_transaction(*, driver: bool = False) -> Iterator[tuple[Any, Actor | Non
             actor = current.acting_user(lambda: driver_connection(session))
             yield (driver_connection(session) if driver else session), actor
     except Exception as exc:
-        from linea_cli.errors import first_line
+        lost = _replica_lost(exc, label)
+        if lost is None:
+            raise
+        raise lost from exc
 
-        if _went_away(exc):
-            raise ReplicaLost(label, f"went away: {first_line(exc)}") from exc
-        if _recovery_conflict(exc):
-            raise ReplicaLost(label, f"cancelled the read to replay the primary's changes: {first_line(exc)}") from exc
-        raise
+
+def _go_on_from_primary(lost: ReplicaLost) -> None:
+    """After `lost`: the rest of the command reads from the primary (one warning line), or with
+    --replica required exit 5."""
+    current = state()
+    if current.replica_required:
+        from linea_cli.errors import DatabaseUnavailable
+
+        raise DatabaseUnavailable(
+            f"{lost} (--replica required)", hint="run again once the replica is back, or without --replica required"
+        ) from None
+    from linea_cli.output import warn
+
+    warn(f"{lost}; reading from the primary from here on")
+    current.read_from_primary_from_now()
 
 
 def read_on_replica_or_primary(call: Callable[[Any, Actor | None], T], *, driver: bool = False) -> T:
     """`call(session or connection, actor)` in a `read_transaction`; when the replica goes away,
-    the read again on the primary (one warning line), or with --replica required exit 5."""
-    current = state()
+    the read again on the primary (one warning line), or with --replica required exit 5.
+
+    A `call` that writes output as it reads must not write twice what it wrote before the
+    replica went away: it keeps where it got (a cursor) and goes on from there when called again.
+    """
     try:
         with read_transaction(driver=driver) as (connection, actor):
             return call(connection, actor)
     except ReplicaLost as lost:
-        if current.replica_required:
-            from linea_cli.errors import DatabaseUnavailable
-
-            raise DatabaseUnavailable(
-                f"{lost} (--replica required)", hint="run again once the replica is back, or without --replica required"
-            ) from None
-        from linea_cli.output import warn
-
-        warn(f"{lost}; reading from the primary from here on")
-        current.read_from_primary_from_now()
+        _go_on_from_primary(lost)
         with read_transaction(driver=driver) as (connection, actor):
             return call(connection, actor)
+
+
+K = TypeVar("K")
+
+
+def rows_on_replica_or_primary(
+    stream: Callable[[Any, Actor | None, K | None], Iterable[tuple[K, dict]]],
+) -> Iterator[dict]:
+    """The rows of an export, streamed in one read transaction on the command's replica (or the
+    primary); when the replica goes away mid-stream, the rest from the primary (`_go_on_from_primary`).
+
+    `stream(session, actor, after)` yields (key, row) in the key's order, only rows after `after`
+    (None: from the first): the rows already handed on are not read again, none is missed. The
+    first row is read here, so an unknown name or a refused permission is an error before
+    anything is written.
+    """
+    after: K | None = None
+
+    def attempt() -> Iterator[dict]:
+        nonlocal after
+        with read_transaction() as (session, actor):
+            for key, row in stream(session, actor, after):
+                yield row
+                after = key  # handed on (written): the primary would go on after it
+
+    def every_row() -> Iterator[dict]:
+        try:
+            yield from attempt()
+        except ReplicaLost as lost:
+            _go_on_from_primary(lost)
+            yield from attempt()
+
+    rows = every_row()
+    for first in rows:
+        return itertools.chain((first,), rows)
+    return iter(())
+
+
+def connected_on_replica_or_primary(run: Callable[[Callable[[], Any]], T]) -> T:
+    """`run(connect)` where `connect()` opens connections (SQLAlchemy's) on the command's replica,
+    or the primary; a replica that goes away during `run`: `run` again on the primary, or exit 5
+    (`_go_on_from_primary`). For reads of many short transactions (the proof of erasure)."""
+    current = state()
+    replica = current.read_replica()
+    if replica is None:
+        return run(open_database().connect)
+    label = current._read_replica_label or "the replica"
+    try:
+        return run(replica.connect)
+    except Exception as exc:
+        lost = _replica_lost(exc, label)
+        if lost is None:
+            raise
+        _go_on_from_primary(lost)
+    return run(open_database().connect)
+
+
+def _replica_lost(exc: BaseException, label: str) -> ReplicaLost | None:
+    from linea_cli.errors import first_line
+
+    if _went_away(exc):
+        return ReplicaLost(label, f"went away: {first_line(exc)}")
+    if _recovery_conflict(exc):
+        return ReplicaLost(label, f"cancelled the read to replay the primary's changes: {first_line(exc)}")
+    return None
 
 
 def listed_rows(

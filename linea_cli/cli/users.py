@@ -214,11 +214,15 @@ def export(
 
     Example: linea users export ann@example.com -o ann.json
     """
+    from linea_cli.cli.context import read_on_replica_or_primary
     from linea_cli.output_file import output_file, text_writer, writes_to_stdout
-    from linea_cli.services.gdpr import export_person
+    from linea_cli.services.gdpr import export_person, record_person_export
 
+    # Read on a replica when one may serve (it changes nothing); audited on the primary, in the
+    # unit of work that writes the file: no audit row for an export that was not written.
+    document = read_on_replica_or_primary(lambda session, actor: export_person(session, reference=person, actor=actor))
     with transaction() as (session, actor):
-        document = export_person(session, reference=person, actor=actor)
+        record_person_export(session, document=document, actor=actor)
         with output_file(output, private=True) as out:
             render_record(document, OutputFormat.json, stream=text_writer(out))
     if not writes_to_stdout(output):
@@ -254,7 +258,8 @@ def anonymize(
         say(f"nothing to anonymize: linea holds no personal data for {person.strip()} (already anonymized?)")
     render_record(asdict(result), chosen_format(fmt, as_json), title="Anonymized", fields=fields)
     # The erasure is committed (and said): keeping the rest of the person's data would not be
-    # better than what the proof finds. It reads what others now see, in short transactions.
+    # better than what the proof finds. It reads what others now see, in short transactions, on
+    # the primary: a replica may not have replayed the erasure yet (never trust it right after a write).
     report = proof.search(open_database().connect)
     _raise_unless_proven(
         report,
@@ -283,7 +288,7 @@ def verify_erased(
 
     Example: linea users verify-erased ann@example.com
     """
-    from linea_cli.cli.context import open_database
+    from linea_cli.cli.context import connected_on_replica_or_primary
     from linea_cli.output import select_columns, write_stdout
     from linea_cli.services.gdpr import verify_erased as what_to_prove
 
@@ -291,7 +296,9 @@ def verify_erased(
     select_columns(TRACE_COLUMNS, fields)  # an unknown --fields name stops before the search
     with transaction() as (session, actor):
         proof = what_to_prove(session, reference=person, actor=actor)
-    report = proof.search(open_database().connect)
+    # The search (every table) on a replica when one may serve: one that has not replayed linea's
+    # last write (an erasure: the fence) or is paused is skipped, said, and the primary searched.
+    report = connected_on_replica_or_primary(proof.search)
     if report.traces or output not in (OutputFormat.table, OutputFormat.wide):
         render((vars(trace) for trace in report.traces), TRACE_COLUMNS, output, title="Traces", fields=fields)
     _raise_unless_proven(report)

@@ -355,20 +355,32 @@ def export(
         from linea_cli.errors import InvalidInput
 
         raise InvalidInput(f"--bom is for CSV, not {out.format.value}", hint="the other formats are UTF-8 without a byte order mark")
+    from linea_cli.cli.context import read_on_replica_or_primary, rows_on_replica_or_primary
     from linea_cli.output_file import output_file, text_writer, writes_to_stdout
-    from linea_cli.services.waitlist import export_waitlist_csv, stream_waitlist
+    from linea_cli.services.waitlist import record_waitlist_export, stream_waitlist
     from linea_cli.services.waitlist_csv import EXPORT_COLUMNS
 
     out.check(EXPORT_COLUMNS)  # an unknown --fields name stops before the EXPORT audit row
-    with output_file(output) as file:
+    # The audit row commits on the primary before any row is read: the export is on record even
+    # if it fails, and a replica reads the rows only once it has replayed that commit (the fence).
+    with output_file(output) as file:  # a FILE that cannot be written stops before the audit row
         with transaction() as (session, actor):
-            if bom and out.format is OutputFormat.csv:
-                file.write("\ufeff".encode())
-            if out.format is OutputFormat.csv and out.fields is None:  # every column: COPY writes it
-                count = export_waitlist_csv(session, event_ref=event, out=file, actor=actor, status=status, raw=raw)
-            else:
-                rows = stream_waitlist(session, event_ref=event, actor=actor, fmt=out.format.value, status=status)
-                count = out.rows(rows, EXPORT_COLUMNS, stream=text_writer(file), raw_csv=raw)
-            file.flush()  # a write that fails (a full disk) rolls the EXPORT audit row back
+            event_id = record_waitlist_export(session, event_ref=event, actor=actor, fmt=out.format.value, status=status)
+        if bom and out.format is OutputFormat.csv:
+            file.write("\ufeff".encode())
+        if out.format is OutputFormat.csv and out.fields is None:  # every column: COPY writes it
+            from linea_cli.services.waitlist import export_waitlist_csv
+            from linea_cli.services.waitlist_csv import ExportProgress
+
+            # A replica gone mid-COPY: the primary goes on after the last row written, once each.
+            progress = ExportProgress()
+            count = read_on_replica_or_primary(
+                lambda session, _actor: export_waitlist_csv(session, event_id=event_id, out=file, status=status, raw=raw, progress=progress)
+            )
+        else:
+            rows = rows_on_replica_or_primary(
+                lambda session, _actor, after: stream_waitlist(session, event_id=event_id, status=status, after=after)
+            )
+            count = out.rows(rows, EXPORT_COLUMNS, stream=text_writer(file), raw_csv=raw)
     if not writes_to_stdout(output):
         say(f"exported {count} entries to {output}")

@@ -74,11 +74,19 @@ def copy_in(session: Any, statement: str, produce: Callable[[Callable[[str], Any
     return run_copy(session, statement, lambda copy: produce(copy.write))
 
 
-def copy_out_csv(session: Any, query: str, params: dict[str, Any], out: BinaryIO, *, header: list[str]) -> int:
-    """Stream `query` as RFC 4180 CSV (UTF-8, CRLF, header first) into `out`; returns the row count.
+def copy_out_csv(
+    session: Any, query: str, params: dict[str, Any], out: BinaryIO, *, header: list[str] | None,
+    key_fields: int = 0, on_written: Callable[[bytes, int], Any] | None = None,
+) -> int:
+    """Stream `query` as RFC 4180 CSV (UTF-8, CRLF, header first unless None) into `out`; returns
+    the row count.
 
     PostgreSQL writes each row as one chunk ending in LF; the LF becomes CRLF here. A name's own
     newlines are inside quotes and stay as they are.
+
+    With `key_fields`, the query's first that many columns are a row's key (never quoted: hex,
+    digits) and are not written; `on_written(key, count)` follows each write into `out`, with the
+    key of the last row written and how many were: where to go on from should the COPY fail.
     """
     import psycopg
     from psycopg import sql
@@ -92,21 +100,36 @@ def copy_out_csv(session: Any, query: str, params: dict[str, Any], out: BinaryIO
         connection.execute(take_locks)
     except psycopg.Error as exc:
         raise as_statement_error(exc, take_locks, connection) from exc
-    buffer = bytearray(",".join(header).encode() + b"\r\n")
+    buffer = bytearray(",".join(header).encode() + b"\r\n" if header is not None else b"")
     write = out.write
     statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv, ENCODING 'UTF8')").format(selected)
+    last_key = b""
+
+    def written(count: int) -> None:
+        write(buffer)
+        buffer.clear()
+        if on_written is not None:
+            on_written(last_key, count)
 
     def stream(copy: Any) -> int:
+        nonlocal last_key
         count = 0
         for chunk in copy:
-            buffer.extend(chunk[:-1])
+            if key_fields:
+                line = bytes(chunk)  # a memoryview: bytes can be searched
+                cut = -1
+                for _ in range(key_fields):
+                    cut = line.index(b",", cut + 1)
+                last_key = line[:cut]
+                buffer.extend(line[cut + 1:-1])
+            else:
+                buffer.extend(chunk[:-1])
             buffer.extend(b"\r\n")
             count += 1
             if len(buffer) >= 1 << 18:
-                write(buffer)
-                buffer.clear()
+                written(count)
         return count
 
     count = run_copy(session, statement, stream)
-    write(buffer)
+    written(count)
     return count

@@ -87,11 +87,15 @@ def show_audit(session: Session, *, audit_id: str, actor: Actor | None) -> dict[
 
 
 def stream_audit(
-    session: Session, *, filters: AuditFilter, actor: Actor | None, batch_size: int = 2000
-) -> Iterator[dict[str, Any]]:
-    """Every matching row, oldest first, through a server-side cursor (memory stays flat)."""
+    session: Session, *, filters: AuditFilter, actor: Actor | None, after: tuple[datetime, str] | None = None,
+    batch_size: int = 2000,
+) -> Iterator[tuple[tuple[datetime, str], dict[str, Any]]]:
+    """Every matching row after `after` (its created_at and id; None: from the first), oldest
+    first, as (key, row), through a server-side cursor (memory stays flat)."""
     require_admin(actor, "export the audit log")
     logs = AuditLog.__table__
     query = _audit_query(session, filters).order_by(logs.c.created_at, logs.c.id)
+    if after is not None:
+        query = query.where(sa.tuple_(logs.c.created_at, logs.c.id) > sa.tuple_(*after))
     result = session.execute(query.execution_options(yield_per=batch_size))
-    return (dict(row) for row in result.mappings())
+    return (((row["created_at"], row["id"]), dict(row)) for row in result.mappings())

@@ -105,26 +105,14 @@ def with_related_rows(session: Session, person: Person) -> Person:
 
 
 def export_person(session: Session, *, reference: str, actor: Actor | None) -> dict[str, Any]:
-    """Everything linea holds about a person, as one JSON-ready document; the export is audited."""
+    """Everything linea holds about a person, as one JSON-ready document; changes nothing (a
+    replica may serve it): `record_person_export` audits it, on the primary."""
     subject = find_subject(session, reference)
     require_self_or_admin(actor, subject.user.id if subject.user else None, "export their own data")
     person = with_related_rows(session, identify(session, subject.user, subject.email))
     parts = {kind.key: kind.export(session, person) for kind in KINDS}
     if person.user is None and not parts["waitlist_entries"] and not parts["audit_logs"] and not parts["platform_rows"]:
         raise NotFound(f"linea holds nothing about {subject.email!r}")
-    counts = {key: len(part) for key, part in parts.items() if key not in ("user", "platform_rows")}
-    counts.update({f"platform_rows.{table}": len(rows) for table, rows in parts["platform_rows"].items()})
-    entry_ids = [entry["id"] for entry in parts["waitlist_entries"]]
-    audit_log.record(
-        session,
-        action=AuditAction.EXPORT,
-        # Someone without an account is named by nothing but the address, which has no place in
-        # the log; the entry ids say whose data it was.
-        resource="User" if person.user else "Person",
-        resource_id=person.user_id or "waitlist-only",
-        actor=actor,
-        details={"counts": counts, **({} if person.user else {"waitlist_entry_ids": entry_ids})},
-    )
     return {
         "format": EXPORT_FORMAT,
         "version": EXPORT_VERSION,
@@ -132,6 +120,24 @@ def export_person(session: Session, *, reference: str, actor: Actor | None) -> d
         "subject": {"email": subject.email, "user_id": person.user_id},
         **parts,
     }
+
+
+def record_person_export(session: Session, *, document: dict[str, Any], actor: Actor | None) -> None:
+    """The EXPORT audit row of `document` (`export_person`'s): what kinds of rows it held, how many."""
+    counts = {key: len(document[key]) for key in (kind.key for kind in KINDS) if key not in ("user", "platform_rows")}
+    counts.update({f"platform_rows.{table}": len(rows) for table, rows in document["platform_rows"].items()})
+    user_id = document["subject"]["user_id"]
+    entry_ids = [entry["id"] for entry in document["waitlist_entries"]]
+    audit_log.record(
+        session,
+        action=AuditAction.EXPORT,
+        # Someone without an account is named by nothing but the address, which has no place in
+        # the log; the entry ids say whose data it was.
+        resource="User" if user_id else "Person",
+        resource_id=user_id or "waitlist-only",
+        actor=actor,
+        details={"counts": counts, **({} if user_id else {"waitlist_entry_ids": entry_ids})},
+    )
 
 
 # --- right to erasure --------------------------------------------------------------------------

@@ -37,6 +37,8 @@ from linea_cli.services.reads import driver_connection, waitlist_summary
 from linea_cli.services.waitlist_csv import (
     ON_DUPLICATE,
     STAGE_TABLE,
+    ExportKey,
+    ExportProgress,
     InvalidRow,
     StreamStats,
     copy_export_csv,
@@ -594,28 +596,32 @@ def _rejection_hint(errors_file: str | None) -> str:
 
 # --- export ----------------------------------------------------------------------------------
 
-def _export_event(session: Session, event_ref: str, actor: Actor | None, fmt: str, status: WaitlistStatus | None) -> Event:
+def record_waitlist_export(
+    session: Session, *, event_ref: str, actor: Actor | None, fmt: str, status: WaitlistStatus | None = None,
+) -> str:
+    """Check the actor may export the event's waitlist and record the EXPORT audit row; the event's
+    id, for `export_waitlist_csv` / `stream_waitlist` once this unit of work committed (the rows
+    may then be read elsewhere: on a replica, which has the audit row's commit before it serves)."""
     event = _managed_event(session, event_ref, actor=actor, action="export")
     audit_log.record(
         session, action=AuditAction.EXPORT, resource="Event", resource_id=event.id, actor=actor,
         details={"event": event.slug, "format": fmt, "status": status.name if status else None},
     )
-    return event
+    return event.id
 
 
 def export_waitlist_csv(
-    session: Session, *, event_ref: str, out: BinaryIO, actor: Actor | None,
-    status: WaitlistStatus | None = None, raw: bool = False,
+    session: Session, *, event_id: str, out: BinaryIO, status: WaitlistStatus | None = None, raw: bool = False,
+    progress: ExportProgress | None = None,
 ) -> int:
-    """Stream the waitlist as CSV into `out` with COPY (constant memory); returns the row count."""
-    event = _export_event(session, event_ref, actor, "csv", status)
-    return copy_export_csv(session, event_id=event.id, out=out, status=status, raw=raw)
+    """Stream the waitlist as CSV into `out` with COPY (constant memory); returns the row count.
+    `progress`: where an earlier attempt got to, kept up to date (waitlist_csv.copy_export_csv)."""
+    return copy_export_csv(session, event_id=event_id, out=out, status=status, raw=raw, progress=progress)
 
 
 def stream_waitlist(
-    session: Session, *, event_ref: str, actor: Actor | None, fmt: str, status: WaitlistStatus | None = None,
+    session: Session, *, event_id: str, status: WaitlistStatus | None = None, after: ExportKey | None = None,
     batch_size: int = 5000,
-) -> Iterator[dict[str, Any]]:
-    """Every live entry as a record (for json/ndjson), through a server-side cursor."""
-    event = _export_event(session, event_ref, actor, fmt, status)
-    return export_records(session, event_id=event.id, status=status, batch_size=batch_size)
+) -> Iterator[tuple[ExportKey, dict[str, Any]]]:
+    """Every live entry after `after` as (key, record) (for json/ndjson), through a server-side cursor."""
+    return export_records(session, event_id=event_id, status=status, batch_size=batch_size, after=after)

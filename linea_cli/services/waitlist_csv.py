@@ -346,40 +346,105 @@ def dry_run_counts(session: Session, *, event_id: str, on_duplicate: str) -> tup
 
 # --- export ----------------------------------------------------------------------------------
 
-def export_csv_query(event_id: str, *, status: WaitlistStatus | None = None, raw: bool = False) -> tuple[str, dict[str, Any]]:
-    """The SELECT behind a CSV export ({placeholders} for db.copy.copy_out_csv), also used by the benchmark."""
+def export_csv_query(
+    event_id: str, *, status: WaitlistStatus | None = None, raw: bool = False, keyed: bool = False,
+    after: ExportKey | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """The SELECT behind a CSV export ({placeholders} for db.copy.copy_out_csv), also used by the benchmark.
+
+    `keyed`: each row starts with its key (EXPORT_KEY_FIELDS columns, see `ExportKey`); `after`:
+    only the rows after that key, in the export's order (created_at, id).
+    """
     safe = (lambda expression: expression) if raw else neutralized_sql
+    key = f"{_KEY_SQL}, " if keyed else ""
     query = f"""
-        SELECT {safe('e.email')}, e.status::text, to_char(e.created_at, {SQL_ISO_TIMESTAMP}), to_char(e.updated_at, {SQL_ISO_TIMESTAMP}),
+        SELECT {key}{safe('e.email')}, e.status::text, to_char(e.created_at, {SQL_ISO_TIMESTAMP}), to_char(e.updated_at, {SQL_ISO_TIMESTAMP}),
                {safe('u.name')}
         FROM waitlist_entries AS e LEFT JOIN users AS u ON u.id = e.user_id AND u.deleted_at IS NULL
         WHERE e.event_id = {{event_id}} AND e.deleted_at IS NULL {"AND e.status = {status}" if status else ""}
+          {_AFTER_SQL if after else ""}
         ORDER BY e.created_at, e.id
     """
     params: dict[str, Any] = {"event_id": event_id}
     if status:
         params["status"] = status.name
+    if after:
+        params.update(after_created=after.created_at, after_id=after.id)
     return query, params
 
 
-def copy_export_csv(session: Session, *, event_id: str, out: BinaryIO, status: WaitlistStatus | None, raw: bool) -> int:
-    """The event's live entries as CSV into `out`, written by COPY (constant memory); returns the row count."""
-    query, params = export_csv_query(event_id, status=status, raw=raw)
-    return db_copy.copy_out_csv(session, query, params, out, header=list(EXPORT_COLUMNS))
+@dataclass(frozen=True)
+class ExportKey:
+    """Where an export got to: the (created_at, id) of the last row written, in the export's order."""
+
+    created_at: str  # UTC, 'YYYY-MM-DD HH24:MI:SS.US', exact to the microsecond
+    id: str
+
+    @classmethod
+    def from_copy(cls, key: bytes) -> ExportKey:
+        hex_id, created_at = key.split(b",")
+        return cls(created_at=created_at.decode(), id=bytes.fromhex(hex_id.decode()).decode())
+
+
+# A key COPY never quotes (hex, digits), whatever the id holds: the CSV line is cut at its commas.
+_KEY_SQL = "encode(convert_to(e.id, 'UTF8'), 'hex'), to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"
+EXPORT_KEY_FIELDS = 2
+_AFTER_SQL = "AND (e.created_at, e.id) > ({after_created}::timestamp AT TIME ZONE 'UTC', {after_id})"
+
+
+@dataclass
+class ExportProgress:
+    """How far a CSV export got (rows written, the last one's key), so that it can go on elsewhere."""
+
+    count: int = 0
+    after: ExportKey | None = None
+
+
+def copy_export_csv(
+    session: Session, *, event_id: str, out: BinaryIO, status: WaitlistStatus | None, raw: bool,
+    progress: ExportProgress | None = None,
+) -> int:
+    """The event's live entries as CSV into `out`, written by COPY (constant memory); returns the
+    row count. With `progress`, only the rows after `progress.after` (the header with the first),
+    `progress` kept up to date as rows are written: a COPY that fails can go on elsewhere."""
+    progress = progress if progress is not None else ExportProgress()
+    query, params = export_csv_query(event_id, status=status, raw=raw, keyed=True, after=progress.after)
+    before = progress.count
+
+    def written(key: bytes, count: int) -> None:
+        progress.count = before + count
+        if key:
+            progress.after = ExportKey.from_copy(key)
+
+    db_copy.copy_out_csv(
+        session, query, params, out, header=list(EXPORT_COLUMNS) if progress.after is None else None,
+        key_fields=EXPORT_KEY_FIELDS, on_written=written,
+    )
+    return progress.count
 
 
 def export_records(
-    session: Session, *, event_id: str, status: WaitlistStatus | None, batch_size: int
-) -> Iterator[dict[str, Any]]:
-    """The same entries as records keyed by EXPORT_COLUMNS (for json/ndjson), through a server-side cursor."""
+    session: Session, *, event_id: str, status: WaitlistStatus | None, batch_size: int, after: ExportKey | None = None,
+) -> Iterator[tuple[ExportKey, dict[str, Any]]]:
+    """The same entries as (key, record keyed by EXPORT_COLUMNS) (for json/ndjson), through a
+    server-side cursor; with `after`, only those after it."""
     entries, users = WaitlistEntry.__table__, User.__table__
+    created = sa.func.to_char(sa.func.timezone("UTC", entries.c.created_at), "YYYY-MM-DD HH24:MI:SS.US")
     query = (
-        sa.select(entries.c.email, entries.c.status, entries.c.created_at, entries.c.updated_at, users.c.name)
+        sa.select(
+            entries.c.email, entries.c.status, entries.c.created_at, entries.c.updated_at, users.c.name,
+            entries.c.id.label("key_id"), created.label("key_created_at"),
+        )
         .outerjoin(users, sa.and_(users.c.id == entries.c.user_id, users.c.deleted_at.is_(None)))
         .where(entries.c.event_id == event_id, entries.c.deleted_at.is_(None))
         .order_by(entries.c.created_at, entries.c.id)
     )
     if status is not None:
         query = query.where(entries.c.status == status)
+    if after is not None:
+        since = sa.func.timezone("UTC", sa.cast(after.created_at, sa.DateTime))
+        query = query.where(sa.tuple_(entries.c.created_at, entries.c.id) > sa.tuple_(since, after.id))
     result = session.execute(query.execution_options(yield_per=batch_size))
-    return (dict(row) for row in result.mappings())
+    for row in result.mappings():
+        record = {name: row[name] for name in EXPORT_COLUMNS}
+        yield ExportKey(created_at=row["key_created_at"], id=row["key_id"]), record
