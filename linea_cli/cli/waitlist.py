@@ -357,15 +357,14 @@ def export(
         raise InvalidInput(f"--bom is for CSV, not {out.format.value}", hint="the other formats are UTF-8 without a byte order mark")
     from linea_cli.cli.context import read_on_replica_or_primary, rows_on_replica_or_primary
     from linea_cli.output_file import output_file, text_writer, writes_to_stdout
-    from linea_cli.services.waitlist import record_waitlist_export, stream_waitlist
+    from linea_cli.services.waitlist import exportable_event_id, record_waitlist_export, stream_waitlist
     from linea_cli.services.waitlist_csv import EXPORT_COLUMNS
 
-    out.check(EXPORT_COLUMNS)  # an unknown --fields name stops before the EXPORT audit row
-    # The audit row commits on the primary before any row is read: the export is on record even
-    # if it fails, and a replica reads the rows only once it has replayed that commit (the fence).
-    with output_file(output) as file:  # a FILE that cannot be written stops before the audit row
-        with transaction() as (session, actor):
-            event_id = record_waitlist_export(session, event_ref=event, actor=actor, fmt=out.format.value, status=status)
+    out.check(EXPORT_COLUMNS)  # an unknown --fields name stops before anything is read
+    with output_file(output) as file:  # a FILE that cannot be written stops before anything is read
+        event_id = read_on_replica_or_primary(
+            lambda session, actor: exportable_event_id(session, event_ref=event, actor=actor)
+        )
         if bom and out.format is OutputFormat.csv:
             file.write("\ufeff".encode())
         if out.format is OutputFormat.csv and out.fields is None:  # every column: COPY writes it
@@ -382,5 +381,11 @@ def export(
                 lambda session, _actor, after: stream_waitlist(session, event_id=event_id, status=status, after=after)
             )
             count = out.rows(rows, EXPORT_COLUMNS, stream=text_writer(file), raw_csv=raw)
+        # The EXPORT row, on the primary, once every byte is written (a device or a full disk fails
+        # at the flush) and before the file is kept (output_file renames it on leaving): an export
+        # that failed leaves no row, and no file is kept without one.
+        file.flush()
+        with transaction() as (session, actor):
+            record_waitlist_export(session, event_ref=event_id, actor=actor, fmt=out.format.value, status=status)
     if not writes_to_stdout(output):
         say(f"exported {count} entries to {output}")

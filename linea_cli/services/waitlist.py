@@ -596,12 +596,20 @@ def _rejection_hint(errors_file: str | None) -> str:
 
 # --- export ----------------------------------------------------------------------------------
 
+def exportable_event_id(session: Session, *, event_ref: str, actor: Actor | None) -> str:
+    """The event's id once the actor may export its waitlist (read only: a replica may answer),
+    for `export_waitlist_csv` / `stream_waitlist`; `record_waitlist_export` checks again on the
+    primary before the export is kept."""
+    return _managed_event(session, event_ref, actor=actor, action="export").id
+
+
 def record_waitlist_export(
     session: Session, *, event_ref: str, actor: Actor | None, fmt: str, status: WaitlistStatus | None = None,
 ) -> str:
-    """Check the actor may export the event's waitlist and record the EXPORT audit row; the event's
-    id, for `export_waitlist_csv` / `stream_waitlist` once this unit of work committed (the rows
-    may then be read elsewhere: on a replica, which has the audit row's commit before it serves)."""
+    """Check the actor may export the event's waitlist and record the EXPORT audit row; the event's id.
+    Written on the primary once the rows are read (they may have been read on a replica), in the
+    unit of work that keeps the export: a failed export leaves no EXPORT row, and no export is kept
+    without one."""
     event = _managed_event(session, event_ref, actor=actor, action="export")
     audit_log.record(
         session, action=AuditAction.EXPORT, resource="Event", resource_id=event.id, actor=actor,
