@@ -107,6 +107,8 @@ def export(
 
     Example: linea audit export --since 2026-01-01 --format csv -o audit-2026.csv
     """
+    from contextlib import closing
+
     from linea_cli.output_file import output_file, text_writer, writes_to_stdout
     from linea_cli.services.audit import EXPORT_COLUMNS, stream_audit
 
@@ -117,7 +119,7 @@ def export(
     rows = rows_on_replica_or_primary(
         lambda session, actor, after: stream_audit(session, filters=filters, actor=actor, after=after)
     )
-    with output_file(output, private=True) as file:
+    with closing(rows), output_file(output, private=True) as file:
         count = out.rows(rows, EXPORT_COLUMNS, stream=text_writer(file))
     if not writes_to_stdout(output):
         say(f"wrote {count} audit row(s) to {output}")

@@ -6,8 +6,7 @@ Everything here is lazy so that `linea --help` needs neither a configuration nor
 from __future__ import annotations
 
 import gc
-import itertools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -632,8 +631,14 @@ def _go_on_from_primary(lost: ReplicaLost) -> None:
         raise DatabaseUnavailable(
             f"{lost} (--replica required)", hint="run again once the replica is back, or without --replica required"
         ) from None
+    import traceback
+
     from linea_cli.output import warn
 
+    # The lost read's frames hold its session and connection: let them go now, not at some later
+    # garbage collection, whose rollback on a dead connection would be logged with a traceback.
+    if lost.__cause__ is not None and lost.__cause__.__traceback__ is not None:
+        traceback.clear_frames(lost.__cause__.__traceback__)
     warn(f"{lost}; reading from the primary from here on")
     current.read_from_primary_from_now()
 
@@ -659,14 +664,14 @@ K = TypeVar("K")
 
 def rows_on_replica_or_primary(
     stream: Callable[[Any, Actor | None, K | None], Iterable[tuple[K, dict]]],
-) -> Iterator[dict]:
+) -> Generator[dict, None, None]:
     """The rows of an export, streamed in one read transaction on the command's replica (or the
     primary); when the replica goes away mid-stream, the rest from the primary (`_go_on_from_primary`).
 
     `stream(session, actor, after)` yields (key, row) in the key's order, only rows after `after`
     (None: from the first): the rows already handed on are not read again, none is missed. The
     first row is read here, so an unknown name or a refused permission is an error before
-    anything is written.
+    anything is written. The caller closes what it gets (`with closing(rows)`).
     """
     after: K | None = None
 
@@ -677,7 +682,7 @@ def rows_on_replica_or_primary(
                 yield row
                 after = key  # handed on (written): the primary would go on after it
 
-    def every_row() -> Iterator[dict]:
+    def every_row() -> Generator[dict, None, None]:
         try:
             yield from attempt()
         except ReplicaLost as lost:
@@ -686,8 +691,20 @@ def rows_on_replica_or_primary(
 
     rows = every_row()
     for first in rows:
-        return itertools.chain((first,), rows)
-    return iter(())
+        return _then(first, rows)
+    return _then(None, rows)
+
+
+def _then(first: dict | None, rows: Generator[dict, None, None]) -> Generator[dict, None, None]:
+    """`first` (unless None), then `rows`; closing it closes `rows`, so a caller that stops early
+    (`with closing(...)`: a closed pipe, a full disk) ends the read transaction there and then,
+    not whenever the garbage collector finds it (by then its server may be gone)."""
+    try:
+        if first is not None:
+            yield first
+        yield from rows
+    finally:
+        rows.close()
 
 
 def connected_on_replica_or_primary(run: Callable[[Callable[[], Any]], T]) -> T:

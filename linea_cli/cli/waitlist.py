@@ -355,6 +355,8 @@ def export(
         from linea_cli.errors import InvalidInput
 
         raise InvalidInput(f"--bom is for CSV, not {out.format.value}", hint="the other formats are UTF-8 without a byte order mark")
+    from contextlib import closing
+
     from linea_cli.cli.context import read_on_replica_or_primary, rows_on_replica_or_primary
     from linea_cli.output_file import output_file, text_writer, writes_to_stdout
     from linea_cli.services.waitlist import exportable_event_id, record_waitlist_export, stream_waitlist
@@ -380,7 +382,8 @@ def export(
             rows = rows_on_replica_or_primary(
                 lambda session, _actor, after: stream_waitlist(session, event_id=event_id, status=status, after=after)
             )
-            count = out.rows(rows, EXPORT_COLUMNS, stream=text_writer(file), raw_csv=raw)
+            with closing(rows):
+                count = out.rows(rows, EXPORT_COLUMNS, stream=text_writer(file), raw_csv=raw)
         # The EXPORT row, on the primary, once every byte is written (a device or a full disk fails
         # at the flush) and before the file is kept (output_file renames it on leaving): an export
         # that failed leaves no row, and no file is kept without one.
