@@ -139,6 +139,20 @@ def _replica_held(replica: URL) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+@pytest.fixture
+def primary(direct_database_url: URL) -> Iterator[psycopg.Connection]:
+    """The test database on the primary, directly (autocommit), for a replica test's checks."""
+    with psycopg.connect(libpq_conninfo(direct_database_url), autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def replica(replica_database_url: URL) -> Iterator[psycopg.Connection]:
+    """The test database on the replica (autocommit)."""
+    with psycopg.connect(libpq_conninfo(replica_database_url), autocommit=True) as conn:
+        yield conn
+
+
 @pytest.fixture(scope="session")
 def direct_server_url(server_url: URL) -> URL:
     """The server without a pooler in between (the same URL when there is no pooler)."""

@@ -326,6 +326,40 @@ def replayed(replica: URL, lsn: str) -> bool:
     return bool(row and row[0])
 
 
+def pause_replay(replica: psycopg.Connection) -> None:
+    """Pause the replica's replay and wait until the pause has taken effect."""
+    replica.execute("SELECT pg_wal_replay_pause()")
+    wait_until(
+        lambda: replica.execute("SELECT pg_get_wal_replay_pause_state()").fetchone() == ("paused",),
+        what="the replica's replay paused",
+    )
+
+
+def table_reads(connection: psycopg.Connection, table: str) -> int:
+    """The reads of `table` this server counted (sequential and index scans, and the rows a
+    sequential or TID range scan read): pg_stat_user_tables is each server's own."""
+    connection.execute("SELECT pg_stat_clear_snapshot()")  # the counts as they are now
+    row = connection.execute(
+        "SELECT coalesce(seq_scan, 0) + coalesce(idx_scan, 0) + coalesce(seq_tup_read, 0)"
+        " FROM pg_stat_user_tables WHERE relname = %s",
+        (table,),
+    ).fetchone()
+    assert row is not None, table
+    return int(row[0])
+
+
+def read_on_the_replica_only(
+    primary: psycopg.Connection, replica: psycopg.Connection, table: str, run: Callable[[], Any]
+) -> Any:
+    """`run()`; wait until the replica counted a read of `table` (a backend reports its counts
+    when idle, at most once a second: polled); the primary counted none."""
+    on_primary, on_replica = table_reads(primary, table), table_reads(replica, table)
+    result = run()
+    wait_until(lambda: table_reads(replica, table) > on_replica, what=f"the replica counted reads of {table}")
+    assert table_reads(primary, table) == on_primary, f"{table} was read on the primary too"
+    return result
+
+
 def wait_for_replay(replica: URL, *, primary: URL) -> str:
     """Wait until the replica has replayed everything the primary wrote so far; the primary's position."""
     with psycopg.connect(libpq_conninfo(primary), autocommit=True) as conn:

@@ -23,19 +23,16 @@ import pytest
 from sqlalchemy.engine import URL
 
 from tests.factories import make_event, make_user, make_venue, make_waitlist_entry
-from tests.harness import CliRun, Database, libpq_conninfo, plain_url, wait_for_replay, wait_until
-
-
-@pytest.fixture
-def primary(direct_database_url: URL) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(libpq_conninfo(direct_database_url), autocommit=True) as conn:
-        yield conn
-
-
-@pytest.fixture
-def replica(replica_database_url: URL) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(libpq_conninfo(replica_database_url), autocommit=True) as conn:
-        yield conn
+from tests.harness import (
+    CliRun,
+    Database,
+    libpq_conninfo,
+    pause_replay,
+    plain_url,
+    read_on_the_replica_only,
+    wait_for_replay,
+    wait_until,
+)
 
 
 @pytest.fixture
@@ -47,34 +44,6 @@ def on_replica(replica_database_url: URL, direct_database_url: URL) -> Callable[
         return {"LINEA_READ_DATABASE_URL": plain_url(replica_database_url)}
 
     return caught_up
-
-
-def reads(conn: psycopg.Connection, table: str) -> int:
-    """The scans of `table` this server counted (sequential, index, and the rows a TID range read)."""
-    conn.execute("SELECT pg_stat_clear_snapshot()")
-    row = conn.execute(
-        "SELECT coalesce(seq_scan, 0) + coalesce(idx_scan, 0) + coalesce(seq_tup_read, 0)"
-        " FROM pg_stat_user_tables WHERE relname = %s",
-        (table,),
-    ).fetchone()
-    return int(row[0]) if row else 0
-
-
-def read_on_the_replica(primary: psycopg.Connection, replica: psycopg.Connection, table: str, run: Callable[[], Any]) -> Any:
-    """`run()`, checking that it read `table` on the replica and not on the primary."""
-    on_primary, on_replica = reads(primary, table), reads(replica, table)
-    result = run()
-    wait_until(lambda: reads(replica, table) > on_replica, what=f"the replica counted reads of {table}")
-    assert reads(primary, table) == on_primary, f"{table} was read on the primary too"
-    return result
-
-
-def pause_replay(replica: psycopg.Connection) -> None:
-    replica.execute("SELECT pg_wal_replay_pause()")
-    wait_until(
-        lambda: replica.execute("SELECT pg_get_wal_replay_pause_state()").fetchone() == ("paused",),
-        what="the replica's replay paused",
-    )
 
 
 def csv_rows(text: str) -> list[dict[str, str]]:
@@ -91,7 +60,7 @@ def test_waitlist_export_reads_its_rows_on_the_replica_and_audits_on_the_primary
     emails = [make_waitlist_entry(db, event=event)["email"] for _ in range(3)]
     env = on_replica()
 
-    result = read_on_the_replica(
+    result = read_on_the_replica_only(
         primary, replica, "waitlist_entries", lambda: linea("waitlist", "export", event["slug"], env=env)
     )
 
@@ -109,7 +78,7 @@ def test_waitlist_export_as_ndjson_reads_on_the_replica(
     wait_for_replay(replica_database_url, primary=direct_database_url)
     env = {"LINEA_READ_DATABASE_URL": plain_url(replica_database_url)}
 
-    result = read_on_the_replica(
+    result = read_on_the_replica_only(
         primary, replica, "waitlist_entries",
         lambda: linea("waitlist", "export", event["slug"], "--format", "ndjson", env=env),
     )
@@ -118,7 +87,7 @@ def test_waitlist_export_as_ndjson_reads_on_the_replica(
     assert result.stderr == ""
 
 
-def test_an_export_right_after_an_import_holds_the_imported_rows_read_on_the_replica(
+def test_an_export_right_after_an_import_holds_the_imported_rows_read_on_the_replica_only(
     linea: CliRun, db: Database, primary: psycopg.Connection, replica: psycopg.Connection,
     on_replica: Callable[[], dict[str, str]], tmp_path: Path,
 ) -> None:
@@ -129,7 +98,7 @@ def test_an_export_right_after_an_import_holds_the_imported_rows_read_on_the_rep
     env = on_replica()
 
     linea("waitlist", "import", event["slug"], str(source), "--yes", env=env)
-    result = read_on_the_replica(
+    result = read_on_the_replica_only(
         primary, replica, "waitlist_entries", lambda: linea("waitlist", "export", event["slug"], env=env)
     )
 
@@ -137,7 +106,7 @@ def test_an_export_right_after_an_import_holds_the_imported_rows_read_on_the_rep
     assert result.stderr == ""
 
 
-def test_waitlist_stats_read_on_the_replica(
+def test_waitlist_stats_read_on_the_replica_only(
     linea: CliRun, db: Database, primary: psycopg.Connection, replica: psycopg.Connection,
     replica_database_url: URL, direct_database_url: URL,
 ) -> None:
@@ -147,7 +116,7 @@ def test_waitlist_stats_read_on_the_replica(
     wait_for_replay(replica_database_url, primary=direct_database_url)
     env = {"LINEA_READ_DATABASE_URL": plain_url(replica_database_url)}
 
-    result = read_on_the_replica(
+    result = read_on_the_replica_only(
         primary, replica, "waitlist_entries", lambda: linea("waitlist", "stats", event["slug"], "--json", env=env)
     )
 
@@ -165,7 +134,7 @@ def test_users_export_reads_on_the_replica_and_audits_on_the_primary(
     env = {"LINEA_READ_DATABASE_URL": plain_url(replica_database_url)}
     out = tmp_path / "ann.json"
 
-    read_on_the_replica(
+    read_on_the_replica_only(
         primary, replica, "waitlist_entries", lambda: linea("users", "export", "ann@example.com", "-o", str(out), env=env)
     )
 
@@ -177,7 +146,7 @@ def test_users_export_reads_on_the_replica_and_audits_on_the_primary(
     assert audit.metadata["counts"]["waitlist_entries"] == 1
 
 
-def test_audit_list_and_export_read_on_the_replica(
+def test_audit_list_and_export_read_on_the_replica_only(
     linea: CliRun, db: Database, primary: psycopg.Connection, replica: psycopg.Connection,
     replica_database_url: URL, direct_database_url: URL,
 ) -> None:
@@ -187,10 +156,10 @@ def test_audit_list_and_export_read_on_the_replica(
     wait_for_replay(replica_database_url, primary=direct_database_url)
     env = {"LINEA_READ_DATABASE_URL": plain_url(replica_database_url)}
 
-    listed = read_on_the_replica(
+    listed = read_on_the_replica_only(
         primary, replica, "audit_logs", lambda: linea("audit", "list", "--resource", "Venue", "--all", "--json", env=env)
     )
-    exported = read_on_the_replica(
+    exported = read_on_the_replica_only(
         primary, replica, "audit_logs", lambda: linea("audit", "export", "--resource", "Venue", env=env)
     )
 
@@ -207,7 +176,7 @@ def test_verify_erased_searches_on_a_replica_that_replayed_the_erasure(
     env = on_replica()
 
     linea("users", "anonymize", "gone@example.com", "--yes", env=env)
-    result = read_on_the_replica(
+    result = read_on_the_replica_only(
         primary, replica, "venues", lambda: linea("users", "verify-erased", "gone@example.com", env=env)
     )
 

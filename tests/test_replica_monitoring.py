@@ -22,19 +22,13 @@ from tests.harness import (
     CliRun,
     Database,
     libpq_conninfo,
+    pause_replay,
     plain_url,
     run_linea_in_terminal,
     wait_for_replay,
-    wait_until,
 )
 
 NOWHERE = "postgresql://reader:s3cret-replica-pw@127.0.0.1:9/linea"  # port 9 (discard): nothing answers
-
-
-@pytest.fixture
-def replica(replica_database_url: URL) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(libpq_conninfo(replica_database_url), autocommit=True) as conn:
-        yield conn
 
 
 @pytest.fixture
@@ -48,14 +42,6 @@ def replica_rows(stdout: str) -> list[dict[str, str]]:
     """The rows of `db status`'s Replicas table, piped (TSV after the record and a blank line)."""
     _, _, table = stdout.partition("\n\n")
     return list(csv.DictReader(io.StringIO(table), delimiter="\t"))
-
-
-def pause_replay(replica: psycopg.Connection) -> None:
-    replica.execute("SELECT pg_wal_replay_pause()")
-    wait_until(
-        lambda: replica.execute("SELECT pg_get_wal_replay_pause_state()").fetchone() == ("paused",),
-        what="the replica's replay paused",
-    )
 
 
 def where(url: URL) -> str:

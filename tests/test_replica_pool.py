@@ -20,9 +20,15 @@ from sqlalchemy.engine import URL
 
 from linea_cli.cli.context import ALL_PAGE_SIZE
 from tests.factories import make_event, make_user
-from tests.harness import CliRun, Database, libpq_conninfo, plain_url, wait_for_replay, wait_until
-
-_READS = "SELECT coalesce(seq_scan, 0) + coalesce(idx_scan, 0) FROM pg_stat_user_tables WHERE relname = %s"
+from tests.harness import (
+    CliRun,
+    Database,
+    libpq_conninfo,
+    plain_url,
+    table_reads,
+    wait_for_replay,
+    wait_until,
+)
 
 
 class Server:
@@ -32,10 +38,7 @@ class Server:
         self.connection = psycopg.connect(libpq_conninfo(url), autocommit=True)
 
     def reads(self, table: str) -> int:
-        self.connection.execute("SELECT pg_stat_clear_snapshot()")  # the counts as they are now
-        row = self.connection.execute(_READS, (table,)).fetchone()
-        assert row is not None, table
-        return int(row[0])
+        return table_reads(self.connection, table)
 
 
 @pytest.fixture

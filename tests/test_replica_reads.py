@@ -23,21 +23,18 @@ from sqlalchemy.engine import URL
 import linea_cli
 import linea_cli.services.reads
 from tests.factories import make_event, make_user
-from tests.harness import CliRun, Database, libpq_conninfo, plain_url, wait_for_replay, wait_until
+from tests.harness import (
+    CliRun,
+    Database,
+    pause_replay,
+    plain_url,
+    read_on_the_replica_only,
+    table_reads,
+    wait_for_replay,
+    wait_until,
+)
 
 ADMIN_EMAIL = "ada.admin@example.org"
-
-
-@pytest.fixture
-def primary(direct_database_url: URL) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(libpq_conninfo(direct_database_url), autocommit=True) as conn:
-        yield conn
-
-
-@pytest.fixture
-def replica(replica_database_url: URL) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(libpq_conninfo(replica_database_url), autocommit=True) as conn:
-        yield conn
 
 
 @pytest.fixture
@@ -50,35 +47,6 @@ def on_replica(linea: CliRun, replica_database_url: URL) -> CliRun:
 def owner(db: Database) -> dict[str, Any]:
     make_user(db, email=ADMIN_EMAIL, role="ADMIN")
     return make_user(db, role="OWNER")
-
-
-def scans(connection: psycopg.Connection, table: str) -> int:
-    """Sequential and index scans of `table` this server has counted (its own statistics)."""
-    connection.execute("SELECT pg_stat_clear_snapshot()")
-    row = connection.execute(
-        "SELECT seq_scan + coalesce(idx_scan, 0) FROM pg_stat_user_tables WHERE relname = %s", (table,)
-    ).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
-def counted_on_replica_only(
-    primary: psycopg.Connection, replica: psycopg.Connection, table: str, run: Any
-) -> Any:
-    """Run `run()`; wait until the replica counted a scan of `table`; the primary counted none."""
-    on_primary, on_replica = scans(primary, table), scans(replica, table)
-    result = run()
-    wait_until(lambda: scans(replica, table) > on_replica, what=f"the replica counted a scan of {table}")
-    assert scans(primary, table) == on_primary, f"the command also read {table} on the primary"
-    return result
-
-
-def pause_replay(replica: psycopg.Connection) -> None:
-    replica.execute("SELECT pg_wal_replay_pause()")
-    wait_until(
-        lambda: replica.execute("SELECT pg_get_wal_replay_pause_state()").fetchone() == ("paused",),
-        what="the replica's replay paused",
-    )
 
 
 @pytest.fixture
@@ -114,10 +82,10 @@ def test_a_list_and_a_show_read_on_the_replica_not_the_primary(
     make_event(db, owner=owner, slug="read-on-the-replica", title="Read on the replica")
     wait_for_replay(replica_database_url, primary=direct_database_url)
 
-    listed = counted_on_replica_only(primary, replica, "events", lambda: on_replica("events", "list", "--all", "--format", "csv"))
+    listed = read_on_the_replica_only(primary, replica, "events", lambda: on_replica("events", "list", "--all", "--format", "csv"))
     assert "read-on-the-replica" in listed.stdout
     assert listed.stderr == ""
-    shown = counted_on_replica_only(primary, replica, "events", lambda: on_replica("events", "show", "read-on-the-replica", "--json"))
+    shown = read_on_the_replica_only(primary, replica, "events", lambda: on_replica("events", "show", "read-on-the-replica", "--json"))
     assert '"Read on the replica"' in shown.stdout
 
 
@@ -143,11 +111,11 @@ def test_primary_reads_on_the_primary_and_never_asks_the_replica(
     wait_for_replay(replica_database_url, primary=direct_database_url)
     pause_replay(replica)  # were the replica asked, the command would say it skipped it
 
-    before = scans(primary, "events")
+    before = table_reads(primary, "events")
     listed = on_replica("--primary", "events", "list", "--format", "csv")
     assert "on-the-primary" in listed.stdout
     assert listed.stderr == ""
-    wait_until(lambda: scans(primary, "events") > before, what="the primary counted the scan")
+    wait_until(lambda: table_reads(primary, "events") > before, what="the primary counted the scan")
     after_option = on_replica("events", "list", "--format", "csv", "--primary")
     assert after_option.stderr == ""
 
@@ -162,14 +130,14 @@ def test_a_paused_replica_is_skipped_and_named_and_the_read_is_on_the_primary(
     pause_replay(replica)
     make_event(db, owner=owner, slug="after-the-pause")  # on the primary only
 
-    before = scans(primary, "events")
+    before = table_reads(primary, "events")
     listed = on_replica("events", "list", "--format", "csv")
     assert "after-the-pause" in listed.stdout
     where = replica_database_url.host or str(replica_database_url.query["host"])
     [line] = listed.stderr.splitlines()
     assert line.startswith("warning: replica 1 (") and where in line
     assert "replay paused" in line and line.endswith("reading from the primary")
-    wait_until(lambda: scans(primary, "events") > before, what="the primary counted the scan")
+    wait_until(lambda: table_reads(primary, "events") > before, what="the primary counted the scan")
 
     required = on_replica("events", "list", "--replica", "required", exit_code=5)
     assert required.stdout == ""
@@ -226,7 +194,7 @@ def test_an_unreachable_replica_is_skipped_and_named_without_its_password(
         secrets=(*linea.secrets, "s3cret-replica-pw"),
     )
 
-    listed = counted_on_replica_only(primary, replica, "events", lambda: both("events", "list", "--format", "csv"))
+    listed = read_on_the_replica_only(primary, replica, "events", lambda: both("events", "list", "--format", "csv"))
     assert "second-replica-serves" in listed.stdout
     [line] = listed.stderr.splitlines()
     assert line.startswith("warning: replica 1 (127.0.0.1:9) skipped: unreachable: ")
@@ -407,7 +375,7 @@ def test_a_profiles_read_url_names_its_replicas_and_replaces_the_environments(
              "LINEA_READ_DATABASE_URL": "postgresql://someone:else@127.0.0.1:9/another"},
         secrets=linea.secrets,
     )
-    listed = counted_on_replica_only(
+    listed = read_on_the_replica_only(
         primary, replica, "events", lambda: profiled("events", "list", "--format", "csv", "--replica", "required")
     )
     assert "through-the-profile" in listed.stdout and listed.stderr == ""

@@ -7,7 +7,6 @@ depends on how long anything takes.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -18,19 +17,6 @@ import linea_cli
 from linea_cli.errors import DatabaseUnavailable
 from linea_cli.services.replicas import ReplicaLag, measure_replica, primary_wal_lsn
 from tests.harness import libpq_conninfo, wait_for_replay, wait_until
-
-
-@pytest.fixture
-def primary(direct_database_url: URL) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(libpq_conninfo(direct_database_url), autocommit=True) as conn:
-        yield conn
-
-
-@pytest.fixture
-def replica(replica_database_url: URL) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(libpq_conninfo(replica_database_url), autocommit=True) as conn:
-        yield conn
-
 
 # --- the replica itself ---------------------------------------------------------------------------
 
