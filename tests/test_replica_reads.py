@@ -26,6 +26,7 @@ from tests.factories import make_event, make_user
 from tests.harness import (
     CliRun,
     Database,
+    libpq_conninfo,
     pause_replay,
     plain_url,
     read_on_the_replica_only,
@@ -379,3 +380,32 @@ def test_a_profiles_read_url_names_its_replicas_and_replaces_the_environments(
         primary, replica, "events", lambda: profiled("events", "list", "--format", "csv", "--replica", "required")
     )
     assert "through-the-profile" in listed.stdout and listed.stderr == ""
+
+
+def test_the_platforms_database_reads_on_the_replica(
+    adopted: CliRun, platform_url: URL, replica_server_url: URL, tmp_path: Path
+) -> None:
+    """The database the platform made (Prisma's DDL and rows), adopted: its lists, shows and
+    waitlist export read on the replica, and its raw session tokens stay unprinted there too."""
+    from tests.platform import EVENT_SLUG, VERA, jwt_for
+
+    replica_url = replica_server_url.set(database=platform_url.database)
+    wait_for_replay(replica_url, primary=platform_url)
+    on_replica = CliRun(env={**adopted.env, "LINEA_READ_DATABASE_URL": plain_url(replica_url)}, secrets=adopted.secrets)
+    with psycopg.connect(libpq_conninfo(platform_url), autocommit=True) as primary, psycopg.connect(
+        libpq_conninfo(replica_url), autocommit=True
+    ) as replica:
+        shown = read_on_the_replica_only(
+            primary, replica, "events", lambda: on_replica("events", "show", EVENT_SLUG, "--replica", "required", "--json")
+        )
+        assert shown.json["slug"] == EVENT_SLUG
+        sessions = read_on_the_replica_only(
+            primary, replica, "sessions", lambda: on_replica("sessions", "list", "--all", "--replica", "required", "--json")
+        )
+        assert jwt_for(VERA) not in sessions.stdout
+        out = tmp_path / "waitlist.csv"
+        read_on_the_replica_only(
+            primary, replica, "waitlist_entries",
+            lambda: on_replica("waitlist", "export", EVENT_SLUG, "-o", str(out), "--replica", "required"),
+        )
+        assert out.read_text().startswith("email,status,created_at,updated_at,name")
